@@ -1,0 +1,207 @@
+//! Whole-server load harness: sipp callers ↔ atende ↔ sipp agent phone, every call bridged
+//! with G.711 both ways and recorded.
+//!
+//! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
+//! [--setup-secs S]` reports atende's CPU per concurrent call (share of one core), RSS per
+//! call, RTP loss, recordings written and checked (duration, both channels audible), and
+//! the call set-up rate with short calls and the call records written. Under `cargo test`
+//! it runs a 4-call smoke version so the harness itself stays working.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Args {
+    calls: u32,
+    hold_secs: u32,
+    rate: u32,
+    setup_rate: u32,
+    setup_secs: u32,
+}
+
+fn args() -> Args {
+    let argv: Vec<String> = std::env::args().collect();
+    let bench = argv.iter().any(|a| a == "--bench");
+    let get = |name: &str, default: u32| {
+        argv.iter()
+            .position(|a| a == name)
+            .and_then(|i| argv.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    if bench {
+        Args {
+            calls: get("--calls", 200),
+            hold_secs: get("--hold", 20),
+            rate: get("--rate", 50),
+            setup_rate: get("--setup-rate", 200),
+            setup_secs: get("--setup-secs", 10),
+        }
+    } else {
+        Args {
+            calls: 4,
+            hold_secs: 3,
+            rate: 4,
+            setup_rate: 10,
+            setup_secs: 1,
+        }
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn rss_kb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+
+/// Runs `calls` bridged calls of `hold_ms` at `rate` per second; returns (share of one
+/// core per concurrent call, RSS KB per call).
+fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -> (f64, f64) {
+    let agent_port = free_port();
+    register_agent(server, "1001", agent_port);
+    let agent = start_agent(
+        server,
+        "agent.xml",
+        agent_port,
+        calls,
+        &[("ANSWER_AFTER_MS", "0".into())],
+    );
+    let rss0 = rss_kb(pid);
+    let (rate_s, calls_s) = (rate.to_string(), calls.to_string());
+    let caller = start_caller(
+        server,
+        2000,
+        hold_ms,
+        &["-r", &rate_s, "-l", &calls_s, "-m", &calls_s],
+    );
+    // Steady state: all calls up (ramp + welcome + ring); measure over half the hold.
+    let ramp = Duration::from_secs_f64(f64::from(calls) / f64::from(rate) + 3.0);
+    std::thread::sleep(ramp);
+    let window = Duration::from_millis(hold_ms / 2);
+    let (c0, t0) = (cpu_secs(pid), Instant::now());
+    std::thread::sleep(window);
+    let (c1, t1) = (cpu_secs(pid), Instant::now());
+    let rss1 = rss_kb(pid);
+    let active = server.metric("atende_active_calls").max(1.0);
+    wait_ok(caller, "callers", server);
+    wait_ok(agent, "agent phone", server);
+    let share = (c1 - c0) / (t1 - t0).as_secs_f64();
+    println!(
+        "steady state: {active} calls active, atende used {:.1} % of one core, RSS {:.0} MB",
+        share * 100.0,
+        rss1 / 1024.0,
+    );
+    (share / active, (rss1 - rss0) / active)
+}
+
+/// Checks every call's record and recording; returns (calls, recordings ok).
+fn check_records(server: &Server, expected: u32) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut calls = Vec::new();
+    while Instant::now() < deadline {
+        let list = server.api("/api/calls?limit=10000");
+        calls = list.as_array().cloned().unwrap_or_default();
+        let done = calls
+            .iter()
+            .filter(|c| !c["recording_sha256"].is_null())
+            .count();
+        if done >= expected as usize {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut ok = 0;
+    for c in &calls {
+        let protocol = c["protocol"].as_str().unwrap_or_default();
+        let (status, wav) = server.get(&format!("/api/calls/{protocol}/recording"), true);
+        if status != 200 {
+            continue;
+        }
+        let Ok(mut r) = hound::WavReader::new(std::io::Cursor::new(wav)) else {
+            continue;
+        };
+        let s: Vec<i16> = r.samples::<i16>().map_while(Result::ok).collect();
+        let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+        let secs = left.len() as f64 / 8000.0;
+        let call_secs = match (c["answered_at_ms"].as_i64(), c["ended_at_ms"].as_i64()) {
+            (Some(a), Some(e)) => (e - a) as f64 / 1000.0,
+            _ => continue,
+        };
+        if (secs - call_secs).abs() <= 0.5 && rms(&left) > 500.0 && rms(&right) > 500.0 {
+            ok += 1;
+        }
+    }
+    (calls.len(), ok)
+}
+
+/// Places `rate * secs` short calls at `rate` per second; returns (calls, achieved rate).
+fn setup_rate_run(server: &Server, rate: u32, secs: u32) -> (u32, f64) {
+    let agent_port = free_port();
+    register_agent(server, "1001", agent_port);
+    let total = rate * secs;
+    let agent = start_agent(
+        server,
+        "agent.xml",
+        agent_port,
+        total,
+        &[("ANSWER_AFTER_MS", "0".into())],
+    );
+    let (rate_s, total_s) = (rate.to_string(), total.to_string());
+    let t0 = Instant::now();
+    let caller = start_caller(server, 1500, 200, &["-r", &rate_s, "-m", &total_s]);
+    wait_ok(caller, "short callers", server);
+    wait_ok(agent, "agent phone", server);
+    (total, f64::from(total) / t0.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let a = args();
+    require("sipp");
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    let pid = server.pid();
+    let (cpu_per_call, rss_per_call) =
+        bridged_run(&server, pid, a.calls, u64::from(a.hold_secs) * 1000, a.rate);
+    let (records, good) = check_records(&server, a.calls);
+    let received = server.metric("atende_rtp_packets_received_total");
+    let sent = server.metric("atende_rtp_packets_sent_total");
+    let dropped = server.metric("atende_rtp_packets_dropped_total");
+    println!(
+        "bridged: {} calls, {records} call records, {good} recordings complete with both channels audible; RTP in {received:.0}, out {sent:.0}, dropped {dropped:.0} ({:.3} %)",
+        a.calls,
+        100.0 * dropped / sent.max(1.0)
+    );
+    println!(
+        "per concurrent recorded call: {:.4} % of a core, {:.1} KB RSS",
+        cpu_per_call * 100.0,
+        rss_per_call
+    );
+    assert_eq!(records as u32, a.calls, "every call has a record");
+    assert_eq!(good as u32, a.calls, "every recording complete and audible");
+
+    let before = records;
+    let (total, cps) = setup_rate_run(&server, a.setup_rate, a.setup_secs);
+    let (records, _) = check_records(&server, a.calls + total);
+    println!(
+        "set-up rate: {total} short calls at {cps:.0} calls/s offered; {} call records written",
+        records - before
+    );
+    assert_eq!((records - before) as u32, total, "no call record lost");
+}

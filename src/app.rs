@@ -1,0 +1,154 @@
+//! Assembles a running server from a config: store, event log, recordings, prompts, SIP,
+//! HTTP — and takes it down in order on shutdown (stop taking calls, flush the log).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::media::prompt::PromptLibrary;
+use crate::media::recording::{RecordingConfig, RecordingService};
+use crate::sip::exchange::Exchange;
+use crate::sip::registrar::Registrar;
+use crate::sip::server;
+use crate::store::Store;
+use crate::store::event_log::{EventLog, EventLogConfig};
+use crate::store::protocol::ProtocolAllocator;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("prompts: {0}")]
+    Prompts(#[from] crate::media::prompt::PromptError),
+    #[error("service {service:?} names prompt {prompt:?}, which is not in the prompt library")]
+    MissingPrompt { service: String, prompt: String },
+    #[error("recording: {0}")]
+    Recording(#[from] crate::media::recording::RecordingError),
+    #[error("{0}")]
+    Sip(#[from] server::SipServerError),
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started server; dropping it does not stop it, `shutdown` does.
+pub struct Running {
+    pub sip_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub exchange: Arc<Exchange>,
+    cancel: CancellationToken,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn shutdown(self) {
+        info!("shutting down: no new calls; flushing the event log");
+        self.cancel.cancel();
+        self.http.abort();
+        self.exchange.event_log.flush().await;
+    }
+}
+
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let dir = &config.recording.dir;
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    if let Some(path) = config.database.url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(parent) = std::path::Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StartError::DataDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+    }
+
+    let store = Store::connect(&config.database.url).await?;
+    let spill = config.recording.dir.join("..").join("events-spill.jsonl");
+    let event_log = EventLog::spawn(
+        store.clone(),
+        EventLogConfig {
+            spill_path: spill,
+            ..EventLogConfig::default()
+        },
+    )
+    .await?;
+    let protocols = ProtocolAllocator::new(store.last_protocol().await?);
+
+    let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
+    for (name, svc) in &config.services {
+        for prompt in [&svc.welcome_prompt, &svc.hold_music] {
+            if prompts.get(prompt).is_none() {
+                return Err(StartError::MissingPrompt {
+                    service: name.clone(),
+                    prompt: prompt.clone(),
+                });
+            }
+        }
+    }
+    let recordings = RecordingService::start(RecordingConfig::default())?;
+
+    let cancel = CancellationToken::new();
+    let (endpoint, sip_addr) = server::bind(&config.sip, cancel.clone()).await?;
+    let endpoint = Arc::new(endpoint);
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let registrar = Registrar::new(&config, rand::random());
+    let exchange = Arc::new(Exchange::new(
+        config.clone(),
+        registrar,
+        dialogs,
+        recordings,
+        prompts,
+        event_log,
+        protocols,
+        sip_addr,
+    ));
+
+    let ep = endpoint.clone();
+    tokio::spawn(async move { ep.serve().await });
+    tokio::spawn(server::dispatch(exchange.clone(), endpoint));
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().unwrap_or(config.http.listen);
+    let app = api::router(ApiState {
+        exchange: exchange.clone(),
+        store,
+        token: Arc::from(config.http.admin_token.as_str()),
+    });
+    let http = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!(error = %e, "HTTP server stopped");
+        }
+    });
+    info!(%sip_addr, %http_addr, "atende is up");
+    Ok(Running {
+        sip_addr,
+        http_addr,
+        exchange,
+        cancel,
+        http,
+    })
+}

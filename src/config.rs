@@ -1,0 +1,405 @@
+//! The server's configuration: one TOML file, parsed and validated before anything starts.
+//!
+//! Owns the file format and its rules (addresses parse, port ranges make sense, every route
+//! names a known service, every agent has a secret). It does not open sockets or files
+//! other than the config itself; `check()` is what `atende check-config` runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::sip::digest::Ha1Set;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(#[from] Invalid),
+}
+
+/// A semantic error in an otherwise well-formed config, naming the offending setting.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("media.rtp_port_min ({min}) must be even and below media.rtp_port_max ({max})")]
+    PortRange { min: u16, max: u16 },
+    #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU)")]
+    UnknownCodec(String),
+    #[error("media.codecs must list at least one codec")]
+    NoCodec,
+    #[error("trunk {trunk:?}: allow entry {entry:?} is not an IP address or CIDR network")]
+    TrunkAllow { trunk: String, entry: String },
+    #[error("trunk {0:?} has neither an allow list nor credentials: nobody could use it")]
+    TrunkOpen(String),
+    #[error("route for DID {did:?} names unknown service {service:?}")]
+    UnknownService { did: String, service: String },
+    #[error("route DID {0:?} appears twice")]
+    DuplicateDid(String),
+    #[error("service {service:?} lists unknown agent {agent:?}")]
+    UnknownAgent { service: String, agent: String },
+    #[error("agent {0:?} appears twice")]
+    DuplicateAgent(String),
+    #[error(
+        "agent {0:?} needs a secret: password (demo only) or ha1_md5/ha1_sha256 (hex digest hashes)"
+    )]
+    AgentSecret(String),
+    #[error("agent {agent:?}: {field} is not a valid hex digest")]
+    AgentHash { agent: String, field: &'static str },
+    #[error("timezone {0:?} is not a known IANA time zone")]
+    TimeZone(String),
+    #[error("http.admin_token must be at least 16 characters")]
+    WeakToken,
+    #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
+    DatabaseUrl(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// IANA time zone used for protocol-number days and, later, schedules.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub recording: RecordingSettings,
+    pub prompts: PromptSettings,
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen_udp: Option<SocketAddr>,
+    pub listen_tcp: Option<SocketAddr>,
+    /// Address put in Contact headers when it differs from the bound one (server behind NAT).
+    pub public_address: Option<SocketAddr>,
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    #[serde(default = "default_min_expires")]
+    pub min_expires_secs: u32,
+    #[serde(default = "default_max_expires")]
+    pub max_expires_secs: u32,
+    /// Calls in progress beyond which new INVITEs get 503.
+    #[serde(default = "default_max_calls")]
+    pub max_calls: usize,
+    /// Failed authentications per source address before it is blocked for a while.
+    #[serde(default = "default_auth_failures")]
+    pub auth_max_failures: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to and advertise in SDP.
+    pub rtp_ip: IpAddr,
+    /// Address advertised in SDP when different (server behind NAT).
+    pub public_ip: Option<IpAddr>,
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Codec preference order for answers and offers; PCMA first in Brazil.
+    #[serde(default = "default_codecs")]
+    pub codecs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub admin_token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    /// Source addresses or networks accepted without authentication.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Digest credentials a gateway may authenticate with instead.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Dialled number (B-number) as it arrives in the request-URI or To.
+    pub did: String,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub welcome_prompt: String,
+    pub hold_music: String,
+    /// Agents whose registered phones ring for this service (until the ACD lands).
+    pub agents: Vec<String>,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Plain password: accepted for the demo; production configs store HA1 hashes.
+    pub password: Option<String>,
+    pub ha1_md5: Option<String>,
+    pub ha1_sha256: Option<String>,
+}
+
+fn default_timezone() -> String {
+    "America/Sao_Paulo".into()
+}
+fn default_realm() -> String {
+    "atende".into()
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_max_calls() -> usize {
+    4000
+}
+fn default_auth_failures() -> u32 {
+    5
+}
+fn default_codecs() -> Vec<String> {
+    vec!["PCMA".into(), "PCMU".into()]
+}
+fn default_ring_timeout() -> u64 {
+    30
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses and validates config text; relative paths stay relative to the working dir.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Every rule a config must satisfy beyond its syntax.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let m = &self.media;
+        if !m.rtp_port_min.is_multiple_of(2) || m.rtp_port_min >= m.rtp_port_max {
+            return Err(Invalid::PortRange {
+                min: m.rtp_port_min,
+                max: m.rtp_port_max,
+            });
+        }
+        if m.codecs.is_empty() {
+            return Err(Invalid::NoCodec);
+        }
+        for c in &m.codecs {
+            if !matches!(c.to_ascii_uppercase().as_str(), "PCMA" | "PCMU") {
+                return Err(Invalid::UnknownCodec(c.clone()));
+            }
+        }
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return Err(Invalid::TimeZone(self.timezone.clone()));
+        }
+        if self.http.admin_token.len() < 16 {
+            return Err(Invalid::WeakToken);
+        }
+        let url = &self.database.url;
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            return Err(Invalid::DatabaseUrl(url.clone()));
+        }
+        for t in &self.trunks {
+            t.networks()?;
+            if t.allow.is_empty() && t.username.is_none() {
+                return Err(Invalid::TrunkOpen(t.name.clone()));
+            }
+        }
+        let mut dids = HashSet::new();
+        for r in &self.routes {
+            if !dids.insert(r.did.as_str()) {
+                return Err(Invalid::DuplicateDid(r.did.clone()));
+            }
+            if !self.services.contains_key(&r.service) {
+                return Err(Invalid::UnknownService {
+                    did: r.did.clone(),
+                    service: r.service.clone(),
+                });
+            }
+        }
+        let mut agents = HashSet::new();
+        for a in &self.agents {
+            if !agents.insert(a.id.as_str()) {
+                return Err(Invalid::DuplicateAgent(a.id.clone()));
+            }
+            a.ha1(&self.sip.realm)?;
+        }
+        for (name, s) in &self.services {
+            for a in &s.agents {
+                if !agents.contains(a.as_str()) {
+                    return Err(Invalid::UnknownAgent {
+                        service: name.clone(),
+                        agent: a.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn service_for_did(&self, did: &str) -> Option<(&str, &ServiceConfig)> {
+        let route = self.routes.iter().find(|r| r.did == did)?;
+        let service = self.services.get(&route.service)?;
+        Some((route.service.as_str(), service))
+    }
+}
+
+impl TrunkConfig {
+    pub fn networks(&self) -> Result<Vec<IpNet>, Invalid> {
+        self.allow
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| Invalid::TrunkAllow {
+                        trunk: self.name.clone(),
+                        entry: entry.clone(),
+                    })
+            })
+            .collect()
+    }
+}
+
+impl AgentConfig {
+    /// The digest secrets this agent authenticates with.
+    pub fn ha1(&self, realm: &str) -> Result<Ha1Set, Invalid> {
+        match (&self.password, &self.ha1_md5, &self.ha1_sha256) {
+            (Some(pw), None, None) => Ok(Ha1Set::from_password(&self.id, realm, pw)),
+            (None, md5, sha) if md5.is_some() || sha.is_some() => {
+                Ha1Set::from_hex(md5.as_deref(), sha.as_deref()).map_err(|_| Invalid::AgentHash {
+                    agent: self.id.clone(),
+                    field: if md5.is_some() {
+                        "ha1_md5"
+                    } else {
+                        "ha1_sha256"
+                    },
+                })
+            }
+            _ => Err(Invalid::AgentSecret(self.id.clone())),
+        }
+    }
+}
+
+impl ServiceConfig {
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.ring_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../config/atende.toml");
+
+    #[test]
+    fn shipped_demo_config_is_valid() {
+        let c = Config::parse(DEMO).expect("demo config must validate");
+        assert_eq!(c.agents.len(), 5);
+        let (name, svc) = c.service_for_did("08000000000").expect("demo DID routed");
+        assert_eq!(name, "demo");
+        assert_eq!(svc.agents.len(), 5);
+        assert_eq!(c.media.codecs[0], "PCMA");
+    }
+
+    #[test]
+    fn route_to_unknown_service_is_refused_with_its_name() {
+        let bad = DEMO.replace("service = \"demo\"", "service = \"nope\"");
+        let err = Config::parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = Config::parse("[sip\nlisten_udp = 1").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn odd_port_range_is_refused() {
+        let bad = DEMO.replace("rtp_port_min = 20000", "rtp_port_min = 20001");
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::PortRange { .. }))
+        ));
+    }
+
+    #[test]
+    fn agent_without_secret_is_refused() {
+        let bad = DEMO.replacen("password = \"demo1001\"", "", 1);
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::AgentSecret(a))) if a == "1001"
+        ));
+    }
+}

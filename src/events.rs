@@ -1,0 +1,95 @@
+//! The vocabulary of a call's event log: pure data, shared by the cores and the store.
+//!
+//! Kept apart from `store` so the pure call machine can name events without importing a
+//! database shell. Variants only ever get added: stored logs must stay readable.
+
+use serde::{Deserialize, Serialize};
+
+/// Who did something to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Caller,
+    Agent,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    Offered {
+        call_id: String,
+        a_number: String,
+        b_number: String,
+        service: String,
+        source: String,
+    },
+    Answered,
+    PromptPlayed {
+        prompt: String,
+    },
+    Dtmf {
+        digit: char,
+        via: String,
+    },
+    Ringing {
+        agent: String,
+        contact: String,
+    },
+    AgentFailed {
+        agent: String,
+        sip_status: u16,
+        reason: String,
+    },
+    AgentAnswered {
+        agent: String,
+    },
+    Bridged {
+        agent: String,
+    },
+    Held {
+        by: Party,
+    },
+    Resumed {
+        by: Party,
+    },
+    HungUp {
+        by: Party,
+        cause: String,
+        sip_status: Option<u16>,
+    },
+    RecordingStarted {
+        path: String,
+    },
+    RecordingFinalized {
+        path: String,
+        duration_ms: i64,
+        sha256: String,
+    },
+    RecordingFailed {
+        path: String,
+        error: String,
+    },
+}
+
+impl EventKind {
+    /// The snake_case name stored in the `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Offered { .. } => "offered",
+            EventKind::Answered => "answered",
+            EventKind::PromptPlayed { .. } => "prompt_played",
+            EventKind::Dtmf { .. } => "dtmf",
+            EventKind::Ringing { .. } => "ringing",
+            EventKind::AgentFailed { .. } => "agent_failed",
+            EventKind::AgentAnswered { .. } => "agent_answered",
+            EventKind::Bridged { .. } => "bridged",
+            EventKind::Held { .. } => "held",
+            EventKind::Resumed { .. } => "resumed",
+            EventKind::HungUp { .. } => "hung_up",
+            EventKind::RecordingStarted { .. } => "recording_started",
+            EventKind::RecordingFinalized { .. } => "recording_finalized",
+            EventKind::RecordingFailed { .. } => "recording_failed",
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! atende: a self-hosted contact-center telephony server.
+//!
+//! Layers, bottom up: pure cores (`call`, `sdp`, `events`, the SIP rules in `sip::digest`,
+//! `sip::location`, `sip::auth_limit`, media timing in `media::stream`) know nothing of
+//! sockets, clocks or databases; the IO shells (`sip`, `media`, `store`, `api`) feed them
+//! and carry out their decisions; `app` assembles a running server.
+
+pub mod api;
+pub mod app;
+pub mod call;
+pub mod config;
+pub mod events;
+pub mod media;
+pub mod sdp;
+pub mod sip;
+pub mod store;
+#[doc(hidden)]
+pub mod testkit;

@@ -1,0 +1,118 @@
+//! The `atende` command: run the server, check a config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "atende", version, about = "Contact-center telephony server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit (non-zero with the reason when invalid).
+    CheckConfig {
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+    },
+    /// Print the digest hashes (HA1) to store for an agent instead of its password.
+    Ha1 {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "atende")]
+        realm: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+fn main() -> ExitCode {
+    // rsipstack logs raw SIP, Authorization headers included, at INFO.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match atende::config::Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Ha1 {
+            user,
+            realm,
+            password,
+        } => {
+            use atende::sip::digest::{DigestAlgorithm, ha1_hex};
+            println!(
+                "ha1_md5 = \"{}\"",
+                ha1_hex(DigestAlgorithm::Md5, &user, &realm, &password)
+            );
+            println!(
+                "ha1_sha256 = \"{}\"",
+                ha1_hex(DigestAlgorithm::Sha256, &user, &realm, &password)
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Serve { config } => {
+            let config = match atende::config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+async fn serve(config: atende::config::Config) -> ExitCode {
+    let running = match atende::app::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("atende could not start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

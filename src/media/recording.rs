@@ -1,0 +1,529 @@
+//! Call recording: stereo WAV files (8 kHz, 16-bit PCM; caller left, other side right),
+//! written off the packet path by ONE shared writer thread, crash-safe.
+//!
+//! The split of work:
+//!
+//! ```text
+//!  media task (per call)                       writer thread (shared)
+//!  RecordingHandle::push/advance ──Block──►   append PCM, rewrite sizes every
+//!     fills fixed-size interleaved blocks      header_interval, fdatasync every
+//!     ◄──────────── pool (recycled blocks) ──  sync_interval; at Finish: final header,
+//!  RecordingHandle::finish ───────Finish──►    sync, SHA-256 of the file, reply
+//!  RecordingReceipt::wait / .await ◄──────────────────────────────── summary or error
+//! ```
+//!
+//! The handle never touches the disk and never blocks: it places samples at their absolute
+//! position (gaps stay silent, late samples for a shipped block are dropped and counted) and
+//! ships a block once time has passed its end plus a 100 ms jitter allowance. Blocks come
+//! from a shared pool and go back to it after writing; when the pool is empty (writer
+//! behind, warm-up) a block is allocated rather than audio dropped. Only if the writer is
+//! more than `max_queued_blocks` behind are blocks discarded; the writer then fills their
+//! span with silence so the timeline stays right.
+//!
+//! Failures (unwritable directory, disk full) never reach the call: the writer logs them,
+//! raises the shared alarm counter, discards that recording's later blocks, and the
+//! receipt carries the error.
+//!
+//! Limits: one open window of two blocks per call (a sender more than ~150 ms ahead of the
+//! clock forces the oldest block out early); a recording is capped at the 4 GiB a RIFF size
+//! field holds (~37 h). Header updates and syncs are counted in audio written, not wall
+//! time, so the writer never reads the clock.
+
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+/// Recording sample rate (G.711).
+pub const RATE: u64 = 8000;
+/// How long the handle waits for late packets before shipping a block: 100 ms.
+const JITTER: u64 = RATE / 10;
+/// Samples pushed further than this beyond the known time are a bogus timestamp, not audio
+/// (they would otherwise make us write minutes of silence): 10 s.
+const MAX_LEAD: u64 = 10 * RATE;
+/// Blocks a handle fills at once: the current one and the next (for packets straddling).
+const OPEN_BLOCKS: usize = 2;
+
+/// Which side of the call a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Left channel: the caller.
+    Caller,
+    /// Right channel: what the caller hears (prompts, hold music, the agent).
+    Other,
+}
+
+impl Channel {
+    fn index(self) -> usize {
+        match self {
+            Channel::Caller => 0,
+            Channel::Other => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordingConfig {
+    /// Audio written between rewrites of the RIFF/data sizes (what a crash can lose).
+    pub header_interval: Duration,
+    /// Audio written between `fdatasync`s (what a power cut can lose).
+    pub sync_interval: Duration,
+    /// Frames per block shipped to the writer; 2000 frames = 250 ms = 8000 bytes.
+    pub block_frames: usize,
+    /// Blocks waiting for the writer beyond which new blocks are discarded (memory cap).
+    pub max_queued_blocks: usize,
+    /// Blocks kept for reuse after writing; more are freed.
+    pub pool_blocks: usize,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            header_interval: Duration::from_secs(2),
+            sync_interval: Duration::from_secs(5),
+            block_frames: 2000,
+            max_queued_blocks: 8192,
+            pool_blocks: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum RecordingError {
+    #[error("recording writer thread could not start: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("recording config: block_frames must be positive")]
+    ZeroBlock,
+    #[error("recording {path}: cannot create directory: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {path}: cannot create file: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {path}: write failed: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {path}: fdatasync failed: {source}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {path}: reading back for the checksum failed: {source}")]
+    Checksum {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording {path}: the writer thread is gone")]
+    WriterGone { path: PathBuf },
+}
+
+/// What a finished recording is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingSummary {
+    pub path: PathBuf,
+    /// Frames written / 8000, in milliseconds.
+    pub duration_ms: u64,
+    /// SHA-256 of the whole final file, lowercase hex.
+    pub sha256_hex: String,
+    /// File size.
+    pub bytes: u64,
+}
+
+/// Counters for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordingStats {
+    /// Recordings that failed (the alarm).
+    pub errors: u64,
+    /// Samples dropped because their block had already been shipped.
+    pub late_samples: u64,
+    /// Samples dropped for lying implausibly far in the future.
+    pub ahead_samples: u64,
+    /// Blocks allocated because the pool was empty (flat in steady state).
+    pub blocks_allocated: u64,
+    /// Blocks discarded because the writer was too far behind.
+    pub blocks_discarded: u64,
+    /// Blocks waiting for the writer now.
+    pub queued_blocks: u64,
+}
+
+type Block = Box<[i16]>;
+type Reply = oneshot::Sender<Result<RecordingSummary, RecordingError>>;
+
+enum Msg {
+    Open {
+        id: u64,
+        path: PathBuf,
+    },
+    /// `frames` frames starting at frame `start`; `None` is a block nobody spoke in.
+    Block {
+        id: u64,
+        start: u64,
+        frames: usize,
+        buf: Option<Block>,
+    },
+    Finish {
+        id: u64,
+        end: u64,
+        reply: Option<Reply>,
+    },
+    /// Answered once everything sent before it is processed (tests).
+    #[cfg(test)]
+    Barrier(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    errors: Arc<AtomicU64>,
+    late_samples: AtomicU64,
+    ahead_samples: AtomicU64,
+    blocks_allocated: AtomicU64,
+    blocks_discarded: AtomicU64,
+    queued_blocks: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// Handle to the shared writer; clone freely.
+#[derive(Clone)]
+pub struct RecordingService {
+    // Unbounded on purpose: Open and Finish must never be refused and must stay ordered
+    // with the blocks, so the bound is applied to audio blocks only, by `queued_blocks`.
+    tx: Sender<Msg>,
+    pool: Receiver<Block>,
+    pool_tx: Sender<Block>,
+    shared: Arc<Shared>,
+    block_frames: usize,
+    max_queued: usize,
+}
+
+impl RecordingService {
+    /// Spawns the writer thread. It ends when the service and every handle are dropped.
+    pub fn start(cfg: RecordingConfig) -> Result<Self, RecordingError> {
+        if cfg.block_frames == 0 {
+            return Err(RecordingError::ZeroBlock);
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (pool_tx, pool_rx) = crossbeam_channel::bounded(cfg.pool_blocks.max(1));
+        let shared = Arc::new(Shared::default());
+        let writer = writer::Writer::new(&cfg, pool_tx.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("recording-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(RecordingError::Spawn)?;
+        Ok(RecordingService {
+            tx,
+            pool: pool_rx,
+            pool_tx,
+            shared,
+            block_frames: cfg.block_frames,
+            max_queued: cfg.max_queued_blocks,
+        })
+    }
+
+    /// Starts a recording at `path`; sample 0 is now. Never fails here: problems with the
+    /// file are reported by the receipt and the alarm counter.
+    pub fn open(&self, path: &Path) -> RecordingHandle {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let path = path.to_owned();
+        if self
+            .tx
+            .send(Msg::Open {
+                id,
+                path: path.clone(),
+            })
+            .is_err()
+        {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(path = %path.display(), "recording writer thread is gone");
+        }
+        RecordingHandle {
+            id,
+            path,
+            tx: self.tx.clone(),
+            pool: self.pool.clone(),
+            pool_tx: self.pool_tx.clone(),
+            shared: self.shared.clone(),
+            block_frames: self.block_frames as u64,
+            max_queued: self.max_queued,
+            base: 0,
+            horizon: 0,
+            open: std::array::from_fn(|_| None),
+            closed: false,
+        }
+    }
+
+    /// Recordings that failed since start (the alarm).
+    pub fn error_count(&self) -> u64 {
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+
+    /// The alarm counter itself, to share with a metrics registry.
+    pub fn error_counter(&self) -> Arc<AtomicU64> {
+        self.shared.errors.clone()
+    }
+
+    pub fn stats(&self) -> RecordingStats {
+        let s = &self.shared;
+        RecordingStats {
+            errors: s.errors.load(Ordering::Relaxed),
+            late_samples: s.late_samples.load(Ordering::Relaxed),
+            ahead_samples: s.ahead_samples.load(Ordering::Relaxed),
+            blocks_allocated: s.blocks_allocated.load(Ordering::Relaxed),
+            blocks_discarded: s.blocks_discarded.load(Ordering::Relaxed),
+            queued_blocks: s.queued_blocks.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    #[cfg(test)]
+    fn barrier(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Msg::Barrier(tx));
+        rx
+    }
+}
+
+/// One call's recording, owned by its media task. Not shared, never blocks.
+pub struct RecordingHandle {
+    id: u64,
+    path: PathBuf,
+    tx: Sender<Msg>,
+    pool: Receiver<Block>,
+    pool_tx: Sender<Block>,
+    shared: Arc<Shared>,
+    block_frames: u64,
+    max_queued: usize,
+    /// First frame of `open[0]`: everything before it has been shipped.
+    base: u64,
+    /// Furthest time known, from `advance` or the end of a push.
+    horizon: u64,
+    open: [Option<Block>; OPEN_BLOCKS],
+    closed: bool,
+}
+
+impl RecordingHandle {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Places `samples` of one channel at frame `at_sample` (samples since the recording
+    /// started). Gaps stay silent; samples for an already-shipped block are dropped.
+    pub fn push(&mut self, channel: Channel, at_sample: u64, samples: &[i16]) {
+        if samples.is_empty() {
+            return;
+        }
+        let len = samples.len() as u64;
+        if at_sample > self.horizon.saturating_add(MAX_LEAD) {
+            self.shared.ahead_samples.fetch_add(len, Ordering::Relaxed);
+            return;
+        }
+        let end = at_sample + len;
+        self.horizon = self.horizon.max(end);
+        while end > self.base + OPEN_BLOCKS as u64 * self.block_frames {
+            self.ship_first();
+        }
+        let (mut at, mut samples) = (at_sample, samples);
+        if at < self.base {
+            let late = (self.base - at).min(len);
+            self.shared.late_samples.fetch_add(late, Ordering::Relaxed);
+            samples = &samples[late as usize..];
+            at += late;
+        }
+        let ch = channel.index();
+        while !samples.is_empty() {
+            let rel = at - self.base;
+            let slot = (rel / self.block_frames) as usize;
+            let offset = (rel % self.block_frames) as usize;
+            let n = samples.len().min(self.block_frames as usize - offset);
+            let buf = self.block(slot);
+            for (k, &s) in samples[..n].iter().enumerate() {
+                buf[(offset + k) * 2 + ch] = s;
+            }
+            samples = &samples[n..];
+            at += n as u64;
+        }
+    }
+
+    /// Tells the current time: blocks that ended more than 100 ms ago are shipped, so a
+    /// side that sends nothing is recorded as silence.
+    pub fn advance(&mut self, now_sample: u64) {
+        self.horizon = self.horizon.max(now_sample);
+        while self.base + self.block_frames + JITTER <= now_sample {
+            self.ship_first();
+        }
+    }
+
+    /// Ends the recording at frame `end_sample` (its exact length) and returns the receipt
+    /// for the writer's summary.
+    pub fn finish(mut self, end_sample: u64) -> RecordingReceipt {
+        let (tx, rx) = oneshot::channel();
+        self.close(end_sample, Some(tx));
+        RecordingReceipt {
+            rx,
+            path: self.path.clone(),
+        }
+    }
+
+    fn close(&mut self, end: u64, reply: Option<Reply>) {
+        self.closed = true;
+        while self.base + self.block_frames <= end {
+            self.ship_first();
+        }
+        if end > self.base {
+            let buf = self.open[0].take();
+            let frames = (end - self.base) as usize;
+            self.send_block(self.base, frames, buf);
+            self.base = end;
+        }
+        for slot in &mut self.open {
+            if let Some(buf) = slot.take() {
+                recycle(&self.pool_tx, buf);
+            }
+        }
+        let _ = self.tx.send(Msg::Finish {
+            id: self.id,
+            end,
+            reply,
+        });
+    }
+
+    /// The block for `slot` of the open window, taken from the pool on first use.
+    fn block(&mut self, slot: usize) -> &mut Block {
+        let frames = self.block_frames as usize;
+        let (pool, shared) = (&self.pool, &self.shared);
+        self.open[slot].get_or_insert_with(|| match pool.try_recv() {
+            Ok(buf) => buf,
+            Err(_) => {
+                shared.blocks_allocated.fetch_add(1, Ordering::Relaxed);
+                vec![0i16; frames * 2].into_boxed_slice()
+            }
+        })
+    }
+
+    fn ship_first(&mut self) {
+        let buf = self.open[0].take();
+        self.open.rotate_left(1);
+        self.send_block(self.base, self.block_frames as usize, buf);
+        self.base += self.block_frames;
+    }
+
+    fn send_block(&mut self, start: u64, frames: usize, buf: Option<Block>) {
+        let Some(buf) = buf else {
+            let _ = self.tx.send(Msg::Block {
+                id: self.id,
+                start,
+                frames,
+                buf: None,
+            });
+            return;
+        };
+        let queued = self.shared.queued_blocks.fetch_add(1, Ordering::Relaxed);
+        if queued >= self.max_queued {
+            self.shared.queued_blocks.fetch_sub(1, Ordering::Relaxed);
+            let n = self.shared.blocks_discarded.fetch_add(1, Ordering::Relaxed);
+            if (n + 1).is_power_of_two() {
+                tracing::warn!(path = %self.path.display(), discarded = n + 1,
+                    "recording writer is behind; audio blocks discarded");
+            }
+            recycle(&self.pool_tx, buf);
+            return;
+        }
+        let msg = Msg::Block {
+            id: self.id,
+            start,
+            frames,
+            buf: Some(buf),
+        };
+        if self.tx.send(msg).is_err() {
+            self.shared.queued_blocks.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Returns a block to the pool, zeroed (the pool's invariant: a taken block is silence).
+/// A full pool frees it.
+fn recycle(pool: &Sender<Block>, mut buf: Block) {
+    buf.fill(0);
+    let _ = pool.try_send(buf);
+}
+
+impl Drop for RecordingHandle {
+    /// A media task that ends without `finish` (panic, abort) still gets a playable file.
+    fn drop(&mut self) {
+        if !self.closed {
+            let end = self.horizon;
+            self.close(end, None);
+        }
+    }
+}
+
+/// The writer's answer for one recording: `.wait()` from a thread, `.await` from a task.
+#[derive(Debug)]
+pub struct RecordingReceipt {
+    rx: oneshot::Receiver<Result<RecordingSummary, RecordingError>>,
+    path: PathBuf,
+}
+
+impl RecordingReceipt {
+    /// Blocks until the file is final. Must not be called from an async context.
+    pub fn wait(self) -> Result<RecordingSummary, RecordingError> {
+        let path = self.path;
+        self.rx
+            .blocking_recv()
+            .unwrap_or(Err(RecordingError::WriterGone { path }))
+    }
+}
+
+/// Future of a [`RecordingReceipt`].
+#[derive(Debug)]
+pub struct RecordingFuture {
+    rx: oneshot::Receiver<Result<RecordingSummary, RecordingError>>,
+    path: Option<PathBuf>,
+}
+
+impl Future for RecordingFuture {
+    type Output = Result<RecordingSummary, RecordingError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(RecordingError::WriterGone {
+                path: self.path.take().unwrap_or_default(),
+            })),
+        }
+    }
+}
+
+impl IntoFuture for RecordingReceipt {
+    type Output = Result<RecordingSummary, RecordingError>;
+    type IntoFuture = RecordingFuture;
+
+    fn into_future(self) -> RecordingFuture {
+        RecordingFuture {
+            rx: self.rx,
+            path: Some(self.path),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+fn tone(freq: f64, start: u64, n: usize) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            let t = (start + i as u64) as f64 / RATE as f64;
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+        })
+        .collect()
+}
+
+/// Channels of a stereo recording read back with hound, after checking its format.
+fn read_back(path: &Path) -> (Vec<i16>, Vec<i16>) {
+    let reader = hound::WavReader::open(path).expect("recording parses as WAV");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    let all: Vec<i16> = reader.into_samples().map(|s| s.unwrap()).collect();
+    let left = all.iter().step_by(2).copied().collect();
+    let right = all.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
+
+fn rms(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    (s.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+}
+
+/// Frequency from the zero-crossing rate.
+fn pitch(s: &[i16]) -> f64 {
+    let crossings = s.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    crossings as f64 / 2.0 / (s.len() as f64 / RATE as f64)
+}
+
+fn service() -> RecordingService {
+    RecordingService::start(RecordingConfig::default()).unwrap()
+}
+
+/// Pushes `seconds` of a 20 ms-framed call like a media task: caller tone, other tone,
+/// then `advance` on every tick.
+fn talk(h: &mut RecordingHandle, from: u64, frames: u64, caller: Option<f64>, other: Option<f64>) {
+    for f in 0..frames {
+        let at = from + f * 160;
+        if let Some(hz) = caller {
+            h.push(Channel::Caller, at, &tone(hz, at, 160));
+        }
+        if let Some(hz) = other {
+            h.push(Channel::Other, at, &tone(hz, at, 160));
+        }
+        h.advance(at + 160);
+    }
+}
+
+#[test]
+fn two_tones_come_back_on_their_own_channels_with_exact_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls/2024/call.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 150, Some(440.0), Some(1000.0)); // 3 s
+    let summary = h.finish(24_000).wait().unwrap();
+    assert_eq!(summary.duration_ms, 3000);
+    assert_eq!(summary.path, path);
+    assert_eq!(summary.bytes, 44 + 24_000 * 4);
+    let (left, right) = read_back(&path);
+    assert_eq!(left.len(), 24_000);
+    assert!(rms(&left) > 4000.0 && rms(&right) > 4000.0);
+    assert!((430.0..450.0).contains(&pitch(&left)), "{}", pitch(&left));
+    assert!(
+        (990.0..1010.0).contains(&pitch(&right)),
+        "{}",
+        pitch(&right)
+    );
+    assert_eq!(left, tone(440.0, 0, 24_000), "audio is bit-exact");
+    assert_eq!(svc.error_count(), 0);
+    assert_eq!(svc.stats().late_samples, 0);
+}
+
+#[test]
+fn checksum_matches_the_file_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 37, Some(300.0), None);
+    let summary = h.finish(37 * 160).wait().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() as u64, summary.bytes);
+    assert_eq!(summary.sha256_hex, hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(summary.duration_ms, 740);
+}
+
+#[test]
+fn a_silent_side_is_filled_by_advance_and_the_end_is_padded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one-sided.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    // Only the other side (hold music) plays for 2 s; the caller says nothing.
+    talk(&mut h, 0, 100, None, Some(500.0));
+    // Then nobody sends anything for 1 s: only the clock moves.
+    for t in (16_000..24_000).step_by(160) {
+        h.advance(t + 160);
+    }
+    let summary = h.finish(24_000).wait().unwrap();
+    assert_eq!(summary.duration_ms, 3000);
+    let (left, right) = read_back(&path);
+    assert_eq!(right.len(), 24_000);
+    assert!(left.iter().all(|&s| s == 0), "caller channel is silence");
+    assert!((490.0..510.0).contains(&pitch(&right[..16_000])));
+    assert!(right[16_000..].iter().all(|&s| s == 0));
+}
+
+#[test]
+fn gaps_are_silence_and_late_samples_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gaps.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    h.push(Channel::Caller, 0, &[1000; 160]);
+    // 5 packets lost: next audio at 960.
+    h.push(Channel::Caller, 960, &[2000; 160]);
+    // A jump of 1.5 s (no advance calls in between), across several blocks.
+    h.push(Channel::Caller, 13_000, &[3000; 160]);
+    // A packet for the first block arrives far too late: dropped.
+    h.push(Channel::Caller, 160, &[4000; 160]);
+    // A packet straddling two blocks.
+    h.push(Channel::Other, 15_950, &[5000; 100]);
+    let summary = h.finish(16_100).wait().unwrap();
+    assert_eq!(summary.duration_ms, 16_100 * 1000 / 8000);
+    let (left, right) = read_back(&path);
+    assert_eq!(left.len(), 16_100);
+    assert!(left[..160].iter().all(|&s| s == 1000));
+    assert!(
+        left[160..960].iter().all(|&s| s == 0),
+        "lost packets are silence"
+    );
+    assert!(left[960..1120].iter().all(|&s| s == 2000));
+    assert!(left[1120..13_000].iter().all(|&s| s == 0));
+    assert!(left[13_000..13_160].iter().all(|&s| s == 3000));
+    assert!(right[15_950..16_050].iter().all(|&s| s == 5000));
+    assert!(right[..15_950].iter().all(|&s| s == 0));
+    assert_eq!(svc.stats().late_samples, 160);
+}
+
+#[test]
+fn a_timestamp_far_in_the_future_is_not_hours_of_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jump.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    h.push(Channel::Caller, 0, &[1; 160]);
+    h.push(Channel::Caller, 3_000_000_000, &[1; 160]);
+    let summary = h.finish(160).wait().unwrap();
+    assert_eq!(summary.bytes, 44 + 160 * 4);
+    assert_eq!(svc.stats().ahead_samples, 160);
+}
+
+#[test]
+fn a_crash_after_a_header_update_leaves_a_playable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    // Right after open the file is already a valid, empty WAV.
+    svc.barrier().blocking_recv().unwrap();
+    assert_eq!(read_back(&path).0.len(), 0);
+    // 3.1 s of audio: blocks up to 3.0 s are shipped, the header was updated at 2.0 s.
+    talk(&mut h, 0, 155, Some(440.0), Some(1000.0));
+    svc.barrier().blocking_recv().unwrap();
+    // The process dies now: what is on disk is all that is left.
+    let snapshot = dir.path().join("snapshot.wav");
+    std::fs::copy(&path, &snapshot).unwrap();
+    let (left, right) = read_back(&snapshot);
+    assert!(
+        left.len() >= 16_000,
+        "holds the audio up to the last header update"
+    );
+    assert_eq!(left[..16_000], tone(440.0, 0, 16_000)[..]);
+    assert_eq!(right[..16_000], tone(1000.0, 0, 16_000)[..]);
+    // The handle dropped without finish (the media task died) still closes the file.
+    drop(h);
+    svc.barrier().blocking_recv().unwrap();
+    let (left, _) = read_back(&path);
+    assert_eq!(left.len(), 155 * 160);
+}
+
+#[test]
+fn an_unwritable_directory_is_counted_and_reported_without_stopping_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path under a regular file cannot be created, even by root.
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    let path = dir.path().join("file/sub/rec.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 100, Some(440.0), Some(1000.0));
+    let err = h.finish(16_000).wait().unwrap_err();
+    assert!(matches!(err, RecordingError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("rec.wav"));
+    assert_eq!(svc.error_count(), 1);
+    assert_eq!(svc.error_counter().load(Ordering::Relaxed), 1);
+    // The service keeps working for other calls.
+    let ok = dir.path().join("ok.wav");
+    let mut h = svc.open(&ok);
+    talk(&mut h, 0, 10, Some(440.0), None);
+    assert!(h.finish(1600).wait().is_ok());
+    assert_eq!(svc.error_count(), 1);
+}
+
+#[test]
+fn a_full_disk_is_an_error_in_the_receipt() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        return;
+    }
+    let svc = service();
+    let mut h = svc.open(full);
+    talk(&mut h, 0, 20, Some(440.0), None);
+    let err = h.finish(3200).wait().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RecordingError::Create { .. } | RecordingError::Write { .. }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(svc.error_count(), 1);
+}
+
+#[test]
+fn receipt_can_be_awaited() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 5, Some(440.0), None);
+    let receipt = h.finish(800);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let summary = rt.block_on(async { receipt.await }).unwrap();
+    assert_eq!(summary.duration_ms, 100);
+}
+
+#[test]
+fn a_finish_before_the_last_shipped_block_cuts_the_file_to_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 50, Some(440.0), None); // 1 s, blocks shipped up to 0.75 s
+    let summary = h.finish(4000).wait().unwrap();
+    assert_eq!(summary.duration_ms, 500);
+    assert_eq!(read_back(&path).0.len(), 4000);
+}
+
+#[test]
+fn blocks_are_recycled_in_steady_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let mut h = svc.open(&dir.path().join("long.wav"));
+    talk(&mut h, 0, 250, Some(440.0), Some(1000.0)); // 5 s = 20 blocks
+    svc.barrier().blocking_recv().unwrap();
+    let warm = svc.stats().blocks_allocated;
+    // 10 s more, at a pace the writer keeps up with (as in a live call).
+    for second in 0..10 {
+        talk(
+            &mut h,
+            (250 + second * 50) * 160,
+            50,
+            Some(440.0),
+            Some(1000.0),
+        );
+        svc.barrier().blocking_recv().unwrap();
+    }
+    h.finish(750 * 160).wait().unwrap();
+    let stats = svc.stats();
+    // With the writer keeping up, a few extra blocks at most are ever allocated.
+    assert!(stats.blocks_allocated <= warm + 3, "{stats:?}");
+    assert_eq!(stats.queued_blocks, 0);
+    assert_eq!(stats.blocks_discarded, 0);
+}
+
+#[test]
+fn header_fields_describe_8khz_stereo_pcm() {
+    let h = writer::wav_header(32_000);
+    assert_eq!(&h[0..4], b"RIFF");
+    assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()), 32_036);
+    assert_eq!(&h[8..16], b"WAVEfmt ");
+    assert_eq!(u16::from_le_bytes([h[22], h[23]]), 2);
+    assert_eq!(u32::from_le_bytes(h[24..28].try_into().unwrap()), 8000);
+    assert_eq!(u32::from_le_bytes(h[28..32].try_into().unwrap()), 32_000);
+    assert_eq!(&h[36..40], b"data");
+    assert_eq!(u32::from_le_bytes(h[40..44].try_into().unwrap()), 32_000);
+}
+
+#[test]
+fn blocks_discarded_when_the_writer_is_too_far_behind_become_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("behind.wav");
+    let cfg = RecordingConfig {
+        max_queued_blocks: 0,
+        ..RecordingConfig::default()
+    };
+    let svc = RecordingService::start(cfg).unwrap();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 100, Some(440.0), Some(1000.0));
+    let summary = h.finish(16_000).wait().unwrap();
+    assert_eq!(summary.duration_ms, 2000, "the timeline is kept");
+    let (left, _) = read_back(&path);
+    assert!(left.iter().all(|&s| s == 0));
+    assert_eq!(svc.stats().blocks_discarded, 8);
+}
+
+#[test]
+fn handles_and_receipts_can_move_into_tasks() {
+    fn is_send<T: Send>() {}
+    fn is_shared<T: Send + Sync + Clone>() {}
+    is_send::<RecordingHandle>();
+    is_send::<RecordingReceipt>();
+    is_send::<RecordingFuture>();
+    is_shared::<RecordingService>();
+}

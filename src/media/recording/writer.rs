@@ -1,0 +1,352 @@
+//! The writer thread: owns every open recording file, and is the only code that touches
+//! the disk for recordings.
+//!
+//! Order of writes for crash safety: PCM is appended through a per-file buffer; every
+//! `header_interval` of audio the buffer is flushed to the OS *first*, then the RIFF and
+//! data sizes are rewritten in place, so after a process crash the header never claims
+//! more audio than the file holds. Every `sync_interval` the file is `fdatasync`ed, which
+//! bounds what a power cut can lose. An error makes the recording failed: later blocks for
+//! it are discarded and the finish reply carries the error.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender};
+use sha2::{Digest, Sha256};
+
+use super::{Block, Msg, RATE, RecordingConfig, RecordingError, RecordingSummary, Reply, Shared};
+
+pub(super) const HEADER_LEN: u64 = 44;
+const CHANNELS: u16 = 2;
+const BYTES_PER_FRAME: u64 = 4;
+/// Per-file buffer: two 250 ms blocks, so about one write syscall per 500 ms per call.
+const FILE_BUFFER: usize = 16 * 1024;
+const ZEROS: [u8; 4096] = [0; 4096];
+
+/// The 44-byte canonical header for `data_bytes` of 8 kHz stereo 16-bit PCM.
+pub(super) fn wav_header(data_bytes: u64) -> [u8; HEADER_LEN as usize] {
+    let data = u32::try_from(data_bytes)
+        .unwrap_or(u32::MAX)
+        .min(u32::MAX - 36);
+    let mut h = [0u8; HEADER_LEN as usize];
+    let rate = RATE as u32;
+    let block_align = CHANNELS * 2;
+    let parts: [&[u8]; 13] = [
+        b"RIFF",
+        &(data + 36).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(), // PCM
+        &CHANNELS.to_le_bytes(),
+        &rate.to_le_bytes(),
+        &(rate * u32::from(block_align)).to_le_bytes(),
+        &block_align.to_le_bytes(),
+        &16u16.to_le_bytes(),
+        b"data",
+        &data.to_le_bytes(),
+        &[],
+    ];
+    let mut at = 0;
+    for p in parts {
+        h[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    h
+}
+
+struct Recording {
+    path: PathBuf,
+    /// `None` once failed (or never opened).
+    sink: Option<BufWriter<File>>,
+    error: Option<RecordingError>,
+    /// Frames appended so far.
+    written: u64,
+    since_header: u64,
+    since_sync: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_frames: u64,
+    sync_frames: u64,
+}
+
+pub(super) struct Writer {
+    files: HashMap<u64, Recording>,
+    limits: Limits,
+    pool: Sender<Block>,
+    shared: Arc<Shared>,
+    /// Reused for sample→byte conversion and for hashing.
+    scratch: Vec<u8>,
+}
+
+impl Writer {
+    pub(super) fn new(cfg: &RecordingConfig, pool: Sender<Block>, shared: Arc<Shared>) -> Self {
+        let frames = |d: std::time::Duration| (d.as_millis() as u64 * RATE / 1000).max(1);
+        Writer {
+            files: HashMap::new(),
+            limits: Limits {
+                header_frames: frames(cfg.header_interval),
+                sync_frames: frames(cfg.sync_interval),
+            },
+            pool,
+            shared,
+            scratch: Vec::with_capacity(cfg.block_frames * BYTES_PER_FRAME as usize),
+        }
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                Msg::Open { id, path } => self.open(id, path),
+                Msg::Block {
+                    id,
+                    start,
+                    frames,
+                    buf,
+                } => self.block(id, start, frames, buf),
+                Msg::Finish { id, end, reply } => self.finish(id, end, reply),
+                #[cfg(test)]
+                Msg::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, id: u64, path: PathBuf) {
+        let mut rec = Recording {
+            path,
+            sink: None,
+            error: None,
+            written: 0,
+            since_header: 0,
+            since_sync: 0,
+        };
+        match create(&rec.path) {
+            Ok(file) => rec.sink = Some(BufWriter::with_capacity(FILE_BUFFER, file)),
+            Err(e) => fail(&self.shared, &mut rec, e),
+        }
+        self.files.insert(id, rec);
+    }
+
+    fn block(&mut self, id: u64, start: u64, frames: usize, buf: Option<Block>) {
+        if buf.is_some() {
+            self.shared.queued_blocks.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(rec) = self.files.get_mut(&id) {
+            let samples = buf.as_deref().map(|b| &b[..(frames * 2).min(b.len())]);
+            if let Err(e) = append(rec, &mut self.scratch, self.limits, start, frames, samples) {
+                fail(&self.shared, rec, e);
+            }
+        }
+        if let Some(buf) = buf {
+            super::recycle(&self.pool, buf);
+        }
+    }
+
+    fn finish(&mut self, id: u64, end: u64, reply: Option<Reply>) {
+        let Some(mut rec) = self.files.remove(&id) else {
+            return;
+        };
+        let result = match rec.error.take() {
+            Some(e) => Err(e),
+            None => self.finalize(&mut rec, end).inspect_err(|e| {
+                report(&self.shared, &rec.path, e);
+            }),
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn finalize(
+        &mut self,
+        rec: &mut Recording,
+        end: u64,
+    ) -> Result<RecordingSummary, RecordingError> {
+        let Some(mut sink) = rec.sink.take() else {
+            return Err(RecordingError::WriterGone {
+                path: rec.path.clone(),
+            });
+        };
+        let path = rec.path.clone();
+        let write_err = |source| RecordingError::Write {
+            path: path.clone(),
+            source,
+        };
+        if end > rec.written {
+            write_silence(&mut sink, end - rec.written).map_err(write_err)?;
+            rec.written = end;
+        }
+        sink.flush().map_err(write_err)?;
+        let file = sink.get_ref();
+        if end < rec.written {
+            // Audio shipped past the announced end (a late finish) is cut off: the length
+            // is what the caller said.
+            file.set_len(HEADER_LEN + end * BYTES_PER_FRAME)
+                .map_err(write_err)?;
+            rec.written = end;
+        }
+        update_header(&mut sink, rec.written).map_err(write_err)?;
+        let file = sink.get_ref();
+        file.sync_data().map_err(|source| RecordingError::Sync {
+            path: path.clone(),
+            source,
+        })?;
+        let bytes = HEADER_LEN + rec.written * BYTES_PER_FRAME;
+        let sha256_hex = self
+            .hash(file, bytes)
+            .map_err(|source| RecordingError::Checksum {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(RecordingSummary {
+            path,
+            duration_ms: rec.written * 1000 / RATE,
+            sha256_hex,
+            bytes,
+        })
+    }
+
+    /// SHA-256 of the first `len` bytes, read back from the file (mostly page cache).
+    fn hash(&mut self, file: &File, len: u64) -> std::io::Result<String> {
+        const CHUNK: usize = 64 * 1024;
+        self.scratch.resize(CHUNK.max(self.scratch.len()), 0);
+        let mut hasher = Sha256::new();
+        let mut at = 0u64;
+        while at < len {
+            let want = ((len - at) as usize).min(CHUNK);
+            let got = file.read_at(&mut self.scratch[..want], at)?;
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            hasher.update(&self.scratch[..got]);
+            at += got as u64;
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+/// Marks a recording failed (once): alarm, log, stop writing.
+fn fail(shared: &Shared, rec: &mut Recording, e: RecordingError) {
+    if rec.error.is_none() {
+        report(shared, &rec.path, &e);
+        rec.error = Some(e);
+    }
+    rec.sink = None;
+}
+
+/// Raises the alarm for one failed recording.
+fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError) {
+    shared.errors.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(path = %path.display(), error = %e,
+        "recording failed; the call continues unrecorded");
+}
+
+/// Appends `frames` frames at `start` (silence if `samples` is `None`), then updates the
+/// header and syncs when due.
+fn append(
+    rec: &mut Recording,
+    scratch: &mut Vec<u8>,
+    limits: Limits,
+    start: u64,
+    frames: usize,
+    samples: Option<&[i16]>,
+) -> Result<(), RecordingError> {
+    let Some(sink) = rec.sink.as_mut() else {
+        return Ok(());
+    };
+    let path = &rec.path;
+    let write_err = |source| RecordingError::Write {
+        path: path.clone(),
+        source,
+    };
+    // A block discarded upstream leaves a hole: keep the timeline with silence.
+    if start > rec.written {
+        let gap = start - rec.written;
+        write_silence(sink, gap).map_err(write_err)?;
+        rec.since_header += gap;
+        rec.since_sync += gap;
+        rec.written = start;
+    }
+    let skip = (rec.written - start).min(frames as u64) as usize;
+    let n = frames - skip;
+    match samples {
+        Some(s) => {
+            scratch.clear();
+            for v in &s[skip * 2..] {
+                scratch.extend_from_slice(&v.to_le_bytes());
+            }
+            sink.write_all(scratch).map_err(write_err)?;
+        }
+        None => write_silence(sink, n as u64).map_err(write_err)?,
+    }
+    rec.written += n as u64;
+    rec.since_header += n as u64;
+    rec.since_sync += n as u64;
+    if rec.since_header >= limits.header_frames {
+        rec.since_header = 0;
+        update_header(sink, rec.written).map_err(write_err)?;
+    }
+    if rec.since_sync >= limits.sync_frames {
+        rec.since_sync = 0;
+        sink.get_ref()
+            .sync_data()
+            .map_err(|source| RecordingError::Sync {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn create(path: &std::path::Path) -> Result<File, RecordingError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| RecordingError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let create_err = |source| RecordingError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    // Read access too: the checksum is computed from the file itself at finish.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(create_err)?;
+    // An empty but valid WAV from the first moment.
+    file.write_all_at(&wav_header(0), 0).map_err(create_err)?;
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(HEADER_LEN)).map_err(create_err)?;
+    Ok(file)
+}
+
+fn write_silence(sink: &mut BufWriter<File>, frames: u64) -> std::io::Result<()> {
+    let mut left = frames * BYTES_PER_FRAME;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64) as usize;
+        sink.write_all(&ZEROS[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Flushes buffered PCM to the OS, then rewrites the sizes for `frames` frames.
+fn update_header(sink: &mut BufWriter<File>, frames: u64) -> std::io::Result<()> {
+    sink.flush()?;
+    let header = wav_header(frames * BYTES_PER_FRAME);
+    let file = sink.get_ref();
+    file.write_all_at(&header[4..8], 4)?;
+    file.write_all_at(&header[40..44], 40)
+}

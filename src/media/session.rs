@@ -1,0 +1,466 @@
+//! One call's media: a task owning the caller's and the agent's RTP sockets.
+//!
+//! It relays RTP between the legs (rewriting SSRC/sequence/timestamps so each party sees
+//! one continuous stream, transcoding A-law↔µ-law when the legs differ), plays prompts and
+//! hold music to the caller, detects RFC 4733 digits on both legs, and feeds the stereo
+//! recording (caller left; what the caller hears right). Symmetric RTP: each leg latches to
+//! the address its media really comes from, so phones behind NAT work.
+//!
+//! Hot path rules: no allocation and no await per packet (sends use `try_send_to`; a full
+//! socket buffer drops the packet and counts it), no database work; recording blocks go to
+//! the shared writer thread. The call's actor talks to this task by `MediaCommand` and
+//! hears back by `MediaEvent`; it never touches the sockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::media::dtmf::DtmfReceiver;
+use crate::media::g711;
+use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
+use crate::media::stream::{InClock, OutStream, RATE};
+use crate::sdp::{Codec, Negotiated};
+
+/// Largest G.711 payload we decode for recording (60 ms ptime).
+const MAX_SAMPLES: usize = 480;
+const FRAME: usize = 160;
+const MTU: usize = 1500;
+/// A leg silent this long (not on hold) is reported once, so the call can be cleared.
+const RTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    Caller,
+    Agent,
+}
+
+impl Leg {
+    fn index(self) -> usize {
+        match self {
+            Leg::Caller => 0,
+            Leg::Agent => 1,
+        }
+    }
+    fn other(self) -> Leg {
+        match self {
+            Leg::Caller => Leg::Agent,
+            Leg::Agent => Leg::Caller,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum MediaCommand {
+    /// Where a leg's RTP goes and which codec it speaks (from SDP).
+    Remote {
+        leg: Leg,
+        addr: SocketAddr,
+        negotiated: Negotiated,
+    },
+    /// Play audio (8 kHz PCM) to the caller, replacing whatever is playing.
+    Play { samples: Arc<[i16]>, looped: bool },
+    /// Relay audio both ways between the legs; stops any playback.
+    Bridge,
+    /// Stop relaying (the agent put the call on hold, or left).
+    Unbridge,
+    /// Whether a leg may be sent to (false while that party holds with sendonly/inactive).
+    Sending { leg: Leg, enabled: bool },
+    /// End the call's media: the recording is finalized and its receipt returned.
+    Finish {
+        reply: oneshot::Sender<Option<RecordingReceipt>>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Dtmf { leg: Leg, digit: char },
+    PromptFinished,
+    RtpTimeout { leg: Leg },
+}
+
+/// Process-wide counters exported on /metrics.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    pub packets_in: AtomicU64,
+    pub packets_out: AtomicU64,
+    pub packets_dropped: AtomicU64,
+    pub packets_invalid: AtomicU64,
+}
+
+/// The actor's side of a running media session.
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    tx: mpsc::Sender<MediaCommand>,
+}
+
+impl MediaHandle {
+    /// Sends a command; a session that already ended ignores it.
+    pub async fn send(&self, cmd: MediaCommand) {
+        let _ = self.tx.send(cmd).await;
+    }
+
+    /// Finalizes the recording and stops the session.
+    pub async fn finish(&self) -> Option<RecordingReceipt> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(MediaCommand::Finish { reply }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
+struct LegState {
+    sock: UdpSocket,
+    remote: Option<SocketAddr>,
+    /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
+    latched: bool,
+    negotiated: Option<Negotiated>,
+    out: OutStream,
+    in_clock: InClock,
+    dtmf: DtmfReceiver,
+    sending: bool,
+    last_rx: Instant,
+    timeout_reported: bool,
+}
+
+impl LegState {
+    fn new(sock: UdpSocket, ssrc: u32, seq: u16, ts: u32, now: Instant) -> Self {
+        LegState {
+            sock,
+            remote: None,
+            latched: false,
+            negotiated: None,
+            out: OutStream::new(ssrc, seq, ts),
+            in_clock: InClock::default(),
+            dtmf: DtmfReceiver::default(),
+            sending: true,
+            last_rx: now,
+            timeout_reported: false,
+        }
+    }
+
+    fn latch(&mut self, from: SocketAddr) {
+        if !self.latched || self.remote != Some(from) {
+            self.remote = Some(from);
+            self.latched = true;
+        }
+    }
+}
+
+struct Playback {
+    samples: Arc<[i16]>,
+    pos: usize,
+    looped: bool,
+}
+
+pub struct MediaSession {
+    legs: [LegState; 2],
+    recording: Option<RecordingHandle>,
+    playback: Option<Playback>,
+    bridged: bool,
+    started: Instant,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<MediaStats>,
+    local: LocalCounters,
+}
+
+#[derive(Default)]
+struct LocalCounters {
+    packets_in: u64,
+    packets_out: u64,
+    dropped: u64,
+    invalid: u64,
+}
+
+impl MediaSession {
+    /// Starts the media task for a call whose caller leg was just answered. `seed` gives
+    /// the SSRCs and initial sequence numbers/timestamps (random, per RFC 3550).
+    pub fn spawn(
+        caller: UdpSocket,
+        agent: UdpSocket,
+        recording: Option<RecordingHandle>,
+        events: mpsc::Sender<MediaEvent>,
+        stats: Arc<MediaStats>,
+        seed: [u32; 4],
+    ) -> MediaHandle {
+        let now = Instant::now();
+        let session = MediaSession {
+            legs: [
+                LegState::new(caller, seed[0], seed[2] as u16, seed[3], now),
+                LegState::new(agent, seed[1], (seed[2] >> 16) as u16, seed[3] ^ seed[1], now),
+            ],
+            recording,
+            playback: None,
+            bridged: false,
+            started: now,
+            events,
+            stats,
+            local: LocalCounters::default(),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(session.run(rx));
+        MediaHandle { tx }
+    }
+
+    fn now_sample(&self) -> u64 {
+        let d = self.started.elapsed();
+        d.as_secs() * RATE + u64::from(d.subsec_nanos()) * RATE / 1_000_000_000
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>) {
+        let mut buf_a = [0u8; MTU];
+        let mut buf_b = [0u8; MTU];
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(MediaCommand::Finish { reply }) => {
+                        let end = self.now_sample();
+                        let receipt = self.recording.take().map(|r| r.finish(end));
+                        self.flush_counters();
+                        let _ = reply.send(receipt);
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        // The actor vanished without finishing: still close the file properly.
+                        if let Some(r) = self.recording.take() {
+                            let _ = r.finish(self.now_sample());
+                        }
+                        self.flush_counters();
+                        return;
+                    }
+                },
+                r = self.legs[0].sock.recv_from(&mut buf_a) => {
+                    if let Ok((n, from)) = r {
+                        self.on_packet(Leg::Caller, &buf_a[..n], from);
+                    }
+                }
+                r = self.legs[1].sock.recv_from(&mut buf_b) => {
+                    if let Ok((n, from)) = r {
+                        self.on_packet(Leg::Agent, &buf_b[..n], from);
+                    }
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::Remote {
+                leg,
+                addr,
+                negotiated,
+            } => {
+                let l = &mut self.legs[leg.index()];
+                if !l.latched {
+                    l.remote = Some(addr);
+                }
+                l.negotiated = Some(negotiated);
+            }
+            MediaCommand::Play { samples, looped } => {
+                self.playback = Some(Playback {
+                    samples,
+                    pos: 0,
+                    looped,
+                });
+            }
+            MediaCommand::Bridge => {
+                self.playback = None;
+                self.bridged = true;
+            }
+            MediaCommand::Unbridge => {
+                self.bridged = false;
+                for l in &mut self.legs {
+                    l.out.pause();
+                }
+            }
+            MediaCommand::Sending { leg, enabled } => {
+                let l = &mut self.legs[leg.index()];
+                l.sending = enabled;
+                if !enabled {
+                    l.out.pause();
+                }
+            }
+            MediaCommand::Finish { .. } => {}
+        }
+    }
+
+    fn on_packet(&mut self, leg: Leg, packet: &[u8], from: SocketAddr) {
+        let Ok(rtp) = RtpReader::new(packet) else {
+            self.local.invalid += 1;
+            return;
+        };
+        self.local.packets_in += 1;
+        let now_sample = self.now_sample();
+        let l = &mut self.legs[leg.index()];
+        l.latch(from);
+        l.last_rx = Instant::now();
+        l.timeout_reported = false;
+        let Some(neg) = l.negotiated else { return };
+        let pt = rtp.payload_type();
+        if Some(pt) == neg.telephone_event_pt {
+            if let Ok(Some(d)) = l.dtmf.on_packet(rtp.timestamp(), rtp.payload()) {
+                let _ = self.events.try_send(MediaEvent::Dtmf {
+                    leg,
+                    digit: d.digit,
+                });
+            }
+            return;
+        }
+        if pt != neg.pt {
+            // Comfort noise and other payloads are neither recorded nor relayed.
+            return;
+        }
+        let payload = rtp.payload();
+        let n = payload.len().min(MAX_SAMPLES);
+        let mut pcm = [0i16; MAX_SAMPLES];
+        decode(neg.codec, &payload[..n], &mut pcm[..n]);
+        let pos = l.in_clock.position(rtp.ssrc(), rtp.timestamp(), now_sample);
+        if let Some(rec) = self.recording.as_mut() {
+            match leg {
+                Leg::Caller => rec.push(Channel::Caller, pos, &pcm[..n]),
+                Leg::Agent if self.bridged => rec.push(Channel::Other, pos, &pcm[..n]),
+                Leg::Agent => {}
+            }
+        }
+        if !self.bridged {
+            return;
+        }
+        let other = &mut self.legs[leg.other().index()];
+        let (Some(dest), Some(out_neg), true) = (other.remote, other.negotiated, other.sending)
+        else {
+            return;
+        };
+        let header = other
+            .out
+            .next_relayed(now_sample, rtp.ssrc(), rtp.timestamp(), rtp.mark());
+        let mut transcoded = [0u8; MAX_SAMPLES];
+        let body: &[u8] = if out_neg.codec == neg.codec {
+            &payload[..n]
+        } else {
+            encode(out_neg.codec, &pcm[..n], &mut transcoded[..n]);
+            &transcoded[..n]
+        };
+        let mut out = [0u8; MTU];
+        let built = RtpPacketBuilder::new()
+            .payload_type(out_neg.pt)
+            .ssrc(other.out.ssrc)
+            .sequence(Seq::from(header.seq))
+            .timestamp(header.ts)
+            .marked(header.marker)
+            .payload(body)
+            .build_into(&mut out);
+        if let Ok(len) = built {
+            match other.sock.try_send_to(&out[..len], dest) {
+                Ok(_) => self.local.packets_out += 1,
+                Err(_) => self.local.dropped += 1,
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now_sample = self.now_sample();
+        self.play_frame(now_sample);
+        if let Some(rec) = self.recording.as_mut() {
+            rec.advance(now_sample);
+        }
+        let now = Instant::now();
+        for (i, l) in self.legs.iter_mut().enumerate() {
+            let active = l.negotiated.is_some() && l.sending && (i == 0 || self.bridged);
+            if active && !l.timeout_reported && now.duration_since(l.last_rx) > RTP_TIMEOUT {
+                l.timeout_reported = true;
+                let leg = if i == 0 { Leg::Caller } else { Leg::Agent };
+                let _ = self.events.try_send(MediaEvent::RtpTimeout { leg });
+            }
+        }
+        self.flush_counters();
+    }
+
+    /// Sends the next 20 ms of the playing prompt to the caller and records it.
+    fn play_frame(&mut self, now_sample: u64) {
+        let Some(pb) = self.playback.as_mut() else {
+            return;
+        };
+        let mut pcm = [0i16; FRAME];
+        let mut filled = 0;
+        while filled < FRAME {
+            let left = pb.samples.len().saturating_sub(pb.pos);
+            if left == 0 {
+                if pb.looped && !pb.samples.is_empty() {
+                    pb.pos = 0;
+                    continue;
+                }
+                break;
+            }
+            let take = left.min(FRAME - filled);
+            pcm[filled..filled + take].copy_from_slice(&pb.samples[pb.pos..pb.pos + take]);
+            pb.pos += take;
+            filled += take;
+        }
+        let finished = filled < FRAME;
+        if filled > 0 {
+            // The last partial frame is padded with silence: G.711 frames stay 20 ms.
+            if let Some(rec) = self.recording.as_mut() {
+                rec.push(Channel::Other, now_sample, &pcm);
+            }
+            let caller = &mut self.legs[0];
+            if let (Some(dest), Some(neg), true) = (caller.remote, caller.negotiated, caller.sending)
+            {
+                let header = caller.out.next_local(now_sample, FRAME as u32);
+                let mut body = [0u8; FRAME];
+                encode(neg.codec, &pcm, &mut body);
+                let mut out = [0u8; 12 + FRAME];
+                let built = RtpPacketBuilder::new()
+                    .payload_type(neg.pt)
+                    .ssrc(caller.out.ssrc)
+                    .sequence(Seq::from(header.seq))
+                    .timestamp(header.ts)
+                    .marked(header.marker)
+                    .payload(&body)
+                    .build_into(&mut out);
+                if let Ok(len) = built {
+                    match caller.sock.try_send_to(&out[..len], dest) {
+                        Ok(_) => self.local.packets_out += 1,
+                        Err(_) => self.local.dropped += 1,
+                    }
+                }
+            }
+        }
+        if finished {
+            self.playback = None;
+            self.legs[0].out.pause();
+            let _ = self.events.try_send(MediaEvent::PromptFinished);
+        }
+    }
+
+    fn flush_counters(&mut self) {
+        let c = std::mem::take(&mut self.local);
+        let s = &self.stats;
+        s.packets_in.fetch_add(c.packets_in, Ordering::Relaxed);
+        s.packets_out.fetch_add(c.packets_out, Ordering::Relaxed);
+        s.packets_dropped.fetch_add(c.dropped, Ordering::Relaxed);
+        s.packets_invalid.fetch_add(c.invalid, Ordering::Relaxed);
+    }
+}
+
+fn decode(codec: Codec, src: &[u8], dst: &mut [i16]) {
+    match codec {
+        Codec::Pcma => g711::decode_alaw(src, dst),
+        Codec::Pcmu => g711::decode_ulaw(src, dst),
+    }
+}
+
+fn encode(codec: Codec, src: &[i16], dst: &mut [u8]) {
+    match codec {
+        Codec::Pcma => g711::encode_alaw(src, dst),
+        Codec::Pcmu => g711::encode_ulaw(src, dst),
+    }
+}

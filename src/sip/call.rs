@@ -1,0 +1,751 @@
+//! The call actor: one task per inbound call, owning its dialogs, media and log.
+//!
+//! It admits the INVITE (capacity, trunk, DID, SDP), answers it, starts the media session
+//! and then feeds everything that happens (dialog states, agent legs' outcomes, media
+//! events, timers) into the pure `CallMachine`, carrying out the actions it returns. The
+//! B2BUA legs towards agent phones are rsipstack client dialogs it creates and ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Request, StatusCode, Uri};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::SipAddr;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::call::machine::{Action, CallMachine, Input, LegId};
+use crate::events::{EventKind, Party};
+use crate::media::recording::RecordingReceipt;
+use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
+use crate::sdp::{self, Codec, Direction, Negotiated, SdpError};
+use crate::sip::exchange::Exchange;
+use crate::sip::registrar::AuthOutcome;
+use crate::sip::request;
+use crate::store::event::CallEvent;
+use crate::store::protocol::Protocol;
+
+/// A call's event log writer: stamps sequence numbers and times.
+#[derive(Clone)]
+pub struct CallLog {
+    protocol: Protocol,
+    seq: Arc<AtomicU32>,
+    ex: Arc<Exchange>,
+}
+
+impl CallLog {
+    pub fn record(&self, kind: EventKind) {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.ex.event_log.record(CallEvent {
+            protocol: self.protocol.clone(),
+            seq,
+            at_ms,
+            kind,
+        });
+    }
+}
+
+/// Why an INVITE was refused before a call existed.
+#[derive(Debug)]
+enum Refusal {
+    Status(StatusCode, &'static str),
+    Challenge(Vec<rsipstack::sip::Header>),
+}
+
+struct Admitted {
+    service: String,
+    ring_timeout: Duration,
+    welcome: String,
+    hold_music: String,
+    agents: Vec<String>,
+    a_number: String,
+    b_number: String,
+    source: SocketAddr,
+    remote: sdp::RemoteAudio,
+    negotiated: Negotiated,
+}
+
+fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal> {
+    let req = &tx.original;
+    let source = request::source(tx).ok_or(Refusal::Status(StatusCode::BadRequest, "no source"))?;
+    if ex.active_calls() >= ex.config.sip.max_calls {
+        return Err(Refusal::Status(StatusCode::ServiceUnavailable, "at capacity"));
+    }
+    if ex.trunk_for(source.ip()).is_none() {
+        let auth = request::header(req, "Proxy-Authorization");
+        match ex.registrar.authenticate_trunk(auth.as_deref(), "INVITE", source.ip()) {
+            AuthOutcome::Authenticated(_) => {}
+            AuthOutcome::Challenge { stale } => {
+                return Err(Refusal::Challenge(ex.registrar.trunk_challenge_headers(stale)));
+            }
+            AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
+                return Err(Refusal::Status(StatusCode::Forbidden, "not a trunk"));
+            }
+        }
+    }
+    let b_number = request::request_user(req)
+        .filter(|u| ex.config.service_for_did(u).is_some())
+        .or_else(|| request::to_user(req))
+        .unwrap_or_default();
+    let (service, cfg) = ex
+        .config
+        .service_for_did(&b_number)
+        .ok_or(Refusal::Status(StatusCode::NotFound, "unknown DID"))?;
+    let body = request::sdp_body(req).ok_or(Refusal::Status(
+        StatusCode::NotAcceptableHere,
+        "INVITE without SDP offer",
+    ))?;
+    let remote = sdp::parse(body).map_err(|e| match e {
+        SdpError::Syntax(_) => Refusal::Status(StatusCode::BadRequest, "malformed SDP"),
+        _ => Refusal::Status(StatusCode::NotAcceptableHere, "unusable SDP"),
+    })?;
+    let negotiated = sdp::negotiate(&remote, &ex.codecs)
+        .map_err(|_| Refusal::Status(StatusCode::NotAcceptableHere, "no common codec"))?;
+    Ok(Admitted {
+        service: service.to_owned(),
+        ring_timeout: cfg.ring_timeout(),
+        welcome: cfg.welcome_prompt.clone(),
+        hold_music: cfg.hold_music.clone(),
+        agents: cfg.agents.clone(),
+        a_number: request::from_user(req).unwrap_or_default(),
+        b_number,
+        source,
+        remote,
+        negotiated,
+    })
+}
+
+/// Handles a new inbound INVITE for the whole life of the call.
+pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
+    ex.counters.offered.fetch_add(1, Ordering::Relaxed);
+    let admitted = match admit(&ex, &tx) {
+        Ok(a) => a,
+        Err(refusal) => {
+            ex.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            let src = request::source(&tx);
+            let r = match refusal {
+                Refusal::Status(status, why) => {
+                    info!(source = ?src, status = status.code(), why, "INVITE refused");
+                    tx.reply(status).await
+                }
+                Refusal::Challenge(headers) => {
+                    tx.reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
+                        .await
+                }
+            };
+            if let Err(e) = r {
+                warn!(error = %e, "could not answer refused INVITE");
+            }
+            return;
+        }
+    };
+    let (caller_sock, agent_sock) = match (ex.ports.bind(), ex.ports.bind()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "no RTP port for a new call");
+            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+            return;
+        }
+    };
+    let (Ok(caller_local), Ok(agent_local)) = (caller_sock.local_addr(), agent_sock.local_addr())
+    else {
+        let _ = tx.reply(StatusCode::ServerInternalError).await;
+        return;
+    };
+
+    let protocol = ex.next_protocol();
+    let log = CallLog {
+        protocol: protocol.clone(),
+        seq: Arc::new(AtomicU32::new(0)),
+        ex: ex.clone(),
+    };
+    log.record(EventKind::Offered {
+        call_id: request::call_id(&tx.original).unwrap_or_default(),
+        a_number: admitted.a_number.clone(),
+        b_number: admitted.b_number.clone(),
+        service: admitted.service.clone(),
+        source: admitted.source.to_string(),
+    });
+
+    let (state_tx, caller_states) = ex.dialogs.new_dialog_state_channel();
+    let contact = contact_uri(&ex, "atende");
+    let dialog = match ex
+        .dialogs
+        .get_or_create_server_invite(&tx, state_tx, None, Some(contact))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            warn!(error = %e, %protocol, "cannot create the caller's dialog");
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            log.record(EventKind::HungUp {
+                by: Party::System,
+                cause: "internal_error".into(),
+                sip_status: Some(500),
+            });
+            return;
+        }
+    };
+    ex.counters.active.fetch_add(1, Ordering::Relaxed);
+    let mut invite_handler = dialog.clone();
+    tokio::spawn(async move {
+        let _ = invite_handler.handle(&mut tx).await;
+    });
+
+    let neg = admitted.negotiated;
+    let answer = sdp::write(
+        rand::random::<u32>() as u64,
+        1,
+        ex.advertised(caller_local),
+        &[(neg.pt, neg.codec)],
+        neg.telephone_event_pt,
+        admitted.remote.direction.answer(),
+    );
+    let sdp_headers = vec![request::raw_header("Content-Type", "application/sdp")];
+    if let Err(e) = dialog.accept(Some(sdp_headers), Some(answer.into_bytes())) {
+        warn!(error = %e, %protocol, "could not answer the call");
+    }
+    info!(%protocol, a = %admitted.a_number, did = %admitted.b_number, "call answered");
+
+    let path = ex.recording_path(&protocol);
+    let recording = ex.recordings.open(&path);
+    log.record(EventKind::RecordingStarted {
+        path: path.display().to_string(),
+    });
+    let (media_tx, media_events) = mpsc::channel(32);
+    let media = MediaSession::spawn(
+        caller_sock,
+        agent_sock,
+        Some(recording),
+        media_tx,
+        ex.media_stats.clone(),
+        rand::random(),
+    );
+    media
+        .send(MediaCommand::Remote {
+            leg: Leg::Caller,
+            addr: admitted.remote.rtp_addr,
+            negotiated: neg,
+        })
+        .await;
+
+    let (agent_state_tx, agent_states) = ex.dialogs.new_dialog_state_channel();
+    let (outcome_tx, outcomes) = mpsc::channel(16);
+    let mut actor = CallActor {
+        ex: ex.clone(),
+        log,
+        protocol,
+        machine: CallMachine::new(admitted.ring_timeout),
+        caller: dialog,
+        media,
+        caller_local,
+        agent_local,
+        admitted,
+        legs: HashMap::new(),
+        next_leg: 1,
+        agent_state_tx,
+        outcome_tx,
+        sdp_version: 1,
+        session_id: rand::random::<u32>() as u64,
+    };
+    actor
+        .machine
+        .handle(std::time::Instant::now(), Input::Answered);
+    actor.run(caller_states, agent_states, media_events, outcomes).await;
+    ex.counters.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn contact_uri(ex: &Exchange, user: &str) -> Uri {
+    let host = ex.contact_host();
+    let text = format!("sip:{user}@{host}");
+    Uri::try_from(text.as_str()).unwrap_or_default()
+}
+
+struct AgentLeg {
+    agent: String,
+    dialog: InviteDialog,
+    call_id: String,
+}
+
+struct LegOutcome {
+    leg: LegId,
+    result: Result<(StatusCode, Option<Vec<u8>>), String>,
+}
+
+struct CallActor {
+    ex: Arc<Exchange>,
+    log: CallLog,
+    protocol: Protocol,
+    machine: CallMachine,
+    caller: InviteDialog,
+    media: MediaHandle,
+    caller_local: SocketAddr,
+    agent_local: SocketAddr,
+    admitted: Admitted,
+    legs: HashMap<LegId, AgentLeg>,
+    next_leg: LegId,
+    agent_state_tx: rsipstack::dialog::dialog::DialogStateSender,
+    outcome_tx: mpsc::Sender<LegOutcome>,
+    sdp_version: u64,
+    session_id: u64,
+}
+
+impl CallActor {
+    async fn run(
+        &mut self,
+        mut caller_states: DialogStateReceiver,
+        mut agent_states: DialogStateReceiver,
+        mut media_events: mpsc::Receiver<MediaEvent>,
+        mut outcomes: mpsc::Receiver<LegOutcome>,
+    ) {
+        loop {
+            while let Some(action) = self.machine.poll_action() {
+                self.act(action).await;
+            }
+            if self.machine.is_ended() {
+                break;
+            }
+            let deadline = self.machine.next_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let now = std::time::Instant::now;
+            tokio::select! {
+                Some(st) = caller_states.recv() => self.on_caller_state(st).await,
+                Some(st) = agent_states.recv() => self.on_agent_state(st).await,
+                Some(ev) = media_events.recv() => {
+                    let input = match ev {
+                        MediaEvent::Dtmf { digit, .. } => Input::Dtmf { digit, via: "rfc4733" },
+                        MediaEvent::PromptFinished => Input::PromptFinished,
+                        MediaEvent::RtpTimeout { leg } => Input::RtpTimeout {
+                            party: if leg == Leg::Caller { Party::Caller } else { Party::Agent },
+                        },
+                    };
+                    self.machine.handle(now(), input);
+                }
+                Some(o) = outcomes.recv() => self.on_outcome(o).await,
+                _ = sleep => self.machine.handle_timeout(now()),
+            }
+        }
+        self.ex.dialogs.remove_dialog(&self.caller.id());
+        for leg in self.legs.values() {
+            self.ex.dialogs.remove_dialog(&leg.dialog.id());
+        }
+        info!(protocol = %self.protocol, "call ended");
+    }
+
+    async fn on_caller_state(&mut self, st: DialogState) {
+        let now = std::time::Instant::now();
+        match st {
+            // BYE, CANCEL, or the ACK never came: the caller is gone either way. Our own
+            // BYE also ends here, after the machine has already ended the call.
+            DialogState::Terminated(..) => self.machine.handle(now, Input::CallerHungUp),
+            DialogState::Updated(_, req, handle) => {
+                let answer = self.reoffer(&req, Party::Caller).await;
+                respond_sdp(handle, answer).await;
+            }
+            DialogState::Info(_, req, handle) => {
+                if let Some(digit) = info_digit(&req.body) {
+                    self.machine.handle(now, Input::Dtmf { digit, via: "info" });
+                }
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Options(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            _ => {}
+        }
+    }
+
+    fn leg_by_call_id(&self, call_id: &str) -> Option<LegId> {
+        self.legs
+            .iter()
+            .find(|(_, l)| l.call_id == call_id)
+            .map(|(id, _)| *id)
+    }
+
+    async fn on_agent_state(&mut self, st: DialogState) {
+        let now = std::time::Instant::now();
+        match st {
+            DialogState::Terminated(id, reason) => {
+                let leg = self.leg_by_call_id(&id.call_id);
+                if let (Some(leg), TerminatedReason::UasBye) = (leg, reason) {
+                    self.machine.handle(now, Input::AgentHungUp { leg });
+                }
+            }
+            DialogState::Updated(_, req, handle) => {
+                let answer = self.reoffer(&req, Party::Agent).await;
+                respond_sdp(handle, answer).await;
+            }
+            DialogState::Info(_, req, handle) => {
+                if let Some(digit) = info_digit(&req.body) {
+                    self.machine.handle(now, Input::Dtmf { digit, via: "info" });
+                }
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Options(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// A re-INVITE from either party: hold/resume and new media address.
+    async fn reoffer(&mut self, req: &Request, by: Party) -> Option<String> {
+        let body = request::sdp_body(req)?;
+        let remote = sdp::parse(body).ok()?;
+        let neg = sdp::negotiate(&remote, &self.ex.codecs).ok()?;
+        let leg = if by == Party::Caller { Leg::Caller } else { Leg::Agent };
+        self.media
+            .send(MediaCommand::Remote {
+                leg,
+                addr: remote.rtp_addr,
+                negotiated: neg,
+            })
+            .await;
+        self.machine.handle(
+            std::time::Instant::now(),
+            Input::Hold {
+                by,
+                on: remote.direction.is_hold(),
+            },
+        );
+        self.sdp_version += 1;
+        let local = if by == Party::Caller {
+            self.ex.advertised(self.caller_local)
+        } else {
+            self.ex.advertised(self.agent_local)
+        };
+        Some(sdp::write(
+            self.session_id,
+            self.sdp_version,
+            local,
+            &[(neg.pt, neg.codec)],
+            neg.telephone_event_pt,
+            remote.direction.answer(),
+        ))
+    }
+
+    async fn on_outcome(&mut self, o: LegOutcome) {
+        let now = std::time::Instant::now();
+        match o.result {
+            Ok((status, body)) if status.code() / 100 == 2 => {
+                let parsed = body
+                    .as_deref()
+                    .and_then(|b| sdp::parse(b).ok())
+                    .and_then(|r| sdp::negotiate(&r, &self.ex.codecs).ok().map(|n| (r, n)));
+                match parsed {
+                    Some((remote, neg)) => {
+                        self.media
+                            .send(MediaCommand::Remote {
+                                leg: Leg::Agent,
+                                addr: remote.rtp_addr,
+                                negotiated: neg,
+                            })
+                            .await;
+                        self.machine.handle(now, Input::AgentAnswered { leg: o.leg });
+                    }
+                    None => {
+                        warn!(protocol = %self.protocol, "agent answered without usable SDP");
+                        if let Some(l) = self.legs.get(&o.leg) {
+                            let d = l.dialog.clone();
+                            tokio::spawn(async move { d.bye().await });
+                        }
+                        self.machine.handle(
+                            now,
+                            Input::AgentFailed {
+                                leg: o.leg,
+                                sip_status: 488,
+                                reason: "no usable SDP in answer".into(),
+                            },
+                        );
+                    }
+                }
+            }
+            Ok((status, _)) => self.machine.handle(
+                now,
+                Input::AgentFailed {
+                    leg: o.leg,
+                    sip_status: status.code(),
+                    reason: status.to_string(),
+                },
+            ),
+            Err(reason) => self.machine.handle(
+                now,
+                Input::AgentFailed {
+                    leg: o.leg,
+                    sip_status: 408,
+                    reason,
+                },
+            ),
+        }
+    }
+
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::Log(kind) => self.log.record(kind),
+            Action::PlayWelcome => {
+                let name = self.admitted.welcome.clone();
+                self.play(&name, false).await;
+                self.log.record(EventKind::PromptPlayed { prompt: name });
+            }
+            Action::PlayHoldMusic => {
+                let name = self.admitted.hold_music.clone();
+                self.play(&name, true).await;
+            }
+            Action::RingAgents => {
+                let legs = self.ring_agents();
+                self.machine
+                    .handle(std::time::Instant::now(), Input::RingStarted { legs });
+            }
+            Action::CancelLeg(leg) => {
+                if let Some(l) = self.legs.get(&leg) {
+                    let d = l.dialog.clone();
+                    tokio::spawn(async move { d.cancel().await });
+                }
+            }
+            Action::Bridge(_) => self.media.send(MediaCommand::Bridge).await,
+            Action::Unbridge => self.media.send(MediaCommand::Unbridge).await,
+            Action::Sending { to, enabled } => {
+                let leg = if to == Party::Caller { Leg::Caller } else { Leg::Agent };
+                self.media.send(MediaCommand::Sending { leg, enabled }).await;
+            }
+            Action::HangUpAgent(leg) => {
+                if let Some(l) = self.legs.get(&leg) {
+                    let d = l.dialog.clone();
+                    tokio::spawn(async move { d.bye().await });
+                }
+            }
+            Action::HangUpCaller => {
+                let d = self.caller.clone();
+                tokio::spawn(async move { d.bye().await });
+            }
+            Action::FinishMedia => {
+                let receipt = self.media.finish().await;
+                let log = self.log.clone();
+                let ex = self.ex.clone();
+                tokio::spawn(finalize_recording(ex, log, receipt));
+            }
+        }
+    }
+
+    async fn play(&self, name: &str, looped: bool) {
+        match self.ex.prompts.get(name) {
+            Some(p) => {
+                self.media
+                    .send(MediaCommand::Play {
+                        samples: p.samples.clone(),
+                        looped,
+                    })
+                    .await
+            }
+            None => {
+                warn!(prompt = name, "prompt missing: playing silence");
+                // A missing welcome must not strand the call before ringing.
+                if !looped {
+                    self.machine_prompt_missing();
+                }
+            }
+        }
+    }
+
+    fn machine_prompt_missing(&self) {
+        // The media task reports PromptFinished for an empty prompt at once.
+        let media = self.media.clone();
+        tokio::spawn(async move {
+            media
+                .send(MediaCommand::Play {
+                    samples: Arc::from(Vec::<i16>::new()),
+                    looped: false,
+                })
+                .await
+        });
+    }
+
+    /// Starts an outbound leg to every registered phone of the service's agents.
+    fn ring_agents(&mut self) -> Vec<(LegId, String, String)> {
+        let mut started = Vec::new();
+        let agents = self.admitted.agents.clone();
+        let neg = self.admitted.negotiated;
+        // Offer the caller's codec first so the bridge need not transcode.
+        let mut formats: Vec<(u8, Codec)> = vec![(neg.codec.static_pt(), neg.codec)];
+        for c in &self.ex.codecs {
+            if *c != neg.codec {
+                formats.push((c.static_pt(), *c));
+            }
+        }
+        for agent in agents {
+            for binding in self.ex.registrar.contacts(&agent) {
+                if self.legs.values().any(|l| l.agent == agent) {
+                    continue;
+                }
+                let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
+                    continue;
+                };
+                let leg = self.next_leg;
+                self.next_leg += 1;
+                let call_id = format!("{}-{leg}@atende", self.protocol);
+                let offer = sdp::write(
+                    self.session_id,
+                    1,
+                    self.ex.advertised(self.agent_local),
+                    &formats,
+                    Some(101),
+                    Direction::SendRecv,
+                );
+                let caller_user = if self.admitted.a_number.is_empty() {
+                    "anonymous".to_owned()
+                } else {
+                    self.admitted.a_number.clone()
+                };
+                let opt = InviteOption {
+                    caller: contact_uri(&self.ex, &caller_user),
+                    callee,
+                    destination: Some(SipAddr::from(route_target(&binding))),
+                    content_type: Some("application/sdp".into()),
+                    offer: Some(offer.into_bytes()),
+                    contact: contact_uri(&self.ex, "atende"),
+                    call_id: Some(call_id.clone()),
+                    headers: Some(vec![request::raw_header(
+                        "X-Atende-Protocol",
+                        self.protocol.to_string(),
+                    )]),
+                    ..Default::default()
+                };
+                let (dialog, join) = match self
+                    .ex
+                    .dialogs
+                    .do_invite_async(opt, self.agent_state_tx.clone())
+                {
+                    Ok(x) => x,
+                    Err(e) => {
+                        warn!(error = %e, %agent, "cannot ring agent");
+                        continue;
+                    }
+                };
+                let outcome_tx = self.outcome_tx.clone();
+                tokio::spawn(async move {
+                    let result = match join.await {
+                        Ok(Ok((_, Some(resp)))) => Ok((resp.status_code.clone(), Some(resp.body))),
+                        Ok(Ok((_, None))) => Err("no final response".to_owned()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = outcome_tx.send(LegOutcome { leg, result }).await;
+                });
+                started.push((leg, agent.clone(), binding.contact.clone()));
+                self.legs.insert(
+                    leg,
+                    AgentLeg {
+                        agent: agent.clone(),
+                        dialog,
+                        call_id,
+                    },
+                );
+            }
+        }
+        started
+    }
+}
+
+/// Waits for the recording writer to close the file, then logs its duration and checksum
+/// (or the failure, which also raises the recording alarm).
+async fn finalize_recording(ex: Arc<Exchange>, log: CallLog, receipt: Option<RecordingReceipt>) {
+    let Some(receipt) = receipt else {
+        return;
+    };
+    match receipt.await {
+        Ok(summary) => log.record(EventKind::RecordingFinalized {
+            path: summary.path.display().to_string(),
+            duration_ms: summary.duration_ms as i64,
+            sha256: summary.sha256_hex,
+        }),
+        Err(e) => {
+            warn!(protocol = %log.protocol, error = %e, "recording failed");
+            log.record(EventKind::RecordingFailed {
+                path: ex.recording_path(&log.protocol).display().to_string(),
+                error: e.to_string(),
+            });
+        }
+    }
+}
+
+/// Where to send a request for a registered contact. A phone whose Contact names another
+/// address than the one its REGISTER came from sits behind NAT: the source address is the
+/// one that reaches it. Otherwise the Contact is right (it may use a separate port).
+fn route_target(binding: &crate::sip::location::Binding) -> SocketAddr {
+    let contact = binding
+        .contact
+        .split_once('@')
+        .map(|(_, rest)| rest)
+        .unwrap_or(binding.contact.as_str());
+    let hostport = contact
+        .trim_start_matches("sip:")
+        .split([';', '>', '?'])
+        .next()
+        .unwrap_or("");
+    match hostport.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip() == binding.received.ip() => addr,
+        _ => match hostport.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip == binding.received.ip() => SocketAddr::new(ip, 5060),
+            _ => binding.received,
+        },
+    }
+}
+
+async fn respond_sdp(handle: TransactionHandle, answer: Option<String>) {
+    let r = match answer {
+        Some(sdp) => {
+            handle
+                .respond(
+                    StatusCode::OK,
+                    Some(vec![request::raw_header("Content-Type", "application/sdp")]),
+                    Some(sdp.into_bytes()),
+                )
+                .await
+        }
+        None => handle.reply(StatusCode::NotAcceptableHere).await,
+    };
+    if r.is_err() {
+        warn!("re-INVITE transaction ended before we answered");
+    }
+}
+
+/// A digit from SIP INFO: `application/dtmf-relay` ("Signal=5") or `application/dtmf` ("5").
+fn info_digit(body: &[u8]) -> Option<char> {
+    let body = std::str::from_utf8(body).ok()?;
+    let value = body
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then_some(v.trim())
+        })
+        .unwrap_or(body.trim());
+    let c = value.chars().next()?;
+    (value.len() == 1 && (c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))).then_some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_info_digits_in_both_formats() {
+        assert_eq!(info_digit(b"Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(info_digit(b"#"), Some('#'));
+        assert_eq!(info_digit(b"Signal=55"), None);
+        assert_eq!(info_digit(&[0xff, 0xfe]), None);
+    }
+}

@@ -1,0 +1,348 @@
+//! The registrar shell: REGISTER requests in, 200/401/403/423 out, agent phones located.
+//!
+//! Owns the agents' digest secrets (HA1 hashes), the location table and the per-source
+//! failure limiter, behind one std `Mutex` that is never held across an `.await`. The rules
+//! themselves live in the pure modules `digest`, `location` and `auth_limit`; this file only
+//! reads requests, reads the clock, and writes responses.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rsipstack::sip::StatusCode;
+use rsipstack::transaction::transaction::Transaction;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::sip::auth_limit::{Admission, AuthLimiter};
+use crate::sip::digest::{self, DigestAlgorithm, Ha1Set, NonceCounts, NonceIssuer, Verdict};
+use crate::sip::location::{Binding, ContactParam, LocationTable, RegisterError, RegisterRequest, Transport};
+use crate::sip::request;
+
+/// How long a source that failed too often stays blocked.
+const BLOCK_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The verdict on a request's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Authenticated(String),
+    /// No or stale credentials: answer 401 with a fresh challenge.
+    Challenge { stale: bool },
+    /// Wrong credentials, unknown user or malformed header: 403.
+    Forbidden(&'static str),
+    /// Too many failures from this source: 403 without even checking.
+    Blocked,
+}
+
+struct Tables {
+    location: LocationTable,
+    counts: NonceCounts,
+    limiter: AuthLimiter,
+}
+
+pub struct Registrar {
+    realm: String,
+    accounts: HashMap<String, Ha1Set>,
+    /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
+    trunk_accounts: HashMap<String, Ha1Set>,
+    nonces: NonceIssuer,
+    tables: Mutex<Tables>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Registrar {
+    pub fn new(config: &Config, nonce_key: [u8; 32]) -> Self {
+        let realm = config.sip.realm.clone();
+        let accounts = config
+            .agents
+            .iter()
+            .filter_map(|a| a.ha1(&realm).ok().map(|h| (a.id.clone(), h)))
+            .collect();
+        let trunk_accounts = config
+            .trunks
+            .iter()
+            .filter_map(|t| {
+                let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
+                Some((user.clone(), Ha1Set::from_password(user, &realm, pw)))
+            })
+            .collect();
+        Registrar {
+            nonces: NonceIssuer::new(nonce_key, realm.clone()),
+            realm,
+            accounts,
+            trunk_accounts,
+            tables: Mutex::new(Tables {
+                location: LocationTable::new(
+                    config.sip.min_expires_secs,
+                    config.sip.max_expires_secs,
+                    10,
+                ),
+                counts: NonceCounts::new(65_536),
+                limiter: AuthLimiter::new(
+                    config.sip.auth_max_failures,
+                    std::time::Duration::from_secs(60),
+                    BLOCK_FOR,
+                    65_536,
+                ),
+            }),
+        }
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic while holding this lock cannot leave the tables half-updated in a way
+        // that matters more than losing registrations, so recover the guard.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Challenge headers for a 401.
+    pub fn challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
+        let nonce = self.nonces.issue(unix_ms());
+        digest::challenge(
+            &self.realm,
+            &nonce,
+            &[DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            stale,
+        )
+        .into_iter()
+        .map(|v| request::raw_header("WWW-Authenticate", v))
+        .collect()
+    }
+
+    /// Checks an agent's Authorization header on a request from `ip`.
+    pub fn authenticate(&self, authorization: Option<&str>, method: &str, ip: IpAddr) -> AuthOutcome {
+        self.check(&self.accounts, authorization, method, ip)
+    }
+
+    /// Checks a trunk's Proxy-Authorization header; no trunk credentials means no way in.
+    pub fn authenticate_trunk(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        ip: IpAddr,
+    ) -> AuthOutcome {
+        if self.trunk_accounts.is_empty() {
+            return AuthOutcome::Forbidden("source not in any trunk allow-list");
+        }
+        self.check(&self.trunk_accounts, authorization, method, ip)
+    }
+
+    /// Challenge headers for a 407 to a trunk.
+    pub fn trunk_challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
+        self.challenge_headers(stale)
+            .into_iter()
+            .map(|h| match h {
+                rsipstack::sip::Header::Other(_, v) => request::raw_header("Proxy-Authenticate", v),
+                other => other,
+            })
+            .collect()
+    }
+
+    fn check(
+        &self,
+        accounts: &HashMap<String, Ha1Set>,
+        authorization: Option<&str>,
+        method: &str,
+        ip: IpAddr,
+    ) -> AuthOutcome {
+        let now = Instant::now();
+        let mut t = self.tables();
+        if let Admission::Blocked { .. } = t.limiter.check(ip, now) {
+            return AuthOutcome::Blocked;
+        }
+        let Some(value) = authorization else {
+            return AuthOutcome::Challenge { stale: false };
+        };
+        let resp = match digest::parse_authorization(value) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%ip, error = %e, "malformed Authorization header");
+                t.limiter.record_failure(ip, now);
+                return AuthOutcome::Forbidden("malformed credentials");
+            }
+        };
+        let Some(ha1) = accounts.get(&resp.username) else {
+            t.limiter.record_failure(ip, now);
+            return AuthOutcome::Forbidden("bad credentials");
+        };
+        let Tables { counts, limiter, .. } = &mut *t;
+        match digest::verify(&resp, method, ha1, &self.nonces, counts, unix_ms()) {
+            Verdict::Ok => {
+                limiter.record_success(ip);
+                AuthOutcome::Authenticated(resp.username.clone())
+            }
+            Verdict::Stale => AuthOutcome::Challenge { stale: true },
+            Verdict::Rejected(reason) => {
+                warn!(%ip, user = %resp.username, ?reason, "authentication failed");
+                limiter.record_failure(ip, now);
+                AuthOutcome::Forbidden("bad credentials")
+            }
+        }
+    }
+
+    /// Live bindings of an agent's phones.
+    pub fn contacts(&self, aor: &str) -> Vec<Binding> {
+        let t = self.tables();
+        t.location
+            .lookup(aor, Instant::now())
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    pub fn registrations(&self) -> usize {
+        let mut t = self.tables();
+        t.location.expire(Instant::now());
+        t.location.len()
+    }
+
+    pub async fn handle(&self, tx: &mut Transaction) {
+        let outcome = self.register(tx);
+        let result = match outcome {
+            Ok((status, headers)) => tx.reply_with(status, headers, None).await,
+            Err(status) => tx.reply(status).await,
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "could not answer REGISTER");
+        }
+    }
+
+    fn register(
+        &self,
+        tx: &Transaction,
+    ) -> Result<(StatusCode, Vec<rsipstack::sip::Header>), StatusCode> {
+        let req = &tx.original;
+        let source = request::source(tx).ok_or(StatusCode::BadRequest)?;
+        let auth = request::header(req, "Authorization");
+        let user = match self.authenticate(auth.as_deref(), "REGISTER", source.ip()) {
+            AuthOutcome::Authenticated(u) => u,
+            AuthOutcome::Challenge { stale } => {
+                return Ok((StatusCode::Unauthorized, self.challenge_headers(stale)));
+            }
+            AuthOutcome::Forbidden(why) => {
+                info!(%source, why, "REGISTER refused");
+                return Err(StatusCode::Forbidden);
+            }
+            AuthOutcome::Blocked => {
+                warn!(%source, "REGISTER from a blocked source");
+                return Err(StatusCode::Forbidden);
+            }
+        };
+        let aor = request::to_user(req).ok_or(StatusCode::BadRequest)?;
+        if aor != user {
+            info!(%source, %user, %aor, "REGISTER for another user's address refused");
+            return Err(StatusCode::Forbidden);
+        }
+        let reg = register_request(tx, source)?;
+        let now = Instant::now();
+        let result = self.tables().location.register(&aor, reg, now);
+        match result {
+            Ok(bindings) => {
+                info!(%aor, %source, contacts = bindings.len(), "registered");
+                let headers = bindings
+                    .iter()
+                    .map(|b| {
+                        let left = b.expires_at.saturating_duration_since(now).as_secs();
+                        request::raw_header("Contact", format!("<{}>;expires={left}", b.contact))
+                    })
+                    .collect();
+                Ok((StatusCode::OK, headers))
+            }
+            Err(RegisterError::IntervalTooBrief { min }) => Ok((
+                StatusCode::IntervalTooBrief,
+                vec![request::raw_header("Min-Expires", min.to_string())],
+            )),
+            Err(e) => {
+                info!(%aor, %source, error = %e, "REGISTER rejected");
+                Err(StatusCode::BadRequest)
+            }
+        }
+    }
+}
+
+/// Reads the REGISTER's contacts, expiry and ordering headers.
+fn register_request(tx: &Transaction, source: SocketAddr) -> Result<RegisterRequest, StatusCode> {
+    let req = &tx.original;
+    let mut contacts = Vec::new();
+    let mut star = false;
+    for value in request::header_values(req, "Contact")
+        .into_iter()
+        .chain(request::header_values(req, "m"))
+    {
+        if value == "*" {
+            star = true;
+            continue;
+        }
+        contacts.push(parse_contact(&value).ok_or(StatusCode::BadRequest)?);
+    }
+    Ok(RegisterRequest {
+        contacts,
+        star,
+        expires_header: request::header(req, "Expires").and_then(|v| v.trim().parse().ok()),
+        call_id: request::call_id(req).ok_or(StatusCode::BadRequest)?,
+        cseq: request::cseq(req).ok_or(StatusCode::BadRequest)?,
+        received: source,
+        transport: if request::is_reliable(tx) {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
+    })
+}
+
+/// `"Name" <sip:1001@10.0.0.5:5060;transport=udp>;expires=60;q=0.5;+sip.instance="<urn:…>"`
+fn parse_contact(value: &str) -> Option<ContactParam> {
+    let (uri, params) = match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => (&value[a + 1..b], &value[b + 1..]),
+        _ => match value.split_once(';') {
+            Some((u, p)) => (u, p),
+            None => (value, ""),
+        },
+    };
+    let uri = uri.trim();
+    if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
+        return None;
+    }
+    let mut c = ContactParam {
+        uri: uri.to_owned(),
+        expires: None,
+        q: None,
+        instance: None,
+    };
+    for p in params.split(';') {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"');
+        match k.trim().to_ascii_lowercase().as_str() {
+            "expires" => c.expires = v.parse().ok(),
+            "q" => c.q = v.parse().ok(),
+            "+sip.instance" => c.instance = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_contact_params() {
+        let c = parse_contact(r#""Ag" <sip:1001@127.0.0.1:5070;transport=udp>;expires=60;q=0.5;+sip.instance="<urn:uuid:1>""#).unwrap();
+        assert_eq!(c.uri, "sip:1001@127.0.0.1:5070;transport=udp");
+        assert_eq!(c.expires, Some(60));
+        assert_eq!(c.q, Some(0.5));
+        assert_eq!(c.instance.as_deref(), Some("<urn:uuid:1>"));
+        let bare = parse_contact("sip:1001@127.0.0.1;expires=0").unwrap();
+        assert_eq!(bare.expires, Some(0));
+        assert!(parse_contact("<mailto:x@y>").is_none());
+    }
+}

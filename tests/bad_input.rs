@@ -1,0 +1,180 @@
+//! Bad input from the network gets the right answer (or is dropped), and the server keeps
+//! serving: a good call placed alongside the garbage still goes through end to end.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use support::*;
+
+/// Sends one datagram and returns the status code of the first response, if any.
+fn exchange(server: &Server, msg: &[u8]) -> Option<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    sock.send_to(msg, server.sip_target()).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let code: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+        if code >= 200 {
+            return Some(code);
+        }
+    }
+}
+
+fn request(server: &Server, method: &str, user: &str, extra: &str, body: &str) -> String {
+    let port = server.sip_port;
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".to_owned()
+    };
+    format!(
+        "{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{branch};rport\r\n\
+         From: <sip:1133334444@127.0.0.1>;tag=abc{branch}\r\n\
+         To: <sip:{user}@127.0.0.1>{extra}\r\n\
+         Call-ID: {branch}@test\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:1133334444@127.0.0.1:9>\r\n\
+         Max-Forwards: 70\r\n\
+         {ct}Content-Length: {len}\r\n\r\n{body}",
+        branch = rand_token(),
+        len = body.len(),
+    )
+}
+
+fn rand_token() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    format!("{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+const G729_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+const PCMA: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+
+#[test]
+fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_serving() {
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    // A good call runs through everything below.
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_agent(
+        &server,
+        "agent.xml",
+        agent_port,
+        1,
+        &[("ANSWER_AFTER_MS", "200".into())],
+    );
+    let caller = start_caller(&server, 2000, 6000, &[]);
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for junk in [
+        &b"\x00\x01\x02garbage"[..],
+        b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        &[0xffu8; 1400][..],
+        b"\r\n\r\n",
+    ] {
+        sock.send_to(junk, server.sip_target()).unwrap();
+    }
+    // A request without Call-ID or CSeq: it cannot be answered by the rules; it must not
+    // crash anything.
+    let headless = format!(
+        "OPTIONS sip:x@127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKq\r\n\r\n",
+        server.sip_port
+    );
+    sock.send_to(headless.as_bytes(), server.sip_target()).unwrap();
+    // Huge header: 30 KB in one datagram.
+    let huge = request(
+        &server,
+        "OPTIONS",
+        "x",
+        &format!("\r\nX-Filler: {}", "a".repeat(30_000)),
+        "",
+    );
+    let _ = exchange(&server, huge.as_bytes());
+
+    assert_eq!(
+        exchange(&server, request(&server, "OPTIONS", "atende", "", "").as_bytes()),
+        Some(200),
+        "trunk keep-alive OPTIONS"
+    );
+    assert_eq!(
+        exchange(&server, request(&server, "INVITE", "0800999999", "", PCMA).as_bytes()),
+        Some(404),
+        "unknown DID"
+    );
+    assert_eq!(
+        exchange(&server, request(&server, "INVITE", DID, "", G729_ONLY).as_bytes()),
+        Some(488),
+        "no common codec"
+    );
+    assert_eq!(
+        exchange(&server, request(&server, "INVITE", DID, "", "v=0\r\nthis is not sdp").as_bytes()),
+        Some(400),
+        "malformed SDP"
+    );
+    assert_eq!(
+        exchange(&server, request(&server, "BYE", DID, ";tag=nosuch", "").as_bytes()),
+        Some(481),
+        "BYE for an unknown dialog"
+    );
+    assert_eq!(
+        exchange(&server, request(&server, "SUBSCRIBE", DID, "", "").as_bytes()),
+        Some(405),
+        "unsupported method"
+    );
+
+    // A wrong REGISTER password is refused (sipp answers the challenge with it).
+    let dir = server.dir.path().to_owned();
+    let reg = scenario(
+        &dir,
+        "register.xml",
+        &[
+            ("USER", "1001".into()),
+            ("PASSWORD", "wrong".into()),
+            ("CONTACT_PORT", "5999".into()),
+            ("EXPECT", "403".into()),
+        ],
+    );
+    let child = sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        reg.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .unwrap();
+    wait_ok(child, "registration with a wrong password gets 403", &server);
+    assert_eq!(
+        server.metric("atende_registrations"),
+        1.0,
+        "only the good agent is registered"
+    );
+
+    // Nothing above hurt the server: the good call went through, recorded and logged.
+    wait_ok(caller, "the good call's caller", &server);
+    wait_ok(agent, "the good call's agent", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert!(kinds(&events).contains(&"bridged".to_owned()));
+    let mut server = server;
+    assert!(server.alive(), "server died; log:\n{}", server.log());
+    assert_eq!(
+        exchange(&server, request(&server, "OPTIONS", "atende", "", "").as_bytes()),
+        Some(200)
+    );
+    let log = server.log();
+    assert!(
+        log.contains("INVITE refused"),
+        "refusals are logged with their reason:\n{log}"
+    );
+}

@@ -1,0 +1,482 @@
+//! Shared machinery for end-to-end tests: a real `atende` process on loopback ports, real
+//! sipp peers, generated audio, and checks on recordings. A missing tool fails the test
+//! loudly with the command that installs it; nothing is skipped.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+pub const DID: &str = "08000000000";
+
+/// Which database a test server uses.
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub fn require(tool: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .expect("sh runs");
+    if !out.status.success() {
+        panic!("{tool} is not installed: run ./scripts/install-test-deps.sh (or the README's test command)");
+    }
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1, from a per-process window so parallel
+/// tests do not race for the same one.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 30000 + (std::process::id() % 500) as u16 * 40;
+    loop {
+        let p = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2000;
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// An even RTP base port with `n` ports free after it.
+pub fn free_rtp_range(n: u16) -> u16 {
+    loop {
+        let p = free_port() & !1;
+        if (p..p + n).all(|q| UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+/// Writes an 8 kHz mono 16-bit WAV tone with sox.
+pub fn wav_tone(path: &Path, freq: u32, secs: f32) {
+    require("sox");
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(path)
+        .args(["synth", &secs.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .status()
+        .expect("sox runs");
+    assert!(st.success(), "sox could not write {}", path.display());
+}
+
+/// Writes a raw A-law tone for sipp's rtp_stream (sipp does not skip WAV headers).
+pub fn alaw_tone(path: &Path, freq: u32, secs: f32) {
+    require("sox");
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-t", "al"])
+        .arg(path)
+        .args(["synth", &secs.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .status()
+        .expect("sox runs");
+    assert!(st.success());
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub sip_port: u16,
+    pub http_port: u16,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `atende serve` with a config for this test: its own ports, data dir and
+    /// prompts (a 1 s 600 Hz welcome and a 300 Hz hold tone, easy to tell apart).
+    pub fn start(db: Db, agents: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prompts = dir.path().join("prompts/pt-BR");
+        std::fs::create_dir_all(&prompts).unwrap();
+        wav_tone(&prompts.join("welcome.wav"), 600, 1.0);
+        wav_tone(&prompts.join("hold-music.wav"), 300, 3.0);
+        let sip_port = free_port();
+        let http_port = free_port();
+        let rtp = free_rtp_range(40);
+        let db_url = match db {
+            Db::Sqlite => format!("sqlite://{}/atende.db", dir.path().display()),
+            Db::Postgres => atende::testkit::pg::fresh_pg_database(),
+        };
+        let agent_list = agents
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let agent_accounts: String = agents
+            .iter()
+            .map(|a| format!("[[agents]]\nid = \"{a}\"\npassword = \"pw{a}\"\n\n"))
+            .collect();
+        let config = format!(
+            r#"timezone = "America/Sao_Paulo"
+[sip]
+listen_udp = "127.0.0.1:{sip_port}"
+listen_tcp = "127.0.0.1:{sip_port}"
+[media]
+rtp_ip = "127.0.0.1"
+rtp_port_min = {rtp}
+rtp_port_max = {rtp_max}
+[http]
+listen = "127.0.0.1:{http_port}"
+admin_token = "{TOKEN}"
+[database]
+url = "{db_url}"
+[recording]
+dir = "{data}/recordings"
+[prompts]
+dir = "{prompts_root}"
+[[trunks]]
+name = "test-gateway"
+allow = ["127.0.0.1"]
+[[routes]]
+did = "{DID}"
+service = "test"
+[services.test]
+welcome_prompt = "pt-BR/welcome"
+hold_music = "pt-BR/hold-music"
+agents = [{agent_list}]
+ring_timeout_secs = 20
+
+{agent_accounts}"#,
+            rtp_max = rtp + 38,
+            data = dir.path().display(),
+            prompts_root = dir.path().join("prompts").display(),
+        );
+        let config_path = dir.path().join("atende.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("atende.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_atende"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info,rsipstack=warn,sqlx=warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("atende starts");
+        let server = Server {
+            dir,
+            sip_port,
+            http_port,
+            child,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if matches!(http_get(self.http_port, "/healthz", false), Ok((200, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("atende did not become healthy; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("atende.log")).unwrap_or_default()
+    }
+
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(self.http_port, path, true).expect("API reachable");
+        assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("API returns JSON")
+    }
+
+    pub fn get(&self, path: &str, auth: bool) -> (u16, Vec<u8>) {
+        http_get(self.http_port, path, auth).expect("HTTP reachable")
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.get("/metrics", false);
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    }
+
+    pub fn sip_target(&self) -> String {
+        format!("127.0.0.1:{}", self.sip_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// A tiny blocking HTTP/1.1 GET (keeps tests free of an async runtime).
+pub fn http_get(port: u16, path: &str, auth: bool) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = if auth {
+        format!("Authorization: Bearer {TOKEN}\r\n")
+    } else {
+        String::new()
+    };
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&b[start..(start + size).min(b.len())]);
+        b = &b[(start + size + 2).min(b.len())..];
+    }
+}
+
+/// Fills `{{KEY}}` placeholders of a scenario in tests/sipp/ and writes it to `dir`.
+pub fn scenario(dir: &Path, name: &str, vars: &[(&str, String)]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name);
+    let mut text = std::fs::read_to_string(&src).expect("scenario exists");
+    for (k, v) in vars {
+        text = text.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    assert!(!text.contains("{{"), "unfilled placeholder in {name}");
+    let out = dir.join(name);
+    std::fs::write(&out, text).unwrap();
+    out
+}
+
+/// A sipp process with bounded run time; stdout/stderr kept for the failure message.
+pub fn sipp(args: &[String]) -> Command {
+    let bin = require("sipp");
+    let mut c = Command::new(bin);
+    c.args(args)
+        .args(["-nostdin", "-timeout", "60s", "-timeout_error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+pub fn wait_ok(child: Child, what: &str, server: &Server) -> Output {
+    let out = child.wait_with_output().expect("sipp ran");
+    if !out.status.success() {
+        panic!(
+            "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}\natende log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+    }
+    out
+}
+
+/// Zero crossings per second of a slice of 8 kHz samples: about twice the tone frequency.
+pub fn crossings_per_sec(samples: &[i16]) -> f64 {
+    let n = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    n as f64 * 8000.0 / samples.len().max(1) as f64
+}
+
+pub fn rms(samples: &[i16]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+/// Registers `user` (password `pw<user>`) with its Contact at `contact_port`, via sipp.
+pub fn register_agent(server: &Server, user: &str, contact_port: u16) {
+    let reg = scenario(
+        server.dir.path(),
+        "register.xml",
+        &[
+            ("USER", user.into()),
+            ("PASSWORD", format!("pw{user}")),
+            ("CONTACT_PORT", contact_port.to_string()),
+            ("EXPECT", "200".into()),
+        ],
+    );
+    let child = sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        reg.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("sipp starts");
+    wait_ok(child, "agent registration", server);
+}
+
+/// Starts an agent phone (a sipp UAS running `scenario_file` from tests/sipp) on `port`
+/// answering `calls` calls; `{{AUDIO}}` is a 1000 Hz A-law tone.
+pub fn start_agent(
+    server: &Server,
+    scenario_file: &str,
+    port: u16,
+    calls: u32,
+    vars: &[(&str, String)],
+) -> Child {
+    let dir = server.dir.path();
+    let audio = dir.join("agent.al");
+    if !audio.exists() {
+        alaw_tone(&audio, 1000, 120.0);
+    }
+    let mut all = vec![("AUDIO", audio.display().to_string())];
+    all.extend(vars.iter().cloned());
+    let sf = scenario(dir, scenario_file, &all);
+    let child = sipp(&[
+        "-sf".into(),
+        sf.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-m".into(),
+        calls.to_string(),
+    ])
+    .spawn()
+    .expect("agent sipp starts");
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
+/// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
+/// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
+pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
+    let dir = server.dir.path();
+    let audio = dir.join("caller.al");
+    if !audio.exists() {
+        alaw_tone(&audio, 440, 120.0);
+    }
+    let sf = scenario(
+        dir,
+        "caller.xml",
+        &[
+            ("AUDIO", audio.display().to_string()),
+            ("DTMF_AT_MS", dtmf_at_ms.to_string()),
+            ("TALK_MS", talk_ms.to_string()),
+        ],
+    );
+    let mut args = vec![
+        server.sip_target(),
+        "-sf".into(),
+        sf.display().to_string(),
+        "-s".into(),
+        DID.into(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"-m") {
+        args.extend(["-m".into(), "1".into()]);
+    }
+    sipp(&args).spawn().expect("caller sipp starts")
+}
+
+/// Waits until the newest call's log holds `kind`, and returns (protocol, events).
+pub fn wait_for_event(server: &Server, kind: &str) -> (String, Vec<serde_json::Value>) {
+    for _ in 0..100 {
+        let calls = server.api("/api/calls");
+        if let Some(call) = calls.as_array().and_then(|a| a.last()) {
+            let protocol = call["protocol"].as_str().unwrap_or_default().to_owned();
+            let detail = server.api(&format!("/api/calls/{protocol}"));
+            let events = detail["events"].as_array().cloned().unwrap_or_default();
+            if events.iter().any(|e| e["kind"] == kind) {
+                return (protocol, events);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no {kind} event in the newest call; atende log:\n{}", server.log());
+}
+
+pub fn kinds(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+pub fn event<'a>(events: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {:?}", kinds(events)))
+}
+
+pub fn at_ms(events: &[serde_json::Value], kind: &str) -> i64 {
+    event(events, kind)["at_ms"].as_i64().unwrap_or(0)
+}
+
+/// The call's recording as (left, right) channels, checked to be 8 kHz stereo 16-bit.
+pub fn recording(server: &Server, protocol: &str) -> (Vec<i16>, Vec<i16>) {
+    let (status, wav) = server.get(&format!("/api/calls/{protocol}/recording"), true);
+    assert_eq!(status, 200, "recording download");
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("valid WAV");
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
+    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.expect("sample")).collect();
+    let left = samples.iter().step_by(2).copied().collect();
+    let right = samples.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
