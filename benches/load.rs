@@ -70,7 +70,6 @@ fn rss_kb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-
 /// Runs `calls` bridged calls of `hold_ms` at `rate` per second; returns (share of one
 /// core per concurrent call, RSS KB per call).
 fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -> (f64, f64) {

@@ -34,6 +34,10 @@ pub enum Invalid {
     PortRange { min: u16, max: u16 },
     #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU)")]
     UnknownCodec(String),
+    #[error(
+        "sip.digest_algorithms: {0:?} is not one of SHA-256, MD5 (and the list may not be empty)"
+    )]
+    DigestAlgorithm(String),
     #[error("media.codecs must list at least one codec")]
     NoCodec,
     #[error("trunk {trunk:?}: allow entry {entry:?} is not an IP address or CIDR network")]
@@ -103,6 +107,11 @@ pub struct SipConfig {
     /// Failed authentications per source address before it is blocked for a while.
     #[serde(default = "default_auth_failures")]
     pub auth_max_failures: u32,
+    /// Digest algorithms offered in 401/407 challenges, one header each, in this order.
+    /// RFC 8760 clients take the first they support; some older phones (and sipp) only
+    /// read the first header, so put MD5 first for them.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +214,9 @@ fn default_max_calls() -> usize {
 fn default_auth_failures() -> u32 {
     5
 }
+fn default_digest_algorithms() -> Vec<String> {
+    vec!["SHA-256".into(), "MD5".into()]
+}
 fn default_codecs() -> Vec<String> {
     vec!["PCMA".into(), "PCMU".into()]
 }
@@ -253,6 +265,14 @@ impl Config {
         for c in &m.codecs {
             if !matches!(c.to_ascii_uppercase().as_str(), "PCMA" | "PCMU") {
                 return Err(Invalid::UnknownCodec(c.clone()));
+            }
+        }
+        if self.sip.digest_algorithms.is_empty() {
+            return Err(Invalid::DigestAlgorithm(String::new()));
+        }
+        for a in &self.sip.digest_algorithms {
+            if !matches!(a.to_ascii_uppercase().as_str(), "SHA-256" | "MD5") {
+                return Err(Invalid::DigestAlgorithm(a.clone()));
             }
         }
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
@@ -381,7 +401,9 @@ mod tests {
 
     #[test]
     fn syntax_error_names_the_line() {
-        let err = Config::parse("[sip\nlisten_udp = 1").unwrap_err().to_string();
+        let err = Config::parse("[sip\nlisten_udp = 1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 

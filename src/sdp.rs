@@ -116,10 +116,7 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
         .or(sd.connection_information.as_ref())
         .and_then(|c| c.address.as_ref())
         .ok_or(SdpError::NoAddress)?;
-    let ip: IpAddr = conn
-        .address
-        .parse()
-        .map_err(|_| SdpError::NoAddress)?;
+    let ip: IpAddr = conn.address.parse().map_err(|_| SdpError::NoAddress)?;
     let port = u16::try_from(media.media_name.port.value).map_err(|_| SdpError::NoAddress)?;
 
     let mut formats = Vec::new();
@@ -229,7 +226,10 @@ pub fn write(
         let _ = write!(s, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
     }
     if let Some(te) = te_pt {
-        let _ = write!(s, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n");
+        let _ = write!(
+            s,
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+        );
     }
     s.push_str("a=ptime:20\r\n");
     let _ = write!(s, "a={}\r\n", direction.attr());
@@ -256,7 +256,10 @@ mod tests {
     fn follows_the_offer_order_among_accepted_codecs() {
         let offer = SIPP_OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 0 8 101");
         let r = parse(offer.as_bytes()).unwrap();
-        assert_eq!(negotiate(&r, &[Codec::Pcma, Codec::Pcmu]).unwrap().codec, Codec::Pcmu);
+        assert_eq!(
+            negotiate(&r, &[Codec::Pcma, Codec::Pcmu]).unwrap().codec,
+            Codec::Pcmu
+        );
         assert_eq!(negotiate(&r, &[Codec::Pcma]).unwrap().codec, Codec::Pcma);
     }
 

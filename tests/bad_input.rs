@@ -50,7 +50,11 @@ fn request(server: &Server, method: &str, user: &str, extra: &str, body: &str) -
 fn rand_token() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(1);
-    format!("{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 const G729_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
@@ -87,7 +91,8 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
         "OPTIONS sip:x@127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKq\r\n\r\n",
         server.sip_port
     );
-    sock.send_to(headless.as_bytes(), server.sip_target()).unwrap();
+    sock.send_to(headless.as_bytes(), server.sip_target())
+        .unwrap();
     // Huge header: 30 KB in one datagram.
     let huge = request(
         &server,
@@ -99,32 +104,50 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
     let _ = exchange(&server, huge.as_bytes());
 
     assert_eq!(
-        exchange(&server, request(&server, "OPTIONS", "atende", "", "").as_bytes()),
+        exchange(
+            &server,
+            request(&server, "OPTIONS", "atende", "", "").as_bytes()
+        ),
         Some(200),
         "trunk keep-alive OPTIONS"
     );
     assert_eq!(
-        exchange(&server, request(&server, "INVITE", "0800999999", "", PCMA).as_bytes()),
+        exchange(
+            &server,
+            request(&server, "INVITE", "0800999999", "", PCMA).as_bytes()
+        ),
         Some(404),
         "unknown DID"
     );
     assert_eq!(
-        exchange(&server, request(&server, "INVITE", DID, "", G729_ONLY).as_bytes()),
+        exchange(
+            &server,
+            request(&server, "INVITE", DID, "", G729_ONLY).as_bytes()
+        ),
         Some(488),
         "no common codec"
     );
     assert_eq!(
-        exchange(&server, request(&server, "INVITE", DID, "", "v=0\r\nthis is not sdp").as_bytes()),
+        exchange(
+            &server,
+            request(&server, "INVITE", DID, "", "v=0\r\nthis is not sdp").as_bytes()
+        ),
         Some(400),
         "malformed SDP"
     );
     assert_eq!(
-        exchange(&server, request(&server, "BYE", DID, ";tag=nosuch", "").as_bytes()),
+        exchange(
+            &server,
+            request(&server, "BYE", DID, ";tag=nosuch", "").as_bytes()
+        ),
         Some(481),
         "BYE for an unknown dialog"
     );
     assert_eq!(
-        exchange(&server, request(&server, "SUBSCRIBE", DID, "", "").as_bytes()),
+        exchange(
+            &server,
+            request(&server, "SUBSCRIBE", DID, "", "").as_bytes()
+        ),
         Some(405),
         "unsupported method"
     );
@@ -154,7 +177,11 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
     ])
     .spawn()
     .unwrap();
-    wait_ok(child, "registration with a wrong password gets 403", &server);
+    wait_ok(
+        child,
+        "registration with a wrong password gets 403",
+        &server,
+    );
     assert_eq!(
         server.metric("atende_registrations"),
         1.0,
@@ -169,7 +196,10 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
     let mut server = server;
     assert!(server.alive(), "server died; log:\n{}", server.log());
     assert_eq!(
-        exchange(&server, request(&server, "OPTIONS", "atende", "", "").as_bytes()),
+        exchange(
+            &server,
+            request(&server, "OPTIONS", "atende", "", "").as_bytes()
+        ),
         Some(200)
     );
     let log = server.log();

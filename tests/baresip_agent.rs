@@ -83,5 +83,8 @@ fn baresip_agent_registers_answers_and_is_recorded() {
     let agent_part = &right[bridged.min(right.len())..right.len().saturating_sub(2000)];
     assert!(agent_part.len() > 4000, "bridge too short to check");
     let zc = crossings_per_sec(agent_part);
-    assert!((1850.0..2150.0).contains(&zc), "baresip's 1000 Hz not heard: {zc}");
+    assert!(
+        (1850.0..2150.0).contains(&zc),
+        "baresip's 1000 Hz not heard: {zc}"
+    );
 }

@@ -32,10 +32,7 @@ fn agent_hold_plays_music_to_the_caller_and_resume_bridges_again() {
         "agent_hold.xml",
         agent_port,
         1,
-        &[
-            ("HOLD_AT_MS", "1500".into()),
-            ("HOLD_MS", "2000".into()),
-        ],
+        &[("HOLD_AT_MS", "1500".into()), ("HOLD_MS", "2000".into())],
     );
     let caller = start_caller(&server, 2000, 5000, &[]);
     wait_ok(caller, "caller", &server);
@@ -55,7 +52,10 @@ fn agent_hold_plays_music_to_the_caller_and_resume_bridges_again() {
     let after = &right[(resumed + 4000).min(right.len())..right.len().saturating_sub(2000)];
     assert!(after.len() > 4000);
     let zc = crossings_per_sec(after);
-    assert!((1850.0..2150.0).contains(&zc), "agent not heard after resume: {zc}");
+    assert!(
+        (1850.0..2150.0).contains(&zc),
+        "agent not heard after resume: {zc}"
+    );
 }
 
 #[test]

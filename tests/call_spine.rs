@@ -39,9 +39,16 @@ fn call_is_answered_bridged_recorded_and_logged(db: Db) {
         "hung_up",
         "recording_finalized",
     ] {
-        assert!(k.contains(&expected.to_owned()), "missing {expected} in {k:?}");
+        assert!(
+            k.contains(&expected.to_owned()),
+            "missing {expected} in {k:?}"
+        );
     }
-    assert_eq!(event(&events, "dtmf")["detail"]["digit"], "1", "sipp's pcap sends 1");
+    assert_eq!(
+        event(&events, "dtmf")["detail"]["digit"],
+        "1",
+        "sipp's pcap sends 1"
+    );
     assert_eq!(event(&events, "hung_up")["detail"]["by"], "caller");
     let offered = &event(&events, "offered")["detail"];
     assert_eq!(offered["a_number"], "1133334444");
@@ -65,7 +72,10 @@ fn call_is_answered_bridged_recorded_and_logged(db: Db) {
     let mid = &left[left.len() / 4..left.len() * 3 / 4];
     assert!(rms(mid) > 1000.0, "caller channel is silent");
     let zc = crossings_per_sec(mid);
-    assert!((780.0..980.0).contains(&zc), "caller channel is not 440 Hz: {zc}");
+    assert!(
+        (780.0..980.0).contains(&zc),
+        "caller channel is not 440 Hz: {zc}"
+    );
     // Other side: first the 600 Hz welcome, then (bridged) the agent's 1000 Hz tone.
     let zc = crossings_per_sec(&right[800..6400]);
     assert!((1100.0..1300.0).contains(&zc), "welcome not heard: {zc}");
@@ -74,7 +84,10 @@ fn call_is_answered_bridged_recorded_and_logged(db: Db) {
     assert!(agent_part.len() > 8000, "bridge too short to check");
     assert!(rms(agent_part) > 1000.0, "agent channel is silent");
     let zc = crossings_per_sec(agent_part);
-    assert!((1850.0..2150.0).contains(&zc), "agent channel is not 1000 Hz: {zc}");
+    assert!(
+        (1850.0..2150.0).contains(&zc),
+        "agent channel is not 1000 Hz: {zc}"
+    );
 
     // RTP went both ways through atende, and nothing is left running.
     assert!(server.metric("atende_rtp_packets_received_total") > 300.0);

@@ -51,7 +51,11 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Database => StatusCode::SERVICE_UNAVAILABLE,
         };
-        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
     }
 }
 
@@ -79,8 +83,7 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let ok: bool =
-        subtle::ConstantTimeEq::ct_eq(given.as_bytes(), state.token.as_bytes()).into();
+    let ok: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), state.token.as_bytes()).into();
     if !ok {
         warn!(path = %req.uri().path(), "API request with a missing or wrong token");
         return Err(ApiError::Unauthorized);
@@ -90,7 +93,11 @@ async fn require_token(
 
 async fn healthz(State(state): State<ApiState>) -> impl IntoResponse {
     let db = state.exchange.event_log.stats().db_available();
-    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(serde_json::json!({
@@ -108,21 +115,89 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let log = ex.event_log.stats();
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
     };
-    metric("atende_active_calls", "gauge", "Calls in progress.", ex.active_calls() as u64);
-    metric("atende_calls_offered_total", "counter", "INVITEs received for new calls.", c.offered.load(Ordering::Relaxed));
-    metric("atende_calls_rejected_total", "counter", "New calls refused before answer.", c.rejected.load(Ordering::Relaxed));
-    metric("atende_registrations", "gauge", "Live agent phone registrations.", ex.registrar.registrations() as u64);
-    metric("atende_rtp_packets_received_total", "counter", "RTP packets received.", m.packets_in.load(Ordering::Relaxed));
-    metric("atende_rtp_packets_sent_total", "counter", "RTP packets sent.", m.packets_out.load(Ordering::Relaxed));
-    metric("atende_rtp_packets_dropped_total", "counter", "RTP packets not sent (socket full).", m.packets_dropped.load(Ordering::Relaxed));
-    metric("atende_rtp_packets_invalid_total", "counter", "Datagrams on RTP ports that were not RTP.", m.packets_invalid.load(Ordering::Relaxed));
-    metric("atende_recording_errors_total", "counter", "Recordings that failed (disk full, unwritable).", ex.recordings.error_count());
-    metric("atende_event_log_backlog", "gauge", "Call events waiting for the database.", log.backlog_len());
-    metric("atende_event_log_written_total", "counter", "Call events written.", log.events_written());
-    metric("atende_event_log_spilled_total", "counter", "Call events spilled to the local journal.", log.spilled());
-    metric("atende_database_up", "gauge", "1 when the database accepts writes.", u64::from(log.db_available()));
+    metric(
+        "atende_active_calls",
+        "gauge",
+        "Calls in progress.",
+        ex.active_calls() as u64,
+    );
+    metric(
+        "atende_calls_offered_total",
+        "counter",
+        "INVITEs received for new calls.",
+        c.offered.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_calls_rejected_total",
+        "counter",
+        "New calls refused before answer.",
+        c.rejected.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_registrations",
+        "gauge",
+        "Live agent phone registrations.",
+        ex.registrar.registrations() as u64,
+    );
+    metric(
+        "atende_rtp_packets_received_total",
+        "counter",
+        "RTP packets received.",
+        m.packets_in.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_sent_total",
+        "counter",
+        "RTP packets sent.",
+        m.packets_out.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_dropped_total",
+        "counter",
+        "RTP packets not sent (socket full).",
+        m.packets_dropped.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_invalid_total",
+        "counter",
+        "Datagrams on RTP ports that were not RTP.",
+        m.packets_invalid.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_recording_errors_total",
+        "counter",
+        "Recordings that failed (disk full, unwritable).",
+        ex.recordings.error_count(),
+    );
+    metric(
+        "atende_event_log_backlog",
+        "gauge",
+        "Call events waiting for the database.",
+        log.backlog_len(),
+    );
+    metric(
+        "atende_event_log_written_total",
+        "counter",
+        "Call events written.",
+        log.events_written(),
+    );
+    metric(
+        "atende_event_log_spilled_total",
+        "counter",
+        "Call events spilled to the local journal.",
+        log.spilled(),
+    );
+    metric(
+        "atende_database_up",
+        "gauge",
+        "1 when the database accepts writes.",
+        u64::from(log.db_available()),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
@@ -144,19 +219,16 @@ async fn list_calls(
         return Err(ApiError::BadRequest("from is after to"));
     }
     let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
-    let calls = state
-        .store
-        .list_calls(from, to, limit)
-        .await
-        .map_err(|e| {
-            warn!(error = %e, "listing calls failed");
-            ApiError::Database
-        })?;
+    let calls = state.store.list_calls(from, to, limit).await.map_err(|e| {
+        warn!(error = %e, "listing calls failed");
+        ApiError::Database
+    })?;
     Ok(Json(calls))
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
-    s.parse().map_err(|_| ApiError::BadRequest("malformed protocol number"))
+    s.parse()
+        .map_err(|_| ApiError::BadRequest("malformed protocol number"))
 }
 
 async fn call_detail(

@@ -30,14 +30,32 @@ pub enum Input {
     Answered,
     PromptFinished,
     /// The actor started ringing these legs (zero when no agent phone is registered).
-    RingStarted { legs: Vec<(LegId, String, String)> },
-    AgentAnswered { leg: LegId },
-    AgentFailed { leg: LegId, sip_status: u16, reason: String },
+    RingStarted {
+        legs: Vec<(LegId, String, String)>,
+    },
+    AgentAnswered {
+        leg: LegId,
+    },
+    AgentFailed {
+        leg: LegId,
+        sip_status: u16,
+        reason: String,
+    },
     CallerHungUp,
-    AgentHungUp { leg: LegId },
-    Hold { by: Party, on: bool },
-    Dtmf { digit: char, via: &'static str },
-    RtpTimeout { party: Party },
+    AgentHungUp {
+        leg: LegId,
+    },
+    Hold {
+        by: Party,
+        on: bool,
+    },
+    Dtmf {
+        digit: char,
+        via: &'static str,
+    },
+    RtpTimeout {
+        party: Party,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +70,10 @@ pub enum Action {
     Bridge(LegId),
     Unbridge,
     /// Stop/resume sending media to a party that holds (sendonly/inactive).
-    Sending { to: Party, enabled: bool },
+    Sending {
+        to: Party,
+        enabled: bool,
+    },
     HangUpAgent(LegId),
     HangUpCaller,
     /// Finalize the recording and release media.
@@ -327,7 +348,10 @@ mod tests {
             vec![Action::Log(EventKind::Answered), Action::PlayWelcome]
         );
         m.handle(t0, Input::PromptFinished);
-        assert_eq!(drain(&mut m), vec![Action::PlayHoldMusic, Action::RingAgents]);
+        assert_eq!(
+            drain(&mut m),
+            vec![Action::PlayHoldMusic, Action::RingAgents]
+        );
         assert_eq!(m.next_timeout(), Some(t0 + Duration::from_secs(30)));
     }
 
@@ -423,10 +447,22 @@ mod tests {
         let mut m = ringing_call(t0);
         m.handle(t0, Input::AgentAnswered { leg: 1 });
         drain(&mut m);
-        m.handle(t0, Input::Hold { by: Party::Agent, on: true });
+        m.handle(
+            t0,
+            Input::Hold {
+                by: Party::Agent,
+                on: true,
+            },
+        );
         let a = drain(&mut m);
         assert!(a.contains(&Action::Unbridge) && a.contains(&Action::PlayHoldMusic));
-        m.handle(t0, Input::Hold { by: Party::Agent, on: false });
+        m.handle(
+            t0,
+            Input::Hold {
+                by: Party::Agent,
+                on: false,
+            },
+        );
         assert!(drain(&mut m).contains(&Action::Bridge(1)));
     }
 }

@@ -34,7 +34,9 @@ impl RtpPorts {
     }
 
     fn slots(&self) -> u32 {
-        (u32::from(self.max) - u32::from(self.min)).div_ceil(2).max(1)
+        (u32::from(self.max) - u32::from(self.min))
+            .div_ceil(2)
+            .max(1)
     }
 
     /// Binds the next free even port of the range.

@@ -192,7 +192,13 @@ impl MediaSession {
         let session = MediaSession {
             legs: [
                 LegState::new(caller, seed[0], seed[2] as u16, seed[3], now),
-                LegState::new(agent, seed[1], (seed[2] >> 16) as u16, seed[3] ^ seed[1], now),
+                LegState::new(
+                    agent,
+                    seed[1],
+                    (seed[2] >> 16) as u16,
+                    seed[3] ^ seed[1],
+                    now,
+                ),
             ],
             recording,
             playback: None,
@@ -412,7 +418,8 @@ impl MediaSession {
                 rec.push(Channel::Other, now_sample, &pcm);
             }
             let caller = &mut self.legs[0];
-            if let (Some(dest), Some(neg), true) = (caller.remote, caller.negotiated, caller.sending)
+            if let (Some(dest), Some(neg), true) =
+                (caller.remote, caller.negotiated, caller.sending)
             {
                 let header = caller.out.next_local(now_sample, FRAME as u32);
                 let mut body = [0u8; FRAME];

@@ -164,8 +164,16 @@ mod tests {
         assert!(r1.marker, "talk-spurt start is marked");
         assert!(!r2.marker);
         assert_eq!(p2.seq, p1.seq.wrapping_add(1));
-        assert_eq!(r1.seq, p2.seq.wrapping_add(1), "no sequence gap at the switch");
-        assert_eq!(r1.ts, p2.ts.wrapping_add(8000), "timestamp advances by the real gap");
+        assert_eq!(
+            r1.seq,
+            p2.seq.wrapping_add(1),
+            "no sequence gap at the switch"
+        );
+        assert_eq!(
+            r1.ts,
+            p2.ts.wrapping_add(8000),
+            "timestamp advances by the real gap"
+        );
         assert_eq!(r2.ts, r1.ts.wrapping_add(160));
         // Back to hold music: continues from the relayed timestamps.
         let m = s.next_local(8480, 160);

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Request, StatusCode, Uri};
@@ -79,14 +81,22 @@ fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal> {
     let req = &tx.original;
     let source = request::source(tx).ok_or(Refusal::Status(StatusCode::BadRequest, "no source"))?;
     if ex.active_calls() >= ex.config.sip.max_calls {
-        return Err(Refusal::Status(StatusCode::ServiceUnavailable, "at capacity"));
+        return Err(Refusal::Status(
+            StatusCode::ServiceUnavailable,
+            "at capacity",
+        ));
     }
     if ex.trunk_for(source.ip()).is_none() {
         let auth = request::header(req, "Proxy-Authorization");
-        match ex.registrar.authenticate_trunk(auth.as_deref(), "INVITE", source.ip()) {
+        match ex
+            .registrar
+            .authenticate_trunk(auth.as_deref(), "INVITE", source.ip())
+        {
             AuthOutcome::Authenticated(_) => {}
             AuthOutcome::Challenge { stale } => {
-                return Err(Refusal::Challenge(ex.registrar.trunk_challenge_headers(stale)));
+                return Err(Refusal::Challenge(
+                    ex.registrar.trunk_challenge_headers(stale),
+                ));
             }
             AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
                 return Err(Refusal::Status(StatusCode::Forbidden, "not a trunk"));
@@ -260,7 +270,9 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
     actor
         .machine
         .handle(std::time::Instant::now(), Input::Answered);
-    actor.run(caller_states, agent_states, media_events, outcomes).await;
+    actor
+        .run(caller_states, agent_states, media_events, outcomes)
+        .await;
     ex.counters.active.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -407,7 +419,11 @@ impl CallActor {
         let body = request::sdp_body(req)?;
         let remote = sdp::parse(body).ok()?;
         let neg = sdp::negotiate(&remote, &self.ex.codecs).ok()?;
-        let leg = if by == Party::Caller { Leg::Caller } else { Leg::Agent };
+        let leg = if by == Party::Caller {
+            Leg::Caller
+        } else {
+            Leg::Agent
+        };
         self.media
             .send(MediaCommand::Remote {
                 leg,
@@ -455,7 +471,8 @@ impl CallActor {
                                 negotiated: neg,
                             })
                             .await;
-                        self.machine.handle(now, Input::AgentAnswered { leg: o.leg });
+                        self.machine
+                            .handle(now, Input::AgentAnswered { leg: o.leg });
                     }
                     None => {
                         warn!(protocol = %self.protocol, "agent answered without usable SDP");
@@ -519,8 +536,14 @@ impl CallActor {
             Action::Bridge(_) => self.media.send(MediaCommand::Bridge).await,
             Action::Unbridge => self.media.send(MediaCommand::Unbridge).await,
             Action::Sending { to, enabled } => {
-                let leg = if to == Party::Caller { Leg::Caller } else { Leg::Agent };
-                self.media.send(MediaCommand::Sending { leg, enabled }).await;
+                let leg = if to == Party::Caller {
+                    Leg::Caller
+                } else {
+                    Leg::Agent
+                };
+                self.media
+                    .send(MediaCommand::Sending { leg, enabled })
+                    .await;
             }
             Action::HangUpAgent(leg) => {
                 if let Some(l) = self.legs.get(&leg) {

@@ -94,16 +94,6 @@ impl DigestAlgorithm {
             Self::Sha256 | Self::Sha256Sess => HashKind::Sha256,
         }
     }
-
-    /// RFC 8760 §2.4: challenges go out most preferred first.
-    fn preference(self) -> u8 {
-        match self {
-            Self::Sha256 => 0,
-            Self::Sha256Sess => 1,
-            Self::Md5 => 2,
-            Self::Md5Sess => 3,
-        }
-    }
 }
 
 impl fmt::Display for DigestAlgorithm {
@@ -371,7 +361,7 @@ impl NonceCounts {
 }
 
 /// `Digest` challenge header values (WWW-Authenticate / Proxy-Authenticate), one per
-/// algorithm, strongest first; duplicates dropped.
+/// algorithm, in the given order (RFC 8760 §2.4: most preferred first); duplicates dropped.
 pub fn challenge(
     realm: &str,
     nonce: &str,
@@ -389,9 +379,14 @@ pub fn challenge_with_opaque(
     algorithms: &[DigestAlgorithm],
     stale: bool,
 ) -> Vec<String> {
-    let mut algs = algorithms.to_vec();
-    algs.sort_by_key(|a| a.preference());
-    algs.dedup();
+    // The operator's order is kept: it is how phones that read only the first header are
+    // served (see `sip.digest_algorithms`).
+    let mut algs: Vec<DigestAlgorithm> = Vec::with_capacity(algorithms.len());
+    for a in algorithms {
+        if !algs.contains(a) {
+            algs.push(*a);
+        }
+    }
     algs.into_iter()
         .map(|alg| {
             let mut v = format!(
@@ -970,11 +965,15 @@ mod tests {
     }
 
     #[test]
-    fn challenge_lists_sha256_before_md5() {
+    fn challenge_keeps_the_configured_order_without_duplicates() {
         let c = challenge(
             "r\"x",
             "abc",
-            &[DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
+            &[
+                DigestAlgorithm::Sha256,
+                DigestAlgorithm::Md5,
+                DigestAlgorithm::Sha256,
+            ],
             true,
         );
         assert_eq!(

@@ -66,7 +66,11 @@ impl Exchange {
             .iter()
             .map(|t| (t.name.clone(), t.networks().unwrap_or_default()))
             .collect();
-        let codecs = m.codecs.iter().filter_map(|c| Codec::from_name(c)).collect();
+        let codecs = m
+            .codecs
+            .iter()
+            .filter_map(|c| Codec::from_name(c))
+            .collect();
         let tz = jiff::tz::TimeZone::get(&config.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         Exchange {
             ports: RtpPorts::new(m.rtp_ip, m.rtp_port_min, m.rtp_port_max),
@@ -96,7 +100,10 @@ impl Exchange {
 
     /// The address we advertise in SDP for a local RTP socket.
     pub fn advertised(&self, local: SocketAddr) -> SocketAddr {
-        SocketAddr::new(self.config.media.public_ip.unwrap_or(local.ip()), local.port())
+        SocketAddr::new(
+            self.config.media.public_ip.unwrap_or(local.ip()),
+            local.port(),
+        )
     }
 
     pub fn contact_host(&self) -> SocketAddr {
@@ -105,7 +112,9 @@ impl Exchange {
 
     /// Next protocol number, dated in the configured time zone.
     pub fn next_protocol(&self) -> Protocol {
-        let today = jiff::Timestamp::now().to_zoned_datetime(self.tz.clone()).date();
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(self.tz.clone())
+            .date();
         let mut p = self.protocols.lock().unwrap_or_else(|e| e.into_inner());
         p.next(today)
     }

@@ -17,7 +17,9 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::sip::auth_limit::{Admission, AuthLimiter};
 use crate::sip::digest::{self, DigestAlgorithm, Ha1Set, NonceCounts, NonceIssuer, Verdict};
-use crate::sip::location::{Binding, ContactParam, LocationTable, RegisterError, RegisterRequest, Transport};
+use crate::sip::location::{
+    Binding, ContactParam, LocationTable, RegisterError, RegisterRequest, Transport,
+};
 use crate::sip::request;
 
 /// How long a source that failed too often stays blocked.
@@ -28,7 +30,9 @@ const BLOCK_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 pub enum AuthOutcome {
     Authenticated(String),
     /// No or stale credentials: answer 401 with a fresh challenge.
-    Challenge { stale: bool },
+    Challenge {
+        stale: bool,
+    },
     /// Wrong credentials, unknown user or malformed header: 403.
     Forbidden(&'static str),
     /// Too many failures from this source: 403 without even checking.
@@ -47,6 +51,8 @@ pub struct Registrar {
     /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
     trunk_accounts: HashMap<String, Ha1Set>,
     nonces: NonceIssuer,
+    /// Challenge order, from `sip.digest_algorithms`.
+    algorithms: Vec<DigestAlgorithm>,
     tables: Mutex<Tables>,
 }
 
@@ -73,7 +79,14 @@ impl Registrar {
                 Some((user.clone(), Ha1Set::from_password(user, &realm, pw)))
             })
             .collect();
+        let algorithms = config
+            .sip
+            .digest_algorithms
+            .iter()
+            .filter_map(|a| DigestAlgorithm::parse(a))
+            .collect();
         Registrar {
+            algorithms,
             nonces: NonceIssuer::new(nonce_key, realm.clone()),
             realm,
             accounts,
@@ -104,19 +117,19 @@ impl Registrar {
     /// Challenge headers for a 401.
     pub fn challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
         let nonce = self.nonces.issue(unix_ms());
-        digest::challenge(
-            &self.realm,
-            &nonce,
-            &[DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
-            stale,
-        )
-        .into_iter()
-        .map(|v| request::raw_header("WWW-Authenticate", v))
-        .collect()
+        digest::challenge(&self.realm, &nonce, &self.algorithms, stale)
+            .into_iter()
+            .map(|v| request::raw_header("WWW-Authenticate", v))
+            .collect()
     }
 
     /// Checks an agent's Authorization header on a request from `ip`.
-    pub fn authenticate(&self, authorization: Option<&str>, method: &str, ip: IpAddr) -> AuthOutcome {
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        ip: IpAddr,
+    ) -> AuthOutcome {
         self.check(&self.accounts, authorization, method, ip)
     }
 
@@ -171,7 +184,9 @@ impl Registrar {
             t.limiter.record_failure(ip, now);
             return AuthOutcome::Forbidden("bad credentials");
         };
-        let Tables { counts, limiter, .. } = &mut *t;
+        let Tables {
+            counts, limiter, ..
+        } = &mut *t;
         match digest::verify(&resp, method, ha1, &self.nonces, counts, unix_ms()) {
             Verdict::Ok => {
                 limiter.record_success(ip);

@@ -44,17 +44,15 @@ pub async fn bind(
     let transport = TransportLayer::new(cancel.clone());
     let mut first = None;
     if let Some(addr) = cfg.listen_udp {
-        let conn = UdpConnection::create_connection(addr, cfg.public_address, Some(cancel.child_token()))
-            .await
-            .map_err(|e| SipServerError::Bind {
-                transport: "UDP",
-                addr,
-                message: e.to_string(),
-            })?;
-        let bound = conn
-            .get_addr()
-            .get_socketaddr()
-            .unwrap_or(addr);
+        let conn =
+            UdpConnection::create_connection(addr, cfg.public_address, Some(cancel.child_token()))
+                .await
+                .map_err(|e| SipServerError::Bind {
+                    transport: "UDP",
+                    addr,
+                    message: e.to_string(),
+                })?;
+        let bound = conn.get_addr().get_socketaddr().unwrap_or(addr);
         first.get_or_insert(bound);
         transport.add_transport(conn.into());
     }

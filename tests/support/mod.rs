@@ -26,32 +26,45 @@ pub fn require(tool: &str) -> PathBuf {
         .output()
         .expect("sh runs");
     if !out.status.success() {
-        panic!("{tool} is not installed: run ./scripts/install-test-deps.sh (or the README's test command)");
+        panic!(
+            "{tool} is not installed: run ./scripts/install-test-deps.sh (or the README's test command)"
+        );
     }
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1, from a per-process window so parallel
-/// tests do not race for the same one.
-pub fn free_port() -> u16 {
+/// Hands out blocks of ports from a per-process window below the kernel's ephemeral range
+/// (32768+), so parallel tests never get overlapping ports — including ports inside an
+/// RTP range atende has not bound yet.
+fn reserve_block(n: u16) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 30000 + (std::process::id() % 500) as u16 * 40;
+    const WINDOW: u16 = 2000;
+    let base = 10000 + (std::process::id() % 11) as u16 * WINDOW;
     loop {
-        let p = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2000;
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
+        let mut off = NEXT.fetch_add(n + 1, Ordering::Relaxed) % WINDOW;
+        if off + n >= WINDOW {
+            off = NEXT.fetch_add(WINDOW - off, Ordering::Relaxed) % WINDOW;
+            if off + n >= WINDOW {
+                continue;
+            }
+        }
+        let start = (base + off + 1) & !1;
+        if (start..start + n).all(|p| {
+            UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        }) {
+            return start;
         }
     }
 }
 
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub fn free_port() -> u16 {
+    reserve_block(1)
+}
+
 /// An even RTP base port with `n` ports free after it.
 pub fn free_rtp_range(n: u16) -> u16 {
-    loop {
-        let p = free_port() & !1;
-        if (p..p + n).all(|q| UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
-            return p;
-        }
-    }
+    reserve_block(n)
 }
 
 /// Writes an 8 kHz mono 16-bit WAV tone with sox.
@@ -60,7 +73,14 @@ pub fn wav_tone(path: &Path, freq: u32, secs: f32) {
     let st = Command::new("sox")
         .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
         .arg(path)
-        .args(["synth", &secs.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &freq.to_string(),
+            "vol",
+            "0.5",
+        ])
         .status()
         .expect("sox runs");
     assert!(st.success(), "sox could not write {}", path.display());
@@ -72,7 +92,14 @@ pub fn alaw_tone(path: &Path, freq: u32, secs: f32) {
     let st = Command::new("sox")
         .args(["-n", "-r", "8000", "-c", "1", "-t", "al"])
         .arg(path)
-        .args(["synth", &secs.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &freq.to_string(),
+            "vol",
+            "0.5",
+        ])
         .status()
         .expect("sox runs");
     assert!(st.success());
@@ -115,6 +142,8 @@ impl Server {
 [sip]
 listen_udp = "127.0.0.1:{sip_port}"
 listen_tcp = "127.0.0.1:{sip_port}"
+# sipp reads only the first challenge and knows only MD5.
+digest_algorithms = ["MD5", "SHA-256"]
 [media]
 rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp}
@@ -183,7 +212,12 @@ ring_timeout_secs = 20
 
     pub fn api(&self, path: &str) -> serde_json::Value {
         let (status, body) = http_get(self.http_port, path, true).expect("API reachable");
-        assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
         serde_json::from_slice(&body).expect("API returns JSON")
     }
 
@@ -214,6 +248,11 @@ ring_timeout_secs = 20
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // ATENDE_KEEP_TEST_DIR=1 keeps config, log, database and recordings for a look.
+        if std::env::var_os("ATENDE_KEEP_TEST_DIR").is_some() {
+            eprintln!("test dir kept: {}", self.dir.path().display());
+            let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+        }
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
@@ -255,7 +294,10 @@ pub fn http_get(port: u16, path: &str, auth: bool) -> std::io::Result<(u16, Vec<
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let mut body = buf[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, body))
@@ -267,7 +309,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
             return out;
         };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -279,7 +322,9 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 /// Fills `{{KEY}}` placeholders of a scenario in tests/sipp/ and writes it to `dir`.
 pub fn scenario(dir: &Path, name: &str, vars: &[(&str, String)]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name);
     let mut text = std::fs::read_to_string(&src).expect("scenario exists");
     for (k, v) in vars {
         text = text.replace(&format!("{{{{{k}}}}}"), v);
@@ -447,7 +492,10 @@ pub fn wait_for_event(server: &Server, kind: &str) -> (String, Vec<serde_json::V
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("no {kind} event in the newest call; atende log:\n{}", server.log());
+    panic!(
+        "no {kind} event in the newest call; atende log:\n{}",
+        server.log()
+    );
 }
 
 pub fn kinds(events: &[serde_json::Value]) -> Vec<String> {
@@ -474,8 +522,14 @@ pub fn recording(server: &Server, protocol: &str) -> (Vec<i16>, Vec<i16>) {
     assert_eq!(status, 200, "recording download");
     let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("valid WAV");
     let spec = reader.spec();
-    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
-    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.expect("sample")).collect();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
     let left = samples.iter().step_by(2).copied().collect();
     let right = samples.iter().skip(1).step_by(2).copied().collect();
     (left, right)
