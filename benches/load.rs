@@ -174,7 +174,16 @@ fn setup_rate_run(server: &Server, rate: u32, secs: u32) -> (u32, f64) {
 fn main() {
     let a = args();
     require("sipp");
-    let server = Server::start(Db::Sqlite, &["1001"]);
+    use_whole_port_space();
+    let concurrent = a.calls.max(a.setup_rate * 4);
+    let ports = u16::try_from(concurrent.saturating_mul(4)).unwrap_or(u16::MAX);
+    set_sipp_media_ports(ports.min(6000));
+    let server = Server::start_sized(
+        Db::Sqlite,
+        &["1001"],
+        &["MD5"],
+        u16::try_from(concurrent + 10).unwrap_or(u16::MAX),
+    );
     let pid = server.pid();
     let (cpu_per_call, rss_per_call) =
         bridged_run(&server, pid, a.calls, u64::from(a.hold_secs) * 1000, a.rate);

@@ -12,7 +12,8 @@ use support::*;
 #[test]
 fn baresip_agent_registers_answers_and_is_recorded() {
     require("baresip");
-    let server = Server::start(Db::Sqlite, &["1001"]);
+    // Debian's baresip 1.0 (libre 1.x) rejects a 401 that lists any algorithm but MD5.
+    let server = Server::start_with(Db::Sqlite, &["1001"], &["MD5"]);
     let dir = server.dir.path().join("baresip");
     std::fs::create_dir_all(dir.join("rec")).unwrap();
     let wav = dir.join("agent.wav");

@@ -108,3 +108,36 @@ fn unwritable_recording_directory_raises_an_alarm_but_the_call_goes_on() {
         "the failure is logged"
     );
 }
+
+#[test]
+fn every_phone_of_the_agent_rings_and_the_others_are_cancelled_when_one_answers() {
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    let (desk, softphone) = (free_port(), free_port());
+    register_agent(&server, "1001", desk);
+    register_agent(&server, "1001", softphone);
+    let desk_phone = start_agent(&server, "agent_no_answer.xml", desk, 1, &[]);
+    let soft_phone = start_agent(
+        &server,
+        "agent.xml",
+        softphone,
+        1,
+        &[("ANSWER_AFTER_MS", "800".into())],
+    );
+    let caller = start_caller(&server, 2500, 1000, &[]);
+    wait_ok(caller, "caller", &server);
+    wait_ok(soft_phone, "answering phone", &server);
+    wait_ok(desk_phone, "other phone receiving CANCEL", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let rung: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "ringing")
+        .map(|e| {
+            e["detail"]["contact"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(rung.len(), 2, "both phones rang: {rung:?}");
+    assert!(kinds(&events).contains(&"bridged".to_owned()));
+}

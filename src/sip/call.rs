@@ -610,10 +610,12 @@ impl CallActor {
             }
         }
         for agent in agents {
+            // An agent already being rung is not rung again; each of their phones
+            // (several contacts per account) gets its own leg.
+            if self.legs.values().any(|l| l.agent == agent) {
+                continue;
+            }
             for binding in self.ex.registrar.contacts(&agent) {
-                if self.legs.values().any(|l| l.agent == agent) {
-                    continue;
-                }
                 let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
                     continue;
                 };

@@ -38,13 +38,16 @@ pub fn require(tool: &str) -> PathBuf {
 /// RTP range atende has not bound yet.
 fn reserve_block(n: u16) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    const WINDOW: u16 = 2000;
-    let base = 10000 + (std::process::id() % 11) as u16 * WINDOW;
+    let (base, window) = if WHOLE_PORT_SPACE.load(Ordering::Relaxed) {
+        (10000, 22000)
+    } else {
+        (10000 + (std::process::id() % 11) as u16 * 2000, 2000)
+    };
     loop {
-        let mut off = NEXT.fetch_add(n + 1, Ordering::Relaxed) % WINDOW;
-        if off + n >= WINDOW {
-            off = NEXT.fetch_add(WINDOW - off, Ordering::Relaxed) % WINDOW;
-            if off + n >= WINDOW {
+        let mut off = NEXT.fetch_add(n + 1, Ordering::Relaxed) % window;
+        if off + n >= window {
+            off = NEXT.fetch_add(window - off, Ordering::Relaxed) % window;
+            if off + n >= window {
                 continue;
             }
         }
@@ -55,6 +58,21 @@ fn reserve_block(n: u16) -> u16 {
             return start;
         }
     }
+}
+
+static WHOLE_PORT_SPACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// RTP ports reserved for each sipp process (sipp takes a pair per call from its -mp up).
+static SIPP_MEDIA_PORTS: AtomicU16 = AtomicU16::new(4);
+
+pub fn set_sipp_media_ports(n: u16) {
+    SIPP_MEDIA_PORTS.store(n, Ordering::Relaxed);
+}
+
+/// For the load harness, which runs alone and needs thousands of RTP ports: hand out ports
+/// from all of 10000–31999 instead of a per-process window.
+pub fn use_whole_port_space() {
+    WHOLE_PORT_SPACE.store(true, Ordering::Relaxed);
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
@@ -116,6 +134,28 @@ impl Server {
     /// Starts `atende serve` with a config for this test: its own ports, data dir and
     /// prompts (a 1 s 600 Hz welcome and a 300 Hz hold tone, easy to tell apart).
     pub fn start(db: Db, agents: &[&str]) -> Server {
+        // sipp reads only the first challenge and knows only MD5.
+        Server::start_with(db, agents, &["MD5", "SHA-256"])
+    }
+
+    /// As `start`, with the digest algorithms atende challenges with, in order.
+    pub fn start_with(db: Db, agents: &[&str], digest_algorithms: &[&str]) -> Server {
+        Server::start_sized(db, agents, digest_algorithms, 10)
+    }
+
+    /// As `start_with`, with RTP ports for `max_calls` bridged calls (4 ports each).
+    pub fn start_sized(
+        db: Db,
+        agents: &[&str],
+        digest_algorithms: &[&str],
+        max_calls: u16,
+    ) -> Server {
+        let rtp_ports = max_calls * 4;
+        let digest_algorithms = digest_algorithms
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let dir = tempfile::tempdir().expect("tempdir");
         let prompts = dir.path().join("prompts/pt-BR");
         std::fs::create_dir_all(&prompts).unwrap();
@@ -123,7 +163,7 @@ impl Server {
         wav_tone(&prompts.join("hold-music.wav"), 300, 3.0);
         let sip_port = free_port();
         let http_port = free_port();
-        let rtp = free_rtp_range(40);
+        let rtp = free_rtp_range(rtp_ports);
         let db_url = match db {
             Db::Sqlite => format!("sqlite://{}/atende.db", dir.path().display()),
             Db::Postgres => atende::testkit::pg::fresh_pg_database(),
@@ -142,8 +182,7 @@ impl Server {
 [sip]
 listen_udp = "127.0.0.1:{sip_port}"
 listen_tcp = "127.0.0.1:{sip_port}"
-# sipp reads only the first challenge and knows only MD5.
-digest_algorithms = ["MD5", "SHA-256"]
+digest_algorithms = [{digest_algorithms}]
 [media]
 rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp}
@@ -170,7 +209,7 @@ agents = [{agent_list}]
 ring_timeout_secs = 20
 
 {agent_accounts}"#,
-            rtp_max = rtp + 38,
+            rtp_max = rtp + rtp_ports - 2,
             data = dir.path().display(),
             prompts_root = dir.path().join("prompts").display(),
         );
@@ -180,7 +219,11 @@ ring_timeout_secs = 20
         let child = Command::new(env!("CARGO_BIN_EXE_atende"))
             .args(["serve", "--config"])
             .arg(&config_path)
-            .env("RUST_LOG", "info,rsipstack=warn,sqlx=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("ATENDE_TEST_LOG")
+                    .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -429,7 +472,7 @@ pub fn start_agent(
         "-mi".into(),
         "127.0.0.1".into(),
         "-mp".into(),
-        free_rtp_range(4).to_string(),
+        free_rtp_range(SIPP_MEDIA_PORTS.load(Ordering::Relaxed)).to_string(),
         "-m".into(),
         calls.to_string(),
     ])
@@ -469,7 +512,7 @@ pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&st
         "-mi".into(),
         "127.0.0.1".into(),
         "-mp".into(),
-        free_rtp_range(4).to_string(),
+        free_rtp_range(SIPP_MEDIA_PORTS.load(Ordering::Relaxed)).to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     if !extra.contains(&"-m") {
