@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::media::prompt::PromptLibrary;
+use crate::media::reactor::MediaReactor;
 use crate::media::recording::{RecordingConfig, RecordingService};
 use crate::sip::exchange::Exchange;
 use crate::sip::registrar::Registrar;
@@ -30,6 +31,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("prompts: {0}")]
     Prompts(#[from] crate::media::prompt::PromptError),
+    #[error(transparent)]
+    Media(#[from] crate::media::reactor::ReactorError),
     #[error("service {service:?} names prompt {prompt:?}, which is not in the prompt library")]
     MissingPrompt { service: String, prompt: String },
     #[error("recording: {0}")]
@@ -111,6 +114,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let endpoint = Arc::new(endpoint);
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let registrar = Registrar::new(&config, rand::random());
+    let media = MediaReactor::start(
+        config.media.threads,
+        std::time::Duration::from_millis(config.media.batch_ms),
+    )?;
     let exchange = Arc::new(Exchange::new(
         config.clone(),
         registrar,
@@ -120,6 +127,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         event_log,
         protocols,
         sip_addr,
+        media,
     ));
 
     let ep = endpoint.clone();

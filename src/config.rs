@@ -38,6 +38,8 @@ pub enum Invalid {
         "sip.digest_algorithms: {0:?} is not one of SHA-256, MD5 (and the list may not be empty)"
     )]
     DigestAlgorithm(String),
+    #[error("media.batch_ms must be between 1 and 20 (got {0})")]
+    BatchMs(u64),
     #[error("media.codecs must list at least one codec")]
     NoCodec,
     #[error("trunk {trunk:?}: allow entry {entry:?} is not an IP address or CIDR network")]
@@ -126,6 +128,12 @@ pub struct MediaConfig {
     /// Codec preference order for answers and offers; PCMA first in Brazil.
     #[serde(default = "default_codecs")]
     pub codecs: Vec<String>,
+    /// Media worker threads; 0 means one per CPU core.
+    #[serde(default)]
+    pub threads: usize,
+    /// How long a media worker gathers packets before relaying them in one batch.
+    #[serde(default = "default_batch_ms")]
+    pub batch_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +222,9 @@ fn default_max_calls() -> usize {
 fn default_auth_failures() -> u32 {
     5
 }
+fn default_batch_ms() -> u64 {
+    5
+}
 fn default_digest_algorithms() -> Vec<String> {
     vec!["SHA-256".into(), "MD5".into()]
 }
@@ -258,6 +269,9 @@ impl Config {
                 min: m.rtp_port_min,
                 max: m.rtp_port_max,
             });
+        }
+        if !(1..=20).contains(&m.batch_ms) {
+            return Err(Invalid::BatchMs(m.batch_ms));
         }
         if m.codecs.is_empty() {
             return Err(Invalid::NoCodec);

@@ -1,12 +1,14 @@
 //! Media: RTP relay, codecs, digits, prompts and recordings.
 //!
-//! `g711`, `dtmf`, `stream` and `prompt` are pure; `session` (one task per call), `ports`
-//! and `recording` (one shared writer thread) do the IO.
+//! `g711`, `dtmf`, `stream` and `prompt` are pure; `session` (one call's RTP), `reactor`
+//! (the worker threads that drive all sessions), `ports` and `recording` (one shared
+//! writer thread) do the IO.
 
 pub mod dtmf;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
+pub mod reactor;
 pub mod recording;
 pub mod session;
 pub mod stream;

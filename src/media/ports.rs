@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
@@ -49,13 +49,11 @@ impl RtpPorts {
                 continue;
             };
             let addr = SocketAddr::new(self.ip, port);
-            if let Ok(std_sock) = std::net::UdpSocket::bind(addr) {
-                if std_sock.set_nonblocking(true).is_err() {
+            if let Ok(sock) = UdpSocket::bind(addr) {
+                if sock.set_nonblocking(true).is_err() {
                     continue;
                 }
-                if let Ok(sock) = UdpSocket::from_std(std_sock) {
-                    return Ok(sock);
-                }
+                return Ok(sock);
             }
         }
         Err(PortError::Exhausted {
@@ -70,8 +68,8 @@ impl RtpPorts {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn hands_out_distinct_even_ports_and_skips_taken_ones() {
+    #[test]
+    fn hands_out_distinct_even_ports_and_skips_taken_ones() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         // Hold the first port of the range elsewhere.
         let blocker = std::net::UdpSocket::bind((ip, 41000)).unwrap();
@@ -87,8 +85,8 @@ mod tests {
         drop(blocker);
     }
 
-    #[tokio::test]
-    async fn exhaustion_is_an_error() {
+    #[test]
+    fn exhaustion_is_an_error() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let ports = RtpPorts::new(ip, 41100, 41102);
         let _a = ports.bind().unwrap();

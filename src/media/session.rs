@@ -1,4 +1,4 @@
-//! One call's media: a task owning the caller's and the agent's RTP sockets.
+//! One call's media: the caller's and the agent's RTP sockets and what flows between them.
 //!
 //! It relays RTP between the legs (rewriting SSRC/sequence/timestamps so each party sees
 //! one continuous stream, transcoding A-law↔µ-law when the legs differ), plays prompts and
@@ -6,20 +6,20 @@
 //! recording (caller left; what the caller hears right). Symmetric RTP: each leg latches to
 //! the address its media really comes from, so phones behind NAT work.
 //!
-//! Hot path rules: no allocation and no await per packet (sends use `try_send_to`; a full
-//! socket buffer drops the packet and counts it), no database work; recording blocks go to
-//! the shared writer thread. The call's actor talks to this task by `MediaCommand` and
-//! hears back by `MediaEvent`; it never touches the sockets.
+//! A session is driven by a `reactor` worker thread (many sessions per thread), never by a
+//! task of its own. Hot path rules: no allocation and no blocking per packet (a full socket
+//! buffer drops the packet and counts it), no database work; recording blocks go to the
+//! shared writer thread. The call's actor talks to the session by `MediaCommand` through
+//! its `MediaHandle` and hears back by `MediaEvent`; it never touches the sockets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use mio::net::UdpSocket;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::g711;
@@ -30,7 +30,9 @@ use crate::sdp::{Codec, Negotiated};
 /// Largest G.711 payload we decode for recording (60 ms ptime).
 const MAX_SAMPLES: usize = 480;
 const FRAME: usize = 160;
-const MTU: usize = 1500;
+pub(super) const MTU: usize = 1500;
+/// How often a session's clock work runs: prompt frames, recording advance, RTP timeouts.
+pub(super) const TICK: Duration = Duration::from_millis(20);
 /// A leg silent this long (not on hold) is reported once, so the call can be cleared.
 const RTP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -42,7 +44,7 @@ pub enum Leg {
 }
 
 impl Leg {
-    fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         match self {
             Leg::Caller => 0,
             Leg::Agent => 1,
@@ -97,25 +99,29 @@ pub struct MediaStats {
 /// The actor's side of a running media session.
 #[derive(Debug, Clone)]
 pub struct MediaHandle {
-    tx: mpsc::Sender<MediaCommand>,
+    pub(super) id: u64,
+    pub(super) tx: crossbeam_channel::Sender<super::reactor::WorkerMsg>,
 }
 
 impl MediaHandle {
-    /// Sends a command; a session that already ended ignores it.
+    /// Sends a command; a session that already ended ignores it. Never blocks: the
+    /// reactor's queue is unbounded and commands are a handful per call.
     pub async fn send(&self, cmd: MediaCommand) {
-        let _ = self.tx.send(cmd).await;
+        let _ = self
+            .tx
+            .send(super::reactor::WorkerMsg::Command(self.id, cmd));
     }
 
     /// Finalizes the recording and stops the session.
     pub async fn finish(&self) -> Option<RecordingReceipt> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(MediaCommand::Finish { reply }).await.ok()?;
+        self.send(MediaCommand::Finish { reply }).await;
         rx.await.ok().flatten()
     }
 }
 
-struct LegState {
-    sock: UdpSocket,
+pub(super) struct LegState {
+    pub(super) sock: UdpSocket,
     remote: Option<SocketAddr>,
     /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
     latched: bool,
@@ -159,7 +165,9 @@ struct Playback {
 }
 
 pub struct MediaSession {
-    legs: [LegState; 2],
+    pub(super) legs: [LegState; 2],
+    /// When the reactor next runs `on_tick`.
+    pub(super) next_tick: Instant,
     recording: Option<RecordingHandle>,
     playback: Option<Playback>,
     bridged: bool,
@@ -178,18 +186,21 @@ struct LocalCounters {
 }
 
 impl MediaSession {
-    /// Starts the media task for a call whose caller leg was just answered. `seed` gives
-    /// the SSRCs and initial sequence numbers/timestamps (random, per RFC 3550).
-    pub fn spawn(
-        caller: UdpSocket,
-        agent: UdpSocket,
+    /// The media of a call whose caller leg was just answered; hand it to
+    /// `MediaReactor::attach` to run it. `seed` gives the SSRCs and initial sequence
+    /// numbers/timestamps (random, per RFC 3550).
+    pub fn new(
+        caller: std::net::UdpSocket,
+        agent: std::net::UdpSocket,
         recording: Option<RecordingHandle>,
         events: mpsc::Sender<MediaEvent>,
         stats: Arc<MediaStats>,
         seed: [u32; 4],
-    ) -> MediaHandle {
+    ) -> MediaSession {
         let now = Instant::now();
-        let session = MediaSession {
+        let (caller, agent) = (UdpSocket::from_std(caller), UdpSocket::from_std(agent));
+        MediaSession {
+            next_tick: now + TICK,
             legs: [
                 LegState::new(caller, seed[0], seed[2] as u16, seed[3], now),
                 LegState::new(
@@ -207,10 +218,7 @@ impl MediaSession {
             events,
             stats,
             local: LocalCounters::default(),
-        };
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(session.run(rx));
-        MediaHandle { tx }
+        }
     }
 
     fn now_sample(&self) -> u64 {
@@ -218,47 +226,21 @@ impl MediaSession {
         d.as_secs() * RATE + u64::from(d.subsec_nanos()) * RATE / 1_000_000_000
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>) {
-        let mut buf_a = [0u8; MTU];
-        let mut buf_b = [0u8; MTU];
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        loop {
-            tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    Some(MediaCommand::Finish { reply }) => {
-                        let end = self.now_sample();
-                        let receipt = self.recording.take().map(|r| r.finish(end));
-                        self.flush_counters();
-                        let _ = reply.send(receipt);
-                        return;
-                    }
-                    Some(cmd) => self.command(cmd),
-                    None => {
-                        // The actor vanished without finishing: still close the file properly.
-                        if let Some(r) = self.recording.take() {
-                            let _ = r.finish(self.now_sample());
-                        }
-                        self.flush_counters();
-                        return;
-                    }
-                },
-                r = self.legs[0].sock.recv_from(&mut buf_a) => {
-                    if let Ok((n, from)) = r {
-                        self.on_packet(Leg::Caller, &buf_a[..n], from);
-                    }
-                }
-                r = self.legs[1].sock.recv_from(&mut buf_b) => {
-                    if let Ok((n, from)) = r {
-                        self.on_packet(Leg::Agent, &buf_b[..n], from);
-                    }
-                }
-                _ = tick.tick() => self.on_tick(),
-            }
-        }
+    /// Ends the session: the recording is closed at the current time.
+    pub(super) fn finish(&mut self) -> Option<RecordingReceipt> {
+        let end = self.now_sample();
+        let receipt = self.recording.take().map(|r| r.finish(end));
+        self.flush_counters();
+        receipt
     }
 
-    fn command(&mut self, cmd: MediaCommand) {
+    /// Whether the call's actor is gone (it dropped its event receiver without finishing,
+    /// e.g. after a panic): the reactor then finishes the session itself.
+    pub(super) fn orphaned(&self) -> bool {
+        self.events.is_closed()
+    }
+
+    pub(super) fn command(&mut self, cmd: MediaCommand) {
         match cmd {
             MediaCommand::Remote {
                 leg,
@@ -299,7 +281,7 @@ impl MediaSession {
         }
     }
 
-    fn on_packet(&mut self, leg: Leg, packet: &[u8], from: SocketAddr) {
+    pub(super) fn on_packet(&mut self, leg: Leg, packet: &[u8], from: SocketAddr) {
         let Ok(rtp) = RtpReader::new(packet) else {
             self.local.invalid += 1;
             return;
@@ -365,14 +347,14 @@ impl MediaSession {
             .payload(body)
             .build_into(&mut out);
         if let Ok(len) = built {
-            match other.sock.try_send_to(&out[..len], dest) {
+            match other.sock.send_to(&out[..len], dest) {
                 Ok(_) => self.local.packets_out += 1,
                 Err(_) => self.local.dropped += 1,
             }
         }
     }
 
-    fn on_tick(&mut self) {
+    pub(super) fn on_tick(&mut self) {
         let now_sample = self.now_sample();
         self.play_frame(now_sample);
         if let Some(rec) = self.recording.as_mut() {
@@ -434,7 +416,7 @@ impl MediaSession {
                     .payload(&body)
                     .build_into(&mut out);
                 if let Ok(len) = built {
-                    match caller.sock.try_send_to(&out[..len], dest) {
+                    match caller.sock.send_to(&out[..len], dest) {
                         Ok(_) => self.local.packets_out += 1,
                         Err(_) => self.local.dropped += 1,
                     }

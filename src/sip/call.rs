@@ -232,14 +232,14 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         path: path.display().to_string(),
     });
     let (media_tx, media_events) = mpsc::channel(32);
-    let media = MediaSession::spawn(
+    let media = ex.media.attach(MediaSession::new(
         caller_sock,
         agent_sock,
         Some(recording),
         media_tx,
         ex.media_stats.clone(),
         rand::random(),
-    );
+    ));
     media
         .send(MediaCommand::Remote {
             leg: Leg::Caller,

@@ -15,6 +15,7 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use crate::config::Config;
 use crate::media::ports::RtpPorts;
 use crate::media::prompt::PromptLibrary;
+use crate::media::reactor::MediaReactor;
 use crate::media::recording::RecordingService;
 use crate::media::session::MediaStats;
 use crate::sdp::Codec;
@@ -39,6 +40,7 @@ pub struct Exchange {
     pub prompts: Arc<PromptLibrary>,
     pub event_log: EventLogHandle,
     pub media_stats: Arc<MediaStats>,
+    pub media: MediaReactor,
     pub counters: CallCounters,
     pub codecs: Vec<Codec>,
     /// Our SIP address for Contact headers.
@@ -59,6 +61,7 @@ impl Exchange {
         event_log: EventLogHandle,
         protocols: ProtocolAllocator,
         sip_addr: SocketAddr,
+        media: MediaReactor,
     ) -> Self {
         let m = &config.media;
         let trunks = config
@@ -80,6 +83,7 @@ impl Exchange {
             prompts,
             event_log,
             media_stats: Arc::new(MediaStats::default()),
+            media,
             counters: CallCounters::default(),
             codecs,
             sip_addr,
