@@ -5,12 +5,15 @@
 //! sockets, clocks or databases; the IO shells (`sip`, `media`, `store`, `api`) feed them
 //! and carry out their decisions; `app` assembles a running server.
 
+pub mod acd;
 pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
 pub mod events;
+pub mod ivr;
 pub mod media;
+pub mod schedule;
 pub mod sdp;
 pub mod sip;
 pub mod store;

@@ -25,6 +25,16 @@ enum Command {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
     },
+    /// IVR flows: check, simulate.
+    Ivr {
+        #[command(subcommand)]
+        command: atende::ivr::cli::IvrCommand,
+    },
+    /// ACD: staffing simulation and dimensioning.
+    Acd {
+        #[command(subcommand)]
+        command: atende::acd::cli::AcdCommand,
+    },
     /// Print the digest hashes (HA1) to store for an agent instead of its password.
     Ha1 {
         #[arg(long)]
@@ -53,6 +63,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Ivr { command } => atende::ivr::cli::run(command),
+        Command::Acd { command } => atende::acd::cli::run(command),
         Command::Ha1 {
             user,
             realm,
