@@ -32,7 +32,7 @@ pub enum ConfigError {
 pub enum Invalid {
     #[error("media.rtp_port_min ({min}) must be even and below media.rtp_port_max ({max})")]
     PortRange { min: u16, max: u16 },
-    #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU)")]
+    #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU, opus)")]
     UnknownCodec(String),
     #[error(
         "sip.digest_algorithms: {0:?} is not one of SHA-256, MD5 (and the list may not be empty)"
@@ -229,7 +229,7 @@ fn default_digest_algorithms() -> Vec<String> {
     vec!["SHA-256".into(), "MD5".into()]
 }
 fn default_codecs() -> Vec<String> {
-    vec!["PCMA".into(), "PCMU".into()]
+    vec!["PCMA".into(), "PCMU".into(), "opus".into()]
 }
 fn default_ring_timeout() -> u64 {
     30
@@ -277,7 +277,7 @@ impl Config {
             return Err(Invalid::NoCodec);
         }
         for c in &m.codecs {
-            if !matches!(c.to_ascii_uppercase().as_str(), "PCMA" | "PCMU") {
+            if crate::sdp::Codec::from_name(c).is_none() {
                 return Err(Invalid::UnknownCodec(c.clone()));
             }
         }

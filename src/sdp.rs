@@ -2,8 +2,9 @@
 //!
 //! Owns: reading the remote audio description (address, payload formats, telephone-event,
 //! direction), choosing a codec by our preference, and writing our offers and answers.
-//! Limits: the first audio m-line is used and answered; no SRTP, no ICE; Opus is not
-//! negotiated yet.
+//! Limits: the first audio m-line is used and answered; no SRTP, no ICE. Opus (RFC 7587)
+//! is carried narrowband: we ask for 8 kHz audio (`maxplaybackrate`) because every other
+//! leg and the recording are 8 kHz; telephone-event is read at 8000 Hz only.
 
 use std::fmt::Write as _;
 use std::io::Cursor;
@@ -28,26 +29,46 @@ pub enum SdpError {
 pub enum Codec {
     Pcma,
     Pcmu,
+    /// Opus (agent softphones), transcoded to and from G.711 in the media path.
+    Opus,
 }
 
 impl Codec {
-    pub fn static_pt(self) -> u8 {
+    /// The payload type we offer it with: static for G.711, a common dynamic one for Opus.
+    pub fn default_pt(self) -> u8 {
         match self {
             Codec::Pcma => 8,
             Codec::Pcmu => 0,
+            Codec::Opus => 111,
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             Codec::Pcma => "PCMA",
             Codec::Pcmu => "PCMU",
+            Codec::Opus => "opus",
+        }
+    }
+    /// RTP clock rate: Opus always signals 48 kHz, whatever the audio bandwidth.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Codec::Pcma | Codec::Pcmu => 8000,
+            Codec::Opus => 48000,
         }
     }
     pub fn from_name(name: &str) -> Option<Codec> {
         match name.to_ascii_uppercase().as_str() {
             "PCMA" => Some(Codec::Pcma),
             "PCMU" => Some(Codec::Pcmu),
+            "OPUS" => Some(Codec::Opus),
             _ => None,
+        }
+    }
+    fn rtpmap(self) -> &'static str {
+        match self {
+            Codec::Pcma => "PCMA/8000",
+            Codec::Pcmu => "PCMU/8000",
+            Codec::Opus => "opus/48000/2",
         }
     }
 }
@@ -141,7 +162,8 @@ pub fn parse(body: &[u8]) -> Result<RemoteAudio, SdpError> {
                     telephone_event_pt.get_or_insert(pt);
                     continue;
                 }
-                Codec::from_name(name).filter(|_| rate == "8000")
+                Codec::from_name(name)
+                    .filter(|c| rate.parse::<u32>().is_ok_and(|r| r == c.clock_rate()))
             }
             None => match pt {
                 0 => Some(Codec::Pcmu),
@@ -223,7 +245,15 @@ pub fn write(
     }
     s.push_str("\r\n");
     for (pt, codec) in formats {
-        let _ = write!(s, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
+        let _ = write!(s, "a=rtpmap:{pt} {}\r\n", codec.rtpmap());
+        if *codec == Codec::Opus {
+            // Narrowband is all the other leg and the recording carry; saves the
+            // softphone's CPU and bits.
+            let _ = write!(
+                s,
+                "a=fmtp:{pt} maxplaybackrate=8000;sprop-maxcapturerate=8000;useinbandfec=1\r\n"
+            );
+        }
     }
     if let Some(te) = te_pt {
         let _ = write!(
@@ -261,6 +291,33 @@ mod tests {
             Codec::Pcmu
         );
         assert_eq!(negotiate(&r, &[Codec::Pcma]).unwrap().codec, Codec::Pcma);
+    }
+
+    #[test]
+    fn opus_is_read_at_48_khz_with_its_dynamic_payload_type() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 96 97 8\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:97 opus/16000\r\na=rtpmap:8 PCMA/8000\r\n";
+        let r = parse(offer.as_bytes()).unwrap();
+        assert_eq!(
+            r.formats,
+            vec![(96, Some(Codec::Opus)), (97, None), (8, Some(Codec::Pcma))]
+        );
+        let n = negotiate(&r, &[Codec::Pcma, Codec::Opus]).unwrap();
+        assert_eq!((n.codec, n.pt), (Codec::Opus, 96));
+        assert_eq!(negotiate(&r, &[Codec::Pcma]).unwrap().codec, Codec::Pcma);
+        let body = write(
+            1,
+            1,
+            "127.0.0.1:20000".parse().unwrap(),
+            &[(96, Codec::Opus)],
+            None,
+            Direction::SendRecv,
+        );
+        assert!(body.contains("a=rtpmap:96 opus/48000/2\r\n"));
+        assert!(body.contains("a=fmtp:96 maxplaybackrate=8000"));
+        assert_eq!(
+            parse(body.as_bytes()).unwrap().formats,
+            vec![(96, Some(Codec::Opus))]
+        );
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod reactor;
 pub mod recording;
 pub mod session;
 pub mod stream;
+pub mod voice;

@@ -22,13 +22,11 @@ use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::dtmf::DtmfReceiver;
-use crate::media::g711;
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
-use crate::media::stream::{InClock, OutStream, RATE};
-use crate::sdp::{Codec, Negotiated};
+use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
+use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
+use crate::sdp::Negotiated;
 
-/// Largest G.711 payload we decode for recording (60 ms ptime).
-const MAX_SAMPLES: usize = 480;
 const FRAME: usize = 160;
 pub(super) const MTU: usize = 1500;
 /// How often a session's clock work runs: prompt frames, recording advance, RTP timeouts.
@@ -126,6 +124,8 @@ pub(super) struct LegState {
     /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
     latched: bool,
     negotiated: Option<Negotiated>,
+    /// The codec state for what this leg speaks; set with `negotiated`.
+    voice: Option<Voice>,
     out: OutStream,
     in_clock: InClock,
     dtmf: DtmfReceiver,
@@ -141,6 +141,7 @@ impl LegState {
             remote: None,
             latched: false,
             negotiated: None,
+            voice: None,
             out: OutStream::new(ssrc, seq, ts),
             in_clock: InClock::default(),
             dtmf: DtmfReceiver::default(),
@@ -183,6 +184,16 @@ struct LocalCounters {
     packets_out: u64,
     dropped: u64,
     invalid: u64,
+}
+
+impl LocalCounters {
+    fn count(&mut self, sent: bool) {
+        if sent {
+            self.packets_out += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
 }
 
 impl MediaSession {
@@ -252,6 +263,20 @@ impl MediaSession {
                     l.remote = Some(addr);
                 }
                 l.negotiated = Some(negotiated);
+                if l.voice.as_ref().map(Voice::codec) != Some(negotiated.codec) {
+                    match Voice::new(negotiated.codec) {
+                        Ok(v) => {
+                            l.out.set_ticks(v.ticks_per_sample());
+                            l.in_clock.set_ticks(v.ticks_per_sample());
+                            l.voice = Some(v);
+                        }
+                        Err(e) => {
+                            // The leg stays silent; the call and its recording go on.
+                            tracing::error!(error = %e, ?leg, "cannot set up the leg's codec");
+                            l.voice = None;
+                        }
+                    }
+                }
             }
             MediaCommand::Play { samples, looped } => {
                 self.playback = Some(Playback {
@@ -308,9 +333,12 @@ impl MediaSession {
             return;
         }
         let payload = rtp.payload();
-        let n = payload.len().min(MAX_SAMPLES);
-        let mut pcm = [0i16; MAX_SAMPLES];
-        decode(neg.codec, &payload[..n], &mut pcm[..n]);
+        let mut pcm = [0i16; MAX_PCM];
+        let Some(n) = l.voice.as_mut().and_then(|v| v.decode(payload, &mut pcm)) else {
+            self.local.invalid += 1;
+            return;
+        };
+        let in_ticks = l.voice.as_ref().map_or(1, Voice::ticks_per_sample);
         let pos = l.in_clock.position(rtp.ssrc(), rtp.timestamp(), now_sample);
         if let Some(rec) = self.recording.as_mut() {
             match leg {
@@ -327,30 +355,67 @@ impl MediaSession {
         else {
             return;
         };
-        let header = other
-            .out
-            .next_relayed(now_sample, rtp.ssrc(), rtp.timestamp(), rtp.mark());
-        let mut transcoded = [0u8; MAX_SAMPLES];
-        let body: &[u8] = if out_neg.codec == neg.codec {
-            &payload[..n]
-        } else {
-            encode(out_neg.codec, &pcm[..n], &mut transcoded[..n]);
-            &transcoded[..n]
+        let Some(voice) = other.voice.as_mut() else {
+            return;
         };
         let mut out = [0u8; MTU];
-        let built = RtpPacketBuilder::new()
-            .payload_type(out_neg.pt)
-            .ssrc(other.out.ssrc)
-            .sequence(Seq::from(header.seq))
-            .timestamp(header.ts)
-            .marked(header.marker)
-            .payload(body)
-            .build_into(&mut out);
-        if let Ok(len) = built {
-            match other.sock.send_to(&out[..len], dest) {
-                Ok(_) => self.local.packets_out += 1,
-                Err(_) => self.local.dropped += 1,
+        if out_neg.codec == neg.codec {
+            // Same codec both ways: the payload passes through untouched.
+            let header = other.out.next_relayed(
+                now_sample,
+                rtp.ssrc(),
+                rtp.timestamp(),
+                in_ticks,
+                rtp.mark(),
+            );
+            let sent = send_rtp(
+                &other.sock,
+                &mut out,
+                out_neg.pt,
+                other.out.ssrc,
+                header,
+                payload,
+                dest,
+            );
+            self.local.count(sent);
+            return;
+        }
+        // Transcode, cutting the frame into packets the other codec accepts.
+        let mut body = [0u8; MAX_PAYLOAD];
+        let mut done = 0;
+        let mut prev = 0;
+        while done < n {
+            let len = voice.frame_len(n - done);
+            if len == 0 {
+                break;
             }
+            let header = if done == 0 {
+                other.out.next_relayed(
+                    now_sample,
+                    rtp.ssrc(),
+                    rtp.timestamp(),
+                    in_ticks,
+                    rtp.mark(),
+                )
+            } else {
+                other.out.next_piece(now_sample, prev as u32)
+            };
+            let Some(bytes) = voice.encode(&pcm[done..done + len], &mut body) else {
+                self.local.invalid += 1;
+                break;
+            };
+            let sent = send_rtp(
+                &other.sock,
+                &mut out,
+                out_neg.pt,
+                other.out.ssrc,
+                header,
+                &body[..bytes],
+                dest,
+            );
+            self.local.count(sent);
+            done += len;
+            prev = len;
         }
     }
 
@@ -400,26 +465,29 @@ impl MediaSession {
                 rec.push(Channel::Other, now_sample, &pcm);
             }
             let caller = &mut self.legs[0];
-            if let (Some(dest), Some(neg), true) =
-                (caller.remote, caller.negotiated, caller.sending)
-            {
+            if let (Some(dest), Some(neg), true, Some(voice)) = (
+                caller.remote,
+                caller.negotiated,
+                caller.sending,
+                caller.voice.as_mut(),
+            ) {
                 let header = caller.out.next_local(now_sample, FRAME as u32);
-                let mut body = [0u8; FRAME];
-                encode(neg.codec, &pcm, &mut body);
-                let mut out = [0u8; 12 + FRAME];
-                let built = RtpPacketBuilder::new()
-                    .payload_type(neg.pt)
-                    .ssrc(caller.out.ssrc)
-                    .sequence(Seq::from(header.seq))
-                    .timestamp(header.ts)
-                    .marked(header.marker)
-                    .payload(&body)
-                    .build_into(&mut out);
-                if let Ok(len) = built {
-                    match caller.sock.send_to(&out[..len], dest) {
-                        Ok(_) => self.local.packets_out += 1,
-                        Err(_) => self.local.dropped += 1,
+                let mut body = [0u8; MAX_PAYLOAD];
+                let mut out = [0u8; MTU];
+                match voice.encode(&pcm, &mut body) {
+                    Some(bytes) => {
+                        let sent = send_rtp(
+                            &caller.sock,
+                            &mut out,
+                            neg.pt,
+                            caller.out.ssrc,
+                            header,
+                            &body[..bytes],
+                            dest,
+                        );
+                        self.local.count(sent);
                     }
+                    None => self.local.invalid += 1,
                 }
             }
         }
@@ -440,16 +508,27 @@ impl MediaSession {
     }
 }
 
-fn decode(codec: Codec, src: &[u8], dst: &mut [i16]) {
-    match codec {
-        Codec::Pcma => g711::decode_alaw(src, dst),
-        Codec::Pcmu => g711::decode_ulaw(src, dst),
-    }
-}
-
-fn encode(codec: Codec, src: &[i16], dst: &mut [u8]) {
-    match codec {
-        Codec::Pcma => g711::encode_alaw(src, dst),
-        Codec::Pcmu => g711::encode_ulaw(src, dst),
+/// Builds one RTP packet into `out` and sends it; false when it could not be sent (a full
+/// socket buffer drops the packet rather than block the worker).
+fn send_rtp(
+    sock: &UdpSocket,
+    out: &mut [u8; MTU],
+    pt: u8,
+    ssrc: u32,
+    header: OutHeader,
+    payload: &[u8],
+    dest: SocketAddr,
+) -> bool {
+    let built = RtpPacketBuilder::new()
+        .payload_type(pt)
+        .ssrc(ssrc)
+        .sequence(Seq::from(header.seq))
+        .timestamp(header.ts)
+        .marked(header.marker)
+        .payload(payload)
+        .build_into(out);
+    match built {
+        Ok(len) => sock.send_to(&out[..len], dest).is_ok(),
+        Err(_) => false,
     }
 }

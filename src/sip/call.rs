@@ -603,10 +603,10 @@ impl CallActor {
         let agents = self.admitted.agents.clone();
         let neg = self.admitted.negotiated;
         // Offer the caller's codec first so the bridge need not transcode.
-        let mut formats: Vec<(u8, Codec)> = vec![(neg.codec.static_pt(), neg.codec)];
+        let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
         for c in &self.ex.codecs {
             if *c != neg.codec {
-                formats.push((c.static_pt(), *c));
+                formats.push((c.default_pt(), *c));
             }
         }
         for agent in agents {

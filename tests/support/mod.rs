@@ -87,9 +87,22 @@ pub fn free_rtp_range(n: u16) -> u16 {
 
 /// Writes an 8 kHz mono 16-bit WAV tone with sox.
 pub fn wav_tone(path: &Path, freq: u32, secs: f32) {
+    wav_tone_at(path, 8000, 1, freq, secs);
+}
+
+/// Writes a 16-bit WAV tone at `rate` Hz on `channels` channels with sox.
+pub fn wav_tone_at(path: &Path, rate: u32, channels: u16, freq: u32, secs: f32) {
     require("sox");
     let st = Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .args([
+            "-n",
+            "-r",
+            &rate.to_string(),
+            "-c",
+            &channels.to_string(),
+            "-b",
+            "16",
+        ])
         .arg(path)
         .args([
             "synth",
