@@ -1,5 +1,37 @@
 //! The IVR (URA): menu flows in YAML and their pure interpreter.
 //!
-//! Being written; see issue "The IVR".
+//! - `format`: the YAML file format (and its JSON Schema); `compile` turns files into an
+//!   immutable [`FlowSet`] (`model`); `check` judges it (`atende ivr check`) and loads it
+//!   for the server ([`FlowSet::load_dir`]), refusing a set with any problem.
+//! - `interp` (+ `keys`): the per-call [`Interpreter`], sans-IO like `call::machine`: inputs
+//!   with `now` in, actions out, never a clock read. `say`, `cpf`, `template` are its pure
+//!   helpers; `io` its inputs, actions and step log ([`IvrEvent`]).
+//! - `sim`: runs the interpreter on a simulated clock (`atende ivr simulate`, benchmark).
+//!
+//! Must not import tokio, sqlx or anything from `sip`, `media`, `store` or `api`: the
+//! server's shell carries the actions out and maps `IvrEvent`s into the call's event log.
 
+pub mod check;
 pub mod cli;
+pub mod compile;
+pub mod cpf;
+pub mod error;
+pub mod format;
+pub mod interp;
+pub mod io;
+mod keys;
+pub mod model;
+pub mod say;
+pub mod template;
+
+pub use compile::Source;
+pub use error::{CheckError, CheckErrors, Problem};
+pub use interp::Interpreter;
+pub use io::{
+    Action, CallInfo, Destination, Enqueue, FetchRequest, HttpReply, Input, IvrEvent, Outcome,
+    PlaybackId, RequestId,
+};
+pub use model::FlowSet;
+
+#[cfg(test)]
+mod interp_tests;

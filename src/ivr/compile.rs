@@ -1,0 +1,724 @@
+//! From YAML text to a `FlowSet`: parsing, name resolution, schedules and time zones.
+//!
+//! Collects every problem it can instead of stopping at the first, each with its file,
+//! line and node. A flow whose file does not parse is left out (references to it are not
+//! reported again). The graph rules (reachability, exits, the path to a human, prompt
+//! files) are `check`'s job; loading reads files, compiling touches nothing but memory
+//! (and the system tzdata, through jiff, for time zones).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+use super::error::{CheckError, Problem};
+use super::format::{
+    ConditionSpec, DEFAULT_TIMEZONE, Dtmf, EntryFile, FlowFile, NodeSpec, SayKind, Validation,
+};
+use super::io::Destination;
+use super::model::{
+    Collect, Condition, Flow, FlowId, FlowSet, Http, Menu, Node, NodeId, NodeKind, NodeRef, Route,
+};
+use crate::schedule::{Schedule, ScheduleSpec};
+
+/// The file that holds the entry rules; every other `*.yaml` is a flow.
+pub const ENTRY_FILE: &str = "entry.yaml";
+const DEFAULT_FLOW: &str = "principal";
+const DEFAULT_FALLBACK_QUEUE: &str = "geral";
+
+/// A flow or entry file's text, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The `.yaml`/`.yml` files of a directory (not recursive), sorted.
+pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
+    let io = |e: std::io::Error| CheckError {
+        file: dir.to_owned(),
+        line: 0,
+        node: None,
+        problem: Problem::Io(e.to_string()),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads files; unreadable ones become problems.
+pub fn read_sources(files: &[PathBuf]) -> (Vec<Source>, Vec<CheckError>) {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => sources.push(Source {
+                path: path.clone(),
+                text,
+            }),
+            Err(e) => errors.push(CheckError {
+                file: path.clone(),
+                line: 0,
+                node: None,
+                problem: Problem::Io(e.to_string()),
+            }),
+        }
+    }
+    (sources, errors)
+}
+
+fn is_entry(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()) == Some(ENTRY_FILE)
+}
+
+fn flow_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn yaml_error(path: &Path, e: serde_saphyr::Error) -> CheckError {
+    let line = e.location().map(|l| l.line()).unwrap_or(0);
+    let shown = path.display().to_string();
+    CheckError {
+        file: path.to_owned(),
+        line,
+        node: None,
+        problem: Problem::Yaml(e.to_string().replace("<input>", &shown)),
+    }
+}
+
+/// Compiles what parses. The set is usable only when the error list is empty.
+pub fn compile(sources: &[Source]) -> (FlowSet, Vec<CheckError>) {
+    let mut errors = Vec::new();
+    let mut entry: Option<(PathBuf, EntryFile)> = None;
+    let mut parsed: Vec<(PathBuf, String, FlowFile)> = Vec::new();
+    let mut broken: HashSet<String> = HashSet::new();
+    for src in sources {
+        if is_entry(&src.path) {
+            match serde_saphyr::from_str::<EntryFile>(&src.text) {
+                Ok(e) => entry = Some((src.path.clone(), e)),
+                Err(e) => errors.push(yaml_error(&src.path, e)),
+            }
+            continue;
+        }
+        let name = flow_name(&src.path);
+        match serde_saphyr::from_str::<FlowFile>(&src.text) {
+            Ok(f) => {
+                if parsed.iter().any(|(_, n, _)| *n == name) {
+                    errors.push(CheckError {
+                        file: src.path.clone(),
+                        line: 0,
+                        node: None,
+                        problem: Problem::DuplicateFlow(name),
+                    });
+                } else {
+                    parsed.push((src.path.clone(), name, f));
+                }
+            }
+            Err(e) => {
+                errors.push(yaml_error(&src.path, e));
+                broken.insert(name);
+            }
+        }
+    }
+    parsed.sort_by(|a, b| a.1.cmp(&b.1));
+    let by_name: HashMap<String, FlowId> = parsed
+        .iter()
+        .enumerate()
+        .map(|(i, (_, n, _))| (n.clone(), i))
+        .collect();
+    let (entry_path, entry_spec) = match entry {
+        Some((p, e)) => (Some(p), e),
+        None => (None, EntryFile::default()),
+    };
+    let entry_file = entry_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(ENTRY_FILE));
+    let global = compile_schedules(&entry_spec.schedules, &entry_file, &mut errors);
+
+    let mut flows = Vec::with_capacity(parsed.len());
+    for (path, name, file) in &parsed {
+        let mut cx = FlowCx {
+            path,
+            flows: &by_name,
+            broken: &broken,
+            errors: &mut errors,
+            node: None,
+            line: 0,
+            nodes: HashMap::new(),
+        };
+        flows.push(cx.flow(name, file, &global));
+    }
+
+    let mut routes = Vec::new();
+    for r in &entry_spec.routes {
+        let line = r.referenced.line();
+        let r = &r.value;
+        match by_name.get(&r.flow) {
+            Some(&flow) => routes.push(Route {
+                name: r.name.clone(),
+                line,
+                did: r.did.clone(),
+                ani_prefix: r.ani_prefix.clone(),
+                flow,
+                priority_boost: r.priority_boost,
+                variables: r.variables.clone().into_iter().collect(),
+            }),
+            None if broken.contains(&r.flow) => {}
+            None => errors.push(CheckError {
+                file: entry_file.clone(),
+                line,
+                node: None,
+                problem: Problem::UnknownFlow {
+                    field: format!("routes[{}].flow", r.name),
+                    flow: r.flow.clone(),
+                },
+            }),
+        }
+    }
+    let default_name = entry_spec
+        .default_flow
+        .clone()
+        .unwrap_or_else(|| DEFAULT_FLOW.to_owned());
+    let default_flow = match by_name.get(&default_name) {
+        Some(&id) => id,
+        None => {
+            // A lone flow answers everything; with several, someone must choose.
+            if parsed.len() != 1 && entry_path.is_some() && !broken.contains(&default_name) {
+                errors.push(CheckError {
+                    file: entry_file.clone(),
+                    line: 0,
+                    node: None,
+                    problem: Problem::NoDefaultFlow(default_name),
+                });
+            }
+            0
+        }
+    };
+    let set = FlowSet {
+        flows,
+        by_name,
+        routes,
+        default_flow,
+        fallback_queue: entry_spec
+            .fallback_queue
+            .unwrap_or_else(|| DEFAULT_FALLBACK_QUEUE.to_owned()),
+        entry_file: entry_path,
+    };
+    (set, errors)
+}
+
+fn compile_schedules(
+    specs: &BTreeMap<String, ScheduleSpec>,
+    file: &Path,
+    errors: &mut Vec<CheckError>,
+) -> HashMap<String, Arc<Schedule>> {
+    let mut out = HashMap::new();
+    for (name, spec) in specs {
+        match Schedule::compile(spec) {
+            Ok(s) => {
+                out.insert(name.clone(), Arc::new(s));
+            }
+            Err(e) => errors.push(CheckError {
+                file: file.to_owned(),
+                line: 0,
+                node: None,
+                problem: Problem::BadSchedule {
+                    name: name.clone(),
+                    problem: e.to_string(),
+                },
+            }),
+        }
+    }
+    out
+}
+
+/// Compiling one flow: where errors go and how names resolve.
+struct FlowCx<'a> {
+    path: &'a Path,
+    flows: &'a HashMap<String, FlowId>,
+    broken: &'a HashSet<String>,
+    errors: &'a mut Vec<CheckError>,
+    node: Option<String>,
+    line: u64,
+    nodes: HashMap<String, NodeId>,
+}
+
+impl FlowCx<'_> {
+    fn err(&mut self, problem: Problem) {
+        self.errors.push(CheckError {
+            file: self.path.to_owned(),
+            line: self.line,
+            node: self.node.clone(),
+            problem,
+        });
+    }
+
+    /// A node of this flow; unknown names are reported and resolve to node 0 (the flow
+    /// is then refused anyway).
+    fn target(&mut self, field: &str, name: &str) -> NodeId {
+        match self.nodes.get(name) {
+            Some(&id) => id,
+            None => {
+                self.err(Problem::UnknownTarget {
+                    field: field.to_owned(),
+                    target: name.to_owned(),
+                });
+                0
+            }
+        }
+    }
+
+    fn flow_ref(&mut self, field: &str, name: &str) -> FlowId {
+        match self.flows.get(name) {
+            Some(&id) => id,
+            None => {
+                if !self.broken.contains(name) {
+                    self.err(Problem::UnknownFlow {
+                        field: field.to_owned(),
+                        flow: name.to_owned(),
+                    });
+                }
+                0
+            }
+        }
+    }
+
+    fn seconds(&mut self, field: &'static str, value: f64) -> Duration {
+        if value.is_finite() && value > 0.0 && value <= 3600.0 {
+            Duration::from_secs_f64(value)
+        } else {
+            self.err(Problem::BadTimeout { field, value });
+            Duration::from_secs(1)
+        }
+    }
+
+    fn some_prompts(&mut self, field: &'static str, prompts: &[String]) -> Vec<String> {
+        if prompts.is_empty() {
+            self.err(Problem::NoPrompts(field));
+        }
+        prompts.to_vec()
+    }
+
+    fn flow(
+        &mut self,
+        name: &str,
+        file: &FlowFile,
+        global: &HashMap<String, Arc<Schedule>>,
+    ) -> Flow {
+        let mut order: Vec<(&String, u64)> = file
+            .nodes
+            .iter()
+            .map(|(n, s)| (n, s.referenced.line()))
+            .collect();
+        order.sort_by_key(|&(n, line)| (line, n.clone()));
+        self.nodes = order
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| ((*n).clone(), i))
+            .collect();
+        let tz_name = file.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+        let tz = TimeZone::get(tz_name).unwrap_or_else(|_| {
+            self.err(Problem::BadTimeZone(tz_name.to_owned()));
+            TimeZone::UTC
+        });
+        let mut schedules = global.clone();
+        schedules.extend(compile_schedules(&file.schedules, self.path, self.errors));
+        let start = match self.nodes.get(&file.start) {
+            Some(&id) => id,
+            None => {
+                self.err(Problem::UnknownStart(file.start.clone()));
+                0
+            }
+        };
+        let mut nodes = Vec::with_capacity(order.len());
+        for (node_name, line) in order {
+            self.node = Some(node_name.clone());
+            self.line = line;
+            let spec = &file.nodes[node_name].value;
+            let kind = self.node_kind(spec, &schedules, file);
+            nodes.push(Node {
+                name: node_name.clone(),
+                line,
+                kind,
+            });
+        }
+        self.node = None;
+        self.line = 0;
+        Flow {
+            name: name.to_owned(),
+            file: self.path.to_owned(),
+            start,
+            tz,
+            nodes,
+            by_name: std::mem::take(&mut self.nodes),
+        }
+    }
+
+    fn node_kind(
+        &mut self,
+        spec: &NodeSpec,
+        schedules: &HashMap<String, Arc<Schedule>>,
+        file: &FlowFile,
+    ) -> NodeKind {
+        match spec {
+            NodeSpec::Play {
+                prompts,
+                barge_in,
+                next,
+            } => NodeKind::Play {
+                prompts: self.some_prompts("prompts", prompts),
+                barge_in: *barge_in,
+                next: self.target("next", next),
+            },
+            NodeSpec::Menu { .. } => self.menu(spec),
+            NodeSpec::Collect { .. } => self.collect(spec),
+            NodeSpec::Say {
+                what,
+                value,
+                before,
+                after,
+                barge_in,
+                next,
+            } => {
+                if matches!(what, SayKind::Number | SayKind::Digits) && value.is_none() {
+                    self.err(Problem::Invalid(format!(
+                        "say {what:?} needs a `value` (e.g. \"${{variable}}\")"
+                    )));
+                }
+                NodeKind::Say {
+                    what: *what,
+                    value: value.clone().unwrap_or_default(),
+                    before: before.clone(),
+                    after: after.clone(),
+                    barge_in: *barge_in,
+                    next: self.target("next", next),
+                }
+            }
+            NodeSpec::Set { values, next } => NodeKind::Set {
+                values: values.clone().into_iter().collect(),
+                next: self.target("next", next),
+            },
+            NodeSpec::Branch { cases, default } => {
+                let mut out = Vec::with_capacity(cases.len());
+                for (i, case) in cases.iter().enumerate() {
+                    let cond = self.condition(&case.when);
+                    out.push((cond, self.target(&format!("cases[{i}].next"), &case.next)));
+                }
+                NodeKind::Branch {
+                    cases: out,
+                    default: self.target("default", default),
+                }
+            }
+            NodeSpec::Schedule {
+                schedule,
+                open,
+                closed,
+                holiday,
+            } => {
+                let compiled = match schedules.get(schedule) {
+                    Some(s) => s.clone(),
+                    None => {
+                        // Already reported if it exists but failed to compile.
+                        if !file.schedules.contains_key(schedule) {
+                            self.err(Problem::UnknownSchedule(schedule.clone()));
+                        }
+                        Arc::new(Schedule::always_open())
+                    }
+                };
+                let closed = self.target("closed", closed);
+                NodeKind::Schedule {
+                    name: schedule.clone(),
+                    schedule: compiled,
+                    open: self.target("open", open),
+                    closed,
+                    holiday: match holiday {
+                        Some(h) => self.target("holiday", h),
+                        None => closed,
+                    },
+                }
+            }
+            NodeSpec::Http {
+                method,
+                url,
+                headers,
+                body,
+                timeout,
+                fields,
+                next,
+                on_error,
+            } => {
+                if url.trim().is_empty() {
+                    self.err(Problem::Invalid("`url` is empty".into()));
+                }
+                for (var, pointer) in fields {
+                    if !pointer.is_empty() && !pointer.starts_with('/') {
+                        self.err(Problem::Invalid(format!(
+                            "fields.{var}: `{pointer}` is not a JSON pointer (write `/{pointer}`)"
+                        )));
+                    }
+                }
+                NodeKind::Http(Box::new(Http {
+                    method: *method,
+                    url: url.clone(),
+                    headers: headers.clone().into_iter().collect(),
+                    body: body.clone(),
+                    timeout: self.seconds("timeout", *timeout),
+                    fields: fields.clone().into_iter().collect(),
+                    next: self.target("next", next),
+                    on_error: self.target("on_error", on_error),
+                }))
+            }
+            NodeSpec::Queue {
+                queue,
+                priority,
+                skills,
+                screen_pop,
+            } => {
+                if queue.trim().is_empty() {
+                    self.err(Problem::Invalid("`queue` is empty".into()));
+                }
+                NodeKind::Queue {
+                    queue: queue.clone(),
+                    priority: *priority,
+                    skills: skills.clone(),
+                    screen_pop: screen_pop.clone(),
+                }
+            }
+            NodeSpec::Transfer { number, extension } => match (number, extension) {
+                (Some(n), None) if !n.trim().is_empty() => {
+                    NodeKind::Transfer(Destination::Number(n.clone()))
+                }
+                (None, Some(x)) if !x.trim().is_empty() => {
+                    NodeKind::Transfer(Destination::Extension(x.clone()))
+                }
+                _ => {
+                    self.err(Problem::BadTransfer);
+                    NodeKind::Hangup
+                }
+            },
+            NodeSpec::Hangup {} => NodeKind::Hangup,
+            NodeSpec::Goto { target, flow } => match (target, flow) {
+                (Some(t), None) => NodeKind::Goto(NodeRef {
+                    flow: self.flows.get(&flow_name(self.path)).copied().unwrap_or(0),
+                    node: self.target("target", t),
+                }),
+                (None, Some(f)) => {
+                    let id = self.flow_ref("flow", f);
+                    // The start node is resolved when the set is complete (see `link`).
+                    NodeKind::Goto(NodeRef {
+                        flow: id,
+                        node: usize::MAX,
+                    })
+                }
+                _ => {
+                    self.err(Problem::BadGoto);
+                    NodeKind::Hangup
+                }
+            },
+            NodeSpec::Call { flow, next } => NodeKind::Call {
+                flow: self.flow_ref("flow", flow),
+                next: self.target("next", next),
+            },
+            NodeSpec::Return {} => NodeKind::Return,
+        }
+    }
+
+    fn menu(&mut self, spec: &NodeSpec) -> NodeKind {
+        let NodeSpec::Menu {
+            prompts,
+            options,
+            first_digit_timeout,
+            inter_digit_timeout,
+            retries,
+            invalid_prompts,
+            timeout_prompts,
+            on_failure,
+            human_exemption,
+        } = spec
+        else {
+            unreachable!("menu() is only called for menus")
+        };
+        if options.is_empty() {
+            self.err(Problem::NoOptions);
+        }
+        let mut opts = Vec::with_capacity(options.len());
+        for (key, target) in options {
+            if !key.is_valid() {
+                self.err(Problem::BadKey { key: key.0.clone() });
+            }
+            opts.push((
+                key.0.clone(),
+                self.target(&format!("options.{key}"), target),
+            ));
+        }
+        if human_exemption
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            self.err(Problem::EmptyExemption);
+        }
+        NodeKind::Menu(Box::new(Menu {
+            prompts: self.some_prompts("prompts", prompts),
+            options: opts,
+            first_digit: self.seconds("first_digit_timeout", *first_digit_timeout),
+            inter_digit: self.seconds("inter_digit_timeout", *inter_digit_timeout),
+            retries: *retries,
+            invalid_prompts: invalid_prompts.clone(),
+            timeout_prompts: timeout_prompts.clone(),
+            on_failure: self.target("on_failure", on_failure),
+            human_exemption: human_exemption.clone(),
+        }))
+    }
+
+    fn collect(&mut self, spec: &NodeSpec) -> NodeKind {
+        let NodeSpec::Collect {
+            prompts,
+            variable,
+            min_digits,
+            max_digits,
+            terminator,
+            validate,
+            first_digit_timeout,
+            inter_digit_timeout,
+            retries,
+            invalid_prompts,
+            timeout_prompts,
+            confirm,
+            next,
+            on_failure,
+        } = spec
+        else {
+            unreachable!("collect() is only called for collects")
+        };
+        if *min_digits < 1 || min_digits > max_digits || *max_digits > 64 {
+            self.err(Problem::BadDigitLimits {
+                min: *min_digits,
+                max: *max_digits,
+            });
+        }
+        if *validate == Validation::Cpf && *max_digits < 11 {
+            self.err(Problem::CpfTooShort { max: *max_digits });
+        }
+        let terminator = match terminator {
+            None => Some('#'),
+            Some(Dtmf(t)) if t == "none" => None,
+            Some(key) => match key.0.chars().collect::<Vec<_>>()[..] {
+                [c] if key.is_valid() => Some(c),
+                _ => {
+                    self.err(Problem::BadKey { key: key.0.clone() });
+                    None
+                }
+            },
+        };
+        if variable.trim().is_empty() {
+            self.err(Problem::Invalid("`variable` is empty".into()));
+        }
+        NodeKind::Collect(Box::new(Collect {
+            prompts: self.some_prompts("prompts", prompts),
+            variable: variable.clone(),
+            min_digits: *min_digits as usize,
+            max_digits: *max_digits as usize,
+            terminator,
+            validate: *validate,
+            first_digit: self.seconds("first_digit_timeout", *first_digit_timeout),
+            inter_digit: self.seconds("inter_digit_timeout", *inter_digit_timeout),
+            retries: *retries,
+            invalid_prompts: invalid_prompts.clone(),
+            timeout_prompts: timeout_prompts.clone(),
+            confirm: confirm
+                .as_ref()
+                .map(|c| (c.before.clone(), c.after.clone())),
+            next: self.target("next", next),
+            on_failure: self.target("on_failure", on_failure),
+        }))
+    }
+
+    fn condition(&mut self, c: &ConditionSpec) -> Condition {
+        let value_tests = c.equals.is_some()
+            || c.not_equals.is_some()
+            || c.one_of.is_some()
+            || c.starts_with.is_some()
+            || c.is_set.is_some();
+        if value_tests && c.var.is_none() {
+            self.err(Problem::Invalid(
+                "a condition testing a value needs `var` (the variable tested)".into(),
+            ));
+        }
+        let between = c.between.as_ref().and_then(|b| {
+            let parsed = parse_range(b);
+            if parsed.is_none() {
+                self.err(Problem::Invalid(format!(
+                    "between: `{b}` is not a time range like \"08:00-18:00\""
+                )));
+            }
+            parsed
+        });
+        Condition {
+            var: c.var.clone(),
+            equals: c.equals.clone(),
+            not_equals: c.not_equals.clone(),
+            one_of: c.one_of.clone(),
+            starts_with: c.starts_with.clone(),
+            is_set: c.is_set,
+            weekdays: c
+                .weekdays
+                .as_ref()
+                .map(|w| w.iter().map(|d| weekday(*d)).collect()),
+            between,
+        }
+    }
+}
+
+fn weekday(d: super::format::Weekday) -> jiff::civil::Weekday {
+    use super::format::Weekday as W;
+    use jiff::civil::Weekday as J;
+    match d {
+        W::Mon => J::Monday,
+        W::Tue => J::Tuesday,
+        W::Wed => J::Wednesday,
+        W::Thu => J::Thursday,
+        W::Fri => J::Friday,
+        W::Sat => J::Saturday,
+        W::Sun => J::Sunday,
+    }
+}
+
+/// `"08:00-18:00"` → minutes of the day, end excluded; `24:00` allowed as an end.
+fn parse_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.split_once('-')?;
+    let minutes = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    };
+    let (from, to) = (minutes(a)?, minutes(b)?);
+    (from < to).then_some((from, to))
+}
+
+/// Fills in the start node of `goto: {flow: …}` once every flow is compiled.
+pub(crate) fn link(set: &mut FlowSet) {
+    let starts: Vec<NodeId> = set.flows.iter().map(|f| f.start).collect();
+    for flow in &mut set.flows {
+        for node in &mut flow.nodes {
+            if let NodeKind::Goto(r) = &mut node.kind
+                && r.node == usize::MAX
+            {
+                r.node = starts.get(r.flow).copied().unwrap_or(0);
+            }
+        }
+    }
+}
