@@ -1,5 +1,93 @@
-//! The ACD (DAC): queues, agents and routing decisions.
+//! The ACD (DAC): queues, agents and routing decisions, plus the staffing tools.
 //!
-//! Being written; see issue "The ACD".
+//! `Engine` is pure and deterministic (sans-IO, str0m style): the shell passes every
+//! input with `Now` (a monotonic `Tick` and the wall time), drains `poll_output()` and
+//! wakes at `next_timeout()`. It owns every queue, agent and waiting call of the server,
+//! so no lock and no "pending members" set is needed to stop two queues ringing one agent.
+//! It must not import tokio, sqlx or the sip/media/store/api shells, and never reads the
+//! clock or a random source: `sim` drives the very same engine in virtual time.
+//!
+//! Files: `engine` (the owner, inputs, timers), `routing` (strategies, indexes, offers),
+//! `flow` (a call's way through queues), `agents` and `agent` (agent states),
+//! `callback` (callbacks and their snapshot), `queue`, `call`, `timers` (data),
+//! `config`, `event`, `ids` (the vocabulary); `erlang`, `sim`, `profile`, `kpi`, `cli`
+//! (dimensioning).
 
+mod agent;
+mod agents;
+mod call;
+mod callback;
 pub mod cli;
+pub mod config;
+mod engine;
+pub mod event;
+mod flow;
+pub mod ids;
+mod queue;
+mod routing;
+mod timers;
+
+#[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod tests;
+
+pub use callback::{CallbackRecord, CallbackSnapshot, SNAPSHOT_VERSION};
+pub use config::{
+    Announcements, CallbackPolicy, Destination, EngineConfig, Escalation, EscalationStep,
+    LengthLimit, PeriodicMessage, QueueConfig, SkillLevel, Strategy, WaitLimit, WrapUp,
+};
+pub use engine::{Engine, QueueStatus};
+pub use event::{
+    AcdEvent, AgentLogin, AgentStatus, CallbackOutcome, CancelReason, DequeueReason, Input,
+    Membership, NewCall, Output, RouteReason,
+};
+pub use ids::{AgentId, CallId, CallerNumber, Now, QueueId, SkillId, Tick};
+
+/// Why the engine refused an input or a configuration. A refused input changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AcdError {
+    #[error("queue {0} is configured twice")]
+    DuplicateQueue(QueueId),
+    #[error("queue {queue} sends calls to queue {target}, which does not exist")]
+    UnknownTarget { queue: QueueId, target: QueueId },
+    #[error("queue {queue}: opening hours: {source}")]
+    Schedule {
+        queue: QueueId,
+        source: crate::schedule::ScheduleError,
+    },
+    #[error("too many queues (at most 65536)")]
+    TooManyQueues,
+    #[error("too many distinct skills (at most 65536)")]
+    TooManySkills,
+    #[error("too many agents")]
+    TooManyAgents,
+    #[error("unknown queue {0}")]
+    UnknownQueue(QueueId),
+    #[error("unknown agent {0}")]
+    UnknownAgent(AgentId),
+    #[error("unknown call {0}")]
+    UnknownCall(CallId),
+    #[error("call {0} is already in the ACD")]
+    DuplicateCall(CallId),
+    #[error("skill {skill}: level {level} is outside 1..=10")]
+    BadProficiency { skill: SkillId, level: u8 },
+    #[error("agent {0} is not logged in")]
+    NotLoggedIn(AgentId),
+    #[error("agent {0} is ringing or on a call")]
+    AgentBusy(AgentId),
+    #[error("unknown pause reason {0:?}")]
+    UnknownPauseReason(String),
+    #[error("agent {agent} is not in wrap-up ({state:?})")]
+    NotInWrapUp { agent: AgentId, state: AgentStatus },
+    #[error("call {call} is not being offered to agent {agent}")]
+    NoSuchOffer { call: CallId, agent: AgentId },
+    #[error("call {0} is not waiting in a queue")]
+    NotWaiting(CallId),
+    #[error("call {0} has no number to call back")]
+    NoCallbackNumber(CallId),
+    #[error("callback {0} is not dialling the citizen")]
+    NotDialing(CallId),
+    #[error("callback snapshot version {0} is not supported")]
+    SnapshotVersion(u32),
+}
