@@ -1,10 +1,224 @@
-//! `atende ivr …`: check and simulate flows.
+//! `atende ivr …`: check, simulate and describe flows from the terminal.
+//!
+//! A shell around the pure parts: reads files and the clock (for a default `--at`), prints.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::check::check_files;
+use super::format::{DEFAULT_TIMEZONE, entry_schema_json, flow_schema_json};
+use super::io::CallInfo;
+use super::sim::{self, HttpFixture, WavDurations};
+use super::{FlowSet, Interpreter};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum IvrCommand {}
+pub enum IvrCommand {
+    /// Validate flows; exits non-zero listing every problem (file:line: node: problem).
+    Check {
+        /// Flow files (default: every flow in --flows).
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "ivr-flows")]
+        flows: PathBuf,
+        /// Prompt files are looked up here (`NAME.wav`).
+        #[arg(long, default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Run a call through a flow on a simulated clock and print what the caller hears.
+    Simulate {
+        /// A flow file (the call starts there) or a flows directory (entry rules choose).
+        flow: PathBuf,
+        /// Key groups pressed each time the IVR waits for keys: `1,2,52998224725,1`;
+        /// an empty group (`1,,0`) or `_` stays silent once.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        digits: String,
+        /// Local time in America/Sao_Paulo (`2026-11-24T09:30`) or an RFC 3339 instant;
+        /// default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Calling number (A-number).
+        #[arg(long, default_value = "11987654321")]
+        ani: String,
+        /// Dialled number (DID).
+        #[arg(long, default_value = "08000000000")]
+        did: String,
+        #[arg(long, default_value = "2026000000001")]
+        protocol: String,
+        /// YAML/JSON canned answers for `http` nodes.
+        #[arg(long)]
+        http_fixture: Option<PathBuf>,
+        /// Prompt durations come from these WAV files (1.5 s assumed when missing).
+        #[arg(long, default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Print the JSON Schema of flow files (or, with --entry, of entry.yaml).
+    Schema {
+        #[arg(long)]
+        entry: bool,
+    },
+}
 
 pub fn run(cmd: IvrCommand) -> ExitCode {
-    match cmd {}
+    match cmd {
+        IvrCommand::Check {
+            files,
+            flows,
+            prompts,
+        } => check(&files, &flows, &prompts),
+        IvrCommand::Simulate {
+            flow,
+            digits,
+            at,
+            ani,
+            did,
+            protocol,
+            http_fixture,
+            prompts,
+        } => match simulate(SimArgs {
+            flow: &flow,
+            digits: &digits,
+            at: at.as_deref(),
+            ani,
+            did,
+            protocol,
+            http_fixture: http_fixture.as_deref(),
+            prompts: &prompts,
+        }) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        IvrCommand::Schema { entry } => {
+            print!(
+                "{}",
+                if entry {
+                    entry_schema_json()
+                } else {
+                    flow_schema_json()
+                }
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check(files: &[PathBuf], flows: &Path, prompts: &Path) -> ExitCode {
+    let prompts = Some(prompts);
+    let errors = if files.is_empty() {
+        match FlowSet::load_dir(flows, prompts) {
+            Ok(set) => {
+                println!("{}: {} flows ok", flows.display(), set.flows().len());
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => e.0,
+        }
+    } else {
+        check_files(files, prompts)
+    };
+    if errors.is_empty() {
+        println!("{} files ok", files.len());
+        return ExitCode::SUCCESS;
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    eprintln!("{} problems", errors.len());
+    ExitCode::FAILURE
+}
+
+struct SimArgs<'a> {
+    flow: &'a Path,
+    digits: &'a str,
+    at: Option<&'a str>,
+    ani: String,
+    did: String,
+    protocol: String,
+    http_fixture: Option<&'a Path>,
+    prompts: &'a Path,
+}
+
+fn simulate(a: SimArgs<'_>) -> Result<ExitCode, String> {
+    let (dir, start_flow) = if a.flow.is_dir() {
+        (a.flow.to_owned(), None)
+    } else {
+        let dir = a
+            .flow
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let name = a
+            .flow
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("{}: not a flow file", a.flow.display()))?;
+        (dir, Some(name))
+    };
+    // Prompts are not required to simulate: missing ones play for an assumed duration.
+    let set = Arc::new(FlowSet::load_dir(&dir, None).map_err(|e| e.to_string())?);
+    let ivr = match &start_flow {
+        Some(name) => Interpreter::with_flow(set, name)
+            .ok_or_else(|| format!("{}: no flow `{name}` loaded", a.flow.display()))?,
+        None => Interpreter::new(set),
+    };
+    let wall = parse_at(a.at)?;
+    let fixture = match a.http_fixture {
+        Some(p) => HttpFixture::load(p).map_err(|e| e.to_string())?,
+        None => HttpFixture::default(),
+    };
+    let presses: Vec<String> = if a.digits.is_empty() {
+        Vec::new()
+    } else {
+        a.digits
+            .split(',')
+            .map(|g| {
+                if g.trim() == "_" {
+                    String::new()
+                } else {
+                    g.trim().to_owned()
+                }
+            })
+            .collect()
+    };
+    let mut wavs = WavDurations::new(a.prompts);
+    let report = sim::run(
+        ivr,
+        CallInfo {
+            ani: a.ani,
+            did: a.did,
+            protocol: a.protocol,
+            wall,
+        },
+        &presses,
+        &fixture,
+        &mut |p| wavs.duration(p),
+    );
+    println!(
+        "call at {} (America/Sao_Paulo)",
+        wall.to_zoned_datetime(
+            jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
+        )
+    );
+    print!("{}", report.transcript());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--at`: a local São Paulo time, or an RFC 3339 instant; default now.
+fn parse_at(at: Option<&str>) -> Result<jiff::Timestamp, String> {
+    let Some(at) = at else {
+        return Ok(jiff::Timestamp::now());
+    };
+    if let Ok(ts) = at.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    let local: jiff::civil::DateTime = at
+        .parse()
+        .map_err(|_| format!("--at {at:?}: expected 2026-11-24T09:30 or an RFC 3339 instant"))?;
+    let tz = jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).map_err(|e| e.to_string())?;
+    local
+        .to_zoned_datetime(tz)
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("--at {at:?}: {e}"))
 }

@@ -22,6 +22,7 @@ pub mod io;
 mod keys;
 pub mod model;
 pub mod say;
+pub mod sim;
 pub mod template;
 
 pub use compile::Source;
@@ -33,5 +34,7 @@ pub use io::{
 };
 pub use model::FlowSet;
 
+#[cfg(test)]
+mod check_tests;
 #[cfg(test)]
 mod interp_tests;
