@@ -195,7 +195,11 @@ impl Engine {
             q.voice_calls = q.voice_calls.saturating_sub(1);
         }
         self.cancel_queue_timers(c);
-        self.c_mut(c).state = CallState::Leaving;
+        let call = self.c_mut(c);
+        call.state = CallState::Leaving;
+        // Decisions postponed while an agent rang belong to the queue being left.
+        call.escalation_due = false;
+        call.max_wait_due = false;
     }
 
     /// Send a call out of the ACD (or to another queue).

@@ -127,6 +127,25 @@ impl Engine {
                 }
                 _ => {}
             }
+            if a.routable() {
+                // The obvious definition, independent of buckets and indexes.
+                for &c in self.call_ids.values() {
+                    let call = self.c(c);
+                    if call.state != CallState::Waiting {
+                        continue;
+                    }
+                    let q = &self.queues[call.queue as usize];
+                    let class = call.class();
+                    let eligible = a
+                        .member(call.queue)
+                        .is_some_and(|m| class.admits_tier(m.tier))
+                        && a.satisfies(&class.skills)
+                        && (call.callback.is_none() || q.open);
+                    if eligible {
+                        return Err(format!("agent {} idles while {} waits", a.id, call.id));
+                    }
+                }
+            }
             if a.routable()
                 && let Some(c) = self.find_call_for(ai as u32)
             {

@@ -30,7 +30,11 @@ mod timers;
 #[cfg(test)]
 mod invariants;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flow;
 
 pub use callback::{CallbackRecord, CallbackSnapshot, SNAPSHOT_VERSION};
 pub use config::{

@@ -100,7 +100,8 @@ impl Engine {
         if class.callback && !q.open {
             return Vec::new();
         }
-        let ring_all = q.strategy() == Strategy::RingAll;
+        // A callback reserves one agent, whatever the strategy.
+        let ring_all = q.strategy() == Strategy::RingAll && !class.callback;
         let in_tier = |k: &AvailKey| class.admits_tier(k.0);
         if class.skills.is_empty() {
             let it = q.available.iter().take_while(|k| in_tier(k)).map(|k| k.3);
@@ -128,7 +129,7 @@ impl Engine {
         let fits = |a: AgentIdx| self.agents[a as usize].satisfies(&class.skills);
         let candidates = set.iter().take_while(|k| in_tier(k));
         match q.strategy() {
-            Strategy::RingAll => candidates.map(|k| k.3).filter(|a| fits(*a)).collect(),
+            Strategy::RingAll if ring_all => candidates.map(|k| k.3).filter(|a| fits(*a)).collect(),
             Strategy::Skills => self.best_skill_match(candidates, &class),
             _ => candidates
                 .map(|k| k.3)

@@ -41,7 +41,10 @@ impl Harness {
             self.out.push(o);
         }
         if let Err(e) = self.engine.check_invariants() {
-            panic!("invariant broken: {e}");
+            panic!(
+                "invariant broken: {e}\nlast outputs: {:#?}",
+                &self.out[self.out.len().saturating_sub(12)..]
+            );
         }
     }
 
