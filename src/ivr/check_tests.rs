@@ -289,3 +289,30 @@ fn check_files_reports_only_the_named_files_but_resolves_their_neighbours() {
     let broken = vec![dir.path().join("quebrado.yaml")];
     assert_eq!(super::check::check_files(&broken, None).len(), 1);
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Any text at all is either a flow set or a list of problems.
+        #[test]
+        fn on_arbitrary_text(text in "\\PC{0,300}") {
+            let _ = problems(&[("principal.yaml", &text)]);
+            let _ = problems(&[("entry.yaml", &text), ("principal.yaml", GOOD)]);
+        }
+
+        /// Dropping or duplicating a line of a good flow (what a hurried edit does).
+        #[test]
+        fn on_damaged_flows(line in 0usize..13, dup in any::<bool>()) {
+            let mut lines: Vec<&str> = GOOD.lines().collect();
+            if line < lines.len() {
+                if dup { lines.insert(line, lines[line]); } else { lines.remove(line); }
+            }
+            let _ = problems(&[("principal.yaml", &lines.join("\n"))]);
+        }
+    }
+}

@@ -189,6 +189,14 @@ pub fn compile(sources: &[Source]) -> (FlowSet, Vec<CheckError>) {
             }),
         }
     }
+    if parsed.is_empty() && broken.is_empty() {
+        errors.push(CheckError {
+            file: entry_file.clone(),
+            line: 0,
+            node: None,
+            problem: Problem::NoFlows,
+        });
+    }
     let default_name = entry_spec
         .default_flow
         .clone()

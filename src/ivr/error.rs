@@ -60,6 +60,8 @@ pub enum Problem {
     NoOptions,
     #[error("`{0}` must list at least one prompt")]
     NoPrompts(&'static str),
+    #[error("no flow files: a call would have nowhere to go")]
+    NoFlows,
     #[error("two files define flow `{0}`")]
     DuplicateFlow(String),
     #[error("no flow to answer calls: `default_flow` `{0}` does not exist")]

@@ -140,7 +140,9 @@ impl Interpreter {
 
     /// Flow and node the call is in.
     pub fn position(&self) -> (&str, &str) {
-        let flow = self.set.flow(self.pos.flow);
+        let Some(flow) = self.set.flows().get(self.pos.flow) else {
+            return ("", "");
+        };
         let node = flow
             .nodes
             .get(self.pos.node)
@@ -191,9 +193,10 @@ impl Interpreter {
     }
 
     pub(super) fn name_of(&self, node: NodeId) -> String {
-        let flow = self.set.flow(self.pos.flow);
-        flow.nodes
-            .get(node)
+        self.set
+            .flows()
+            .get(self.pos.flow)
+            .and_then(|f| f.nodes.get(node))
             .map_or_else(String::new, |n| n.name.clone())
     }
 

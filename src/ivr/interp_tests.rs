@@ -895,3 +895,44 @@ fn a_loop_that_never_waits_goes_to_the_fallback_queue() {
     c.start_as("1", "2", "2026-11-24T12:30:00Z");
     assert_eq!(c.outcome(), queued("geral"));
 }
+
+#[test]
+fn the_pure_core_reads_no_clock_and_imports_no_shell() {
+    // A lint would be better; clippy's disallowed-methods is crate-wide, so read the files.
+    let forbidden = [
+        "Instant::now",
+        "SystemTime",
+        "Timestamp::now",
+        "tokio",
+        "sqlx",
+        "reqwest",
+        "std::fs",
+        "std::net",
+        "crate::sip",
+        "crate::media",
+        "crate::store",
+        "crate::api",
+        "rand::",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ivr");
+    for file in [
+        "interp.rs",
+        "keys.rs",
+        "say.rs",
+        "cpf.rs",
+        "template.rs",
+        "model.rs",
+        "io.rs",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("source readable");
+        for word in forbidden {
+            assert!(!text.contains(word), "src/ivr/{file} mentions `{word}`");
+        }
+    }
+}
+
+#[test]
+fn an_empty_flow_set_is_refused() {
+    let err = FlowSet::from_sources(&[], None).expect_err("no flows");
+    assert!(err.to_string().contains("no flow files"), "{err}");
+}

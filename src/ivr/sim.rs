@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::format::HttpMethod;
 use super::interp::Interpreter;
 use super::io::{Action, CallInfo, HttpReply, Input, IvrEvent, Outcome, PlaybackId, RequestId};
 
@@ -256,7 +257,15 @@ pub fn run(
                 Action::Fetch(f) => {
                     report.lines.push((
                         at,
-                        format!("  {:?} {} (timeout {:?})", f.method, f.url, f.timeout),
+                        format!(
+                            "  {} {} (timeout {:?})",
+                            match f.method {
+                                HttpMethod::Get => "GET",
+                                HttpMethod::Post => "POST",
+                            },
+                            f.url,
+                            f.timeout
+                        ),
                     ));
                     if let Some((delay, result)) = fixture.answer(&f.url) {
                         http.insert(f.request, result);
