@@ -36,6 +36,12 @@ macro_rules! string_id {
                 $name(s.to_string())
             }
         }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
     };
 }
 

@@ -20,11 +20,15 @@ mod callback;
 pub mod cli;
 pub mod config;
 mod engine;
+pub mod erlang;
 pub mod event;
 mod flow;
 pub mod ids;
+pub mod kpi;
+pub mod profile;
 mod queue;
 mod routing;
+pub mod sim;
 mod timers;
 
 #[cfg(test)]
