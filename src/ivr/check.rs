@@ -103,15 +103,32 @@ pub fn check_files(files: &[PathBuf], prompts: Option<&Path>) -> Vec<CheckError>
 fn check(set: &FlowSet, broken: &HashSet<PathBuf>, prompts: Option<&Path>) -> Vec<CheckError> {
     let mut errors = Vec::new();
     for (flow_id, flow) in set.flows.iter().enumerate() {
-        if broken.contains(&flow.file) {
-            continue;
-        }
         let at = |node: usize, problem| CheckError {
             file: flow.file.clone(),
             line: flow.nodes[node].line,
             node: Some(flow.nodes[node].name.clone()),
             problem,
         };
+        // Prompt files do not depend on the graph: report them even for a broken flow.
+        if let Some(dir) = prompts {
+            for (i, node) in flow.nodes.iter().enumerate() {
+                for prompt in needed_prompts(&node.kind) {
+                    let path = dir.join(format!("{prompt}.wav"));
+                    if !path.is_file() {
+                        errors.push(at(
+                            i,
+                            Problem::MissingPrompt {
+                                prompt: prompt.clone(),
+                                path,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        if broken.contains(&flow.file) {
+            continue;
+        }
         let reachable = reachable_in_flow(set, flow_id);
         let exits = can_exit(set, flow_id);
         for (i, node) in flow.nodes.iter().enumerate() {
@@ -140,20 +157,6 @@ fn check(set: &FlowSet, broken: &HashSet<PathBuf>, prompts: Option<&Path>) -> Ve
                 });
                 if !human {
                     errors.push(at(i, Problem::NoHumanPath));
-                }
-            }
-            if let Some(dir) = prompts {
-                for prompt in needed_prompts(&node.kind) {
-                    let path = dir.join(format!("{prompt}.wav"));
-                    if !path.is_file() {
-                        errors.push(at(
-                            i,
-                            Problem::MissingPrompt {
-                                prompt: prompt.clone(),
-                                path,
-                            },
-                        ));
-                    }
                 }
             }
         }
