@@ -229,7 +229,19 @@ ring_timeout_secs = 20
         let config_path = dir.path().join("atende.toml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("atende.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_atende"))
+        // ATENDE_TEST_WRAPPER="heaptrack -o /tmp/ht" (or perf, valgrind…) runs the server
+        // under a profiler; empty or unset runs it directly.
+        let wrapper = std::env::var("ATENDE_TEST_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(tool) => {
+                let mut c = Command::new(tool);
+                c.args(words).arg(env!("CARGO_BIN_EXE_atende"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_atende")),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&config_path)
             .env(
