@@ -13,92 +13,20 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
+use super::condition;
 use super::error::{CheckError, Problem};
-use super::format::{
-    ConditionSpec, DEFAULT_TIMEZONE, Dtmf, EntryFile, FlowFile, NodeSpec, SayKind, Validation,
-};
+use super::format::{DEFAULT_TIMEZONE, Dtmf, EntryFile, FlowFile, NodeSpec, SayKind, Validation};
 use super::io::Destination;
 use super::model::{
-    Collect, Condition, Flow, FlowId, FlowSet, Http, Menu, Node, NodeId, NodeKind, NodeRef, Route,
+    Collect, Flow, FlowId, FlowSet, Http, Menu, Node, NodeId, NodeKind, NodeRef, Route,
 };
+pub use super::source::{ENTRY_FILE, Source, read_sources, yaml_files};
+use super::source::{flow_name, is_entry, yaml_error};
 use crate::schedule::{Schedule, ScheduleSpec};
 
 /// The file that holds the entry rules; every other `*.yaml` is a flow.
-pub const ENTRY_FILE: &str = "entry.yaml";
 const DEFAULT_FLOW: &str = "principal";
 const DEFAULT_FALLBACK_QUEUE: &str = "geral";
-
-/// A flow or entry file's text, with where it came from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub path: PathBuf,
-    pub text: String,
-}
-
-/// The `.yaml`/`.yml` files of a directory (not recursive), sorted.
-pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
-    let io = |e: std::io::Error| CheckError {
-        file: dir.to_owned(),
-        line: 0,
-        node: None,
-        problem: Problem::Io(e.to_string()),
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let yaml = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        );
-        if yaml && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Reads files; unreadable ones become problems.
-pub fn read_sources(files: &[PathBuf]) -> (Vec<Source>, Vec<CheckError>) {
-    let mut sources = Vec::new();
-    let mut errors = Vec::new();
-    for path in files {
-        match std::fs::read_to_string(path) {
-            Ok(text) => sources.push(Source {
-                path: path.clone(),
-                text,
-            }),
-            Err(e) => errors.push(CheckError {
-                file: path.clone(),
-                line: 0,
-                node: None,
-                problem: Problem::Io(e.to_string()),
-            }),
-        }
-    }
-    (sources, errors)
-}
-
-fn is_entry(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()) == Some(ENTRY_FILE)
-}
-
-fn flow_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn yaml_error(path: &Path, e: serde_saphyr::Error) -> CheckError {
-    let line = e.location().map(|l| l.line()).unwrap_or(0);
-    let shown = path.display().to_string();
-    CheckError {
-        file: path.to_owned(),
-        line,
-        node: None,
-        problem: Problem::Yaml(e.to_string().replace("<input>", &shown)),
-    }
-}
 
 /// Compiles what parses. The set is usable only when the error list is empty.
 pub fn compile(sources: &[Source]) -> (FlowSet, Vec<CheckError>) {
@@ -423,7 +351,13 @@ impl FlowCx<'_> {
             NodeSpec::Branch { cases, default } => {
                 let mut out = Vec::with_capacity(cases.len());
                 for (i, case) in cases.iter().enumerate() {
-                    let cond = self.condition(&case.when);
+                    let cond = match condition::compile(&case.when) {
+                        Ok(cond) => cond,
+                        Err(problem) => {
+                            self.err(Problem::Invalid(problem));
+                            Default::default()
+                        }
+                    };
                     out.push((cond, self.target(&format!("cases[{i}].next"), &case.next)));
                 }
                 NodeKind::Branch {
@@ -654,67 +588,6 @@ impl FlowCx<'_> {
             on_failure: self.target("on_failure", on_failure),
         }))
     }
-
-    fn condition(&mut self, c: &ConditionSpec) -> Condition {
-        let value_tests = c.equals.is_some()
-            || c.not_equals.is_some()
-            || c.one_of.is_some()
-            || c.starts_with.is_some()
-            || c.is_set.is_some();
-        if value_tests && c.var.is_none() {
-            self.err(Problem::Invalid(
-                "a condition testing a value needs `var` (the variable tested)".into(),
-            ));
-        }
-        let between = c.between.as_ref().and_then(|b| {
-            let parsed = parse_range(b);
-            if parsed.is_none() {
-                self.err(Problem::Invalid(format!(
-                    "between: `{b}` is not a time range like \"08:00-18:00\""
-                )));
-            }
-            parsed
-        });
-        Condition {
-            var: c.var.clone(),
-            equals: c.equals.clone(),
-            not_equals: c.not_equals.clone(),
-            one_of: c.one_of.clone(),
-            starts_with: c.starts_with.clone(),
-            is_set: c.is_set,
-            weekdays: c
-                .weekdays
-                .as_ref()
-                .map(|w| w.iter().map(|d| weekday(*d)).collect()),
-            between,
-        }
-    }
-}
-
-fn weekday(d: super::format::Weekday) -> jiff::civil::Weekday {
-    use super::format::Weekday as W;
-    use jiff::civil::Weekday as J;
-    match d {
-        W::Mon => J::Monday,
-        W::Tue => J::Tuesday,
-        W::Wed => J::Wednesday,
-        W::Thu => J::Thursday,
-        W::Fri => J::Friday,
-        W::Sat => J::Saturday,
-        W::Sun => J::Sunday,
-    }
-}
-
-/// `"08:00-18:00"` → minutes of the day, end excluded; `24:00` allowed as an end.
-fn parse_range(s: &str) -> Option<(u16, u16)> {
-    let (a, b) = s.split_once('-')?;
-    let minutes = |t: &str| -> Option<u16> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
-    };
-    let (from, to) = (minutes(a)?, minutes(b)?);
-    (from < to).then_some((from, to))
 }
 
 /// Fills in the start node of `goto: {flow: …}` once every flow is compiled.

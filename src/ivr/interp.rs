@@ -23,10 +23,11 @@ use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::condition;
 use super::io::{
     Action, CallInfo, Enqueue, FetchRequest, Input, IvrEvent, Outcome, PlaybackId, RequestId,
 };
-use super::model::{Condition, FlowSet, NodeId, NodeKind, NodeRef};
+use super::model::{FlowSet, NodeId, NodeKind, NodeRef};
 use super::say;
 use super::template::{expand, expand_escaped, json_escape, url_escape};
 
@@ -368,7 +369,9 @@ impl Interpreter {
                 NodeKind::Branch { cases, default } => {
                     let wall = self.wall(now);
                     let local = flow.tz.to_datetime(wall);
-                    let hit = cases.iter().position(|(c, _)| holds(c, &self.vars, &local));
+                    let hit = cases
+                        .iter()
+                        .position(|(c, _)| condition::holds(c, &self.vars, &local));
                     let target = hit.map_or(*default, |i| cases[i].1);
                     self.log(IvrEvent::BranchTaken {
                         node: node.name.clone(),
@@ -592,61 +595,6 @@ impl Interpreter {
         }
     }
 
-    fn http_result(
-        &mut self,
-        now: Instant,
-        request: RequestId,
-        result: Result<super::io::HttpReply, String>,
-    ) {
-        if self.wait != (Wait::Fetch { request }) {
-            return; // late: timed out already, or the caller left
-        }
-        self.timer = None;
-        let set = self.set.clone();
-        let NodeKind::Http(h) = &set.node(self.pos).kind else {
-            return;
-        };
-        let reply = match result {
-            Ok(r) => r,
-            Err(e) => return self.http_failed(now, e),
-        };
-        if !(200..300).contains(&reply.status) {
-            return self.http_failed(now, format!("status {}", reply.status));
-        }
-        let node = self.node_name();
-        self.log(IvrEvent::HttpAnswered {
-            node,
-            status: reply.status,
-        });
-        let mut found = Vec::with_capacity(h.fields.len());
-        if !h.fields.is_empty() {
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(&reply.body) else {
-                return self.http_failed(now, "the answer is not JSON".to_owned());
-            };
-            for (var, pointer) in &h.fields {
-                match json.pointer(pointer) {
-                    None | Some(serde_json::Value::Null) => {
-                        return self.http_failed(now, format!("field {pointer} missing"));
-                    }
-                    Some(serde_json::Value::String(s)) => found.push((var.clone(), s.clone())),
-                    Some(v) => found.push((var.clone(), v.to_string())),
-                }
-            }
-        }
-        self.vars.extend(found);
-        self.go(now, h.next);
-    }
-
-    fn http_failed(&mut self, now: Instant, reason: String) {
-        let set = self.set.clone();
-        let NodeKind::Http(h) = &set.node(self.pos).kind else {
-            return;
-        };
-        let node = self.node_name();
-        self.log(IvrEvent::HttpFailed { node, reason });
-        self.go(now, h.on_error);
-    }
-
     fn hung_up(&mut self) {
         if matches!(self.wait, Wait::Done | Wait::NotStarted) {
             return;
@@ -659,27 +607,4 @@ impl Interpreter {
         self.log(IvrEvent::HungUpIn { flow, node });
         self.finish(Outcome::Abandoned);
     }
-}
-
-/// Whether a `branch` condition holds for these variables at this local time.
-fn holds(c: &Condition, vars: &BTreeMap<String, String>, local: &jiff::civil::DateTime) -> bool {
-    let value = c
-        .var
-        .as_ref()
-        .map(|v| vars.get(v).map_or("", String::as_str));
-    let v = value.unwrap_or("");
-    c.equals.as_ref().is_none_or(|e| v == e)
-        && c.not_equals.as_ref().is_none_or(|e| v != e)
-        && c.one_of.as_ref().is_none_or(|l| l.iter().any(|e| e == v))
-        && c.starts_with
-            .as_ref()
-            .is_none_or(|p| v.starts_with(p.as_str()))
-        && c.is_set.is_none_or(|want| want != v.is_empty())
-        && c.weekdays
-            .as_ref()
-            .is_none_or(|days| days.contains(&local.date().weekday()))
-        && c.between.is_none_or(|(from, to)| {
-            let minute = local.hour() as u16 * 60 + local.minute() as u16;
-            from <= minute && minute < to
-        })
 }

@@ -14,15 +14,18 @@
 pub mod check;
 pub mod cli;
 pub mod compile;
+pub mod condition;
 pub mod cpf;
 pub mod error;
 pub mod format;
+mod http;
 pub mod interp;
 pub mod io;
 mod keys;
 pub mod model;
 pub mod say;
 pub mod sim;
+pub mod source;
 pub mod template;
 
 pub use compile::Source;
