@@ -176,9 +176,17 @@ fn setup_rate_run(server: &Server, rate: u32, secs: u32) -> u32 {
         &[("ANSWER_AFTER_MS", "0".into())],
     );
     let (rate_s, total_s) = (rate.to_string(), total.to_string());
-    let caller = start_caller(server, 1500, 200, &["-r", &rate_s, "-m", &total_s]);
+    let cpu0 = cpu_secs(server.pid());
+    // Short calls: welcome (1 s), ring, bridge, digit at 1.5 s, BYE 2 s later — long
+    // enough that the agent leg is up before the caller leaves, even under load.
+    let caller = start_caller(server, 1500, 2000, &["-r", &rate_s, "-m", &total_s]);
     wait_ok(caller, "short callers", server);
     wait_ok(agent, "agent phone", server);
+    let cpu = cpu_secs(server.pid()) - cpu0;
+    println!(
+        "set-up run: atende used {cpu:.1} CPU seconds for {total} calls ({:.2} ms of CPU per call)",
+        cpu * 1000.0 / f64::from(total)
+    );
     total
 }
 
