@@ -21,7 +21,8 @@ use super::sim::{SimConfig, SimReport, simulate};
 pub enum AcdCommand {
     /// Run the ACD engine through a simulated day and print NS, TAB, ASA and occupancy.
     Simulate(SimulateArgs),
-    /// How many agents a volume needs: Erlang C, then confirmed by simulation.
+    /// How many agents a volume needs: Erlang C, then confirmed by simulation (NS target
+    /// and TAB ≤ 7 %).
     Staff(StaffArgs),
 }
 
@@ -97,6 +98,9 @@ pub fn run(cmd: AcdCommand) -> ExitCode {
 }
 
 const SHOWN_INTERVALS: usize = 48;
+
+/// The contract's abandon limit (TAB ≤ 7 %), checked by `staff` next to the NS target.
+const TAB_LIMIT: f64 = 0.07;
 
 #[derive(Serialize)]
 struct SimJson<'a> {
@@ -219,6 +223,7 @@ struct StaffJson {
     erlang_c_asa_seconds: f64,
     agents: u32,
     simulated: Kpis,
+    one_fewer: Option<Kpis>,
 }
 
 fn run_staff(a: StaffArgs) -> Result<(), String> {
@@ -244,24 +249,18 @@ fn run_staff(a: StaffArgs) -> Result<(), String> {
         .map(|r| r.overall)
         .map_err(|e| e.to_string())
     };
-    // Start from Erlang C, then walk to the fewest agents the simulation accepts.
+    // Erlang C's answer, confirmed by simulation (more agents while it misses). The
+    // walk never goes below Erlang C: with abandons the NS formula counts calls that
+    // give up within 30 s as well served, so fewer agents can "meet" NS while callers
+    // give up; the contract's TAB limit (7 %) must hold too.
+    let meets = |k: &Kpis| k.service_level >= target && k.abandon_rate <= TAB_LIMIT;
     let mut n = n_c;
     let mut k = sim(n)?;
-    if k.service_level >= target {
-        while n > 1 {
-            let fewer = sim(n - 1)?;
-            if fewer.service_level < target {
-                break;
-            }
-            n -= 1;
-            k = fewer;
-        }
-    } else {
-        while k.service_level < target && n < n_c + 200 {
-            n += 1;
-            k = sim(n)?;
-        }
+    while !meets(&k) && n < n_c + 200 {
+        n += 1;
+        k = sim(n)?;
     }
+    let one_fewer = if n > 1 { Some(sim(n - 1)?) } else { None };
     if a.json {
         let j = StaffJson {
             traffic_erlangs: traffic,
@@ -270,6 +269,7 @@ fn run_staff(a: StaffArgs) -> Result<(), String> {
             erlang_c_asa_seconds: erlang::asa(n_c, traffic, a.aht),
             agents: n,
             simulated: k,
+            one_fewer,
         };
         println!("{}", serde_json::to_string(&j).map_err(|e| e.to_string())?);
         return Ok(());
@@ -296,6 +296,15 @@ fn run_staff(a: StaffArgs) -> Result<(), String> {
         k.asa_seconds,
         k.occupancy * 100.0
     );
+    if let Some(f) = &one_fewer {
+        println!(
+            "  with {} agents: NS {:.1} %, TAB {:.2} %, abandoned {:.1} % of offered",
+            n - 1,
+            f.service_level * 100.0,
+            f.abandon_rate * 100.0,
+            f.abandoned as f64 / f.offered.max(1) as f64 * 100.0
+        );
+    }
     println!("answer: {n} agents");
     Ok(())
 }
