@@ -175,14 +175,14 @@ impl Schedule {
             let day = today.checked_add(Span::new().days(n)).ok()?;
             let mut candidates: Vec<Timestamp> = Vec::with_capacity(8);
             // Midnight matters for holidays and for days with no ranges at all.
-            candidates.extend(self.local(day, 0));
+            self.local(day, 0, &mut candidates);
             for &(from, to) in &self.week[weekday_index(day.weekday())] {
-                candidates.extend(self.local(day, from));
-                candidates.extend(self.local(day, to));
+                self.local(day, from, &mut candidates);
+                self.local(day, to, &mut candidates);
             }
             // A range starting inside a DST gap opens when the clocks land: the
             // transition instant itself is a candidate.
-            if let Some(midnight) = self.local(day, 0) {
+            if let Some(&midnight) = candidates.first() {
                 candidates.extend(
                     self.tz
                         .following(midnight)
@@ -202,13 +202,19 @@ impl Schedule {
         None
     }
 
-    fn local(&self, day: Date, minute: u16) -> Option<Timestamp> {
-        let dt: DateTime = if minute >= 24 * 60 {
-            day.tomorrow().ok()?.at(0, 0, 0, 0)
+    /// Pushes the instants a local time of `day` names: one usually, both when clocks fall
+    /// back and it happens twice, none when a gap skips it (the transition instant, added
+    /// by the caller, stands in then).
+    fn local(&self, day: Date, minute: u16, out: &mut Vec<Timestamp>) {
+        let dt: Option<DateTime> = if minute >= 24 * 60 {
+            day.tomorrow().ok().map(|d| d.at(0, 0, 0, 0))
         } else {
-            day.at((minute / 60) as i8, (minute % 60) as i8, 0, 0)
+            Some(day.at((minute / 60) as i8, (minute % 60) as i8, 0, 0))
         };
-        self.tz.to_timestamp(dt).ok()
+        let Some(dt) = dt else { return };
+        let amb = self.tz.to_ambiguous_timestamp(dt);
+        out.extend(amb.earlier().ok());
+        out.extend(amb.later().ok());
     }
 
     fn is_holiday_date(&self, d: Date) -> bool {
@@ -459,6 +465,34 @@ mod tests {
         // Friday 17:00 closes; the next opening is the DST Sunday's 03:00 landing.
         let fri_close = s.next_change("2026-03-06T15:00:00Z".parse().unwrap());
         assert_eq!(fri_close, Some("2026-03-06T22:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_repeated_hour_when_clocks_fall_back_is_judged_on_the_wall_clock() {
+        // New York falls back on 2026-11-01 at 02:00 EDT → 01:00 EST: 01:30 happens twice.
+        let spec = ScheduleSpec {
+            timezone: "America/New_York".into(),
+            weekly: WeeklySpec {
+                sun: vec!["01:30-02:30".into()],
+                ..Default::default()
+            },
+            holidays: HolidaySpec::default(),
+        };
+        let s = Schedule::compile(&spec).unwrap();
+        // 01:00 EST (second pass): closed; it reopens at the second 01:30 (06:30 UTC).
+        let closed: Timestamp = "2026-11-01T06:00:00Z".parse().unwrap();
+        assert!(!s.is_open(closed));
+        assert_eq!(
+            s.next_change(closed),
+            Some("2026-11-01T06:30:00Z".parse().unwrap())
+        );
+        // The first 01:30 (EDT, 05:30 UTC) opened it; the jump back to 01:00 closes it.
+        let first: Timestamp = "2026-11-01T05:30:00Z".parse().unwrap();
+        assert!(s.is_open(first));
+        assert_eq!(
+            s.next_change(first),
+            Some("2026-11-01T06:00:00Z".parse().unwrap())
+        );
     }
 
     #[test]

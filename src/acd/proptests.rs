@@ -442,12 +442,11 @@ fn a_long_random_day_stays_consistent() {
     run(ops).expect("consistent");
 }
 
-/// `Schedule::next_change` skips the repeated hour when clocks fall back: from 01:00 EST
-/// (06:00 UTC, closed) on 2026-11-01 it answers 14:00 UTC, although a 01:30-02:30 range
-/// opens again at 06:30 UTC. The engine arms its timers from `next_change`, so it would
-/// stay closed for that half hour. Reported to the owner of `schedule.rs`.
+/// When clocks fall back, a range inside the repeated hour opens again on its second pass:
+/// from 01:00 EST (06:00 UTC, closed) on 2026-11-01 a 01:30-02:30 range reopens at 06:30
+/// UTC. The engine arms its timers from `next_change`, so a miss would keep the queue
+/// closed for that half hour.
 #[test]
-#[ignore = "schedule::next_change misses the repeated fall-back hour (src/schedule.rs)"]
 fn fall_back_repeated_hour_reopens() {
     let spec: crate::schedule::ScheduleSpec = toml::from_str(
         r#"

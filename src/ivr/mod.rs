@@ -22,6 +22,7 @@ mod http;
 pub mod interp;
 pub mod io;
 mod keys;
+pub mod live;
 pub mod model;
 pub mod say;
 pub mod sim;
@@ -35,6 +36,7 @@ pub use io::{
     Action, CallInfo, Destination, Enqueue, FetchRequest, HttpReply, Input, IvrEvent, Outcome,
     PlaybackId, RequestId,
 };
+pub use live::LiveFlows;
 pub use model::FlowSet;
 
 #[cfg(test)]
