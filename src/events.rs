@@ -70,6 +70,16 @@ pub enum EventKind {
         path: String,
         error: String,
     },
+    /// A step of the IVR (node entered, option chosen, timeout, outcome); the IVR
+    /// statistics are computed from these.
+    Ivr {
+        event: crate::ivr::IvrEvent,
+    },
+    /// A decision or state change of the ACD about this call (queued, offered, answered
+    /// after N s, abandoned, overflowed, callback).
+    Acd {
+        event: crate::acd::event::AcdEvent,
+    },
 }
 
 impl EventKind {
@@ -90,6 +100,8 @@ impl EventKind {
             EventKind::RecordingStarted { .. } => "recording_started",
             EventKind::RecordingFinalized { .. } => "recording_finalized",
             EventKind::RecordingFailed { .. } => "recording_failed",
+            EventKind::Ivr { .. } => "ivr",
+            EventKind::Acd { .. } => "acd",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! Must not import tokio, sqlx or anything from `sip`, `media`, `store` or `api`: the
 //! server's shell carries the actions out and maps `IvrEvent`s into the call's event log.
 
+pub mod announcement;
 pub mod check;
 pub mod cli;
 pub mod compile;
@@ -29,6 +30,7 @@ pub mod sim;
 pub mod source;
 pub mod template;
 
+pub use announcement::Announcements;
 pub use compile::Source;
 pub use error::{CheckError, CheckErrors, Problem};
 pub use interp::Interpreter;
