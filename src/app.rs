@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::ivr::LiveFlows;
 use crate::media::prompt::PromptLibrary;
 use crate::media::reactor::MediaReactor;
 use crate::media::recording::{RecordingConfig, RecordingService};
@@ -35,6 +36,8 @@ pub enum StartError {
     Media(#[from] crate::media::reactor::ReactorError),
     #[error("service {service:?} names prompt {prompt:?}, which is not in the prompt library")]
     MissingPrompt { service: String, prompt: String },
+    #[error("IVR flows: {0}")]
+    Flows(#[from] crate::ivr::CheckErrors),
     #[error("recording: {0}")]
     Recording(#[from] crate::media::recording::RecordingError),
     #[error("{0}")]
@@ -107,6 +110,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         }
     }
+    let flows = match &config.ivr {
+        Some(ivr) => Some(Arc::new(LiveFlows::load(
+            &ivr.dir,
+            Some(&config.prompts.dir),
+        )?)),
+        None => None,
+    };
     let recordings = RecordingService::start(RecordingConfig::default())?;
 
     let cancel = CancellationToken::new();
@@ -118,17 +128,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.media.threads,
         std::time::Duration::from_millis(config.media.batch_ms),
     )?;
-    let exchange = Arc::new(Exchange::new(
-        config.clone(),
-        registrar,
-        dialogs,
-        recordings,
-        prompts,
-        event_log,
-        protocols,
-        sip_addr,
-        media,
-    ));
+    let exchange = Arc::new(
+        Exchange::new(
+            config.clone(),
+            registrar,
+            dialogs,
+            recordings,
+            prompts,
+            event_log,
+            protocols,
+            sip_addr,
+            media,
+        )
+        .with_flows(flows),
+    );
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });

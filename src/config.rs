@@ -88,6 +88,20 @@ pub struct Config {
     pub services: BTreeMap<String, ServiceConfig>,
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    /// The IVR flows for services with `ivr = true`; absent = no IVR.
+    #[serde(default)]
+    pub ivr: Option<IvrSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IvrSettings {
+    /// Directory of the flow files (entry.yaml and the flows it names).
+    pub dir: PathBuf,
+    /// Requests of `http` nodes whose URL starts with a key go to the value instead (the
+    /// rest of the URL kept): points the shipped flows at a staging or test service.
+    #[serde(default)]
+    pub http_rewrite: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

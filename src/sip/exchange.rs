@@ -1,7 +1,7 @@
 //! The exchange: the read-mostly parts every call uses, shared behind one `Arc`.
 //!
-//! Config, registrar, RTP ports, recording writer, prompts, the event log and the counters
-//! exported on /metrics. Mutable state here is either atomic or behind a std `Mutex` taken
+//! Config, registrar, RTP ports, recording writer, prompts, the event log, the IVR flows
+//! and emergency announcement switch, and the counters exported on /metrics. Mutable state here is either atomic or behind a std `Mutex` taken
 //! for a few instructions (protocol numbers); calls own everything else themselves.
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 
 use crate::config::Config;
+use crate::ivr::{Announcements, LiveFlows};
 use crate::media::ports::RtpPorts;
 use crate::media::prompt::PromptLibrary;
 use crate::media::reactor::MediaReactor;
@@ -45,6 +46,11 @@ pub struct Exchange {
     pub codecs: Vec<Codec>,
     /// Our SIP address for Contact headers.
     pub sip_addr: SocketAddr,
+    /// The IVR flows new calls take (`None` when no `[ivr]` is configured). Reloaded by
+    /// the API; a call keeps the set it started with.
+    pub flows: Option<Arc<LiveFlows>>,
+    /// The emergency announcement switch, flipped by the API, read once per new call.
+    pub announcements: Arc<Announcements>,
     trunks: Vec<(String, Vec<IpNet>)>,
     protocols: Mutex<ProtocolAllocator>,
     tz: jiff::tz::TimeZone,
@@ -87,11 +93,19 @@ impl Exchange {
             counters: CallCounters::default(),
             codecs,
             sip_addr,
+            flows: None,
+            announcements: Arc::new(Announcements::new()),
             trunks,
             protocols: Mutex::new(protocols),
             tz,
             config,
         }
+    }
+
+    /// Sets the IVR flows (before the exchange is shared).
+    pub fn with_flows(mut self, flows: Option<Arc<LiveFlows>>) -> Self {
+        self.flows = flows;
+        self
     }
 
     /// The trunk a source address belongs to by allow-list.
