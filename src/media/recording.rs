@@ -80,7 +80,8 @@ pub struct RecordingConfig {
     pub header_interval: Duration,
     /// Audio written between `fdatasync`s (what a power cut can lose).
     pub sync_interval: Duration,
-    /// Frames per block shipped to the writer; 2000 frames = 250 ms = 8000 bytes.
+    /// Frames per block shipped to the writer; 1000 frames = 125 ms = 4000 bytes. A call
+    /// holds two open blocks, so this sets most of a recording's memory per call.
     pub block_frames: usize,
     /// Blocks waiting for the writer beyond which new blocks are discarded (memory cap).
     pub max_queued_blocks: usize,
@@ -93,7 +94,7 @@ impl Default for RecordingConfig {
         RecordingConfig {
             header_interval: Duration::from_secs(2),
             sync_interval: Duration::from_secs(5),
-            block_frames: 2000,
+            block_frames: 1000,
             max_queued_blocks: 8192,
             pool_blocks: 4096,
         }

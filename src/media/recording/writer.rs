@@ -24,8 +24,10 @@ use super::{Block, Msg, RATE, RecordingConfig, RecordingError, RecordingSummary,
 pub(super) const HEADER_LEN: u64 = 44;
 const CHANNELS: u16 = 2;
 const BYTES_PER_FRAME: u64 = 4;
-/// Per-file buffer: two 250 ms blocks, so about one write syscall per 500 ms per call.
-const FILE_BUFFER: usize = 16 * 1024;
+/// Per-file buffer: none. Blocks already arrive as whole 125 ms writes, so a buffer would
+/// only copy them; at thousands of calls its 16 KB per open file was a quarter of a
+/// call's memory. Large writes go straight through a zero-capacity `BufWriter`.
+const FILE_BUFFER: usize = 0;
 const ZEROS: [u8; 4096] = [0; 4096];
 
 /// The 44-byte canonical header for `data_bytes` of 8 kHz stereo 16-bit PCM.
