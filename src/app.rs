@@ -142,6 +142,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )
         .with_flows(flows),
     );
+    crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });
@@ -156,6 +157,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let http_addr = listener.local_addr().unwrap_or(config.http.listen);
     let app = api::router(ApiState {
         exchange: exchange.clone(),
+        ivr: api::IvrAdmin::from_exchange(&exchange, &store),
         store,
         token: Arc::from(config.http.admin_token.as_str()),
     });

@@ -8,8 +8,11 @@
 //!   helpers; `io` its inputs, actions and step log ([`IvrEvent`]).
 //! - `sim`: runs the interpreter on a simulated clock (`atende ivr simulate`, benchmark).
 //!
-//! Must not import tokio, sqlx or anything from `sip`, `media`, `store` or `api`: the
-//! server's shell carries the actions out and maps `IvrEvent`s into the call's event log.
+//! - `live` holds the running set; `watch` reloads it when a flow file changes.
+//!
+//! Must not import tokio, sqlx or anything from `sip`, `media`, `store` or `api` (except
+//! the shells `cli` and `watch`, which read files and run a watcher thread): the server's
+//! shell carries the actions out and maps `IvrEvent`s into the call's event log.
 
 pub mod announcement;
 pub mod check;
@@ -29,6 +32,7 @@ pub mod say;
 pub mod sim;
 pub mod source;
 pub mod template;
+pub mod watch;
 
 pub use announcement::Announcements;
 pub use compile::Source;

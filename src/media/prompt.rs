@@ -1,5 +1,10 @@
-//! Audio prompts: WAV files loaded once at start-up into 8 kHz mono 16-bit PCM, shared by
+//! Audio prompts: WAV files loaded at start-up into 8 kHz mono 16-bit PCM, shared by
 //! every call, and a cursor that plays one 20 ms frame at a time.
+//!
+//! The library is live: an upload (`save`) or a deletion (`delete`) over the API writes
+//! the file atomically and swaps the entry in memory, so the next call hears it without a
+//! restart; a call that already took a `Prompt` keeps playing its own samples (an `Arc`).
+//! The map sits behind a `RwLock` held only for one lookup or insert, never across `.await`.
 //!
 //! Loading does all the conversion (integer or float PCM, any channel count, any rate) so
 //! the media path only copies samples. Formats hound cannot read (A-law/µ-law or ADPCM
@@ -9,8 +14,9 @@
 //! resampler crate (see `resample`).
 
 use std::collections::HashMap;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use thiserror::Error;
 
@@ -44,6 +50,19 @@ pub enum PromptError {
         path: PathBuf,
         problem: &'static str,
     },
+    #[error("prompt {path}: the WAV file is truncated (its header promises more audio)")]
+    Truncated { path: PathBuf },
+    #[error("prompt {path}: the recording holds no audio")]
+    Empty { path: PathBuf },
+    #[error(
+        "prompt name {0:?} is not allowed: use letters, digits, `_`, `-` and `/` between \
+         non-empty parts (e.g. pt-BR/ura/aviso), without `..` or a leading `/`"
+    )]
+    BadName(String),
+    #[error("prompt {0}: no such prompt")]
+    NotFound(String),
+    #[error("the prompt library has no directory to store uploads in")]
+    NoDirectory,
 }
 
 /// One prompt: 8 kHz mono 16-bit PCM, cheap to clone.
@@ -64,11 +83,65 @@ impl Prompt {
     }
 
     fn load_named(path: &Path, name: String) -> Result<Prompt, PromptError> {
-        let samples = read_pcm(path)?;
+        let err = |e| hound_error(path, e);
+        let reader = hound::WavReader::open(path).map_err(err)?;
+        let samples = read_pcm(reader, path)?;
         Ok(Prompt {
             name,
             samples: samples.into(),
         })
+    }
+
+    /// Decodes an uploaded WAV (any PCM or float format) into a prompt called `name`.
+    /// A short read is `Truncated` and a file without samples `Empty`.
+    pub fn from_wav_bytes(name: &str, bytes: &[u8]) -> Result<Prompt, PromptError> {
+        let path = Path::new(name);
+        let err = |e| match hound_error(path, e) {
+            PromptError::Io { .. } => PromptError::Truncated {
+                path: path.to_owned(),
+            },
+            other => other,
+        };
+        if bytes.is_empty() {
+            return Err(PromptError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(err)?;
+        let samples = read_pcm(reader, path).map_err(|e| match e {
+            PromptError::Io { .. } => PromptError::Truncated {
+                path: path.to_owned(),
+            },
+            other => other,
+        })?;
+        if samples.is_empty() {
+            return Err(PromptError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        Ok(Prompt {
+            name: name.to_owned(),
+            samples: samples.into(),
+        })
+    }
+
+    /// The prompt as an 8 kHz mono 16-bit WAV file's bytes.
+    pub fn to_wav_bytes(&self) -> Result<Vec<u8>, PromptError> {
+        let path = Path::new(&self.name);
+        let err = |e| hound_error(path, e);
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = Cursor::new(Vec::with_capacity(44 + 2 * self.samples.len()));
+        let mut w = hound::WavWriter::new(&mut out, spec).map_err(err)?;
+        for &s in self.samples.iter() {
+            w.write_sample(s).map_err(err)?;
+        }
+        w.finalize().map_err(err)?;
+        Ok(out.into_inner())
     }
 
     /// A prompt from samples already at 8 kHz mono (tests, generated tones).
@@ -100,9 +173,11 @@ fn hound_error(path: &Path, e: hound::Error) -> PromptError {
     }
 }
 
-fn read_pcm(path: &Path) -> Result<Vec<i16>, PromptError> {
+fn read_pcm<R: std::io::Read>(
+    reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<Vec<i16>, PromptError> {
     let err = |e| hound_error(path, e);
-    let reader = hound::WavReader::open(path).map_err(err)?;
     let spec = reader.spec();
     let bad = |problem| PromptError::BadFormat {
         path: path.to_owned(),
@@ -167,9 +242,14 @@ const ZERO_CROSSINGS: f64 = 16.0;
 /// Pass band as a share of the lower Nyquist frequency; the rest is the transition band.
 const PASS: f64 = 0.92;
 
-/// Band-limited resampling by direct evaluation of a Blackman-windowed sinc at each output
-/// instant. O(len × taps) — fine for prompts converted once at start-up (a 30 s 48 kHz
-/// file takes tens of milliseconds in release builds).
+/// Largest phase table kept (phases × taps weights); odd rates with a tiny common divisor
+/// with 8000 compute each output's weights on the fly instead.
+const MAX_TABLE: usize = 1 << 21;
+
+/// Band-limited resampling with a Blackman-windowed sinc, polyphase: output `n` sits at
+/// input position `n·from/to`, whose fraction takes only `to/gcd` values, so the weights
+/// of each fraction are computed once. A 4-minute 48 kHz upload is ~400 M multiply-adds
+/// (a fraction of a second in release builds).
 fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
     if input.is_empty() {
         return Vec::new();
@@ -178,21 +258,61 @@ fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
     // Cutoff in cycles per input sample: the lower of the two Nyquist frequencies.
     let cutoff = 0.5 * ratio.min(1.0) * PASS;
     let half_width = ZERO_CROSSINGS / (2.0 * cutoff);
+    let g = gcd(from, to);
+    let (step, phases) = (u64::from(from / g), u64::from(to / g));
+    let taps = 2 * half_width.ceil() as usize + 2;
+    let table: Option<Vec<(i64, Vec<f32>)>> = (phases as usize * taps <= MAX_TABLE).then(|| {
+        (0..phases)
+            .map(|ph| phase_weights(ph as f64 / phases as f64, cutoff, half_width))
+            .collect()
+    });
     let out_len = (input.len() as u64 * u64::from(to)).div_ceil(u64::from(from)) as usize;
-    let last = input.len() as i64 - 1;
+    let len = input.len() as i64;
     let mut out = Vec::with_capacity(out_len);
+    let mut scratch;
     for n in 0..out_len {
-        let t = n as f64 * f64::from(from) / f64::from(to);
-        let lo = ((t - half_width).ceil() as i64).max(0);
-        let hi = ((t + half_width).floor() as i64).min(last);
-        let mut acc = 0.0f64;
-        for k in lo..=hi {
-            let d = t - k as f64;
-            acc += f64::from(input[k as usize]) * kernel(d, cutoff, half_width);
-        }
-        out.push(acc as f32);
+        let pos = n as u64 * step;
+        let i0 = (pos / phases) as i64;
+        let ph = pos % phases;
+        let (j_lo, weights) = match &table {
+            Some(t) => (t[ph as usize].0, t[ph as usize].1.as_slice()),
+            None => {
+                scratch = phase_weights(ph as f64 / phases as f64, cutoff, half_width);
+                (scratch.0, scratch.1.as_slice())
+            }
+        };
+        // Input indices i0 + j_lo + w for each weight w, clipped to the input.
+        let first = i0 + j_lo;
+        let skip = (-first).max(0) as usize;
+        let end = (first + weights.len() as i64).min(len);
+        let start = first.max(0);
+        let acc: f32 = if end > start {
+            let xs = &input[start as usize..end as usize];
+            xs.iter().zip(&weights[skip..]).map(|(x, w)| x * w).sum()
+        } else {
+            0.0
+        };
+        out.push(acc);
     }
     out
+}
+
+/// The weights for an output at fraction `frac` past an input sample: the first tap's
+/// offset from that sample, then one weight per tap.
+fn phase_weights(frac: f64, cutoff: f64, half_width: f64) -> (i64, Vec<f32>) {
+    let lo = (frac - half_width).ceil() as i64;
+    let hi = (frac + half_width).floor() as i64;
+    let w = (lo..=hi)
+        .map(|j| kernel(frac - j as f64, cutoff, half_width) as f32)
+        .collect();
+    (lo, w)
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
 }
 
 fn kernel(d: f64, cutoff: f64, half_width: f64) -> f64 {
@@ -209,15 +329,26 @@ fn kernel(d: f64, cutoff: f64, half_width: f64) -> f64 {
 }
 
 /// Every prompt under a directory, named by relative path without extension
-/// ("pt-BR/welcome").
-#[derive(Debug, Default, Clone)]
+/// ("pt-BR/welcome"); uploads and deletions change it while calls run.
+#[derive(Debug, Default)]
 pub struct PromptLibrary {
-    prompts: HashMap<String, Prompt>,
+    dir: Option<PathBuf>,
+    prompts: RwLock<HashMap<String, Prompt>>,
+}
+
+impl Clone for PromptLibrary {
+    /// A snapshot: later changes to either copy do not show in the other.
+    fn clone(&self) -> Self {
+        PromptLibrary {
+            dir: self.dir.clone(),
+            prompts: RwLock::new(self.read().clone()),
+        }
+    }
 }
 
 impl PromptLibrary {
     /// Loads every `.wav` under `dir` (recursively). Other files are ignored; one bad WAV
-    /// fails the whole load with an error naming it.
+    /// fails the whole load with an error naming it. Uploads are stored under `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, PromptError> {
         let mut files = Vec::new();
         collect_wavs(dir, &mut files)?;
@@ -228,30 +359,126 @@ impl PromptLibrary {
             let prompt = Prompt::load_named(&path, name.clone())?;
             prompts.insert(name, prompt);
         }
-        Ok(PromptLibrary { prompts })
+        Ok(PromptLibrary {
+            dir: Some(dir.to_owned()),
+            prompts: RwLock::new(prompts),
+        })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Prompt> {
-        self.prompts.get(name)
+    /// Where the prompts live (`None` for a library built in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Prompt>> {
+        // A panicking writer left a whole map: each insert or remove is one operation.
+        self.prompts.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Prompt>> {
+        self.prompts.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The prompt as it is now (cheap: the samples are shared).
+    pub fn get(&self, name: &str) -> Option<Prompt> {
+        self.read().get(name).cloned()
     }
 
     pub fn insert(&mut self, prompt: Prompt) {
-        self.prompts.insert(prompt.name.clone(), prompt);
+        self.put(prompt);
+    }
+
+    /// Adds or replaces a prompt in memory only (see `save` for uploads).
+    pub fn put(&self, prompt: Prompt) {
+        self.write().insert(prompt.name.clone(), prompt);
     }
 
     /// Prompt names, sorted.
-    pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.prompts.keys().map(String::as_str).collect();
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read().keys().cloned().collect();
         names.sort_unstable();
         names
     }
 
+    /// Every prompt, sorted by name.
+    pub fn list(&self) -> Vec<Prompt> {
+        let mut all: Vec<Prompt> = self.read().values().cloned().collect();
+        all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
     pub fn len(&self) -> usize {
-        self.prompts.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.prompts.is_empty()
+        self.read().is_empty()
+    }
+
+    /// Stores an uploaded prompt as `<dir>/<name>.wav` (8 kHz mono 16-bit), replacing any
+    /// file of that name atomically (a temporary file renamed over it), then makes new
+    /// calls hear it. Returns the file written.
+    pub fn save(&self, prompt: Prompt) -> Result<PathBuf, PromptError> {
+        check_name(&prompt.name)?;
+        let dir = self.dir.as_deref().ok_or(PromptError::NoDirectory)?;
+        let path = dir.join(format!("{}.wav", prompt.name));
+        let parent = path.parent().unwrap_or(dir);
+        let io = |source| PromptError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let bytes = prompt.to_wav_bytes()?;
+        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!(".upload-{}-{n}.tmp", std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(source));
+        }
+        self.put(prompt);
+        Ok(path)
+    }
+
+    /// Removes a prompt's file and entry; calls already playing it finish it.
+    pub fn delete(&self, name: &str) -> Result<(), PromptError> {
+        check_name(name)?;
+        if self.read().get(name).is_none() {
+            return Err(PromptError::NotFound(name.to_owned()));
+        }
+        if let Some(dir) = &self.dir {
+            for ext in ["wav", "WAV", "Wav"] {
+                let path = dir.join(format!("{name}.{ext}"));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(PromptError::Io { path, source }),
+                }
+            }
+        }
+        self.write().remove(name);
+        Ok(())
+    }
+}
+
+/// Whether `name` may name a prompt file under the library: `/`-separated parts of
+/// `[A-Za-z0-9_-]`, none empty, so it can never leave the directory.
+pub fn check_name(name: &str) -> Result<(), PromptError> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if name.len() <= 200 && name.split('/').all(part_ok) {
+        Ok(())
+    } else {
+        Err(PromptError::BadName(name.to_owned()))
     }
 }
 
@@ -499,6 +726,129 @@ mod tests {
                 (spec.sample_rate, spec.channels, spec.bits_per_sample),
                 (8000, 1, 16)
             );
+        }
+    }
+
+    fn wav_bytes(spec: hound::WavSpec, seconds: f64) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.wav");
+        write_wav(&p, spec, seconds, 440.0);
+        std::fs::read(p).unwrap()
+    }
+
+    #[test]
+    fn uploads_are_decoded_converted_and_bad_ones_named() {
+        let ok =
+            Prompt::from_wav_bytes("pt-BR/a", &wav_bytes(spec(2, 44_100, 24, false), 0.5)).unwrap();
+        assert_eq!(ok.name, "pt-BR/a");
+        assert!((3999..=4001).contains(&ok.samples.len()));
+        let good = wav_bytes(spec(1, 8000, 16, false), 0.5);
+        let silent = wav_bytes(spec(1, 8000, 16, false), 0.0);
+        type Expect = fn(&PromptError) -> bool;
+        let cases: [(&[u8], Expect); 5] = [
+            (b"", |e| matches!(e, PromptError::Empty { .. })),
+            (b"hello, not a wav at all", |e| {
+                matches!(e, PromptError::Invalid { .. })
+            }),
+            (&good[..good.len() / 2], |e| {
+                matches!(e, PromptError::Truncated { .. })
+            }),
+            (&good[..44], |e| matches!(e, PromptError::Truncated { .. })),
+            (&silent, |e| matches!(e, PromptError::Empty { .. })),
+        ];
+        for (bytes, expected) in cases {
+            let e = Prompt::from_wav_bytes("pt-BR/x", bytes).unwrap_err();
+            assert!(expected(&e), "{} bytes: {e:?}", bytes.len());
+            assert!(e.to_string().contains("pt-BR/x"), "{e}");
+        }
+    }
+
+    #[test]
+    fn prompt_names_stay_inside_the_library() {
+        for ok in ["pt-BR/ura/aviso", "a", "x_y-z/1"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../etc/passwd",
+            "/abs",
+            "a//b",
+            "a/",
+            "a/../b",
+            "a.wav",
+            "a b",
+            "é",
+            "a\\b",
+        ] {
+            assert!(
+                matches!(check_name(bad), Err(PromptError::BadName(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn save_replaces_atomically_and_delete_removes_file_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = PromptLibrary::load_dir(dir.path()).unwrap();
+        assert!(lib.is_empty());
+        let first = Prompt::from_samples("pt-BR/aviso", vec![1; 800]);
+        let path = lib.save(first).unwrap();
+        assert_eq!(path, dir.path().join("pt-BR/aviso.wav"));
+        let held_by_a_call = lib.get("pt-BR/aviso").unwrap();
+        lib.save(Prompt::from_samples("pt-BR/aviso", vec![2; 1600]))
+            .unwrap();
+        assert_eq!(lib.get("pt-BR/aviso").unwrap().samples.len(), 1600);
+        assert_eq!(
+            held_by_a_call.samples.len(),
+            800,
+            "a call keeps its samples"
+        );
+        // What is on disk reloads the same, and no temporary file is left.
+        let again = PromptLibrary::load_dir(dir.path()).unwrap();
+        assert_eq!(again.names(), ["pt-BR/aviso"]);
+        assert_eq!(again.get("pt-BR/aviso").unwrap().samples[0], 2);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("pt-BR"))
+            .unwrap()
+            .collect();
+        assert_eq!(left.len(), 1);
+        assert!(matches!(
+            lib.save(Prompt::from_samples("../x", vec![1])),
+            Err(PromptError::BadName(_))
+        ));
+        lib.delete("pt-BR/aviso").unwrap();
+        assert!(lib.get("pt-BR/aviso").is_none());
+        assert!(!path.exists());
+        assert!(matches!(
+            lib.delete("pt-BR/aviso"),
+            Err(PromptError::NotFound(_))
+        ));
+        let memory = PromptLibrary::default();
+        assert!(matches!(
+            memory.save(Prompt::from_samples("a", vec![1])),
+            Err(PromptError::NoDirectory)
+        ));
+    }
+
+    #[test]
+    fn polyphase_matches_direct_evaluation() {
+        let input: Vec<f32> = (0..2000)
+            .map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0)
+            .collect();
+        for (from, to) in [(44_100, 8000), (48_000, 8000), (7000, 8000), (8001, 8000)] {
+            let fast = resample(&input, from, to);
+            let ratio = f64::from(to) / f64::from(from);
+            let cutoff = 0.5 * ratio.min(1.0) * PASS;
+            let hw = ZERO_CROSSINGS / (2.0 * cutoff);
+            for (n, y) in fast.iter().enumerate().step_by(37) {
+                let t = n as f64 * f64::from(from) / f64::from(to);
+                let lo = ((t - hw).ceil() as i64).max(0);
+                let hi = ((t + hw).floor() as i64).min(input.len() as i64 - 1);
+                let direct: f64 = (lo..=hi)
+                    .map(|k| f64::from(input[k as usize]) * kernel(t - k as f64, cutoff, hw))
+                    .sum();
+                assert!((f64::from(*y) - direct).abs() < 1e-3, "{from}->{to} #{n}");
+            }
         }
     }
 

@@ -30,6 +30,7 @@ macro_rules! on_pool {
 
 pub mod event;
 pub mod event_log;
+pub mod ivr_stats;
 pub mod protocol;
 pub mod query;
 mod spill;

@@ -1,0 +1,90 @@
+//! `/api/calls`: call records of a period, one call's events, its recording.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tracing::warn;
+
+use super::{ApiError, ApiState};
+use crate::store::protocol::Protocol;
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/calls", get(list_calls))
+        .route("/calls/{protocol}", get(call_detail))
+        .route("/calls/{protocol}/recording", get(recording))
+}
+
+#[derive(Debug, Deserialize)]
+struct Period {
+    /// Milliseconds since the Unix epoch, inclusive.
+    from: Option<i64>,
+    to: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_calls(
+    State(state): State<ApiState>,
+    Query(p): Query<Period>,
+) -> Result<impl IntoResponse, ApiError> {
+    let from = p.from.unwrap_or(0);
+    let to = p.to.unwrap_or(i64::MAX);
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to"));
+    }
+    let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
+    let calls = state.store.list_calls(from, to, limit).await.map_err(|e| {
+        warn!(error = %e, "listing calls failed");
+        ApiError::Database
+    })?;
+    Ok(Json(calls))
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::BadRequest("malformed protocol number"))
+}
+
+async fn call_detail(
+    State(state): State<ApiState>,
+    Path(protocol): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let protocol = parse_protocol(&protocol)?;
+    let detail = state
+        .store
+        .call_detail(&protocol)
+        .await
+        .map_err(|e| {
+            warn!(error = %e, "reading a call failed");
+            ApiError::Database
+        })?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(detail))
+}
+
+async fn recording(
+    State(state): State<ApiState>,
+    Path(protocol): Path<String>,
+) -> Result<Response, ApiError> {
+    let protocol = parse_protocol(&protocol)?;
+    let path = state.exchange.recording_path(&protocol);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NoRecording)?;
+    let stream = tokio_util::io::ReaderStream::new(file);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{protocol}.wav\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

@@ -1,0 +1,128 @@
+//! `/healthz` and `/metrics`: open to probes and Prometheus scrapers, no token.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::ApiState;
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz(State(state): State<ApiState>) -> impl IntoResponse {
+    let db = state.exchange.event_log.stats().db_available();
+    let status = if db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "status": if db { "ok" } else { "degraded" },
+            "database": db,
+            "active_calls": state.exchange.active_calls(),
+        })),
+    )
+}
+
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let ex = &state.exchange;
+    let m = &ex.media_stats;
+    let c = &ex.counters;
+    let log = ex.event_log.stats();
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    };
+    metric(
+        "atende_active_calls",
+        "gauge",
+        "Calls in progress.",
+        ex.active_calls() as u64,
+    );
+    metric(
+        "atende_calls_offered_total",
+        "counter",
+        "INVITEs received for new calls.",
+        c.offered.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_calls_rejected_total",
+        "counter",
+        "New calls refused before answer.",
+        c.rejected.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_registrations",
+        "gauge",
+        "Live agent phone registrations.",
+        ex.registrar.registrations() as u64,
+    );
+    metric(
+        "atende_rtp_packets_received_total",
+        "counter",
+        "RTP packets received.",
+        m.packets_in.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_sent_total",
+        "counter",
+        "RTP packets sent.",
+        m.packets_out.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_dropped_total",
+        "counter",
+        "RTP packets not sent (socket full).",
+        m.packets_dropped.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_rtp_packets_invalid_total",
+        "counter",
+        "Datagrams on RTP ports that were not RTP.",
+        m.packets_invalid.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_recording_errors_total",
+        "counter",
+        "Recordings that failed (disk full, unwritable).",
+        ex.recordings.error_count(),
+    );
+    metric(
+        "atende_event_log_backlog",
+        "gauge",
+        "Call events waiting for the database.",
+        log.backlog_len(),
+    );
+    metric(
+        "atende_event_log_written_total",
+        "counter",
+        "Call events written.",
+        log.events_written(),
+    );
+    metric(
+        "atende_event_log_spilled_total",
+        "counter",
+        "Call events spilled to the local journal.",
+        log.spilled(),
+    );
+    metric(
+        "atende_database_up",
+        "gauge",
+        "1 when the database accepts writes.",
+        u64::from(log.db_available()),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
