@@ -1,6 +1,9 @@
-//! `atende ivr …`: check, simulate and describe flows from the terminal.
+//! `atende ivr …`: check, simulate and describe flows from the terminal, and ask a running
+//! server to reload them.
 //!
 //! A shell around the pure parts: reads files and the clock (for a default `--at`), prints.
+//! `reload` speaks plain HTTP/1.1 over a std `TcpStream` to `POST /api/ivr/reload` (the
+//! admin API listens on loopback; no TLS yet, so no client crate and no runtime here).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +14,8 @@ use super::format::{DEFAULT_TIMEZONE, entry_schema_json, flow_schema_json};
 use super::io::CallInfo;
 use super::sim::{self, HttpFixture, WavDurations};
 use super::{FlowSet, Interpreter};
+
+mod reload;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum IvrCommand {
@@ -56,6 +61,16 @@ pub enum IvrCommand {
         #[arg(long)]
         entry: bool,
     },
+    /// Ask the running server to reload its flows; exits non-zero listing the problems
+    /// if it refuses (the running version stays).
+    Reload {
+        /// The server's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Admin bearer token (default: $ATENDE_ADMIN_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 pub fn run(cmd: IvrCommand) -> ExitCode {
@@ -100,6 +115,34 @@ pub fn run(cmd: IvrCommand) -> ExitCode {
                 }
             );
             ExitCode::SUCCESS
+        }
+        IvrCommand::Reload { url, token } => {
+            let token = token.or_else(|| std::env::var("ATENDE_ADMIN_TOKEN").ok());
+            let Some(token) = token.filter(|t| !t.is_empty()) else {
+                eprintln!("no admin token: pass --token or set ATENDE_ADMIN_TOKEN");
+                return ExitCode::FAILURE;
+            };
+            match reload::reload(&url, &token) {
+                Ok(outcome) => {
+                    let ok = outcome.is_accepted();
+                    for line in outcome.lines() {
+                        if ok {
+                            println!("{line}");
+                        } else {
+                            eprintln!("{line}");
+                        }
+                    }
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

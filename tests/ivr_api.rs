@@ -1,0 +1,103 @@
+//! `atende ivr reload` (the real binary) against the admin routes served on a loopback
+//! socket: accepted, refused with the problems listed, wrong token, nobody listening.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use atende::api::{IvrAdmin, admin_routes, guarded};
+use atende::ivr::{Announcements, LiveFlows};
+use atende::media::prompt::PromptLibrary;
+use atende::store::Store;
+
+const TOKEN: &str = "cli-test-token";
+
+fn copy_shipped_flows(to: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
+    for e in std::fs::read_dir(shipped).expect("shipped flows") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+}
+
+async fn cli(args: &[&str], token: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atende"));
+    cmd.args(["ivr", "reload"]).args(args);
+    cmd.env_remove("ATENDE_ADMIN_TOKEN");
+    if let Some(t) = token {
+        cmd.env("ATENDE_ADMIN_TOKEN", t);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().expect("the atende binary runs"))
+        .await
+        .expect("join")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
+    let flows_dir = tempfile::tempdir().expect("temp");
+    let db_dir = tempfile::tempdir().expect("temp");
+    copy_shipped_flows(flows_dir.path());
+    let flows = Arc::new(LiveFlows::load(flows_dir.path(), None).expect("shipped flows load"));
+    let store = Store::connect(&atende::testkit::fresh_sqlite_url(db_dir.path()))
+        .await
+        .expect("SQLite");
+    let admin = IvrAdmin {
+        flows: flows.clone(),
+        announcements: Arc::new(Announcements::new()),
+        prompts: Arc::new(PromptLibrary::default()),
+        store,
+    };
+    let app = axum::Router::new().nest("/api", guarded(admin_routes(admin), Arc::from(TOKEN)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let out = cli(&["--url", &url], Some(TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("version 2"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(flows.version(), 2);
+
+    let main = flows_dir.path().join("principal.yaml");
+    let good = std::fs::read_to_string(&main).expect("read");
+    std::fs::write(&main, good.replace("next: horario", "next: nowhere")).expect("write");
+    let out = cli(&["--url", &url, "--token", TOKEN], None).await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("principal.yaml:"), "{err}");
+    assert!(
+        err.contains("node `boas_vindas`") && err.contains("nowhere"),
+        "{err}"
+    );
+    assert!(err.contains("the running version 2 stays"), "{err}");
+    assert_eq!(flows.version(), 2);
+
+    let out = cli(&["--url", &url], Some("wrong")).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("refused the admin token"));
+    let out = cli(&["--url", &url], None).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("ATENDE_ADMIN_TOKEN"));
+    // Nobody listening: a clear error, not a hang.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let out = cli(&["--url", &dead], Some(TOKEN)).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot reach"),
+        "{}",
+        text(&out.stderr)
+    );
+}
