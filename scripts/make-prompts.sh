@@ -8,8 +8,10 @@
 #   digits/, numbers/, words/, dates/, months/
 #                  fragments the IVR chains to say numbers, dates, times and the protocol
 #                  (names fixed by src/ivr/say.rs)
-# PROMPTS=base only regenerates welcome and hold music, PROMPTS=ivr only the IVR prompts
-# (default: all).
+#   fila/*.wav     queue announcements (position, estimated wait), chained with numbers/
+#   agente/*.wav   confirmations of the agents' feature codes (*45 login, *46, *47, *48)
+# PROMPTS=base only regenerates welcome and hold music, PROMPTS=ivr only the IVR prompts,
+# PROMPTS=acd only the queue and agent prompts (default: all).
 # Everything is synthesized here: no recorded or copyrighted audio.
 # Needs: espeak-ng, sox   (Debian/Ubuntu: apt-get install -y espeak-ng sox)
 set -euo pipefail
@@ -170,4 +172,30 @@ while IFS='|' read -r name text; do
     count=$((count + 1))
 done < <(phrases)
 printf 'IVR: %d prompts in %s (%s)\n' "$count" "$out" "$(du -sh "$out" | cut -f1) total"
+fi
+
+if want acd; then
+# --- queue announcements and agent feature codes -----------------------------------------
+acd_phrases() {
+    cat <<'TXT'
+fila/sua-posicao|Sua posição na fila é
+fila/mais-de|mais de
+fila/tempo-estimado|O tempo estimado de espera é de
+agente/login-ok|Login efetuado. Você está disponível.
+agente/logout-ok|Logout efetuado.
+agente/pausa-ok|Você está em pausa.
+agente/pronto-ok|Você está disponível.
+agente/codigo-invalido|Código inválido.
+TXT
+}
+count=0
+while IFS='|' read -r name text; do
+    mkdir -p "$out/$(dirname "$name")"
+    espeak-ng -v pt-br -s 150 -p 45 -w "$tmp/phrase.wav" "$text"
+    to_8k "$tmp/phrase.wav" "$out/$name.wav" \
+        highpass 200 lowpass 3400 gain -n -3 \
+        silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.05 0.1
+    count=$((count + 1))
+done < <(acd_phrases)
+printf 'ACD: %d prompts in %s\n' "$count" "$out"
 fi

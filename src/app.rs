@@ -38,6 +38,8 @@ pub enum StartError {
     MissingPrompt { service: String, prompt: String },
     #[error("IVR flows: {0}")]
     Flows(#[from] crate::ivr::CheckErrors),
+    #[error("ACD: {0}")]
+    Acd(#[from] crate::acd::AcdError),
     #[error("recording: {0}")]
     Recording(#[from] crate::media::recording::RecordingError),
     #[error("{0}")]
@@ -101,7 +103,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
     for (name, svc) in &config.services {
-        for prompt in [&svc.welcome_prompt, &svc.hold_music] {
+        for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
             if prompts.get(prompt).is_none() {
                 return Err(StartError::MissingPrompt {
                     service: name.clone(),
@@ -116,6 +118,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Some(&config.prompts.dir),
         )?)),
         None => None,
+    };
+    let acd = if config.queues.is_empty() {
+        None
+    } else {
+        Some(crate::sip::acd::spawn(
+            config.engine_config(),
+            &config.agents,
+        )?)
     };
     let recordings = RecordingService::start(RecordingConfig::default())?;
 
@@ -140,7 +150,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             sip_addr,
             media,
         )
-        .with_flows(flows),
+        .with_flows(flows)
+        .with_acd(acd),
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
 

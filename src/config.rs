@@ -64,6 +64,22 @@ pub enum Invalid {
     TimeZone(String),
     #[error("http.admin_token must be at least 16 characters")]
     WeakToken,
+    #[error("service {0:?} has ivr = true but there is no [ivr] section")]
+    NoIvr(String),
+    #[error("service {0:?} needs a welcome_prompt (or ivr = true)")]
+    NoWelcome(String),
+    #[error("agent {agent:?} serves unknown queue {queue:?}")]
+    UnknownQueue { agent: String, queue: String },
+    #[error("agent {agent:?}: skill {skill:?} level {level} is outside 1..=10")]
+    SkillLevel {
+        agent: String,
+        skill: String,
+        level: u8,
+    },
+    #[error("agent {0:?}: pin must be 1 to 12 digits")]
+    Pin(String),
+    #[error("queues: {0}")]
+    Queues(String),
     #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
 }
@@ -91,6 +107,18 @@ pub struct Config {
     /// The IVR flows for services with `ivr = true`; absent = no IVR.
     #[serde(default)]
     pub ivr: Option<IvrSettings>,
+    /// ACD queues (DAC groups) the IVR hands calls to.
+    #[serde(default)]
+    pub queues: Vec<crate::acd::QueueConfig>,
+    #[serde(default)]
+    pub acd: AcdSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcdSettings {
+    /// Pause reasons agents may pick; absent = the engine's defaults ("no answer" always).
+    pub pause_reasons: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,9 +226,16 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    pub welcome_prompt: String,
+    /// Calls run the IVR flows (`[ivr]`), which hand them to the ACD queues.
+    #[serde(default)]
+    pub ivr: bool,
+    /// Played after answer by a service without IVR (required for one).
+    #[serde(default)]
+    pub welcome_prompt: Option<String>,
+    /// Music while ringing agents (no IVR) or waiting in a queue (IVR).
     pub hold_music: String,
-    /// Agents whose registered phones ring for this service (until the ACD lands).
+    /// Agents whose registered phones ring for a service without IVR.
+    #[serde(default)]
     pub agents: Vec<String>,
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_secs: u64,
@@ -216,6 +251,17 @@ pub struct AgentConfig {
     pub password: Option<String>,
     pub ha1_md5: Option<String>,
     pub ha1_sha256: Option<String>,
+    /// Digits typed after `*45<id>` to log in from any registered phone.
+    pub pin: Option<String>,
+    /// ACD queues the agent serves (tier 1).
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Skills and proficiency (1-10), e.g. `{ agendamento = 5 }`.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
+    /// Logged in and available as soon as the server starts (demo).
+    #[serde(default)]
+    pub auto_login: bool,
 }
 
 fn default_timezone() -> String {
@@ -341,7 +387,39 @@ impl Config {
             }
             a.ha1(&self.sip.realm)?;
         }
+        let queues: HashSet<&str> = self.queues.iter().map(|q| q.id.as_str()).collect();
+        for a in &self.agents {
+            if let Some(q) = a.queues.iter().find(|q| !queues.contains(q.as_str())) {
+                return Err(Invalid::UnknownQueue {
+                    agent: a.id.clone(),
+                    queue: q.clone(),
+                });
+            }
+            if let Some((skill, level)) = a.skills.iter().find(|(_, l)| !(1..=10).contains(*l)) {
+                return Err(Invalid::SkillLevel {
+                    agent: a.id.clone(),
+                    skill: skill.clone(),
+                    level: *level,
+                });
+            }
+            if let Some(pin) = &a.pin
+                && (pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Invalid::Pin(a.id.clone()));
+            }
+        }
+        crate::acd::Engine::new(
+            self.engine_config(),
+            crate::acd::Now::new(crate::acd::Tick::ZERO, jiff::Timestamp::UNIX_EPOCH),
+        )
+        .map_err(|e| Invalid::Queues(e.to_string()))?;
         for (name, s) in &self.services {
+            if s.ivr && self.ivr.is_none() {
+                return Err(Invalid::NoIvr(name.clone()));
+            }
+            if !s.ivr && s.welcome_prompt.is_none() {
+                return Err(Invalid::NoWelcome(name.clone()));
+            }
             for a in &s.agents {
                 if !agents.contains(a.as_str()) {
                     return Err(Invalid::UnknownAgent {
@@ -352,6 +430,19 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The ACD engine's configuration: the queues and pause reasons.
+    pub fn engine_config(&self) -> crate::acd::EngineConfig {
+        // The engine's default pause reasons, taken from its own serde default.
+        let defaults =
+            serde_json::from_value::<crate::acd::EngineConfig>(serde_json::json!({ "queues": [] }))
+                .map(|c| c.pause_reasons)
+                .unwrap_or_default();
+        crate::acd::EngineConfig {
+            queues: self.queues.clone(),
+            pause_reasons: self.acd.pause_reasons.clone().unwrap_or(defaults),
+        }
     }
 
     pub fn service_for_did(&self, did: &str) -> Option<(&str, &ServiceConfig)> {
@@ -415,8 +506,23 @@ mod tests {
         let c = Config::parse(DEMO).expect("demo config must validate");
         assert_eq!(c.agents.len(), 5);
         let (name, svc) = c.service_for_did("08000000000").expect("demo DID routed");
-        assert_eq!(name, "demo");
-        assert_eq!(svc.agents.len(), 5);
+        assert_eq!(name, "ura");
+        assert!(svc.ivr);
+        assert!(c.service_for_did("08006000190").is_some_and(|(_, s)| s.ivr));
+        let (_, demo) = c.service_for_did("08000000001").expect("direct demo DID");
+        assert_eq!(demo.agents.len(), 5);
+        let queues: Vec<&str> = c.queues.iter().map(|q| q.id.as_str()).collect();
+        assert_eq!(
+            queues,
+            [
+                "geral",
+                "pericia",
+                "beneficios",
+                "pagamentos",
+                "acessibilidade"
+            ]
+        );
+        assert!(c.agents.iter().all(|a| a.auto_login && a.pin.is_some()));
         assert_eq!(c.media.codecs[0], "PCMA");
     }
 

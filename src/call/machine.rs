@@ -11,7 +11,15 @@
 //!                                   ▼                          ▼  ring timeout → hang up       ▼
 //!                                 Ended ◀──────── caller or agent hangs up, RTP timeout ──── Ended
 //! ```
-//! Once the IVR and ACD land, they decide where a call goes; this machine keeps the legs.
+//! A *routed* call (`CallMachine::routed`, IVR services) has no welcome and no ring list:
+//! after answer it waits in `Routing` while the shell's IVR and ACD drivers own the
+//! caller's media, and rings one agent at a time when told (`Offer`):
+//!
+//! ```text
+//!   Answered ─▶ Routing ──Offer(agent)──▶ Ringing ──agent answers──▶ Bridged (OfferAnswered)
+//!                  ▲                         │ all legs failed, CancelOffer, ring timeout
+//!                  └──────── OfferFailed ◀───┘
+//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -56,6 +64,18 @@ pub enum Input {
     RtpTimeout {
         party: Party,
     },
+    /// Routed calls: ring this agent's phones (`ring_timeout`: give up after it; `None`
+    /// when the ACD keeps the time itself).
+    Offer {
+        agent: String,
+        ring_timeout: Option<Duration>,
+    },
+    /// Routed calls: stop ringing (the ACD withdrew the offer).
+    CancelOffer,
+    /// The shell ends the call (IVR served it, a queue hung it up).
+    Release {
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +98,18 @@ pub enum Action {
     HangUpCaller,
     /// Finalize the recording and release media.
     FinishMedia,
+    /// Routed calls: ring every registered phone of this agent.
+    RingAgent(String),
+    /// Routed calls: the offered agent answered (the call is bridged).
+    OfferAnswered {
+        agent: String,
+    },
+    /// Routed calls: the offer failed; `rejected` when the phone declined (4xx/6xx other
+    /// than a timeout), otherwise not answered. The call is back in `Routing`.
+    OfferFailed {
+        agent: String,
+        rejected: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +122,13 @@ enum Timer {
 enum State {
     Answering,
     Welcome,
+    /// Routed: the IVR or a queue has the caller.
+    Routing,
     Ringing,
-    Bridged { leg: LegId, agent: String },
+    Bridged {
+        leg: LegId,
+        agent: String,
+    },
     Ended,
 }
 
@@ -102,6 +139,9 @@ pub struct CallMachine {
     ringing: Vec<(LegId, String)>,
     timers: Vec<(Timer, Instant)>,
     actions: VecDeque<Action>,
+    /// Routed calls: the agent being offered the call and whether a leg declined.
+    routed: bool,
+    offer: Option<(String, bool)>,
 }
 
 impl CallMachine {
@@ -112,7 +152,21 @@ impl CallMachine {
             ringing: Vec::new(),
             timers: Vec::new(),
             actions: VecDeque::new(),
+            routed: false,
+            offer: None,
         }
+    }
+
+    /// A call whose way is decided by the IVR and ACD drivers.
+    pub fn routed() -> Self {
+        let mut m = CallMachine::new(Duration::ZERO);
+        m.routed = true;
+        m
+    }
+
+    /// Whether the IVR or a queue has the caller (no agent ringing or talking).
+    pub fn is_routing(&self) -> bool {
+        self.state == State::Routing
     }
 
     pub fn is_ended(&self) -> bool {
@@ -149,10 +203,42 @@ impl CallMachine {
             return;
         }
         match input {
+            Input::Answered if self.routed => {
+                self.emit(Action::Log(EventKind::Answered));
+                self.state = State::Routing;
+            }
             Input::Answered => {
                 self.emit(Action::Log(EventKind::Answered));
                 self.emit(Action::PlayWelcome);
                 self.state = State::Welcome;
+            }
+            Input::Offer {
+                agent,
+                ring_timeout,
+            } => {
+                if self.state != State::Routing {
+                    return;
+                }
+                self.state = State::Ringing;
+                self.offer = Some((agent.clone(), false));
+                if let Some(t) = ring_timeout {
+                    self.set_timer(Timer::RingTimeout, now + t);
+                }
+                self.emit(Action::RingAgent(agent));
+            }
+            Input::CancelOffer => {
+                if self.state == State::Ringing && self.routed {
+                    for (leg, _) in std::mem::take(&mut self.ringing) {
+                        self.emit(Action::CancelLeg(leg));
+                    }
+                    self.clear_timer(Timer::RingTimeout);
+                    self.offer = None;
+                    self.state = State::Routing;
+                }
+            }
+            Input::Release { cause } => {
+                self.emit(Action::HangUpCaller);
+                self.end(Party::System, &cause, None);
             }
             Input::PromptFinished if self.state == State::Welcome => {
                 self.state = State::Ringing;
@@ -184,6 +270,11 @@ impl CallMachine {
                         sip_status,
                         reason,
                     }));
+                    if let Some((_, rejected)) = &mut self.offer
+                        && !matches!(sip_status, 408 | 480 | 487)
+                    {
+                        *rejected = true;
+                    }
                 }
                 if self.state == State::Ringing {
                     self.retry_if_idle(now);
@@ -223,6 +314,12 @@ impl CallMachine {
             self.clear_timer(t);
             match t {
                 Timer::RingRetry if self.state == State::Ringing => self.emit(Action::RingAgents),
+                Timer::RingTimeout if self.state == State::Ringing && self.routed => {
+                    for (leg, _) in std::mem::take(&mut self.ringing) {
+                        self.emit(Action::CancelLeg(leg));
+                    }
+                    self.offer_failed();
+                }
                 Timer::RingTimeout if self.state == State::Ringing => {
                     self.emit(Action::HangUpCaller);
                     self.end(Party::System, "no_answer", Some(480));
@@ -232,7 +329,21 @@ impl CallMachine {
         }
     }
 
+    fn offer_failed(&mut self) {
+        self.clear_timer(Timer::RingTimeout);
+        self.state = State::Routing;
+        if let Some((agent, rejected)) = self.offer.take() {
+            self.emit(Action::OfferFailed { agent, rejected });
+        }
+    }
+
     fn retry_if_idle(&mut self, now: Instant) {
+        if self.routed {
+            if self.state == State::Ringing && self.ringing.is_empty() {
+                self.offer_failed();
+            }
+            return;
+        }
         if self.state == State::Ringing && self.ringing.is_empty() {
             self.set_timer(Timer::RingRetry, now + RING_RETRY);
         }
@@ -260,6 +371,11 @@ impl CallMachine {
         self.emit(Action::Log(EventKind::Bridged {
             agent: agent.clone(),
         }));
+        if self.offer.take().is_some() {
+            self.emit(Action::OfferAnswered {
+                agent: agent.clone(),
+            });
+        }
         self.state = State::Bridged { leg, agent };
     }
 
@@ -439,6 +555,108 @@ mod tests {
         let a = drain(&mut m);
         assert_eq!(a.len(), 2, "both failures logged: {a:?}");
         assert_eq!(m.next_timeout(), Some(t0 + RING_RETRY));
+    }
+
+    fn offered(t0: Instant) -> CallMachine {
+        let mut m = CallMachine::routed();
+        m.handle(t0, Input::Answered);
+        assert_eq!(drain(&mut m), vec![Action::Log(EventKind::Answered)]);
+        assert!(m.is_routing());
+        m.handle(
+            t0,
+            Input::Offer {
+                agent: "1001".into(),
+                ring_timeout: None,
+            },
+        );
+        assert_eq!(drain(&mut m), vec![Action::RingAgent("1001".into())]);
+        m.handle(
+            t0,
+            Input::RingStarted {
+                legs: vec![(1, "1001".into(), "sip:1001@127.0.0.1:5070".into())],
+            },
+        );
+        drain(&mut m);
+        m
+    }
+
+    #[test]
+    fn routed_offer_answered_is_bridged_and_reported() {
+        let t0 = Instant::now();
+        let mut m = offered(t0);
+        m.handle(t0, Input::AgentAnswered { leg: 1 });
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::Bridge(1)));
+        assert!(a.contains(&Action::OfferAnswered {
+            agent: "1001".into()
+        }));
+    }
+
+    #[test]
+    fn routed_offer_declined_goes_back_to_routing_as_rejected() {
+        let t0 = Instant::now();
+        let mut m = offered(t0);
+        m.handle(
+            t0,
+            Input::AgentFailed {
+                leg: 1,
+                sip_status: 486,
+                reason: "busy".into(),
+            },
+        );
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::OfferFailed {
+            agent: "1001".into(),
+            rejected: true
+        }));
+        assert!(m.is_routing());
+        assert_eq!(m.next_timeout(), None, "no demo retry timer");
+    }
+
+    #[test]
+    fn routed_cancel_offer_cancels_legs_without_reporting() {
+        let t0 = Instant::now();
+        let mut m = offered(t0);
+        m.handle(t0, Input::CancelOffer);
+        assert_eq!(drain(&mut m), vec![Action::CancelLeg(1)]);
+        m.handle(
+            t0,
+            Input::AgentFailed {
+                leg: 1,
+                sip_status: 487,
+                reason: "cancelled".into(),
+            },
+        );
+        assert!(drain(&mut m).is_empty());
+        assert!(m.is_routing());
+    }
+
+    #[test]
+    fn routed_ring_timeout_reports_not_answered() {
+        let t0 = Instant::now();
+        let mut m = CallMachine::routed();
+        m.handle(t0, Input::Answered);
+        m.handle(
+            t0,
+            Input::Offer {
+                agent: "2000".into(),
+                ring_timeout: Some(Duration::from_secs(10)),
+            },
+        );
+        m.handle(
+            t0,
+            Input::RingStarted {
+                legs: vec![(1, "2000".into(), "sip:2000@127.0.0.1:5070".into())],
+            },
+        );
+        drain(&mut m);
+        m.handle_timeout(t0 + Duration::from_secs(10));
+        let a = drain(&mut m);
+        assert_eq!(a[0], Action::CancelLeg(1));
+        assert!(a.contains(&Action::OfferFailed {
+            agent: "2000".into(),
+            rejected: false
+        }));
     }
 
     #[test]

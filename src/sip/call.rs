@@ -4,16 +4,19 @@
 //! and then feeds everything that happens (dialog states, agent legs' outcomes, media
 //! events, timers) into the pure `CallMachine`, carrying out the actions it returns. The
 //! B2BUA legs towards agent phones are rsipstack client dialogs it creates and ends.
+//!
+//! For an IVR service the machine is `routed`: the call's `IvrDriver` has the caller
+//! first, then the ACD actor (through `AcdNotice`s) decides which agent rings, while
+//! `Waiting` plays music and announcements; `routing` holds that glue.
+
+mod routing;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
 
-use rsipstack::dialog::dialog::{
-    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
-};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Request, StatusCode, Uri};
@@ -22,118 +25,22 @@ use rsipstack::transport::SipAddr;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::acd::CallId;
 use crate::call::machine::{Action, CallMachine, Input, LegId};
 use crate::events::{EventKind, Party};
-use crate::media::recording::RecordingReceipt;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
-use crate::sdp::{self, Codec, Direction, Negotiated, SdpError};
+use crate::sdp::{self, Codec, Direction};
+use crate::sip::acd::{AcdNotice, AcdRequest};
+use crate::sip::admit::{Admitted, Refusal, admit};
+use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
-use crate::sip::registrar::AuthOutcome;
+use crate::sip::ivr_driver::{FetchResult, IvrDriver};
+use crate::sip::legs::{
+    AgentLeg, LegOutcome, contact_uri, finalize_recording, info_digit, respond_sdp, route_target,
+};
+use crate::sip::queued::Waiting;
 use crate::sip::request;
-use crate::store::event::CallEvent;
 use crate::store::protocol::Protocol;
-
-/// A call's event log writer: stamps sequence numbers and times.
-#[derive(Clone)]
-pub struct CallLog {
-    protocol: Protocol,
-    seq: Arc<AtomicU32>,
-    ex: Arc<Exchange>,
-}
-
-impl CallLog {
-    pub fn record(&self, kind: EventKind) {
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.ex.event_log.record(CallEvent {
-            protocol: self.protocol.clone(),
-            seq,
-            at_ms,
-            kind,
-        });
-    }
-}
-
-/// Why an INVITE was refused before a call existed.
-#[derive(Debug)]
-enum Refusal {
-    Status(StatusCode, &'static str),
-    Challenge(Vec<rsipstack::sip::Header>),
-}
-
-struct Admitted {
-    service: String,
-    ring_timeout: Duration,
-    welcome: String,
-    hold_music: String,
-    agents: Vec<String>,
-    a_number: String,
-    b_number: String,
-    source: SocketAddr,
-    remote: sdp::RemoteAudio,
-    negotiated: Negotiated,
-}
-
-fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal> {
-    let req = &tx.original;
-    let source = request::source(tx).ok_or(Refusal::Status(StatusCode::BadRequest, "no source"))?;
-    if ex.active_calls() >= ex.config.sip.max_calls {
-        return Err(Refusal::Status(
-            StatusCode::ServiceUnavailable,
-            "at capacity",
-        ));
-    }
-    if ex.trunk_for(source.ip()).is_none() {
-        let auth = request::header(req, "Proxy-Authorization");
-        match ex
-            .registrar
-            .authenticate_trunk(auth.as_deref(), "INVITE", source.ip())
-        {
-            AuthOutcome::Authenticated(_) => {}
-            AuthOutcome::Challenge { stale } => {
-                return Err(Refusal::Challenge(
-                    ex.registrar.trunk_challenge_headers(stale),
-                ));
-            }
-            AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
-                return Err(Refusal::Status(StatusCode::Forbidden, "not a trunk"));
-            }
-        }
-    }
-    let b_number = request::request_user(req)
-        .filter(|u| ex.config.service_for_did(u).is_some())
-        .or_else(|| request::to_user(req))
-        .unwrap_or_default();
-    let (service, cfg) = ex
-        .config
-        .service_for_did(&b_number)
-        .ok_or(Refusal::Status(StatusCode::NotFound, "unknown DID"))?;
-    let body = request::sdp_body(req).ok_or(Refusal::Status(
-        StatusCode::NotAcceptableHere,
-        "INVITE without SDP offer",
-    ))?;
-    let remote = sdp::parse(body).map_err(|e| match e {
-        SdpError::Syntax(_) => Refusal::Status(StatusCode::BadRequest, "malformed SDP"),
-        _ => Refusal::Status(StatusCode::NotAcceptableHere, "unusable SDP"),
-    })?;
-    let negotiated = sdp::negotiate(&remote, &ex.codecs)
-        .map_err(|_| Refusal::Status(StatusCode::NotAcceptableHere, "no common codec"))?;
-    Ok(Admitted {
-        service: service.to_owned(),
-        ring_timeout: cfg.ring_timeout(),
-        welcome: cfg.welcome_prompt.clone(),
-        hold_music: cfg.hold_music.clone(),
-        agents: cfg.agents.clone(),
-        a_number: request::from_user(req).unwrap_or_default(),
-        b_number,
-        source,
-        remote,
-        negotiated,
-    })
-}
 
 /// Handles a new inbound INVITE for the whole life of the call.
 pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
@@ -174,11 +81,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
     };
 
     let protocol = ex.next_protocol();
-    let log = CallLog {
-        protocol: protocol.clone(),
-        seq: Arc::new(AtomicU32::new(0)),
-        ex: ex.clone(),
-    };
+    let log = CallLog::new(ex.clone(), protocol.clone());
     log.record(EventKind::Offered {
         call_id: request::call_id(&tx.original).unwrap_or_default(),
         a_number: admitted.a_number.clone(),
@@ -250,11 +153,18 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
 
     let (agent_state_tx, agent_states) = ex.dialogs.new_dialog_state_channel();
     let (outcome_tx, outcomes) = mpsc::channel(16);
+    let (fetch_tx, fetches) = mpsc::channel(4);
+    let (notice_tx, notices) = mpsc::channel(32);
+    let routed = admitted.ivr;
     let mut actor = CallActor {
         ex: ex.clone(),
         log,
         protocol,
-        machine: CallMachine::new(admitted.ring_timeout),
+        machine: if routed {
+            CallMachine::routed()
+        } else {
+            CallMachine::new(admitted.ring_timeout)
+        },
         caller: dialog,
         media,
         caller_local,
@@ -266,31 +176,31 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         outcome_tx,
         sdp_version: 1,
         session_id: rand::random::<u32>() as u64,
+        ivr: None,
+        fetch_tx,
+        notice_tx,
+        acd_call: None,
+        waiting: None,
+        transferring: false,
+        release_after_prompt: false,
     };
     actor
         .machine
         .handle(std::time::Instant::now(), Input::Answered);
+    if routed {
+        actor.start_ivr().await;
+    }
     actor
-        .run(caller_states, agent_states, media_events, outcomes)
+        .run(
+            caller_states,
+            agent_states,
+            media_events,
+            outcomes,
+            fetches,
+            notices,
+        )
         .await;
     ex.counters.active.fetch_sub(1, Ordering::Relaxed);
-}
-
-fn contact_uri(ex: &Exchange, user: &str) -> Uri {
-    let host = ex.contact_host();
-    let text = format!("sip:{user}@{host}");
-    Uri::try_from(text.as_str()).unwrap_or_default()
-}
-
-struct AgentLeg {
-    agent: String,
-    dialog: InviteDialog,
-    call_id: String,
-}
-
-struct LegOutcome {
-    leg: LegId,
-    result: Result<(StatusCode, Option<Vec<u8>>), String>,
 }
 
 struct CallActor {
@@ -309,6 +219,18 @@ struct CallActor {
     outcome_tx: mpsc::Sender<LegOutcome>,
     sdp_version: u64,
     session_id: u64,
+    /// The IVR while it has the caller.
+    ivr: Option<IvrDriver>,
+    fetch_tx: mpsc::Sender<FetchResult>,
+    notice_tx: mpsc::Sender<AcdNotice>,
+    /// The call's id in the ACD once it was enqueued (the hang-up is reported to it).
+    acd_call: Option<CallId>,
+    /// Music and announcements while queued.
+    waiting: Option<Waiting>,
+    /// Ringing an extension the IVR transferred to (not an ACD offer).
+    transferring: bool,
+    /// Hang up when the playing prompt ends (a queue's message destination).
+    release_after_prompt: bool,
 }
 
 impl CallActor {
@@ -318,6 +240,8 @@ impl CallActor {
         mut agent_states: DialogStateReceiver,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut outcomes: mpsc::Receiver<LegOutcome>,
+        mut fetches: mpsc::Receiver<FetchResult>,
+        mut notices: mpsc::Receiver<AcdNotice>,
     ) {
         loop {
             while let Some(action) = self.machine.poll_action() {
@@ -326,7 +250,11 @@ impl CallActor {
             if self.machine.is_ended() {
                 break;
             }
-            let deadline = self.machine.next_timeout();
+            let ivr_at = self.ivr.as_ref().and_then(|i| i.next_timeout());
+            let deadline = match (self.machine.next_timeout(), ivr_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -337,19 +265,35 @@ impl CallActor {
             tokio::select! {
                 Some(st) = caller_states.recv() => self.on_caller_state(st).await,
                 Some(st) = agent_states.recv() => self.on_agent_state(st).await,
-                Some(ev) = media_events.recv() => {
-                    let input = match ev {
-                        MediaEvent::Dtmf { digit, .. } => Input::Dtmf { digit, via: "rfc4733" },
-                        MediaEvent::PromptFinished => Input::PromptFinished,
-                        MediaEvent::RtpTimeout { leg } => Input::RtpTimeout {
-                            party: if leg == Leg::Caller { Party::Caller } else { Party::Agent },
-                        },
-                    };
-                    self.machine.handle(now(), input);
-                }
+                Some(ev) = media_events.recv() => match ev {
+                    MediaEvent::Dtmf { digit, .. } => self.on_digit(digit, "rfc4733").await,
+                    MediaEvent::PromptFinished => self.on_prompt_finished().await,
+                    MediaEvent::RtpTimeout { leg } => self.machine.handle(now(), Input::RtpTimeout {
+                        party: if leg == Leg::Caller { Party::Caller } else { Party::Agent },
+                    }),
+                },
                 Some(o) = outcomes.recv() => self.on_outcome(o).await,
-                _ = sleep => self.machine.handle_timeout(now()),
+                Some(r) = fetches.recv() => {
+                    if let Some(ivr) = self.ivr.as_mut() {
+                        let h = ivr.http_result(now(), r).await;
+                        self.handoff(h).await;
+                    }
+                }
+                Some(n) = notices.recv() => self.on_notice(n).await,
+                _ = sleep => {
+                    self.machine.handle_timeout(now());
+                    if let Some(ivr) = self.ivr.as_mut() {
+                        let h = ivr.timeout(now()).await;
+                        self.handoff(h).await;
+                    }
+                }
             }
+        }
+        if let Some(ivr) = self.ivr.as_mut() {
+            ivr.hung_up(std::time::Instant::now()).await;
+        }
+        if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
+            acd.send(AcdRequest::Hangup { call }).await;
         }
         self.ex.dialogs.remove_dialog(&self.caller.id());
         for leg in self.legs.values() {
@@ -369,10 +313,10 @@ impl CallActor {
                 respond_sdp(handle, answer).await;
             }
             DialogState::Info(_, req, handle) => {
-                if let Some(digit) = info_digit(&req.body) {
-                    self.machine.handle(now, Input::Dtmf { digit, via: "info" });
-                }
                 let _ = handle.reply(StatusCode::OK).await;
+                if let Some(digit) = info_digit(&req.body) {
+                    self.on_digit(digit, "info").await;
+                }
             }
             DialogState::Options(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
@@ -523,7 +467,14 @@ impl CallActor {
                 self.play(&name, true).await;
             }
             Action::RingAgents => {
-                let legs = self.ring_agents();
+                let legs = self.ring_agents(self.admitted.agents.clone());
+                self.machine
+                    .handle(std::time::Instant::now(), Input::RingStarted { legs });
+            }
+            Action::OfferAnswered { agent } => self.offer_answered(agent).await,
+            Action::OfferFailed { agent, rejected } => self.offer_failed(agent, rejected).await,
+            Action::RingAgent(agent) => {
+                let legs = self.ring_agents(vec![agent]);
                 self.machine
                     .handle(std::time::Instant::now(), Input::RingStarted { legs });
             }
@@ -598,9 +549,8 @@ impl CallActor {
     }
 
     /// Starts an outbound leg to every registered phone of the service's agents.
-    fn ring_agents(&mut self) -> Vec<(LegId, String, String)> {
+    fn ring_agents(&mut self, agents: Vec<String>) -> Vec<(LegId, String, String)> {
         let mut started = Vec::new();
-        let agents = self.admitted.agents.clone();
         let neg = self.admitted.negotiated;
         // Offer the caller's codec first so the bridge need not transcode.
         let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
@@ -682,95 +632,5 @@ impl CallActor {
             }
         }
         started
-    }
-}
-
-/// Waits for the recording writer to close the file, then logs its duration and checksum
-/// (or the failure, which also raises the recording alarm).
-async fn finalize_recording(ex: Arc<Exchange>, log: CallLog, receipt: Option<RecordingReceipt>) {
-    let Some(receipt) = receipt else {
-        return;
-    };
-    match receipt.await {
-        Ok(summary) => log.record(EventKind::RecordingFinalized {
-            path: summary.path.display().to_string(),
-            duration_ms: summary.duration_ms as i64,
-            sha256: summary.sha256_hex,
-        }),
-        Err(e) => {
-            warn!(protocol = %log.protocol, error = %e, "recording failed");
-            log.record(EventKind::RecordingFailed {
-                path: ex.recording_path(&log.protocol).display().to_string(),
-                error: e.to_string(),
-            });
-        }
-    }
-}
-
-/// Where to send a request for a registered contact. A phone whose Contact names another
-/// address than the one its REGISTER came from sits behind NAT: the source address is the
-/// one that reaches it. Otherwise the Contact is right (it may use a separate port).
-fn route_target(binding: &crate::sip::location::Binding) -> SocketAddr {
-    let contact = binding
-        .contact
-        .split_once('@')
-        .map(|(_, rest)| rest)
-        .unwrap_or(binding.contact.as_str());
-    let hostport = contact
-        .trim_start_matches("sip:")
-        .split([';', '>', '?'])
-        .next()
-        .unwrap_or("");
-    match hostport.parse::<SocketAddr>() {
-        Ok(addr) if addr.ip() == binding.received.ip() => addr,
-        _ => match hostport.parse::<std::net::IpAddr>() {
-            Ok(ip) if ip == binding.received.ip() => SocketAddr::new(ip, 5060),
-            _ => binding.received,
-        },
-    }
-}
-
-async fn respond_sdp(handle: TransactionHandle, answer: Option<String>) {
-    let r = match answer {
-        Some(sdp) => {
-            handle
-                .respond(
-                    StatusCode::OK,
-                    Some(vec![request::raw_header("Content-Type", "application/sdp")]),
-                    Some(sdp.into_bytes()),
-                )
-                .await
-        }
-        None => handle.reply(StatusCode::NotAcceptableHere).await,
-    };
-    if r.is_err() {
-        warn!("re-INVITE transaction ended before we answered");
-    }
-}
-
-/// A digit from SIP INFO: `application/dtmf-relay` ("Signal=5") or `application/dtmf` ("5").
-fn info_digit(body: &[u8]) -> Option<char> {
-    let body = std::str::from_utf8(body).ok()?;
-    let value = body
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            k.trim().eq_ignore_ascii_case("signal").then_some(v.trim())
-        })
-        .unwrap_or(body.trim());
-    let c = value.chars().next()?;
-    (value.len() == 1 && (c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))).then_some(c)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_info_digits_in_both_formats() {
-        assert_eq!(info_digit(b"Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(info_digit(b"#"), Some('#'));
-        assert_eq!(info_digit(b"Signal=55"), None);
-        assert_eq!(info_digit(&[0xff, 0xfe]), None);
     }
 }

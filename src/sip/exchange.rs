@@ -20,6 +20,7 @@ use crate::media::reactor::MediaReactor;
 use crate::media::recording::RecordingService;
 use crate::media::session::MediaStats;
 use crate::sdp::Codec;
+use crate::sip::acd::AcdHandle;
 use crate::sip::registrar::Registrar;
 use crate::store::event_log::EventLogHandle;
 use crate::store::protocol::{Protocol, ProtocolAllocator};
@@ -51,6 +52,10 @@ pub struct Exchange {
     pub flows: Option<Arc<LiveFlows>>,
     /// The emergency announcement switch, flipped by the API, read once per new call.
     pub announcements: Arc<Announcements>,
+    /// The ACD actor (`None` when no queue is configured).
+    pub acd: Option<AcdHandle>,
+    /// HTTP client for the IVR's `http` nodes (`None` if TLS could not be set up).
+    pub http: Option<reqwest::Client>,
     trunks: Vec<(String, Vec<IpNet>)>,
     protocols: Mutex<ProtocolAllocator>,
     tz: jiff::tz::TimeZone,
@@ -95,6 +100,8 @@ impl Exchange {
             sip_addr,
             flows: None,
             announcements: Arc::new(Announcements::new()),
+            acd: None,
+            http: http_client(),
             trunks,
             protocols: Mutex::new(protocols),
             tz,
@@ -105,6 +112,12 @@ impl Exchange {
     /// Sets the IVR flows (before the exchange is shared).
     pub fn with_flows(mut self, flows: Option<Arc<LiveFlows>>) -> Self {
         self.flows = flows;
+        self
+    }
+
+    /// Sets the ACD actor (before the exchange is shared).
+    pub fn with_acd(mut self, acd: Option<AcdHandle>) -> Self {
+        self.acd = acd;
         self
     }
 
@@ -151,5 +164,17 @@ impl Exchange {
 
     pub fn active_calls(&self) -> usize {
         self.counters.active.load(Ordering::Relaxed)
+    }
+}
+
+/// The IVR's HTTP client: rustls with the ring provider (installed once per process).
+fn http_client() -> Option<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match reqwest::Client::builder().build() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "no HTTP client: IVR http nodes will take on_error");
+            None
+        }
     }
 }

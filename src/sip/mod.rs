@@ -2,11 +2,17 @@
 //!
 //! `digest`, `location` and `auth_limit` are pure rules; the rest is the IO shell.
 
+pub mod acd;
+mod admit;
 pub mod auth_limit;
 pub mod call;
+pub mod call_log;
 pub mod digest;
 pub mod exchange;
+mod ivr_driver;
+mod legs;
 pub mod location;
+mod queued;
 pub mod registrar;
 pub mod request;
 pub mod server;

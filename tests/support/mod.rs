@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ivr;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -226,6 +228,11 @@ ring_timeout_secs = 20
             data = dir.path().display(),
             prompts_root = dir.path().join("prompts").display(),
         );
+        Server::launch(dir, &config, sip_port, http_port)
+    }
+
+    /// Starts `atende serve` on a config written by the test (ports already chosen).
+    pub fn launch(dir: tempfile::TempDir, config: &str, sip_port: u16, http_port: u16) -> Server {
         let config_path = dir.path().join("atende.toml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("atende.log")).unwrap();

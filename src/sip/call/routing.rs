@@ -1,0 +1,255 @@
+//! The call actor's glue between its machine, its IVR driver and the ACD actor: starting
+//! the IVR, handing the call to a queue, following the ACD's notices, and routing digits
+//! and playback ends to whoever has the caller. Owns no state of its own.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::CallActor;
+use crate::acd::{
+    CallId, CallerNumber, Destination as AcdDestination, NewCall, QueueId, SkillLevel,
+};
+use crate::call::machine::Input;
+use crate::ivr::{CallInfo, Destination, Enqueue};
+use crate::sip::acd::{AcdNotice, AcdRequest};
+use crate::sip::ivr_driver::{Handoff, IvrDriver};
+use crate::sip::queued::{Waiting, announcement};
+
+impl CallActor {
+    /// Takes the flow set once (a reload never changes this call) and starts the IVR.
+    pub(super) async fn start_ivr(&mut self) {
+        let Some(flows) = self.ex.flows.as_ref() else {
+            return;
+        };
+        let set = flows.current();
+        let http = self.ex.http.clone();
+        let rewrite = self
+            .ex
+            .config
+            .ivr
+            .as_ref()
+            .map(|i| i.http_rewrite.clone())
+            .unwrap_or_default();
+        let mut ivr = IvrDriver::new(
+            set,
+            http,
+            rewrite,
+            self.ex.prompts.clone(),
+            self.media.clone(),
+            self.log.clone(),
+            self.fetch_tx.clone(),
+        );
+        let info = CallInfo {
+            ani: self.admitted.a_number.clone(),
+            did: self.admitted.b_number.clone(),
+            protocol: self.protocol.to_string(),
+            wall: jiff::Timestamp::now(),
+        };
+        let emergency = self.ex.announcements.emergency();
+        let h = ivr.begin(Instant::now(), info, emergency).await;
+        self.ivr = Some(ivr);
+        self.handoff(h).await;
+    }
+
+    pub(super) async fn on_digit(&mut self, digit: char, via: &'static str) {
+        let now = Instant::now();
+        self.machine.handle(now, Input::Dtmf { digit, via });
+        if let Some(ivr) = self.ivr.as_mut() {
+            let h = ivr.digit(now, digit).await;
+            self.handoff(h).await;
+        }
+    }
+
+    pub(super) async fn on_prompt_finished(&mut self) {
+        let now = Instant::now();
+        if let Some(ivr) = self.ivr.as_mut() {
+            let h = ivr.prompt_finished(now).await;
+            self.handoff(h).await;
+        } else if self.release_after_prompt {
+            self.machine.handle(
+                now,
+                Input::Release {
+                    cause: "queue_message".into(),
+                },
+            );
+        } else if let (Some(w), true) = (self.waiting.as_mut(), self.machine.is_routing()) {
+            w.prompt_finished(now, &self.media, &self.ex.prompts).await;
+        } else {
+            self.machine.handle(now, Input::PromptFinished);
+        }
+    }
+
+    /// The IVR's part ended: queue, transfer or hang up.
+    pub(super) async fn handoff(&mut self, h: Option<Handoff>) {
+        let Some(h) = h else { return };
+        self.ivr = None;
+        let now = Instant::now();
+        match h {
+            Handoff::Enqueue(e) => self.enqueue(e).await,
+            Handoff::Transfer(Destination::Extension(agent)) => {
+                self.transferring = true;
+                self.hold_music().await;
+                self.machine.handle(
+                    now,
+                    Input::Offer {
+                        agent,
+                        ring_timeout: Some(self.admitted.ring_timeout),
+                    },
+                );
+            }
+            Handoff::Transfer(Destination::Number(_)) => {
+                // No outbound trunk yet: refuse cleanly (the number is personal data).
+                warn!(protocol = %self.protocol, "IVR transfer to an external number: no outbound trunk");
+                self.machine.handle(
+                    now,
+                    Input::Release {
+                        cause: "no_outbound_trunk".into(),
+                    },
+                );
+            }
+            Handoff::HangUp => self.machine.handle(
+                now,
+                Input::Release {
+                    cause: "served_by_ivr".into(),
+                },
+            ),
+        }
+    }
+
+    async fn hold_music(&mut self) {
+        let mut w = Waiting::new(self.admitted.hold_music.clone());
+        w.music(&self.media, &self.ex.prompts).await;
+        self.waiting = Some(w);
+    }
+
+    async fn enqueue(&mut self, e: Enqueue) {
+        let Some(acd) = self.ex.acd.clone() else {
+            warn!(protocol = %self.protocol, queue = %e.queue, "IVR enqueued but no ACD queues are configured");
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "no_queue".into(),
+                },
+            );
+            return;
+        };
+        let call = CallId::new(self.protocol.to_string());
+        self.hold_music().await;
+        let new = NewCall {
+            call: call.clone(),
+            queue: QueueId::new(e.queue.as_str()),
+            priority: u8::try_from(e.priority.clamp(0, 255)).unwrap_or(0),
+            skills: e
+                .skills
+                .iter()
+                .map(|s| SkillLevel::new(s.as_str(), 1))
+                .collect(),
+            a_number: CallerNumber::new(self.admitted.a_number.as_str()),
+            variables: e.variables,
+        };
+        self.acd_call = Some(call);
+        let sent = acd
+            .send(AcdRequest::Enqueue {
+                call: new,
+                log: self.log.clone(),
+                notices: self.notice_tx.clone(),
+            })
+            .await;
+        if !sent {
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "acd_down".into(),
+                },
+            );
+        }
+    }
+
+    pub(super) async fn on_notice(&mut self, n: AcdNotice) {
+        let now = Instant::now();
+        match n {
+            AcdNotice::Offer { agent, .. } => self.machine.handle(
+                now,
+                Input::Offer {
+                    agent: agent.0,
+                    ring_timeout: None,
+                },
+            ),
+            AcdNotice::CancelOffer { .. } => self.machine.handle(now, Input::CancelOffer),
+            AcdNotice::Announce {
+                position,
+                estimated_wait_secs,
+            } => {
+                let names = announcement(position, None, estimated_wait_secs);
+                self.announce(now, &names).await;
+            }
+            AcdNotice::PlayMessage { prompt } => self.announce(now, &[prompt]).await,
+            AcdNotice::RouteTo {
+                destination,
+                reason,
+            } => {
+                info!(protocol = %self.protocol, ?destination, ?reason, "ACD routed the call out");
+                self.acd_call = None;
+                match destination {
+                    AcdDestination::Message { prompt } => {
+                        self.waiting = None;
+                        self.release_after_prompt = true;
+                        let mut w = Waiting::new(String::new());
+                        w.announce(now, &[prompt], &self.media, &self.ex.prompts)
+                            .await;
+                    }
+                    _ => self.machine.handle(
+                        now,
+                        Input::Release {
+                            cause: "queue_routed".into(),
+                        },
+                    ),
+                }
+            }
+            AcdNotice::Dequeued { .. } => {}
+        }
+    }
+
+    async fn announce(&mut self, now: Instant, names: &[String]) {
+        if !self.machine.is_routing() {
+            return;
+        }
+        if let Some(w) = self.waiting.as_mut() {
+            w.announce(now, names, &self.media, &self.ex.prompts).await;
+        }
+    }
+
+    pub(super) async fn offer_answered(&mut self, agent: String) {
+        self.waiting = None;
+        if let (Some(call), Some(acd)) = (self.acd_call.clone(), self.ex.acd.as_ref()) {
+            acd.send(AcdRequest::OfferAnswered {
+                call,
+                agent: agent.into(),
+            })
+            .await;
+        }
+    }
+
+    pub(super) async fn offer_failed(&mut self, agent: String, rejected: bool) {
+        if self.transferring {
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "transfer_failed".into(),
+                },
+            );
+            return;
+        }
+        let (Some(call), Some(acd)) = (self.acd_call.clone(), self.ex.acd.as_ref()) else {
+            return;
+        };
+        let agent = agent.into();
+        acd.send(if rejected {
+            AcdRequest::OfferRejected { call, agent }
+        } else {
+            AcdRequest::OfferNotAnswered { call, agent }
+        })
+        .await;
+    }
+}

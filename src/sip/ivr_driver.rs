@@ -1,0 +1,290 @@
+//! The IVR driver of one call: runs its `ivr::Interpreter` and carries out the actions.
+//!
+//! Owned by the call actor, which feeds it digits, playback ends, HTTP answers and timer
+//! wake-ups. It plays prompts (concatenated from the prompt library, barge-in by the
+//! interpreter's `StopPlayback`), sends `http` requests on their own tasks (the answer
+//! comes back on a channel, the actor never waits), and writes every `IvrEvent` into the
+//! call's event log. What ends the IVR's part (enqueue, transfer, hang-up) is returned to
+//! the actor as a `Handoff`. The emergency announcement, when switched on, plays before
+//! the flow starts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::events::EventKind;
+use crate::ivr::format::HttpMethod;
+use crate::ivr::{
+    Action, CallInfo, Destination, Enqueue, FetchRequest, FlowSet, HttpReply, Input, Interpreter,
+    PlaybackId, RequestId,
+};
+use crate::media::prompt::PromptLibrary;
+use crate::media::session::{MediaCommand, MediaHandle};
+use crate::sip::call_log::CallLog;
+
+/// A playback-finished report earlier than this before a prompt's end belongs to the
+/// playback it replaced (the media event carries no id).
+const STALE_FINISH: Duration = Duration::from_millis(300);
+
+/// How the IVR's part of the call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handoff {
+    Enqueue(Enqueue),
+    Transfer(Destination),
+    HangUp,
+}
+
+pub type FetchResult = (RequestId, Result<HttpReply, String>);
+
+/// What the IVR is playing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Playing {
+    Emergency { ends: Instant },
+    Flow { id: PlaybackId, ends: Instant },
+}
+
+pub struct IvrDriver {
+    interp: Interpreter,
+    pending: Option<CallInfo>,
+    playing: Option<Playing>,
+    fetches: HashMap<RequestId, JoinHandle<()>>,
+    fetch_tx: mpsc::Sender<FetchResult>,
+    http: Option<reqwest::Client>,
+    rewrite: BTreeMap<String, String>,
+    prompts: Arc<PromptLibrary>,
+    media: MediaHandle,
+    log: CallLog,
+}
+
+impl IvrDriver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        set: Arc<FlowSet>,
+        http: Option<reqwest::Client>,
+        rewrite: BTreeMap<String, String>,
+        prompts: Arc<PromptLibrary>,
+        media: MediaHandle,
+        log: CallLog,
+        fetch_tx: mpsc::Sender<FetchResult>,
+    ) -> IvrDriver {
+        IvrDriver {
+            interp: Interpreter::new(set),
+            pending: None,
+            playing: None,
+            fetches: HashMap::new(),
+            fetch_tx,
+            http,
+            rewrite,
+            prompts,
+            media,
+            log,
+        }
+    }
+
+    /// Starts the flow, after the emergency announcement when one is set.
+    pub async fn begin(
+        &mut self,
+        now: Instant,
+        call: CallInfo,
+        emergency: Option<String>,
+    ) -> Option<Handoff> {
+        if let Some(prompt) = emergency {
+            let ends = self.play(std::slice::from_ref(&prompt), now).await;
+            self.log.record(EventKind::PromptPlayed { prompt });
+            self.playing = Some(Playing::Emergency { ends });
+            self.pending = Some(call);
+            return None;
+        }
+        self.interp.handle(now, Input::CallStarted(call));
+        self.drain(now).await
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.interp.next_timeout()
+    }
+
+    pub async fn timeout(&mut self, now: Instant) -> Option<Handoff> {
+        self.interp.handle_timeout(now);
+        self.drain(now).await
+    }
+
+    pub async fn digit(&mut self, now: Instant, d: char) -> Option<Handoff> {
+        if self.pending.is_some() {
+            return None; // the emergency announcement is not cut short
+        }
+        self.interp.handle(now, Input::Digit(d));
+        self.drain(now).await
+    }
+
+    pub async fn prompt_finished(&mut self, now: Instant) -> Option<Handoff> {
+        match self.playing {
+            Some(Playing::Emergency { ends }) if now + STALE_FINISH >= ends => {
+                self.playing = None;
+                let call = self.pending.take()?;
+                self.interp.handle(now, Input::CallStarted(call));
+                self.drain(now).await
+            }
+            Some(Playing::Flow { id, ends }) if now + STALE_FINISH >= ends => {
+                self.playing = None;
+                self.interp.handle(now, Input::PromptFinished(id));
+                self.drain(now).await
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn http_result(&mut self, now: Instant, r: FetchResult) -> Option<Handoff> {
+        self.fetches.remove(&r.0);
+        self.interp.handle(
+            now,
+            Input::HttpResult {
+                request: r.0,
+                result: r.1,
+            },
+        );
+        self.drain(now).await
+    }
+
+    /// The caller hung up: the interpreter logs where, requests are dropped.
+    pub async fn hung_up(&mut self, now: Instant) {
+        self.interp.handle(now, Input::HungUp);
+        self.drain(now).await;
+        for (_, t) in self.fetches.drain() {
+            t.abort();
+        }
+    }
+
+    async fn drain(&mut self, now: Instant) -> Option<Handoff> {
+        let mut handoff = None;
+        while let Some(a) = self.interp.poll_action() {
+            match a {
+                Action::Play {
+                    playback, prompts, ..
+                } => {
+                    let ends = self.play(&prompts, now).await;
+                    self.playing = Some(Playing::Flow { id: playback, ends });
+                }
+                Action::StopPlayback(id) => {
+                    if matches!(self.playing, Some(Playing::Flow { id: p, .. }) if p == id) {
+                        self.playing = None;
+                        self.silence().await;
+                    }
+                }
+                Action::Fetch(req) => self.fetch(req),
+                Action::CancelFetch(id) => {
+                    if let Some(t) = self.fetches.remove(&id) {
+                        t.abort();
+                    }
+                }
+                Action::Enqueue(e) => handoff = Some(Handoff::Enqueue(e)),
+                Action::Transfer(d) => handoff = Some(Handoff::Transfer(d)),
+                Action::HangUp => handoff = Some(Handoff::HangUp),
+                Action::Log(event) => self.log.record(EventKind::Ivr { event }),
+            }
+        }
+        if handoff.is_some() {
+            for (_, t) in self.fetches.drain() {
+                t.abort();
+            }
+        }
+        handoff
+    }
+
+    /// Plays the prompts back to back; returns when the playback will end.
+    async fn play(&self, names: &[String], now: Instant) -> Instant {
+        let mut samples: Vec<i16> = Vec::new();
+        for n in names {
+            match self.prompts.get(n) {
+                Some(p) => samples.extend_from_slice(&p.samples),
+                None => warn!(prompt = %n, "IVR prompt missing: skipped"),
+            }
+        }
+        let ends = now + Duration::from_millis(samples.len() as u64 / 8);
+        self.media
+            .send(MediaCommand::Play {
+                samples: Arc::from(samples),
+                looped: false,
+            })
+            .await;
+        ends
+    }
+
+    /// Stops a playback without a "finished" report: a looped 20 ms of silence.
+    async fn silence(&self) {
+        self.media
+            .send(MediaCommand::Play {
+                samples: Arc::from(vec![0i16; 160]),
+                looped: true,
+            })
+            .await;
+    }
+
+    fn fetch(&mut self, req: FetchRequest) {
+        let tx = self.fetch_tx.clone();
+        let id = req.request;
+        let Some(http) = self.http.as_ref() else {
+            // No client: the flow takes its on_error branch.
+            let _ = tx.try_send((id, Err("no HTTP client".into())));
+            return;
+        };
+        let url = rewrite_url(&self.rewrite, &req.url);
+        let method = match req.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+        };
+        let mut b = http.request(method, &url).timeout(req.timeout);
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        if let Some(body) = req.body.clone() {
+            b = b.body(body);
+        }
+        let task = tokio::spawn(async move {
+            let result = match b.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    match resp.text().await {
+                        Ok(body) => Ok(HttpReply { status, body }),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.send((id, result)).await;
+        });
+        self.fetches.insert(id, task);
+    }
+}
+
+/// Applies the first `[ivr.http_rewrite]` prefix that matches.
+fn rewrite_url(rules: &BTreeMap<String, String>, url: &str) -> String {
+    rules
+        .iter()
+        .find_map(|(from, to)| {
+            url.strip_prefix(from.as_str())
+                .map(|rest| format!("{to}{rest}"))
+        })
+        .unwrap_or_else(|| url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_keeps_the_rest_of_the_url() {
+        let rules = BTreeMap::from([(
+            "http://127.0.0.1:8089".to_owned(),
+            "http://127.0.0.1:9999".to_owned(),
+        )]);
+        assert_eq!(
+            rewrite_url(&rules, "http://127.0.0.1:8089/v1/processos?cpf=1"),
+            "http://127.0.0.1:9999/v1/processos?cpf=1"
+        );
+        assert_eq!(rewrite_url(&rules, "https://x/y"), "https://x/y");
+    }
+}

@@ -1,0 +1,228 @@
+//! End to end through the shipped IVR flows and the ACD: sipp callers pressing RFC 4733
+//! keys, sipp agent phones registered with digest, a fake process-status service. The
+//! flows' schedule is fixed open or closed and prompts are 0.2 s tones so each call takes
+//! seconds; everything else (menus, queues, skills, self-service) is the shipped flow.
+
+mod support;
+
+use support::ivr::*;
+use support::*;
+
+const CPF: &str = "52998224725";
+
+fn ivr_steps(events: &[serde_json::Value]) -> Vec<String> {
+    steps(events, "ivr", "step")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+fn acd(events: &[serde_json::Value], kind: &str) -> serde_json::Value {
+    steps(events, "acd", "kind")
+        .into_iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no ACD {kind} in {:?}", kinds(events)))
+}
+
+/// (a) Business hours: 1 (perícia) then 1 (agendar) → queue "pericia" with skill
+/// "agendamento" → the registered agent answers, is bridged and recorded.
+fn caller_reaches_an_agent_through_the_menu(db: Db) {
+    let server = Server::start_ivr(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+    );
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_agent(
+        &server,
+        "agent.xml",
+        agent_port,
+        1,
+        &[("ANSWER_AFTER_MS", "1000".into())],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 4000, false);
+    wait_ok(caller, "caller", &server);
+    wait_ok(agent, "agent phone", &server);
+
+    let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    let s = ivr_steps(&events);
+    for expected in ["flow_started", "node_entered", "option_chosen", "finished"] {
+        assert!(
+            s.contains(&expected.to_owned()),
+            "missing IVR {expected} in {s:?}"
+        );
+    }
+    let chosen: Vec<String> = steps(&events, "ivr", "step")
+        .iter()
+        .filter(|e| e["step"] == "option_chosen")
+        .map(|e| e["target"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(chosen, ["menu_pericia", "pericia_agendar"]);
+    let entered = acd(&events, "queue_entered");
+    assert_eq!(entered["queue"], "pericia");
+    assert_eq!(acd(&events, "offered")["agent"], "1001");
+    let answered = acd(&events, "answered");
+    assert_eq!(answered["agent"], "1001");
+    let waited = answered["waited_ms"].as_u64().unwrap_or(0);
+    assert!((500..6000).contains(&waited), "answered after {waited} ms");
+    let k = kinds(&events);
+    for expected in ["ringing", "agent_answered", "bridged", "hung_up"] {
+        assert!(
+            k.contains(&expected.to_owned()),
+            "missing {expected} in {k:?}"
+        );
+    }
+    // Recorded, and the agent's 1000 Hz tone is in the recording after the bridge.
+    let (_, right) = recording(&server, &protocol);
+    let from = (at_ms(&events, "bridged") - at_ms(&events, "answered")) as usize * 8 + 4000;
+    let part = &right[from.min(right.len())..right.len().saturating_sub(2000)];
+    assert!(part.len() > 4000 && rms(part) > 1000.0, "agent not heard");
+    assert_eq!(server.metric("atende_active_calls"), 0.0);
+}
+
+#[test]
+fn ivr_menu_to_queue_to_agent_sqlite() {
+    caller_reaches_an_agent_through_the_menu(Db::Sqlite);
+}
+
+#[test]
+fn ivr_menu_to_queue_to_agent_postgres() {
+    caller_reaches_an_agent_through_the_menu(Db::Postgres);
+}
+
+/// (b) After hours: self-service process status. 1, the CPF, 1 to confirm; the flow asks
+/// the fake service, says the status, 9 back, 9 to end: the IVR hangs up (served by IVR).
+#[test]
+fn self_service_reads_the_process_status_and_the_ivr_ends_the_call() {
+    let (port, seen) = fake_process_service(r#"{"situacao":"em_analise","numero":"123"}"#);
+    let server = Server::start_ivr(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Closed,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 10,
+            http_port: Some(port),
+        },
+    );
+    let caller = start_ivr_caller(
+        &server,
+        &[(800, "1"), (600, CPF), (2500, "1"), (2500, "9"), (900, "9")],
+        10000,
+        true,
+    );
+    wait_ok(caller, "caller", &server);
+    let (_, events) = wait_for_event(&server, "hung_up");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [format!("/v1/processos?cpf={CPF}")],
+        "the flow queried the service once with the CPF"
+    );
+    let s = steps(&events, "ivr", "step");
+    assert!(
+        s.iter()
+            .any(|e| e["step"] == "http_answered" && e["status"] == 200),
+        "{s:?}"
+    );
+    assert!(
+        s.iter()
+            .any(|e| e["step"] == "played" && e["prompts"][0] == "pt-BR/ura/status-em-analise"),
+        "status not said: {s:?}"
+    );
+    let collected = s
+        .iter()
+        .find(|e| e["step"] == "collected")
+        .expect("CPF collected");
+    assert_eq!(collected["length"], 11, "only the length is logged");
+    let finished = s
+        .iter()
+        .find(|e| e["step"] == "finished")
+        .expect("finished");
+    assert_eq!(finished["outcome"], "served_by_ivr");
+    let hung = event(&events, "hung_up");
+    assert_eq!(hung["detail"]["cause"], "served_by_ivr");
+    assert!(!kinds(&events).contains(&"acd".to_owned()), "never queued");
+}
+
+/// (c) Nobody logged in: the caller waits in the queue and hangs up: abandoned after N s.
+#[test]
+fn caller_hanging_up_in_the_queue_is_logged_as_abandoned() {
+    let server = Server::start_ivr(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 3000, false);
+    wait_ok(caller, "caller", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(acd(&events, "queue_entered")["queue"], "geral");
+    let ab = acd(&events, "abandoned");
+    assert_eq!(ab["queue"], "geral");
+    let waited = ab["waited_ms"].as_u64().unwrap_or(0);
+    assert!(
+        (1500..4500).contains(&waited),
+        "abandoned after {waited} ms"
+    );
+    assert_eq!(event(&events, "hung_up")["detail"]["by"], "caller");
+}
+
+/// (d) The first agent's phone rings out: the call goes back to the head of the queue, the
+/// agent is paused "no answer", and the second agent answers.
+#[test]
+fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
+    let server = Server::start_ivr(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001", "1002"],
+            auto_login: true,
+            ring_timeout_secs: 2,
+            http_port: None,
+        },
+    );
+    let (p1, p2) = (free_port(), free_port());
+    register_agent(&server, "1001", p1);
+    register_agent(&server, "1002", p2);
+    let silent = start_agent(&server, "agent_no_answer.xml", p1, 1, &[]);
+    let answers = start_agent(
+        &server,
+        "agent.xml",
+        p2,
+        1,
+        &[("ANSWER_AFTER_MS", "300".into())],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 6000, false);
+    wait_ok(caller, "caller", &server);
+    wait_ok(silent, "agent 1001 (never answers)", &server);
+    wait_ok(answers, "agent 1002", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let acd_events = steps(&events, "acd", "kind");
+    let offered: Vec<&str> = acd_events
+        .iter()
+        .filter(|e| e["kind"] == "offered")
+        .map(|e| e["agent"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(offered, ["1001", "1002"], "{acd_events:?}");
+    let rna = acd(&events, "ring_no_answer");
+    assert_eq!(rna["agent"], "1001");
+    assert!(
+        acd_events.iter().any(|e| e["kind"] == "agent_state_changed"
+            && e["agent"] == "1001"
+            && e["to"]["state"] == "paused"
+            && e["to"]["reason"] == "no answer"),
+        "1001 not paused with no answer: {acd_events:?}"
+    );
+    assert_eq!(acd(&events, "answered")["agent"], "1002");
+    assert!(kinds(&events).contains(&"bridged".to_owned()));
+}
