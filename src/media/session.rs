@@ -368,15 +368,7 @@ impl MediaSession {
                 in_ticks,
                 rtp.mark(),
             );
-            let sent = send_rtp(
-                &other.sock,
-                &mut out,
-                out_neg.pt,
-                other.out.ssrc,
-                header,
-                payload,
-                dest,
-            );
+            let sent = other.send_rtp(&mut out, out_neg.pt, header, payload, dest);
             self.local.count(sent);
             return;
         }
@@ -404,15 +396,7 @@ impl MediaSession {
                 self.local.invalid += 1;
                 break;
             };
-            let sent = send_rtp(
-                &other.sock,
-                &mut out,
-                out_neg.pt,
-                other.out.ssrc,
-                header,
-                &body[..bytes],
-                dest,
-            );
+            let sent = other.send_rtp(&mut out, out_neg.pt, header, &body[..bytes], dest);
             self.local.count(sent);
             done += len;
             prev = len;
@@ -476,15 +460,7 @@ impl MediaSession {
                 let mut out = [0u8; MTU];
                 match voice.encode(&pcm, &mut body) {
                     Some(bytes) => {
-                        let sent = send_rtp(
-                            &caller.sock,
-                            &mut out,
-                            neg.pt,
-                            caller.out.ssrc,
-                            header,
-                            &body[..bytes],
-                            dest,
-                        );
+                        let sent = caller.send_rtp(&mut out, neg.pt, header, &body[..bytes], dest);
                         self.local.count(sent);
                     }
                     None => self.local.invalid += 1,
@@ -508,27 +484,29 @@ impl MediaSession {
     }
 }
 
-/// Builds one RTP packet into `out` and sends it; false when it could not be sent (a full
-/// socket buffer drops the packet rather than block the worker).
-fn send_rtp(
-    sock: &UdpSocket,
-    out: &mut [u8; MTU],
-    pt: u8,
-    ssrc: u32,
-    header: OutHeader,
-    payload: &[u8],
-    dest: SocketAddr,
-) -> bool {
-    let built = RtpPacketBuilder::new()
-        .payload_type(pt)
-        .ssrc(ssrc)
-        .sequence(Seq::from(header.seq))
-        .timestamp(header.ts)
-        .marked(header.marker)
-        .payload(payload)
-        .build_into(out);
-    match built {
-        Ok(len) => sock.send_to(&out[..len], dest).is_ok(),
-        Err(_) => false,
+impl LegState {
+    /// Builds one RTP packet of this leg's stream into `out` and sends it; false when it
+    /// could not be sent (a full socket buffer drops the packet rather than block the
+    /// worker).
+    fn send_rtp(
+        &self,
+        out: &mut [u8; MTU],
+        pt: u8,
+        header: OutHeader,
+        payload: &[u8],
+        dest: SocketAddr,
+    ) -> bool {
+        let built = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .ssrc(self.out.ssrc)
+            .sequence(Seq::from(header.seq))
+            .timestamp(header.ts)
+            .marked(header.marker)
+            .payload(payload)
+            .build_into(out);
+        match built {
+            Ok(len) => self.sock.send_to(&out[..len], dest).is_ok(),
+            Err(_) => false,
+        }
     }
 }
