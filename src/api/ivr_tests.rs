@@ -217,3 +217,39 @@ async fn every_admin_route_needs_the_token() {
     }
     assert_eq!(f.admin.flows.version(), 1);
 }
+
+#[tokio::test]
+async fn a_flow_naming_a_new_prompt_is_refused_until_the_prompt_is_uploaded() {
+    let f = fixture().await;
+    let app = app(&f.admin);
+    let main = f.flows.path().join("principal.yaml");
+    let good = std::fs::read_to_string(&main).expect("read");
+    let with_notice = good.replace(
+        "prompts: [pt-BR/ura/boas-vindas]",
+        "prompts: [pt-BR/avisos/recadastramento, pt-BR/ura/boas-vindas]",
+    );
+    assert_ne!(with_notice, good);
+    std::fs::write(&main, with_notice).expect("write");
+    let (status, body) = send(&app, "POST", "/api/ivr/reload", Body::empty()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.to_string().contains("pt-BR/avisos/recadastramento"),
+        "{body}"
+    );
+
+    let wav = super::testing::wav(2, 44_100, 16, false, 3.0);
+    let uri = "/api/prompts/pt-BR/avisos/recadastramento";
+    let (status, _) = send(&app, "PUT", uri, wav).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send(&app, "POST", "/api/ivr/reload", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+    let (_, list) = send(&app, "GET", "/api/prompts", Body::empty()).await;
+    let notice = list["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .find(|p| p["name"] == "pt-BR/avisos/recadastramento")
+        .expect("listed");
+    assert_eq!(notice["referenced_by"], serde_json::json!(["principal"]));
+}

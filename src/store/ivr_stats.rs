@@ -404,7 +404,20 @@ mod tests {
     both_backends!(stats_come_from_the_stored_ivr_events_of_the_period, stats);
     async fn stats(db: TestDb) {
         let t0 = 1_000_000;
-        db.store.write_batch(&stored(t0)).await.expect("written");
+        // Through the event writer the calls use.
+        let log = crate::store::event_log::EventLog::spawn(
+            db.store.clone(),
+            crate::store::event_log::EventLogConfig {
+                spill_path: db.dir.path().join("spill.jsonl"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("event log starts");
+        for ev in stored(t0) {
+            log.record(ev);
+        }
+        log.flush().await;
         let s = db.store.ivr_stats(t0, t0 + 10_000).await.expect("query");
         check(&s);
         // Small pages cut calls in the middle: the result must not change.
