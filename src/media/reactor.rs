@@ -99,7 +99,11 @@ impl MediaReactor {
         let tx = self.workers[n].clone();
         // A worker only goes away at shutdown; the session is then dropped with it.
         let _ = tx.send(WorkerMsg::Attach(id, Box::new(session)));
-        MediaHandle { id, tx }
+        MediaHandle {
+            id,
+            tx,
+            latest_play: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Stops the workers after they close every session they still hold (recordings are

@@ -64,8 +64,15 @@ pub enum MediaCommand {
         addr: SocketAddr,
         negotiated: Negotiated,
     },
-    /// Play audio (8 kHz PCM) to the caller, replacing whatever is playing.
-    Play { samples: Arc<[i16]>, looped: bool },
+    /// Play audio (8 kHz PCM) to the caller, replacing whatever is playing; `id` comes
+    /// back in `PromptFinished`. Sent by `MediaHandle::play`, which numbers playbacks.
+    Play {
+        samples: Arc<[i16]>,
+        looped: bool,
+        id: u64,
+    },
+    /// Stop what is playing, without a `PromptFinished` (barge-in).
+    Stop,
     /// Relay audio both ways between the legs; stops any playback.
     Bridge,
     /// Stop relaying (the agent put the call on hold, or left).
@@ -80,9 +87,17 @@ pub enum MediaCommand {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    Dtmf { leg: Leg, digit: char },
-    PromptFinished,
-    RtpTimeout { leg: Leg },
+    Dtmf {
+        leg: Leg,
+        digit: char,
+    },
+    /// Playback `id` reached its end (a replaced or stopped one never reports).
+    PromptFinished {
+        id: u64,
+    },
+    RtpTimeout {
+        leg: Leg,
+    },
 }
 
 /// Process-wide counters exported on /metrics.
@@ -99,6 +114,10 @@ pub struct MediaStats {
 pub struct MediaHandle {
     pub(super) id: u64,
     pub(super) tx: crossbeam_channel::Sender<super::reactor::WorkerMsg>,
+    /// The id of the latest playback started or stop requested, shared by the handle's
+    /// clones (the call actor, its IVR driver and its queue music), so an end report
+    /// from a playback already replaced is told apart from the current one's.
+    pub(super) latest_play: Arc<AtomicU64>,
 }
 
 impl MediaHandle {
@@ -108,6 +127,30 @@ impl MediaHandle {
         let _ = self
             .tx
             .send(super::reactor::WorkerMsg::Command(self.id, cmd));
+    }
+
+    /// Plays `samples` to the caller in place of whatever plays; returns the playback's
+    /// id, which `MediaEvent::PromptFinished` reports at its end.
+    pub async fn play(&self, samples: Arc<[i16]>, looped: bool) -> u64 {
+        let id = self.latest_play.fetch_add(1, Ordering::Relaxed) + 1;
+        self.send(MediaCommand::Play {
+            samples,
+            looped,
+            id,
+        })
+        .await;
+        id
+    }
+
+    /// Stops the playback; no end is reported for it.
+    pub async fn stop(&self) {
+        self.latest_play.fetch_add(1, Ordering::Relaxed);
+        self.send(MediaCommand::Stop).await;
+    }
+
+    /// Whether playback `id` is the latest one started (its end is news, not stale).
+    pub fn is_latest(&self, id: u64) -> bool {
+        self.latest_play.load(Ordering::Relaxed) == id
     }
 
     /// Finalizes the recording and stops the session.
@@ -163,6 +206,7 @@ struct Playback {
     samples: Arc<[i16]>,
     pos: usize,
     looped: bool,
+    id: u64,
 }
 
 pub struct MediaSession {
@@ -278,12 +322,22 @@ impl MediaSession {
                     }
                 }
             }
-            MediaCommand::Play { samples, looped } => {
+            MediaCommand::Play {
+                samples,
+                looped,
+                id,
+            } => {
                 self.playback = Some(Playback {
                     samples,
                     pos: 0,
                     looped,
+                    id,
                 });
+            }
+            MediaCommand::Stop => {
+                if self.playback.take().is_some() {
+                    self.legs[0].out.pause();
+                }
             }
             MediaCommand::Bridge => {
                 self.playback = None;
@@ -355,9 +409,6 @@ impl MediaSession {
         else {
             return;
         };
-        let Some(voice) = other.voice.as_mut() else {
-            return;
-        };
         let mut out = [0u8; MTU];
         if out_neg.codec == neg.codec {
             // Same codec both ways: the payload passes through untouched.
@@ -372,7 +423,11 @@ impl MediaSession {
             self.local.count(sent);
             return;
         }
-        // Transcode, cutting the frame into packets the other codec accepts.
+        // Transcode, cutting the frame into packets the other codec accepts. The codec
+        // state is lent out of the leg for the loop (a move of a pointer, not a copy).
+        let Some(mut voice) = other.voice.take() else {
+            return;
+        };
         let mut body = [0u8; MAX_PAYLOAD];
         let mut done = 0;
         let mut prev = 0;
@@ -401,6 +456,7 @@ impl MediaSession {
             done += len;
             prev = len;
         }
+        other.voice = Some(voice);
     }
 
     pub(super) fn on_tick(&mut self) {
@@ -468,9 +524,9 @@ impl MediaSession {
             }
         }
         if finished {
-            self.playback = None;
+            let id = self.playback.take().map_or(0, |p| p.id);
             self.legs[0].out.pause();
-            let _ = self.events.try_send(MediaEvent::PromptFinished);
+            let _ = self.events.try_send(MediaEvent::PromptFinished { id });
         }
     }
 

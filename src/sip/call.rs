@@ -267,7 +267,12 @@ impl CallActor {
                 Some(st) = agent_states.recv() => self.on_agent_state(st).await,
                 Some(ev) = media_events.recv() => match ev {
                     MediaEvent::Dtmf { digit, .. } => self.on_digit(digit, "rfc4733").await,
-                    MediaEvent::PromptFinished => self.on_prompt_finished().await,
+                    MediaEvent::PromptFinished { id } => {
+                        // The end of a playback already replaced is no news.
+                        if self.media.is_latest(id) {
+                            self.on_prompt_finished().await;
+                        }
+                    }
                     MediaEvent::RtpTimeout { leg } => self.machine.handle(now(), Input::RtpTimeout {
                         party: if leg == Leg::Caller { Party::Caller } else { Party::Agent },
                     }),
@@ -518,12 +523,7 @@ impl CallActor {
     async fn play(&self, name: &str, looped: bool) {
         match self.ex.prompts.get(name) {
             Some(p) => {
-                self.media
-                    .send(MediaCommand::Play {
-                        samples: p.samples.clone(),
-                        looped,
-                    })
-                    .await
+                self.media.play(p.samples.clone(), looped).await;
             }
             None => {
                 warn!(prompt = name, "prompt missing: playing silence");
@@ -538,14 +538,7 @@ impl CallActor {
     fn machine_prompt_missing(&self) {
         // The media task reports PromptFinished for an empty prompt at once.
         let media = self.media.clone();
-        tokio::spawn(async move {
-            media
-                .send(MediaCommand::Play {
-                    samples: Arc::from(Vec::<i16>::new()),
-                    looped: false,
-                })
-                .await
-        });
+        tokio::spawn(async move { media.play(Arc::from(Vec::<i16>::new()), false).await });
     }
 
     /// Starts an outbound leg to every registered phone of the service's agents.

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,12 +23,8 @@ use crate::ivr::{
     PlaybackId, RequestId,
 };
 use crate::media::prompt::PromptLibrary;
-use crate::media::session::{MediaCommand, MediaHandle};
+use crate::media::session::MediaHandle;
 use crate::sip::call_log::CallLog;
-
-/// A playback-finished report earlier than this before a prompt's end belongs to the
-/// playback it replaced (the media event carries no id).
-const STALE_FINISH: Duration = Duration::from_millis(300);
 
 /// How the IVR's part of the call ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +39,8 @@ pub type FetchResult = (RequestId, Result<HttpReply, String>);
 /// What the IVR is playing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Playing {
-    Emergency { ends: Instant },
-    Flow { id: PlaybackId, ends: Instant },
+    Emergency,
+    Flow { id: PlaybackId },
 }
 
 pub struct IvrDriver {
@@ -93,14 +89,14 @@ impl IvrDriver {
         emergency: Option<String>,
     ) -> Option<Handoff> {
         if let Some(prompt) = emergency {
-            let ends = self.play(std::slice::from_ref(&prompt), now).await;
+            self.play(std::slice::from_ref(&prompt)).await;
             self.log.record(EventKind::PromptPlayed { prompt });
-            self.playing = Some(Playing::Emergency { ends });
+            self.playing = Some(Playing::Emergency);
             self.pending = Some(call);
             return None;
         }
         self.interp.handle(now, Input::CallStarted(call));
-        self.drain(now).await
+        self.drain().await
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
@@ -109,7 +105,7 @@ impl IvrDriver {
 
     pub async fn timeout(&mut self, now: Instant) -> Option<Handoff> {
         self.interp.handle_timeout(now);
-        self.drain(now).await
+        self.drain().await
     }
 
     pub async fn digit(&mut self, now: Instant, d: char) -> Option<Handoff> {
@@ -117,23 +113,24 @@ impl IvrDriver {
             return None; // the emergency announcement is not cut short
         }
         self.interp.handle(now, Input::Digit(d));
-        self.drain(now).await
+        self.drain().await
     }
 
     pub async fn prompt_finished(&mut self, now: Instant) -> Option<Handoff> {
         match self.playing {
-            Some(Playing::Emergency { ends }) if now + STALE_FINISH >= ends => {
+            // The call actor passes on only the end of the latest playback (media ids).
+            Some(Playing::Emergency) => {
                 self.playing = None;
                 let call = self.pending.take()?;
                 self.interp.handle(now, Input::CallStarted(call));
-                self.drain(now).await
+                self.drain().await
             }
-            Some(Playing::Flow { id, ends }) if now + STALE_FINISH >= ends => {
+            Some(Playing::Flow { id }) => {
                 self.playing = None;
                 self.interp.handle(now, Input::PromptFinished(id));
-                self.drain(now).await
+                self.drain().await
             }
-            _ => None,
+            None => None,
         }
     }
 
@@ -146,27 +143,27 @@ impl IvrDriver {
                 result: r.1,
             },
         );
-        self.drain(now).await
+        self.drain().await
     }
 
     /// The caller hung up: the interpreter logs where, requests are dropped.
     pub async fn hung_up(&mut self, now: Instant) {
         self.interp.handle(now, Input::HungUp);
-        self.drain(now).await;
+        self.drain().await;
         for (_, t) in self.fetches.drain() {
             t.abort();
         }
     }
 
-    async fn drain(&mut self, now: Instant) -> Option<Handoff> {
+    async fn drain(&mut self) -> Option<Handoff> {
         let mut handoff = None;
         while let Some(a) = self.interp.poll_action() {
             match a {
                 Action::Play {
                     playback, prompts, ..
                 } => {
-                    let ends = self.play(&prompts, now).await;
-                    self.playing = Some(Playing::Flow { id: playback, ends });
+                    self.play(&prompts).await;
+                    self.playing = Some(Playing::Flow { id: playback });
                 }
                 Action::StopPlayback(id) => {
                     if matches!(self.playing, Some(Playing::Flow { id: p, .. }) if p == id) {
@@ -194,8 +191,8 @@ impl IvrDriver {
         handoff
     }
 
-    /// Plays the prompts back to back; returns when the playback will end.
-    async fn play(&self, names: &[String], now: Instant) -> Instant {
+    /// Plays the prompts back to back.
+    async fn play(&self, names: &[String]) {
         let mut samples: Vec<i16> = Vec::new();
         for n in names {
             match self.prompts.get(n) {
@@ -203,24 +200,12 @@ impl IvrDriver {
                 None => warn!(prompt = %n, "IVR prompt missing: skipped"),
             }
         }
-        let ends = now + Duration::from_millis(samples.len() as u64 / 8);
-        self.media
-            .send(MediaCommand::Play {
-                samples: Arc::from(samples),
-                looped: false,
-            })
-            .await;
-        ends
+        self.media.play(Arc::from(samples), false).await;
     }
 
-    /// Stops a playback without a "finished" report: a looped 20 ms of silence.
+    /// Stops a playback without a "finished" report (barge-in).
     async fn silence(&self) {
-        self.media
-            .send(MediaCommand::Play {
-                samples: Arc::from(vec![0i16; 160]),
-                looped: true,
-            })
-            .await;
+        self.media.stop().await;
     }
 
     fn fetch(&mut self, req: FetchRequest) {

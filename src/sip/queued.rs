@@ -4,13 +4,12 @@
 //! Owned by the call actor while its call is queued; it only plays (the ACD decides when).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tracing::warn;
 
 use crate::ivr::say;
 use crate::media::prompt::PromptLibrary;
-use crate::media::session::{MediaCommand, MediaHandle};
+use crate::media::session::MediaHandle;
 
 /// Said before the position ("Sua posição na fila é").
 pub const POSITION: &str = "pt-BR/fila/sua-posicao";
@@ -43,32 +42,27 @@ pub fn announcement(position: usize, cap: Option<usize>, wait_secs: Option<u64>)
 pub struct Waiting {
     hold_music: String,
     /// An announcement is playing until about then; music resumes after it.
-    announcing: Option<Instant>,
+    /// An announcement plays (music comes back at its end).
+    announcing: bool,
 }
 
 impl Waiting {
     pub fn new(hold_music: String) -> Waiting {
         Waiting {
             hold_music,
-            announcing: None,
+            announcing: false,
         }
     }
 
     pub async fn music(&mut self, media: &MediaHandle, prompts: &PromptLibrary) {
-        self.announcing = None;
+        self.announcing = false;
         if let Some(p) = prompts.get(&self.hold_music) {
-            media
-                .send(MediaCommand::Play {
-                    samples: p.samples.clone(),
-                    looped: true,
-                })
-                .await;
+            media.play(p.samples.clone(), true).await;
         }
     }
 
     pub async fn announce(
         &mut self,
-        now: Instant,
         names: &[String],
         media: &MediaHandle,
         prompts: &Arc<PromptLibrary>,
@@ -83,25 +77,14 @@ impl Waiting {
         if samples.is_empty() {
             return;
         }
-        self.announcing = Some(now + Duration::from_millis(samples.len() as u64 / 8));
-        media
-            .send(MediaCommand::Play {
-                samples: Arc::from(samples),
-                looped: false,
-            })
-            .await;
+        self.announcing = true;
+        media.play(Arc::from(samples), false).await;
     }
 
     /// A playback ended: after an announcement the music comes back.
-    pub async fn prompt_finished(
-        &mut self,
-        now: Instant,
-        media: &MediaHandle,
-        prompts: &PromptLibrary,
-    ) {
-        if let Some(ends) = self.announcing
-            && now + Duration::from_millis(300) >= ends
-        {
+    pub async fn prompt_finished(&mut self, media: &MediaHandle, prompts: &PromptLibrary) {
+        // Only the latest playback's end reaches here (media ids): the announcement's.
+        if std::mem::take(&mut self.announcing) {
             self.music(media, prompts).await;
         }
     }

@@ -74,7 +74,7 @@ impl CallActor {
                 },
             );
         } else if let (Some(w), true) = (self.waiting.as_mut(), self.machine.is_routing()) {
-            w.prompt_finished(now, &self.media, &self.ex.prompts).await;
+            w.prompt_finished(&self.media, &self.ex.prompts).await;
         } else {
             self.machine.handle(now, Input::PromptFinished);
         }
@@ -182,9 +182,9 @@ impl CallActor {
                 estimated_wait_secs,
             } => {
                 let names = announcement(position, None, estimated_wait_secs);
-                self.announce(now, &names).await;
+                self.announce(&names).await;
             }
-            AcdNotice::PlayMessage { prompt } => self.announce(now, &[prompt]).await,
+            AcdNotice::PlayMessage { prompt } => self.announce(&[prompt]).await,
             AcdNotice::RouteTo {
                 destination,
                 reason,
@@ -196,8 +196,7 @@ impl CallActor {
                         self.waiting = None;
                         self.release_after_prompt = true;
                         let mut w = Waiting::new(String::new());
-                        w.announce(now, &[prompt], &self.media, &self.ex.prompts)
-                            .await;
+                        w.announce(&[prompt], &self.media, &self.ex.prompts).await;
                     }
                     _ => self.machine.handle(
                         now,
@@ -211,12 +210,12 @@ impl CallActor {
         }
     }
 
-    async fn announce(&mut self, now: Instant, names: &[String]) {
+    async fn announce(&mut self, names: &[String]) {
         if !self.machine.is_routing() {
             return;
         }
         if let Some(w) = self.waiting.as_mut() {
-            w.announce(now, names, &self.media, &self.ex.prompts).await;
+            w.announce(names, &self.media, &self.ex.prompts).await;
         }
     }
 
