@@ -90,7 +90,11 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         source: admitted.source.to_string(),
     });
 
-    let (state_tx, caller_states) = ex.dialogs.new_dialog_state_channel();
+    // One state channel for the caller's dialog and every agent leg: each unbounded
+    // channel costs a ~10 KB block up front, a large share of a call's memory. States
+    // carry their dialog's id, which tells the caller's (fixed) from the legs'.
+    let (state_tx, dialog_states) = ex.dialogs.new_dialog_state_channel();
+    let agent_state_tx = state_tx.clone();
     let contact = contact_uri(&ex, "atende");
     let dialog = match ex
         .dialogs
@@ -151,7 +155,6 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         })
         .await;
 
-    let (agent_state_tx, agent_states) = ex.dialogs.new_dialog_state_channel();
     let (outcome_tx, outcomes) = mpsc::channel(16);
     let (fetch_tx, fetches) = mpsc::channel(4);
     let (notice_tx, notices) = mpsc::channel(32);
@@ -191,14 +194,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         actor.start_ivr().await;
     }
     actor
-        .run(
-            caller_states,
-            agent_states,
-            media_events,
-            outcomes,
-            fetches,
-            notices,
-        )
+        .run(dialog_states, media_events, outcomes, fetches, notices)
         .await;
     ex.counters.active.fetch_sub(1, Ordering::Relaxed);
 }
@@ -236,13 +232,13 @@ struct CallActor {
 impl CallActor {
     async fn run(
         &mut self,
-        mut caller_states: DialogStateReceiver,
-        mut agent_states: DialogStateReceiver,
+        mut dialog_states: DialogStateReceiver,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut outcomes: mpsc::Receiver<LegOutcome>,
         mut fetches: mpsc::Receiver<FetchResult>,
         mut notices: mpsc::Receiver<AcdNotice>,
     ) {
+        let caller_id = self.caller.id();
         loop {
             while let Some(action) = self.machine.poll_action() {
                 self.act(action).await;
@@ -263,8 +259,13 @@ impl CallActor {
             };
             let now = std::time::Instant::now;
             tokio::select! {
-                Some(st) = caller_states.recv() => self.on_caller_state(st).await,
-                Some(st) = agent_states.recv() => self.on_agent_state(st).await,
+                Some(st) = dialog_states.recv() => {
+                    if *st.id() == caller_id {
+                        self.on_caller_state(st).await;
+                    } else {
+                        self.on_agent_state(st).await;
+                    }
+                }
                 Some(ev) = media_events.recv() => match ev {
                     MediaEvent::Dtmf { digit, .. } => self.on_digit(digit, "rfc4733").await,
                     MediaEvent::PromptFinished { id } => {
