@@ -12,4 +12,5 @@ pub mod reactor;
 pub mod recording;
 pub mod session;
 pub mod stream;
+pub mod udp_batch;
 pub mod voice;
