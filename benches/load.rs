@@ -183,27 +183,14 @@ fn setup_rate_run(server: &Server, rate: u32, secs: u32, talk_ms: u64) -> u32 {
     let dir = server.dir.path();
     let sf = scenario(dir, "caller_short.xml", &[("TALK_MS", talk_ms.to_string())]);
     let cpu0 = cpu_secs(server.pid());
-    let caller = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        sf.display().to_string(),
-        "-s".into(),
-        DID.into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(2).to_string(),
+    let mut args = trunk_caller_args(server, &sf, 2);
+    args.extend([
         "-r".into(),
         rate.to_string(),
         "-m".into(),
         total.to_string(),
-    ])
-    .spawn()
-    .expect("short callers start");
+    ]);
+    let caller = sipp(&args).spawn().expect("short callers start");
     wait_ok(caller, "short callers", server);
     wait_ok(agent, "agent phone", server);
     let cpu = cpu_secs(server.pid()) - cpu0;

@@ -260,25 +260,9 @@ pub fn start_ivr_caller(
             ("TALK_MS", talk_ms.to_string()),
         ],
     );
-    sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        sf.display().to_string(),
-        "-s".into(),
-        DID.into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(4).to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("caller sipp starts")
+    let mut args = trunk_caller_args(server, &sf, 4);
+    args.extend(["-m".into(), "1".into()]);
+    sipp(&args).spawn().expect("caller sipp starts")
 }
 
 /// A fake process-status service on a loopback port: answers every

@@ -531,7 +531,18 @@ pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&st
             ("TALK_MS", talk_ms.to_string()),
         ],
     );
-    let mut args = vec![
+    let mut args = trunk_caller_args(server, &sf, SIPP_MEDIA_PORTS.load(Ordering::Relaxed));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"-m") {
+        args.extend(["-m".into(), "1".into()]);
+    }
+    sipp(&args).spawn().expect("caller sipp starts")
+}
+
+/// sipp's arguments for trunk callers dialing the DID with scenario `sf`, from their own
+/// SIP port and a block of `media_ports` RTP ports on loopback.
+pub fn trunk_caller_args(server: &Server, sf: &Path, media_ports: u16) -> Vec<String> {
+    vec![
         server.sip_target(),
         "-sf".into(),
         sf.display().to_string(),
@@ -544,13 +555,8 @@ pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&st
         "-mi".into(),
         "127.0.0.1".into(),
         "-mp".into(),
-        free_rtp_range(SIPP_MEDIA_PORTS.load(Ordering::Relaxed)).to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    if !extra.contains(&"-m") {
-        args.extend(["-m".into(), "1".into()]);
-    }
-    sipp(&args).spawn().expect("caller sipp starts")
+        free_rtp_range(media_ports).to_string(),
+    ]
 }
 
 /// Waits until the newest call's log holds `kind`, and returns (protocol, events).
