@@ -17,6 +17,15 @@ pub enum Hours {
     Closed,
 }
 
+/// Which prompts an IVR test server plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompts {
+    /// Every prompt a 0.2 s tone: flows run in seconds.
+    Short,
+    /// The shipped pt-BR prompts, as callers hear them.
+    Shipped,
+}
+
 pub struct IvrOptions<'a> {
     pub hours: Hours,
     /// Agents (password `pw<id>`) in the order the ACD prefers them on a tie.
@@ -96,12 +105,22 @@ fn short_prompts(dir: &Path) -> PathBuf {
 impl Server {
     /// A server whose DID runs the shipped IVR flows into ACD queues.
     pub fn start_ivr(db: Db, o: &IvrOptions) -> Server {
+        Server::start_ivr_sized(db, o, Prompts::Short, 10)
+    }
+
+    /// As `start_ivr`, with the shipped prompts or short tones, and RTP ports for
+    /// `max_calls` calls (4 each).
+    pub fn start_ivr_sized(db: Db, o: &IvrOptions, p: Prompts, max_calls: u16) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let flows = flows(dir.path(), o.hours);
-        let prompts = short_prompts(dir.path());
+        let prompts = match p {
+            Prompts::Short => short_prompts(dir.path()),
+            Prompts::Shipped => Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"),
+        };
         let sip_port = free_port();
         let http_port = free_port();
-        let rtp = free_rtp_range(40);
+        let rtp_ports = max_calls * 4;
+        let rtp = free_rtp_range(rtp_ports);
         let db_url = match db {
             Db::Sqlite => format!("sqlite://{}/atende.db", dir.path().display()),
             Db::Postgres => atende::testkit::pg::fresh_pg_database(),
@@ -172,7 +191,7 @@ ivr = true
 hold_music = "pt-BR/hold-music"
 
 {queues}{agents}"#,
-            rtp_max = rtp + 38,
+            rtp_max = rtp + rtp_ports - 2,
             data = dir.path().display(),
             prompts = prompts.display(),
             flows = flows.display(),
