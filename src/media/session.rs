@@ -67,7 +67,8 @@ pub enum MediaCommand {
     /// Play audio (8 kHz PCM) to the caller, replacing whatever is playing; `id` comes
     /// back in `PromptFinished`. Sent by `MediaHandle::play`, which numbers playbacks.
     Play {
-        samples: Arc<[i16]>,
+        /// Played back to back; shared with the prompt library, never copied per call.
+        parts: Vec<Arc<[i16]>>,
         looped: bool,
         id: u64,
     },
@@ -132,13 +133,14 @@ impl MediaHandle {
     /// Plays `samples` to the caller in place of whatever plays; returns the playback's
     /// id, which `MediaEvent::PromptFinished` reports at its end.
     pub async fn play(&self, samples: Arc<[i16]>, looped: bool) -> u64 {
+        self.play_parts(vec![samples], looped).await
+    }
+
+    /// Plays prompts back to back as one playback (a menu, a number said in fragments)
+    /// without copying their audio.
+    pub async fn play_parts(&self, parts: Vec<Arc<[i16]>>, looped: bool) -> u64 {
         let id = self.latest_play.fetch_add(1, Ordering::Relaxed) + 1;
-        self.send(MediaCommand::Play {
-            samples,
-            looped,
-            id,
-        })
-        .await;
+        self.send(MediaCommand::Play { parts, looped, id }).await;
         id
     }
 
@@ -203,7 +205,9 @@ impl LegState {
 }
 
 struct Playback {
-    samples: Arc<[i16]>,
+    parts: Vec<Arc<[i16]>>,
+    /// The part playing and the position in it.
+    part: usize,
     pos: usize,
     looped: bool,
     id: u64,
@@ -322,13 +326,10 @@ impl MediaSession {
                     }
                 }
             }
-            MediaCommand::Play {
-                samples,
-                looped,
-                id,
-            } => {
+            MediaCommand::Play { parts, looped, id } => {
                 self.playback = Some(Playback {
-                    samples,
+                    parts,
+                    part: 0,
                     pos: 0,
                     looped,
                     id,
@@ -484,17 +485,22 @@ impl MediaSession {
         };
         let mut pcm = [0i16; FRAME];
         let mut filled = 0;
+        let has_audio = pb.parts.iter().any(|p| !p.is_empty());
         while filled < FRAME {
-            let left = pb.samples.len().saturating_sub(pb.pos);
-            if left == 0 {
-                if pb.looped && !pb.samples.is_empty() {
-                    pb.pos = 0;
+            let Some(part) = pb.parts.get(pb.part) else {
+                if pb.looped && has_audio {
+                    (pb.part, pb.pos) = (0, 0);
                     continue;
                 }
                 break;
+            };
+            let left = part.len().saturating_sub(pb.pos);
+            if left == 0 {
+                (pb.part, pb.pos) = (pb.part + 1, 0);
+                continue;
             }
             let take = left.min(FRAME - filled);
-            pcm[filled..filled + take].copy_from_slice(&pb.samples[pb.pos..pb.pos + take]);
+            pcm[filled..filled + take].copy_from_slice(&part[pb.pos..pb.pos + take]);
             pb.pos += take;
             filled += take;
         }

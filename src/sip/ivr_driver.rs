@@ -191,16 +191,16 @@ impl IvrDriver {
         handoff
     }
 
-    /// Plays the prompts back to back.
+    /// Plays the prompts back to back (shared audio, no copy per call).
     async fn play(&self, names: &[String]) {
-        let mut samples: Vec<i16> = Vec::new();
+        let mut parts = Vec::with_capacity(names.len());
         for n in names {
             match self.prompts.get(n) {
-                Some(p) => samples.extend_from_slice(&p.samples),
+                Some(p) => parts.push(p.samples),
                 None => warn!(prompt = %n, "IVR prompt missing: skipped"),
             }
         }
-        self.media.play(Arc::from(samples), false).await;
+        self.media.play_parts(parts, false).await;
     }
 
     /// Stops a playback without a "finished" report (barge-in).

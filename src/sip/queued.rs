@@ -67,18 +67,18 @@ impl Waiting {
         media: &MediaHandle,
         prompts: &Arc<PromptLibrary>,
     ) {
-        let mut samples: Vec<i16> = Vec::new();
+        let mut parts = Vec::with_capacity(names.len());
         for n in names {
             match prompts.get(n) {
-                Some(p) => samples.extend_from_slice(&p.samples),
+                Some(p) => parts.push(p.samples),
                 None => warn!(prompt = %n, "queue prompt missing: skipped"),
             }
         }
-        if samples.is_empty() {
+        if parts.iter().all(|p| p.is_empty()) {
             return;
         }
         self.announcing = true;
-        media.play(Arc::from(samples), false).await;
+        media.play_parts(parts, false).await;
     }
 
     /// A playback ended: after an announcement the music comes back.
