@@ -162,7 +162,12 @@ struct AcdActor {
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
 /// in as available.
-pub fn spawn(config: EngineConfig, agents: &[AgentConfig]) -> Result<AcdHandle, AcdError> {
+pub fn spawn(mut config: EngineConfig, agents: &[AgentConfig]) -> Result<AcdHandle, AcdError> {
+    // `*47` pauses with its own reason, whatever reasons the CTI screen offers.
+    let code_reason = crate::sip::feature_code::PAUSE_REASON;
+    if !config.pause_reasons.iter().any(|r| r == code_reason) {
+        config.pause_reasons.push(code_reason.to_owned());
+    }
     let epoch = Instant::now();
     let engine = Engine::new(config, Now::new(Tick::ZERO, jiff::Timestamp::now()))?;
     let profiles = agents

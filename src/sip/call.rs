@@ -34,6 +34,7 @@ use crate::sip::acd::{AcdNotice, AcdRequest};
 use crate::sip::admit::{Admitted, Refusal, admit};
 use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
+use crate::sip::feature_code;
 use crate::sip::ivr_driver::{FetchResult, IvrDriver};
 use crate::sip::legs::{
     AgentLeg, LegOutcome, contact_uri, finalize_recording, info_digit, respond_sdp, route_target,
@@ -44,6 +45,11 @@ use crate::store::protocol::Protocol;
 
 /// Handles a new inbound INVITE for the whole life of the call.
 pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
+    // An agent's feature code is no call: no protocol, recording or call counters.
+    if request::request_user(&tx.original).is_some_and(|u| feature_code::is_feature_code(&u)) {
+        feature_code::serve(ex, tx).await;
+        return;
+    }
     ex.counters.offered.fetch_add(1, Ordering::Relaxed);
     let admitted = match admit(&ex, &tx) {
         Ok(a) => a,

@@ -9,6 +9,7 @@ pub mod call;
 pub mod call_log;
 pub mod digest;
 pub mod exchange;
+pub mod feature_code;
 mod ivr_driver;
 mod legs;
 pub mod location;

@@ -1,0 +1,121 @@
+//! End to end: agent feature codes dialled from a registered sipp phone. Agent 1001 starts
+//! logged out; a wrong PIN leaves them out (a queued caller abandons, never offered), the
+//! right one logs them in (the next queued caller is answered by 1001). Each dial answers
+//! atende's 407 with the phone's digest credentials and ends with atende's BYE after the
+//! confirmation prompt. Then *47, *48 and *46 pause, ready and log the phone's agent out.
+
+mod support;
+
+use std::process::Output;
+
+use support::ivr::*;
+use support::*;
+
+/// Dials `code` from a phone authenticating as `account` (password `pw<account>`).
+fn dial(server: &Server, account: &str, code: &str) -> Output {
+    let sf = scenario(
+        server.dir.path(),
+        "feature_code.xml",
+        &[("USER", account.into())],
+    );
+    let child = sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        sf.display().to_string(),
+        "-s".into(),
+        code.into(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-au".into(),
+        account.into(),
+        "-ap".into(),
+        format!("pw{account}"),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("feature code sipp starts");
+    wait_ok(child, &format!("feature code {code}"), server)
+}
+
+fn acd_kinds(events: &[serde_json::Value]) -> Vec<String> {
+    steps(events, "acd", "kind")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+#[test]
+fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
+    let server = Server::start_ivr(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+    );
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+
+    // Wrong PIN: the phone hears the failure prompt and is hung up on; 1001 stays out.
+    dial(&server, "1001", "*4510019999");
+    assert!(
+        server.log().contains("agent login with a wrong PIN"),
+        "no wrong-PIN warning:\n{}",
+        server.log()
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
+    wait_ok(caller, "caller while nobody is logged in", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let k = acd_kinds(&events);
+    assert!(k.contains(&"abandoned".to_owned()), "{k:?}");
+    assert!(
+        !k.contains(&"offered".to_owned()),
+        "offered to nobody: {k:?}"
+    );
+
+    // The right PIN logs 1001 in: the next queued caller reaches their phone.
+    dial(&server, "1001", "*4510011234");
+    let agent = start_agent(
+        &server,
+        "agent.xml",
+        agent_port,
+        1,
+        &[("ANSWER_AFTER_MS", "300".into())],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
+    wait_ok(caller, "caller after the login", &server);
+    wait_ok(agent, "agent phone", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let answered = steps(&events, "acd", "kind")
+        .into_iter()
+        .find(|e| e["kind"] == "answered")
+        .unwrap_or_else(|| panic!("not answered: {:?}", acd_kinds(&events)));
+    assert_eq!(answered["agent"], "1001");
+    assert_eq!(server.metric("atende_active_calls"), 0.0);
+
+    // Pause, ready and logout act on the phone's own account, through the ACD.
+    let log_has = |needle: &str| {
+        let log = server.log();
+        assert!(log.contains(needle), "no {needle:?} in the log:\n{log}");
+    };
+    dial(&server, "1001", "*47");
+    log_has(r#"to: Paused { reason: "pausa" }"#);
+    dial(&server, "1001", "*48");
+    log_has("from: Paused");
+    dial(&server, "1001", "*46");
+    log_has("to: LoggedOut");
+    assert!(
+        !server.log().contains(r#"pin: "1234""#),
+        "the PIN reached the log"
+    );
+}
