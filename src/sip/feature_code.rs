@@ -210,7 +210,13 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
                         .iter()
                         .find(|a| a.id == *agent)
                         .and_then(|a| a.pin.as_deref());
+                    if !ex.registrar.pin_allowed(source.ip()) {
+                        warn!(%source, %account, "agent PIN tries blocked for this source");
+                        finish(ex, tx, PROMPT_INVALID).await;
+                        return;
+                    }
                     if !pin_matches(expected, pin) {
+                        ex.registrar.record_pin_failure(source.ip());
                         warn!(%source, %account, %agent, "agent login with a wrong PIN");
                         finish(ex, tx, PROMPT_INVALID).await;
                         return;

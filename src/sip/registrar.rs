@@ -43,6 +43,9 @@ struct Tables {
     location: LocationTable,
     counts: NonceCounts,
     limiter: AuthLimiter,
+    /// Wrong agent PINs (feature-code logins) per source. Apart from `limiter`: a PIN is
+    /// tried after a successful digest, whose success must not wipe the PIN failures.
+    pins: AuthLimiter,
 }
 
 pub struct Registrar {
@@ -99,6 +102,12 @@ impl Registrar {
                 ),
                 counts: NonceCounts::new(65_536),
                 limiter: AuthLimiter::new(
+                    config.sip.auth_max_failures,
+                    std::time::Duration::from_secs(60),
+                    BLOCK_FOR,
+                    65_536,
+                ),
+                pins: AuthLimiter::new(
                     config.sip.auth_max_failures,
                     std::time::Duration::from_secs(60),
                     BLOCK_FOR,
@@ -199,6 +208,20 @@ impl Registrar {
                 AuthOutcome::Forbidden("bad credentials")
             }
         }
+    }
+
+    /// Whether this source may try an agent PIN now (not blocked for guessing).
+    pub fn pin_allowed(&self, ip: IpAddr) -> bool {
+        !matches!(
+            self.tables().pins.check(ip, Instant::now()),
+            Admission::Blocked { .. }
+        )
+    }
+
+    /// Counts a wrong agent PIN from this source; too many within a minute block it from
+    /// trying PINs for the same time as failed digests.
+    pub fn record_pin_failure(&self, ip: IpAddr) {
+        self.tables().pins.record_failure(ip, Instant::now());
     }
 
     /// Live bindings of an agent's phones.
@@ -359,5 +382,23 @@ mod tests {
         let bare = parse_contact("sip:1001@127.0.0.1;expires=0").unwrap();
         assert_eq!(bare.expires, Some(0));
         assert!(parse_contact("<mailto:x@y>").is_none());
+    }
+
+    #[test]
+    fn wrong_pins_block_their_source_from_further_tries() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/atende.toml");
+        let config = Config::load(&path).unwrap();
+        let r = Registrar::new(&config, [7; 32]);
+        let (guesser, other): (IpAddr, IpAddr) =
+            ("10.0.0.9".parse().unwrap(), "10.0.0.10".parse().unwrap());
+        for _ in 0..config.sip.auth_max_failures {
+            assert!(r.pin_allowed(guesser));
+            r.record_pin_failure(guesser);
+        }
+        assert!(
+            !r.pin_allowed(guesser),
+            "blocked after the allowed failures"
+        );
+        assert!(r.pin_allowed(other), "other sources unaffected");
     }
 }
