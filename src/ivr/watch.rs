@@ -98,10 +98,12 @@ pub fn start_with(
     let dir = flows.dir().to_path_buf();
     let handler = move |res: DebounceEventResult| match res {
         Ok(events) => {
-            if events
-                .iter()
-                .any(|e| e.paths.iter().any(|p| is_flow_file(p)))
-            {
+            // Reads are events too (inotify's open/close): a reload reads every flow,
+            // so reacting to them would reload forever.
+            if events.iter().any(|e| {
+                !matches!(e.kind, notify::EventKind::Access(_))
+                    && e.paths.iter().any(|p| is_flow_file(p))
+            }) {
                 let result = reload_logged(&flows, "watcher");
                 observer(&result);
             }
@@ -218,5 +220,26 @@ mod tests {
         std::fs::write(&main, format!("{good}\n# edited\n")).expect("write");
         assert_eq!(until(&rx, Result::is_ok).expect("accepted"), 2);
         assert_eq!(flows.version(), 2);
+    }
+
+    #[test]
+    fn reading_the_flows_reloads_nothing() {
+        let dir = shipped_copy();
+        let flows = Arc::new(LiveFlows::load(dir.path(), None).expect("shipped flows load"));
+        let (tx, rx) = mpsc::channel();
+        let _w = start_with(flows.clone(), Duration::from_millis(50), move |r| {
+            let _ = tx.send(r.clone());
+        })
+        .expect("watcher starts");
+        // Someone (or the reload itself) reads every file.
+        flows.reload().expect("reload by hand");
+        for _ in 0..3 {
+            let _ = std::fs::read_to_string(dir.path().join("principal.yaml"));
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(800)).is_err(),
+            "no reload from reads"
+        );
+        assert_eq!(flows.version(), 2, "only the reload by hand");
     }
 }

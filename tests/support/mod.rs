@@ -344,6 +344,17 @@ impl Drop for Server {
 
 /// A tiny blocking HTTP/1.1 GET (keeps tests free of an async runtime).
 pub fn http_get(port: u16, path: &str, auth: bool) -> std::io::Result<(u16, Vec<u8>)> {
+    http_request(port, "GET", path, auth, None)
+}
+
+/// One HTTP/1.1 request with an optional JSON body; returns (status, body).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    auth: bool,
+    json: Option<&str>,
+) -> std::io::Result<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -352,9 +363,17 @@ pub fn http_get(port: u16, path: &str, auth: bool) -> std::io::Result<(u16, Vec<
     } else {
         String::new()
     };
+    let body = json.unwrap_or("");
+    let content = match json {
+        Some(b) => format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ),
+        None => String::new(),
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{content}Connection: close\r\n\r\n{body}"
     )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
