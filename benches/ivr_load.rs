@@ -59,13 +59,7 @@ fn main() {
     require("sipp");
     let server = Server::start_ivr_sized(
         Db::Sqlite,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &[],
-            auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
+        &IvrOptions::open_without_agents(),
         Prompts::Shipped,
         u16::try_from(calls + 5).unwrap_or(u16::MAX),
     );

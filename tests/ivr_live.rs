@@ -11,16 +11,7 @@ use support::ivr::*;
 use support::*;
 
 fn server() -> Server {
-    Server::start_ivr(
-        Db::Sqlite,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &[],
-            auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-    )
+    Server::start_ivr(Db::Sqlite, &IvrOptions::open_without_agents())
 }
 
 fn call(server: &Server, talk_ms: u64) -> Vec<serde_json::Value> {

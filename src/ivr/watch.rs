@@ -200,15 +200,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_file_change_reloads_and_a_broken_one_is_refused() {
-        let dir = shipped_copy();
+    /// The shipped flows loaded from `dir`, watched with a short debounce; each reload's
+    /// result arrives on the receiver.
+    fn watched(
+        dir: &tempfile::TempDir,
+    ) -> (Arc<LiveFlows>, mpsc::Receiver<ReloadResult>, FlowWatcher) {
         let flows = Arc::new(LiveFlows::load(dir.path(), None).expect("shipped flows load"));
         let (tx, rx) = mpsc::channel();
-        let _w = start_with(flows.clone(), Duration::from_millis(50), move |r| {
+        let w = start_with(flows.clone(), Duration::from_millis(50), move |r| {
             let _ = tx.send(r.clone());
         })
         .expect("watcher starts");
+        (flows, rx, w)
+    }
+
+    #[test]
+    fn a_file_change_reloads_and_a_broken_one_is_refused() {
+        let dir = shipped_copy();
+        let (flows, rx, _w) = watched(&dir);
         let main = dir.path().join("principal.yaml");
         let good = std::fs::read_to_string(&main).expect("read");
 
@@ -225,12 +234,7 @@ mod tests {
     #[test]
     fn reading_the_flows_reloads_nothing() {
         let dir = shipped_copy();
-        let flows = Arc::new(LiveFlows::load(dir.path(), None).expect("shipped flows load"));
-        let (tx, rx) = mpsc::channel();
-        let _w = start_with(flows.clone(), Duration::from_millis(50), move |r| {
-            let _ = tx.send(r.clone());
-        })
-        .expect("watcher starts");
+        let (flows, rx, _w) = watched(&dir);
         // Someone (or the reload itself) reads every file.
         flows.reload().expect("reload by hand");
         for _ in 0..3 {

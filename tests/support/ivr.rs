@@ -36,6 +36,19 @@ pub struct IvrOptions<'a> {
     pub http_port: Option<u16>,
 }
 
+impl IvrOptions<'static> {
+    /// Business hours all day, no agents: callers stay with the IVR's prompts.
+    pub fn open_without_agents() -> Self {
+        IvrOptions {
+            hours: Hours::Open,
+            agents: &[],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        }
+    }
+}
+
 /// Copies the shipped flows, replacing only the schedule so the test does not depend on
 /// the time of day it runs.
 fn flows(dir: &Path, hours: Hours) -> PathBuf {
@@ -158,31 +171,18 @@ impl Server {
                 )
             })
             .collect();
+        let base = base_config(
+            (sip_port, http_port),
+            (rtp, rtp + rtp_ports - 2),
+            r#""MD5", "SHA-256""#,
+            &db_url,
+            dir.path(),
+            &prompts,
+        );
         let config = format!(
-            r#"timezone = "America/Sao_Paulo"
-[sip]
-listen_udp = "127.0.0.1:{sip_port}"
-listen_tcp = "127.0.0.1:{sip_port}"
-digest_algorithms = ["MD5", "SHA-256"]
-[media]
-rtp_ip = "127.0.0.1"
-rtp_port_min = {rtp}
-rtp_port_max = {rtp_max}
-[http]
-listen = "127.0.0.1:{http_port}"
-admin_token = "{TOKEN}"
-[database]
-url = "{db_url}"
-[recording]
-dir = "{data}/recordings"
-[prompts]
-dir = "{prompts}"
-[ivr]
+            r#"{base}[ivr]
 dir = "{flows}"
 {rewrite}
-[[trunks]]
-name = "test-gateway"
-allow = ["127.0.0.1"]
 [[routes]]
 did = "{DID}"
 service = "ura"
@@ -191,9 +191,6 @@ ivr = true
 hold_music = "pt-BR/hold-music"
 
 {queues}{agents}"#,
-            rtp_max = rtp + rtp_ports - 2,
-            data = dir.path().display(),
-            prompts = prompts.display(),
             flows = flows.display(),
         );
         Server::launch(dir, &config, sip_port, http_port)

@@ -192,29 +192,16 @@ impl Server {
             .iter()
             .map(|a| format!("[[agents]]\nid = \"{a}\"\npassword = \"pw{a}\"\n\n"))
             .collect();
+        let base = base_config(
+            (sip_port, http_port),
+            (rtp, rtp + rtp_ports - 2),
+            &digest_algorithms,
+            &db_url,
+            dir.path(),
+            &dir.path().join("prompts"),
+        );
         let config = format!(
-            r#"timezone = "America/Sao_Paulo"
-[sip]
-listen_udp = "127.0.0.1:{sip_port}"
-listen_tcp = "127.0.0.1:{sip_port}"
-digest_algorithms = [{digest_algorithms}]
-[media]
-rtp_ip = "127.0.0.1"
-rtp_port_min = {rtp}
-rtp_port_max = {rtp_max}
-[http]
-listen = "127.0.0.1:{http_port}"
-admin_token = "{TOKEN}"
-[database]
-url = "{db_url}"
-[recording]
-dir = "{data}/recordings"
-[prompts]
-dir = "{prompts_root}"
-[[trunks]]
-name = "test-gateway"
-allow = ["127.0.0.1"]
-[[routes]]
+            r#"{base}[[routes]]
 did = "{DID}"
 service = "test"
 [services.test]
@@ -224,9 +211,6 @@ agents = [{agent_list}]
 ring_timeout_secs = 20
 
 {agent_accounts}"#,
-            rtp_max = rtp + rtp_ports - 2,
-            data = dir.path().display(),
-            prompts_root = dir.path().join("prompts").display(),
         );
         Server::launch(dir, &config, sip_port, http_port)
     }
@@ -556,6 +540,48 @@ pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&st
         args.extend(["-m".into(), "1".into()]);
     }
     sipp(&args).spawn().expect("caller sipp starts")
+}
+
+/// The config every test server shares: loopback SIP/HTTP `ports`, an RTP port range, its
+/// own database and data folder, the prompts, and the test trunk (127.0.0.1). Callers add
+/// their routes, services, queues and agents.
+pub fn base_config(
+    ports: (u16, u16),
+    rtp: (u16, u16),
+    digest_algorithms: &str,
+    db_url: &str,
+    data: &Path,
+    prompts: &Path,
+) -> String {
+    let (sip_port, http_port) = ports;
+    format!(
+        r#"timezone = "America/Sao_Paulo"
+[sip]
+listen_udp = "127.0.0.1:{sip_port}"
+listen_tcp = "127.0.0.1:{sip_port}"
+digest_algorithms = [{digest_algorithms}]
+[media]
+rtp_ip = "127.0.0.1"
+rtp_port_min = {}
+rtp_port_max = {}
+[http]
+listen = "127.0.0.1:{http_port}"
+admin_token = "{TOKEN}"
+[database]
+url = "{db_url}"
+[recording]
+dir = "{}/recordings"
+[prompts]
+dir = "{}"
+[[trunks]]
+name = "test-gateway"
+allow = ["127.0.0.1"]
+"#,
+        rtp.0,
+        rtp.1,
+        data.display(),
+        prompts.display(),
+    )
 }
 
 /// sipp's arguments for trunk callers dialing the DID with scenario `sf`, from their own
