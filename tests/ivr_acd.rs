@@ -153,6 +153,19 @@ fn self_service_reads_the_process_status_and_the_ivr_ends_the_call() {
 /// (c) Nobody logged in: the caller waits in the queue and hangs up: abandoned after N s.
 #[test]
 fn caller_hanging_up_in_the_queue_is_logged_as_abandoned() {
+    abandon_after(3000, 1500..4500);
+}
+
+/// (c') The same after more than 30 s: the abandon that counts against the service level
+/// (TAB) is told apart by its logged wait.
+#[test]
+fn caller_abandoning_after_30_s_is_logged_with_the_long_wait() {
+    abandon_after(32_000, 30_500..34_500);
+}
+
+/// A caller presses 0 (operator), waits `talk_ms` in queue `geral` with nobody logged in,
+/// and hangs up: the ACD logs the abandon with a wait in `expected` ms.
+fn abandon_after(talk_ms: u64, expected: std::ops::Range<u64>) {
     let server = Server::start_ivr(
         Db::Sqlite,
         &IvrOptions {
@@ -163,17 +176,14 @@ fn caller_hanging_up_in_the_queue_is_logged_as_abandoned() {
             http_port: None,
         },
     );
-    let caller = start_ivr_caller(&server, &[(800, "0")], 3000, false);
+    let caller = start_ivr_caller(&server, &[(800, "0")], talk_ms, false);
     wait_ok(caller, "caller", &server);
     let (_, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(acd(&events, "queue_entered")["queue"], "geral");
     let ab = acd(&events, "abandoned");
     assert_eq!(ab["queue"], "geral");
     let waited = ab["waited_ms"].as_u64().unwrap_or(0);
-    assert!(
-        (1500..4500).contains(&waited),
-        "abandoned after {waited} ms"
-    );
+    assert!(expected.contains(&waited), "abandoned after {waited} ms");
     assert_eq!(event(&events, "hung_up")["detail"]["by"], "caller");
 }
 
