@@ -119,3 +119,50 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
         "the PIN reached the log"
     );
 }
+
+/// Hot-desking: agent 1001 logs in from the phone registered as 1002. Their queued call
+/// rings that phone, and that phone's `*46` logs 1001 (not 1002) out.
+#[test]
+fn an_agent_logged_in_from_another_phone_is_rung_there() {
+    let server = Server::start_ivr(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001", "1002"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+    );
+    let desk = free_port();
+    register_agent(&server, "1002", desk);
+    dial(&server, "1002", "*4510011234");
+
+    let phone = start_agent(
+        &server,
+        "agent.xml",
+        desk,
+        1,
+        &[("ANSWER_AFTER_MS", "300".into())],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "the desk phone (registered as 1002)", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let answered = steps(&events, "acd", "kind")
+        .into_iter()
+        .find(|e| e["kind"] == "answered")
+        .unwrap_or_else(|| panic!("not answered: {:?}", acd_kinds(&events)));
+    assert_eq!(
+        answered["agent"], "1001",
+        "the agent, not the phone's account"
+    );
+
+    dial(&server, "1002", "*46");
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#"AgentId("1001")"#) && l.contains("to: LoggedOut")),
+        "1001 logged out from the desk phone:\n{log}"
+    );
+}

@@ -565,7 +565,9 @@ impl CallActor {
             if self.legs.values().any(|l| l.agent == agent) {
                 continue;
             }
-            for binding in self.ex.registrar.contacts(&agent) {
+            // The phone the agent logged in from (hot-desking), else their own.
+            let phone = self.ex.hot_desk.phone_of(&agent);
+            for binding in self.ex.registrar.contacts(&phone) {
                 let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
                     continue;
                 };

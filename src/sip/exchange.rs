@@ -44,6 +44,8 @@ pub struct Exchange {
     pub media_stats: Arc<MediaStats>,
     pub media: MediaReactor,
     pub counters: CallCounters,
+    /// Which phone each agent logged in from (`*45`), for ringing and the phone's codes.
+    pub hot_desk: crate::sip::hot_desk::HotDesk,
     pub codecs: Vec<Codec>,
     /// Our SIP address for Contact headers.
     pub sip_addr: SocketAddr,
@@ -96,6 +98,7 @@ impl Exchange {
             media_stats: Arc::new(MediaStats::default()),
             media,
             counters: CallCounters::default(),
+            hot_desk: Default::default(),
             codecs,
             sip_addr,
             flows: None,

@@ -228,17 +228,23 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
                     };
                     (id, login)
                 }
-                FeatureCode::Logout => (AgentId::new(account.as_str()), AgentCommand::Logout),
+                // The phone's codes act on the agent working at it (hot-desking).
+                FeatureCode::Logout => (seated(&ex, &account), AgentCommand::Logout),
                 FeatureCode::Pause => (
-                    AgentId::new(account.as_str()),
+                    seated(&ex, &account),
                     AgentCommand::Pause {
                         reason: PAUSE_REASON.to_owned(),
                     },
                 ),
-                FeatureCode::Ready => (AgentId::new(account.as_str()), AgentCommand::Ready),
+                FeatureCode::Ready => (seated(&ex, &account), AgentCommand::Ready),
             };
             match acd.agent(agent.clone(), command).await {
                 Ok(()) => {
+                    match &code {
+                        FeatureCode::Login { agent, .. } => ex.hot_desk.sit(agent, &account),
+                        FeatureCode::Logout => ex.hot_desk.leave(agent.as_str()),
+                        _ => {}
+                    }
                     info!(%source, %account, %agent, ?code, "agent feature code");
                     code.confirmation()
                 }
@@ -254,6 +260,11 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
         }
     };
     finish(ex, tx, prompt).await;
+}
+
+/// The agent working at the phone that authenticated as `account`.
+fn seated(ex: &Exchange, account: &str) -> AgentId {
+    AgentId::new(ex.hot_desk.agent_at(account).as_str())
 }
 
 /// Answers, plays `prompt` to the phone and hangs up when it ends.

@@ -10,6 +10,7 @@ pub mod call_log;
 pub mod digest;
 pub mod exchange;
 pub mod feature_code;
+pub mod hot_desk;
 mod ivr_driver;
 mod legs;
 pub mod location;
