@@ -154,6 +154,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .with_acd(acd),
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
+    restore_emergency(&exchange, &store).await;
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });
@@ -185,4 +186,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cancel,
         http,
     })
+}
+
+/// An emergency announcement switched on before a restart stays on after it: in an
+/// emergency the operator must not have to remember to switch it on again.
+async fn restore_emergency(exchange: &Exchange, store: &Store) {
+    match store
+        .setting(crate::store::settings::EMERGENCY_PROMPT)
+        .await
+    {
+        Ok(Some(prompt)) if exchange.prompts.get(&prompt).is_some() => {
+            warn!(%prompt, "emergency announcement restored: every new call hears it first");
+            exchange.announcements.set_emergency(Some(prompt));
+        }
+        Ok(Some(prompt)) => {
+            warn!(%prompt, "the stored emergency announcement is not in the prompt library; it stays off");
+        }
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "cannot read the emergency announcement switch; it stays off"),
+    }
 }

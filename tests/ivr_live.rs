@@ -1,5 +1,6 @@
 //! The IVR changed while calls run, end to end: the emergency announcement switched on over
-//! the API is heard first by the next caller (and gone once switched off); a broken flow
+//! the API is heard first by the next caller, also after a restart (and gone once switched
+//! off); a broken flow
 //! file is refused while a call is in progress, which goes on unharmed, and a good change
 //! is taken by the next call.
 
@@ -70,8 +71,20 @@ fn the_emergency_announcement_is_heard_first_by_the_next_caller_until_switched_o
         kinds(&events)
     );
 
+    // A restart keeps the switch on: in an emergency nobody must remember to redo it.
+    let server = server.restart();
+    let (_, body) = api(&server, "GET", "/api/ivr/emergency", None);
+    assert_eq!(body["prompt"], "pt-BR/welcome", "still on after a restart");
+    let events = call(&server, 2500);
+    assert!(
+        first(&events, |e| e["kind"] == "prompt_played").is_some(),
+        "heard after the restart: {:?}",
+        kinds(&events)
+    );
+
     let (status, _) = api(&server, "DELETE", "/api/ivr/emergency", None);
     assert_eq!(status, 200);
+    let server = server.restart();
     let events = call(&server, 1500);
     assert!(
         first(&events, |e| e["kind"] == "prompt_played").is_none(),

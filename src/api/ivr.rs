@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::IvrAdmin;
 use crate::ivr::error::CheckErrors;
@@ -241,6 +241,7 @@ async fn put_emergency(
     }
     warn!(prompt = %req.prompt, "emergency announcement ON: every new call hears it first");
     a.announcements.set_emergency(Some(req.prompt.clone()));
+    persist_emergency(&a, Some(&req.prompt)).await;
     Ok(Json(Emergency {
         prompt: Some(req.prompt),
     }))
@@ -251,7 +252,23 @@ async fn delete_emergency(State(a): State<IvrAdmin>) -> Json<Emergency> {
         info!(prompt = %was, "emergency announcement OFF");
     }
     a.announcements.set_emergency(None);
+    persist_emergency(&a, None).await;
     Json(Emergency { prompt: None })
+}
+
+/// Keeps the switch across restarts. It already took effect in memory: a database outage
+/// must not delay an emergency announcement, so a failed write is logged, not refused.
+async fn persist_emergency(a: &IvrAdmin, prompt: Option<&str>) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if let Err(e) = a
+        .store
+        .set_setting(crate::store::settings::EMERGENCY_PROMPT, prompt, now_ms)
+        .await
+    {
+        error!(error = %e, "emergency announcement switched, but not saved: a restart loses it");
+    }
 }
 
 #[derive(Debug, Deserialize)]

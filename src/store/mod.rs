@@ -33,6 +33,7 @@ pub mod event_log;
 pub mod ivr_stats;
 pub mod protocol;
 pub mod query;
+pub mod settings;
 mod spill;
 #[cfg(test)]
 mod testing;

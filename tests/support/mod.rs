@@ -215,6 +215,18 @@ ring_timeout_secs = 20
         Server::launch(dir, &config, sip_port, http_port)
     }
 
+    /// Stops the server (SIGTERM, as an operator's restart does) and starts it again on
+    /// the same config, database and folders.
+    pub fn restart(mut self) -> Server {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let (sip_port, http_port) = (self.sip_port, self.http_port);
+        let config = std::fs::read_to_string(dir.path().join("atende.toml")).expect("config");
+        let log = std::fs::read_to_string(dir.path().join("atende.log")).unwrap_or_default();
+        drop(self);
+        std::fs::write(dir.path().join("atende.before-restart.log"), log).expect("keep log");
+        Server::launch(dir, &config, sip_port, http_port)
+    }
+
     /// Starts `atende serve` on a config written by the test (ports already chosen).
     pub fn launch(dir: tempfile::TempDir, config: &str, sip_port: u16, http_port: u16) -> Server {
         let config_path = dir.path().join("atende.toml");
