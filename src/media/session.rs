@@ -209,6 +209,8 @@ struct Playback {
     /// The part playing and the position in it.
     part: usize,
     pos: usize,
+    /// Some part has samples (an all-empty looped playback must not spin).
+    has_audio: bool,
     looped: bool,
     id: u64,
 }
@@ -328,6 +330,7 @@ impl MediaSession {
             }
             MediaCommand::Play { parts, looped, id } => {
                 self.playback = Some(Playback {
+                    has_audio: parts.iter().any(|p| !p.is_empty()),
                     parts,
                     part: 0,
                     pos: 0,
@@ -485,10 +488,9 @@ impl MediaSession {
         };
         let mut pcm = [0i16; FRAME];
         let mut filled = 0;
-        let has_audio = pb.parts.iter().any(|p| !p.is_empty());
         while filled < FRAME {
             let Some(part) = pb.parts.get(pb.part) else {
-                if pb.looped && has_audio {
+                if pb.looped && pb.has_audio {
                     (pb.part, pb.pos) = (0, 0);
                     continue;
                 }
