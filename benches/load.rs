@@ -79,13 +79,7 @@ fn rss_kb(pid: u32) -> f64 {
 fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -> (f64, f64) {
     let agent_port = free_port();
     register_agent(server, "1001", agent_port);
-    let agent = start_agent(
-        server,
-        "agent.xml",
-        agent_port,
-        calls,
-        &[("ANSWER_AFTER_MS", "0".into())],
-    );
+    let agent = start_answering_agent(server, agent_port, calls, 0);
     let rss0 = rss_kb(pid);
     let (rate_s, calls_s) = (rate.to_string(), calls.to_string());
     let caller = start_caller(

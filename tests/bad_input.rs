@@ -66,13 +66,7 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
     // A good call runs through everything below.
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "200".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 200);
     let caller = start_caller(&server, 2000, 6000, &[]);
 
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();

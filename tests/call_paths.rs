@@ -63,13 +63,7 @@ fn trunk_call_over_tcp_is_bridged() {
     let server = Server::start(Db::Sqlite, &["1001"]);
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "200".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 200);
     let caller = start_caller(&server, 2500, 500, &["-t", "t1"]);
     wait_ok(caller, "caller over TCP", &server);
     wait_ok(agent, "agent phone", &server);
@@ -88,13 +82,7 @@ fn unwritable_recording_directory_raises_an_alarm_but_the_call_goes_on() {
 
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "200".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 200);
     let caller = start_caller(&server, 2000, 500, &[]);
     wait_ok(caller, "caller", &server);
     wait_ok(agent, "agent phone", &server);
@@ -116,13 +104,7 @@ fn every_phone_of_the_agent_rings_and_the_others_are_cancelled_when_one_answers(
     register_agent(&server, "1001", desk);
     register_agent(&server, "1001", softphone);
     let desk_phone = start_agent(&server, "agent_no_answer.xml", desk, 1, &[]);
-    let soft_phone = start_agent(
-        &server,
-        "agent.xml",
-        softphone,
-        1,
-        &[("ANSWER_AFTER_MS", "800".into())],
-    );
+    let soft_phone = start_answering_agent(&server, softphone, 1, 800);
     let caller = start_caller(&server, 2500, 1000, &[]);
     wait_ok(caller, "caller", &server);
     wait_ok(soft_phone, "answering phone", &server);

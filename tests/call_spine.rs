@@ -10,13 +10,7 @@ fn call_is_answered_bridged_recorded_and_logged(db: Db) {
     let server = Server::start(db, &["1001"]);
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 500);
     let caller = start_caller(&server, 3500, 2500, &[]);
     wait_ok(caller, "caller", &server);
     wait_ok(agent, "agent phone", &server);

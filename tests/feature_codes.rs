@@ -44,13 +44,6 @@ fn dial(server: &Server, account: &str, code: &str) -> Output {
     wait_ok(child, &format!("feature code {code}"), server)
 }
 
-fn acd_kinds(events: &[serde_json::Value]) -> Vec<String> {
-    steps(events, "acd", "kind")
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
-
 #[test]
 fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
     let server = Server::start_ivr(
@@ -85,21 +78,12 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
 
     // The right PIN logs 1001 in: the next queued caller reaches their phone.
     dial(&server, "1001", "*4510011234");
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "300".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 300);
     let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
     wait_ok(caller, "caller after the login", &server);
     wait_ok(agent, "agent phone", &server);
     let (_, events) = wait_for_event(&server, "recording_finalized");
-    let answered = steps(&events, "acd", "kind")
-        .into_iter()
-        .find(|e| e["kind"] == "answered")
-        .unwrap_or_else(|| panic!("not answered: {:?}", acd_kinds(&events)));
+    let answered = acd_event(&events, "answered");
     assert_eq!(answered["agent"], "1001");
     assert_eq!(server.metric("atende_active_calls"), 0.0);
 
@@ -138,21 +122,12 @@ fn an_agent_logged_in_from_another_phone_is_rung_there() {
     register_agent(&server, "1002", desk);
     dial(&server, "1002", "*4510011234");
 
-    let phone = start_agent(
-        &server,
-        "agent.xml",
-        desk,
-        1,
-        &[("ANSWER_AFTER_MS", "300".into())],
-    );
+    let phone = start_answering_agent(&server, desk, 1, 300);
     let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
     wait_ok(caller, "caller", &server);
     wait_ok(phone, "the desk phone (registered as 1002)", &server);
     let (_, events) = wait_for_event(&server, "recording_finalized");
-    let answered = steps(&events, "acd", "kind")
-        .into_iter()
-        .find(|e| e["kind"] == "answered")
-        .unwrap_or_else(|| panic!("not answered: {:?}", acd_kinds(&events)));
+    let answered = acd_event(&events, "answered");
     assert_eq!(
         answered["agent"], "1001",
         "the agent, not the phone's account"

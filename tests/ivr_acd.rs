@@ -17,13 +17,6 @@ fn ivr_steps(events: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
-fn acd(events: &[serde_json::Value], kind: &str) -> serde_json::Value {
-    steps(events, "acd", "kind")
-        .into_iter()
-        .find(|e| e["kind"] == kind)
-        .unwrap_or_else(|| panic!("no ACD {kind} in {:?}", kinds(events)))
-}
-
 /// (a) Business hours: 1 (perícia) then 1 (agendar) → queue "pericia" with skill
 /// "agendamento" → the registered agent answers, is bridged and recorded.
 fn caller_reaches_an_agent_through_the_menu(db: Db) {
@@ -39,13 +32,7 @@ fn caller_reaches_an_agent_through_the_menu(db: Db) {
     );
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
-    let agent = start_agent(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        &[("ANSWER_AFTER_MS", "1000".into())],
-    );
+    let agent = start_answering_agent(&server, agent_port, 1, 1000);
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 4000, false);
     wait_ok(caller, "caller", &server);
     wait_ok(agent, "agent phone", &server);
@@ -64,10 +51,10 @@ fn caller_reaches_an_agent_through_the_menu(db: Db) {
         .map(|e| e["target"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(chosen, ["menu_pericia", "pericia_agendar"]);
-    let entered = acd(&events, "queue_entered");
+    let entered = acd_event(&events, "queue_entered");
     assert_eq!(entered["queue"], "pericia");
-    assert_eq!(acd(&events, "offered")["agent"], "1001");
-    let answered = acd(&events, "answered");
+    assert_eq!(acd_event(&events, "offered")["agent"], "1001");
+    let answered = acd_event(&events, "answered");
     assert_eq!(answered["agent"], "1001");
     let waited = answered["waited_ms"].as_u64().unwrap_or(0);
     assert!((500..6000).contains(&waited), "answered after {waited} ms");
@@ -179,8 +166,8 @@ fn abandon_after(talk_ms: u64, expected: std::ops::Range<u64>) {
     let caller = start_ivr_caller(&server, &[(800, "0")], talk_ms, false);
     wait_ok(caller, "caller", &server);
     let (_, events) = wait_for_event(&server, "recording_finalized");
-    assert_eq!(acd(&events, "queue_entered")["queue"], "geral");
-    let ab = acd(&events, "abandoned");
+    assert_eq!(acd_event(&events, "queue_entered")["queue"], "geral");
+    let ab = acd_event(&events, "abandoned");
     assert_eq!(ab["queue"], "geral");
     let waited = ab["waited_ms"].as_u64().unwrap_or(0);
     assert!(expected.contains(&waited), "abandoned after {waited} ms");
@@ -205,13 +192,7 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
     register_agent(&server, "1001", p1);
     register_agent(&server, "1002", p2);
     let silent = start_agent(&server, "agent_no_answer.xml", p1, 1, &[]);
-    let answers = start_agent(
-        &server,
-        "agent.xml",
-        p2,
-        1,
-        &[("ANSWER_AFTER_MS", "300".into())],
-    );
+    let answers = start_answering_agent(&server, p2, 1, 300);
     let caller = start_ivr_caller(&server, &[(800, "0")], 6000, false);
     wait_ok(caller, "caller", &server);
     wait_ok(silent, "agent 1001 (never answers)", &server);
@@ -224,7 +205,7 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
         .map(|e| e["agent"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(offered, ["1001", "1002"], "{acd_events:?}");
-    let rna = acd(&events, "ring_no_answer");
+    let rna = acd_event(&events, "ring_no_answer");
     assert_eq!(rna["agent"], "1001");
     assert!(
         acd_events.iter().any(|e| e["kind"] == "agent_state_changed"
@@ -233,6 +214,6 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
             && e["to"]["reason"] == "no answer"),
         "1001 not paused with no answer: {acd_events:?}"
     );
-    assert_eq!(acd(&events, "answered")["agent"], "1002");
+    assert_eq!(acd_event(&events, "answered")["agent"], "1002");
     assert!(kinds(&events).contains(&"bridged".to_owned()));
 }

@@ -328,3 +328,19 @@ pub fn steps(events: &[serde_json::Value], kind: &str, field: &str) -> Vec<serde
         .filter(|e| !e[field].is_null())
         .collect()
 }
+
+/// The kinds of the ACD events in a call's log, in order.
+pub fn acd_kinds(events: &[serde_json::Value]) -> Vec<String> {
+    steps(events, "acd", "kind")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// The call's first ACD event of `kind`; panics naming the kinds there were.
+pub fn acd_event(events: &[serde_json::Value], kind: &str) -> serde_json::Value {
+    steps(events, "acd", "kind")
+        .into_iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no ACD {kind} in {:?}", acd_kinds(events)))
+}

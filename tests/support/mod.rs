@@ -529,6 +529,23 @@ pub fn start_agent(
     child
 }
 
+/// Starts `calls` sipp agent phones' answers (scenario `agent.xml`) on `port`, each
+/// answering `answer_after_ms` after it rings and streaming 1000 Hz A-law.
+pub fn start_answering_agent(
+    server: &Server,
+    port: u16,
+    calls: u32,
+    answer_after_ms: u64,
+) -> Child {
+    start_agent(
+        server,
+        "agent.xml",
+        port,
+        calls,
+        &[("ANSWER_AFTER_MS", answer_after_ms.to_string())],
+    )
+}
+
 /// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
 /// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
 pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
