@@ -8,8 +8,10 @@
 #   digits/, numbers/, words/, dates/, months/
 #                  fragments the IVR chains to say numbers, dates, times and the protocol
 #                  (names fixed by src/ivr/say.rs)
-#   fila/*.wav     queue announcements (position, estimated wait), chained with numbers/
+#   fila/*.wav     queue announcements (position, estimated wait), chained with numbers/,
+#                  and the callback request dialog
 #   agente/*.wav   confirmations of the agents' feature codes (*45 login, *46, *47, *48)
+#                  and the cues an agent hears on a callback
 # PROMPTS=base only regenerates welcome and hold music, PROMPTS=ivr only the IVR prompts,
 # PROMPTS=acd only the queue and agent prompts (default: all).
 # Everything is synthesized here: no recorded or copyrighted audio.
@@ -181,6 +183,15 @@ acd_phrases() {
 fila/sua-posicao|Sua posição na fila é
 fila/mais-de|mais de
 fila/tempo-estimado|O tempo estimado de espera é de
+fila/oferta-retorno|Se preferir que o Instituto retorne a sua ligação, sem perder a sua vez na fila, tecle
+fila/retorno-numero|Vamos retornar a ligação para o número
+fila/retorno-confirmar|Para confirmar, tecle 1. Para informar outro número, tecle 2. Para continuar aguardando na linha, tecle asterisco.
+fila/retorno-digite|Digite o número do telefone com DDD e, ao final, tecle sustenido.
+fila/retorno-invalido|Número inválido.
+fila/retorno-registrado|Pronto. Sua solicitação de retorno foi registrada e você não perde a sua vez. Ligaremos assim que um atendente estiver disponível.
+fila/retorno-indisponivel|Não foi possível registrar o retorno agora. Continue aguardando na linha, por favor.
+agente/retorno-inicio|Retorno de ligação. Aguarde, estamos chamando o cidadão.
+agente/retorno-falhou|Não foi possível falar com o cidadão. Uma nova tentativa será feita mais tarde.
 agente/login-ok|Login efetuado. Você está disponível.
 agente/logout-ok|Logout efetuado.
 agente/pausa-ok|Você está em pausa.

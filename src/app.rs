@@ -112,6 +112,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
         }
     }
+    // A queue offering callbacks needs the request dialog's and the agent cues' prompts.
+    for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
+        let needed = crate::call::callback_request::PROMPTS
+            .iter()
+            .map(|p| p.to_string())
+            .chain(crate::ivr::say::digits("0123456789"))
+            .chain([
+                crate::sip::callback::CUE_STARTING.to_owned(),
+                crate::sip::callback::CUE_UNREACHABLE.to_owned(),
+            ]);
+        for prompt in needed {
+            if prompts.get(&prompt).is_none() {
+                return Err(StartError::MissingPrompt {
+                    service: format!("queue {} (callbacks)", q.id),
+                    prompt,
+                });
+            }
+        }
+    }
     let flows = match &config.ivr {
         Some(ivr) => Some(Arc::new(LiveFlows::load(
             &ivr.dir,
@@ -119,12 +138,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )?)),
         None => None,
     };
+    let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
     let acd = if config.queues.is_empty() {
         None
     } else {
+        let restored = match crate::sip::callback_store::load(&store, &event_log).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "pending callbacks could not be restored");
+                None
+            }
+        };
         Some(crate::sip::acd::spawn(
             config.engine_config(),
             &config.agents,
+            crate::sip::acd::CallbackShell {
+                dialler: Some(dialler_tx),
+                saver: Some(crate::sip::callback_store::spawn_saver(store.clone())),
+                restored,
+            },
         )?)
     };
     let recordings = RecordingService::start(RecordingConfig::default())?;
@@ -154,6 +186,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .with_acd(acd),
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
+    crate::sip::callback::spawn_dialler(exchange.clone(), dialler_rx);
     restore_emergency(&exchange, &store).await;
 
     let ep = endpoint.clone();

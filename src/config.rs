@@ -80,6 +80,12 @@ pub enum Invalid {
     Pin(String),
     #[error("queues: {0}")]
     Queues(String),
+    #[error("queue {0:?} offers callbacks but there is no [outbound] section to call back through")]
+    CallbackWithoutOutbound(String),
+    #[error("queue {0:?}: callback key must be one digit 0-9 (* and # are taken)")]
+    CallbackKey(String),
+    #[error("queue {0:?} has an offer_callback escalation but no callback key")]
+    CallbackOfferWithoutKey(String),
     #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
 }
@@ -112,6 +118,28 @@ pub struct Config {
     pub queues: Vec<crate::acd::QueueConfig>,
     #[serde(default)]
     pub acd: AcdSettings,
+    /// Where calls leave atende for the public network (callbacks to citizens).
+    #[serde(default)]
+    pub outbound: Option<OutboundConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// The SIP media gateway that places calls on the E1 lines (UDP).
+    pub gateway: SocketAddr,
+    /// The number citizens see calling them (the institute's line).
+    pub caller_id: String,
+    /// Digits put before the dialled number (e.g. a carrier-selection code).
+    #[serde(default)]
+    pub prefix: String,
+    /// How long the citizen's phone rings before the attempt counts as not answered.
+    #[serde(default = "default_citizen_ring")]
+    pub ring_timeout_secs: u64,
+}
+
+fn default_citizen_ring() -> u64 {
+    40
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -406,6 +434,24 @@ impl Config {
                 && (pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()))
             {
                 return Err(Invalid::Pin(a.id.clone()));
+            }
+        }
+        for q in &self.queues {
+            let offers = q
+                .escalation
+                .iter()
+                .any(|e| matches!(e.action, crate::acd::Escalation::OfferCallback));
+            match q.callback.key {
+                Some(k) if !k.is_ascii_digit() => {
+                    return Err(Invalid::CallbackKey(q.id.to_string()));
+                }
+                Some(_) if self.outbound.is_none() => {
+                    return Err(Invalid::CallbackWithoutOutbound(q.id.to_string()));
+                }
+                None if offers => {
+                    return Err(Invalid::CallbackOfferWithoutKey(q.id.to_string()));
+                }
+                _ => {}
             }
         }
         crate::acd::Engine::new(

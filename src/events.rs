@@ -80,6 +80,21 @@ pub enum EventKind {
     Acd {
         event: crate::acd::event::AcdEvent,
     },
+    /// Links a callback's own call (`callback`) and the call that asked for it
+    /// (`original`); written in both logs.
+    CallbackAttempt {
+        original: String,
+        callback: String,
+        attempt: u32,
+    },
+    /// A callback rings the citizen through the outbound trunk.
+    CitizenDialled {
+        target: String,
+    },
+    CitizenFailed {
+        sip_status: u16,
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -102,6 +117,9 @@ impl EventKind {
             EventKind::RecordingFailed { .. } => "recording_failed",
             EventKind::Ivr { .. } => "ivr",
             EventKind::Acd { .. } => "acd",
+            EventKind::CallbackAttempt { .. } => "callback_attempt",
+            EventKind::CitizenDialled { .. } => "citizen_dialled",
+            EventKind::CitizenFailed { .. } => "citizen_failed",
         }
     }
 }

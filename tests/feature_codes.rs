@@ -6,43 +6,8 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::ivr::*;
 use support::*;
-
-/// Dials `code` from a phone authenticating as `account` (password `pw<account>`).
-fn dial(server: &Server, account: &str, code: &str) -> Output {
-    let sf = scenario(
-        server.dir.path(),
-        "feature_code.xml",
-        &[("USER", account.into())],
-    );
-    let child = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        sf.display().to_string(),
-        "-s".into(),
-        code.into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(4).to_string(),
-        "-au".into(),
-        account.into(),
-        "-ap".into(),
-        format!("pw{account}"),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("feature code sipp starts");
-    wait_ok(child, &format!("feature code {code}"), server)
-}
 
 #[test]
 fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
@@ -60,7 +25,7 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
     register_agent(&server, "1001", agent_port);
 
     // Wrong PIN: the phone hears the failure prompt and is hung up on; 1001 stays out.
-    dial(&server, "1001", "*4510019999");
+    dial_feature_code(&server, "1001", "*4510019999");
     assert!(
         server.log().contains("agent login with a wrong PIN"),
         "no wrong-PIN warning:\n{}",
@@ -77,7 +42,7 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
     );
 
     // The right PIN logs 1001 in: the next queued caller reaches their phone.
-    dial(&server, "1001", "*4510011234");
+    dial_feature_code(&server, "1001", "*4510011234");
     let agent = start_answering_agent(&server, agent_port, 1, 300);
     let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
     wait_ok(caller, "caller after the login", &server);
@@ -92,11 +57,11 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
         let log = server.log();
         assert!(log.contains(needle), "no {needle:?} in the log:\n{log}");
     };
-    dial(&server, "1001", "*47");
+    dial_feature_code(&server, "1001", "*47");
     log_has(r#"to: Paused { reason: "pausa" }"#);
-    dial(&server, "1001", "*48");
+    dial_feature_code(&server, "1001", "*48");
     log_has("from: Paused");
-    dial(&server, "1001", "*46");
+    dial_feature_code(&server, "1001", "*46");
     log_has("to: LoggedOut");
     assert!(
         !server.log().contains(r#"pin: "1234""#),
@@ -120,7 +85,7 @@ fn an_agent_logged_in_from_another_phone_is_rung_there() {
     );
     let desk = free_port();
     register_agent(&server, "1002", desk);
-    dial(&server, "1002", "*4510011234");
+    dial_feature_code(&server, "1002", "*4510011234");
 
     let phone = start_answering_agent(&server, desk, 1, 300);
     let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
@@ -133,7 +98,7 @@ fn an_agent_logged_in_from_another_phone_is_rung_there() {
         "the agent, not the phone's account"
     );
 
-    dial(&server, "1002", "*46");
+    dial_feature_code(&server, "1002", "*46");
     let log = server.log();
     assert!(
         log.lines()

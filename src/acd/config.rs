@@ -152,6 +152,11 @@ pub struct PeriodicMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackPolicy {
+    /// The key a waiting caller presses to be called back, any time while waiting (an
+    /// `offer_callback` escalation invites them to); absent = no callbacks in this queue.
+    /// The engine never reads it: the call's shell does.
+    #[serde(default)]
+    pub key: Option<char>,
     /// Attempts to reach the citizen before giving up.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -170,6 +175,7 @@ fn default_retry() -> u64 {
 impl Default for CallbackPolicy {
     fn default() -> Self {
         CallbackPolicy {
+            key: None,
             max_attempts: default_attempts(),
             retry_after_secs: default_retry(),
         }

@@ -83,6 +83,7 @@ fn config() -> Vec<QueueConfig> {
     q1.callback = CallbackPolicy {
         max_attempts: 2,
         retry_after_secs: 30,
+        key: None,
     };
     let mut q2 = QueueConfig::new("q2");
     q2.strategy = Strategy::RingAll;

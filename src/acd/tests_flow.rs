@@ -280,6 +280,7 @@ fn callback_keeps_place_retries_and_survives_restart() {
     q.callback = CallbackPolicy {
         max_attempts: 2,
         retry_after_secs: 600,
+        key: None,
     };
     let mut h = Harness::new(vec![q.clone()]);
     h.call("cb", "q", 0, &[]);

@@ -64,9 +64,11 @@ pub enum MediaCommand {
         addr: SocketAddr,
         negotiated: Negotiated,
     },
-    /// Play audio (8 kHz PCM) to the caller, replacing whatever is playing; `id` comes
+    /// Play audio (8 kHz PCM) to one leg, replacing whatever is playing; `id` comes
     /// back in `PromptFinished`. Sent by `MediaHandle::play`, which numbers playbacks.
+    /// Only what the caller hears is recorded (a prompt to the agent is a private cue).
     Play {
+        leg: Leg,
         /// Played back to back; shared with the prompt library, never copied per call.
         parts: Vec<Arc<[i16]>>,
         looped: bool,
@@ -139,8 +141,20 @@ impl MediaHandle {
     /// Plays prompts back to back as one playback (a menu, a number said in fragments)
     /// without copying their audio.
     pub async fn play_parts(&self, parts: Vec<Arc<[i16]>>, looped: bool) -> u64 {
+        self.play_to(Leg::Caller, parts, looped).await
+    }
+
+    /// Plays to `leg`: the agent hears a cue (a callback's "calling the citizen") while
+    /// the caller leg is not up yet.
+    pub async fn play_to(&self, leg: Leg, parts: Vec<Arc<[i16]>>, looped: bool) -> u64 {
         let id = self.latest_play.fetch_add(1, Ordering::Relaxed) + 1;
-        self.send(MediaCommand::Play { parts, looped, id }).await;
+        self.send(MediaCommand::Play {
+            leg,
+            parts,
+            looped,
+            id,
+        })
+        .await;
         id
     }
 
@@ -213,6 +227,7 @@ struct Playback {
     has_audio: bool,
     looped: bool,
     id: u64,
+    leg: Leg,
 }
 
 pub struct MediaSession {
@@ -328,8 +343,19 @@ impl MediaSession {
                     }
                 }
             }
-            MediaCommand::Play { parts, looped, id } => {
+            MediaCommand::Play {
+                leg,
+                parts,
+                looped,
+                id,
+            } => {
+                if let Some(old) = self.playback.take()
+                    && old.leg != leg
+                {
+                    self.legs[old.leg.index()].out.pause();
+                }
                 self.playback = Some(Playback {
+                    leg,
                     has_audio: parts.iter().any(|p| !p.is_empty()),
                     parts,
                     part: 0,
@@ -339,8 +365,8 @@ impl MediaSession {
                 });
             }
             MediaCommand::Stop => {
-                if self.playback.take().is_some() {
-                    self.legs[0].out.pause();
+                if let Some(pb) = self.playback.take() {
+                    self.legs[pb.leg.index()].out.pause();
                 }
             }
             MediaCommand::Bridge => {
@@ -481,7 +507,8 @@ impl MediaSession {
         self.flush_counters();
     }
 
-    /// Sends the next 20 ms of the playing prompt to the caller and records it.
+    /// Sends the next 20 ms of the playing prompt to its leg (and records it when the
+    /// caller hears it).
     fn play_frame(&mut self, now_sample: u64) {
         let Some(pb) = self.playback.as_mut() else {
             return;
@@ -509,22 +536,20 @@ impl MediaSession {
         let finished = filled < FRAME;
         if filled > 0 {
             // The last partial frame is padded with silence: G.711 frames stay 20 ms.
-            if let Some(rec) = self.recording.as_mut() {
+            let leg = pb.leg;
+            if let (Some(rec), Leg::Caller) = (self.recording.as_mut(), leg) {
                 rec.push(Channel::Other, now_sample, &pcm);
             }
-            let caller = &mut self.legs[0];
-            if let (Some(dest), Some(neg), true, Some(voice)) = (
-                caller.remote,
-                caller.negotiated,
-                caller.sending,
-                caller.voice.as_mut(),
-            ) {
-                let header = caller.out.next_local(now_sample, FRAME as u32);
+            let to = &mut self.legs[leg.index()];
+            if let (Some(dest), Some(neg), true, Some(voice)) =
+                (to.remote, to.negotiated, to.sending, to.voice.as_mut())
+            {
+                let header = to.out.next_local(now_sample, FRAME as u32);
                 let mut body = [0u8; MAX_PAYLOAD];
                 let mut out = [0u8; MTU];
                 match voice.encode(&pcm, &mut body) {
                     Some(bytes) => {
-                        let sent = caller.send_rtp(&mut out, neg.pt, header, &body[..bytes], dest);
+                        let sent = to.send_rtp(&mut out, neg.pt, header, &body[..bytes], dest);
                         self.local.count(sent);
                     }
                     None => self.local.invalid += 1,
@@ -532,8 +557,11 @@ impl MediaSession {
             }
         }
         if finished {
-            let id = self.playback.take().map_or(0, |p| p.id);
-            self.legs[0].out.pause();
+            let (id, leg) = self
+                .playback
+                .take()
+                .map_or((0, Leg::Caller), |p| (p.id, p.leg));
+            self.legs[leg.index()].out.pause();
             let _ = self.events.try_send(MediaEvent::PromptFinished { id });
         }
     }

@@ -7,20 +7,28 @@
 //! state change goes into the log of the call last offered to them (so a ring-no-answer
 //! pause shows next to the call that rang out). Nothing here touches SIP or media: the
 //! call actor rings, plays and bridges.
+//!
+//! Callbacks: once a caller's request is registered their call actor may go (their
+//! notices stop), the call stays in the engine, and its pending list is saved as JSON
+//! through `saver` whenever it changes. When the engine starts one, a fresh notice channel
+//! goes with a `CallbackJob` to the dialler (`sip::callback`), which from then on is the
+//! call's actor.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::acd::{
-    AcdError, AcdEvent, AgentId, AgentLogin, CallId, DequeueReason, Destination, Engine,
-    EngineConfig, Input, Membership, NewCall, Now, Output, QueueId, RouteReason, SkillLevel, Tick,
+    AcdError, AcdEvent, AgentId, AgentLogin, CallId, CallbackOutcome, CallbackSnapshot,
+    CallerNumber, DequeueReason, Destination, Engine, EngineConfig, Input, Membership, NewCall,
+    Now, Output, QueueId, RouteReason, SkillLevel, Tick,
 };
 use crate::config::AgentConfig;
 use crate::events::EventKind;
 use crate::sip::call_log::CallLog;
+use crate::sip::callback::CallbackJob;
 
 /// What the ACD tells a call actor.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +58,10 @@ pub enum AcdNotice {
     Dequeued {
         reason: DequeueReason,
     },
+    /// Invite the caller to press the queue's callback key.
+    OfferCallback,
+    /// The engine could not take the caller's callback request.
+    CallbackRefused,
 }
 
 /// An agent's own command (feature code or start-up).
@@ -83,6 +95,16 @@ pub enum AcdRequest {
     OfferNotAnswered {
         call: CallId,
         agent: AgentId,
+    },
+    /// The caller confirmed a callback (`number` absent = their A-number).
+    CallbackRequested {
+        call: CallId,
+        number: Option<String>,
+    },
+    /// How dialling the citizen of a started callback went.
+    CallbackResult {
+        call: CallId,
+        outcome: CallbackOutcome,
     },
     Agent {
         agent: AgentId,
@@ -148,7 +170,19 @@ impl AgentProfile {
 
 struct Member {
     log: CallLog,
-    notices: mpsc::Sender<AcdNotice>,
+    /// The call's actor; none between a callback's registration and its start.
+    notices: Option<mpsc::Sender<AcdNotice>>,
+}
+
+/// What the ACD actor needs beyond the engine for callbacks.
+#[derive(Default)]
+pub struct CallbackShell {
+    /// Where started callbacks go (`None`: no outbound trunk, callbacks fail).
+    pub dialler: Option<mpsc::Sender<CallbackJob>>,
+    /// Takes the pending list as JSON whenever it changes.
+    pub saver: Option<watch::Sender<String>>,
+    /// Callbacks saved before a restart, with each call's resumed log.
+    pub restored: Option<(CallbackSnapshot, Vec<(CallId, CallLog)>)>,
 }
 
 struct AcdActor {
@@ -158,11 +192,19 @@ struct AcdActor {
     calls: HashMap<CallId, Member>,
     /// The call each agent was last offered, for logging their state changes.
     last_offer: HashMap<AgentId, CallId>,
+    dialler: Option<mpsc::Sender<CallbackJob>>,
+    saver: Option<watch::Sender<String>>,
+    /// The pending callbacks changed since they were last saved.
+    callbacks_changed: bool,
 }
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
 /// in as available.
-pub fn spawn(mut config: EngineConfig, agents: &[AgentConfig]) -> Result<AcdHandle, AcdError> {
+pub fn spawn(
+    mut config: EngineConfig,
+    agents: &[AgentConfig],
+    callbacks: CallbackShell,
+) -> Result<AcdHandle, AcdError> {
     // `*47` pauses with its own reason, whatever reasons the CTI screen offers.
     let code_reason = crate::sip::feature_code::PAUSE_REASON;
     if !config.pause_reasons.iter().any(|r| r == code_reason) {
@@ -180,7 +222,22 @@ pub fn spawn(mut config: EngineConfig, agents: &[AgentConfig]) -> Result<AcdHand
         profiles,
         calls: HashMap::new(),
         last_offer: HashMap::new(),
+        dialler: callbacks.dialler,
+        saver: callbacks.saver,
+        callbacks_changed: false,
     };
+    if let Some((snapshot, logs)) = callbacks.restored {
+        let now = actor.now();
+        match actor.engine.restore_callbacks(now, snapshot) {
+            Ok(n) => {
+                info!(callbacks = n, "pending callbacks restored");
+                for (call, log) in logs {
+                    actor.calls.insert(call, Member { log, notices: None });
+                }
+            }
+            Err(e) => warn!(error = %e, "saved callbacks refused; they are not restored"),
+        }
+    }
     for a in agents
         .iter()
         .filter(|a| a.auto_login && !a.queues.is_empty())
@@ -252,7 +309,13 @@ impl AcdActor {
         let result = match r {
             AcdRequest::Enqueue { call, log, notices } => {
                 let id = call.call.clone();
-                self.calls.insert(id.clone(), Member { log, notices });
+                self.calls.insert(
+                    id.clone(),
+                    Member {
+                        log,
+                        notices: Some(notices),
+                    },
+                );
                 let r = self.input(Input::Enqueue(call));
                 if r.is_err() {
                     self.calls.remove(&id);
@@ -274,6 +337,22 @@ impl AcdActor {
             }
             AcdRequest::OfferNotAnswered { call, agent } => {
                 self.input(Input::OfferNotAnswered { call, agent })
+            }
+            AcdRequest::CallbackRequested { call, number } => {
+                let r = self.input(Input::CallbackRequested {
+                    call: call.clone(),
+                    number: number.map(CallerNumber::new),
+                    keep_place: true,
+                    not_before: None,
+                });
+                if let Err(e) = &r {
+                    warn!(%call, error = %e, "callback request refused");
+                    self.notify(&call, AcdNotice::CallbackRefused);
+                }
+                r
+            }
+            AcdRequest::CallbackResult { call, outcome } => {
+                self.input(Input::CallbackResult { call, outcome })
             }
             AcdRequest::Agent {
                 agent,
@@ -299,11 +378,70 @@ impl AcdActor {
     }
 
     fn notify(&self, call: &CallId, n: AcdNotice) {
-        if let Some(m) = self.calls.get(call)
-            && m.notices.try_send(n).is_err()
+        if let Some(tx) = self.calls.get(call).and_then(|m| m.notices.as_ref())
+            && tx.try_send(n).is_err()
         {
             warn!(%call, "call actor not taking ACD notices");
         }
+    }
+
+    /// Saves the pending callbacks if they changed (the saver writes the latest only).
+    fn save_callbacks(&mut self) {
+        if !std::mem::take(&mut self.callbacks_changed) {
+            return;
+        }
+        let Some(saver) = self.saver.as_ref() else {
+            return;
+        };
+        match serde_json::to_string(&self.engine.callback_snapshot()) {
+            Ok(json) => {
+                let _ = saver.send(json);
+            }
+            Err(e) => warn!(error = %e, "cannot serialize the pending callbacks"),
+        }
+    }
+
+    /// The engine reserved `agent` for a callback: the dialler becomes the call's actor.
+    fn start_callback(&mut self, job: StartedCallback) {
+        let StartedCallback {
+            call,
+            agent,
+            number,
+            attempt,
+            variables,
+        } = job;
+        let Some(member) = self.calls.get_mut(&call) else {
+            warn!(%call, "callback started for a call with no log");
+            return;
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let job = CallbackJob {
+            call: call.clone(),
+            agent: agent.clone(),
+            number,
+            attempt,
+            variables,
+            log: member.log.clone(),
+            notices: rx,
+        };
+        let sent = self
+            .dialler
+            .as_ref()
+            .is_some_and(|d| d.try_send(job).is_ok());
+        if sent {
+            member.notices = Some(tx);
+            return;
+        }
+        // Nobody can dial: the attempt fails (and retries) rather than hold the agent.
+        warn!(%call, %agent, "no callback dialler (no [outbound] trunk?): attempt failed");
+        let _ = self.input(Input::OfferAnswered {
+            call: call.clone(),
+            agent,
+        });
+        let _ = self.input(Input::CallbackResult {
+            call,
+            outcome: CallbackOutcome::Failed,
+        });
     }
 
     fn log(&self, call: Option<&CallId>, event: AcdEvent) {
@@ -315,6 +453,8 @@ impl AcdActor {
 
     /// Drains the engine's outputs to the call actors and the event log.
     fn dispatch(&mut self) {
+        let mut started = Vec::new();
+        let mut finished = Vec::new();
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Offer { call, agent, queue } => {
@@ -339,10 +479,7 @@ impl AcdActor {
                     self.notify(&call, AcdNotice::PlayMessage { prompt })
                 }
                 Output::Overflow { .. } => {} // logged as Overflowed; the call stays queued
-                Output::OfferCallback { call } => {
-                    // Callbacks need the callback dialler, not in this shell yet.
-                    info!(%call, "callback offer skipped: no callback dialler");
-                }
+                Output::OfferCallback { call } => self.notify(&call, AcdNotice::OfferCallback),
                 Output::RouteTo {
                     call,
                     destination,
@@ -355,12 +492,40 @@ impl AcdActor {
                     },
                 ),
                 Output::Dequeue { call, reason } => {
-                    self.notify(&call, AcdNotice::Dequeued { reason })
+                    self.notify(&call, AcdNotice::Dequeued { reason });
+                    if reason == DequeueReason::CallbackRegistered {
+                        // The caller hangs up after the confirmation; the call waits on.
+                        if let Some(m) = self.calls.get_mut(&call) {
+                            m.notices = None;
+                        }
+                    }
                 }
-                Output::StartCallback { call, agent, .. } => {
-                    warn!(%call, %agent, "callback start ignored: no callback dialler");
-                }
+                Output::StartCallback {
+                    call,
+                    agent,
+                    number,
+                    attempt,
+                    variables,
+                } => started.push(StartedCallback {
+                    call,
+                    agent,
+                    number,
+                    attempt,
+                    variables,
+                }),
                 Output::Log(event) => {
+                    if let AcdEvent::CallbackRequested { .. }
+                    | AcdEvent::CallbackStarted { .. }
+                    | AcdEvent::CallbackAttemptFailed { .. } = &event
+                    {
+                        self.callbacks_changed = true;
+                    }
+                    if let AcdEvent::CallbackCompleted { call, .. }
+                    | AcdEvent::CallbackGaveUp { call, .. } = &event
+                    {
+                        self.callbacks_changed = true;
+                        finished.push(call.clone());
+                    }
                     let call = match &event {
                         AcdEvent::AgentStateChanged { agent, .. } => {
                             self.last_offer.get(agent).cloned()
@@ -371,7 +536,27 @@ impl AcdActor {
                 }
             }
         }
+        for c in finished {
+            self.calls.remove(&c);
+        }
+        let any_started = !started.is_empty();
+        for job in started {
+            self.start_callback(job);
+        }
+        if any_started {
+            // A dialler-less start fed the engine again.
+            self.dispatch();
+        }
+        self.save_callbacks();
     }
+}
+
+struct StartedCallback {
+    call: CallId,
+    agent: AgentId,
+    number: CallerNumber,
+    attempt: u32,
+    variables: std::collections::BTreeMap<String, String>,
 }
 
 fn event_call(e: &AcdEvent) -> Option<&CallId> {

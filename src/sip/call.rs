@@ -9,6 +9,7 @@
 //! first, then the ACD actor (through `AcdNotice`s) decides which agent rings, while
 //! `Waiting` plays music and announcements; `routing` holds that glue.
 
+mod callback_offer;
 mod routing;
 
 use std::collections::HashMap;
@@ -87,7 +88,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
     };
 
     let protocol = ex.next_protocol();
-    let log = CallLog::new(ex.clone(), protocol.clone());
+    let log = CallLog::new(ex.event_log.clone(), protocol.clone());
     log.record(EventKind::Offered {
         call_id: request::call_id(&tx.original).unwrap_or_default(),
         a_number: admitted.a_number.clone(),
@@ -191,7 +192,8 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         acd_call: None,
         waiting: None,
         transferring: false,
-        release_after_prompt: false,
+        release_after_prompt: None,
+        callback: None,
     };
     actor
         .machine
@@ -231,8 +233,11 @@ struct CallActor {
     waiting: Option<Waiting>,
     /// Ringing an extension the IVR transferred to (not an ACD offer).
     transferring: bool,
-    /// Hang up when the playing prompt ends (a queue's message destination).
-    release_after_prompt: bool,
+    /// Hang up with this cause when the playing prompt ends (a queue's message
+    /// destination, a registered callback).
+    release_after_prompt: Option<&'static str>,
+    /// Asking for a callback while queued (queues with a callback key).
+    callback: Option<crate::call::callback_request::CallbackRequest>,
 }
 
 impl CallActor {
@@ -252,11 +257,14 @@ impl CallActor {
             if self.machine.is_ended() {
                 break;
             }
-            let ivr_at = self.ivr.as_ref().and_then(|i| i.next_timeout());
-            let deadline = match (self.machine.next_timeout(), ivr_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [
+                self.machine.next_timeout(),
+                self.ivr.as_ref().and_then(|i| i.next_timeout()),
+                self.callback.as_ref().and_then(|c| c.next_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -298,6 +306,7 @@ impl CallActor {
                         let h = ivr.timeout(now()).await;
                         self.handoff(h).await;
                     }
+                    self.callback_timeout(now()).await;
                 }
             }
         }

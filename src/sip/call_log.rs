@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::events::EventKind;
-use crate::sip::exchange::Exchange;
 use crate::store::event::CallEvent;
+use crate::store::event_log::EventLogHandle;
 use crate::store::protocol::Protocol;
 
 /// A call's event log writer: stamps sequence numbers and times.
@@ -16,15 +16,22 @@ use crate::store::protocol::Protocol;
 pub struct CallLog {
     pub(crate) protocol: Protocol,
     seq: Arc<AtomicU32>,
-    ex: Arc<Exchange>,
+    events: EventLogHandle,
 }
 
 impl CallLog {
-    pub fn new(ex: Arc<Exchange>, protocol: Protocol) -> CallLog {
+    pub fn new(events: EventLogHandle, protocol: Protocol) -> CallLog {
+        CallLog::resume(events, protocol, 0)
+    }
+
+    /// Goes on with the log of a call from before a restart (a pending callback):
+    /// `next_seq` must be past every entry it already has, which the writer would
+    /// otherwise drop as duplicates.
+    pub fn resume(events: EventLogHandle, protocol: Protocol, next_seq: u32) -> CallLog {
         CallLog {
             protocol,
-            seq: Arc::new(AtomicU32::new(0)),
-            ex,
+            seq: Arc::new(AtomicU32::new(next_seq)),
+            events,
         }
     }
 
@@ -38,7 +45,7 @@ impl CallLog {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.ex.event_log.record(CallEvent {
+        self.events.record(CallEvent {
             protocol: self.protocol.clone(),
             seq,
             at_ms,

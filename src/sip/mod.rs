@@ -7,6 +7,8 @@ mod admit;
 pub mod auth_limit;
 pub mod call;
 pub mod call_log;
+pub mod callback;
+pub mod callback_store;
 pub mod digest;
 pub mod exchange;
 pub mod feature_code;

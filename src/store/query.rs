@@ -82,6 +82,18 @@ impl Store {
         Ok(calls)
     }
 
+    /// The sequence number after the last stored event of a call (0 for none): where a
+    /// log picked up after a restart goes on.
+    pub async fn next_event_seq(&self, protocol: &Protocol) -> Result<u32, StoreError> {
+        let last: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(seq) FROM call_events WHERE protocol = $1")
+                .bind(protocol.as_str())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(last.map_or(0, |s| u32::try_from(s + 1).unwrap_or(u32::MAX)))
+    }
+
     /// One call's summary and its events in `seq` order; `None` if it was never stored.
     pub async fn call_detail(&self, protocol: &Protocol) -> Result<Option<CallDetail>, StoreError> {
         let sql = format!("{SUMMARY_COLUMNS} WHERE protocol = $1");
@@ -364,5 +376,17 @@ mod tests {
         // ...and one on the next day starts again at 1.
         let mut alloc = ProtocolAllocator::new(seed);
         assert_eq!(alloc.next(date(2026, 11, 24)).as_str(), "20261124-000001");
+    }
+
+    both_backends!(a_resumed_log_goes_on_after_the_last_stored_event, next_seq);
+    async fn next_seq(db: TestDb) {
+        let p: crate::store::protocol::Protocol = "20261123-000042".parse().expect("valid");
+        assert_eq!(db.store.next_event_seq(&p).await.expect("query"), 0);
+        db.store
+            .write_batch(&story(p.as_str(), 1_000))
+            .await
+            .expect("written");
+        let n = story(p.as_str(), 1_000).len() as u32;
+        assert_eq!(db.store.next_event_seq(&p).await.expect("query"), n);
     }
 }

@@ -7,6 +7,9 @@ use super::{Store, StoreError};
 
 /// The emergency announcement's prompt name; absent when the switch is off.
 pub const EMERGENCY_PROMPT: &str = "ivr.emergency_prompt";
+/// The ACD's pending callbacks (`acd::CallbackSnapshot` as JSON), rewritten whenever the
+/// list changes, so a restart calls every citizen back who asked for it.
+pub const ACD_CALLBACKS: &str = "acd.callbacks";
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {

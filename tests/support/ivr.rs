@@ -124,6 +124,19 @@ impl Server {
     /// As `start_ivr`, with the shipped prompts or short tones, and RTP ports for
     /// `max_calls` calls (4 each).
     pub fn start_ivr_sized(db: Db, o: &IvrOptions, p: Prompts, max_calls: u16) -> Server {
+        Server::start_ivr_config(db, o, p, max_calls, "", "")
+    }
+
+    /// As `start_ivr_sized`, with `queue_extra` added to every queue's table and `extra`
+    /// to the end of the config (e.g. an `[outbound]` section).
+    pub fn start_ivr_config(
+        db: Db,
+        o: &IvrOptions,
+        p: Prompts,
+        max_calls: u16,
+        queue_extra: &str,
+        extra: &str,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let flows = flows(dir.path(), o.hours);
         let prompts = match p {
@@ -156,7 +169,7 @@ impl Server {
         .iter()
         .map(|q| {
             format!(
-                "[[queues]]\nid = \"{q}\"\nring_timeout_secs = {}\nreject_delay_secs = 1\n\n",
+                "[[queues]]\nid = \"{q}\"\nring_timeout_secs = {}\nreject_delay_secs = 1\n{queue_extra}\n\n",
                 o.ring_timeout_secs
             )
         })
@@ -190,7 +203,7 @@ service = "ura"
 ivr = true
 hold_music = "pt-BR/hold-music"
 
-{queues}{agents}"#,
+{queues}{agents}{extra}"#,
             flows = flows.display(),
         );
         Server::launch(dir, &config, sip_port, http_port)

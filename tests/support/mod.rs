@@ -689,3 +689,36 @@ pub fn recording(server: &Server, protocol: &str) -> (Vec<i16>, Vec<i16>) {
     let right = samples.iter().skip(1).step_by(2).copied().collect();
     (left, right)
 }
+
+/// Dials `code` from a phone authenticating as `account` (password `pw<account>`).
+pub fn dial_feature_code(server: &Server, account: &str, code: &str) -> Output {
+    let sf = scenario(
+        server.dir.path(),
+        "feature_code.xml",
+        &[("USER", account.into())],
+    );
+    let child = sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        sf.display().to_string(),
+        "-s".into(),
+        code.into(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-au".into(),
+        account.into(),
+        "-ap".into(),
+        format!("pw{account}"),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("feature code sipp starts");
+    wait_ok(child, &format!("feature code {code}"), server)
+}

@@ -8,7 +8,8 @@ use tracing::{info, warn};
 
 use super::CallActor;
 use crate::acd::{
-    CallId, CallerNumber, Destination as AcdDestination, NewCall, QueueId, SkillLevel,
+    CallId, CallerNumber, DequeueReason, Destination as AcdDestination, NewCall, QueueId,
+    SkillLevel,
 };
 use crate::call::machine::Input;
 use crate::ivr::{CallInfo, Destination, Enqueue};
@@ -55,6 +56,9 @@ impl CallActor {
     pub(super) async fn on_digit(&mut self, digit: char, via: &'static str) {
         let now = Instant::now();
         self.machine.handle(now, Input::Dtmf { digit, via });
+        if self.callback_digit(now, digit).await {
+            return;
+        }
         if let Some(ivr) = self.ivr.as_mut() {
             let h = ivr.digit(now, digit).await;
             self.handoff(h).await;
@@ -66,11 +70,13 @@ impl CallActor {
         if let Some(ivr) = self.ivr.as_mut() {
             let h = ivr.prompt_finished(now).await;
             self.handoff(h).await;
-        } else if self.release_after_prompt {
+        } else if self.callback_prompt_finished(now) {
+            // The callback dialog waits for the caller's choice.
+        } else if let Some(cause) = self.release_after_prompt {
             self.machine.handle(
                 now,
                 Input::Release {
-                    cause: "queue_message".into(),
+                    cause: cause.into(),
                 },
             );
         } else if let (Some(w), true) = (self.waiting.as_mut(), self.machine.is_routing()) {
@@ -149,6 +155,7 @@ impl CallActor {
             variables: e.variables,
         };
         self.acd_call = Some(call);
+        self.callback = self.callback_dialog(&e.queue);
         let sent = acd
             .send(AcdRequest::Enqueue {
                 call: new,
@@ -194,7 +201,7 @@ impl CallActor {
                 match destination {
                     AcdDestination::Message { prompt } => {
                         self.waiting = None;
-                        self.release_after_prompt = true;
+                        self.release_after_prompt = Some("queue_message");
                         let mut w = Waiting::new(String::new());
                         w.announce(&[prompt], &self.media, &self.ex.prompts).await;
                     }
@@ -206,12 +213,17 @@ impl CallActor {
                     ),
                 }
             }
+            AcdNotice::Dequeued {
+                reason: DequeueReason::CallbackRegistered,
+            } => self.callback_registered().await,
             AcdNotice::Dequeued { .. } => {}
+            AcdNotice::OfferCallback => self.offer_callback().await,
+            AcdNotice::CallbackRefused => self.callback_refused().await,
         }
     }
 
-    async fn announce(&mut self, names: &[String]) {
-        if !self.machine.is_routing() {
+    pub(super) async fn announce(&mut self, names: &[String]) {
+        if !self.machine.is_routing() || self.in_callback_dialog() {
             return;
         }
         if let Some(w) = self.waiting.as_mut() {
@@ -221,6 +233,7 @@ impl CallActor {
 
     pub(super) async fn offer_answered(&mut self, agent: String) {
         self.waiting = None;
+        self.callback = None;
         if let (Some(call), Some(acd)) = (self.acd_call.clone(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::OfferAnswered {
                 call,

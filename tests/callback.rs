@@ -1,0 +1,272 @@
+//! End to end: a citizen waiting in a queue asks to be called back, and is. The caller
+//! (sipp on the trunk) goes through the shipped IVR to the operator queue, presses the
+//! callback key, confirms their A-number and is released with their protocol. atende is
+//! restarted with the callback pending; then agent 1001 logs in with `*45`, atende rings
+//! the agent (sipp), then dials the citizen through the outbound gateway (sipp), bridges
+//! and records. Both calls' logs tell the story and point at each other.
+
+mod support;
+
+use support::ivr::*;
+use support::*;
+
+const CALLBACK_QUEUE: &str = r#"callback = { key = "2", max_attempts = 3, retry_after_secs = 2 }"#;
+
+fn server_with_callbacks(db: Db, gateway_port: u16) -> Server {
+    Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        CALLBACK_QUEUE,
+        &format!(
+            "[outbound]\ngateway = \"127.0.0.1:{gateway_port}\"\ncaller_id = \"08000000000\"\nring_timeout_secs = 10\n"
+        ),
+    )
+}
+
+/// The citizen's phone behind the gateway: answers after 500 ms with 440 Hz A-law and
+/// hangs up `talk_ms` later.
+fn start_citizen(server: &Server, port: u16, talk_ms: u64) -> std::process::Child {
+    start_agent_like(server, "citizen.xml", port, talk_ms, 440)
+}
+
+fn start_agent_like(
+    server: &Server,
+    scenario_file: &str,
+    port: u16,
+    talk_ms: u64,
+    freq: u32,
+) -> std::process::Child {
+    let dir = server.dir.path();
+    let audio = dir.join(format!("tone{freq}.al"));
+    if !audio.exists() {
+        alaw_tone(&audio, freq, 60.0);
+    }
+    let sf = scenario(
+        dir,
+        scenario_file,
+        &[
+            ("AUDIO", audio.display().to_string()),
+            ("ANSWER_AFTER_MS", "500".into()),
+            ("TALK_MS", talk_ms.to_string()),
+        ],
+    );
+    let child = sipp(&[
+        "-sf".into(),
+        sf.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("citizen sipp starts");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child
+}
+
+/// The caller presses 0 (operator), waits in the queue, presses 2 (callback) and 1 to
+/// confirm the A-number; atende releases them after the confirmation.
+fn request_callback(server: &Server) -> (String, Vec<serde_json::Value>) {
+    let caller = start_ivr_caller(server, &[(800, "0"), (1500, "2"), (3500, "1")], 20000, true);
+    wait_ok(caller, "caller asking for a callback", server);
+    let (protocol, events) = wait_for_event(server, "hung_up");
+    let hung = event(&events, "hung_up");
+    assert_eq!(hung["detail"]["cause"], "callback_registered", "{hung}");
+    let requested = acd_event(&events, "callback_requested");
+    assert_eq!(requested["queue"], "geral");
+    assert_eq!(requested["typed_number"], false);
+    assert!(
+        !acd_kinds(&events).contains(&"abandoned".to_owned()),
+        "a registered callback is no abandon: {:?}",
+        acd_kinds(&events)
+    );
+    (protocol, events)
+}
+
+fn call_detail(server: &Server, protocol: &str) -> Vec<serde_json::Value> {
+    server.api(&format!("/api/calls/{protocol}"))["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits for the original call's log to hold ACD `kind`.
+fn wait_acd(server: &Server, protocol: &str, kind: &str) -> Vec<serde_json::Value> {
+    for _ in 0..200 {
+        let events = call_detail(server, protocol);
+        if acd_kinds(&events).iter().any(|k| k == kind) {
+            return events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "no ACD {kind} on {protocol}: {:?}\natende log:\n{}",
+        acd_kinds(&call_detail(server, protocol)),
+        server.log()
+    );
+}
+
+fn callback_calls(server: &Server) -> Vec<String> {
+    server
+        .api("/api/calls")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["service"] == "callback")
+        .map(|c| c["protocol"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn callback_is_completed_after_a_restart(db: Db) {
+    let gateway = free_port();
+    let server = server_with_callbacks(db, gateway);
+    let (original, _) = request_callback(&server);
+
+    // Nobody was available; the callback is saved and survives the restart.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let server = server.restart();
+    assert!(
+        server.log().contains("pending callbacks restored"),
+        "{}",
+        server.log()
+    );
+
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_answering_agent(&server, agent_port, 1, 500);
+    let citizen = start_citizen(&server, gateway, 3000);
+    dial_feature_code(&server, "1001", "*4510011234");
+    wait_ok(citizen, "citizen called back", &server);
+    wait_ok(agent, "agent phone", &server);
+
+    let events = wait_acd(&server, &original, "callback_completed");
+    let kinds = acd_kinds(&events);
+    let order: Vec<usize> = [
+        "callback_requested",
+        "callback_started",
+        "callback_completed",
+    ]
+    .iter()
+    .map(|k| kinds.iter().position(|x| x == k).unwrap_or(usize::MAX))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{kinds:?}");
+    assert_eq!(acd_event(&events, "callback_started")["agent"], "1001");
+    assert_eq!(acd_event(&events, "callback_completed")["agent"], "1001");
+    let link = event(&events, "callback_attempt")["detail"].clone();
+    let callback = link["callback"]
+        .as_str()
+        .expect("callback protocol")
+        .to_owned();
+    assert_eq!(link["original"], original.as_str());
+    assert_eq!(link["attempt"], 1);
+    assert_eq!(callback_calls(&server), vec![callback.clone()]);
+
+    // The callback's own call: agent first, then the citizen, bridged and recorded.
+    let mut cb = call_detail(&server, &callback);
+    for _ in 0..50 {
+        if kinds_of(&cb).contains(&"recording_finalized".to_owned()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        cb = call_detail(&server, &callback);
+    }
+    let k = kinds_of(&cb);
+    let pos = |name: &str| {
+        k.iter()
+            .position(|x| x == name)
+            .unwrap_or_else(|| panic!("no {name} in {k:?}"))
+    };
+    assert!(pos("ringing") < pos("agent_answered"));
+    assert!(pos("agent_answered") < pos("citizen_dialled"));
+    assert!(pos("citizen_dialled") < pos("answered"));
+    assert!(pos("answered") < pos("bridged"));
+    assert!(pos("bridged") < pos("hung_up"));
+    assert_eq!(event(&cb, "offered")["detail"]["a_number"], "1133334444");
+    assert_eq!(event(&cb, "hung_up")["detail"]["by"], "caller");
+    assert_eq!(
+        event(&cb, "callback_attempt")["detail"]["original"],
+        original.as_str()
+    );
+
+    // Citizen on the left channel (440 Hz), agent on the right (1000 Hz) once bridged.
+    let (left, right) = recording(&server, &callback);
+    let from =
+        ((at_ms(&cb, "bridged") - at_ms(&cb, "recording_started")).max(0) as usize) * 8 + 2000;
+    let to = left.len().saturating_sub(2000);
+    assert!(
+        to > from + 8000,
+        "recording too short: {} samples",
+        left.len()
+    );
+    let (l, r) = (&left[from..to], &right[from..to]);
+    assert!(rms(l) > 1000.0 && rms(r) > 1000.0, "both parties heard");
+    let (fl, fr) = (crossings_per_sec(l) / 2.0, crossings_per_sec(r) / 2.0);
+    assert!((400.0..480.0).contains(&fl), "citizen at {fl} Hz");
+    assert!((950.0..1050.0).contains(&fr), "agent at {fr} Hz");
+    assert_eq!(server.metric("atende_active_calls"), 0.0);
+}
+
+fn kinds_of(events: &[serde_json::Value]) -> Vec<String> {
+    kinds(events)
+}
+
+#[test]
+fn callback_survives_a_restart_and_is_completed_sqlite() {
+    callback_is_completed_after_a_restart(Db::Sqlite);
+}
+
+#[test]
+fn callback_survives_a_restart_and_is_completed_postgres() {
+    callback_is_completed_after_a_restart(Db::Postgres);
+}
+
+/// The citizen's line is busy: the attempt fails, the agent is freed, and the retry
+/// (2 s later in this queue) reaches the citizen.
+#[test]
+fn a_busy_citizen_is_called_again_and_reached() {
+    let gateway = free_port();
+    let server = server_with_callbacks(Db::Sqlite, gateway);
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let (original, _) = request_callback(&server);
+
+    let agent = start_answering_agent(&server, agent_port, 2, 300);
+    let busy = start_agent_like(&server, "citizen_busy.xml", gateway, 0, 440);
+    dial_feature_code(&server, "1001", "*4510011234");
+    wait_ok(busy, "busy citizen", &server);
+    let events = wait_acd(&server, &original, "callback_attempt_failed");
+    let failed = acd_event(&events, "callback_attempt_failed");
+    assert_eq!(failed["outcome"], "busy");
+    assert_eq!(failed["attempt"], 1);
+
+    let citizen = start_citizen(&server, gateway, 2000);
+    wait_ok(citizen, "citizen reached on the retry", &server);
+    wait_ok(agent, "agent phone", &server);
+    let events = wait_acd(&server, &original, "callback_completed");
+    let attempts: Vec<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "callback_attempt")
+        .map(|e| e["detail"]["attempt"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(attempts, vec![1, 2]);
+    let calls = callback_calls(&server);
+    assert_eq!(calls.len(), 2, "one call record per attempt");
+    let first = call_detail(&server, &calls[0]);
+    assert_eq!(event(&first, "citizen_failed")["detail"]["sip_status"], 486);
+    assert_eq!(event(&first, "hung_up")["detail"]["cause"], "citizen_busy");
+}
