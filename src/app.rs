@@ -36,6 +36,10 @@ pub enum StartError {
     Media(#[from] crate::media::reactor::ReactorError),
     #[error("service {service:?} names prompt {prompt:?}, which is not in the prompt library")]
     MissingPrompt { service: String, prompt: String },
+    #[error(
+        "queue {queue:?} sends calls to IVR node {node:?}, which the flows do not have (use \"flow\" or \"flow/node\")"
+    )]
+    QueueIvrTarget { queue: String, node: String },
     #[error("IVR flows: {0}")]
     Flows(#[from] crate::ivr::CheckErrors),
     #[error("ACD: {0}")]
@@ -139,6 +143,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
     let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
+    if let Some(flows) = &flows {
+        check_queue_ivr_targets(&config, flows)?;
+    }
     let acd = if config.queues.is_empty() {
         None
     } else {
@@ -219,6 +226,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cancel,
         http,
     })
+}
+
+/// A queue that hands calls back to the IVR must name a flow (or node) that exists.
+fn check_queue_ivr_targets(config: &Config, flows: &LiveFlows) -> Result<(), StartError> {
+    let set = flows.current();
+    for q in &config.queues {
+        for d in q.destinations() {
+            if let crate::acd::Destination::Ivr { node } = d
+                && crate::ivr::Interpreter::resume_at(set.clone(), node, Default::default())
+                    .is_none()
+            {
+                return Err(StartError::QueueIvrTarget {
+                    queue: q.id.to_string(),
+                    node: node.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An emergency announcement switched on before a restart stays on after it: in an

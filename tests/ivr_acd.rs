@@ -217,3 +217,49 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
     assert_eq!(acd_event(&events, "answered")["agent"], "1002");
     assert!(kinds(&events).contains(&"bridged".to_owned()));
 }
+
+/// (e) A queue's max wait sends the call back to the IVR (`{ to = "ivr", node = … }`):
+/// the caller is in the main menu again, with no second welcome, on the same call.
+#[test]
+fn max_wait_hands_the_caller_back_to_the_ivr_menu() {
+    let server = Server::start_ivr_config(
+        Db::Sqlite,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        r#"max_wait = { secs = 2, destination = { to = "ivr", node = "principal/menu_principal" } }"#,
+        "",
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 5000, false);
+    wait_ok(caller, "caller", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let routed = acd_event(&events, "routed");
+    assert_eq!(routed["reason"], "max_wait");
+    assert_eq!(routed["destination"]["to"], "ivr");
+    let starts: Vec<serde_json::Value> = steps(&events, "ivr", "step")
+        .into_iter()
+        .filter(|e| e["step"] == "flow_started")
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(starts[1]["flow"], "principal");
+    assert_eq!(starts[1]["route"], "queue");
+    let entered: Vec<String> = steps(&events, "ivr", "step")
+        .iter()
+        .filter(|e| e["step"] == "node_entered")
+        .map(|e| e["node"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        entered.last().map(String::as_str),
+        Some("menu_principal"),
+        "{entered:?}"
+    );
+    let k = acd_kinds(&events);
+    assert!(!k.contains(&"abandoned".to_owned()), "{k:?}");
+    assert_eq!(event(&events, "hung_up")["detail"]["by"], "caller");
+}

@@ -246,6 +246,18 @@ fn default_reject_delay() -> u64 {
 }
 
 impl QueueConfig {
+    /// Every place this queue may send a call (closed, limits, escalation), for checks.
+    pub fn destinations(&self) -> Vec<&Destination> {
+        let mut d = vec![&self.closed];
+        d.extend(self.max_wait.as_ref().map(|l| &l.destination));
+        d.extend(self.max_length.as_ref().map(|l| &l.destination));
+        d.extend(self.escalation.iter().filter_map(|e| match &e.action {
+            Escalation::SendTo { destination } => Some(destination),
+            _ => None,
+        }));
+        d
+    }
+
     /// A queue with every setting at its default: always open, longest idle.
     pub fn new(id: impl Into<String>) -> QueueConfig {
         QueueConfig {

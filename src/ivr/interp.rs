@@ -69,6 +69,10 @@ pub(super) enum Wait {
 pub struct Interpreter {
     pub(super) set: Arc<FlowSet>,
     forced_flow: Option<usize>,
+    /// Where a forced flow starts instead of its first node (a queue handing back).
+    forced_node: Option<NodeId>,
+    /// The route name the `FlowStarted` event gives for a forced start.
+    forced_route: &'static str,
     pub(super) pos: NodeRef,
     /// Return points of the sub-flows being run.
     stack: Vec<NodeRef>,
@@ -94,6 +98,8 @@ impl Interpreter {
         Interpreter {
             set,
             forced_flow: None,
+            forced_node: None,
+            forced_route: "forced",
             pos,
             stack: Vec::new(),
             vars: BTreeMap::new(),
@@ -115,6 +121,31 @@ impl Interpreter {
         let id = set.flow_id(flow)?;
         let mut i = Interpreter::new(set);
         i.forced_flow = Some(id);
+        Some(i)
+    }
+
+    /// An interpreter that starts at `target` (`flow` or `flow/node`) with the call's
+    /// variables from before: a queue handing its call back to the IVR. `None` if the
+    /// current set has no such flow or node.
+    pub fn resume_at(
+        set: Arc<FlowSet>,
+        target: &str,
+        vars: BTreeMap<String, String>,
+    ) -> Option<Self> {
+        let (flow, node) = match target.split_once('/') {
+            Some((f, n)) => (f, Some(n)),
+            None => (target, None),
+        };
+        let id = set.flow_id(flow)?;
+        let node = match node {
+            Some(n) => Some(set.flow(id).node_id(n)?),
+            None => None,
+        };
+        let mut i = Interpreter::new(set);
+        i.forced_flow = Some(id);
+        i.forced_node = node;
+        i.forced_route = "queue";
+        i.vars = vars;
         Some(i)
     }
 
@@ -236,7 +267,7 @@ impl Interpreter {
         self.started = Some((now, call.wall));
         let set = self.set.clone();
         let (flow, route) = match self.forced_flow {
-            Some(f) => (f, "forced".to_owned()),
+            Some(f) => (f, self.forced_route.to_owned()),
             None => match set.route(&call.ani, &call.did) {
                 Some(r) => {
                     self.priority_boost = r.priority_boost;
@@ -258,13 +289,8 @@ impl Interpreter {
             flow: f.name.clone(),
             route,
         });
-        self.enter(
-            now,
-            NodeRef {
-                flow,
-                node: f.start,
-            },
-        );
+        let node = self.forced_node.unwrap_or(f.start);
+        self.enter(now, NodeRef { flow, node });
     }
 
     /// Continue at a node of the current flow.

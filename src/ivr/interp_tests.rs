@@ -936,3 +936,34 @@ fn an_empty_flow_set_is_refused() {
     let err = FlowSet::from_sources(&[], None).expect_err("no flows");
     assert!(err.to_string().contains("no flow files"), "{err}");
 }
+
+#[test]
+fn a_queue_hands_the_call_back_to_a_node_with_its_variables() {
+    let set = set_of(&[("principal.yaml", MENU)]);
+    let vars = [("cpf".to_owned(), CPF.to_owned())].into_iter().collect();
+    let ivr = Interpreter::resume_at(set.clone(), "principal/menu", vars).expect("node exists");
+    let mut c = Call {
+        ivr,
+        now: Instant::now(),
+        actions: Vec::new(),
+        playing: None,
+    };
+    c.start_as("11999990000", "08000000000", "2026-11-24T12:30:00Z");
+    assert_eq!(
+        c.heard(),
+        vec![p(&["menu-principal"])],
+        "no welcome again: straight to the node"
+    );
+    assert!(c.events().contains(&IvrEvent::FlowStarted {
+        flow: "principal".into(),
+        route: "queue".into()
+    }));
+    c.keys("1");
+    let e = c.enqueued().expect("enqueued again");
+    assert_eq!(e.queue, "pericia");
+    assert_eq!(e.variables.get("cpf").map(String::as_str), Some(CPF));
+    // A flow's name alone starts it at its first node; unknown targets are refused.
+    assert!(Interpreter::resume_at(set.clone(), "principal", Default::default()).is_some());
+    assert!(Interpreter::resume_at(set.clone(), "principal/nope", Default::default()).is_none());
+    assert!(Interpreter::resume_at(set, "nope", Default::default()).is_none());
+}

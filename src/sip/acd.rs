@@ -484,13 +484,17 @@ impl AcdActor {
                     call,
                     destination,
                     reason,
-                } => self.notify(
-                    &call,
-                    AcdNotice::RouteTo {
-                        destination,
-                        reason,
-                    },
-                ),
+                } => {
+                    self.notify(
+                        &call,
+                        AcdNotice::RouteTo {
+                            destination,
+                            reason,
+                        },
+                    );
+                    // The call left the ACD; its actor sends no hang-up for it.
+                    finished.push(call);
+                }
                 Output::Dequeue { call, reason } => {
                     self.notify(&call, AcdNotice::Dequeued { reason });
                     if reason == DequeueReason::CallbackRegistered {

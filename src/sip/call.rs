@@ -194,6 +194,8 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         transferring: false,
         release_after_prompt: None,
         callback: None,
+        ivr_set: None,
+        queued_vars: Default::default(),
     };
     actor
         .machine
@@ -238,6 +240,10 @@ struct CallActor {
     release_after_prompt: Option<&'static str>,
     /// Asking for a callback while queued (queues with a callback key).
     callback: Option<crate::call::callback_request::CallbackRequest>,
+    /// The flow set the call started with (a queue may hand the call back to it).
+    ivr_set: Option<Arc<crate::ivr::FlowSet>>,
+    /// The IVR's variables when the call was queued.
+    queued_vars: std::collections::BTreeMap<String, String>,
 }
 
 impl CallActor {

@@ -81,6 +81,12 @@ impl IvrDriver {
         }
     }
 
+    /// Runs `interp` instead of a fresh interpreter (a call the ACD hands back to a node).
+    pub fn with_interpreter(mut self, interp: crate::ivr::Interpreter) -> IvrDriver {
+        self.interp = interp;
+        self
+    }
+
     /// Starts the flow, after the emergency announcement when one is set.
     pub async fn begin(
         &mut self,

@@ -24,6 +24,48 @@ impl CallActor {
             return;
         };
         let set = flows.current();
+        self.ivr_set = Some(set.clone());
+        let mut ivr = self.ivr_driver(set);
+        let emergency = self.ex.announcements.emergency();
+        let h = ivr.begin(Instant::now(), self.call_info(), emergency).await;
+        self.ivr = Some(ivr);
+        self.handoff(h).await;
+    }
+
+    /// The ACD sent the call back to the IVR (`{ to = "ivr", node = "flow/node" }`): the
+    /// flow set the call started with runs again from there, with the call's variables.
+    async fn resume_ivr(&mut self, target: &str) {
+        let interp = self.ivr_set.clone().and_then(|set| {
+            crate::ivr::Interpreter::resume_at(set, target, self.queued_vars.clone())
+        });
+        let (Some(set), Some(interp)) = (self.ivr_set.clone(), interp) else {
+            warn!(protocol = %self.protocol, target, "queue destination names no IVR flow/node");
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "ivr_node_missing".into(),
+                },
+            );
+            return;
+        };
+        self.waiting = None;
+        self.callback = None;
+        let mut ivr = self.ivr_driver(set).with_interpreter(interp);
+        let h = ivr.begin(Instant::now(), self.call_info(), None).await;
+        self.ivr = Some(ivr);
+        self.handoff(h).await;
+    }
+
+    fn call_info(&self) -> CallInfo {
+        CallInfo {
+            ani: self.admitted.a_number.clone(),
+            did: self.admitted.b_number.clone(),
+            protocol: self.protocol.to_string(),
+            wall: jiff::Timestamp::now(),
+        }
+    }
+
+    fn ivr_driver(&self, set: std::sync::Arc<crate::ivr::FlowSet>) -> IvrDriver {
         let http = self.ex.http.clone();
         let rewrite = self
             .ex
@@ -32,7 +74,7 @@ impl CallActor {
             .as_ref()
             .map(|i| i.http_rewrite.clone())
             .unwrap_or_default();
-        let mut ivr = IvrDriver::new(
+        IvrDriver::new(
             set,
             http,
             rewrite,
@@ -40,17 +82,7 @@ impl CallActor {
             self.media.clone(),
             self.log.clone(),
             self.fetch_tx.clone(),
-        );
-        let info = CallInfo {
-            ani: self.admitted.a_number.clone(),
-            did: self.admitted.b_number.clone(),
-            protocol: self.protocol.to_string(),
-            wall: jiff::Timestamp::now(),
-        };
-        let emergency = self.ex.announcements.emergency();
-        let h = ivr.begin(Instant::now(), info, emergency).await;
-        self.ivr = Some(ivr);
-        self.handoff(h).await;
+        )
     }
 
     pub(super) async fn on_digit(&mut self, digit: char, via: &'static str) {
@@ -152,8 +184,9 @@ impl CallActor {
                 .map(|s| SkillLevel::new(s.as_str(), 1))
                 .collect(),
             a_number: CallerNumber::new(self.admitted.a_number.as_str()),
-            variables: e.variables,
+            variables: e.variables.clone(),
         };
+        self.queued_vars = e.variables;
         self.acd_call = Some(call);
         self.callback = self.callback_dialog(&e.queue);
         let sent = acd
@@ -199,6 +232,7 @@ impl CallActor {
                 info!(protocol = %self.protocol, ?destination, ?reason, "ACD routed the call out");
                 self.acd_call = None;
                 match destination {
+                    AcdDestination::Ivr { node } => self.resume_ivr(&node).await,
                     AcdDestination::Message { prompt } => {
                         self.waiting = None;
                         self.release_after_prompt = Some("queue_message");
