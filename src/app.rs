@@ -159,7 +159,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(crate::sip::acd::spawn(
             config.engine_config(),
             &config.agents,
-            crate::sip::acd::CallbackShell {
+            crate::sip::acd::AcdShell {
+                agent_log: Some(crate::store::agent_log::AgentLog::spawn(store.clone())),
                 dialler: Some(dialler_tx),
                 saver: Some(crate::sip::callback_store::spawn_saver(store.clone())),
                 restored,

@@ -52,17 +52,78 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
     assert_eq!(answered["agent"], "1001");
     assert_eq!(server.metric("atende_active_calls"), 0.0);
 
-    // Pause, ready and logout act on the phone's own account, through the ACD.
-    let log_has = |needle: &str| {
-        let log = server.log();
-        assert!(log.contains(needle), "no {needle:?} in the log:\n{log}");
+    // Pause, ready and logout act on the phone's own account, through the ACD; the
+    // wallboard shows each state and the agent log keeps every change.
+    let state_of = |id: &str| {
+        let agents = server.api("/api/agents");
+        agents
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["agent"] == id).cloned())
+            .unwrap_or_else(|| panic!("agent {id} not on the wallboard: {agents}"))
     };
     dial_feature_code(&server, "1001", "*47");
-    log_has(r#"to: Paused { reason: "pausa" }"#);
+    let a = state_of("1001");
+    assert_eq!(
+        (a["state"].as_str(), a["reason"].as_str()),
+        (Some("paused"), Some("pausa"))
+    );
+    assert_eq!(a["name"], "");
     dial_feature_code(&server, "1001", "*48");
-    log_has("from: Paused");
+    assert_eq!(state_of("1001")["state"], "available");
     dial_feature_code(&server, "1001", "*46");
-    log_has("to: LoggedOut");
+    assert_eq!(state_of("1001")["state"], "logged_out");
+    let queues = server.api("/api/queues");
+    let geral = queues
+        .as_array()
+        .and_then(|q| q.iter().find(|x| x["queue"] == "geral").cloned())
+        .expect("queue geral on the wallboard");
+    assert_eq!(
+        (geral["waiting"].as_u64(), geral["staffed"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let mut changes = Vec::new();
+    for _ in 0..50 {
+        let events = server.api("/api/agents/1001/events");
+        changes = events
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}>{}{}",
+                    e["from_state"].as_str().unwrap_or("?"),
+                    e["to_state"].as_str().unwrap_or("?"),
+                    e["reason"]
+                        .as_str()
+                        .map(|r| format!("({r})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>();
+        if changes.last().is_some_and(|c| c.ends_with(">logged_out")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let expected_in_order = [
+        "logged_out>available",
+        "available>ringing",
+        "ringing>on_call",
+        "available>paused(pausa)",
+        "paused>available",
+        "available>logged_out",
+    ];
+    let mut at = 0;
+    for c in &changes {
+        if at < expected_in_order.len() && c == expected_in_order[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, expected_in_order.len(), "agent log: {changes:?}");
+    let (status, _) = server.get("/api/agents/9999/events", true);
+    assert_eq!(status, 404, "unknown agent");
     assert!(
         !server.log().contains(r#"pin: "1234""#),
         "the PIN reached the log"

@@ -2,6 +2,8 @@
 //!
 //! - `health`: `/healthz`, `/metrics` — open (probes and scrapers).
 //! - `calls`: `/api/calls…` — call records and recordings.
+//! - `acd`: `/api/agents…`, `/api/queues` — the wallboard's agent and queue states, and
+//!   each agent's stored state changes.
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
 //!
@@ -24,6 +26,7 @@ use crate::media::prompt::PromptLibrary;
 use crate::sip::exchange::Exchange;
 use crate::store::Store;
 
+mod acd;
 mod calls;
 mod health;
 pub mod ivr;
@@ -78,13 +81,20 @@ pub enum ApiError {
     NoRecording,
     #[error("database unavailable")]
     Database,
+    #[error("no ACD queues are configured")]
+    NoAcd,
+    #[error("no such agent")]
+    UnknownAgent,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::NoRecording => StatusCode::NOT_FOUND,
+            ApiError::NotFound
+            | ApiError::NoRecording
+            | ApiError::NoAcd
+            | ApiError::UnknownAgent => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Database => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -97,7 +107,7 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(state: ApiState) -> Router {
-    let mut api = calls::router();
+    let mut api = calls::router().merge(acd::router());
     if let Some(admin) = state.ivr.clone() {
         api = api.merge(admin_routes(admin));
     }

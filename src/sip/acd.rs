@@ -21,14 +21,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::acd::{
-    AcdError, AcdEvent, AgentId, AgentLogin, CallId, CallbackOutcome, CallbackSnapshot,
-    CallerNumber, DequeueReason, Destination, Engine, EngineConfig, Input, Membership, NewCall,
-    Now, Output, QueueId, RouteReason, SkillLevel, Tick,
+    AcdError, AcdEvent, AgentId, AgentLogin, AgentStatus, CallId, CallbackOutcome,
+    CallbackSnapshot, CallerNumber, DequeueReason, Destination, Engine, EngineConfig, Input,
+    Membership, NewCall, Now, Output, QueueId, RouteReason, SkillLevel, Tick,
 };
 use crate::config::AgentConfig;
 use crate::events::EventKind;
 use crate::sip::call_log::CallLog;
 use crate::sip::callback::CallbackJob;
+use crate::store::agent_log::{AgentEvent, AgentLog};
 
 /// What the ACD tells a call actor.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +112,28 @@ pub enum AcdRequest {
         command: AgentCommand,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// What the wallboard shows: every configured agent and queue, now.
+    Status {
+        reply: oneshot::Sender<AcdStatus>,
+    },
+}
+
+/// One agent as the wallboard shows them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AgentView {
+    pub agent: String,
+    /// `logged_out`, `available`, `ringing`, `on_call`, `wrap_up` or `paused`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub call: Option<String>,
+    /// Time in the current state (0 for an agent who never logged in).
+    pub in_state_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AcdStatus {
+    pub agents: Vec<AgentView>,
+    pub queues: Vec<crate::acd::QueueStatus>,
 }
 
 /// The call actors' and feature codes' side of the ACD actor.
@@ -123,6 +146,15 @@ impl AcdHandle {
     /// Sends a request; `false` when the ACD actor is gone (server shutting down).
     pub async fn send(&self, r: AcdRequest) -> bool {
         self.tx.send(r).await.is_ok()
+    }
+
+    /// The state of every agent and queue; `None` when the ACD actor is gone.
+    pub async fn status(&self) -> Option<AcdStatus> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(AcdRequest::Status { reply }).await {
+            return None;
+        }
+        rx.await.ok()
     }
 
     /// Runs an agent command and waits for the engine's verdict.
@@ -174,9 +206,12 @@ struct Member {
     notices: Option<mpsc::Sender<AcdNotice>>,
 }
 
-/// What the ACD actor needs beyond the engine for callbacks.
+/// What the ACD actor needs beyond the engine: the callback dialler and store, and
+/// the agent log.
 #[derive(Default)]
-pub struct CallbackShell {
+pub struct AcdShell {
+    /// Where agents' state changes are stored (`None`: only logged).
+    pub agent_log: Option<AgentLog>,
     /// Where started callbacks go (`None`: no outbound trunk, callbacks fail).
     pub dialler: Option<mpsc::Sender<CallbackJob>>,
     /// Takes the pending list as JSON whenever it changes.
@@ -189,11 +224,15 @@ struct AcdActor {
     engine: Engine,
     epoch: Instant,
     profiles: HashMap<AgentId, AgentProfile>,
+    /// Configured agents and queues in config order (for the wallboard).
+    agent_order: Vec<AgentId>,
+    queue_order: Vec<QueueId>,
     calls: HashMap<CallId, Member>,
     /// The call each agent was last offered, for logging their state changes.
     last_offer: HashMap<AgentId, CallId>,
     dialler: Option<mpsc::Sender<CallbackJob>>,
     saver: Option<watch::Sender<String>>,
+    agent_log: Option<AgentLog>,
     /// The pending callbacks changed since they were last saved.
     callbacks_changed: bool,
 }
@@ -203,7 +242,7 @@ struct AcdActor {
 pub fn spawn(
     mut config: EngineConfig,
     agents: &[AgentConfig],
-    callbacks: CallbackShell,
+    callbacks: AcdShell,
 ) -> Result<AcdHandle, AcdError> {
     // `*47` pauses with its own reason, whatever reasons the CTI screen offers.
     let code_reason = crate::sip::feature_code::PAUSE_REASON;
@@ -211,19 +250,24 @@ pub fn spawn(
         config.pause_reasons.push(code_reason.to_owned());
     }
     let epoch = Instant::now();
+    let queue_order = config.queues.iter().map(|q| q.id.clone()).collect();
     let engine = Engine::new(config, Now::new(Tick::ZERO, jiff::Timestamp::now()))?;
     let profiles = agents
         .iter()
         .map(|a| (AgentId::new(a.id.as_str()), AgentProfile::from_config(a)))
         .collect();
+    let agent_order = agents.iter().map(|a| AgentId::new(a.id.as_str())).collect();
     let mut actor = AcdActor {
         engine,
         epoch,
         profiles,
+        agent_order,
+        queue_order,
         calls: HashMap::new(),
         last_offer: HashMap::new(),
         dialler: callbacks.dialler,
         saver: callbacks.saver,
+        agent_log: callbacks.agent_log,
         callbacks_changed: false,
     };
     if let Some((snapshot, logs)) = callbacks.restored {
@@ -370,6 +414,10 @@ impl AcdActor {
                 let _ = reply.send(r.map_err(|e| e.to_string()));
                 return;
             }
+            AcdRequest::Status { reply } => {
+                let _ = reply.send(self.status());
+                return;
+            }
         };
         if let Err(e) = result {
             // Late news (an answer after the caller left) is normal; nothing changed.
@@ -383,6 +431,58 @@ impl AcdActor {
         {
             warn!(%call, "call actor not taking ACD notices");
         }
+    }
+
+    fn status(&mut self) -> AcdStatus {
+        // Bring the engine's clock to now so times in state are current.
+        let now = self.now();
+        self.engine.handle_timeout(now);
+        let agents = self
+            .agent_order
+            .iter()
+            .map(|id| {
+                let (status, in_state) = self
+                    .engine
+                    .agent_status(id)
+                    .unwrap_or((AgentStatus::LoggedOut, Duration::ZERO));
+                let (state, reason, call) = status_parts(&status);
+                AgentView {
+                    agent: id.to_string(),
+                    state,
+                    reason,
+                    call,
+                    in_state_ms: in_state.as_millis() as u64,
+                }
+            })
+            .collect();
+        let queues = self
+            .queue_order
+            .iter()
+            .filter_map(|q| self.engine.queue_status(q))
+            .collect();
+        AcdStatus { agents, queues }
+    }
+
+    fn store_agent_change(
+        &self,
+        agent: &AgentId,
+        from: &AgentStatus,
+        to: &AgentStatus,
+        in_previous_ms: u64,
+    ) {
+        let Some(log) = &self.agent_log else {
+            return;
+        };
+        let (to_state, reason, call) = status_parts(to);
+        log.record(AgentEvent {
+            agent: agent.to_string(),
+            at_ms: jiff::Timestamp::now().as_millisecond(),
+            from_state: status_parts(from).0.to_owned(),
+            to_state: to_state.to_owned(),
+            reason,
+            call,
+            in_previous_ms: i64::try_from(in_previous_ms).unwrap_or(i64::MAX),
+        });
     }
 
     /// Saves the pending callbacks if they changed (the saver writes the latest only).
@@ -518,6 +618,15 @@ impl AcdActor {
                     variables,
                 }),
                 Output::Log(event) => {
+                    if let AcdEvent::AgentStateChanged {
+                        agent,
+                        from,
+                        to,
+                        in_previous_ms,
+                    } = &event
+                    {
+                        self.store_agent_change(agent, from, to, *in_previous_ms);
+                    }
                     if let AcdEvent::CallbackRequested { .. }
                     | AcdEvent::CallbackStarted { .. }
                     | AcdEvent::CallbackAttemptFailed { .. } = &event
@@ -561,6 +670,18 @@ struct StartedCallback {
     number: CallerNumber,
     attempt: u32,
     variables: std::collections::BTreeMap<String, String>,
+}
+
+/// An agent status as the agent log stores it: state name, pause reason, call.
+pub fn status_parts(s: &AgentStatus) -> (&'static str, Option<String>, Option<String>) {
+    match s {
+        AgentStatus::LoggedOut => ("logged_out", None, None),
+        AgentStatus::Available => ("available", None, None),
+        AgentStatus::Ringing { call } => ("ringing", None, Some(call.to_string())),
+        AgentStatus::OnCall { call } => ("on_call", None, Some(call.to_string())),
+        AgentStatus::WrapUp => ("wrap_up", None, None),
+        AgentStatus::Paused { reason } => ("paused", Some(reason.clone()), None),
+    }
 }
 
 fn event_call(e: &AcdEvent) -> Option<&CallId> {

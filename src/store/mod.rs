@@ -28,6 +28,7 @@ macro_rules! on_pool {
     };
 }
 
+pub mod agent_log;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;

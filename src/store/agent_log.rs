@@ -1,0 +1,219 @@
+//! Agents' state changes in SQL (`agent_events`): every login, ring, call, wrap-up,
+//! pause (with its reason) and logout, with the time spent in the state left. Agent
+//! production reports and the time-in-state figures are computed from it.
+//!
+//! One writer task takes entries from a bounded channel and inserts them in batches (one
+//! transaction each). While the database is down it keeps what it could not write, up to
+//! `MAX_PENDING`, and retries every second; beyond that the oldest entries are dropped
+//! with an error line and counted (`lost`), never silently. Rates are a few entries per
+//! call, far below the call event log's, so no spill journal here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+use super::{Store, StoreError};
+
+/// Entries kept in memory while the database is unreachable.
+const MAX_PENDING: usize = 100_000;
+/// Entries per transaction.
+const BATCH: usize = 500;
+const RETRY: Duration = Duration::from_secs(1);
+
+/// One state change, as stored and as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AgentEvent {
+    pub agent: String,
+    pub at_ms: i64,
+    /// `logged_out`, `available`, `ringing`, `on_call`, `wrap_up` or `paused`.
+    pub from_state: String,
+    pub to_state: String,
+    /// The pause reason of a `paused` state.
+    pub reason: Option<String>,
+    /// The call (protocol) of a `ringing` or `on_call` state.
+    pub call: Option<String>,
+    pub in_previous_ms: i64,
+}
+
+impl Store {
+    pub async fn write_agent_events(&self, events: &[AgentEvent]) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO agent_events (agent, at_ms, from_state, to_state, reason, call, \
+                     in_previous_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&e.agent)
+                .bind(e.at_ms)
+                .bind(&e.from_state)
+                .bind(&e.to_state)
+                .bind(&e.reason)
+                .bind(&e.call)
+                .bind(e.in_previous_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// State changes in `[from_ms, to_ms)`, of one agent or all, oldest first.
+    pub async fn agent_events(
+        &self,
+        agent: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEvent>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT agent, at_ms, from_state, to_state, reason, call, in_previous_ms \
+                 FROM agent_events WHERE ($1 IS NULL OR agent = $1) AND at_ms >= $2 \
+                 AND at_ms < $3 ORDER BY at_ms, id LIMIT $4",
+            )
+            .bind(agent)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}
+
+/// The ACD's side of the agent log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AgentLog {
+    tx: mpsc::Sender<AgentEvent>,
+    lost: Arc<AtomicU64>,
+}
+
+impl AgentLog {
+    pub fn spawn(store: Store) -> AgentLog {
+        let (tx, rx) = mpsc::channel(4096);
+        let lost = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(store, rx, lost.clone()));
+        AgentLog { tx, lost }
+    }
+
+    /// Queues an entry; never blocks the ACD. A full queue loses the entry, loudly.
+    pub fn record(&self, event: AgentEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            error!("agent log queue full: a state change was not stored");
+        }
+    }
+
+    /// Entries that could not be kept (queue or retry buffer full).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+async fn write_loop(store: Store, mut rx: mpsc::Receiver<AgentEvent>, lost: Arc<AtomicU64>) {
+    let mut pending: VecDeque<AgentEvent> = VecDeque::new();
+    let mut failing = false;
+    loop {
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(e) => pending.push_back(e),
+                None => return,
+            }
+        }
+        while let Ok(e) = rx.try_recv() {
+            pending.push_back(e);
+        }
+        if pending.len() > MAX_PENDING {
+            let over = pending.len() - MAX_PENDING;
+            pending.drain(..over);
+            lost.fetch_add(over as u64, Ordering::Relaxed);
+            error!(
+                dropped = over,
+                "agent log: database down too long, oldest state changes dropped"
+            );
+        }
+        let n = pending.len().min(BATCH);
+        let batch: Vec<AgentEvent> = pending.iter().take(n).cloned().collect();
+        match store.write_agent_events(&batch).await {
+            Ok(()) => {
+                pending.drain(..n);
+                if std::mem::take(&mut failing) {
+                    warn!("agent log: database back, pending state changes written");
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    error!(error = %e, pending = pending.len(), "agent log: cannot write; retrying");
+                    failing = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestDb, both_backends};
+
+    fn ev(agent: &str, at_ms: i64, to: &str, reason: Option<&str>) -> AgentEvent {
+        AgentEvent {
+            agent: agent.into(),
+            at_ms,
+            from_state: "available".into(),
+            to_state: to.into(),
+            reason: reason.map(Into::into),
+            call: None,
+            in_previous_ms: 1000,
+        }
+    }
+
+    both_backends!(state_changes_are_stored_and_read_per_agent, round_trip);
+    async fn round_trip(db: TestDb) {
+        let log = AgentLog::spawn(db.store.clone());
+        log.record(ev("1001", 10, "paused", Some("lunch")));
+        log.record(ev("1002", 20, "on_call", None));
+        log.record(ev("1001", 30, "available", None));
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = db
+                .store
+                .agent_events(None, 0, i64::MAX, 100)
+                .await
+                .expect("query");
+            if got.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(got.len(), 3);
+        let one = db
+            .store
+            .agent_events(Some("1001"), 0, i64::MAX, 100)
+            .await
+            .expect("query");
+        assert_eq!(
+            one,
+            vec![
+                ev("1001", 10, "paused", Some("lunch")),
+                ev("1001", 30, "available", None)
+            ]
+        );
+        let window = db
+            .store
+            .agent_events(None, 15, 30, 100)
+            .await
+            .expect("query");
+        assert_eq!(window.len(), 1);
+        assert_eq!(log.lost(), 0);
+    }
+}
