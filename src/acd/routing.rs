@@ -14,8 +14,11 @@ use super::call::CallState;
 use super::config::{MAX_PROFICIENCY, Strategy};
 use super::engine::Engine;
 use super::event::{AcdEvent, Output};
-use super::queue::{AvailKey, CallKey, Class};
+use super::queue::{AvailKey, CallKey, Class, SkillIdx};
 use super::timers::{AgentIdx, CallIdx, CallTimer, QueueIdx};
+
+/// An agent's place in one queue: the queue, its availability key, its per-skill keys.
+type IndexKeys = (QueueIdx, AvailKey, Vec<(SkillIdx, AvailKey)>);
 
 impl Engine {
     fn avail_key(&self, qi: QueueIdx, a: AgentIdx) -> Option<AvailKey> {
@@ -47,17 +50,8 @@ impl Engine {
         if self.agents[a as usize].indexed || !self.agents[a as usize].routable() {
             return;
         }
-        let members = self.agents[a as usize].members.clone();
-        let skills = self.agents[a as usize].skills.clone();
-        for m in members {
-            let Some(key) = self.avail_key(m.queue, a) else {
-                continue;
-            };
-            let skill_keys: Vec<_> = skills
-                .iter()
-                .map(|(s, l)| (*s, self.skill_key(m.queue, a, *l, key)))
-                .collect();
-            let q = &mut self.queues[m.queue as usize];
+        for (qi, key, skill_keys) in self.index_keys(a) {
+            let q = &mut self.queues[qi as usize];
             q.available.insert(key);
             for (s, k) in skill_keys {
                 q.by_skill.entry(s).or_default().insert(k);
@@ -71,17 +65,8 @@ impl Engine {
         if !self.agents[a as usize].indexed {
             return;
         }
-        let members = self.agents[a as usize].members.clone();
-        let skills = self.agents[a as usize].skills.clone();
-        for m in members {
-            let Some(key) = self.avail_key(m.queue, a) else {
-                continue;
-            };
-            let skill_keys: Vec<_> = skills
-                .iter()
-                .map(|(s, l)| (*s, self.skill_key(m.queue, a, *l, key)))
-                .collect();
-            let q = &mut self.queues[m.queue as usize];
+        for (qi, key, skill_keys) in self.index_keys(a) {
+            let q = &mut self.queues[qi as usize];
             q.available.remove(&key);
             for (s, k) in skill_keys {
                 if let Some(set) = q.by_skill.get_mut(&s) {
@@ -90,6 +75,25 @@ impl Engine {
             }
         }
         self.agents[a as usize].indexed = false;
+    }
+
+    /// Where an agent sits in each of its queues' indexes: the availability key, and the
+    /// key under each of its skills. Indexing and unindexing must agree on these exactly.
+    fn index_keys(&self, a: AgentIdx) -> Vec<IndexKeys> {
+        let agent = &self.agents[a as usize];
+        agent
+            .members
+            .iter()
+            .filter_map(|m| {
+                let key = self.avail_key(m.queue, a)?;
+                let skills = agent
+                    .skills
+                    .iter()
+                    .map(|(s, l)| (*s, self.skill_key(m.queue, a, *l, key)))
+                    .collect();
+                Some((m.queue, key, skills))
+            })
+            .collect()
     }
 
     /// The members to offer a waiting call to: one, or every eligible one for ring-all.
