@@ -219,6 +219,11 @@ fn callback_is_completed_after_a_restart(db: Db) {
     assert!((400.0..480.0).contains(&fl), "citizen at {fl} Hz");
     assert!((950.0..1050.0).contains(&fr), "agent at {fr} Hz");
     assert_eq!(server.metric("atende_active_calls"), 0.0);
+    assert_eq!(
+        server.metric("atende_dialog_routes"),
+        0.0,
+        "every route removed"
+    );
 }
 
 fn kinds_of(events: &[serde_json::Value]) -> Vec<String> {

@@ -71,6 +71,11 @@ fn caller_reaches_an_agent_through_the_menu(db: Db) {
     let part = &right[from.min(right.len())..right.len().saturating_sub(2000)];
     assert!(part.len() > 4000 && rms(part) > 1000.0, "agent not heard");
     assert_eq!(server.metric("atende_active_calls"), 0.0);
+    assert_eq!(
+        server.metric("atende_dialog_routes"),
+        0.0,
+        "every route removed"
+    );
 }
 
 #[test]

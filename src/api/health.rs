@@ -53,6 +53,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         ex.active_calls() as u64,
     );
     metric(
+        "atende_dialog_routes",
+        "gauge",
+        "Call-IDs whose dialog states are routed to a call (a leak if it outgrows calls).",
+        ex.dialog_router.len() as u64,
+    );
+    metric(
         "atende_calls_offered_total",
         "counter",
         "INVITEs received for new calls.",

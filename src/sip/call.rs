@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Request, StatusCode, Uri};
@@ -97,10 +97,21 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         source: admitted.source.to_string(),
     });
 
-    // One state channel for the caller's dialog and every agent leg: each unbounded
-    // channel costs a ~10 KB block up front, a large share of a call's memory. States
-    // carry their dialog's id, which tells the caller's (fixed) from the legs'.
-    let (state_tx, dialog_states) = ex.dialogs.new_dialog_state_channel();
+    // Dialog states come through the server's one state channel (`DialogRouter`), routed
+    // here by Call-ID: the caller's now, each agent leg's when it is rung. States carry
+    // their dialog's id, which tells the caller's (fixed) from the legs'.
+    let caller_call_id = request::call_id(&tx.original).unwrap_or_default();
+    let Some((dialog_route, dialog_states)) = ex.dialog_router.register(&caller_call_id) else {
+        warn!(%protocol, "INVITE reuses the Call-ID of a call in progress: refused");
+        let _ = tx.reply(StatusCode::BadRequest).await;
+        log.record(EventKind::HungUp {
+            by: Party::System,
+            cause: "call_id_in_use".into(),
+            sip_status: Some(400),
+        });
+        return;
+    };
+    let state_tx = ex.dialog_router.sender();
     let agent_state_tx = state_tx.clone();
     let contact = contact_uri(&ex, "atende");
     let dialog = match ex
@@ -109,6 +120,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
     {
         Ok(d) => d,
         Err(e) => {
+            ex.dialog_router.remove(&[&caller_call_id]);
             warn!(error = %e, %protocol, "cannot create the caller's dialog");
             let _ = tx.reply(StatusCode::ServerInternalError).await;
             log.record(EventKind::HungUp {
@@ -183,6 +195,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         legs: HashMap::new(),
         next_leg: 1,
         agent_state_tx,
+        dialog_route,
         outcome_tx,
         sdp_version: 1,
         session_id: rand::random::<u32>() as u64,
@@ -222,6 +235,8 @@ struct CallActor {
     legs: HashMap<LegId, AgentLeg>,
     next_leg: LegId,
     agent_state_tx: rsipstack::dialog::dialog::DialogStateSender,
+    /// Where the router sends this call's dialog states (agent legs join it).
+    dialog_route: crate::sip::dialog_router::Route,
     outcome_tx: mpsc::Sender<LegOutcome>,
     sdp_version: u64,
     session_id: u64,
@@ -249,7 +264,7 @@ struct CallActor {
 impl CallActor {
     async fn run(
         &mut self,
-        mut dialog_states: DialogStateReceiver,
+        mut dialog_states: crate::sip::dialog_router::DialogStates,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut outcomes: mpsc::Receiver<LegOutcome>,
         mut fetches: mpsc::Receiver<FetchResult>,
@@ -281,9 +296,9 @@ impl CallActor {
             tokio::select! {
                 Some(st) = dialog_states.recv() => {
                     if *st.id() == caller_id {
-                        self.on_caller_state(st).await;
+                        self.on_caller_state(*st).await;
                     } else {
-                        self.on_agent_state(st).await;
+                        self.on_agent_state(*st).await;
                     }
                 }
                 Some(ev) = media_events.recv() => match ev {
@@ -326,6 +341,10 @@ impl CallActor {
         for leg in self.legs.values() {
             self.ex.dialogs.remove_dialog(&leg.dialog.id());
         }
+        let caller_call_id = self.caller.id().call_id.clone();
+        let mut routed: Vec<&str> = self.legs.values().map(|l| l.call_id.as_str()).collect();
+        routed.push(&caller_call_id);
+        self.ex.dialog_router.remove(&routed);
         info!(protocol = %self.protocol, "call ended");
     }
 
@@ -616,6 +635,9 @@ impl CallActor {
                     )]),
                     ..Default::default()
                 };
+                self.ex
+                    .dialog_router
+                    .add(&call_id, self.dialog_route.clone());
                 let (dialog, join) = match self
                     .ex
                     .dialogs
@@ -623,6 +645,7 @@ impl CallActor {
                 {
                     Ok(x) => x,
                     Err(e) => {
+                        self.ex.dialog_router.remove(&[&call_id]);
                         warn!(error = %e, %agent, "cannot ring agent");
                         continue;
                     }

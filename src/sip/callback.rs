@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Request, StatusCode, Uri};
@@ -89,6 +89,8 @@ struct Attempt {
     citizen: Option<InviteDialog>,
     citizen_call_id: String,
     states: rsipstack::dialog::dialog::DialogStateSender,
+    /// Where the router sends this attempt's dialog states.
+    route: crate::sip::dialog_router::Route,
     outcome_tx: mpsc::Sender<Outcome>,
     session_id: u64,
     sdp_version: u64,
@@ -146,8 +148,12 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
     log.record(link);
     info!(%protocol, original = %job.log.protocol(), agent = %job.agent, attempt = job.attempt, "callback attempt");
 
+    let citizen_call_id = format!("{protocol}-citizen@atende");
+    let Some((route, states)) = ex.dialog_router.register(&citizen_call_id) else {
+        return fail(job.call, job.agent).await;
+    };
     ex.counters.active.fetch_add(1, Ordering::Relaxed);
-    let (state_tx, states) = ex.dialogs.new_dialog_state_channel();
+    let state_tx = ex.dialog_router.sender();
     let (outcome_tx, outcomes) = mpsc::channel(8);
     let (media_tx, media_events) = mpsc::channel(16);
     let ring = std::time::Duration::from_secs(out.ring_timeout_secs);
@@ -169,14 +175,18 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         agent_legs: HashMap::new(),
         answered_leg: None,
         citizen: None,
-        citizen_call_id: String::new(),
+        citizen_call_id,
         states: state_tx,
+        route,
         outcome_tx,
         session_id: rand::random::<u32>() as u64,
         sdp_version: 1,
     };
     a.ring_agent(&job.number);
     a.run(states, outcomes, media_events, job.notices).await;
+    let mut routed: Vec<&str> = a.agent_legs.values().map(|(_, c)| c.as_str()).collect();
+    routed.push(&a.citizen_call_id);
+    ex.dialog_router.remove(&routed);
     for (d, _) in a.agent_legs.values() {
         ex.dialogs.remove_dialog(&d.id());
     }
@@ -190,7 +200,7 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
 impl Attempt {
     async fn run(
         &mut self,
-        mut states: DialogStateReceiver,
+        mut states: crate::sip::dialog_router::DialogStates,
         mut outcomes: mpsc::Receiver<Outcome>,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut notices: mpsc::Receiver<AcdNotice>,
@@ -210,7 +220,7 @@ impl Attempt {
                 }
             };
             tokio::select! {
-                Some(st) = states.recv() => self.on_state(st).await,
+                Some(st) = states.recv() => self.on_state(*st).await,
                 Some(o) = outcomes.recv() => self.on_outcome(o).await,
                 Some(ev) = media_events.recv() => match ev {
                     MediaEvent::PromptFinished { id } => {
@@ -276,6 +286,7 @@ impl Attempt {
                 ]),
                 ..Default::default()
             };
+            self.ex.dialog_router.add(&call_id, self.route.clone());
             match self.ex.dialogs.do_invite_async(opt, self.states.clone()) {
                 Ok((dialog, join)) => {
                     self.log.record(EventKind::Ringing {
@@ -333,7 +344,6 @@ impl Attempt {
             self.citizen_failed(484, "the number makes no SIP URI".into());
             return;
         };
-        self.citizen_call_id = format!("{}-citizen@atende", self.protocol);
         let opt = InviteOption {
             caller: contact_uri(&self.ex, &self.out.caller_id),
             callee,

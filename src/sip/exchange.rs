@@ -37,6 +37,8 @@ pub struct Exchange {
     pub config: Arc<Config>,
     pub registrar: Registrar,
     pub dialogs: Arc<DialogLayer>,
+    /// The one dialog-state channel, routed to call actors by Call-ID.
+    pub dialog_router: crate::sip::dialog_router::DialogRouter,
     pub ports: RtpPorts,
     pub recordings: RecordingService,
     pub prompts: Arc<PromptLibrary>,
@@ -92,6 +94,7 @@ impl Exchange {
             ports: RtpPorts::new(m.rtp_ip, m.rtp_port_min, m.rtp_port_max),
             registrar,
             dialogs,
+            dialog_router: crate::sip::dialog_router::DialogRouter::start(),
             recordings,
             prompts,
             event_log,

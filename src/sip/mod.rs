@@ -9,6 +9,7 @@ pub mod call;
 pub mod call_log;
 pub mod callback;
 pub mod callback_store;
+pub mod dialog_router;
 pub mod digest;
 pub mod exchange;
 pub mod feature_code;

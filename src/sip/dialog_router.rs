@@ -1,0 +1,103 @@
+//! One dialog-state channel for the whole server, routed to call actors by Call-ID.
+//!
+//! rsipstack reports a dialog's states (BYE, re-INVITE, INFO, termination) on an
+//! unbounded tokio channel handed to it per dialog. Each such channel allocates a block
+//! of 32 states up front, about 10 KB, a large share of a call's memory at thousands of
+//! calls. Here every dialog shares one such channel; a router task hands each state, boxed
+//! (a block of 32 pointers), to the actor that registered the state's Call-ID. A state
+//! whose Call-ID nobody registered (a call already ended) is dropped: its actor is gone.
+//!
+//! The map is a std `Mutex` held for one lookup or insert, never across `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+/// A call actor's end: its dialogs' states, boxed.
+pub type DialogStates = mpsc::UnboundedReceiver<Box<DialogState>>;
+pub type Route = mpsc::UnboundedSender<Box<DialogState>>;
+
+#[derive(Clone)]
+pub struct DialogRouter {
+    shared: DialogStateSender,
+    routes: Arc<Mutex<HashMap<String, Route>>>,
+}
+
+impl DialogRouter {
+    /// Starts the router task on the current runtime.
+    pub fn start() -> DialogRouter {
+        let (shared, mut rx) = mpsc::unbounded_channel::<DialogState>();
+        let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
+        let map = routes.clone();
+        tokio::spawn(async move {
+            while let Some(st) = rx.recv().await {
+                let route = map
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&st.id().call_id).cloned());
+                match route {
+                    Some(tx) => {
+                        let _ = tx.send(Box::new(st));
+                    }
+                    None => debug!(call_id = %st.id().call_id, "dialog state for no call"),
+                }
+            }
+        });
+        DialogRouter { shared, routes }
+    }
+
+    /// The sender to give rsipstack for every dialog.
+    pub fn sender(&self) -> DialogStateSender {
+        self.shared.clone()
+    }
+
+    /// A receiver for the states of the dialog with this Call-ID; more are added with
+    /// `add`. Register before creating the dialog, so no state can come first. `None` when
+    /// the Call-ID is already routed: a second call reusing it must not take the first
+    /// one's BYE.
+    pub fn register(&self, call_id: &str) -> Option<(Route, DialogStates)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut m = self.routes.lock().ok()?;
+        if m.contains_key(call_id) {
+            return None;
+        }
+        m.insert(call_id.to_owned(), tx.clone());
+        Some((tx, rx))
+    }
+
+    /// Routes `call_id`'s states to an actor that already has a receiver.
+    pub fn add(&self, call_id: &str, route: Route) {
+        if let Ok(mut m) = self.routes.lock() {
+            m.insert(call_id.to_owned(), route);
+        }
+    }
+
+    /// Forgets Call-IDs whose actor ended.
+    pub fn remove(&self, call_ids: &[&str]) {
+        if let Ok(mut m) = self.routes.lock() {
+            for c in call_ids {
+                m.remove(*c);
+            }
+        }
+    }
+
+    /// Call-IDs still routed (for tests and leak checks).
+    pub fn len(&self) -> usize {
+        self.routes.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for DialogRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialogRouter")
+            .field("routes", &self.len())
+            .finish()
+    }
+}
