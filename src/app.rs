@@ -154,6 +154,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .with_acd(acd),
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
+    crate::media::prompt_watch::spawn(
+        exchange.prompts.clone(),
+        prompt_users(&exchange),
+        cancel.clone(),
+    );
     restore_emergency(&exchange, &store).await;
 
     let ep = endpoint.clone();
@@ -185,6 +190,38 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         exchange,
         cancel,
         http,
+    })
+}
+
+/// Who plays a prompt now: the flows of the running set, the emergency announcement and
+/// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
+/// any of them does, so no caller meets silence.
+fn prompt_users(exchange: &Exchange) -> crate::media::prompt_watch::Users {
+    let flows = exchange.flows.clone();
+    let announcements = exchange.announcements.clone();
+    let services: Vec<(String, Vec<String>)> = exchange
+        .config
+        .services
+        .iter()
+        .map(|(name, svc)| {
+            let prompts = svc.welcome_prompt.iter().chain([&svc.hold_music]);
+            (name.clone(), prompts.cloned().collect())
+        })
+        .collect();
+    Box::new(move |prompt| {
+        let mut users = flows
+            .as_ref()
+            .map(|f| f.current().flows_needing(prompt))
+            .unwrap_or_default();
+        if announcements.emergency().as_deref() == Some(prompt) {
+            users.push("the emergency announcement".to_owned());
+        }
+        for (service, prompts) in &services {
+            if prompts.iter().any(|p| p == prompt) {
+                users.push(format!("service {service}"));
+            }
+        }
+        users
     })
 }
 
