@@ -51,3 +51,5 @@ pub use model::FlowSet;
 mod check_tests;
 #[cfg(test)]
 mod interp_tests;
+#[cfg(test)]
+mod robust_tests;
