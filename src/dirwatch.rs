@@ -171,7 +171,14 @@ impl Worker {
                         changes.everything = true;
                     }
                     if changes.everything || !changes.paths.is_empty() {
-                        on_change(&changes);
+                        // A panic in one reload must not end live reloading for good.
+                        let run = std::panic::AssertUnwindSafe(|| on_change(&changes));
+                        if std::panic::catch_unwind(run).is_err() {
+                            error!(
+                                dir = %self.root.display(),
+                                "handling a {} change panicked; still watching", self.what
+                            );
+                        }
                     }
                 }
             }
@@ -306,6 +313,68 @@ mod tests {
         let c = until(&rx, |c| !c.paths.is_empty());
         assert_eq!(names(&c), ["c.yaml"]);
         assert!(c.paths[0].starts_with(tmp.path().canonicalize().expect("canonical")));
+    }
+
+    #[test]
+    fn a_symlink_switched_to_another_directory_is_followed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for release in ["r1", "r2"] {
+            std::fs::create_dir(tmp.path().join(release)).expect("mkdir");
+        }
+        let link = tmp.path().join("current");
+        std::os::unix::fs::symlink(tmp.path().join("r1"), &link).expect("symlink");
+        let (tx, rx) = mpsc::channel();
+        let _w = watch(
+            "test",
+            &link,
+            RecursiveMode::NonRecursive,
+            Duration::from_millis(50),
+            move |c| {
+                let _ = tx.send(c.clone());
+            },
+        )
+        .expect("watch starts");
+        // `ln -sfn r2 current`, atomically: a new link renamed over the old.
+        std::os::unix::fs::symlink(tmp.path().join("r2"), tmp.path().join("next"))
+            .expect("symlink");
+        std::fs::rename(tmp.path().join("next"), &link).expect("switch");
+        until(&rx, |c| c.everything);
+        std::fs::write(tmp.path().join("r2/a.yaml"), "x").expect("write");
+        let c = until(&rx, |c| !c.paths.is_empty());
+        assert_eq!(names(&c), ["a.yaml"]);
+        assert!(
+            c.paths[0].starts_with(
+                tmp.path()
+                    .canonicalize()
+                    .expect("canonical")
+                    .join("current")
+            )
+        );
+    }
+
+    #[test]
+    fn a_panicking_callback_does_not_stop_the_watch() {
+        let (tx, rx) = mpsc::channel();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut first = true;
+        let _w = watch(
+            "test",
+            tmp.path(),
+            RecursiveMode::NonRecursive,
+            Duration::from_millis(50),
+            move |c| {
+                if std::mem::take(&mut first) {
+                    panic!("a bug in a reload");
+                }
+                let _ = tx.send(c.clone());
+            },
+        )
+        .expect("watch starts");
+        std::fs::write(tmp.path().join("a"), "x").expect("write");
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(tmp.path().join("b"), "x").expect("write");
+        let c = until(&rx, |c| !c.paths.is_empty());
+        assert!(names(&c).contains(&"b".to_owned()), "{c:?}");
     }
 
     #[test]
