@@ -98,68 +98,21 @@ impl Prompt {
 
     /// Loads a WAV file copied into the library by hand, as strictly as an upload: a
     /// truncated file or one without audio is an error naming the file (at start-up the
-    /// whole directory is read leniently by `load_dir`).
+    /// whole directory is read leniently by `load_dir`). The file is read whole first, so
+    /// that running out of bytes while decoding can only mean a file cut short (hound
+    /// does not tell a short read from an IO fault).
     pub fn load_strict(path: &Path, name: String) -> Result<Prompt, PromptError> {
-        let file = std::fs::File::open(path).map_err(|source| PromptError::Io {
+        let bytes = std::fs::read(path).map_err(|source| PromptError::Io {
             path: path.to_owned(),
             source,
         })?;
-        // Running out of bytes the header promised is a file cut short, not an IO fault.
-        let cut_short = |e| match e {
-            PromptError::Io { source, .. }
-                if source.kind() == std::io::ErrorKind::UnexpectedEof =>
-            {
-                PromptError::Truncated {
-                    path: path.to_owned(),
-                }
-            }
-            other => other,
-        };
-        let reader = hound::WavReader::new(std::io::BufReader::new(file))
-            .map_err(|e| cut_short(hound_error(path, e)))?;
-        let samples = read_pcm(reader, path).map_err(cut_short)?;
-        if samples.is_empty() {
-            return Err(PromptError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        Ok(Prompt {
-            name,
-            samples: samples.into(),
-        })
+        decode(&bytes, path, name)
     }
 
     /// Decodes an uploaded WAV (any PCM or float format) into a prompt called `name`.
     /// A short read is `Truncated` and a file without samples `Empty`.
     pub fn from_wav_bytes(name: &str, bytes: &[u8]) -> Result<Prompt, PromptError> {
-        let path = Path::new(name);
-        let err = |e| match hound_error(path, e) {
-            PromptError::Io { .. } => PromptError::Truncated {
-                path: path.to_owned(),
-            },
-            other => other,
-        };
-        if bytes.is_empty() {
-            return Err(PromptError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(err)?;
-        let samples = read_pcm(reader, path).map_err(|e| match e {
-            PromptError::Io { .. } => PromptError::Truncated {
-                path: path.to_owned(),
-            },
-            other => other,
-        })?;
-        if samples.is_empty() {
-            return Err(PromptError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        Ok(Prompt {
-            name: name.to_owned(),
-            samples: samples.into(),
-        })
+        decode(bytes, Path::new(name), name.to_owned())
     }
 
     /// The prompt as an 8 kHz mono 16-bit WAV file's bytes.
@@ -192,6 +145,33 @@ impl Prompt {
     pub fn duration_ms(&self) -> u64 {
         self.samples.len() as u64 * 1000 / u64::from(RATE)
     }
+}
+
+/// A whole WAV file's bytes into prompt `name`; errors name `path`. An IO error can only
+/// be running out of bytes (`Truncated`), and a file without samples is `Empty`.
+fn decode(bytes: &[u8], path: &Path, name: String) -> Result<Prompt, PromptError> {
+    let cut_short = |e| match e {
+        PromptError::Io { .. } => PromptError::Truncated {
+            path: path.to_owned(),
+        },
+        other => other,
+    };
+    let empty = || PromptError::Empty {
+        path: path.to_owned(),
+    };
+    if bytes.is_empty() {
+        return Err(empty());
+    }
+    let reader =
+        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| cut_short(hound_error(path, e)))?;
+    let samples = read_pcm(reader, path).map_err(cut_short)?;
+    if samples.is_empty() {
+        return Err(empty());
+    }
+    Ok(Prompt {
+        name,
+        samples: samples.into(),
+    })
 }
 
 fn hound_error(path: &Path, e: hound::Error) -> PromptError {

@@ -132,6 +132,12 @@ fn a_broken_wav_is_refused_and_the_previous_version_keeps_playing() {
     std::fs::write(&path, &good[..good.len() / 2]).expect("write");
     let r = report(&rx, |r| !r.refused.is_empty());
     assert_eq!(r.refused, vec![path.clone()]);
+    let why = Prompt::load_strict(&path, "pt-BR/welcome".into()).expect_err("still broken");
+    assert!(
+        matches!(why, super::prompt::PromptError::Truncated { .. })
+            && why.to_string().contains("welcome.wav"),
+        "{why}"
+    );
     assert_eq!(first_sample(s.lib.get("pt-BR/welcome").as_ref()), Some(1));
     assert_eq!(s.lib.get("pt-BR/welcome").expect("kept").samples.len(), 800);
     // Not a WAV at all, under a new name: stays out.
