@@ -68,7 +68,8 @@ impl std::fmt::Debug for DirWatcher {
 
 impl Drop for DirWatcher {
     fn drop(&mut self) {
-        // The worker may already be gone (a panic in the callback); nothing to stop then.
+        // The worker ends only on this message; if it is somehow gone, nothing is left
+        // to stop.
         let _ = self.stop.send(Msg::Stop);
     }
 }
