@@ -118,15 +118,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     // A queue offering callbacks needs the request dialog's and the agent cues' prompts.
     for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
-        let needed = crate::call::callback_request::PROMPTS
-            .iter()
-            .map(|p| p.to_string())
-            .chain(crate::ivr::say::digits("0123456789"))
-            .chain([
-                crate::sip::callback::CUE_STARTING.to_owned(),
-                crate::sip::callback::CUE_UNREACHABLE.to_owned(),
-            ]);
-        for prompt in needed {
+        for prompt in callback_prompts() {
             if prompts.get(&prompt).is_none() {
                 return Err(StartError::MissingPrompt {
                     service: format!("queue {} (callbacks)", q.id),
@@ -195,6 +187,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
     crate::sip::callback::spawn_dialler(exchange.clone(), dialler_rx);
+    crate::media::prompt_watch::spawn(
+        exchange.prompts.clone(),
+        prompt_users(&exchange),
+        cancel.clone(),
+    );
     restore_emergency(&exchange, &store).await;
 
     let ep = endpoint.clone();
@@ -246,6 +243,67 @@ fn check_queue_ivr_targets(config: &Config, flows: &LiveFlows) -> Result<(), Sta
         }
     }
     Ok(())
+}
+
+/// Who plays a prompt now: the flows of the running set, the emergency announcement and
+/// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
+/// any of them does, so no caller meets silence.
+fn prompt_users(exchange: &Exchange) -> crate::media::prompt_watch::Users {
+    let flows = exchange.flows.clone();
+    let announcements = exchange.announcements.clone();
+    let services: Vec<(String, Vec<String>)> = exchange
+        .config
+        .services
+        .iter()
+        .map(|(name, svc)| {
+            let prompts = svc.welcome_prompt.iter().chain([&svc.hold_music]);
+            (name.clone(), prompts.cloned().collect())
+        })
+        .collect();
+    let callback_queues: Vec<String> = exchange
+        .config
+        .queues
+        .iter()
+        .filter(|q| q.callback.key.is_some())
+        .map(|q| q.id.to_string())
+        .collect();
+    let callback_prompts = callback_prompts();
+    Box::new(move |prompt| {
+        let mut users = flows
+            .as_ref()
+            .map(|f| f.current().flows_needing(prompt))
+            .unwrap_or_default();
+        if announcements.emergency().as_deref() == Some(prompt) {
+            users.push("the emergency announcement".to_owned());
+        }
+        for (service, prompts) in &services {
+            if prompts.iter().any(|p| p == prompt) {
+                users.push(format!("service {service}"));
+            }
+        }
+        if callback_prompts.iter().any(|p| p == prompt) {
+            users.extend(
+                callback_queues
+                    .iter()
+                    .map(|q| format!("queue {q} (callbacks)")),
+            );
+        }
+        users
+    })
+}
+
+/// Every prompt a queue's callbacks play: the request dialog, the digits it reads back,
+/// the agent's cues. A queue with a callback key refuses to start without them.
+fn callback_prompts() -> Vec<String> {
+    crate::call::callback_request::PROMPTS
+        .iter()
+        .map(|p| p.to_string())
+        .chain(crate::ivr::say::digits("0123456789"))
+        .chain([
+            crate::sip::callback::CUE_STARTING.to_owned(),
+            crate::sip::callback::CUE_UNREACHABLE.to_owned(),
+        ])
+        .collect()
 }
 
 /// An emergency announcement switched on before a restart stays on after it: in an

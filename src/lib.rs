@@ -3,13 +3,15 @@
 //! Layers, bottom up: pure cores (`call`, `sdp`, `events`, the SIP rules in `sip::digest`,
 //! `sip::location`, `sip::auth_limit`, media timing in `media::stream`) know nothing of
 //! sockets, clocks or databases; the IO shells (`sip`, `media`, `store`, `api`) feed them
-//! and carry out their decisions; `app` assembles a running server.
+//! and carry out their decisions; `app` assembles a running server. `dirwatch` is the
+//! file-system watch that the IVR flows and the prompt library share for live changes.
 
 pub mod acd;
 pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod dirwatch;
 pub mod events;
 pub mod ivr;
 pub mod media;

@@ -164,6 +164,25 @@ fn check(set: &FlowSet, broken: &HashSet<PathBuf>, prompts: Option<&Path>) -> Ve
     errors
 }
 
+impl FlowSet {
+    /// The flows that may play `prompt`, `say` fragments included, sorted: what must not
+    /// lose it (a prompt file deleted by hand is kept in memory while this is not empty).
+    pub fn flows_needing(&self, prompt: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .flows
+            .iter()
+            .filter(|f| {
+                f.nodes
+                    .iter()
+                    .any(|n| needed_prompts(&n.kind).iter().any(|p| p == prompt))
+            })
+            .map(|f| f.name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
 /// Prompt files a node may play, `say` fragments included.
 fn needed_prompts(kind: &NodeKind) -> Vec<String> {
     let mut v: Vec<String> = kind.prompts().into_iter().cloned().collect();

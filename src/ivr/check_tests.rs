@@ -290,6 +290,63 @@ fn check_files_reports_only_the_named_files_but_resolves_their_neighbours() {
     assert_eq!(super::check::check_files(&broken, None).len(), 1);
 }
 
+/// A menu written in block style with unquoted keys, `KEY` standing for the second option.
+const BLOCK_MENU: &str = "start: menu
+nodes:
+  menu:
+    type: menu
+    prompts: [pt-BR/menu]
+    options:
+      0: humano
+      KEY: fim
+    on_failure: humano
+  humano: { type: queue, queue: geral }
+  fim: { type: hangup }
+";
+
+fn menu_keys(yaml: &str) -> Vec<String> {
+    let src = Source {
+        path: PathBuf::from("ivr-flows/principal.yaml"),
+        text: yaml.to_owned(),
+    };
+    let set = FlowSet::from_sources(&[src], None).expect("the menu loads");
+    let flow = &set.flows()[0];
+    match &flow.nodes[flow.start].kind {
+        super::model::NodeKind::Menu(m) => m.options.iter().map(|(k, _)| k.clone()).collect(),
+        other => panic!("not a menu: {other:?}"),
+    }
+}
+
+#[test]
+fn unquoted_menu_keys_work_and_a_leading_zero_must_be_quoted() {
+    // `0:` unquoted is the key 0, and it counts as the way to a human.
+    assert_eq!(menu_keys(&BLOCK_MENU.replace("KEY", "1")), ["0", "1"]);
+    assert_eq!(menu_keys(&BLOCK_MENU.replace("KEY", "\"07\"")), ["0", "07"]);
+    assert_eq!(menu_keys(&BLOCK_MENU.replace("KEY", "'07'")), ["0", "07"]);
+    // Unquoted, YAML reads `07` as 7 (octal 7 for YAML 1.1 tools): refused, saying how.
+    for key in ["07", "00", "010"] {
+        let msgs = messages(&[("principal.yaml", &BLOCK_MENU.replace("KEY", key))]);
+        assert_eq!(
+            msgs,
+            vec![format!(
+                "ivr-flows/principal.yaml:8: key {key} must be quoted: write \"{key}\": \
+                 (unquoted, YAML reads it as a number and drops the leading zero, or older \
+                 tools as octal)"
+            )],
+            "{key}"
+        );
+    }
+    // The same in flow style and in entry.yaml.
+    let inline = GOOD.replace("1: info", "01: info");
+    assert_eq!(problems(&[("principal.yaml", &inline)]).len(), 1);
+    let entry = "default_flow: principal\nroutes:\n  - { name: a, flow: principal, variables: { 05: x } }\n";
+    let found = problems(&[("principal.yaml", GOOD), ("entry.yaml", entry)]);
+    assert!(
+        matches!(&found[..], [e] if e.line == 3 && matches!(&e.problem, Problem::UnquotedKey { key } if key == "05")),
+        "{found:?}"
+    );
+}
+
 mod never_panics {
     use proptest::prelude::*;
 

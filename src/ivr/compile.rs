@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-use super::condition;
 use super::error::{CheckError, Problem};
 use super::format::{DEFAULT_TIMEZONE, Dtmf, EntryFile, FlowFile, NodeSpec, SayKind, Validation};
 use super::io::Destination;
@@ -21,7 +20,8 @@ use super::model::{
     Collect, Flow, FlowId, FlowSet, Http, Menu, Node, NodeId, NodeKind, NodeRef, Route,
 };
 pub use super::source::{ENTRY_FILE, Source, read_sources, yaml_files};
-use super::source::{flow_name, is_entry, yaml_error};
+use super::source::{flow_name, is_entry, yaml_error, yaml_options};
+use super::{condition, yaml_keys};
 use crate::schedule::{Schedule, ScheduleSpec};
 
 /// The file that holds the entry rules; every other `*.yaml` is a flow.
@@ -35,15 +35,23 @@ pub fn compile(sources: &[Source]) -> (FlowSet, Vec<CheckError>) {
     let mut parsed: Vec<(PathBuf, String, FlowFile)> = Vec::new();
     let mut broken: HashSet<String> = HashSet::new();
     for src in sources {
+        for (line, key) in yaml_keys::ambiguous_keys(&src.text) {
+            errors.push(CheckError {
+                file: src.path.clone(),
+                line,
+                node: None,
+                problem: Problem::UnquotedKey { key },
+            });
+        }
         if is_entry(&src.path) {
-            match serde_saphyr::from_str::<EntryFile>(&src.text) {
+            match serde_saphyr::from_str_with_options::<EntryFile>(&src.text, yaml_options()) {
                 Ok(e) => entry = Some((src.path.clone(), e)),
                 Err(e) => errors.push(yaml_error(&src.path, e)),
             }
             continue;
         }
         let name = flow_name(&src.path);
-        match serde_saphyr::from_str::<FlowFile>(&src.text) {
+        match serde_saphyr::from_str_with_options::<FlowFile>(&src.text, yaml_options()) {
             Ok(f) => {
                 if parsed.iter().any(|(_, n, _)| *n == name) {
                     errors.push(CheckError {

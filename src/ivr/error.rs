@@ -44,6 +44,11 @@ pub enum Problem {
     BadTimeZone(String),
     #[error("`{key}` is not a keypad key (0-9, * or #)")]
     BadKey { key: String },
+    #[error(
+        "key {key} must be quoted: write \"{key}\": (unquoted, YAML reads it as a number \
+         and drops the leading zero, or older tools as octal)"
+    )]
+    UnquotedKey { key: String },
     #[error("`{field}` must be a positive number of seconds, not {value}")]
     BadTimeout { field: &'static str, value: f64 },
     #[error("digit limits: min_digits {min} and max_digits {max} (need 1 ≤ min ≤ max ≤ 64)")]

@@ -2,7 +2,8 @@
 //!
 //! - `format`: the YAML file format (and its JSON Schema); `compile` turns files into an
 //!   immutable [`FlowSet`] (`model`); `check` judges it (`atende ivr check`) and loads it
-//!   for the server ([`FlowSet::load_dir`]), refusing a set with any problem.
+//!   for the server ([`FlowSet::load_dir`]), refusing a set with any problem; `yaml_keys`
+//!   finds the unquoted keys YAML readers disagree on (`07:`).
 //! - `interp` (+ `keys`): the per-call [`Interpreter`], sans-IO like `call::machine`: inputs
 //!   with `now` in, actions out, never a clock read. `say`, `cpf`, `template` are its pure
 //!   helpers; `io` its inputs, actions and step log ([`IvrEvent`]).
@@ -33,6 +34,7 @@ pub mod sim;
 pub mod source;
 pub mod template;
 pub mod watch;
+pub mod yaml_keys;
 
 pub use announcement::Announcements;
 pub use compile::Source;
@@ -49,3 +51,5 @@ pub use model::FlowSet;
 mod check_tests;
 #[cfg(test)]
 mod interp_tests;
+#[cfg(test)]
+mod robust_tests;

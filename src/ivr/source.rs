@@ -69,6 +69,15 @@ pub(super) fn flow_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// How flow and entry files are read. Unquoted digits with a leading zero (`07:`) stay
+/// text instead of turning into a number, so that the only complaint about them is
+/// `yaml_keys`' clear "quote it" rather than a type error about `7.0`.
+pub(super) fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.leading_zero_numbers_as_strings = true;
+    options
+}
+
 pub(super) fn yaml_error(path: &Path, e: serde_saphyr::Error) -> CheckError {
     let line = e.location().map(|l| l.line()).unwrap_or(0);
     let shown = path.display().to_string();

@@ -1,37 +1,26 @@
-//! Live reload from the file system: a debounced watcher on the flows directory that
-//! reloads [`LiveFlows`] when a flow file changes, and the logging every reload shares
-//! (watcher, `POST /api/ivr/reload`, `atende ivr reload`).
+//! Live reload from the file system: reloads [`LiveFlows`] when a flow file changes, and
+//! the logging every reload shares (watcher, `POST /api/ivr/reload`, `atende ivr reload`).
 //!
-//! The one part of `ivr` besides `cli` that touches the outside world: notify's watcher
-//! thread calls `reload()` (blocking file reads, never on a tokio worker). An accepted set
-//! is logged with its version; a refused one with every error (file, line, node), and the
-//! running version stays. Editors save in bursts (temp file, rename, chmod), so events are
-//! debounced and only `.yaml`/`.yml` paths count.
+//! The one part of `ivr` besides `cli` that touches the outside world: the watch itself
+//! (debounced, and re-armed when the directory is replaced whole) is [`crate::dirwatch`];
+//! its thread calls `reload()` (blocking file reads, never on a tokio worker). An accepted
+//! set is logged with its version; a refused one with every error (file, line, node), and
+//! the running version stays. Editors save in bursts (temp file, rename, chmod), so events
+//! are debounced and only `.yaml`/`.yml` paths count, besides a replaced directory.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
-use thiserror::Error;
 use tracing::{error, info, warn};
 
 use super::error::CheckErrors;
 use super::live::LiveFlows;
+use crate::dirwatch::{self, DirWatchError, DirWatcher};
 
 /// How long the directory must stay quiet before a reload.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
-
-#[derive(Debug, Error)]
-pub enum WatchError {
-    #[error("cannot watch flows directory {dir}: {source}")]
-    Watch {
-        dir: String,
-        #[source]
-        source: notify::Error,
-    },
-}
 
 /// What a reload did, for whoever wants to know besides the log (tests, the API).
 pub type ReloadResult = Result<u64, CheckErrors>;
@@ -72,7 +61,7 @@ pub fn reload_logged(flows: &LiveFlows, trigger: &str) -> ReloadResult {
 
 /// A running watcher; dropping it stops watching.
 pub struct FlowWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    _watch: DirWatcher,
 }
 
 impl std::fmt::Debug for FlowWatcher {
@@ -88,44 +77,29 @@ impl FlowWatcher {
     }
 }
 
-/// Watches `flows.dir()` and reloads on a change to a flow file, `debounce` after the last
-/// event. Each reload's result is also passed to `observer`.
+/// Watches `flows.dir()` and reloads on a change to a flow file, or when the directory
+/// was replaced whole, `debounce` after the last event. Each reload's result is also
+/// passed to `observer`.
 pub fn start_with(
     flows: Arc<LiveFlows>,
     debounce: Duration,
     mut observer: impl FnMut(&ReloadResult) + Send + 'static,
-) -> Result<FlowWatcher, WatchError> {
+) -> Result<FlowWatcher, DirWatchError> {
     let dir = flows.dir().to_path_buf();
-    let handler = move |res: DebounceEventResult| match res {
-        Ok(events) => {
-            // Reads are events too (inotify's open/close): a reload reads every flow,
-            // so reacting to them would reload forever.
-            if events.iter().any(|e| {
-                !matches!(e.kind, notify::EventKind::Access(_))
-                    && e.paths.iter().any(|p| is_flow_file(p))
-            }) {
+    let watch = dirwatch::watch(
+        "IVR flows",
+        &dir,
+        RecursiveMode::NonRecursive,
+        debounce,
+        move |changes| {
+            if changes.everything || changes.paths.iter().any(|p| is_flow_file(p)) {
                 let result = reload_logged(&flows, "watcher");
                 observer(&result);
             }
-        }
-        Err(errors) => {
-            for e in errors {
-                error!(error = %e, "IVR flows watcher error");
-            }
-        }
-    };
-    let err = |source| WatchError::Watch {
-        dir: dir.display().to_string(),
-        source,
-    };
-    let mut debouncer = new_debouncer(debounce, None, handler).map_err(err)?;
-    debouncer
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(err)?;
+        },
+    )?;
     info!(dir = %dir.display(), "watching IVR flows for changes");
-    Ok(FlowWatcher {
-        _debouncer: debouncer,
-    })
+    Ok(FlowWatcher { _watch: watch })
 }
 
 /// `start_with` the default debounce, only logging. A failure to watch is logged and not
@@ -163,16 +137,24 @@ mod tests {
     use std::sync::mpsc;
 
     fn shipped_copy() -> tempfile::TempDir {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
         let dir = tempfile::tempdir().expect("temp dir");
+        copy_shipped(dir.path());
+        dir
+    }
+
+    fn copy_shipped(to: &Path) {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
+        std::fs::create_dir_all(to).expect("mkdir");
         for e in std::fs::read_dir(shipped).expect("shipped flows") {
             let p = e.expect("entry").path();
             if is_flow_file(&p) {
-                std::fs::copy(&p, dir.path().join(p.file_name().expect("name"))).expect("copy");
+                std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
             }
         }
-        dir
     }
+
+    /// A flow no shipped set has, to tell which directory a reload read.
+    const EXTRA: &str = "start: fim\nnodes:\n  fim: { type: hangup }\n";
 
     #[test]
     fn only_flow_files_trigger_a_reload() {
@@ -205,7 +187,11 @@ mod tests {
     fn watched(
         dir: &tempfile::TempDir,
     ) -> (Arc<LiveFlows>, mpsc::Receiver<ReloadResult>, FlowWatcher) {
-        let flows = Arc::new(LiveFlows::load(dir.path(), None).expect("shipped flows load"));
+        watched_at(dir.path())
+    }
+
+    fn watched_at(dir: &Path) -> (Arc<LiveFlows>, mpsc::Receiver<ReloadResult>, FlowWatcher) {
+        let flows = Arc::new(LiveFlows::load(dir, None).expect("shipped flows load"));
         let (tx, rx) = mpsc::channel();
         let w = start_with(flows.clone(), Duration::from_millis(50), move |r| {
             let _ = tx.send(r.clone());
@@ -245,5 +231,49 @@ mod tests {
             "no reload from reads"
         );
         assert_eq!(flows.version(), 2, "only the reload by hand");
+    }
+
+    #[test]
+    fn a_flows_directory_replaced_by_rename_is_loaded_and_watched_again() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let live_dir = tmp.path().join("ivr-flows");
+        copy_shipped(&live_dir);
+        let (flows, rx, _w) = watched_at(&live_dir);
+        assert!(flows.current().flow_id("extra").is_none());
+
+        // A deploy: the new set prepared next to the live one, then swapped in.
+        let new = tmp.path().join("ivr-flows.new");
+        copy_shipped(&new);
+        std::fs::write(new.join("extra.yaml"), EXTRA).expect("write");
+        std::fs::rename(&live_dir, tmp.path().join("ivr-flows.old")).expect("move away");
+        std::fs::rename(&new, &live_dir).expect("move in");
+        let version = until(&rx, |r| r.is_ok()).expect("the new set is accepted");
+        assert!(
+            flows.current().flow_id("extra").is_some(),
+            "the new set runs"
+        );
+
+        // The watch followed: an edit in the new directory reloads again, one in the old
+        // directory does not.
+        std::fs::remove_file(tmp.path().join("ivr-flows.old/operador.yaml")).expect("rm");
+        std::fs::write(live_dir.join("extra.yaml"), format!("{EXTRA}# edited\n")).expect("edit");
+        let next = until(&rx, |r| r.is_ok()).expect("the edit is accepted");
+        assert!(next > version);
+        assert!(flows.current().flow_id("operador").is_some());
+    }
+
+    #[test]
+    fn a_flows_directory_removed_and_made_again_is_loaded_and_watched_again() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let live_dir = tmp.path().join("ivr-flows");
+        copy_shipped(&live_dir);
+        let (flows, rx, _w) = watched_at(&live_dir);
+        std::fs::remove_dir_all(&live_dir).expect("rm -rf");
+        let _refused = until(&rx, Result::is_err);
+        assert_eq!(flows.version(), 1, "a missing directory is refused");
+        copy_shipped(&live_dir);
+        std::fs::write(live_dir.join("extra.yaml"), EXTRA).expect("write");
+        until(&rx, |r| r.is_ok()).expect("the new set is accepted");
+        assert!(flows.current().flow_id("extra").is_some());
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! `g711`, `dtmf`, `stream` and `prompt` are pure; `session` (one call's RTP), `reactor`
 //! (the worker threads that drive all sessions), `ports` and `recording` (one shared
-//! writer thread) do the IO.
+//! writer thread) do the IO; `prompt_watch` brings prompt files copied in by hand live.
 
 pub mod dtmf;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
+pub mod prompt_watch;
+#[cfg(test)]
+mod prompt_watch_tests;
 pub mod reactor;
 pub mod recording;
 pub mod session;

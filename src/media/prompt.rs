@@ -4,7 +4,10 @@
 //! The library is live: an upload (`save`) or a deletion (`delete`) over the API writes
 //! the file atomically and swaps the entry in memory, so the next call hears it without a
 //! restart; a call that already took a `Prompt` keeps playing its own samples (an `Arc`).
-//! The map sits behind a `RwLock` held only for one lookup or insert, never across `.await`.
+//! Files copied in by hand are brought in by `prompt_watch`; each entry remembers the
+//! [`FileStamp`] of the file it came from, so a file the library wrote or read itself is
+//! never decoded twice. The map sits behind a `RwLock` held only for one lookup or
+//! insert, never across `.await`.
 //!
 //! Loading does all the conversion (integer or float PCM, any channel count, any rate) so
 //! the media path only copies samples. Formats hound cannot read (A-law/µ-law or ADPCM
@@ -13,10 +16,11 @@
 //! once, so a simple, exact-ratio, well-filtered resampler beats pulling in a streaming
 //! resampler crate (see `resample`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use thiserror::Error;
 
@@ -92,37 +96,23 @@ impl Prompt {
         })
     }
 
+    /// Loads a WAV file copied into the library by hand, as strictly as an upload: a
+    /// truncated file or one without audio is an error naming the file (at start-up the
+    /// whole directory is read leniently by `load_dir`). The file is read whole first, so
+    /// that running out of bytes while decoding can only mean a file cut short (hound
+    /// does not tell a short read from an IO fault).
+    pub fn load_strict(path: &Path, name: String) -> Result<Prompt, PromptError> {
+        let bytes = std::fs::read(path).map_err(|source| PromptError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        decode(&bytes, path, name)
+    }
+
     /// Decodes an uploaded WAV (any PCM or float format) into a prompt called `name`.
     /// A short read is `Truncated` and a file without samples `Empty`.
     pub fn from_wav_bytes(name: &str, bytes: &[u8]) -> Result<Prompt, PromptError> {
-        let path = Path::new(name);
-        let err = |e| match hound_error(path, e) {
-            PromptError::Io { .. } => PromptError::Truncated {
-                path: path.to_owned(),
-            },
-            other => other,
-        };
-        if bytes.is_empty() {
-            return Err(PromptError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(err)?;
-        let samples = read_pcm(reader, path).map_err(|e| match e {
-            PromptError::Io { .. } => PromptError::Truncated {
-                path: path.to_owned(),
-            },
-            other => other,
-        })?;
-        if samples.is_empty() {
-            return Err(PromptError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        Ok(Prompt {
-            name: name.to_owned(),
-            samples: samples.into(),
-        })
+        decode(bytes, Path::new(name), name.to_owned())
     }
 
     /// The prompt as an 8 kHz mono 16-bit WAV file's bytes.
@@ -155,6 +145,33 @@ impl Prompt {
     pub fn duration_ms(&self) -> u64 {
         self.samples.len() as u64 * 1000 / u64::from(RATE)
     }
+}
+
+/// A whole WAV file's bytes into prompt `name`; errors name `path`. An IO error can only
+/// be running out of bytes (`Truncated`), and a file without samples is `Empty`.
+fn decode(bytes: &[u8], path: &Path, name: String) -> Result<Prompt, PromptError> {
+    let cut_short = |e| match e {
+        PromptError::Io { .. } => PromptError::Truncated {
+            path: path.to_owned(),
+        },
+        other => other,
+    };
+    let empty = || PromptError::Empty {
+        path: path.to_owned(),
+    };
+    if bytes.is_empty() {
+        return Err(empty());
+    }
+    let reader =
+        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| cut_short(hound_error(path, e)))?;
+    let samples = read_pcm(reader, path).map_err(cut_short)?;
+    if samples.is_empty() {
+        return Err(empty());
+    }
+    Ok(Prompt {
+        name,
+        samples: samples.into(),
+    })
 }
 
 fn hound_error(path: &Path, e: hound::Error) -> PromptError {
@@ -328,12 +345,41 @@ fn kernel(d: f64, cutoff: f64, half_width: f64) -> f64 {
     2.0 * cutoff * sinc * blackman
 }
 
+/// What a prompt's file looked like when the library read or wrote it. A file whose stamp
+/// is unchanged holds the same audio (a replacement changes the size, the modification
+/// time or, renamed over it, the inode), so it need not be decoded again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now (`None` if it cannot be read).
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: std::os::unix::fs::MetadataExt::ino(&m),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    prompt: Prompt,
+    /// The file it came from; `None` for a prompt put in memory only.
+    file: Option<FileStamp>,
+}
+
 /// Every prompt under a directory, named by relative path without extension
-/// ("pt-BR/welcome"); uploads and deletions change it while calls run.
+/// ("pt-BR/welcome"); uploads, deletions and files copied in change it while calls run.
 #[derive(Debug, Default)]
 pub struct PromptLibrary {
     dir: Option<PathBuf>,
-    prompts: RwLock<HashMap<String, Prompt>>,
+    prompts: RwLock<HashMap<String, Entry>>,
 }
 
 impl Clone for PromptLibrary {
@@ -350,14 +396,13 @@ impl PromptLibrary {
     /// Loads every `.wav` under `dir` (recursively). Other files are ignored; one bad WAV
     /// fails the whole load with an error naming it. Uploads are stored under `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, PromptError> {
-        let mut files = Vec::new();
-        collect_wavs(dir, &mut files)?;
-        files.sort();
+        let files = library_files(dir)?;
         let mut prompts = HashMap::with_capacity(files.len());
-        for path in files {
-            let name = prompt_name(dir, &path);
+        for (name, path) in files {
+            // Stamped before reading: a file changed meanwhile looks changed afterwards.
+            let file = FileStamp::of(&path);
             let prompt = Prompt::load_named(&path, name.clone())?;
-            prompts.insert(name, prompt);
+            prompts.insert(name, Entry { prompt, file });
         }
         Ok(PromptLibrary {
             dir: Some(dir.to_owned()),
@@ -370,18 +415,18 @@ impl PromptLibrary {
         self.dir.as_deref()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Prompt>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
         // A panicking writer left a whole map: each insert or remove is one operation.
         self.prompts.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Prompt>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
         self.prompts.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The prompt as it is now (cheap: the samples are shared).
     pub fn get(&self, name: &str) -> Option<Prompt> {
-        self.read().get(name).cloned()
+        self.read().get(name).map(|e| e.prompt.clone())
     }
 
     pub fn insert(&mut self, prompt: Prompt) {
@@ -390,7 +435,63 @@ impl PromptLibrary {
 
     /// Adds or replaces a prompt in memory only (see `save` for uploads).
     pub fn put(&self, prompt: Prompt) {
-        self.write().insert(prompt.name.clone(), prompt);
+        self.put_stamped(prompt, None);
+    }
+
+    fn put_stamped(&self, prompt: Prompt, file: Option<FileStamp>) {
+        self.write()
+            .insert(prompt.name.clone(), Entry { prompt, file });
+    }
+
+    /// The stamp of the file a prompt was last read from or written to (`None` for an
+    /// unknown prompt or one held in memory only).
+    pub fn file_stamp(&self, name: &str) -> Option<FileStamp> {
+        self.read().get(name).and_then(|e| e.file)
+    }
+
+    /// The prompts that came from files, with their stamps, sorted by name.
+    pub fn files(&self) -> Vec<(String, FileStamp)> {
+        let mut v: Vec<(String, FileStamp)> = self
+            .read()
+            .iter()
+            .filter_map(|(n, e)| e.file.map(|f| (n.clone(), f)))
+            .collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Puts a prompt read from a file with stamp `file`, unless the entry changed since
+    /// its stamp was `expected` (an upload got there first: the newer audio stays).
+    /// Whether it was put.
+    pub fn put_from_file(
+        &self,
+        prompt: Prompt,
+        file: FileStamp,
+        expected: Option<FileStamp>,
+    ) -> bool {
+        let mut map = self.write();
+        if map.get(&prompt.name).and_then(|e| e.file) != expected {
+            return false;
+        }
+        map.insert(
+            prompt.name.clone(),
+            Entry {
+                prompt,
+                file: Some(file),
+            },
+        );
+        true
+    }
+
+    /// Drops a prompt whose file is gone, unless its entry changed since its stamp was
+    /// `expected`. Whether it was dropped.
+    pub fn forget_file(&self, name: &str, expected: FileStamp) -> bool {
+        let mut map = self.write();
+        if map.get(name).and_then(|e| e.file) != Some(expected) {
+            return false;
+        }
+        map.remove(name);
+        true
     }
 
     /// Prompt names, sorted.
@@ -402,7 +503,7 @@ impl PromptLibrary {
 
     /// Every prompt, sorted by name.
     pub fn list(&self) -> Vec<Prompt> {
-        let mut all: Vec<Prompt> = self.read().values().cloned().collect();
+        let mut all: Vec<Prompt> = self.read().values().map(|e| e.prompt.clone()).collect();
         all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -442,7 +543,8 @@ impl PromptLibrary {
             let _ = std::fs::remove_file(&tmp);
             return Err(io(source));
         }
-        self.put(prompt);
+        // The watcher will see the rename; the stamp tells it this audio is already live.
+        self.put_stamped(prompt, FileStamp::of(&path));
         Ok(path)
     }
 
@@ -480,6 +582,19 @@ pub fn check_name(name: &str) -> Result<(), PromptError> {
     } else {
         Err(PromptError::BadName(name.to_owned()))
     }
+}
+
+/// The prompt files under `dir` by prompt name, as `load_dir` reads them: every `.wav`
+/// (any case) in any sub-directory; of two files with one name (`a.wav`, `a.WAV`) the
+/// last in path order.
+pub fn library_files(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PromptError> {
+    let mut files = Vec::new();
+    collect_wavs(dir, &mut files)?;
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|path| (prompt_name(dir, &path), path))
+        .collect())
 }
 
 fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), PromptError> {
