@@ -202,6 +202,9 @@ fn main() {
     let concurrent = a.calls.max(a.setup_rate * 4);
     let ports = u16::try_from(concurrent.saturating_mul(4)).unwrap_or(u16::MAX);
     set_sipp_media_ports(ports.min(6000));
+    // Ramp, hold and slack: a long hold (past the transactions' 32 s linger) must fit.
+    let run_secs = a.calls / a.rate.max(1) + a.hold_secs + 60;
+    set_sipp_timeout_secs(u16::try_from(run_secs).unwrap_or(u16::MAX).max(60));
     let server = Server::start_sized(
         Db::Sqlite,
         &["1001"],

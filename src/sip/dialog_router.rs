@@ -2,10 +2,12 @@
 //!
 //! rsipstack reports a dialog's states (BYE, re-INVITE, INFO, termination) on an
 //! unbounded tokio channel handed to it per dialog. Each such channel allocates a block
-//! of 32 states up front, about 10 KB, a large share of a call's memory at thousands of
-//! calls. Here every dialog shares one such channel; a router task hands each state, boxed
-//! (a block of 32 pointers), to the actor that registered the state's Call-ID. A state
-//! whose Call-ID nobody registered (a call already ended) is dropped: its actor is gone.
+//! of 32 states (304 bytes each) up front: 9.7 KB of heap per call, though only the pages
+//! written count in RSS. Here every dialog shares one such channel; a router task hands
+//! each state, boxed (a block of 32 pointers), to the actor that registered the state's
+//! Call-ID. A state whose Call-ID nobody registered (a call already ended) is dropped: its
+//! actor is gone. Registering also refuses a Call-ID already in use, so a second INVITE
+//! reusing one cannot take the first call's BYE.
 //!
 //! The map is a std `Mutex` held for one lookup or insert, never across `.await`.
 

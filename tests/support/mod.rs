@@ -67,6 +67,14 @@ static WHOLE_PORT_SPACE: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 /// RTP ports reserved for each sipp process (sipp takes a pair per call from its -mp up).
 static SIPP_MEDIA_PORTS: AtomicU16 = AtomicU16::new(4);
 
+/// How long one sipp run may take before it fails (tests: 60 s; the load harness's long
+/// holds need more).
+static SIPP_TIMEOUT_SECS: AtomicU16 = AtomicU16::new(60);
+
+pub fn set_sipp_timeout_secs(secs: u16) {
+    SIPP_TIMEOUT_SECS.store(secs, Ordering::Relaxed);
+}
+
 pub fn set_sipp_media_ports(n: u16) {
     SIPP_MEDIA_PORTS.store(n, Ordering::Relaxed);
 }
@@ -430,7 +438,9 @@ pub fn sipp(args: &[String]) -> Command {
     let bin = require("sipp");
     let mut c = Command::new(bin);
     c.args(args)
-        .args(["-nostdin", "-timeout", "60s", "-timeout_error"])
+        .args(["-nostdin", "-timeout"])
+        .arg(format!("{}s", SIPP_TIMEOUT_SECS.load(Ordering::Relaxed)))
+        .arg("-timeout_error")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
