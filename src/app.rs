@@ -187,9 +187,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
     crate::sip::callback::spawn_dialler(exchange.clone(), dialler_rx);
+    let users = prompt_users(&exchange);
+    let watcher_users = users.clone();
     crate::media::prompt_watch::spawn(
         exchange.prompts.clone(),
-        prompt_users(&exchange),
+        Box::new(move |p| (watcher_users.0)(p)),
         cancel.clone(),
     );
     restore_emergency(&exchange, &store).await;
@@ -207,7 +209,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let http_addr = listener.local_addr().unwrap_or(config.http.listen);
     let app = api::router(ApiState {
         exchange: exchange.clone(),
-        ivr: api::IvrAdmin::from_exchange(&exchange, &store),
+        ivr: api::IvrAdmin::from_exchange(&exchange, &store).map(|a| a.with_in_use(users)),
         store,
         token: Arc::from(config.http.admin_token.as_str()),
     });
@@ -248,7 +250,7 @@ fn check_queue_ivr_targets(config: &Config, flows: &LiveFlows) -> Result<(), Sta
 /// Who plays a prompt now: the flows of the running set, the emergency announcement and
 /// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
 /// any of them does, so no caller meets silence.
-fn prompt_users(exchange: &Exchange) -> crate::media::prompt_watch::Users {
+fn prompt_users(exchange: &Exchange) -> api::PromptUsers {
     let flows = exchange.flows.clone();
     let announcements = exchange.announcements.clone();
     let services: Vec<(String, Vec<String>)> = exchange
@@ -268,7 +270,7 @@ fn prompt_users(exchange: &Exchange) -> crate::media::prompt_watch::Users {
         .map(|q| q.id.to_string())
         .collect();
     let callback_prompts = callback_prompts();
-    Box::new(move |prompt| {
+    api::PromptUsers(Arc::new(move |prompt| {
         let mut users = flows
             .as_ref()
             .map(|f| f.current().flows_needing(prompt))
@@ -289,7 +291,7 @@ fn prompt_users(exchange: &Exchange) -> crate::media::prompt_watch::Users {
             );
         }
         users
-    })
+    }))
 }
 
 /// Every prompt a queue's callbacks play: the request dialog, the digits it reads back,

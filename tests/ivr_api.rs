@@ -52,6 +52,7 @@ async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
         announcements: Arc::new(Announcements::new()),
         prompts: Arc::new(PromptLibrary::default()),
         store,
+        in_use: None,
     };
     let app = axum::Router::new().nest("/api", guarded(admin_routes(admin), Arc::from(TOKEN)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

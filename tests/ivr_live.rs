@@ -84,6 +84,15 @@ fn the_emergency_announcement_is_heard_first_by_the_next_caller_until_switched_o
 
     let (status, _) = api(&server, "DELETE", "/api/ivr/emergency", None);
     assert_eq!(status, 200);
+    // Prompts in use elsewhere than in flows are not deleted under the calls' feet.
+    let (status, body) = api(&server, "DELETE", "/api/prompts/pt-BR/hold-music", None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["flows"].to_string().contains("service ura"),
+        "names the service that plays it: {body}"
+    );
+    let (status, body) = api(&server, "DELETE", "/api/prompts/pt-BR/digits/7", None);
+    assert_eq!(status, 409, "a say fragment is in use: {body}");
     let server = server.restart();
     let events = call(&server, 1500);
     assert!(

@@ -55,6 +55,22 @@ pub struct IvrAdmin {
     pub announcements: Arc<Announcements>,
     pub prompts: Arc<PromptLibrary>,
     pub store: Store,
+    /// Who else plays a prompt (services' music, `say` fragments, callback prompts): a
+    /// deletion they would notice is refused. `None` checks flows and the switch only.
+    pub in_use: Option<PromptUsers>,
+}
+
+/// The users of a prompt by name (empty when none).
+pub type UsersOf = dyn Fn(&str) -> Vec<String> + Send + Sync;
+
+/// Names the users of a prompt; shared with the prompts watcher.
+#[derive(Clone)]
+pub struct PromptUsers(pub Arc<UsersOf>);
+
+impl std::fmt::Debug for PromptUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PromptUsers")
+    }
 }
 
 impl IvrAdmin {
@@ -65,7 +81,13 @@ impl IvrAdmin {
             announcements: ex.announcements.clone(),
             prompts: ex.prompts.clone(),
             store: store.clone(),
+            in_use: None,
         })
+    }
+
+    pub fn with_in_use(mut self, users: PromptUsers) -> IvrAdmin {
+        self.in_use = Some(users);
+        self
     }
 }
 

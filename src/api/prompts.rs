@@ -214,6 +214,13 @@ async fn delete(
     if a.announcements.emergency().as_deref() == Some(name.as_str()) {
         users.push("the emergency announcement".to_owned());
     }
+    if let Some(in_use) = &a.in_use {
+        for u in (in_use.0)(&name) {
+            if !users.contains(&u) {
+                users.push(u);
+            }
+        }
+    }
     if !users.is_empty() {
         warn!(prompt = %name, users = ?users, "prompt deletion refused: in use");
         return Err(PromptApiError::InUse { name, users });

@@ -63,6 +63,7 @@ pub(crate) async fn fixture() -> Fixture {
             announcements: Arc::new(Announcements::new()),
             prompts: Arc::new(library),
             store,
+            in_use: None,
         },
         _db: db,
     }
