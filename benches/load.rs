@@ -2,9 +2,10 @@
 //! with G.711 both ways and recorded.
 //!
 //! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
-//! [--setup-secs S] [--setup-talk-ms MS]` reports atende's CPU per concurrent call (share of one core), RSS per
-//! call, RTP loss, recordings written and checked (duration, both channels audible), and
-//! the call set-up rate with short calls and the call records written. Under `cargo test`
+//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS]` reports atende's CPU per
+//! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
+//! loss, recordings written and checked (duration, both channels audible), and the call
+//! set-up rate with short calls and the call records written. Under `cargo test`
 //! it runs a 4-call smoke version so the harness itself stays working.
 
 #[path = "../tests/support/mod.rs"]
@@ -18,6 +19,8 @@ struct Args {
     calls: u32,
     hold_secs: u32,
     rate: u32,
+    /// `media.batch_ms` of the server under test.
+    batch_ms: u32,
     setup_rate: u32,
     setup_secs: u32,
     /// Length of a short call after answer (welcome 1 s, then bridged).
@@ -42,6 +45,7 @@ fn args() -> Args {
             setup_rate: get("--setup-rate", 200),
             setup_secs: get("--setup-secs", 10),
             setup_talk_ms: u64::from(get("--setup-talk-ms", 2500)),
+            batch_ms: get("--batch-ms", 5),
         }
     } else {
         Args {
@@ -51,6 +55,7 @@ fn args() -> Args {
             setup_rate: 10,
             setup_secs: 1,
             setup_talk_ms: 2500,
+            batch_ms: 5,
         }
     }
 }
@@ -215,6 +220,7 @@ fn main() {
     let concurrent = a.calls.max(a.setup_rate * 4);
     let ports = u16::try_from(concurrent.saturating_mul(4)).unwrap_or(u16::MAX);
     set_sipp_media_ports(ports.min(6000));
+    set_media_batch_ms(u16::try_from(a.batch_ms).unwrap_or(5));
     // Ramp, hold and slack: a long hold (past the transactions' 32 s linger) must fit.
     let run_secs = a.calls / a.rate.max(1) + a.hold_secs + 60;
     set_sipp_timeout_secs(u16::try_from(run_secs).unwrap_or(u16::MAX).max(60));

@@ -67,6 +67,13 @@ static WHOLE_PORT_SPACE: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 /// RTP ports reserved for each sipp process (sipp takes a pair per call from its -mp up).
 static SIPP_MEDIA_PORTS: AtomicU16 = AtomicU16::new(4);
 
+/// The media workers' batch interval test servers use (atende's default: 5 ms).
+static MEDIA_BATCH_MS: AtomicU16 = AtomicU16::new(5);
+
+pub fn set_media_batch_ms(ms: u16) {
+    MEDIA_BATCH_MS.store(ms, Ordering::Relaxed);
+}
+
 /// How long one sipp run may take before it fails (tests: 60 s; the load harness's long
 /// holds need more).
 static SIPP_TIMEOUT_SECS: AtomicU16 = AtomicU16::new(60);
@@ -603,6 +610,7 @@ digest_algorithms = [{digest_algorithms}]
 rtp_ip = "127.0.0.1"
 rtp_port_min = {}
 rtp_port_max = {}
+batch_ms = {}
 [http]
 listen = "127.0.0.1:{http_port}"
 admin_token = "{TOKEN}"
@@ -618,6 +626,7 @@ allow = ["127.0.0.1"]
 "#,
         rtp.0,
         rtp.1,
+        MEDIA_BATCH_MS.load(Ordering::Relaxed),
         data.display(),
         prompts.display(),
     )
