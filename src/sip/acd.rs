@@ -17,13 +17,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::acd::{
     AcdError, AcdEvent, AgentId, AgentLogin, AgentStatus, CallId, CallbackOutcome,
-    CallbackSnapshot, CallerNumber, DequeueReason, Destination, Engine, EngineConfig, Input,
-    Membership, NewCall, Now, Output, QueueId, RouteReason, SkillLevel, Tick,
+    CallbackSnapshot, CallerNumber, DequeueReason, Engine, EngineConfig, Input, Membership, Now,
+    Output, QueueId, SkillLevel, Tick,
 };
 use crate::config::AgentConfig;
 use crate::events::EventKind;
@@ -31,149 +31,8 @@ use crate::sip::call_log::CallLog;
 use crate::sip::callback::CallbackJob;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
-/// What the ACD tells a call actor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AcdNotice {
-    /// Ring this agent's phones.
-    Offer {
-        agent: AgentId,
-        queue: QueueId,
-    },
-    /// Stop ringing (ring timeout, caller gone elsewhere, agent paused).
-    CancelOffer {
-        agent: AgentId,
-    },
-    /// Tell the caller their place and the estimated wait.
-    Announce {
-        position: usize,
-        estimated_wait_secs: Option<u64>,
-    },
-    PlayMessage {
-        prompt: String,
-    },
-    /// The call left the ACD for this destination.
-    RouteTo {
-        destination: Destination,
-        reason: RouteReason,
-    },
-    Dequeued {
-        reason: DequeueReason,
-    },
-    /// Invite the caller to press the queue's callback key.
-    OfferCallback,
-    /// The engine could not take the caller's callback request.
-    CallbackRefused,
-}
-
-/// An agent's own command (feature code or start-up).
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgentCommand {
-    Login { agent: AgentId, ready: bool },
-    Logout,
-    Pause { reason: String },
-    Ready,
-}
-
-#[derive(Debug)]
-pub enum AcdRequest {
-    Enqueue {
-        call: NewCall,
-        log: CallLog,
-        notices: mpsc::Sender<AcdNotice>,
-    },
-    /// The caller hung up (abandon while waiting) or the talk ended.
-    Hangup {
-        call: CallId,
-    },
-    OfferAnswered {
-        call: CallId,
-        agent: AgentId,
-    },
-    OfferRejected {
-        call: CallId,
-        agent: AgentId,
-    },
-    OfferNotAnswered {
-        call: CallId,
-        agent: AgentId,
-    },
-    /// The caller confirmed a callback (`number` absent = their A-number).
-    CallbackRequested {
-        call: CallId,
-        number: Option<String>,
-    },
-    /// How dialling the citizen of a started callback went.
-    CallbackResult {
-        call: CallId,
-        outcome: CallbackOutcome,
-    },
-    Agent {
-        agent: AgentId,
-        command: AgentCommand,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// What the wallboard shows: every configured agent and queue, now.
-    Status {
-        reply: oneshot::Sender<AcdStatus>,
-    },
-}
-
-/// One agent as the wallboard shows them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AgentView {
-    pub agent: String,
-    /// `logged_out`, `available`, `ringing`, `on_call`, `wrap_up` or `paused`.
-    pub state: &'static str,
-    pub reason: Option<String>,
-    pub call: Option<String>,
-    /// Time in the current state (0 for an agent who never logged in).
-    pub in_state_ms: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AcdStatus {
-    pub agents: Vec<AgentView>,
-    pub queues: Vec<crate::acd::QueueStatus>,
-}
-
-/// The call actors' and feature codes' side of the ACD actor.
-#[derive(Debug, Clone)]
-pub struct AcdHandle {
-    tx: mpsc::Sender<AcdRequest>,
-}
-
-impl AcdHandle {
-    /// Sends a request; `false` when the ACD actor is gone (server shutting down).
-    pub async fn send(&self, r: AcdRequest) -> bool {
-        self.tx.send(r).await.is_ok()
-    }
-
-    /// The state of every agent and queue; `None` when the ACD actor is gone.
-    pub async fn status(&self) -> Option<AcdStatus> {
-        let (reply, rx) = oneshot::channel();
-        if !self.send(AcdRequest::Status { reply }).await {
-            return None;
-        }
-        rx.await.ok()
-    }
-
-    /// Runs an agent command and waits for the engine's verdict.
-    pub async fn agent(&self, agent: AgentId, command: AgentCommand) -> Result<(), String> {
-        let (reply, rx) = oneshot::channel();
-        if !self
-            .send(AcdRequest::Agent {
-                agent,
-                command,
-                reply,
-            })
-            .await
-        {
-            return Err("the ACD is not running".into());
-        }
-        rx.await
-            .unwrap_or_else(|_| Err("the ACD is not running".into()))
-    }
-}
+mod messages;
+pub use messages::{AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView};
 
 /// What the ACD must know of an agent to log them in (memberships and skills follow the
 /// login, not the phone).

@@ -1,0 +1,108 @@
+//! The call actor's outbound legs towards agent phones: one INVITE per registered
+//! contact of each agent offered (the hot-desk phone when the agent logged in elsewhere),
+//! offering the caller's codec first so the bridge need not transcode.
+
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::sip::Uri;
+use rsipstack::transport::SipAddr;
+use tracing::warn;
+
+use super::CallActor;
+use crate::call::machine::LegId;
+use crate::sdp::{self, Codec, Direction};
+use crate::sip::legs::{AgentLeg, LegOutcome, contact_uri, route_target};
+use crate::sip::request;
+
+impl CallActor {
+    /// Starts an outbound leg to every registered phone of the service's agents.
+    pub(super) fn ring_agents(&mut self, agents: Vec<String>) -> Vec<(LegId, String, String)> {
+        let mut started = Vec::new();
+        let neg = self.admitted.negotiated;
+        // Offer the caller's codec first so the bridge need not transcode.
+        let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
+        for c in &self.ex.codecs {
+            if *c != neg.codec {
+                formats.push((c.default_pt(), *c));
+            }
+        }
+        for agent in agents {
+            // An agent already being rung is not rung again; each of their phones
+            // (several contacts per account) gets its own leg.
+            if self.legs.values().any(|l| l.agent == agent) {
+                continue;
+            }
+            // The phone the agent logged in from (hot-desking), else their own.
+            let phone = self.ex.hot_desk.phone_of(&agent);
+            for binding in self.ex.registrar.contacts(&phone) {
+                let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
+                    continue;
+                };
+                let leg = self.next_leg;
+                self.next_leg += 1;
+                let call_id = format!("{}-{leg}@atende", self.protocol);
+                let offer = sdp::write(
+                    self.session_id,
+                    1,
+                    self.ex.advertised(self.agent_local),
+                    &formats,
+                    Some(101),
+                    Direction::SendRecv,
+                );
+                let caller_user = if self.admitted.a_number.is_empty() {
+                    "anonymous".to_owned()
+                } else {
+                    self.admitted.a_number.clone()
+                };
+                let opt = InviteOption {
+                    caller: contact_uri(&self.ex, &caller_user),
+                    callee,
+                    destination: Some(SipAddr::from(route_target(&binding))),
+                    content_type: Some("application/sdp".into()),
+                    offer: Some(offer.into_bytes()),
+                    contact: contact_uri(&self.ex, "atende"),
+                    call_id: Some(call_id.clone()),
+                    headers: Some(vec![request::raw_header(
+                        "X-Atende-Protocol",
+                        self.protocol.to_string(),
+                    )]),
+                    ..Default::default()
+                };
+                self.ex
+                    .dialog_router
+                    .add(&call_id, self.dialog_route.clone());
+                let (dialog, join) = match self
+                    .ex
+                    .dialogs
+                    .do_invite_async(opt, self.agent_state_tx.clone())
+                {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.ex.dialog_router.remove(&[&call_id]);
+                        warn!(error = %e, %agent, "cannot ring agent");
+                        continue;
+                    }
+                };
+                let outcome_tx = self.outcome_tx.clone();
+                tokio::spawn(async move {
+                    let result = match join.await {
+                        Ok(Ok((_, Some(resp)))) => Ok((resp.status_code.clone(), Some(resp.body))),
+                        Ok(Ok((_, None))) => Err("no final response".to_owned()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = outcome_tx.send(LegOutcome { leg, result }).await;
+                });
+                started.push((leg, agent.clone(), binding.contact.clone()));
+                self.legs.insert(
+                    leg,
+                    AgentLeg {
+                        agent: agent.clone(),
+                        dialog,
+                        call_id,
+                    },
+                );
+            }
+        }
+        started
+    }
+}
