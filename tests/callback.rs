@@ -7,7 +7,9 @@
 
 mod support;
 
+use std::process::Child;
 use support::ivr::*;
+
 use support::*;
 
 const CALLBACK_QUEUE: &str = r#"callback = { key = "2", max_attempts = 3, retry_after_secs = 2 }"#;
@@ -31,51 +33,20 @@ fn server_with_callbacks(db: Db, gateway_port: u16) -> Server {
     )
 }
 
-/// The citizen's phone behind the gateway: answers after 500 ms with 440 Hz A-law and
-/// hangs up `talk_ms` later.
-fn start_citizen(server: &Server, port: u16, talk_ms: u64) -> std::process::Child {
-    start_agent_like(server, "citizen.xml", port, talk_ms, 440)
-}
-
-fn start_agent_like(
-    server: &Server,
-    scenario_file: &str,
-    port: u16,
-    talk_ms: u64,
-    freq: u32,
-) -> std::process::Child {
-    let dir = server.dir.path();
-    let audio = dir.join(format!("tone{freq}.al"));
-    if !audio.exists() {
-        alaw_tone(&audio, freq, 60.0);
-    }
-    let sf = scenario(
-        dir,
+/// The citizen's phone behind the gateway (`citizen.xml`, or `citizen_busy.xml`):
+/// answers after 500 ms with 440 Hz A-law and hangs up `talk_ms` later.
+fn start_citizen(server: &Server, scenario_file: &str, port: u16, talk_ms: u64) -> Child {
+    start_phone(
+        server,
         scenario_file,
+        port,
+        1,
+        440,
         &[
-            ("AUDIO", audio.display().to_string()),
             ("ANSWER_AFTER_MS", "500".into()),
             ("TALK_MS", talk_ms.to_string()),
         ],
-    );
-    let child = sipp(&[
-        "-sf".into(),
-        sf.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        port.to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(4).to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("citizen sipp starts");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    child
+    )
 }
 
 /// The caller presses 0 (operator), waits in the queue, presses 2 (callback) and 1 to
@@ -149,22 +120,22 @@ fn callback_is_completed_after_a_restart(db: Db) {
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let agent = start_answering_agent(&server, agent_port, 1, 500);
-    let citizen = start_citizen(&server, gateway, 3000);
+    let citizen = start_citizen(&server, "citizen.xml", gateway, 3000);
     dial_feature_code(&server, "1001", "*4510011234");
     wait_ok(citizen, "citizen called back", &server);
     wait_ok(agent, "agent phone", &server);
 
     let events = wait_acd(&server, &original, "callback_completed");
-    let kinds = acd_kinds(&events);
+    let acd = acd_kinds(&events);
     let order: Vec<usize> = [
         "callback_requested",
         "callback_started",
         "callback_completed",
     ]
     .iter()
-    .map(|k| kinds.iter().position(|x| x == k).unwrap_or(usize::MAX))
+    .map(|k| acd.iter().position(|x| x == k).unwrap_or(usize::MAX))
     .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{kinds:?}");
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{acd:?}");
     assert_eq!(acd_event(&events, "callback_started")["agent"], "1001");
     assert_eq!(acd_event(&events, "callback_completed")["agent"], "1001");
     let link = event(&events, "callback_attempt")["detail"].clone();
@@ -179,13 +150,13 @@ fn callback_is_completed_after_a_restart(db: Db) {
     // The callback's own call: agent first, then the citizen, bridged and recorded.
     let mut cb = call_detail(&server, &callback);
     for _ in 0..50 {
-        if kinds_of(&cb).contains(&"recording_finalized".to_owned()) {
+        if kinds(&cb).contains(&"recording_finalized".to_owned()) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
         cb = call_detail(&server, &callback);
     }
-    let k = kinds_of(&cb);
+    let k = kinds(&cb);
     let pos = |name: &str| {
         k.iter()
             .position(|x| x == name)
@@ -226,10 +197,6 @@ fn callback_is_completed_after_a_restart(db: Db) {
     );
 }
 
-fn kinds_of(events: &[serde_json::Value]) -> Vec<String> {
-    kinds(events)
-}
-
 #[test]
 fn callback_survives_a_restart_and_is_completed_sqlite() {
     callback_is_completed_after_a_restart(Db::Sqlite);
@@ -251,7 +218,7 @@ fn a_busy_citizen_is_called_again_and_reached() {
     let (original, _) = request_callback(&server);
 
     let agent = start_answering_agent(&server, agent_port, 2, 300);
-    let busy = start_agent_like(&server, "citizen_busy.xml", gateway, 0, 440);
+    let busy = start_citizen(&server, "citizen_busy.xml", gateway, 0);
     dial_feature_code(&server, "1001", "*4510011234");
     wait_ok(busy, "busy citizen", &server);
     let events = wait_acd(&server, &original, "callback_attempt_failed");
@@ -259,7 +226,7 @@ fn a_busy_citizen_is_called_again_and_reached() {
     assert_eq!(failed["outcome"], "busy");
     assert_eq!(failed["attempt"], 1);
 
-    let citizen = start_citizen(&server, gateway, 2000);
+    let citizen = start_citizen(&server, "citizen.xml", gateway, 2000);
     wait_ok(citizen, "citizen reached on the retry", &server);
     wait_ok(agent, "agent phone", &server);
     let events = wait_acd(&server, &original, "callback_completed");

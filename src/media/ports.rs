@@ -39,6 +39,11 @@ impl RtpPorts {
             .max(1)
     }
 
+    /// Two ports for a call's two legs (a media session's caller and agent sockets).
+    pub fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket), PortError> {
+        Ok((self.bind()?, self.bind()?))
+    }
+
     /// Binds the next free even port of the range.
     pub fn bind(&self) -> Result<UdpSocket, PortError> {
         let slots = self.slots();

@@ -72,9 +72,9 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
             return;
         }
     };
-    let (caller_sock, agent_sock) = match (ex.ports.bind(), ex.ports.bind()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    let (caller_sock, agent_sock) = match ex.ports.bind_pair() {
+        Ok(pair) => pair,
+        Err(e) => {
             warn!(error = %e, "no RTP port for a new call");
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
             return;

@@ -66,7 +66,7 @@ pub fn spawn_dialler(ex: Arc<Exchange>, mut jobs: mpsc::Receiver<CallbackJob>) {
 struct Outcome {
     /// `None` for the citizen's leg.
     agent_leg: Option<u32>,
-    result: Result<(StatusCode, Option<Vec<u8>>), String>,
+    result: crate::sip::legs::FinalResponse,
 }
 
 struct Attempt {
@@ -117,9 +117,9 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         warn!(call = %job.call, "callback without an [outbound] trunk: attempt failed");
         return fail(job.call, job.agent).await;
     };
-    let (citizen_sock, agent_sock) = match (ex.ports.bind(), ex.ports.bind()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    let (citizen_sock, agent_sock) = match ex.ports.bind_pair() {
+        Ok(pair) => pair,
+        Err(e) => {
             warn!(error = %e, call = %job.call, "no RTP port for a callback: attempt failed");
             return fail(job.call, job.agent).await;
         }

@@ -278,9 +278,9 @@ async fn finish(ex: Arc<Exchange>, mut tx: Transaction, prompt: &str) {
         return;
     };
     // The media session has two legs; the second stays idle for this one-party call.
-    let (phone_sock, idle_sock) = match (ex.ports.bind(), ex.ports.bind()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    let (phone_sock, idle_sock) = match ex.ports.bind_pair() {
+        Ok(pair) => pair,
+        Err(e) => {
             warn!(error = %e, "no RTP port for a feature code");
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
             return;

@@ -31,7 +31,22 @@ pub(super) struct AgentLeg {
 
 pub(super) struct LegOutcome {
     pub(super) leg: LegId,
-    pub(super) result: Result<(StatusCode, Option<Vec<u8>>), String>,
+    pub(super) result: FinalResponse,
+}
+
+/// How an outbound INVITE ended: its final status and body, or why there was none.
+pub(super) type FinalResponse = Result<(StatusCode, Option<Vec<u8>>), String>;
+
+/// Waits for an outbound INVITE's final response.
+pub(super) async fn final_response(
+    join: tokio::task::JoinHandle<rsipstack::dialog::invitation::InviteAsyncResult>,
+) -> FinalResponse {
+    match join.await {
+        Ok(Ok((_, Some(resp)))) => Ok((resp.status_code.clone(), Some(resp.body))),
+        Ok(Ok((_, None))) => Err("no final response".to_owned()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Waits for the recording writer to close the file, then logs its duration and checksum

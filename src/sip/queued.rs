@@ -39,6 +39,19 @@ pub fn announcement(position: usize, cap: Option<usize>, wait_secs: Option<u64>)
     p
 }
 
+/// The audio of prompts by name, in order; a missing one is skipped with a warning (the
+/// caller hears the rest rather than nothing).
+pub fn prompt_parts(names: &[String], prompts: &PromptLibrary) -> Vec<Arc<[i16]>> {
+    let mut parts = Vec::with_capacity(names.len());
+    for n in names {
+        match prompts.get(n) {
+            Some(p) => parts.push(p.samples),
+            None => warn!(prompt = %n, "queue prompt missing: skipped"),
+        }
+    }
+    parts
+}
+
 pub struct Waiting {
     hold_music: String,
     /// An announcement is playing until about then; music resumes after it.
@@ -67,13 +80,7 @@ impl Waiting {
         media: &MediaHandle,
         prompts: &Arc<PromptLibrary>,
     ) {
-        let mut parts = Vec::with_capacity(names.len());
-        for n in names {
-            match prompts.get(n) {
-                Some(p) => parts.push(p.samples),
-                None => warn!(prompt = %n, "queue prompt missing: skipped"),
-            }
-        }
+        let parts = prompt_parts(names, prompts);
         if parts.iter().all(|p| p.is_empty()) {
             return;
         }

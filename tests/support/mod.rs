@@ -518,10 +518,23 @@ pub fn start_agent(
     calls: u32,
     vars: &[(&str, String)],
 ) -> Child {
+    start_phone(server, scenario_file, port, calls, 1000, vars)
+}
+
+/// Starts a sipp UAS phone running `scenario_file` on `port` for `calls` calls, its
+/// `{{AUDIO}}` an A-law tone of `freq` Hz.
+pub fn start_phone(
+    server: &Server,
+    scenario_file: &str,
+    port: u16,
+    calls: u32,
+    freq: u32,
+    vars: &[(&str, String)],
+) -> Child {
     let dir = server.dir.path();
-    let audio = dir.join("agent.al");
+    let audio = dir.join(format!("phone{freq}.al"));
     if !audio.exists() {
-        alaw_tone(&audio, 1000, 120.0);
+        alaw_tone(&audio, freq, 120.0);
     }
     let mut all = vec![("AUDIO", audio.display().to_string())];
     all.extend(vars.iter().cloned());

@@ -11,6 +11,7 @@ use crate::call::callback_request::{CallbackRequest, Step};
 use crate::call::machine::Input;
 use crate::events::EventKind;
 use crate::sip::acd::AcdRequest;
+use crate::sip::queued::prompt_parts;
 
 impl CallActor {
     /// A dialog for a queue that offers callbacks (and a trunk to call back through).
@@ -126,13 +127,7 @@ impl CallActor {
 
     /// Plays prompts by name as one playback (missing ones are skipped with a warning).
     async fn play_names(&mut self, names: &[String]) {
-        let mut parts = Vec::with_capacity(names.len());
-        for n in names {
-            match self.ex.prompts.get(n) {
-                Some(p) => parts.push(p.samples),
-                None => tracing::warn!(prompt = %n, "callback prompt missing: skipped"),
-            }
-        }
+        let parts = prompt_parts(names, &self.ex.prompts);
         if let Some(first) = names.first() {
             self.log.record(EventKind::PromptPlayed {
                 prompt: first.clone(),

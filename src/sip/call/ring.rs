@@ -10,7 +10,7 @@ use tracing::warn;
 use super::CallActor;
 use crate::call::machine::LegId;
 use crate::sdp::{self, Codec, Direction};
-use crate::sip::legs::{AgentLeg, LegOutcome, contact_uri, route_target};
+use crate::sip::legs::{AgentLeg, LegOutcome, contact_uri, final_response, route_target};
 use crate::sip::request;
 
 impl CallActor {
@@ -84,12 +84,7 @@ impl CallActor {
                 };
                 let outcome_tx = self.outcome_tx.clone();
                 tokio::spawn(async move {
-                    let result = match join.await {
-                        Ok(Ok((_, Some(resp)))) => Ok((resp.status_code.clone(), Some(resp.body))),
-                        Ok(Ok((_, None))) => Err("no final response".to_owned()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
+                    let result = final_response(join).await;
                     let _ = outcome_tx.send(LegOutcome { leg, result }).await;
                 });
                 started.push((leg, agent.clone(), binding.contact.clone()));

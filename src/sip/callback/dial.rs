@@ -15,7 +15,7 @@ use crate::call::callback::Input;
 use crate::events::EventKind;
 use crate::media::session::Leg;
 use crate::sdp::{self, Codec, Direction};
-use crate::sip::legs::{contact_uri, route_target};
+use crate::sip::legs::{contact_uri, final_response, route_target};
 use crate::sip::request;
 
 impl Attempt {
@@ -91,12 +91,7 @@ impl Attempt {
     ) {
         let tx = self.outcome_tx.clone();
         tokio::spawn(async move {
-            let result = match join.await {
-                Ok(Ok((_, Some(resp)))) => Ok((resp.status_code.clone(), Some(resp.body))),
-                Ok(Ok((_, None))) => Err("no final response".to_owned()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+            let result = final_response(join).await;
             let _ = tx.send(Outcome { agent_leg, result }).await;
         });
     }
