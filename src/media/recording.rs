@@ -80,8 +80,9 @@ pub struct RecordingConfig {
     pub header_interval: Duration,
     /// Audio written between `fdatasync`s (what a power cut can lose).
     pub sync_interval: Duration,
-    /// Frames per block shipped to the writer; 1000 frames = 125 ms = 4000 bytes. A call
-    /// holds two open blocks, so this sets most of a recording's memory per call.
+    /// Frames per block shipped to the writer; 1024 frames = 128 ms = 4096 bytes, one page,
+    /// so the writer's appends stay page-aligned. A call holds two open blocks, so this
+    /// sets most of a recording's memory per call.
     pub block_frames: usize,
     /// Blocks waiting for the writer beyond which new blocks are discarded (memory cap).
     pub max_queued_blocks: usize,
@@ -94,7 +95,7 @@ impl Default for RecordingConfig {
         RecordingConfig {
             header_interval: Duration::from_secs(2),
             sync_interval: Duration::from_secs(5),
-            block_frames: 1000,
+            block_frames: 1024,
             max_queued_blocks: 8192,
             pool_blocks: 4096,
         }

@@ -70,7 +70,7 @@ fn two_tones_come_back_on_their_own_channels_with_exact_duration() {
     let summary = h.finish(24_000).wait().unwrap();
     assert_eq!(summary.duration_ms, 3000);
     assert_eq!(summary.path, path);
-    assert_eq!(summary.bytes, 44 + 24_000 * 4);
+    assert_eq!(summary.bytes, 4096 + 24_000 * 4);
     let (left, right) = read_back(&path);
     assert_eq!(left.len(), 24_000);
     assert!(rms(&left) > 4000.0 && rms(&right) > 4000.0);
@@ -161,7 +161,7 @@ fn a_timestamp_far_in_the_future_is_not_hours_of_silence() {
     h.push(Channel::Caller, 0, &[1; 160]);
     h.push(Channel::Caller, 3_000_000_000, &[1; 160]);
     let summary = h.finish(160).wait().unwrap();
-    assert_eq!(summary.bytes, 44 + 160 * 4);
+    assert_eq!(summary.bytes, 4096 + 160 * 4);
     assert_eq!(svc.stats().ahead_samples, 160);
 }
 
@@ -294,13 +294,22 @@ fn blocks_are_recycled_in_steady_state() {
 fn header_fields_describe_8khz_stereo_pcm() {
     let h = writer::wav_header(32_000);
     assert_eq!(&h[0..4], b"RIFF");
-    assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()), 32_036);
+    assert_eq!(h.len(), 4096, "one page: audio starts page-aligned");
+    assert_eq!(
+        u32::from_le_bytes(h[4..8].try_into().unwrap()),
+        32_000 + 4088
+    );
     assert_eq!(&h[8..16], b"WAVEfmt ");
     assert_eq!(u16::from_le_bytes([h[22], h[23]]), 2);
     assert_eq!(u32::from_le_bytes(h[24..28].try_into().unwrap()), 8000);
     assert_eq!(u32::from_le_bytes(h[28..32].try_into().unwrap()), 32_000);
-    assert_eq!(&h[36..40], b"data");
-    assert_eq!(u32::from_le_bytes(h[40..44].try_into().unwrap()), 32_000);
+    assert_eq!(&h[36..40], b"JUNK");
+    assert_eq!(u32::from_le_bytes(h[40..44].try_into().unwrap()), 4096 - 52);
+    assert_eq!(&h[4088..4092], b"data");
+    assert_eq!(
+        u32::from_le_bytes(h[4092..4096].try_into().unwrap()),
+        32_000
+    );
 }
 
 #[test]
@@ -313,13 +322,13 @@ fn blocks_discarded_when_the_writer_is_too_far_behind_become_silence() {
     };
     let svc = RecordingService::start(cfg).unwrap();
     let mut h = svc.open(&path);
-    talk(&mut h, 0, 100, Some(440.0), Some(1000.0));
-    let summary = h.finish(16_000).wait().unwrap();
-    assert_eq!(summary.duration_ms, 2000, "the timeline is kept");
+    talk(&mut h, 0, 128, Some(440.0), Some(1000.0));
+    let summary = h.finish(20_480).wait().unwrap();
+    assert_eq!(summary.duration_ms, 2560, "the timeline is kept");
     let (left, _) = read_back(&path);
     assert!(left.iter().all(|&s| s == 0));
-    // Every block of the 2 s was dropped, none written.
-    let blocks = 16_000 / RecordingConfig::default().block_frames as u64;
+    // Every block of the 2.56 s was dropped, none written.
+    let blocks = 20_480 / RecordingConfig::default().block_frames as u64;
     assert_eq!(svc.stats().blocks_discarded, blocks);
 }
 
