@@ -97,10 +97,15 @@ fn thread_cpu(pid: u32) -> [f64; 3] {
 }
 
 fn rss_kb(pid: u32) -> f64 {
+    status_kb(pid, "VmRSS:")
+}
+
+/// A memory figure (KB) from /proc/PID/status: `VmRSS:` now, `VmHWM:` the peak so far.
+fn status_kb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
 }
@@ -138,6 +143,7 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
         thread_cpu(pid),
     );
     let rss1 = rss_kb(pid);
+    let peak = status_kb(pid, "VmHWM:");
     let active = server.metric("atende_active_calls").max(1.0);
     // sipp does not always deliver every packet on time (it shares the two cores): the
     // CPU per packet received, at the nominal 50 packets/s per leg, does not depend on it.
@@ -167,9 +173,13 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
     wait_ok(agent, "agent phone", server);
     let share = (c1 - c0) / (t1 - t0).as_secs_f64();
     println!(
-        "steady state: {active} calls active, atende used {:.1} % of one core, RSS {:.0} MB",
+        "steady state: {active} calls active, atende used {:.1} % of one core, RSS {:.0} MB \
+         (peak {:.0} MB, {:.1} KB per call, while every call's set-up transactions were \
+         still held)",
         share * 100.0,
         rss1 / 1024.0,
+        peak / 1024.0,
+        (peak - rss0) / active,
     );
     (share / active, (rss1 - rss0) / active)
 }

@@ -15,6 +15,7 @@ pub mod dirwatch;
 pub mod events;
 pub mod ivr;
 pub mod media;
+pub mod memory;
 pub mod schedule;
 pub mod sdp;
 pub mod sip;

@@ -82,6 +82,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve { config } => {
+            atende::memory::limit_arenas();
+            if let Err(e) = atende::memory::start_trimming(atende::memory::TRIM_EVERY) {
+                // Only the RSS suffers; the server works without it.
+                tracing::warn!(error = %e, "cannot start the memory trimmer");
+            }
             let config = match atende::config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {

@@ -44,11 +44,37 @@ use crate::sip::request;
 use crate::store::protocol::Protocol;
 
 /// Handles a new inbound INVITE for the whole life of the call.
-pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
+pub async fn inbound(ex: Arc<Exchange>, tx: Transaction) {
+    // This future lives as long as the call, so only what the call holds while it lasts
+    // belongs in it: the set-up's locals and reply futures live in a box freed once the
+    // call is answered (the call's task fell from 24.7 KB to 5.2 KB).
+    let Some((mut actor, inputs, routed)) = Box::pin(answer(ex, tx)).await else {
+        return;
+    };
+    if routed {
+        Box::pin(actor.start_ivr()).await;
+    }
+    let ex = actor.ex.clone();
+    actor.run(inputs).await;
+    ex.counters.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// What the call's actor listens to.
+struct Inputs {
+    dialog_states: crate::sip::dialog_router::DialogStates,
+    media_events: mpsc::Receiver<MediaEvent>,
+    outcomes: mpsc::Receiver<LegOutcome>,
+    fetches: mpsc::Receiver<FetchResult>,
+    notices: mpsc::Receiver<AcdNotice>,
+}
+
+/// Admits and answers the call, starting its media and recording; `None` when it was
+/// refused (and answered so). Also says whether the call goes to the IVR first.
+async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, Inputs, bool)> {
     // An agent's feature code is no call: no protocol, recording or call counters.
     if request::request_user(&tx.original).is_some_and(|u| feature_code::is_feature_code(&u)) {
         feature_code::serve(ex, tx).await;
-        return;
+        return None;
     }
     ex.counters.offered.fetch_add(1, Ordering::Relaxed);
     let admitted = match admit(&ex, &tx) {
@@ -69,7 +95,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
             if let Err(e) = r {
                 warn!(error = %e, "could not answer refused INVITE");
             }
-            return;
+            return None;
         }
     };
     let (caller_sock, agent_sock) = match ex.ports.bind_pair() {
@@ -77,13 +103,13 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
         Err(e) => {
             warn!(error = %e, "no RTP port for a new call");
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-            return;
+            return None;
         }
     };
     let (Ok(caller_local), Ok(agent_local)) = (caller_sock.local_addr(), agent_sock.local_addr())
     else {
         let _ = tx.reply(StatusCode::ServerInternalError).await;
-        return;
+        return None;
     };
 
     let protocol = ex.next_protocol();
@@ -108,7 +134,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
             cause: "call_id_in_use".into(),
             sip_status: Some(400),
         });
-        return;
+        return None;
     };
     let state_tx = ex.dialog_router.sender();
     let agent_state_tx = state_tx.clone();
@@ -127,7 +153,7 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
                 cause: "internal_error".into(),
                 sip_status: Some(500),
             });
-            return;
+            return None;
         }
     };
     ex.counters.active.fetch_add(1, Ordering::Relaxed);
@@ -212,13 +238,14 @@ pub async fn inbound(ex: Arc<Exchange>, mut tx: Transaction) {
     actor
         .machine
         .handle(std::time::Instant::now(), Input::Answered);
-    if routed {
-        actor.start_ivr().await;
-    }
-    actor
-        .run(dialog_states, media_events, outcomes, fetches, notices)
-        .await;
-    ex.counters.active.fetch_sub(1, Ordering::Relaxed);
+    let inputs = Inputs {
+        dialog_states,
+        media_events,
+        outcomes,
+        fetches,
+        notices,
+    };
+    Some((actor, inputs, routed))
 }
 
 struct CallActor {
@@ -261,14 +288,14 @@ struct CallActor {
 }
 
 impl CallActor {
-    async fn run(
-        &mut self,
-        mut dialog_states: crate::sip::dialog_router::DialogStates,
-        mut media_events: mpsc::Receiver<MediaEvent>,
-        mut outcomes: mpsc::Receiver<LegOutcome>,
-        mut fetches: mpsc::Receiver<FetchResult>,
-        mut notices: mpsc::Receiver<AcdNotice>,
-    ) {
+    async fn run(&mut self, inputs: Inputs) {
+        let Inputs {
+            mut dialog_states,
+            mut media_events,
+            mut outcomes,
+            mut fetches,
+            mut notices,
+        } = inputs;
         let caller_id = self.caller.id();
         loop {
             while let Some(action) = self.machine.poll_action() {
