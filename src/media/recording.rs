@@ -6,10 +6,12 @@
 //! ```text
 //!  media task (per call)                       writer thread (shared)
 //!  RecordingHandle::push/advance ──Block──►   append PCM, rewrite sizes every
-//!     fills fixed-size interleaved blocks      header_interval, fdatasync every
-//!     ◄──────────── pool (recycled blocks) ──  sync_interval; at Finish: final header,
-//!  RecordingHandle::finish ───────Finish──►    sync, SHA-256 of the file, reply
+//!     fills fixed-size interleaved blocks      header_interval; at Finish: final
+//!     ◄──────────── pool (recycled blocks) ──  header, fdatasync, SHA-256 of the file,
+//!  RecordingHandle::finish ───────Finish──►    reply
 //!  RecordingReceipt::wait / .await ◄──────────────────────────────── summary or error
+//!                                              flusher thread: syncfs of the recordings'
+//!                                              filesystem(s) every sync_interval
 //! ```
 //!
 //! The handle never touches the disk and never blocks: it places samples at their absolute
@@ -29,6 +31,7 @@
 //! field holds (~37 h). Header updates and syncs are counted in audio written, not wall
 //! time, so the writer never reads the clock.
 
+mod flusher;
 mod writer;
 
 #[cfg(test)]
@@ -78,7 +81,7 @@ impl Channel {
 pub struct RecordingConfig {
     /// Audio written between rewrites of the RIFF/data sizes (what a crash can lose).
     pub header_interval: Duration,
-    /// Audio written between `fdatasync`s (what a power cut can lose).
+    /// How often the recordings' filesystems are synced (what a power cut can lose).
     pub sync_interval: Duration,
     /// Frames per block shipped to the writer; 1024 frames = 128 ms = 4096 bytes, one page,
     /// so the writer's appends stay page-aligned. A call holds two open blocks, so this
@@ -169,6 +172,8 @@ pub struct RecordingStats {
     pub blocks_discarded: u64,
     /// Blocks waiting for the writer now.
     pub queued_blocks: u64,
+    /// Syncs of the recordings' filesystems so far (one per `sync_interval`).
+    pub syncs: u64,
 }
 
 type Block = Box<[i16]>;
@@ -205,6 +210,8 @@ struct Shared {
     blocks_discarded: AtomicU64,
     queued_blocks: AtomicUsize,
     next_id: AtomicU64,
+    /// Filesystem syncs done by the flusher.
+    syncs: AtomicU64,
 }
 
 /// Handle to the shared writer; clone freely.
@@ -229,7 +236,8 @@ impl RecordingService {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (pool_tx, pool_rx) = crossbeam_channel::bounded(cfg.pool_blocks.max(1));
         let shared = Arc::new(Shared::default());
-        let writer = writer::Writer::new(&cfg, pool_tx.clone(), shared.clone());
+        let flusher = flusher::start(cfg.sync_interval, shared.clone())?;
+        let writer = writer::Writer::new(&cfg, pool_tx.clone(), shared.clone(), flusher);
         std::thread::Builder::new()
             .name("recording-writer".into())
             .spawn(move || writer.run(rx))
@@ -295,6 +303,7 @@ impl RecordingService {
             blocks_allocated: s.blocks_allocated.load(Ordering::Relaxed),
             blocks_discarded: s.blocks_discarded.load(Ordering::Relaxed),
             queued_blocks: s.queued_blocks.load(Ordering::Relaxed) as u64,
+            syncs: s.syncs.load(Ordering::Relaxed),
         }
     }
 

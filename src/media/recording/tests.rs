@@ -341,3 +341,29 @@ fn handles_and_receipts_can_move_into_tasks() {
     is_send::<RecordingFuture>();
     is_shared::<RecordingService>();
 }
+
+#[test]
+fn the_filesystem_is_synced_again_and_again_while_recordings_are_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RecordingConfig {
+        sync_interval: std::time::Duration::from_millis(50),
+        ..RecordingConfig::default()
+    };
+    let svc = RecordingService::start(cfg).unwrap();
+    let mut a = svc.open(&dir.path().join("a.wav"));
+    let mut b = svc.open(&dir.path().join("b.wav"));
+    talk(&mut a, 0, 50, Some(440.0), None);
+    talk(&mut b, 0, 50, None, Some(1000.0));
+    // A sync may take a while when other tests write to the same disk: wait for two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while svc.stats().syncs < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stats = svc.stats();
+    assert!(stats.syncs >= 2, "the flusher kept syncing: {stats:?}");
+    assert_eq!(stats.errors, 0);
+    for h in [a, b] {
+        let summary = h.finish(8000).wait().unwrap();
+        assert_eq!(summary.duration_ms, 1000);
+    }
+}

@@ -4,18 +4,19 @@
 //! Order of writes for crash safety: PCM is appended through a per-file buffer; every
 //! `header_interval` of audio the buffer is flushed to the OS *first*, then the RIFF and
 //! data sizes are rewritten in place, so after a process crash the header never claims
-//! more audio than the file holds. Every `sync_interval` the file is `fdatasync`ed, which
-//! bounds what a power cut can lose. The header is padded to one page with a `JUNK` chunk
+//! more audio than the file holds. What a power cut can lose is bounded by the `flusher`,
+//! which syncs the filesystem every `sync_interval`; each file is `fdatasync`ed once more
+//! at its end, before its receipt. The header is padded to one page with a `JUNK` chunk
 //! (as broadcast WAV does) so that audio starts at 4096 and blocks of whole pages land on
 //! page boundaries: a write that covers only part of a new page-cache page makes the
 //! kernel zero the rest first, which at 1,500 calls cost the writer about half its time.
 //! An error makes the recording failed: later blocks for
 //! it are discarded and the finish reply carries the error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,13 +82,11 @@ struct Recording {
     /// Frames appended so far.
     written: u64,
     since_header: u64,
-    since_sync: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     header_frames: u64,
-    sync_frames: u64,
 }
 
 pub(super) struct Writer {
@@ -97,17 +96,26 @@ pub(super) struct Writer {
     shared: Arc<Shared>,
     /// Reused for sample→byte conversion and for hashing.
     scratch: Vec<u8>,
+    /// Where the flusher learns which filesystems to sync; told once per device.
+    flusher: Sender<File>,
+    devices: HashSet<u64>,
 }
 
 impl Writer {
-    pub(super) fn new(cfg: &RecordingConfig, pool: Sender<Block>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        cfg: &RecordingConfig,
+        pool: Sender<Block>,
+        shared: Arc<Shared>,
+        flusher: Sender<File>,
+    ) -> Self {
         let frames = |d: std::time::Duration| (d.as_millis() as u64 * RATE / 1000).max(1);
         Writer {
             files: HashMap::new(),
             limits: Limits {
                 header_frames: frames(cfg.header_interval),
-                sync_frames: frames(cfg.sync_interval),
             },
+            flusher,
+            devices: HashSet::new(),
             pool,
             shared,
             scratch: Vec::with_capacity(cfg.block_frames * BYTES_PER_FRAME as usize),
@@ -151,13 +159,28 @@ impl Writer {
             error: None,
             written: 0,
             since_header: 0,
-            since_sync: 0,
         };
         match create(&rec.path) {
-            Ok(file) => rec.sink = Some(BufWriter::with_capacity(FILE_BUFFER, file)),
+            Ok(file) => {
+                self.tell_flusher(&file);
+                rec.sink = Some(BufWriter::with_capacity(FILE_BUFFER, file));
+            }
             Err(e) => fail(&self.shared, &mut rec, e),
         }
         self.files.insert(id, rec);
+    }
+
+    /// Hands the flusher a file of each filesystem recordings land on (a recordings tree
+    /// may span mounts, e.g. a day's directory on another disk).
+    fn tell_flusher(&mut self, file: &File) {
+        let Ok(dev) = file.metadata().map(|m| m.dev()) else {
+            return;
+        };
+        if self.devices.insert(dev)
+            && let Ok(copy) = file.try_clone()
+        {
+            let _ = self.flusher.send(copy);
+        }
     }
 
     fn block(&mut self, id: u64, start: u64, frames: usize, buf: Option<Block>) {
@@ -275,7 +298,7 @@ fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError) {
 }
 
 /// Appends `frames` frames at `start` (silence if `samples` is `None`), then updates the
-/// header and syncs when due.
+/// header when due.
 fn append(
     rec: &mut Recording,
     scratch: &mut Vec<u8>,
@@ -297,7 +320,6 @@ fn append(
         let gap = start - rec.written;
         write_silence(sink, gap).map_err(write_err)?;
         rec.since_header += gap;
-        rec.since_sync += gap;
         rec.written = start;
     }
     let skip = (rec.written - start).min(frames as u64) as usize;
@@ -318,19 +340,9 @@ fn append(
     }
     rec.written += n as u64;
     rec.since_header += n as u64;
-    rec.since_sync += n as u64;
     if rec.since_header >= limits.header_frames {
         rec.since_header = 0;
         update_header(sink, rec.written).map_err(write_err)?;
-    }
-    if rec.since_sync >= limits.sync_frames {
-        rec.since_sync = 0;
-        sink.get_ref()
-            .sync_data()
-            .map_err(|source| RecordingError::Sync {
-                path: path.clone(),
-                source,
-            })?;
     }
     Ok(())
 }
