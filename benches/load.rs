@@ -296,6 +296,13 @@ fn main() {
     let sent = server.metric("atende_rtp_packets_sent_total");
     let dropped = server.metric("atende_rtp_packets_dropped_total");
     println!(
+        "recording: {:.0} audio blocks allocated ({:.2} per call), {:.0} discarded, {:.0} filesystem syncs",
+        server.metric("atende_recording_blocks_allocated_total"),
+        server.metric("atende_recording_blocks_allocated_total") / f64::from(a.calls),
+        server.metric("atende_recording_blocks_discarded_total"),
+        server.metric("atende_recording_syncs_total"),
+    );
+    println!(
         "bridged: {} calls, {records} call records, {good} recordings complete with both channels audible; RTP in {received:.0}, out {sent:.0}, dropped {dropped:.0} ({:.3} %)",
         a.calls,
         100.0 * dropped / sent.max(1.0)

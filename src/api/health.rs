@@ -106,6 +106,25 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "Recordings that failed (disk full, unwritable).",
         ex.recordings.error_count(),
     );
+    let rec = ex.recordings.stats();
+    metric(
+        "atende_recording_blocks_allocated_total",
+        "counter",
+        "Audio blocks allocated because none was free (flat in steady state).",
+        rec.blocks_allocated,
+    );
+    metric(
+        "atende_recording_blocks_discarded_total",
+        "counter",
+        "Audio blocks discarded because the writer was behind (heard as silence).",
+        rec.blocks_discarded,
+    );
+    metric(
+        "atende_recording_syncs_total",
+        "counter",
+        "Syncs of the recordings' filesystems.",
+        rec.syncs,
+    );
     metric(
         "atende_event_log_backlog",
         "gauge",
