@@ -12,10 +12,8 @@
 //! alarm and is logged, and the final `fdatasync` of each recording at its end still
 //! reports it against that recording (the kernel keeps the error for each file).
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -24,8 +22,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{RecordingError, Shared};
 
-/// Starts the flusher; hand it one open file of each filesystem recordings are written to
-/// (the writer sends each file it opens; the flusher keeps one per device).
+/// Starts the flusher; hand it an open file or directory on each filesystem recordings
+/// are written to (the writer sends the directory of its first recording on each device).
 pub(super) fn start(every: Duration, shared: Arc<Shared>) -> Result<Sender<File>, RecordingError> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
@@ -36,18 +34,11 @@ pub(super) fn start(every: Duration, shared: Arc<Shared>) -> Result<Sender<File>
 }
 
 fn run(rx: &Receiver<File>, every: Duration, shared: &Shared) {
-    let mut devices = HashSet::new();
     let mut targets: Vec<File> = Vec::new();
     let mut next = Instant::now() + every;
     loop {
         match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-            Ok(file) => {
-                // A file that cannot be stat'ed is kept: syncing a device twice is harmless.
-                let dev = file.metadata().map(|m| m.dev()).ok();
-                if dev.is_none_or(|d| devices.insert(d)) {
-                    targets.push(file);
-                }
-            }
+            Ok(file) => targets.push(file),
             Err(RecvTimeoutError::Timeout) => {
                 let started = Instant::now();
                 for file in &targets {

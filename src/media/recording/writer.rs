@@ -162,7 +162,7 @@ impl Writer {
         };
         match create(&rec.path) {
             Ok(file) => {
-                self.tell_flusher(&file);
+                self.tell_flusher(&file, &rec.path);
                 rec.sink = Some(BufWriter::with_capacity(FILE_BUFFER, file));
             }
             Err(e) => fail(&self.shared, &mut rec, e),
@@ -170,16 +170,21 @@ impl Writer {
         self.files.insert(id, rec);
     }
 
-    /// Hands the flusher a file of each filesystem recordings land on (a recordings tree
-    /// may span mounts, e.g. a day's directory on another disk).
-    fn tell_flusher(&mut self, file: &File) {
+    /// Hands the flusher the directory of the first recording on each filesystem (a
+    /// recordings tree may span mounts, e.g. a day's directory on another disk). A
+    /// directory, not the file: an open recording deleted later would keep its space.
+    fn tell_flusher(&mut self, file: &File, path: &std::path::Path) {
         let Ok(dev) = file.metadata().map(|m| m.dev()) else {
             return;
         };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         if self.devices.insert(dev)
-            && let Ok(copy) = file.try_clone()
+            && let Ok(handle) = File::open(dir)
         {
-            let _ = self.flusher.send(copy);
+            let _ = self.flusher.send(handle);
         }
     }
 
