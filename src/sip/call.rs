@@ -59,6 +59,17 @@ pub async fn inbound(ex: Arc<Exchange>, tx: Transaction) {
     ex.counters.active.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Refuses a call already logged as offered, closing its log with the refusal.
+async fn refuse_offered(tx: &mut Transaction, log: &CallLog, status: StatusCode, cause: &str) {
+    let sip_status = Some(status.code());
+    let _ = tx.reply(status).await;
+    log.record(EventKind::HungUp {
+        by: Party::System,
+        cause: cause.into(),
+        sip_status,
+    });
+}
+
 /// What the call's actor listens to.
 struct Inputs {
     dialog_states: crate::sip::dialog_router::DialogStates,
@@ -128,12 +139,7 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
     let caller_call_id = request::call_id(&tx.original).unwrap_or_default();
     let Some((dialog_route, dialog_states)) = ex.dialog_router.register(&caller_call_id) else {
         warn!(%protocol, "INVITE reuses the Call-ID of a call in progress: refused");
-        let _ = tx.reply(StatusCode::BadRequest).await;
-        log.record(EventKind::HungUp {
-            by: Party::System,
-            cause: "call_id_in_use".into(),
-            sip_status: Some(400),
-        });
+        refuse_offered(&mut tx, &log, StatusCode::BadRequest, "call_id_in_use").await;
         return None;
     };
     let state_tx = ex.dialog_router.sender();
@@ -147,12 +153,13 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         Err(e) => {
             ex.dialog_router.remove(&[&caller_call_id]);
             warn!(error = %e, %protocol, "cannot create the caller's dialog");
-            let _ = tx.reply(StatusCode::ServerInternalError).await;
-            log.record(EventKind::HungUp {
-                by: Party::System,
-                cause: "internal_error".into(),
-                sip_status: Some(500),
-            });
+            refuse_offered(
+                &mut tx,
+                &log,
+                StatusCode::ServerInternalError,
+                "internal_error",
+            )
+            .await;
             return None;
         }
     };

@@ -19,25 +19,28 @@ use crate::sip::legs::{contact_uri, final_response, route_target};
 use crate::sip::request;
 
 impl Attempt {
-    pub(super) fn offer_formats(&self) -> Vec<(u8, Codec)> {
-        self.ex
+    /// The first SDP offer of a leg bound at `local`: every configured codec, RFC 4733.
+    fn initial_offer(&self, local: std::net::SocketAddr) -> String {
+        let formats: Vec<(u8, Codec)> = self
+            .ex
             .codecs
             .iter()
             .map(|c| (c.default_pt(), *c))
-            .collect()
+            .collect();
+        sdp::write(
+            self.session_id,
+            1,
+            self.ex.advertised(local),
+            &formats,
+            Some(101),
+            Direction::SendRecv,
+        )
     }
 
     /// Rings every registered phone of the agent (or the one they logged in from).
     pub(super) fn ring_agent(&mut self, citizen: &CallerNumber) {
         let phone = self.ex.hot_desk.phone_of(self.agent.as_str());
-        let offer = sdp::write(
-            self.session_id,
-            1,
-            self.ex.advertised(self.agent_local),
-            &self.offer_formats(),
-            Some(101),
-            Direction::SendRecv,
-        );
+        let offer = self.initial_offer(self.agent_local);
         for (n, binding) in self.ex.registrar.contacts(&phone).into_iter().enumerate() {
             let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
                 continue;
@@ -97,14 +100,7 @@ impl Attempt {
     }
 
     pub(super) fn dial_citizen(&mut self) {
-        let offer = sdp::write(
-            self.session_id,
-            1,
-            self.ex.advertised(self.citizen_local),
-            &self.offer_formats(),
-            Some(101),
-            Direction::SendRecv,
-        );
+        let offer = self.initial_offer(self.citizen_local);
         let gw = self.out.gateway;
         let callee = Uri::try_from(format!("sip:{}@{gw}", self.target).as_str());
         let Ok(callee) = callee else {
