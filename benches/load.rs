@@ -314,6 +314,13 @@ fn main() {
     );
     assert_eq!(records as u32, a.calls, "every call has a record");
     assert_eq!(good as u32, a.calls, "every recording complete and audible");
+    // A discarded block is a gap of silence in some recording (the writer fell behind),
+    // which the length and audibility checks above do not see.
+    assert_eq!(
+        server.metric("atende_recording_blocks_discarded_total"),
+        0.0,
+        "no recording lost audio"
+    );
 
     let before = records;
     let total = setup_rate_run(&server, a.setup_rate, a.setup_secs, a.setup_talk_ms);
