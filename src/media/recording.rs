@@ -7,9 +7,9 @@
 //!  media task (per call)                       writer thread (shared)
 //!  RecordingHandle::push/advance ──Block──►   append PCM, rewrite sizes every
 //!     fills fixed-size interleaved blocks      header_interval; at Finish: final
-//!     ◄──────────── pool (recycled blocks) ──  header, fdatasync, SHA-256 of the file,
-//!  RecordingHandle::finish ───────Finish──►    reply
-//!  RecordingReceipt::wait / .await ◄──────────────────────────────── summary or error
+//!     ◄──────────── pool (recycled blocks) ──  header, then the file goes to the
+//!  RecordingHandle::finish ───────Finish──►    finalizer thread: fdatasync, SHA-256
+//!  RecordingReceipt::wait / .await ◄────────── of the file, reply (summary or error)
 //!                                              flusher thread: syncfs of the recordings'
 //!                                              filesystem(s) every sync_interval
 //! ```
@@ -31,6 +31,7 @@
 //! field holds (~37 h). Header updates and syncs are counted in audio written, not wall
 //! time, so the writer never reads the clock.
 
+mod finalizer;
 mod flusher;
 mod writer;
 
@@ -240,7 +241,8 @@ impl RecordingService {
         let (pool_tx, pool_rx) = crossbeam_channel::bounded(cfg.pool_blocks.max(1));
         let shared = Arc::new(Shared::default());
         let flusher = flusher::start(cfg.sync_interval, shared.clone())?;
-        let writer = writer::Writer::new(&cfg, pool_tx.clone(), shared.clone(), flusher);
+        let finalizer = finalizer::start(shared.clone())?;
+        let writer = writer::Writer::new(&cfg, pool_tx.clone(), shared.clone(), flusher, finalizer);
         std::thread::Builder::new()
             .name("recording-writer".into())
             .spawn(move || writer.run(rx))

@@ -100,6 +100,33 @@ fn checksum_matches_the_file_on_disk() {
 }
 
 #[test]
+fn recordings_finishing_together_each_get_their_own_receipt() {
+    // The end of a busy hour: many calls end at once and are finalized off the writer
+    // thread, in turn. Each receipt must describe its own file.
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let mut handles: Vec<_> = (0..40u64)
+        .map(|i| (i, svc.open(&dir.path().join(format!("r{i}.wav")))))
+        .collect();
+    for (i, h) in &mut handles {
+        talk(h, 0, 10 + *i, Some(200.0 + *i as f64 * 10.0), None);
+    }
+    let receipts: Vec<_> = handles
+        .into_iter()
+        .map(|(i, h)| (i, h.finish((10 + i) * 160)))
+        .collect();
+    for (i, receipt) in receipts {
+        let summary = receipt.wait().unwrap();
+        let bytes = std::fs::read(dir.path().join(format!("r{i}.wav"))).unwrap();
+        assert_eq!(summary.path, dir.path().join(format!("r{i}.wav")));
+        assert_eq!(summary.bytes, bytes.len() as u64);
+        assert_eq!(summary.sha256_hex, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(summary.duration_ms, (10 + i) * 20);
+    }
+    assert_eq!(svc.error_count(), 0);
+}
+
+#[test]
 fn a_silent_side_is_filled_by_advance_and_the_end_is_padded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one-sided.wav");

@@ -5,8 +5,8 @@
 //! `header_interval` of audio the buffer is flushed to the OS *first*, then the RIFF and
 //! data sizes are rewritten in place, so after a process crash the header never claims
 //! more audio than the file holds. What a power cut can lose is bounded by the `flusher`,
-//! which syncs the filesystem every `sync_interval`; each file is `fdatasync`ed once more
-//! at its end, before its receipt. The header is padded to one page with a `JUNK` chunk
+//! which syncs the filesystem every `sync_interval`; at its end each file gets its final
+//! header here and goes to the `finalizer` (fdatasync, checksum, receipt). The header is padded to one page with a `JUNK` chunk
 //! (as broadcast WAV does) so that audio starts at 4096 and blocks of whole pages land on
 //! page boundaries: a write that covers only part of a new page-cache page makes the
 //! kernel zero the rest first, which at 1,500 calls cost the writer about half its time.
@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
-use sha2::{Digest, Sha256};
 
-use super::{Block, Msg, RATE, RecordingConfig, RecordingError, RecordingSummary, Reply, Shared};
+use super::finalizer::Sealed;
+use super::{Block, Msg, RATE, RecordingConfig, RecordingError, Reply, Shared};
 
 /// RIFF + fmt (36 bytes), a JUNK chunk padding to 4088, then the data chunk's 8 bytes.
 pub(super) const HEADER_LEN: u64 = 4096;
@@ -94,8 +94,10 @@ pub(super) struct Writer {
     limits: Limits,
     pool: Sender<Block>,
     shared: Arc<Shared>,
-    /// Reused for sample→byte conversion and for hashing.
+    /// Reused for sample→byte conversion.
     scratch: Vec<u8>,
+    /// Where sealed recordings go to be synced and checksummed.
+    finalizer: Sender<Sealed>,
     /// Where the flusher learns which filesystems to sync; told once per device.
     flusher: Sender<File>,
     devices: HashSet<u64>,
@@ -107,6 +109,7 @@ impl Writer {
         pool: Sender<Block>,
         shared: Arc<Shared>,
         flusher: Sender<File>,
+        finalizer: Sender<Sealed>,
     ) -> Self {
         let frames = |d: std::time::Duration| (d.as_millis() as u64 * RATE / 1000).max(1);
         Writer {
@@ -115,6 +118,7 @@ impl Writer {
                 header_frames: frames(cfg.header_interval),
             },
             flusher,
+            finalizer,
             devices: HashSet::new(),
             pool,
             shared,
@@ -207,83 +211,69 @@ impl Writer {
         let Some(mut rec) = self.files.remove(&id) else {
             return;
         };
-        let result = match rec.error.take() {
+        let sealed = match rec.error.take() {
             Some(e) => Err(e),
-            None => self.finalize(&mut rec, end).inspect_err(|e| {
+            None => seal(&mut rec, end).inspect_err(|e| {
                 report(&self.shared, &rec.path, e);
             }),
         };
-        if let Some(reply) = reply {
-            let _ = reply.send(result);
-        }
-    }
-
-    fn finalize(
-        &mut self,
-        rec: &mut Recording,
-        end: u64,
-    ) -> Result<RecordingSummary, RecordingError> {
-        let Some(mut sink) = rec.sink.take() else {
-            return Err(RecordingError::WriterGone {
-                path: rec.path.clone(),
-            });
-        };
-        let path = rec.path.clone();
-        let write_err = |source| RecordingError::Write {
-            path: path.clone(),
-            source,
-        };
-        if end > rec.written {
-            write_silence(&mut sink, end - rec.written).map_err(write_err)?;
-            rec.written = end;
-        }
-        sink.flush().map_err(write_err)?;
-        let file = sink.get_ref();
-        if end < rec.written {
-            // Audio shipped past the announced end (a late finish) is cut off: the length
-            // is what the caller said.
-            file.set_len(HEADER_LEN + end * BYTES_PER_FRAME)
-                .map_err(write_err)?;
-            rec.written = end;
-        }
-        update_header(&mut sink, rec.written).map_err(write_err)?;
-        let file = sink.get_ref();
-        file.sync_data().map_err(|source| RecordingError::Sync {
-            path: path.clone(),
-            source,
-        })?;
-        let bytes = HEADER_LEN + rec.written * BYTES_PER_FRAME;
-        let sha256_hex = self
-            .hash(file, bytes)
-            .map_err(|source| RecordingError::Checksum {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(RecordingSummary {
-            path,
-            duration_ms: rec.written * 1000 / RATE,
-            sha256_hex,
-            bytes,
-        })
-    }
-
-    /// SHA-256 of the first `len` bytes, read back from the file (mostly page cache).
-    fn hash(&mut self, file: &File, len: u64) -> std::io::Result<String> {
-        const CHUNK: usize = 64 * 1024;
-        self.scratch.resize(CHUNK.max(self.scratch.len()), 0);
-        let mut hasher = Sha256::new();
-        let mut at = 0u64;
-        while at < len {
-            let want = ((len - at) as usize).min(CHUNK);
-            let got = file.read_at(&mut self.scratch[..want], at)?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
+        match sealed {
+            Ok((file, frames)) => {
+                let sealed = Sealed {
+                    file,
+                    path: rec.path,
+                    frames,
+                    bytes: HEADER_LEN + frames * BYTES_PER_FRAME,
+                    reply,
+                };
+                if let Err(lost) = self.finalizer.send(sealed) {
+                    let Sealed { path, reply, .. } = lost.into_inner();
+                    let e = RecordingError::WriterGone { path: path.clone() };
+                    report(&self.shared, &path, &e);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
-            hasher.update(&self.scratch[..got]);
-            at += got as u64;
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e));
+                }
+            }
         }
-        Ok(hex::encode(hasher.finalize()))
     }
+}
+
+/// Completes a recording's audio at exactly `end` frames (silence for a missing tail, a
+/// cut for audio past it) and writes its final header; returns the file and its frames
+/// for the finalizer.
+fn seal(rec: &mut Recording, end: u64) -> Result<(File, u64), RecordingError> {
+    let Some(mut sink) = rec.sink.take() else {
+        return Err(RecordingError::WriterGone {
+            path: rec.path.clone(),
+        });
+    };
+    let path = &rec.path;
+    let write_err = |source| RecordingError::Write {
+        path: path.clone(),
+        source,
+    };
+    if end > rec.written {
+        write_silence(&mut sink, end - rec.written).map_err(write_err)?;
+        rec.written = end;
+    }
+    sink.flush().map_err(write_err)?;
+    if end < rec.written {
+        // Audio shipped past the announced end (a late finish) is cut off: the length
+        // is what the caller said.
+        sink.get_ref()
+            .set_len(HEADER_LEN + end * BYTES_PER_FRAME)
+            .map_err(write_err)?;
+        rec.written = end;
+    }
+    update_header(&mut sink, rec.written).map_err(write_err)?;
+    let file = sink.into_inner().map_err(|e| write_err(e.into_error()))?;
+    Ok((file, rec.written))
 }
 
 /// Marks a recording failed (once): alarm, log, stop writing.
@@ -296,7 +286,7 @@ fn fail(shared: &Shared, rec: &mut Recording, e: RecordingError) {
 }
 
 /// Raises the alarm for one failed recording.
-fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError) {
+pub(super) fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError) {
     shared.errors.fetch_add(1, Ordering::Relaxed);
     tracing::error!(path = %path.display(), error = %e,
         "recording failed; the call continues unrecorded");
