@@ -26,6 +26,15 @@
 //! raises the shared alarm counter, discards that recording's later blocks, and the
 //! receipt carries the error.
 //!
+//! Blocks hold G.711 A-law codes, one byte a sample, which the writer expands to the
+//! file's 16-bit PCM. That halves a call's recording memory (its two open blocks and
+//! those in flight: 9 KB of the ~74 KB a call held at 1,500 calls), and a PCMA leg, the
+//! trunks' codec, is recorded straight from its payload, bit-exact and with no decoding.
+//! What other codecs carry (PCMU, Opus, prompts) is kept at A-law's resolution: what a
+//! trunk caller hears anyway. The code blocks start as (0xD5, A-law's +8 of 32,768) is
+//! written as digital zero, so a side nobody spoke on is exactly silent, like the gaps
+//! the writer fills.
+//!
 //! Limits: one open window of two blocks per call (a sender more than ~150 ms ahead of the
 //! clock forces the oldest block out early); a recording is capped at the 4 GiB a RIFF size
 //! field holds (~37 h). Header updates and syncs are counted in audio written, not wall
@@ -180,7 +189,10 @@ pub struct RecordingStats {
     pub syncs: u64,
 }
 
-type Block = Box<[i16]>;
+/// Interleaved A-law codes: caller, other, caller, …
+type Block = Box<[u8]>;
+/// What an unwritten sample of a block holds.
+const SILENCE: u8 = 0xD5;
 type Reply = oneshot::Sender<Result<RecordingSummary, RecordingError>>;
 
 enum Msg {
@@ -346,6 +358,21 @@ impl RecordingHandle {
     /// Places `samples` of one channel at frame `at_sample` (samples since the recording
     /// started). Gaps stay silent; samples for an already-shipped block are dropped.
     pub fn push(&mut self, channel: Channel, at_sample: u64, samples: &[i16]) {
+        self.place(channel, at_sample, samples, crate::media::g711::alaw_encode);
+    }
+
+    /// As `push`, for samples already A-law coded (a PCMA payload): copied as they are.
+    pub fn push_alaw(&mut self, channel: Channel, at_sample: u64, codes: &[u8]) {
+        self.place(channel, at_sample, codes, |c| c);
+    }
+
+    fn place<T: Copy>(
+        &mut self,
+        channel: Channel,
+        at_sample: u64,
+        samples: &[T],
+        code: impl Fn(T) -> u8,
+    ) {
         if samples.is_empty() {
             return;
         }
@@ -373,8 +400,12 @@ impl RecordingHandle {
             let offset = (rel % self.block_frames) as usize;
             let n = samples.len().min(self.block_frames as usize - offset);
             let buf = self.block(slot);
-            for (k, &s) in samples[..n].iter().enumerate() {
-                buf[(offset + k) * 2 + ch] = s;
+            let dst = buf[offset * 2..(offset + n) * 2]
+                .iter_mut()
+                .skip(ch)
+                .step_by(2);
+            for (d, &s) in dst.zip(&samples[..n]) {
+                *d = code(s);
             }
             samples = &samples[n..];
             at += n as u64;
@@ -432,7 +463,7 @@ impl RecordingHandle {
             Ok(buf) => buf,
             Err(_) => {
                 shared.blocks_allocated.fetch_add(1, Ordering::Relaxed);
-                vec![0i16; frames * 2].into_boxed_slice()
+                vec![SILENCE; frames * 2].into_boxed_slice()
             }
         })
     }
@@ -477,10 +508,10 @@ impl RecordingHandle {
     }
 }
 
-/// Returns a block to the pool, zeroed (the pool's invariant: a taken block is silence).
+/// Returns a block to the pool, cleared (the pool's invariant: a taken block is silence).
 /// A full pool frees it.
 fn recycle(pool: &Sender<Block>, mut buf: Block) {
-    buf.fill(0);
+    buf.fill(SILENCE);
     let _ = pool.try_send(buf);
 }
 

@@ -25,7 +25,7 @@ use crate::media::dtmf::DtmfReceiver;
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
 use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
 use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
-use crate::sdp::Negotiated;
+use crate::sdp::{Codec, Negotiated};
 
 const FRAME: usize = 160;
 pub(super) const MTU: usize = 1500;
@@ -417,18 +417,37 @@ impl MediaSession {
             return;
         }
         let payload = rtp.payload();
-        let mut pcm = [0i16; MAX_PCM];
-        let Some(n) = l.voice.as_mut().and_then(|v| v.decode(payload, &mut pcm)) else {
-            self.local.invalid += 1;
-            return;
-        };
         let in_ticks = l.voice.as_ref().map_or(1, Voice::ticks_per_sample);
         let pos = l.in_clock.position(rtp.ssrc(), rtp.timestamp(), now_sample);
-        if let Some(rec) = self.recording.as_mut() {
-            match leg {
-                Leg::Caller => rec.push(Channel::Caller, pos, &pcm[..n]),
-                Leg::Agent if self.bridged => rec.push(Channel::Other, pos, &pcm[..n]),
-                Leg::Agent => {}
+        let channel = match leg {
+            Leg::Caller => Some(Channel::Caller),
+            Leg::Agent if self.bridged => Some(Channel::Other),
+            Leg::Agent => None,
+        };
+        let out_codec = self.legs[leg.other().index()]
+            .negotiated
+            .filter(|_| self.bridged)
+            .map(|n| n.codec);
+        // A PCMA payload is recorded as it came and relayed untouched to a PCMA leg: the
+        // trunks' common case decodes nothing.
+        let alaw = neg.codec == Codec::Pcma;
+        let record = channel.filter(|_| self.recording.is_some());
+        let need_pcm = (record.is_some() && !alaw) || out_codec.is_some_and(|c| c != neg.codec);
+        let mut pcm = [0i16; MAX_PCM];
+        let mut n = 0;
+        if need_pcm {
+            let l = &mut self.legs[leg.index()];
+            let Some(decoded) = l.voice.as_mut().and_then(|v| v.decode(payload, &mut pcm)) else {
+                self.local.invalid += 1;
+                return;
+            };
+            n = decoded;
+        }
+        if let (Some(rec), Some(ch)) = (self.recording.as_mut(), record) {
+            if alaw {
+                rec.push_alaw(ch, pos, payload);
+            } else {
+                rec.push(ch, pos, &pcm[..n]);
             }
         }
         if !self.bridged {

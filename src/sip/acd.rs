@@ -32,7 +32,10 @@ use crate::sip::callback::CallbackJob;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
 mod messages;
-pub use messages::{AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView};
+pub use messages::{
+    AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView, NoticeReceiver,
+    NoticeSender,
+};
 
 /// What the ACD must know of an agent to log them in (memberships and skills follow the
 /// login, not the phone).
@@ -62,7 +65,7 @@ impl AgentProfile {
 struct Member {
     log: CallLog,
     /// The call's actor; none between a callback's registration and its start.
-    notices: Option<mpsc::Sender<AcdNotice>>,
+    notices: Option<NoticeSender>,
 }
 
 /// What the ACD actor needs beyond the engine: the callback dialler and store, and
@@ -286,7 +289,7 @@ impl AcdActor {
 
     fn notify(&self, call: &CallId, n: AcdNotice) {
         if let Some(tx) = self.calls.get(call).and_then(|m| m.notices.as_ref())
-            && tx.try_send(n).is_err()
+            && tx.try_send(Box::new(n)).is_err()
         {
             warn!(%call, "call actor not taking ACD notices");
         }

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use rsipstack::dialog::DialogId;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Request, StatusCode};
@@ -30,7 +31,7 @@ use crate::call::machine::{Action, CallMachine, Input, LegId};
 use crate::events::{EventKind, Party};
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
 use crate::sdp;
-use crate::sip::acd::{AcdNotice, AcdRequest};
+use crate::sip::acd::{AcdNotice, AcdRequest, NoticeReceiver, NoticeSender};
 use crate::sip::admit::{Admitted, Refusal, admit};
 use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
@@ -74,9 +75,9 @@ async fn refuse_offered(tx: &mut Transaction, log: &CallLog, status: StatusCode,
 struct Inputs {
     dialog_states: crate::sip::dialog_router::DialogStates,
     media_events: mpsc::Receiver<MediaEvent>,
-    outcomes: mpsc::Receiver<LegOutcome>,
-    fetches: mpsc::Receiver<FetchResult>,
-    notices: mpsc::Receiver<AcdNotice>,
+    outcomes: mpsc::Receiver<Box<LegOutcome>>,
+    fetches: mpsc::Receiver<Box<FetchResult>>,
+    notices: NoticeReceiver,
 }
 
 /// Admits and answers the call, starting its media and recording; `None` when it was
@@ -206,6 +207,8 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         })
         .await;
 
+    // Boxed messages: a tokio channel allocates its first block of 32 messages when made,
+    // so a channel of pointers costs 256 bytes per call where one of outcomes cost 2 KB.
     let (outcome_tx, outcomes) = mpsc::channel(16);
     let (fetch_tx, fetches) = mpsc::channel(4);
     let (notice_tx, notices) = mpsc::channel(32);
@@ -270,13 +273,13 @@ struct CallActor {
     agent_state_tx: rsipstack::dialog::dialog::DialogStateSender,
     /// Where the router sends this call's dialog states (agent legs join it).
     dialog_route: crate::sip::dialog_router::Route,
-    outcome_tx: mpsc::Sender<LegOutcome>,
+    outcome_tx: mpsc::Sender<Box<LegOutcome>>,
     sdp_version: u64,
     session_id: u64,
     /// The IVR while it has the caller.
     ivr: Option<IvrDriver>,
-    fetch_tx: mpsc::Sender<FetchResult>,
-    notice_tx: mpsc::Sender<AcdNotice>,
+    fetch_tx: mpsc::Sender<Box<FetchResult>>,
+    notice_tx: NoticeSender,
     /// The call's id in the ACD once it was enqueued (the hang-up is reported to it).
     acd_call: Option<CallId>,
     /// Music and announcements while queued.
@@ -294,6 +297,16 @@ struct CallActor {
     queued_vars: std::collections::BTreeMap<String, String>,
 }
 
+/// What woke the call's loop.
+enum Wake {
+    Dialog(Box<DialogState>),
+    Media(MediaEvent),
+    Outcome(Box<LegOutcome>),
+    Fetch(Box<FetchResult>),
+    Notice(Box<AcdNotice>),
+    Timeout,
+}
+
 impl CallActor {
     async fn run(&mut self, inputs: Inputs) {
         let Inputs {
@@ -306,7 +319,10 @@ impl CallActor {
         let caller_id = self.caller.id();
         loop {
             while let Some(action) = self.machine.poll_action() {
-                self.act(action).await;
+                // Boxed, like every handler below: this future lives as long as the call,
+                // and an async call awaited inline makes it as large as the largest
+                // handler's state (rsipstack's replies among them) for the call's life.
+                Box::pin(self.act(action)).await;
             }
             if self.machine.is_ended() {
                 break;
@@ -325,45 +341,66 @@ impl CallActor {
                     None => std::future::pending().await,
                 }
             };
-            let now = std::time::Instant::now;
-            tokio::select! {
-                Some(st) = dialog_states.recv() => {
-                    if *st.id() == caller_id {
-                        self.on_caller_state(*st).await;
-                    } else {
-                        self.on_agent_state(*st).await;
-                    }
-                }
-                Some(ev) = media_events.recv() => match ev {
-                    MediaEvent::Dtmf { digit, .. } => self.on_digit(digit, "rfc4733").await,
-                    MediaEvent::PromptFinished { id } => {
-                        // The end of a playback already replaced is no news.
-                        if self.media.is_latest(id) {
-                            self.on_prompt_finished().await;
-                        }
-                    }
-                    MediaEvent::RtpTimeout { leg } => self.machine.handle(now(), Input::RtpTimeout {
-                        party: if leg == Leg::Caller { Party::Caller } else { Party::Agent },
-                    }),
-                },
-                Some(o) = outcomes.recv() => self.on_outcome(o).await,
-                Some(r) = fetches.recv() => {
-                    if let Some(ivr) = self.ivr.as_mut() {
-                        let h = ivr.http_result(now(), r).await;
-                        self.handoff(h).await;
-                    }
-                }
-                Some(n) = notices.recv() => self.on_notice(n).await,
-                _ = sleep => {
-                    self.machine.handle_timeout(now());
-                    if let Some(ivr) = self.ivr.as_mut() {
-                        let h = ivr.timeout(now()).await;
-                        self.handoff(h).await;
-                    }
-                    self.callback_timeout(now()).await;
+            let wake = tokio::select! {
+                Some(st) = dialog_states.recv() => Wake::Dialog(st),
+                Some(ev) = media_events.recv() => Wake::Media(ev),
+                Some(o) = outcomes.recv() => Wake::Outcome(o),
+                Some(r) = fetches.recv() => Wake::Fetch(r),
+                Some(n) = notices.recv() => Wake::Notice(n),
+                _ = sleep => Wake::Timeout,
+            };
+            Box::pin(self.on_wake(wake, &caller_id)).await;
+        }
+        Box::pin(self.wind_up()).await;
+    }
+
+    /// Handles one input of the call's loop.
+    async fn on_wake(&mut self, wake: Wake, caller_id: &DialogId) {
+        let now = std::time::Instant::now;
+        match wake {
+            Wake::Dialog(st) => {
+                if st.id() == caller_id {
+                    self.on_caller_state(*st).await;
+                } else {
+                    self.on_agent_state(*st).await;
                 }
             }
+            Wake::Media(MediaEvent::Dtmf { digit, .. }) => self.on_digit(digit, "rfc4733").await,
+            Wake::Media(MediaEvent::PromptFinished { id }) => {
+                // The end of a playback already replaced is no news.
+                if self.media.is_latest(id) {
+                    self.on_prompt_finished().await;
+                }
+            }
+            Wake::Media(MediaEvent::RtpTimeout { leg }) => {
+                let party = if leg == Leg::Caller {
+                    Party::Caller
+                } else {
+                    Party::Agent
+                };
+                self.machine.handle(now(), Input::RtpTimeout { party });
+            }
+            Wake::Outcome(o) => self.on_outcome(*o).await,
+            Wake::Fetch(r) => {
+                if let Some(ivr) = self.ivr.as_mut() {
+                    let h = ivr.http_result(now(), *r).await;
+                    self.handoff(h).await;
+                }
+            }
+            Wake::Notice(n) => self.on_notice(*n).await,
+            Wake::Timeout => {
+                self.machine.handle_timeout(now());
+                if let Some(ivr) = self.ivr.as_mut() {
+                    let h = ivr.timeout(now()).await;
+                    self.handoff(h).await;
+                }
+                self.callback_timeout(now()).await;
+            }
         }
+    }
+
+    /// After the call ended: tells the IVR and the ACD, forgets the dialogs and routes.
+    async fn wind_up(&mut self) {
         if let Some(ivr) = self.ivr.as_mut() {
             ivr.hung_up(std::time::Instant::now()).await;
         }

@@ -27,7 +27,7 @@ use crate::config::OutboundConfig;
 use crate::events::EventKind;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
 use crate::sdp;
-use crate::sip::acd::{AcdNotice, AcdRequest};
+use crate::sip::acd::{AcdNotice, AcdRequest, NoticeReceiver};
 use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
 use crate::sip::legs::{finalize_recording, respond_sdp};
@@ -51,7 +51,7 @@ pub struct CallbackJob {
     /// The log of the call that asked for the callback.
     pub log: CallLog,
     /// The ACD's notices for this call (a withdrawn offer) while the attempt runs.
-    pub notices: mpsc::Receiver<AcdNotice>,
+    pub notices: NoticeReceiver,
 }
 
 /// Runs every job the ACD sends, each attempt as its own task.
@@ -203,7 +203,7 @@ impl Attempt {
         mut states: crate::sip::dialog_router::DialogStates,
         mut outcomes: mpsc::Receiver<Outcome>,
         mut media_events: mpsc::Receiver<MediaEvent>,
-        mut notices: mpsc::Receiver<AcdNotice>,
+        mut notices: NoticeReceiver,
     ) {
         loop {
             while let Some(action) = self.machine.poll_action() {
@@ -238,7 +238,7 @@ impl Attempt {
                     MediaEvent::Dtmf { .. } => {}
                 },
                 Some(n) = notices.recv() => {
-                    if let AcdNotice::CancelOffer { .. } = n {
+                    if let AcdNotice::CancelOffer { .. } = *n {
                         self.machine.handle(Instant::now(), Input::OfferWithdrawn);
                     }
                 }

@@ -48,7 +48,7 @@ pub struct IvrDriver {
     pending: Option<CallInfo>,
     playing: Option<Playing>,
     fetches: HashMap<RequestId, JoinHandle<()>>,
-    fetch_tx: mpsc::Sender<FetchResult>,
+    fetch_tx: mpsc::Sender<Box<FetchResult>>,
     http: Option<reqwest::Client>,
     rewrite: BTreeMap<String, String>,
     prompts: Arc<PromptLibrary>,
@@ -65,7 +65,7 @@ impl IvrDriver {
         prompts: Arc<PromptLibrary>,
         media: MediaHandle,
         log: CallLog,
-        fetch_tx: mpsc::Sender<FetchResult>,
+        fetch_tx: mpsc::Sender<Box<FetchResult>>,
     ) -> IvrDriver {
         IvrDriver {
             interp: Interpreter::new(set),
@@ -219,7 +219,7 @@ impl IvrDriver {
         let id = req.request;
         let Some(http) = self.http.as_ref() else {
             // No client: the flow takes its on_error branch.
-            let _ = tx.try_send((id, Err("no HTTP client".into())));
+            let _ = tx.try_send(Box::new((id, Err("no HTTP client".into()))));
             return;
         };
         let url = rewrite_url(&self.rewrite, &req.url);
@@ -245,7 +245,7 @@ impl IvrDriver {
                 }
                 Err(e) => Err(e.to_string()),
             };
-            let _ = tx.send((id, result)).await;
+            let _ = tx.send(Box::new((id, result))).await;
         });
         self.fetches.insert(id, task);
     }

@@ -13,6 +13,20 @@ fn tone(freq: f64, start: u64, n: usize) -> Vec<i16> {
         .collect()
 }
 
+/// A sample as the recording holds it: through A-law, with the silence code as zero.
+fn rec(s: i16) -> i16 {
+    let code = crate::media::g711::alaw_encode(s);
+    if code == SILENCE {
+        0
+    } else {
+        crate::media::g711::alaw_decode(code)
+    }
+}
+
+fn recorded(s: &[i16]) -> Vec<i16> {
+    s.iter().map(|&v| rec(v)).collect()
+}
+
 /// Channels of a stereo recording read back with hound, after checking its format.
 fn read_back(path: &Path) -> (Vec<i16>, Vec<i16>) {
     let reader = hound::WavReader::open(path).expect("recording parses as WAV");
@@ -80,9 +94,41 @@ fn two_tones_come_back_on_their_own_channels_with_exact_duration() {
         "{}",
         pitch(&right)
     );
-    assert_eq!(left, tone(440.0, 0, 24_000), "audio is bit-exact");
+    assert_eq!(
+        left,
+        recorded(&tone(440.0, 0, 24_000)),
+        "audio is exact at A-law resolution"
+    );
     assert_eq!(svc.error_count(), 0);
     assert_eq!(svc.stats().late_samples, 0);
+}
+
+#[test]
+fn a_pcma_payload_is_recorded_bit_exact_as_its_decoding() {
+    // Trunk audio arrives A-law coded and is recorded from the payload itself.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pcma.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    let codes: Vec<u8> = (0..=255u8)
+        .filter(|&c| c != SILENCE)
+        .cycle()
+        .take(1600)
+        .collect();
+    for (k, frame) in codes.chunks(160).enumerate() {
+        let at = k as u64 * 160;
+        h.push_alaw(Channel::Caller, at, frame);
+        h.push(Channel::Other, at, &tone(1000.0, at, 160));
+        h.advance(at + 160);
+    }
+    h.finish(1600).wait().unwrap();
+    let (left, right) = read_back(&path);
+    let want: Vec<i16> = codes
+        .iter()
+        .map(|&c| crate::media::g711::alaw_decode(c))
+        .collect();
+    assert_eq!(left, want);
+    assert_eq!(right, recorded(&tone(1000.0, 0, 1600)));
 }
 
 #[test]
@@ -166,15 +212,15 @@ fn gaps_are_silence_and_late_samples_are_dropped_and_counted() {
     assert_eq!(summary.duration_ms, 16_100 * 1000 / 8000);
     let (left, right) = read_back(&path);
     assert_eq!(left.len(), 16_100);
-    assert!(left[..160].iter().all(|&s| s == 1000));
+    assert!(left[..160].iter().all(|&s| s == rec(1000)));
     assert!(
         left[160..960].iter().all(|&s| s == 0),
         "lost packets are silence"
     );
-    assert!(left[960..1120].iter().all(|&s| s == 2000));
+    assert!(left[960..1120].iter().all(|&s| s == rec(2000)));
     assert!(left[1120..13_000].iter().all(|&s| s == 0));
-    assert!(left[13_000..13_160].iter().all(|&s| s == 3000));
-    assert!(right[15_950..16_050].iter().all(|&s| s == 5000));
+    assert!(left[13_000..13_160].iter().all(|&s| s == rec(3000)));
+    assert!(right[15_950..16_050].iter().all(|&s| s == rec(5000)));
     assert!(right[..15_950].iter().all(|&s| s == 0));
     assert_eq!(svc.stats().late_samples, 160);
 }
@@ -212,8 +258,8 @@ fn a_crash_after_a_header_update_leaves_a_playable_file() {
         left.len() >= 16_000,
         "holds the audio up to the last header update"
     );
-    assert_eq!(left[..16_000], tone(440.0, 0, 16_000)[..]);
-    assert_eq!(right[..16_000], tone(1000.0, 0, 16_000)[..]);
+    assert_eq!(left[..16_000], recorded(&tone(440.0, 0, 16_000))[..]);
+    assert_eq!(right[..16_000], recorded(&tone(1000.0, 0, 16_000))[..]);
     // The handle dropped without finish (the media task died) still closes the file.
     drop(h);
     svc.barrier().blocking_recv().unwrap();

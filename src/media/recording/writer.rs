@@ -18,13 +18,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::finalizer::Sealed;
-use super::{Block, Msg, RATE, RecordingConfig, RecordingError, Reply, Shared};
+use super::{Block, Msg, RATE, RecordingConfig, RecordingError, Reply, SILENCE, Shared};
 
 /// RIFF + fmt (36 bytes), a JUNK chunk padding to 4088, then the data chunk's 8 bytes.
 pub(super) const HEADER_LEN: u64 = 4096;
@@ -40,6 +40,19 @@ const ZEROS: [u8; 4096] = [0; 4096];
 /// How long the writer lets work gather after draining its queue. Bounds the delay of a
 /// recording's final receipt too; far below what a crash may lose (`sync_interval`).
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Each A-law code as the file's little-endian 16-bit sample; the blocks' initial code
+/// (`SILENCE`) as digital zero.
+static PCM_LE: LazyLock<[[u8; 2]; 256]> = LazyLock::new(|| {
+    std::array::from_fn(|code| {
+        let code = code as u8;
+        if code == SILENCE {
+            [0, 0]
+        } else {
+            crate::media::g711::alaw_decode(code).to_le_bytes()
+        }
+    })
+});
 
 /// The page-long header for `data_bytes` of 8 kHz stereo 16-bit PCM.
 pub(super) fn wav_header(data_bytes: u64) -> [u8; HEADER_LEN as usize] {
@@ -197,8 +210,8 @@ impl Writer {
             self.shared.queued_blocks.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(rec) = self.files.get_mut(&id) {
-            let samples = buf.as_deref().map(|b| &b[..(frames * 2).min(b.len())]);
-            if let Err(e) = append(rec, &mut self.scratch, self.limits, start, frames, samples) {
+            let codes = buf.as_deref().map(|b| &b[..(frames * 2).min(b.len())]);
+            if let Err(e) = append(rec, &mut self.scratch, self.limits, start, frames, codes) {
                 fail(&self.shared, rec, e);
             }
         }
@@ -292,15 +305,15 @@ pub(super) fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError
         "recording failed; the call continues unrecorded");
 }
 
-/// Appends `frames` frames at `start` (silence if `samples` is `None`), then updates the
-/// header when due.
+/// Appends `frames` frames at `start` (A-law codes, expanded; silence if `codes` is
+/// `None`), then updates the header when due.
 fn append(
     rec: &mut Recording,
     scratch: &mut Vec<u8>,
     limits: Limits,
     start: u64,
     frames: usize,
-    samples: Option<&[i16]>,
+    codes: Option<&[u8]>,
 ) -> Result<(), RecordingError> {
     let Some(sink) = rec.sink.as_mut() else {
         return Ok(());
@@ -319,15 +332,16 @@ fn append(
     }
     let skip = (rec.written - start).min(frames as u64) as usize;
     let n = frames - skip;
-    match samples {
-        Some(s) => {
-            let s = &s[skip * 2..];
-            // Sized once, then filled pairwise: this form compiles to a plain copy on
-            // little-endian targets; a per-sample `extend_from_slice` checks capacity for
-            // each of the 24 M samples a second of 1,500 calls.
-            scratch.resize(s.len() * 2, 0);
-            for (dst, v) in scratch.chunks_exact_mut(2).zip(s) {
-                dst.copy_from_slice(&v.to_le_bytes());
+    match codes {
+        Some(c) => {
+            let c = &c[skip * 2..];
+            // Sized once, then filled pairwise from a table: a per-sample
+            // `extend_from_slice` checks capacity for each of the 24 M samples a second
+            // of 1,500 calls.
+            let pcm = &*PCM_LE;
+            scratch.resize(c.len() * 2, 0);
+            for (dst, &code) in scratch.chunks_exact_mut(2).zip(c) {
+                dst.copy_from_slice(&pcm[usize::from(code)]);
             }
             sink.write_all(scratch).map_err(write_err)?;
         }

@@ -85,7 +85,7 @@ impl CallActor {
                 let outcome_tx = self.outcome_tx.clone();
                 tokio::spawn(async move {
                     let result = final_response(join).await;
-                    let _ = outcome_tx.send(LegOutcome { leg, result }).await;
+                    let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
                 });
                 started.push((leg, agent.clone(), binding.contact.clone()));
                 self.legs.insert(
