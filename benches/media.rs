@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench media`. The recording benchmark's iteration is 2 s of audio for all
 //! calls (100 ticks of 20 ms, both channels), timed until the writer has drained it; it
-//! also prints the share of that time spent on the pushing side (the media tasks' cost).
+//! also prints the share of that time spent on the pushing side (the media tasks' cost),
+//! once for PCMA payloads (a bridged trunk call) and once for linear PCM (prompts, PCMU, Opus).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -85,8 +86,7 @@ fn push_ticks(
     svc: &RecordingService,
     handles: &mut [RecordingHandle],
     first_tick: u64,
-    caller: &[i16],
-    other: &[i16],
+    audio: &Audio,
 ) -> Duration {
     let mut pushing = Duration::ZERO;
     for burst in (first_tick..first_tick + TICKS_PER_ITER).step_by(TICKS_PER_BURST as usize) {
@@ -94,8 +94,16 @@ fn push_ticks(
         for tick in burst..burst + TICKS_PER_BURST {
             let at = tick * FRAME as u64;
             for h in handles.iter_mut() {
-                h.push(Channel::Caller, at, caller);
-                h.push(Channel::Other, at, other);
+                match audio {
+                    Audio::Pcma(caller, other) => {
+                        h.push_alaw(Channel::Caller, at, caller);
+                        h.push_alaw(Channel::Other, at, other);
+                    }
+                    Audio::Pcm(caller, other) => {
+                        h.push(Channel::Caller, at, caller);
+                        h.push(Channel::Other, at, other);
+                    }
+                }
                 h.advance(at + FRAME as u64);
             }
         }
@@ -108,14 +116,28 @@ fn push_ticks(
     pushing
 }
 
+/// One 20 ms frame of each side: as PCMA payloads (a bridged trunk call, recorded from
+/// the payload) or as linear PCM (prompts, PCMU and Opus legs, A-law coded on push).
+enum Audio {
+    Pcma(Vec<u8>, Vec<u8>),
+    Pcm(Vec<i16>, Vec<i16>),
+}
+
 fn recording(c: &mut Criterion) {
+    let caller: Vec<i16> = (0..FRAME).map(|i| (i as i16 - 80) * 100).collect();
+    let other: Vec<i16> = (0..FRAME).map(|i| (80 - i as i16) * 90).collect();
+    let law = |s: &[i16]| s.iter().map(|&v| g711::alaw_encode(v)).collect();
+    let pcma = Audio::Pcma(law(&caller), law(&other));
+    recording_of(c, "1500_calls_2s_pcma_to_disk", &pcma);
+    recording_of(c, "1500_calls_2s_pcm_to_disk", &Audio::Pcm(caller, other));
+}
+
+fn recording_of(c: &mut Criterion, name: &str, audio: &Audio) {
     let dir = tempfile::tempdir().expect("temp dir for the benchmark");
     let svc = RecordingService::start(RecordingConfig::default()).expect("writer starts");
     let mut handles: Vec<RecordingHandle> = (0..CALLS)
         .map(|i| svc.open(&dir.path().join(format!("calls/{i:04}.wav"))))
         .collect();
-    let caller: Vec<i16> = (0..FRAME).map(|i| (i as i16 - 80) * 100).collect();
-    let other: Vec<i16> = (0..FRAME).map(|i| (80 - i as i16) * 90).collect();
     let mut tick = 0u64;
     let mut pushing = Duration::ZERO;
     let mut total = Duration::ZERO;
@@ -128,11 +150,11 @@ fn recording(c: &mut Criterion) {
     g.throughput(Throughput::Elements(
         CALLS as u64 * TICKS_PER_ITER * FRAME as u64 * 2,
     ));
-    g.bench_function("1500_calls_2s_audio_to_disk", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                pushing += push_ticks(&svc, &mut handles, tick, &caller, &other);
+                pushing += push_ticks(&svc, &mut handles, tick, audio);
                 tick += TICKS_PER_ITER;
             }
             let elapsed = start.elapsed();
@@ -145,7 +167,7 @@ fn recording(c: &mut Criterion) {
     let stats = svc.stats();
     let audio_s = tick as f64 * 0.02;
     eprintln!(
-        "recording: {audio_s:.0} s of audio x {CALLS} calls; pushing side {:.0} ns per call per \
+        "recording {name}: {audio_s:.0} s of audio x {CALLS} calls; pushing side {:.0} ns per call per \
          20 ms frame; pushing + writer = {:.1}% of real time; {stats:?}",
         pushing.as_nanos() as f64 / (tick as f64 * CALLS as f64),
         100.0 * total.as_secs_f64() / audio_s,
