@@ -76,7 +76,6 @@ struct Inputs {
     dialog_states: crate::sip::dialog_router::DialogStates,
     media_events: mpsc::Receiver<MediaEvent>,
     outcomes: mpsc::Receiver<Box<LegOutcome>>,
-    fetches: mpsc::Receiver<Box<FetchResult>>,
     notices: NoticeReceiver,
 }
 
@@ -210,7 +209,6 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
     // Boxed messages: a tokio channel allocates its first block of 32 messages when made,
     // so a channel of pointers costs 256 bytes per call where one of outcomes cost 2 KB.
     let (outcome_tx, outcomes) = mpsc::channel(16);
-    let (fetch_tx, fetches) = mpsc::channel(4);
     let (notice_tx, notices) = mpsc::channel(32);
     let routed = admitted.ivr;
     let mut actor = CallActor {
@@ -235,7 +233,7 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         sdp_version: 1,
         session_id: rand::random::<u32>() as u64,
         ivr: None,
-        fetch_tx,
+        fetches: None,
         notice_tx,
         acd_call: None,
         waiting: None,
@@ -252,7 +250,6 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         dialog_states,
         media_events,
         outcomes,
-        fetches,
         notices,
     };
     Some((actor, inputs, routed))
@@ -276,9 +273,12 @@ struct CallActor {
     outcome_tx: mpsc::Sender<Box<LegOutcome>>,
     sdp_version: u64,
     session_id: u64,
-    /// The IVR while it has the caller.
-    ivr: Option<IvrDriver>,
-    fetch_tx: mpsc::Sender<Box<FetchResult>>,
+    /// The IVR while it has the caller; boxed so a call the IVR never serves does not
+    /// carry its 600 bytes.
+    ivr: Option<Box<IvrDriver>>,
+    /// The IVR's HTTP fetch results; made with the IVR, so a call without one does not
+    /// carry a channel for them.
+    fetches: Option<mpsc::Receiver<Box<FetchResult>>>,
     notice_tx: NoticeSender,
     /// The call's id in the ACD once it was enqueued (the hang-up is reported to it).
     acd_call: Option<CallId>,
@@ -297,6 +297,14 @@ struct CallActor {
     queued_vars: std::collections::BTreeMap<String, String>,
 }
 
+/// The next message of a channel that may not exist yet (never, if it does not).
+async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What woke the call's loop.
 enum Wake {
     Dialog(Box<DialogState>),
@@ -313,7 +321,6 @@ impl CallActor {
             mut dialog_states,
             mut media_events,
             mut outcomes,
-            mut fetches,
             mut notices,
         } = inputs;
         let caller_id = self.caller.id();
@@ -345,7 +352,7 @@ impl CallActor {
                 Some(st) = dialog_states.recv() => Wake::Dialog(st),
                 Some(ev) = media_events.recv() => Wake::Media(ev),
                 Some(o) = outcomes.recv() => Wake::Outcome(o),
-                Some(r) = fetches.recv() => Wake::Fetch(r),
+                Some(r) = recv_some(&mut self.fetches) => Wake::Fetch(r),
                 Some(n) = notices.recv() => Wake::Notice(n),
                 _ = sleep => Wake::Timeout,
             };

@@ -28,7 +28,7 @@ impl CallActor {
         let mut ivr = self.ivr_driver(set);
         let emergency = self.ex.announcements.emergency();
         let h = ivr.begin(Instant::now(), self.call_info(), emergency).await;
-        self.ivr = Some(ivr);
+        self.ivr = Some(Box::new(ivr));
         self.handoff(h).await;
     }
 
@@ -52,7 +52,7 @@ impl CallActor {
         self.callback = None;
         let mut ivr = self.ivr_driver(set).with_interpreter(interp);
         let h = ivr.begin(Instant::now(), self.call_info(), None).await;
-        self.ivr = Some(ivr);
+        self.ivr = Some(Box::new(ivr));
         self.handoff(h).await;
     }
 
@@ -65,7 +65,11 @@ impl CallActor {
         }
     }
 
-    fn ivr_driver(&self, set: std::sync::Arc<crate::ivr::FlowSet>) -> IvrDriver {
+    /// A driver for `set`, with a new channel for its fetch results (replacing any older
+    /// driver's: its fetches no longer matter).
+    fn ivr_driver(&mut self, set: std::sync::Arc<crate::ivr::FlowSet>) -> IvrDriver {
+        let (fetch_tx, fetches) = tokio::sync::mpsc::channel(4);
+        self.fetches = Some(fetches);
         let http = self.ex.http.clone();
         let rewrite = self
             .ex
@@ -81,7 +85,7 @@ impl CallActor {
             self.ex.prompts.clone(),
             self.media.clone(),
             self.log.clone(),
-            self.fetch_tx.clone(),
+            fetch_tx,
         )
     }
 
