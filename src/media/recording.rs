@@ -28,12 +28,12 @@
 //!
 //! Blocks hold G.711 A-law codes, one byte a sample, which the writer expands to the
 //! file's 16-bit PCM. That halves a call's recording memory (its two open blocks and
-//! those in flight: 9 KB of the ~74 KB a call held at 1,500 calls), and a PCMA leg, the
-//! trunks' codec, is recorded straight from its payload, bit-exact and with no decoding.
-//! What other codecs carry (PCMU, Opus, prompts) is kept at A-law's resolution: what a
-//! trunk caller hears anyway. The code blocks start as (0xD5, A-law's +8 of 32,768) is
-//! written as digital zero, so a side nobody spoke on is exactly silent, like the gaps
-//! the writer fills.
+//! those in flight: 9 KB of the ~74 KB a call held at the peak of a load run), and a PCMA
+//! leg, the trunks' codec, is recorded straight from its payload, bit-exact and with no
+//! decoding. What other codecs carry (PCMU, Opus, prompts) is kept at A-law's resolution:
+//! what a trunk caller hears anyway. The code a block starts filled with (0xD5, A-law's +8
+//! of 32,768) is written as digital zero, so a side nobody spoke on is exactly silent,
+//! like the gaps the writer fills.
 //!
 //! Limits: one open window of two blocks per call (a sender more than ~150 ms ahead of the
 //! clock forces the oldest block out early); a recording is capped at the 4 GiB a RIFF size

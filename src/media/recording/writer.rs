@@ -6,9 +6,9 @@
 //! data sizes are rewritten in place, so after a process crash the header never claims
 //! more audio than the file holds. What a power cut can lose is bounded by the `flusher`,
 //! which syncs the filesystem every `sync_interval`; at its end each file gets its final
-//! header here and goes to the `finalizer` (fdatasync, checksum, receipt). The header is padded to one page with a `JUNK` chunk
-//! (as broadcast WAV does) so that audio starts at 4096 and blocks of whole pages land on
-//! page boundaries: a write that covers only part of a new page-cache page makes the
+//! header here and goes to the `finalizer` (fdatasync, checksum, receipt). The header is
+//! padded to one page with a `JUNK` chunk (as broadcast WAV does) so that audio starts at
+//! 4096 and blocks of whole pages land on page boundaries: a write that covers only part of a new page-cache page makes the
 //! kernel zero the rest first, which at 1,500 calls cost the writer about half its time.
 //! An error makes the recording failed: later blocks for
 //! it are discarded and the finish reply carries the error.
