@@ -228,6 +228,9 @@ struct Shared {
     next_id: AtomicU64,
     /// Filesystem syncs done by the flusher.
     syncs: AtomicU64,
+    /// Tests: while set, the finalizer waits on it before each file (a slow disk).
+    #[cfg(test)]
+    finalize_hold: std::sync::Mutex<Option<Receiver<()>>>,
 }
 
 /// Handle to the shared writer; clone freely.
@@ -533,6 +536,12 @@ pub struct RecordingReceipt {
 }
 
 impl RecordingReceipt {
+    /// Whether the answer has come (tests).
+    #[cfg(test)]
+    fn is_ready(&mut self) -> bool {
+        !self.rx.is_empty()
+    }
+
     /// Blocks until the file is final. Must not be called from an async context.
     pub fn wait(self) -> Result<RecordingSummary, RecordingError> {
         let path = self.path;

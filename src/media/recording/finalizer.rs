@@ -46,6 +46,13 @@ pub(super) fn start(shared: Arc<Shared>) -> Result<Sender<Sealed>, RecordingErro
 fn run(rx: &Receiver<Sealed>, shared: &Shared) {
     let mut scratch = vec![0u8; 64 * 1024];
     while let Ok(sealed) = rx.recv() {
+        #[cfg(test)]
+        {
+            let hold = shared.finalize_hold.lock().ok().and_then(|h| h.clone());
+            if let Some(hold) = hold {
+                let _ = hold.recv();
+            }
+        }
         let Sealed {
             file,
             path,

@@ -146,6 +146,37 @@ fn checksum_matches_the_file_on_disk() {
 }
 
 #[test]
+fn a_slow_finalization_does_not_hold_up_other_calls_audio() {
+    // A finished file's sync and checksum can take milliseconds on a busy disk; the
+    // writer must keep appending everyone else's audio meanwhile (at 1,500 calls it fell
+    // behind and discarded audio when it did both).
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let (release, hold) = crossbeam_channel::bounded::<()>(0);
+    *svc.shared.finalize_hold.lock().unwrap() = Some(hold);
+    let mut ended = svc.open(&dir.path().join("ended.wav"));
+    let mut live = svc.open(&dir.path().join("live.wav"));
+    talk(&mut ended, 0, 50, Some(440.0), None);
+    let mut receipt = ended.finish(50 * 160);
+    talk(&mut live, 0, 100, Some(600.0), Some(900.0));
+    svc.barrier().blocking_recv().unwrap();
+    assert!(!receipt.is_ready(), "the finalizer is still held");
+    let on_disk = std::fs::metadata(dir.path().join("live.wav"))
+        .unwrap()
+        .len();
+    assert!(
+        on_disk >= 4096 + 6 * 1024 * 4,
+        "the live call's shipped blocks are written: {on_disk} bytes"
+    );
+    *svc.shared.finalize_hold.lock().unwrap() = None;
+    drop(release);
+    let summary = receipt.wait().unwrap();
+    assert_eq!(summary.duration_ms, 1000);
+    let summary = live.finish(100 * 160).wait().unwrap();
+    assert_eq!(summary.duration_ms, 2000);
+}
+
+#[test]
 fn recordings_finishing_together_each_get_their_own_receipt() {
     // The end of a busy hour: many calls end at once and are finalized off the writer
     // thread, in turn. Each receipt must describe its own file.
