@@ -403,12 +403,11 @@ impl RecordingHandle {
             let offset = (rel % self.block_frames) as usize;
             let n = samples.len().min(self.block_frames as usize - offset);
             let buf = self.block(slot);
-            let dst = buf[offset * 2..(offset + n) * 2]
-                .iter_mut()
-                .skip(ch)
-                .step_by(2);
-            for (d, &s) in dst.zip(&samples[..n]) {
-                *d = code(s);
+            for (frame, &s) in buf[offset * 2..(offset + n) * 2]
+                .chunks_exact_mut(2)
+                .zip(&samples[..n])
+            {
+                frame[ch] = code(s);
             }
             samples = &samples[n..];
             at += n as u64;
