@@ -204,6 +204,10 @@ pub struct MediaConfig {
     /// How long a media worker gathers packets before relaying them in one batch.
     #[serde(default = "default_batch_ms")]
     pub batch_ms: u64,
+    /// Seat legs whose peer is reached directly (no NAT) on shared ports, read and
+    /// written in batches (`media::shared_port`); false gives every leg its own port.
+    #[serde(default = "default_true")]
+    pub shared_ports: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -309,6 +313,9 @@ fn default_max_calls() -> usize {
 }
 fn default_auth_failures() -> u32 {
     5
+}
+fn default_true() -> bool {
+    true
 }
 fn default_batch_ms() -> u64 {
     5

@@ -101,6 +101,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         m.packets_invalid.load(Ordering::Relaxed),
     );
     metric(
+        "atende_rtp_packets_stray_total",
+        "counter",
+        "Datagrams on shared RTP ports from a source no call leg expects; dropped.",
+        m.packets_stray.load(Ordering::Relaxed),
+    );
+    metric(
         "atende_recording_errors_total",
         "counter",
         "Recordings that failed (disk full, unwritable).",

@@ -61,11 +61,15 @@ impl RtpPorts {
                 return Ok(sock);
             }
         }
-        Err(PortError::Exhausted {
+        Err(self.exhausted())
+    }
+
+    pub(super) fn exhausted(&self) -> PortError {
+        PortError::Exhausted {
             ip: self.ip,
             min: self.min,
             max: self.max,
-        })
+        }
     }
 }
 

@@ -8,24 +8,37 @@
 //! sessions that are due. Packets wait at most one batch interval (5 ms by default), well
 //! inside any phone's jitter buffer.
 //!
-//! Limits: sessions stay on the worker they were attached to (round-robin); a worker
-//! that falls behind delays its own calls only. Commands from call actors arrive on an
-//! unbounded channel and are applied at the start of the next batch.
+//! Legs on a shared port (`shared_port`) are read 64 datagrams per `recvmmsg` and handed
+//! to their session by source address; every send of a pass is queued and flushed with
+//! `sendmmsg`, one call per run of datagrams for the same socket.
+//!
+//! Limits: sessions stay on the worker they were attached to (round-robin, or the worker
+//! owning their shared port); a worker that falls behind delays its own calls only.
+//! Commands from call actors arrive on an unbounded channel and are applied at the start
+//! of the next batch.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, warn};
 
-use super::session::{Leg, MediaCommand, MediaHandle, MediaSession, TICK};
-use super::udp_batch::{self, RecvBatch};
+use super::ports::{PortError, RtpPorts};
+use super::session::{Leg, LegSocket, MediaCommand, MediaHandle, MediaSession, MediaStats, TICK};
+use super::shared_port::{LegPort, OpenedPort, SharedPorts};
+use super::udp_batch::{self, RecvBatch, SHARED_SLOTS, SendBatch};
+
+/// Tokens from here up are shared ports (`PORT_TOKEN + port`); below, a slot's own
+/// sockets (`2 * slot + leg`).
+const PORT_TOKEN: usize = 1 << (usize::BITS - 2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReactorError {
@@ -36,6 +49,8 @@ pub enum ReactorError {
 pub(super) enum WorkerMsg {
     Attach(u64, Box<MediaSession>),
     Command(u64, MediaCommand),
+    /// A shared port opened for this worker; it arrives before any session seated on it.
+    Port(OpenedPort),
 }
 
 impl std::fmt::Debug for WorkerMsg {
@@ -43,6 +58,7 @@ impl std::fmt::Debug for WorkerMsg {
         match self {
             WorkerMsg::Attach(id, _) => write!(f, "Attach({id})"),
             WorkerMsg::Command(id, c) => write!(f, "Command({id}, {c:?})"),
+            WorkerMsg::Port(p) => write!(f, "Port({})", p.port),
         }
     }
 }
@@ -54,6 +70,9 @@ pub struct MediaReactor {
     next_worker: AtomicUsize,
     next_id: AtomicU64,
     stop: Arc<AtomicBool>,
+    /// Held only while seating a call's legs, never across an await.
+    shared: Mutex<SharedPorts>,
+    stats: Arc<MediaStats>,
 }
 
 impl MediaReactor {
@@ -65,6 +84,7 @@ impl MediaReactor {
             threads
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(MediaStats::default());
         let mut workers = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
@@ -76,8 +96,10 @@ impl MediaReactor {
                 slots: Vec::new(),
                 free: Vec::new(),
                 by_id: HashMap::new(),
+                ports: HashMap::new(),
                 stop: stop.clone(),
                 batch,
+                stats: stats.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("media-{n}"))
@@ -92,13 +114,55 @@ impl MediaReactor {
             next_worker: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             stop,
+            shared: Mutex::new(SharedPorts::default()),
+            stats,
         })
     }
 
-    /// Hands a session to a worker; the handle is how the call's actor steers it.
+    /// The media counters every session and worker adds to (/metrics).
+    pub fn stats(&self) -> Arc<MediaStats> {
+        self.stats.clone()
+    }
+
+    /// Ports for a call's two legs (caller, agent). A leg with `share` set is seated on a
+    /// shared port, both such legs on the same one; the others get a socket of their own
+    /// from `range`. Share only a leg whose peer's media address will be known from its
+    /// SDP (see `shared_port`).
+    pub fn leg_ports(&self, range: &RtpPorts, share: [bool; 2]) -> Result<[LegPort; 2], PortError> {
+        let n = share.iter().filter(|s| **s).count();
+        let mut seats = Vec::new().into_iter();
+        if n > 0 {
+            let worker = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+            let mut book = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let (got, opened) = book.seat(worker, n, range)?;
+            if let Some(port) = opened {
+                // Sent under the lock: a session seated on this port by another call
+                // cannot reach the worker before the port does.
+                let _ = self.workers[worker].send(WorkerMsg::Port(port));
+            }
+            seats = got.into_iter();
+        }
+        let mut port = |shared: bool| -> Result<LegPort, PortError> {
+            if shared {
+                seats
+                    .next()
+                    .map(LegPort::Shared)
+                    .ok_or_else(|| range.exhausted())
+            } else {
+                range.bind().map(LegPort::Own)
+            }
+        };
+        Ok([port(share[0])?, port(share[1])?])
+    }
+
+    /// Hands a session to a worker (the one owning its shared port, if it has one); the
+    /// handle is how the call's actor steers it.
     pub fn attach(&self, session: MediaSession) -> MediaHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let n = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let n = session
+            .worker()
+            .unwrap_or_else(|| self.next_worker.fetch_add(1, Ordering::Relaxed))
+            % self.workers.len();
         let tx = self.workers[n].clone();
         // A worker only goes away at shutdown; the session is then dropped with it.
         let _ = tx.send(WorkerMsg::Attach(id, Box::new(session)));
@@ -128,6 +192,16 @@ impl Drop for MediaReactor {
 struct Slot {
     id: u64,
     session: Box<MediaSession>,
+    /// Where each leg's packets are expected on its shared port, as entered in that
+    /// port's `legs` (`LegState::shared_keys`).
+    keys: [[Option<(usize, SocketAddr)>; 2]; 2],
+}
+
+/// A shared port as its worker holds it.
+struct Port {
+    sock: UdpSocket,
+    /// Which slot's leg a source address belongs to.
+    legs: HashMap<SocketAddr, (usize, Leg)>,
 }
 
 struct Worker {
@@ -138,14 +212,18 @@ struct Worker {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     by_id: HashMap<u64, usize>,
+    ports: HashMap<usize, Port>,
     stop: Arc<AtomicBool>,
     batch: Duration,
+    stats: Arc<MediaStats>,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut events = Events::with_capacity(4096);
-        let mut batch = RecvBatch::default();
+        let mut batch = RecvBatch::<{ udp_batch::SLOTS }>::default();
+        let mut wide = RecvBatch::<SHARED_SLOTS>::default();
+        let mut tx = SendBatch::default();
         let mut next_batch = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -156,8 +234,15 @@ impl Worker {
                 self.close_all();
                 return;
             }
-            self.relay(&mut events, &mut batch);
-            self.tick(Instant::now());
+            self.relay(&mut events, &mut batch, &mut wide, &mut tx);
+            tx.flush();
+            self.tick(Instant::now(), &mut tx);
+            tx.flush();
+            let (sent, failed) = tx.take_counts();
+            self.stats.packets_out.fetch_add(sent, Ordering::Relaxed);
+            self.stats
+                .packets_dropped
+                .fetch_add(failed, Ordering::Relaxed);
             // Sleep to the next batch boundary rather than blocking in epoll: waking per
             // packet is exactly the cost this reactor exists to avoid.
             next_batch += self.batch;
@@ -176,6 +261,7 @@ impl Worker {
         loop {
             match self.commands.try_recv() {
                 Ok(WorkerMsg::Attach(id, session)) => self.insert(id, session),
+                Ok(WorkerMsg::Port(p)) => self.open_port(p),
                 Ok(WorkerMsg::Command(id, MediaCommand::Finish { reply })) => {
                     let receipt = self.remove(id).and_then(|mut s| s.finish());
                     let _ = reply.send(receipt);
@@ -185,6 +271,7 @@ impl Worker {
                         && let Some(s) = self.slots[slot].as_mut()
                     {
                         s.session.command(cmd);
+                        sync_keys(&mut self.ports, slot, s);
                     }
                 }
                 Err(TryRecvError::Empty) => return true,
@@ -200,29 +287,63 @@ impl Worker {
         });
         let registry = self.poll.registry();
         for (i, leg) in session.legs.iter_mut().enumerate() {
-            if let Err(e) =
-                registry.register(&mut leg.sock, Token(slot * 2 + i), Interest::READABLE)
-            {
+            let LegSocket::Own(sock) = &mut leg.sock else {
+                continue;
+            };
+            if let Err(e) = registry.register(sock, Token(slot * 2 + i), Interest::READABLE) {
                 // The session still plays and records; that leg's incoming audio is lost.
                 warn!(error = %e, "cannot watch an RTP socket");
             }
         }
         self.by_id.insert(id, slot);
-        self.slots[slot] = Some(Slot { id, session });
+        let mut s = Slot {
+            id,
+            session,
+            keys: [[None; 2]; 2],
+        };
+        sync_keys(&mut self.ports, slot, &mut s);
+        self.slots[slot] = Some(s);
+    }
+
+    fn open_port(&mut self, opened: OpenedPort) {
+        let mut sock = UdpSocket::from_std(opened.socket);
+        let token = Token(PORT_TOKEN + opened.port);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut sock, token, Interest::READABLE)
+        {
+            // Its legs still send, play and record; their incoming audio is lost.
+            warn!(error = %e, "cannot watch a shared RTP port");
+        }
+        let legs = HashMap::new();
+        self.ports.insert(opened.port, Port { sock, legs });
     }
 
     fn remove(&mut self, id: u64) -> Option<Box<MediaSession>> {
         let slot = self.by_id.remove(&id)?;
         let mut s = self.slots[slot].take()?;
-        for leg in s.session.legs.iter_mut() {
-            let _ = self.poll.registry().deregister(&mut leg.sock);
+        for (i, leg) in s.session.legs.iter_mut().enumerate() {
+            if let LegSocket::Own(sock) = &mut leg.sock {
+                let _ = self.poll.registry().deregister(sock);
+            }
+            let me = (slot, if i == 0 { Leg::Caller } else { Leg::Agent });
+            for key in std::mem::take(&mut s.keys[i]) {
+                forget_key(&mut self.ports, key, me);
+            }
         }
         self.free.push(slot);
         Some(s.session)
     }
 
     /// Reads every packet waiting on every readable socket and relays it.
-    fn relay(&mut self, events: &mut Events, batch: &mut RecvBatch) {
+    fn relay(
+        &mut self,
+        events: &mut Events,
+        batch: &mut RecvBatch<{ udp_batch::SLOTS }>,
+        wide: &mut RecvBatch<SHARED_SLOTS>,
+        tx: &mut SendBatch,
+    ) {
         if let Err(e) = self.poll.poll(events, Some(Duration::ZERO)) {
             if e.kind() != ErrorKind::Interrupted {
                 warn!(error = %e, "media poll failed");
@@ -231,19 +352,23 @@ impl Worker {
         }
         for ev in events.iter() {
             let Token(t) = ev.token();
+            if t >= PORT_TOKEN {
+                self.drain_port(t - PORT_TOKEN, wide, tx);
+                continue;
+            }
             let (slot, leg) = (t / 2, if t % 2 == 0 { Leg::Caller } else { Leg::Agent });
             let Some(Some(s)) = self.slots.get_mut(slot) else {
                 continue;
             };
             // Edge-triggered: drain until the kernel says there is no more; a batch short
             // of full says it at once, without a further call.
-            let fd = s.session.legs[leg.index()].sock.as_raw_fd();
+            let fd = s.session.legs[leg.index()].sock.fd();
             loop {
                 match batch.recv(fd) {
                     Ok(n) => {
                         for i in 0..n {
                             if let Some((packet, from)) = batch.packet(i) {
-                                s.session.on_packet(leg, packet, from);
+                                s.session.on_packet(leg, packet, from, tx);
                             }
                         }
                         if n < udp_batch::SLOTS {
@@ -261,14 +386,73 @@ impl Worker {
         }
     }
 
+    /// Reads a shared port dry, handing each packet to the leg its source belongs to.
+    fn drain_port(&mut self, port: usize, wide: &mut RecvBatch<SHARED_SLOTS>, tx: &mut SendBatch) {
+        let Some(fd) = self.ports.get(&port).map(|p| p.sock.as_raw_fd()) else {
+            return;
+        };
+        let mut stray = 0;
+        loop {
+            let n = match wide.recv(fd) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!(error = %e, "RTP receive error on a shared port");
+                    break;
+                }
+            };
+            for i in 0..n {
+                let Some((packet, from)) = wide.packet(i) else {
+                    continue;
+                };
+                let Some((slot, leg)) = self.leg_for(port, from) else {
+                    stray += 1;
+                    continue;
+                };
+                if let Some(Some(s)) = self.slots.get_mut(slot) {
+                    s.session.on_packet(leg, packet, from, tx);
+                    sync_keys(&mut self.ports, slot, s);
+                }
+            }
+            if n < SHARED_SLOTS {
+                break;
+            }
+        }
+        if stray > 0 {
+            self.stats.packets_stray.fetch_add(stray, Ordering::Relaxed);
+        }
+    }
+
+    /// The leg a packet from `from` on shared port `port` belongs to: the one expecting
+    /// that address, else the only leg there still waiting for its first packet from that
+    /// host (symmetric RTP for a peer that sends from another port than it announced).
+    /// Never a guess between two.
+    fn leg_for(&self, port: usize, from: SocketAddr) -> Option<(usize, Leg)> {
+        let p = self.ports.get(&port)?;
+        if let Some(found) = p.legs.get(&from) {
+            return Some(*found);
+        }
+        let mut waiting = p.legs.values().filter(|(slot, leg)| {
+            self.slots
+                .get(*slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.session.legs[leg.index()].awaits_first_packet_from(from))
+        });
+        let first = waiting.next().copied();
+        match waiting.next() {
+            None => first,
+            Some(_) => None,
+        }
+    }
+
     /// Runs the clock work of every session that is due, and clears orphaned ones.
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant, tx: &mut SendBatch) {
         let mut orphans = Vec::new();
         for s in self.slots.iter_mut().flatten() {
             if now < s.session.next_tick {
                 continue;
             }
-            s.session.on_tick();
+            s.session.on_tick(tx);
             s.session.next_tick += TICK;
             if s.session.next_tick + TICK < now {
                 // Far behind: skip the missed ticks instead of bursting them out.
@@ -293,5 +477,53 @@ impl Worker {
                 let _ = s.finish();
             }
         }
+    }
+}
+
+/// Brings a slot's entries in its legs' shared ports up to date with where each leg now
+/// expects its peer (after SDP arrived, or the peer was latched to).
+fn sync_keys(ports: &mut HashMap<usize, Port>, slot: usize, s: &mut Slot) {
+    for (i, leg) in [Leg::Caller, Leg::Agent].into_iter().enumerate() {
+        let now = s.session.legs[i].shared_keys();
+        if now == s.keys[i] {
+            continue;
+        }
+        for old in s.keys[i] {
+            if !now.contains(&old) {
+                forget_key(ports, old, (slot, leg));
+            }
+        }
+        for (port, addr) in now.into_iter().flatten() {
+            match ports.get_mut(&port) {
+                Some(p) => {
+                    if let Some(before) = p.legs.insert(addr, (slot, leg))
+                        && before != (slot, leg)
+                    {
+                        // Two legs naming the same peer address: the newer one gets its
+                        // packets. A peer reusing one RTP port for two calls would do it.
+                        warn!(%addr, "two call legs expect RTP from one address; the newer gets it");
+                    }
+                }
+                None => warn!(
+                    port,
+                    "a leg sits on a shared RTP port its worker does not hold"
+                ),
+            }
+        }
+        s.keys[i] = now;
+    }
+}
+
+/// Removes a leg's entry from its shared port, unless another leg took the address since.
+fn forget_key(
+    ports: &mut HashMap<usize, Port>,
+    key: Option<(usize, SocketAddr)>,
+    me: (usize, Leg),
+) {
+    if let Some((port, addr)) = key
+        && let Some(p) = ports.get_mut(&port)
+        && p.legs.get(&addr) == Some(&me)
+    {
+        p.legs.remove(&addr);
     }
 }

@@ -13,6 +13,7 @@
 //! its `MediaHandle` and hears back by `MediaEvent`; it never touches the sockets.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
+use crate::media::shared_port::{LegPort, SharedPort};
 use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
+use crate::media::udp_batch::SendBatch;
 use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
 use crate::sdp::{Codec, Negotiated};
 
@@ -110,6 +113,9 @@ pub struct MediaStats {
     pub packets_out: AtomicU64,
     pub packets_dropped: AtomicU64,
     pub packets_invalid: AtomicU64,
+    /// Packets on a shared port from a source no leg there expects (a peer's stray or
+    /// late packets, a scan); dropped.
+    pub packets_stray: AtomicU64,
 }
 
 /// The actor's side of a running media session.
@@ -177,9 +183,28 @@ impl MediaHandle {
     }
 }
 
+/// A leg's socket as its worker sees it.
+pub(super) enum LegSocket {
+    /// Registered with the worker's poll under the leg's own token.
+    Own(UdpSocket),
+    /// Read by the worker on the shared port; packets reach the leg by source address.
+    Shared(SharedPort),
+}
+
+impl LegSocket {
+    pub(super) fn fd(&self) -> RawFd {
+        match self {
+            LegSocket::Own(s) => s.as_raw_fd(),
+            LegSocket::Shared(p) => p.fd,
+        }
+    }
+}
+
 pub(super) struct LegState {
-    pub(super) sock: UdpSocket,
+    pub(super) sock: LegSocket,
     remote: Option<SocketAddr>,
+    /// Where the peer's SDP says its RTP comes from.
+    announced: Option<SocketAddr>,
     /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
     latched: bool,
     negotiated: Option<Negotiated>,
@@ -194,10 +219,15 @@ pub(super) struct LegState {
 }
 
 impl LegState {
-    fn new(sock: UdpSocket, ssrc: u32, seq: u16, ts: u32, now: Instant) -> Self {
+    fn new(port: LegPort, ssrc: u32, seq: u16, ts: u32, now: Instant) -> Self {
+        let sock = match port {
+            LegPort::Own(s) => LegSocket::Own(UdpSocket::from_std(s)),
+            LegPort::Shared(p) => LegSocket::Shared(p),
+        };
         LegState {
             sock,
             remote: None,
+            announced: None,
             latched: false,
             negotiated: None,
             voice: None,
@@ -208,6 +238,28 @@ impl LegState {
             last_rx: now,
             timeout_reported: false,
         }
+    }
+
+    /// The shared port and the source addresses this leg's packets are taken from, when
+    /// it sits on a shared port: the one its peer's SDP announced (always, so a peer
+    /// that sends from there again is heard even after a stray packet was latched to),
+    /// and the one latched to, if another.
+    pub(super) fn shared_keys(&self) -> [Option<(usize, SocketAddr)>; 2] {
+        let LegSocket::Shared(p) = &self.sock else {
+            return [None, None];
+        };
+        let latched = self.remote.filter(|r| Some(*r) != self.announced);
+        [
+            self.announced.map(|a| (p.port, a)),
+            latched.map(|a| (p.port, a)),
+        ]
+    }
+
+    /// Whether a packet from `from` may be this leg's first: nothing came in yet and it
+    /// comes from the host its SDP names (a gateway sending from another port than it
+    /// announced).
+    pub(super) fn awaits_first_packet_from(&self, from: SocketAddr) -> bool {
+        !self.latched && self.announced.is_some_and(|r| r.ip() == from.ip())
     }
 
     fn latch(&mut self, from: SocketAddr) {
@@ -246,16 +298,15 @@ pub struct MediaSession {
 #[derive(Default)]
 struct LocalCounters {
     packets_in: u64,
-    packets_out: u64,
     dropped: u64,
     invalid: u64,
 }
 
 impl LocalCounters {
-    fn count(&mut self, sent: bool) {
-        if sent {
-            self.packets_out += 1;
-        } else {
+    /// Counts a packet that could not even be built; what is queued is counted sent or
+    /// dropped by the worker when it flushes.
+    fn count(&mut self, queued: bool) {
+        if !queued {
             self.dropped += 1;
         }
     }
@@ -266,15 +317,14 @@ impl MediaSession {
     /// `MediaReactor::attach` to run it. `seed` gives the SSRCs and initial sequence
     /// numbers/timestamps (random, per RFC 3550).
     pub fn new(
-        caller: std::net::UdpSocket,
-        agent: std::net::UdpSocket,
+        caller: LegPort,
+        agent: LegPort,
         recording: Option<RecordingHandle>,
         events: mpsc::Sender<MediaEvent>,
         stats: Arc<MediaStats>,
         seed: [u32; 4],
     ) -> MediaSession {
         let now = Instant::now();
-        let (caller, agent) = (UdpSocket::from_std(caller), UdpSocket::from_std(agent));
         MediaSession {
             next_tick: now + TICK,
             legs: [
@@ -295,6 +345,14 @@ impl MediaSession {
             stats,
             local: LocalCounters::default(),
         }
+    }
+
+    /// The worker whose shared port a leg sits on: the session must run there.
+    pub(super) fn worker(&self) -> Option<usize> {
+        self.legs.iter().find_map(|l| match &l.sock {
+            LegSocket::Shared(p) => Some(p.worker),
+            LegSocket::Own(_) => None,
+        })
     }
 
     fn now_sample(&self) -> u64 {
@@ -327,6 +385,7 @@ impl MediaSession {
                 if !l.latched {
                     l.remote = Some(addr);
                 }
+                l.announced = Some(addr);
                 l.negotiated = Some(negotiated);
                 if l.voice.as_ref().map(Voice::codec) != Some(negotiated.codec) {
                     match Voice::new(negotiated.codec) {
@@ -390,7 +449,13 @@ impl MediaSession {
         }
     }
 
-    pub(super) fn on_packet(&mut self, leg: Leg, packet: &[u8], from: SocketAddr) {
+    pub(super) fn on_packet(
+        &mut self,
+        leg: Leg,
+        packet: &[u8],
+        from: SocketAddr,
+        tx: &mut SendBatch,
+    ) {
         let Ok(rtp) = RtpReader::new(packet) else {
             self.local.invalid += 1;
             return;
@@ -458,7 +523,6 @@ impl MediaSession {
         else {
             return;
         };
-        let mut out = [0u8; MTU];
         if out_neg.codec == neg.codec {
             // Same codec both ways: the payload passes through untouched.
             let header = other.out.next_relayed(
@@ -468,7 +532,7 @@ impl MediaSession {
                 in_ticks,
                 rtp.mark(),
             );
-            let sent = other.send_rtp(&mut out, out_neg.pt, header, payload, dest);
+            let sent = other.send_rtp(tx, out_neg.pt, header, payload, dest);
             self.local.count(sent);
             return;
         }
@@ -500,7 +564,7 @@ impl MediaSession {
                 self.local.invalid += 1;
                 break;
             };
-            let sent = other.send_rtp(&mut out, out_neg.pt, header, &body[..bytes], dest);
+            let sent = other.send_rtp(tx, out_neg.pt, header, &body[..bytes], dest);
             self.local.count(sent);
             done += len;
             prev = len;
@@ -508,9 +572,9 @@ impl MediaSession {
         other.voice = Some(voice);
     }
 
-    pub(super) fn on_tick(&mut self) {
+    pub(super) fn on_tick(&mut self, tx: &mut SendBatch) {
         let now_sample = self.now_sample();
-        self.play_frame(now_sample);
+        self.play_frame(now_sample, tx);
         if let Some(rec) = self.recording.as_mut() {
             rec.advance(now_sample);
         }
@@ -528,7 +592,7 @@ impl MediaSession {
 
     /// Sends the next 20 ms of the playing prompt to its leg (and records it when the
     /// caller hears it).
-    fn play_frame(&mut self, now_sample: u64) {
+    fn play_frame(&mut self, now_sample: u64, tx: &mut SendBatch) {
         let Some(pb) = self.playback.as_mut() else {
             return;
         };
@@ -565,10 +629,9 @@ impl MediaSession {
             {
                 let header = to.out.next_local(now_sample, FRAME as u32);
                 let mut body = [0u8; MAX_PAYLOAD];
-                let mut out = [0u8; MTU];
                 match voice.encode(&pcm, &mut body) {
                     Some(bytes) => {
-                        let sent = to.send_rtp(&mut out, neg.pt, header, &body[..bytes], dest);
+                        let sent = to.send_rtp(tx, neg.pt, header, &body[..bytes], dest);
                         self.local.count(sent);
                     }
                     None => self.local.invalid += 1,
@@ -589,19 +652,18 @@ impl MediaSession {
         let c = std::mem::take(&mut self.local);
         let s = &self.stats;
         s.packets_in.fetch_add(c.packets_in, Ordering::Relaxed);
-        s.packets_out.fetch_add(c.packets_out, Ordering::Relaxed);
         s.packets_dropped.fetch_add(c.dropped, Ordering::Relaxed);
         s.packets_invalid.fetch_add(c.invalid, Ordering::Relaxed);
     }
 }
 
 impl LegState {
-    /// Builds one RTP packet of this leg's stream into `out` and sends it; false when it
-    /// could not be sent (a full socket buffer drops the packet rather than block the
-    /// worker).
+    /// Builds one RTP packet of this leg's stream and queues it on the worker's send
+    /// batch; false when it could not be built. (A full socket buffer at the flush drops
+    /// the packet rather than block the worker; the worker counts those.)
     fn send_rtp(
         &self,
-        out: &mut [u8; MTU],
+        tx: &mut SendBatch,
         pt: u8,
         header: OutHeader,
         payload: &[u8],
@@ -614,9 +676,12 @@ impl LegState {
             .timestamp(header.ts)
             .marked(header.marker)
             .payload(payload)
-            .build_into(out);
+            .build_into(tx.buffer());
         match built {
-            Ok(len) => self.sock.send_to(&out[..len], dest).is_ok(),
+            Ok(len) => {
+                tx.queue(self.sock.fd(), len, dest);
+                true
+            }
             Err(_) => false,
         }
     }

@@ -1,11 +1,16 @@
-//! Draining a UDP socket in one system call (`recvmmsg`), into buffers allocated once.
+//! Draining a UDP socket in one system call (`recvmmsg`), and sending a worker's packets
+//! in as few as possible (`sendmmsg`), through buffers allocated once.
 //!
 //! Why: a media worker visits each readable RTP socket once per batch interval and usually
 //! finds one packet there. Reading it with `recv_from` costs two calls — the packet, then
 //! the `WouldBlock` that proves the socket drained (mio's readiness is edge-triggered).
 //! `recvmmsg` with `MSG_DONTWAIT` returns every queued datagram up to the batch size and
 //! stops when the queue is empty, so fewer than `SLOTS` packets back means drained: one
-//! call per socket per batch.
+//! call per socket per batch. A port shared by many legs (`shared_port`) holds dozens of
+//! datagrams per batch; reading them 64 at a time is where batching pays.
+//!
+//! Sends are queued in a `SendBatch` while a worker relays and flushed once per pass:
+//! consecutive datagrams for the same socket go out in one `sendmmsg`.
 //!
 //! Limits: Linux only (the server's platform); IPv4 and IPv6 sources; datagrams longer
 //! than `MTU` are truncated (RTP from phones and gateways stays well under it). The only
@@ -17,37 +22,40 @@ use std::os::fd::RawFd;
 
 use super::session::MTU;
 
-/// Datagrams read per call; a socket rarely holds more than one or two per batch.
+/// Datagrams read per call from a leg's own socket; it rarely holds more than one or two
+/// per batch.
 pub const SLOTS: usize = 8;
+/// Datagrams read per call from a shared port, and queued per `sendmmsg`.
+pub const SHARED_SLOTS: usize = 64;
 
 /// Receive buffers and the C headers pointing into them, reused for every call.
-pub struct RecvBatch {
-    bufs: Box<[[u8; MTU]; SLOTS]>,
-    addrs: Box<[libc::sockaddr_storage; SLOTS]>,
-    lens: [usize; SLOTS],
+pub struct RecvBatch<const N: usize = SLOTS> {
+    bufs: Box<[[u8; MTU]; N]>,
+    addrs: Box<[libc::sockaddr_storage; N]>,
+    lens: [usize; N],
     count: usize,
 }
 
-impl Default for RecvBatch {
+impl<const N: usize> Default for RecvBatch<N> {
     fn default() -> Self {
         RecvBatch {
-            bufs: Box::new([[0u8; MTU]; SLOTS]),
+            bufs: Box::new([[0u8; MTU]; N]),
             // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
             addrs: Box::new(unsafe { std::mem::zeroed() }),
-            lens: [0; SLOTS],
+            lens: [0; N],
             count: 0,
         }
     }
 }
 
-impl RecvBatch {
-    /// Reads every datagram waiting on `fd` (up to `SLOTS`); returns how many. `Ok(0)`
-    /// means nothing was waiting.
+impl<const N: usize> RecvBatch<N> {
+    /// Reads every datagram waiting on `fd` (up to `N`); returns how many. `Ok(0)` means
+    /// nothing was waiting.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         // SAFETY: iovec, mmsghdr are plain old data; zero is valid before we fill them.
-        let mut iovs: [libc::iovec; SLOTS] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; SLOTS] = unsafe { std::mem::zeroed() };
-        for i in 0..SLOTS {
+        let mut iovs: [libc::iovec; N] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
+        for i in 0..N {
             iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
             iovs[i].iov_len = MTU;
             let h = &mut hdrs[i].msg_hdr;
@@ -62,7 +70,7 @@ impl RecvBatch {
             libc::recvmmsg(
                 fd,
                 hdrs.as_mut_ptr(),
-                SLOTS as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -91,6 +99,152 @@ impl RecvBatch {
         }
         let from = sockaddr(&self.addrs[i])?;
         Some((&self.bufs[i][..self.lens[i]], from))
+    }
+}
+
+/// Datagrams waiting to be sent, each with its socket and destination; `flush` sends
+/// them in order, one `sendmmsg` per run of the same socket.
+pub struct SendBatch {
+    bufs: Box<[[u8; MTU]; SHARED_SLOTS]>,
+    addrs: Box<[libc::sockaddr_storage; SHARED_SLOTS]>,
+    addr_lens: [libc::socklen_t; SHARED_SLOTS],
+    lens: [usize; SHARED_SLOTS],
+    fds: [RawFd; SHARED_SLOTS],
+    count: usize,
+    /// Datagrams handed to the kernel and refused (a full socket buffer, a peer's ICMP
+    /// error) since the last `take_counts`.
+    sent: u64,
+    failed: u64,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        SendBatch {
+            bufs: Box::new([[0u8; MTU]; SHARED_SLOTS]),
+            // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+            addrs: Box::new(unsafe { std::mem::zeroed() }),
+            addr_lens: [0; SHARED_SLOTS],
+            lens: [0; SHARED_SLOTS],
+            fds: [-1; SHARED_SLOTS],
+            count: 0,
+            sent: 0,
+            failed: 0,
+        }
+    }
+}
+
+impl SendBatch {
+    /// The buffer the next datagram is built in (sending the queue first when it is
+    /// full); `queue` then commits it.
+    pub fn buffer(&mut self) -> &mut [u8; MTU] {
+        if self.count == SHARED_SLOTS {
+            self.flush();
+        }
+        &mut self.bufs[self.count]
+    }
+
+    /// Queues the first `len` bytes of the last `buffer` for `dest` through `fd`.
+    pub fn queue(&mut self, fd: RawFd, len: usize, dest: SocketAddr) {
+        if self.count == SHARED_SLOTS {
+            // `buffer` was not called first: nothing was built for this datagram.
+            self.failed += 1;
+            return;
+        }
+        let i = self.count;
+        self.addr_lens[i] = write_sockaddr(dest, &mut self.addrs[i]);
+        self.lens[i] = len.min(MTU);
+        self.fds[i] = fd;
+        self.count += 1;
+    }
+
+    /// Sends everything queued. A datagram the kernel refuses is dropped and counted;
+    /// the rest of its run still goes.
+    pub fn flush(&mut self) {
+        let mut start = 0;
+        while start < self.count {
+            let fd = self.fds[start];
+            let mut end = start + 1;
+            while end < self.count && self.fds[end] == fd {
+                end += 1;
+            }
+            self.send_run(fd, start, end);
+            start = end;
+        }
+        self.count = 0;
+    }
+
+    /// (sent, failed) since the last call.
+    pub fn take_counts(&mut self) -> (u64, u64) {
+        (
+            std::mem::take(&mut self.sent),
+            std::mem::take(&mut self.failed),
+        )
+    }
+
+    fn send_run(&mut self, fd: RawFd, start: usize, end: usize) {
+        // SAFETY: iovec, mmsghdr are plain old data; zero is valid before we fill them.
+        let mut iovs: [libc::iovec; SHARED_SLOTS] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; SHARED_SLOTS] = unsafe { std::mem::zeroed() };
+        let n = end - start;
+        for k in 0..n {
+            let i = start + k;
+            iovs[k].iov_base = self.bufs[i].as_mut_ptr().cast();
+            iovs[k].iov_len = self.lens[i];
+            let h = &mut hdrs[k].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = self.addr_lens[i];
+            h.msg_iov = &mut iovs[k];
+            h.msg_iovlen = 1;
+        }
+        let mut done = 0;
+        while done < n {
+            // SAFETY: headers `done..n` point at live buffers and addresses of `self`,
+            // sized as declared; the kernel only reads them.
+            let r = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    hdrs.as_mut_ptr().add(done),
+                    (n - done) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r > 0 {
+                done += r as usize;
+                self.sent += r as u64;
+                continue;
+            }
+            if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // The first remaining datagram was refused: drop it, send the rest.
+            done += 1;
+            self.failed += 1;
+        }
+    }
+}
+
+fn write_sockaddr(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match a {
+        SocketAddr::V4(v) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let sin =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*v.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(v) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v.port().to_be();
+            sin6.sin6_flowinfo = v.flowinfo();
+            sin6.sin6_addr.s6_addr = v.ip().octets();
+            sin6.sin6_scope_id = v.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
     }
 }
 
@@ -130,7 +284,7 @@ mod tests {
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_nonblocking(true).unwrap();
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut batch = RecvBatch::default();
+        let mut batch = RecvBatch::<SLOTS>::default();
         assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), 0, "nothing waiting");
         for i in 0..3u8 {
             tx.send_to(&[i; 172], rx.local_addr().unwrap()).unwrap();
@@ -156,9 +310,70 @@ mod tests {
             tx.send_to(b"rtp", rx.local_addr().unwrap()).unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
-        let mut batch = RecvBatch::default();
+        let mut batch = RecvBatch::<SLOTS>::default();
         assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), SLOTS);
         assert_eq!(batch.packet(0).unwrap().1, tx.local_addr().unwrap());
         assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), 2);
+    }
+
+    #[test]
+    fn queued_datagrams_reach_each_destination_in_order_across_sockets() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let to_a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to_b = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let mut tx = SendBatch::default();
+        // More than one batch's worth, alternating runs of the two sockets.
+        let mut expect_a = Vec::new();
+        let mut expect_b = Vec::new();
+        for i in 0..(SHARED_SLOTS as u16 + 10) {
+            let (fd, dest, expect) = if (i / 3) % 2 == 0 {
+                (a.as_raw_fd(), to_a.local_addr().unwrap(), &mut expect_a)
+            } else {
+                (b.as_raw_fd(), to_b.local_addr().unwrap(), &mut expect_b)
+            };
+            let buf = tx.buffer();
+            buf[..2].copy_from_slice(&i.to_be_bytes());
+            tx.queue(fd, 2, dest);
+            expect.push(i);
+        }
+        tx.flush();
+        assert_eq!(tx.take_counts(), (u64::from(SHARED_SLOTS as u16 + 10), 0));
+        for (sock, expect, from) in [
+            (&to_a, &expect_a, a.local_addr().unwrap()),
+            (&to_b, &expect_b, b.local_addr().unwrap()),
+        ] {
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            for want in expect {
+                let mut got = [0u8; 8];
+                let (n, src) = sock.recv_from(&mut got).unwrap();
+                assert_eq!((n, src), (2, from));
+                assert_eq!(u16::from_be_bytes([got[0], got[1]]), *want);
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_datagram_is_counted_and_the_rest_still_go() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut tx = SendBatch::default();
+        for dest in [
+            to.local_addr().unwrap(),
+            // An IPv6 destination through an IPv4 socket: the kernel refuses it.
+            "[::1]:9".parse().unwrap(),
+            to.local_addr().unwrap(),
+        ] {
+            tx.buffer()[0] = 7;
+            tx.queue(a.as_raw_fd(), 1, dest);
+        }
+        tx.flush();
+        assert_eq!(tx.take_counts(), (2, 1));
+        to.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut got = [0u8; 4];
+        assert_eq!(to.recv(&mut got).unwrap(), 1);
+        assert_eq!(to.recv(&mut got).unwrap(), 1);
     }
 }

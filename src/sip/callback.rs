@@ -26,6 +26,7 @@ use crate::call::callback::{Action, CallbackAttempt, Cue, Input, Report};
 use crate::config::OutboundConfig;
 use crate::events::EventKind;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
+use crate::media::shared_port::LegPort;
 use crate::sdp;
 use crate::sip::acd::{AcdNotice, AcdRequest, NoticeReceiver};
 use crate::sip::call_log::CallLog;
@@ -276,8 +277,8 @@ impl Attempt {
             path: path.display().to_string(),
         });
         self.media = Some(self.ex.media.attach(MediaSession::new(
-            citizen,
-            agent,
+            LegPort::Own(citizen),
+            LegPort::Own(agent),
             Some(recording),
             self.media_tx.clone(),
             self.ex.media_stats.clone(),

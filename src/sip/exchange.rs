@@ -98,7 +98,7 @@ impl Exchange {
             recordings,
             prompts,
             event_log,
-            media_stats: Arc::new(MediaStats::default()),
+            media_stats: media.stats(),
             media,
             counters: CallCounters::default(),
             hot_desk: Default::default(),

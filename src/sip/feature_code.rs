@@ -31,6 +31,7 @@ use tracing::{info, warn};
 
 use crate::acd::AgentId;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaSession};
+use crate::media::shared_port::LegPort;
 use crate::sdp;
 use crate::sip::acd::AgentCommand;
 use crate::sip::exchange::Exchange;
@@ -321,8 +322,8 @@ async fn finish(ex: Arc<Exchange>, mut tx: Transaction, prompt: &str) {
     }
     let (media_tx, mut media_events) = mpsc::channel(8);
     let media = ex.media.attach(MediaSession::new(
-        phone_sock,
-        idle_sock,
+        LegPort::Own(phone_sock),
+        LegPort::Own(idle_sock),
         None,
         media_tx,
         ex.media_stats.clone(),

@@ -1,0 +1,181 @@
+//! Shared RTP ports end to end through a real worker: calls' legs on one port, told apart
+//! by their peers' addresses.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::ports::RtpPorts;
+use super::reactor::MediaReactor;
+use super::session::{Leg, MediaCommand, MediaHandle, MediaSession};
+use crate::sdp::{Codec, Negotiated};
+
+const PCMA: Negotiated = Negotiated {
+    codec: Codec::Pcma,
+    pt: 8,
+    telephone_event_pt: None,
+};
+
+fn peer() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s
+}
+
+fn rtp(ssrc: u32, seq: u16, fill: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 8];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend(std::iter::repeat_n(fill, 160));
+    p
+}
+
+/// A bridged call whose legs' peers are `caller` and `agent`; returns the local address
+/// of each leg.
+fn bridged_call(
+    media: &MediaReactor,
+    range: &RtpPorts,
+    share: [bool; 2],
+    caller: &UdpSocket,
+    agent: &UdpSocket,
+) -> (
+    MediaHandle,
+    [SocketAddr; 2],
+    mpsc::Receiver<super::session::MediaEvent>,
+) {
+    let [c, a] = media.leg_ports(range, share).unwrap();
+    let locals = [c.local_addr().unwrap(), a.local_addr().unwrap()];
+    let (events, rx) = mpsc::channel(8);
+    let handle = media.attach(MediaSession::new(
+        c,
+        a,
+        None,
+        events,
+        media.stats(),
+        [1, 2, 3, 4],
+    ));
+    for (leg, peer) in [(Leg::Caller, caller), (Leg::Agent, agent)] {
+        let cmd = MediaCommand::Remote {
+            leg,
+            addr: peer.local_addr().unwrap(),
+            negotiated: PCMA,
+        };
+        handle
+            .tx
+            .send(super::reactor::WorkerMsg::Command(handle.id, cmd))
+            .unwrap();
+    }
+    handle
+        .tx
+        .send(super::reactor::WorkerMsg::Command(
+            handle.id,
+            MediaCommand::Bridge,
+        ))
+        .unwrap();
+    (handle, locals, rx)
+}
+
+/// Sends `fill` from `from` to `to` until `expect` gets it (a worker applies commands at
+/// its next batch); returns what arrived and from where.
+fn relayed(
+    from: &UdpSocket,
+    to: SocketAddr,
+    expect: &UdpSocket,
+    fill: u8,
+) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 1500];
+    for seq in 0..20 {
+        from.send_to(&rtp(0xabc, seq, fill), to).unwrap();
+        if let Ok((n, src)) = expect.recv_from(&mut buf)
+            && buf[12..n].iter().all(|b| *b == fill)
+        {
+            return (buf[..n].to_vec(), src);
+        }
+    }
+    panic!("nothing relayed");
+}
+
+#[test]
+fn calls_sharing_a_port_each_hear_only_their_own_peer() {
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43000, 43100);
+    let (c1, a1, c2, a2) = (peer(), peer(), peer(), peer());
+    let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &c1, &a1);
+    let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &c2, &a2);
+    assert!(
+        l1 == [l1[0]; 2] && l2 == l1,
+        "four legs on one port: {l1:?} {l2:?}"
+    );
+
+    let (pkt, src) = relayed(&c1, l1[0], &a1, 0x11);
+    assert_eq!(
+        src, l1[1],
+        "the agent hears it from the port it was offered"
+    );
+    assert_eq!(pkt.len(), 172);
+    assert_eq!(relayed(&a1, l1[1], &c1, 0x22).1, l1[0]);
+    assert_eq!(relayed(&c2, l2[0], &a2, 0x33).1, l2[1]);
+    assert_eq!(relayed(&a2, l2[1], &c2, 0x44).1, l2[0]);
+
+    // No cross-talk: nothing of call 2 reached call 1's peers.
+    let mut buf = [0u8; 1500];
+    for s in [&c1, &a1] {
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        while let Ok(n) = s.recv(&mut buf) {
+            assert!(buf[12..n].iter().all(|b| *b == 0x11 || *b == 0x22));
+        }
+    }
+
+    // A source no leg expects (every leg has heard from its peer) is dropped and counted.
+    let stranger = peer();
+    let strays = media
+        .stats()
+        .packets_stray
+        .load(std::sync::atomic::Ordering::Relaxed);
+    stranger.send_to(&rtp(9, 1, 0x55), l1[0]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let now = media
+        .stats()
+        .packets_stray
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(now, strays + 1);
+    for s in [&a1, &c1, &a2, &c2] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        while let Ok(n) = s.recv(&mut buf) {
+            assert_ne!(buf[12..n][0], 0x55, "a stray packet was relayed");
+        }
+    }
+    media.shutdown();
+}
+
+#[test]
+fn a_peer_sending_from_another_port_than_announced_is_latched() {
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43200, 43300);
+    let (caller_sdp, agent) = (peer(), peer());
+    let (_h, l, _e) = bridged_call(&media, &range, [true, true], &caller_sdp, &agent);
+    // The agent's phone is heard first (on loopback both peers share a host, and a
+    // packet that two waiting legs could own is never guessed at).
+    assert_eq!(relayed(&agent, l[1], &caller_sdp, 0x70).1, l[0]);
+    // The gateway announced one port and sends from another (same host).
+    let caller_real = peer();
+    assert_eq!(relayed(&caller_real, l[0], &agent, 0x66).1, l[1]);
+    // Replies go where its media really comes from.
+    assert_eq!(relayed(&agent, l[1], &caller_real, 0x77).1, l[0]);
+    media.shutdown();
+}
+
+#[test]
+fn an_own_port_and_a_shared_one_in_one_call() {
+    let media = MediaReactor::start(2, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43400, 43500);
+    let (caller, agent) = (peer(), peer());
+    let (_h, l, _e) = bridged_call(&media, &range, [true, false], &caller, &agent);
+    assert_ne!(l[0], l[1]);
+    assert_eq!(relayed(&caller, l[0], &agent, 0x12).1, l[1]);
+    assert_eq!(relayed(&agent, l[1], &caller, 0x21).1, l[0]);
+    media.shutdown();
+}

@@ -1,0 +1,179 @@
+//! Shared RTP ports: many call legs on one UDP socket, so a media worker reads and sends
+//! their packets dozens per system call (`recvmmsg`/`sendmmsg`) instead of one call per
+//! packet per leg.
+//!
+//! Why: with a socket per leg, each packet cost its own readiness event, file lookup and
+//! system call on top of the kernel's UDP work; batching them across legs took about a
+//! third off a media worker's time per packet (see `docs/performance.md`).
+//!
+//! Limits: a shared port tells its legs apart by the source address of their packets, so
+//! it only serves a peer whose media address is known beforehand: one that signals from
+//! the address its SDP names (a trunk's media gateway, a phone registered without NAT).
+//! A peer behind NAT keeps a port of its own, where symmetric RTP latches to whatever
+//! source its media really comes from. A port seats at most `LEGS_PER_PORT` legs, which
+//! keeps what queues on it between two batches well inside the kernel's default receive
+//! buffer. Ports are opened as calls need them and kept for reuse while the server runs.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::ports::{PortError, RtpPorts};
+
+/// Legs seated on one shared port at most.
+pub const LEGS_PER_PORT: usize = 128;
+/// Receive and send buffer asked for a shared port (the kernel caps it at `rmem_max`).
+const SOCKET_BUFFER: libc::c_int = 1 << 20;
+
+/// Where a call leg's RTP comes and goes: a socket of its own or a seat on a shared port.
+#[derive(Debug)]
+pub enum LegPort {
+    Own(UdpSocket),
+    Shared(SharedPort),
+}
+
+impl LegPort {
+    /// The local address to advertise in SDP for this leg.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            LegPort::Own(s) => s.local_addr(),
+            LegPort::Shared(p) => Ok(p.local),
+        }
+    }
+}
+
+/// A leg's seat on a shared port, given back when dropped (the call's media ended, or
+/// the call failed before its media started).
+#[derive(Debug)]
+pub struct SharedPort {
+    pub(super) worker: usize,
+    pub(super) port: usize,
+    pub(super) fd: RawFd,
+    local: SocketAddr,
+    taken: Arc<AtomicUsize>,
+}
+
+impl Drop for SharedPort {
+    fn drop(&mut self) {
+        self.taken.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct PortSeats {
+    worker: usize,
+    port: usize,
+    fd: RawFd,
+    local: SocketAddr,
+    taken: Arc<AtomicUsize>,
+}
+
+/// The reactor's book of shared ports and their free seats.
+#[derive(Debug, Default)]
+pub(super) struct SharedPorts {
+    ports: Vec<PortSeats>,
+}
+
+/// A newly opened shared port, for the worker that will read it.
+pub(super) struct OpenedPort {
+    pub(super) port: usize,
+    pub(super) socket: UdpSocket,
+}
+
+impl SharedPorts {
+    /// Seats `n` legs side by side on one port of `worker`, opening a port from `range`
+    /// when none has room.
+    pub(super) fn seat(
+        &mut self,
+        worker: usize,
+        n: usize,
+        range: &RtpPorts,
+    ) -> Result<(Vec<SharedPort>, Option<OpenedPort>), PortError> {
+        let found = self.ports.iter().position(|p| {
+            p.worker == worker && p.taken.load(Ordering::Relaxed) + n <= LEGS_PER_PORT
+        });
+        let (index, opened) = match found {
+            Some(i) => (i, None),
+            None => {
+                let socket = range.bind()?;
+                tune(&socket);
+                let local = socket.local_addr().map_err(|_| range.exhausted())?;
+                let port = self.ports.len();
+                self.ports.push(PortSeats {
+                    worker,
+                    port,
+                    fd: socket.as_raw_fd(),
+                    local,
+                    taken: Arc::new(AtomicUsize::new(0)),
+                });
+                (port, Some(OpenedPort { port, socket }))
+            }
+        };
+        let p = &self.ports[index];
+        let seats = (0..n)
+            .map(|_| {
+                p.taken.fetch_add(1, Ordering::Relaxed);
+                SharedPort {
+                    worker: p.worker,
+                    port: p.port,
+                    fd: p.fd,
+                    local: p.local,
+                    taken: p.taken.clone(),
+                }
+            })
+            .collect();
+        Ok((seats, opened))
+    }
+}
+
+/// Larger socket buffers: one port carries many legs' packets between two batches.
+fn tune(socket: &UdpSocket) {
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid socket and an int option, passed by pointer with its size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "shared RTP port keeps its default buffer");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legs_fill_a_port_before_another_opens_and_seats_come_back() {
+        let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 42000, 42100);
+        let mut book = SharedPorts::default();
+        let (first, opened) = book.seat(0, 2, &range).unwrap();
+        let opened = opened.expect("the first seats open a port");
+        assert_eq!(first[0].local, opened.socket.local_addr().unwrap());
+        assert_eq!(first[1].local, first[0].local);
+        let mut held = first;
+        while held.len() < LEGS_PER_PORT {
+            let (more, opened) = book.seat(0, 1, &range).unwrap();
+            assert!(opened.is_none(), "room left on the open port");
+            held.extend(more);
+        }
+        let (other, second) = book.seat(0, 1, &range).unwrap();
+        let second = second.expect("a full port opens another");
+        assert_ne!(other[0].local, held[0].local);
+        // Another worker's legs never sit on this worker's port.
+        let (_theirs, third) = book.seat(1, 1, &range).unwrap();
+        assert!(third.is_some());
+        drop(held.pop());
+        let (back, none) = book.seat(0, 1, &range).unwrap();
+        assert!(none.is_none(), "a freed seat is reused");
+        assert_eq!(back[0].local, held[0].local);
+        drop(second);
+    }
+}
