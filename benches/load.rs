@@ -21,6 +21,8 @@ struct Args {
     rate: u32,
     /// `media.batch_ms` of the server under test.
     batch_ms: u32,
+    /// `media.shared_ports` of the server under test (`--shared-ports` turns it on).
+    shared_ports: bool,
     setup_rate: u32,
     setup_secs: u32,
     /// Length of a short call after answer (welcome 1 s, then bridged).
@@ -46,6 +48,7 @@ fn args() -> Args {
             setup_secs: get("--setup-secs", 10),
             setup_talk_ms: u64::from(get("--setup-talk-ms", 2500)),
             batch_ms: get("--batch-ms", 5),
+            shared_ports: argv.iter().any(|a| a == "--shared-ports"),
         }
     } else {
         Args {
@@ -56,6 +59,7 @@ fn args() -> Args {
             setup_secs: 1,
             setup_talk_ms: 2500,
             batch_ms: 5,
+            shared_ports: false,
         }
     }
 }
@@ -200,6 +204,7 @@ fn check_records(server: &Server, expected: u32, audio: bool) -> (Vec<serde_json
         std::thread::sleep(Duration::from_millis(500));
     }
     let mut ok = 0;
+    let mut bad_shown = 0;
     for c in calls.iter().filter(|_| audio) {
         let protocol = c["protocol"].as_str().unwrap_or_default();
         let (status, wav) = server.get(&format!("/api/calls/{protocol}/recording"), true);
@@ -217,8 +222,14 @@ fn check_records(server: &Server, expected: u32, audio: bool) -> (Vec<serde_json
             (Some(a), Some(e)) => (e - a) as f64 / 1000.0,
             _ => continue,
         };
-        if (secs - call_secs).abs() <= 0.5 && rms(&left) > 500.0 && rms(&right) > 500.0 {
+        let (l, r) = (rms(&left), rms(&right));
+        if (secs - call_secs).abs() <= 0.5 && l > 500.0 && r > 500.0 {
             ok += 1;
+        } else if bad_shown < 5 {
+            bad_shown += 1;
+            println!(
+                "bad recording {protocol}: {secs:.2} s of a {call_secs:.2} s call, RMS caller {l:.0}, other side {r:.0}"
+            );
         }
     }
     (calls, ok)
@@ -278,6 +289,7 @@ fn main() {
     let ports = u16::try_from(concurrent.saturating_mul(4)).unwrap_or(u16::MAX);
     set_sipp_media_ports(ports.min(6000));
     set_media_batch_ms(u16::try_from(a.batch_ms).unwrap_or(5));
+    set_shared_ports(a.shared_ports);
     // Ramp, hold and slack: a long hold (past the transactions' 32 s linger) must fit.
     let run_secs = a.calls / a.rate.max(1) + a.hold_secs + 60;
     set_sipp_timeout_secs(u16::try_from(run_secs).unwrap_or(u16::MAX).max(60));
@@ -295,6 +307,15 @@ fn main() {
     let received = server.metric("atende_rtp_packets_received_total");
     let sent = server.metric("atende_rtp_packets_sent_total");
     let dropped = server.metric("atende_rtp_packets_dropped_total");
+    println!(
+        "RTP ports: {}, {:.0} stray packets (no leg on a shared port owned their source)",
+        if a.shared_ports {
+            "shared"
+        } else {
+            "one per leg"
+        },
+        server.metric("atende_rtp_packets_stray_total"),
+    );
     println!(
         "recording: {:.0} audio blocks allocated ({:.2} per call), {:.0} discarded, {:.0} filesystem syncs",
         server.metric("atende_recording_blocks_allocated_total"),

@@ -205,8 +205,9 @@ pub struct MediaConfig {
     #[serde(default = "default_batch_ms")]
     pub batch_ms: u64,
     /// Seat legs whose peer is reached directly (no NAT) on shared ports, read and
-    /// written in batches (`media::shared_port`); false gives every leg its own port.
-    #[serde(default = "default_true")]
+    /// written in batches (`media::shared_port`). Off by default: a peer that announces
+    /// one RTP address for several calls (sipp does) cannot be told apart on a shared port.
+    #[serde(default)]
     pub shared_ports: bool,
 }
 
@@ -313,9 +314,6 @@ fn default_max_calls() -> usize {
 }
 fn default_auth_failures() -> u32 {
     5
-}
-fn default_true() -> bool {
-    true
 }
 fn default_batch_ms() -> u64 {
     5

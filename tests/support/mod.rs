@@ -74,6 +74,14 @@ pub fn set_media_batch_ms(ms: u16) {
     MEDIA_BATCH_MS.store(ms, Ordering::Relaxed);
 }
 
+/// Whether test servers share RTP ports between legs (atende's default: no); the load
+/// harness turns it on to compare.
+static SHARED_PORTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_shared_ports(on: bool) {
+    SHARED_PORTS.store(on, Ordering::Relaxed);
+}
+
 /// How long one sipp run may take before it fails (tests: 60 s; the load harness's long
 /// holds need more).
 static SIPP_TIMEOUT_SECS: AtomicU16 = AtomicU16::new(60);
@@ -624,6 +632,7 @@ rtp_ip = "127.0.0.1"
 rtp_port_min = {}
 rtp_port_max = {}
 batch_ms = {}
+shared_ports = {}
 [http]
 listen = "127.0.0.1:{http_port}"
 admin_token = "{TOKEN}"
@@ -640,6 +649,7 @@ allow = ["127.0.0.1"]
         rtp.0,
         rtp.1,
         MEDIA_BATCH_MS.load(Ordering::Relaxed),
+        SHARED_PORTS.load(Ordering::Relaxed),
         data.display(),
         prompts.display(),
     )
