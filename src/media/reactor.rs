@@ -127,14 +127,21 @@ impl MediaReactor {
     /// Ports for a call's two legs (caller, agent). A leg with `share` set is seated on a
     /// shared port, both such legs on the same one; the others get a socket of their own
     /// from `range`. Share only a leg whose peer's media address will be known from its
-    /// SDP (see `shared_port`).
-    pub fn leg_ports(&self, range: &RtpPorts, share: [bool; 2]) -> Result<[LegPort; 2], PortError> {
+    /// SDP (see `shared_port`); `caller_peer`, the caller's announced RTP address, keeps
+    /// two calls from one address off the same port.
+    pub fn leg_ports(
+        &self,
+        range: &RtpPorts,
+        share: [bool; 2],
+        caller_peer: SocketAddr,
+    ) -> Result<[LegPort; 2], PortError> {
         let n = share.iter().filter(|s| **s).count();
         let mut seats = Vec::new().into_iter();
         if n > 0 {
             let worker = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
             let mut book = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-            let (got, opened) = book.seat(worker, n, range)?;
+            let peer = Some(caller_peer).filter(|_| share[0]);
+            let (got, opened) = book.seat(worker, n, peer, range)?;
             if let Some(port) = opened {
                 // Sent under the lock: a session seated on this port by another call
                 // cannot reach the worker before the port does.
@@ -200,8 +207,10 @@ struct Slot {
 /// A shared port as its worker holds it.
 struct Port {
     sock: UdpSocket,
-    /// Which slot's leg a source address belongs to.
-    legs: HashMap<SocketAddr, (usize, Leg)>,
+    /// Which slot's leg a source address belongs to. Two legs naming one address (a peer
+    /// announcing one RTP address for two calls) are both listed, and that address's
+    /// packets go to neither: which call they belong to cannot be told.
+    legs: HashMap<SocketAddr, Vec<(usize, Leg)>>,
 }
 
 struct Worker {
@@ -429,10 +438,13 @@ impl Worker {
     /// Never a guess between two.
     fn leg_for(&self, port: usize, from: SocketAddr) -> Option<(usize, Leg)> {
         let p = self.ports.get(&port)?;
-        if let Some(found) = p.legs.get(&from) {
-            return Some(*found);
+        if let Some(owners) = p.legs.get(&from) {
+            return match owners.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            };
         }
-        let mut waiting = p.legs.values().filter(|(slot, leg)| {
+        let mut waiting = p.legs.values().flatten().filter(|(slot, leg)| {
             self.slots
                 .get(*slot)
                 .and_then(Option::as_ref)
@@ -496,12 +508,18 @@ fn sync_keys(ports: &mut HashMap<usize, Port>, slot: usize, s: &mut Slot) {
         for (port, addr) in now.into_iter().flatten() {
             match ports.get_mut(&port) {
                 Some(p) => {
-                    if let Some(before) = p.legs.insert(addr, (slot, leg))
-                        && before != (slot, leg)
-                    {
-                        // Two legs naming the same peer address: the newer one gets its
-                        // packets. A peer reusing one RTP port for two calls would do it.
-                        warn!(%addr, "two call legs expect RTP from one address; the newer gets it");
+                    let owners = p.legs.entry(addr).or_default();
+                    if !owners.contains(&(slot, leg)) {
+                        owners.push((slot, leg));
+                    }
+                    if owners.len() > 1 {
+                        // Handing the packets to either leg could let one call hear
+                        // another's caller; dropping them (counted as stray) cannot.
+                        warn!(
+                            %addr,
+                            legs = owners.len(),
+                            "call legs on one shared RTP port expect media from the same address; its packets are dropped"
+                        );
                     }
                 }
                 None => warn!(
@@ -514,7 +532,7 @@ fn sync_keys(ports: &mut HashMap<usize, Port>, slot: usize, s: &mut Slot) {
     }
 }
 
-/// Removes a leg's entry from its shared port, unless another leg took the address since.
+/// Removes a leg's entry from its shared port (other legs naming the address keep theirs).
 fn forget_key(
     ports: &mut HashMap<usize, Port>,
     key: Option<(usize, SocketAddr)>,
@@ -522,8 +540,11 @@ fn forget_key(
 ) {
     if let Some((port, addr)) = key
         && let Some(p) = ports.get_mut(&port)
-        && p.legs.get(&addr) == Some(&me)
+        && let Some(owners) = p.legs.get_mut(&addr)
     {
-        p.legs.remove(&addr);
+        owners.retain(|o| *o != me);
+        if owners.is_empty() {
+            p.legs.remove(&addr);
+        }
     }
 }

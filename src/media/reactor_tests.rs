@@ -46,7 +46,9 @@ fn bridged_call(
     [SocketAddr; 2],
     mpsc::Receiver<super::session::MediaEvent>,
 ) {
-    let [c, a] = media.leg_ports(range, share).unwrap();
+    let [c, a] = media
+        .leg_ports(range, share, caller.local_addr().unwrap())
+        .unwrap();
     let locals = [c.local_addr().unwrap(), a.local_addr().unwrap()];
     let (events, rx) = mpsc::channel(8);
     let handle = media.attach(MediaSession::new(
@@ -177,5 +179,60 @@ fn an_own_port_and_a_shared_one_in_one_call() {
     assert_ne!(l[0], l[1]);
     assert_eq!(relayed(&caller, l[0], &agent, 0x12).1, l[1]);
     assert_eq!(relayed(&agent, l[1], &caller, 0x21).1, l[0]);
+    media.shutdown();
+}
+
+#[test]
+fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
+    // sipp announces one RTP address for all its calls; so might a small gateway.
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43600, 43700);
+    let (gateway, a1, a2) = (peer(), peer(), peer());
+    let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &gateway, &a1);
+    let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &gateway, &a2);
+    assert_ne!(l1[0], l2[0]);
+    assert_eq!(relayed(&gateway, l1[0], &a1, 0x31).1, l1[1]);
+    assert_eq!(relayed(&gateway, l2[0], &a2, 0x32).1, l2[1]);
+    let mut buf = [0u8; 1500];
+    a1.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    while let Ok(n) = a1.recv(&mut buf) {
+        assert_eq!(buf[12], 0x31, "call 1's agent heard call 2's caller");
+    }
+    media.shutdown();
+}
+
+#[test]
+fn packets_two_legs_on_a_port_could_own_reach_neither_call() {
+    // Two agents' answers name one address (only known after the ports were offered):
+    // its packets cannot be told apart, so neither call may hear them.
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43800, 43900);
+    let (c1, c2, phone) = (peer(), peer(), peer());
+    let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &c1, &phone);
+    let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &c2, &phone);
+    assert_eq!(l1[1], l2[1], "both agent legs on one port");
+    // Callers still reach the phone (once each call's commands are applied).
+    relayed(&c1, l1[0], &phone, 0x41);
+    relayed(&c2, l2[0], &phone, 0x42);
+    let stats = media.stats();
+    let before = stats
+        .packets_stray
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for seq in 0..5 {
+        phone.send_to(&rtp(0xdef, seq, 0x43), l1[1]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let mut buf = [0u8; 1500];
+    for s in [&c1, &c2] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        while let Ok(n) = s.recv(&mut buf) {
+            assert_ne!(buf[12..n][0], 0x43, "a caller heard the other call's agent");
+        }
+    }
+    let after = stats
+        .packets_stray
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, before + 5);
     media.shutdown();
 }

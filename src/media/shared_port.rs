@@ -14,10 +14,11 @@
 //! keeps what queues on it between two batches well inside the kernel's default receive
 //! buffer. Ports are opened as calls need them and kept for reuse while the server runs.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::ports::{PortError, RtpPorts};
 
@@ -52,11 +53,20 @@ pub struct SharedPort {
     pub(super) fd: RawFd,
     local: SocketAddr,
     taken: Arc<AtomicUsize>,
+    /// The peer address this seat was taken for, if known when seated.
+    peer: Option<SocketAddr>,
+    peers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 impl Drop for SharedPort {
     fn drop(&mut self) {
         self.taken.fetch_sub(1, Ordering::Relaxed);
+        if let Some(peer) = self.peer {
+            self.peers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&peer);
+        }
     }
 }
 
@@ -67,6 +77,23 @@ struct PortSeats {
     fd: RawFd,
     local: SocketAddr,
     taken: Arc<AtomicUsize>,
+    /// Peer addresses known for the legs seated here: a leg whose peer is already here
+    /// goes elsewhere, as the port could not tell the two calls' packets apart.
+    peers: Arc<Mutex<HashSet<SocketAddr>>>,
+}
+
+impl PortSeats {
+    fn fits(&self, worker: usize, n: usize, peer: Option<SocketAddr>) -> bool {
+        self.worker == worker
+            && self.taken.load(Ordering::Relaxed) + n <= LEGS_PER_PORT
+            && peer.is_none_or(|a| {
+                !self
+                    .peers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(&a)
+            })
+    }
 }
 
 /// The reactor's book of shared ports and their free seats.
@@ -83,16 +110,16 @@ pub(super) struct OpenedPort {
 
 impl SharedPorts {
     /// Seats `n` legs side by side on one port of `worker`, opening a port from `range`
-    /// when none has room.
+    /// when none has room. `peer` is the first leg's peer address when already known
+    /// (a caller's, from its INVITE): never seated beside another leg with that peer.
     pub(super) fn seat(
         &mut self,
         worker: usize,
         n: usize,
+        peer: Option<SocketAddr>,
         range: &RtpPorts,
     ) -> Result<(Vec<SharedPort>, Option<OpenedPort>), PortError> {
-        let found = self.ports.iter().position(|p| {
-            p.worker == worker && p.taken.load(Ordering::Relaxed) + n <= LEGS_PER_PORT
-        });
+        let found = self.ports.iter().position(|p| p.fits(worker, n, peer));
         let (index, opened) = match found {
             Some(i) => (i, None),
             None => {
@@ -106,13 +133,20 @@ impl SharedPorts {
                     fd: socket.as_raw_fd(),
                     local,
                     taken: Arc::new(AtomicUsize::new(0)),
+                    peers: Arc::default(),
                 });
                 (port, Some(OpenedPort { port, socket }))
             }
         };
         let p = &self.ports[index];
+        if let Some(a) = peer {
+            p.peers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(a);
+        }
         let seats = (0..n)
-            .map(|_| {
+            .map(|i| {
                 p.taken.fetch_add(1, Ordering::Relaxed);
                 SharedPort {
                     worker: p.worker,
@@ -120,6 +154,8 @@ impl SharedPorts {
                     fd: p.fd,
                     local: p.local,
                     taken: p.taken.clone(),
+                    peer: peer.filter(|_| i == 0),
+                    peers: p.peers.clone(),
                 }
             })
             .collect();
@@ -154,26 +190,49 @@ mod tests {
     fn legs_fill_a_port_before_another_opens_and_seats_come_back() {
         let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 42000, 42100);
         let mut book = SharedPorts::default();
-        let (first, opened) = book.seat(0, 2, &range).unwrap();
+        let (first, opened) = book.seat(0, 2, None, &range).unwrap();
         let opened = opened.expect("the first seats open a port");
         assert_eq!(first[0].local, opened.socket.local_addr().unwrap());
         assert_eq!(first[1].local, first[0].local);
         let mut held = first;
         while held.len() < LEGS_PER_PORT {
-            let (more, opened) = book.seat(0, 1, &range).unwrap();
+            let (more, opened) = book.seat(0, 1, None, &range).unwrap();
             assert!(opened.is_none(), "room left on the open port");
             held.extend(more);
         }
-        let (other, second) = book.seat(0, 1, &range).unwrap();
+        let (other, second) = book.seat(0, 1, None, &range).unwrap();
         let second = second.expect("a full port opens another");
         assert_ne!(other[0].local, held[0].local);
         // Another worker's legs never sit on this worker's port.
-        let (_theirs, third) = book.seat(1, 1, &range).unwrap();
+        let (_theirs, third) = book.seat(1, 1, None, &range).unwrap();
         assert!(third.is_some());
         drop(held.pop());
-        let (back, none) = book.seat(0, 1, &range).unwrap();
+        let (back, none) = book.seat(0, 1, None, &range).unwrap();
         assert!(none.is_none(), "a freed seat is reused");
         assert_eq!(back[0].local, held[0].local);
         drop(second);
+    }
+
+    #[test]
+    fn a_caller_whose_address_is_seated_already_goes_to_another_port_until_it_leaves() {
+        let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 42200, 42300);
+        let mut book = SharedPorts::default();
+        let gateway: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let (first, _) = book.seat(0, 2, Some(gateway), &range).unwrap();
+        // Another call from the same announced address cannot share the port...
+        let (second, opened) = book.seat(0, 2, Some(gateway), &range).unwrap();
+        assert!(opened.is_some());
+        assert_ne!(second[0].local, first[0].local);
+        // ...while other peers still can.
+        let other: SocketAddr = "127.0.0.1:4002".parse().unwrap();
+        let (third, opened) = book.seat(0, 1, Some(other), &range).unwrap();
+        assert!(opened.is_none());
+        assert_eq!(third[0].local, first[0].local);
+        // Once the first call's caller is gone its address may sit there again.
+        let first_local = first[0].local;
+        drop(first);
+        let (again, opened) = book.seat(0, 1, Some(gateway), &range).unwrap();
+        assert!(opened.is_none());
+        assert_eq!(again[0].local, first_local);
     }
 }

@@ -114,8 +114,11 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
     let share = ex.config.media.shared_ports;
     let share_caller = share && admitted.remote.rtp_addr.ip() == admitted.source.ip();
     let share_agent = share && !ex.registrar.any_behind_nat(&admitted.agents);
-    let [caller_sock, agent_sock] = match ex.media.leg_ports(&ex.ports, [share_caller, share_agent])
-    {
+    let [caller_sock, agent_sock] = match ex.media.leg_ports(
+        &ex.ports,
+        [share_caller, share_agent],
+        admitted.remote.rtp_addr,
+    ) {
         Ok(pair) => pair,
         Err(e) => {
             warn!(error = %e, "no RTP port for a new call");
