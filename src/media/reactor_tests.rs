@@ -197,7 +197,10 @@ fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
     a1.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     while let Ok(n) = a1.recv(&mut buf) {
-        assert_eq!(buf[12], 0x31, "call 1's agent heard call 2's caller");
+        assert!(
+            buf[12..n].iter().all(|b| *b == 0x31),
+            "call 1's agent heard call 2's caller"
+        );
     }
     media.shutdown();
 }
