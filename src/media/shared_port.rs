@@ -3,16 +3,19 @@
 //! packet per leg.
 //!
 //! Why: with a socket per leg, each packet cost its own readiness event, file lookup and
-//! system call on top of the kernel's UDP work; batching them across legs took about a
-//! third off a media worker's time per packet (see `docs/performance.md`).
+//! system call on top of the kernel's UDP work; batching them across legs took a third
+//! off the relaying side's time per packet in a stand-alone test, 5-16 % off a media
+//! worker's in the load harness (see `docs/performance.md`).
 //!
 //! Limits: a shared port tells its legs apart by the source address of their packets, so
 //! it only serves a peer whose media address is known beforehand: one that signals from
 //! the address its SDP names (a trunk's media gateway, a phone registered without NAT).
 //! A peer behind NAT keeps a port of its own, where symmetric RTP latches to whatever
-//! source its media really comes from. A port seats at most `LEGS_PER_PORT` legs, which
-//! keeps what queues on it between two batches well inside the kernel's default receive
-//! buffer. Ports are opened as calls need them and kept for reuse while the server runs.
+//! source its media really comes from. Two calls whose peer announces one address never
+//! sit on one port when that is known at seating (a caller); when it shows only later (an
+//! agent's answer) the worker delivers that address's packets to neither. A port seats
+//! at most `LEGS_PER_PORT` legs, which keeps what queues on it between two batches well
+//! inside its 1 MB receive buffer. Ports are opened as calls need them and kept for reuse while the server runs.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
