@@ -204,8 +204,8 @@ pub struct MediaConfig {
     /// How long a media worker gathers packets before relaying them in one batch.
     #[serde(default = "default_batch_ms")]
     pub batch_ms: u64,
-    /// Seat legs whose peer is reached directly (no NAT) on shared ports, read and
-    /// written in batches (`media::shared_port`). Off by default: a peer that announces
+    /// Seat callers whose gateway is reached directly (no NAT) on shared ports, read and
+    /// written in batches (`media::shared_port`); agent legs keep their own. Off by default: a peer that announces
     /// one RTP address for several calls (sipp does) cannot be told apart on a shared port.
     #[serde(default)]
     pub shared_ports: bool,

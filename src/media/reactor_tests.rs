@@ -207,7 +207,7 @@ fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
 
 #[test]
 fn packets_two_legs_on_a_port_could_own_reach_neither_call() {
-    // Two agents' answers name one address (only known after the ports were offered):
+    // Two legs' peers name one address learnt after seating (an answer, a re-INVITE):
     // its packets cannot be told apart, so neither call may hear them.
     let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
     let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43800, 43900);

@@ -9,8 +9,8 @@
 //!
 //! Limits: a shared port tells its legs apart by the source address of their packets, so
 //! it only serves a peer whose media address is known beforehand: one that signals from
-//! the address its SDP names (a trunk's media gateway, a phone registered without NAT).
-//! A peer behind NAT keeps a port of its own, where symmetric RTP latches to whatever
+//! the address its SDP names (the SIP layer seats only such callers here; agents' phones
+//! answer after their port is offered). A peer behind NAT keeps a port of its own, where symmetric RTP latches to whatever
 //! source its media really comes from. Two calls whose peer announces one address never
 //! sit on one port when that is known at seating (a caller); when it shows only later (an
 //! agent's answer) the worker delivers that address's packets to neither. A port seats

@@ -109,23 +109,24 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
             return None;
         }
     };
-    // Shared ports only for peers reached directly: the gateway signalling from the
-    // host its SDP names, agents' phones registered without NAT.
-    let share = ex.config.media.shared_ports;
-    let share_caller = share && admitted.remote.rtp_addr.ip() == admitted.source.ip();
-    let share_agent = share && !ex.registrar.any_behind_nat(&admitted.agents);
-    let [caller_sock, agent_sock] = match ex.media.leg_ports(
-        &ex.ports,
-        [share_caller, share_agent],
-        admitted.remote.rtp_addr,
-    ) {
-        Ok(pair) => pair,
-        Err(e) => {
-            warn!(error = %e, "no RTP port for a new call");
-            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-            return None;
-        }
-    };
+    // A shared port only for a caller reached directly (the gateway signalling from the
+    // host its SDP names). The agent leg keeps its own: its port is offered before anyone
+    // knows which phone will answer, and one behind NAT would send from an address its
+    // SDP does not name, which only a port of its own can latch to.
+    let share_caller =
+        ex.config.media.shared_ports && admitted.remote.rtp_addr.ip() == admitted.source.ip();
+    let [caller_sock, agent_sock] =
+        match ex
+            .media
+            .leg_ports(&ex.ports, [share_caller, false], admitted.remote.rtp_addr)
+        {
+            Ok(pair) => pair,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for a new call");
+                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                return None;
+            }
+        };
     let (Ok(caller_local), Ok(agent_local)) = (caller_sock.local_addr(), agent_sock.local_addr())
     else {
         let _ = tx.reply(StatusCode::ServerInternalError).await;

@@ -60,13 +60,6 @@ impl Binding {
         self.expires_at > now
     }
 
-    /// Whether the phone registered from the host its Contact names: no NAT in between,
-    /// so the media address its SDP gives is where its RTP will come from. A Contact
-    /// naming a host by DNS name counts as not direct (unknown).
-    pub fn is_direct(&self) -> bool {
-        contact_ip(&self.contact) == Some(self.received.ip())
-    }
-
     fn matches(&self, c: &ContactParam) -> bool {
         match (&self.instance, &c.instance) {
             (Some(a), Some(b)) => a == b,
@@ -274,17 +267,6 @@ impl LocationTable {
         self.bindings.is_empty()
     }
 
-    /// Whether a live binding of one of `aors` (of any AOR, when `aors` is empty) is
-    /// not direct (`Binding::is_direct`).
-    pub fn any_behind_nat(&self, aors: &[String], now: Instant) -> bool {
-        let behind = |list: &Vec<Binding>| list.iter().any(|b| b.is_live(now) && !b.is_direct());
-        if aors.is_empty() {
-            self.bindings.values().any(behind)
-        } else {
-            aors.iter().filter_map(|a| self.bindings.get(a)).any(behind)
-        }
-    }
-
     /// AORs with at least one binding held.
     pub fn aors(&self) -> impl Iterator<Item = &str> {
         self.bindings.keys().map(String::as_str)
@@ -308,23 +290,6 @@ fn new_binding(c: &ContactParam, req: &RegisterRequest, expires_at: Instant) -> 
         q: c.q,
         instance: c.instance.clone(),
     }
-}
-
-/// The IP address in a SIP URI's host part (`sip:1001@192.0.2.7:5060;transport=udp`,
-/// `<sip:[2001:db8::1]>`), if it is one.
-fn contact_ip(uri: &str) -> Option<std::net::IpAddr> {
-    let uri = uri.trim().trim_start_matches('<');
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))?;
-    let end = rest.find([';', '>', '?']).unwrap_or(rest.len());
-    let hostport = &rest[..end];
-    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
-    let host = match hostport.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => hostport.split(':').next()?,
-    };
-    host.parse().ok()
 }
 
 #[cfg(test)]
@@ -601,51 +566,5 @@ mod tests {
         assert_eq!(t.expire(now + secs(60)), 2);
         assert_eq!(t.len(), 1);
         assert_eq!(t.aors().collect::<Vec<_>>(), vec!["1001"]);
-    }
-
-    #[test]
-    fn a_phone_is_direct_when_it_registers_from_the_host_its_contact_names() {
-        let mut b = binding("sip:1001@192.0.2.7:5062;transport=udp", "192.0.2.7:40122");
-        assert!(
-            b.is_direct(),
-            "another port (TCP, rport) is still the same host"
-        );
-        b.contact = "<sip:1001@192.168.1.20:5060>".into();
-        assert!(
-            !b.is_direct(),
-            "a private Contact seen from a public address is NAT"
-        );
-        b.contact = "sip:1001@phone.example.org".into();
-        assert!(!b.is_direct(), "a DNS name is not known to be direct");
-        b.contact = "sip:1001@[2001:db8::5]:5060".into();
-        b.received = "[2001:db8::5]:5060".parse().unwrap();
-        assert!(b.is_direct());
-
-        let now = Instant::now();
-        let mut t = LocationTable::default();
-        t.bindings.insert(
-            "1001".into(),
-            vec![binding("sip:1001@10.0.0.2", "10.0.0.2:5060")],
-        );
-        t.bindings.insert(
-            "1002".into(),
-            vec![binding("sip:1002@10.0.0.3", "203.0.113.9:5060")],
-        );
-        assert!(!t.any_behind_nat(&["1001".into()], now));
-        assert!(t.any_behind_nat(&["1001".into(), "1002".into()], now));
-        assert!(t.any_behind_nat(&[], now), "no list: every AOR counts");
-    }
-
-    fn binding(contact: &str, received: &str) -> Binding {
-        Binding {
-            contact: contact.into(),
-            received: received.parse().unwrap(),
-            transport: Transport::Udp,
-            expires_at: Instant::now() + std::time::Duration::from_secs(600),
-            call_id: "c".into(),
-            cseq: 1,
-            q: None,
-            instance: None,
-        }
     }
 }

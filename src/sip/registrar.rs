@@ -224,12 +224,6 @@ impl Registrar {
         self.tables().pins.record_failure(ip, Instant::now());
     }
 
-    /// Whether a live registration of one of `aors` (of anyone, when empty) sits behind
-    /// NAT: their calls' agent legs then get RTP ports of their own.
-    pub fn any_behind_nat(&self, aors: &[String]) -> bool {
-        self.tables().location.any_behind_nat(aors, Instant::now())
-    }
-
     /// Live bindings of an agent's phones.
     pub fn contacts(&self, aor: &str) -> Vec<Binding> {
         let t = self.tables();
