@@ -100,6 +100,18 @@ fn relayed(
     panic!("nothing relayed");
 }
 
+/// Every payload byte `s` receives until it has been quiet for `quiet_ms`.
+fn heard(s: &UdpSocket, quiet_ms: u64) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_millis(quiet_ms)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut bytes = Vec::new();
+    while let Ok(n) = s.recv(&mut buf) {
+        bytes.extend_from_slice(&buf[12..n]);
+    }
+    bytes
+}
+
 #[test]
 fn calls_sharing_a_port_each_hear_only_their_own_peer() {
     let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
@@ -123,12 +135,8 @@ fn calls_sharing_a_port_each_hear_only_their_own_peer() {
     assert_eq!(relayed(&a2, l2[1], &c2, 0x44).1, l2[0]);
 
     // No cross-talk: nothing of call 2 reached call 1's peers.
-    let mut buf = [0u8; 1500];
     for s in [&c1, &a1] {
-        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        while let Ok(n) = s.recv(&mut buf) {
-            assert!(buf[12..n].iter().all(|b| *b == 0x11 || *b == 0x22));
-        }
+        assert!(heard(s, 50).iter().all(|b| *b == 0x11 || *b == 0x22));
     }
 
     // A source no leg expects (every leg has heard from its peer) is dropped and counted.
@@ -145,10 +153,7 @@ fn calls_sharing_a_port_each_hear_only_their_own_peer() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(now, strays + 1);
     for s in [&a1, &c1, &a2, &c2] {
-        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        while let Ok(n) = s.recv(&mut buf) {
-            assert_ne!(buf[12..n][0], 0x55, "a stray packet was relayed");
-        }
+        assert!(!heard(s, 20).contains(&0x55), "a stray packet was relayed");
     }
     media.shutdown();
 }
@@ -193,15 +198,10 @@ fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
     assert_ne!(l1[0], l2[0]);
     assert_eq!(relayed(&gateway, l1[0], &a1, 0x31).1, l1[1]);
     assert_eq!(relayed(&gateway, l2[0], &a2, 0x32).1, l2[1]);
-    let mut buf = [0u8; 1500];
-    a1.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    while let Ok(n) = a1.recv(&mut buf) {
-        assert!(
-            buf[12..n].iter().all(|b| *b == 0x31),
-            "call 1's agent heard call 2's caller"
-        );
-    }
+    assert!(
+        heard(&a1, 50).iter().all(|b| *b == 0x31),
+        "call 1's agent heard call 2's caller"
+    );
     media.shutdown();
 }
 
@@ -226,12 +226,11 @@ fn packets_two_legs_on_a_port_could_own_reach_neither_call() {
         phone.send_to(&rtp(0xdef, seq, 0x43), l1[1]).unwrap();
     }
     std::thread::sleep(Duration::from_millis(50));
-    let mut buf = [0u8; 1500];
     for s in [&c1, &c2] {
-        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        while let Ok(n) = s.recv(&mut buf) {
-            assert_ne!(buf[12..n][0], 0x43, "a caller heard the other call's agent");
-        }
+        assert!(
+            !heard(s, 20).contains(&0x43),
+            "a caller heard the other call's agent"
+        );
     }
     let after = stats
         .packets_stray
