@@ -83,6 +83,8 @@ fn finalize(
         path: path.to_owned(),
         source,
     })?;
+    // Synced and checksummed: nothing reads it again soon (see `writer::release_synced`).
+    super::writer::drop_cached(file, 0, 0);
     Ok(RecordingSummary {
         path: path.to_owned(),
         duration_ms: frames * 1000 / RATE,
@@ -91,7 +93,8 @@ fn finalize(
     })
 }
 
-/// SHA-256 of the first `len` bytes, read back from the file (mostly page cache).
+/// SHA-256 of the first `len` bytes, read back from the file (the last seconds from the
+/// page cache, older audio from disk).
 fn hash(file: &File, len: u64, scratch: &mut [u8]) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut at = 0u64;

@@ -471,3 +471,85 @@ fn the_filesystem_is_synced_again_and_again_while_recordings_are_open() {
         assert_eq!(summary.duration_ms, 1000);
     }
 }
+
+/// Which of a file's pages are in the page cache (`mincore` over a read-only mapping).
+fn cached_pages(path: &Path) -> Vec<bool> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    let pages = len.div_ceil(4096);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: a private read-only mapping of an open file, unmapped before returning;
+    // `vec` has one byte per page of it, as mincore requires.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        assert_eq!(libc::mincore(map, len, vec.as_mut_ptr()), 0);
+        libc::munmap(map, len);
+    }
+    vec.iter().map(|v| v & 1 == 1).collect()
+}
+
+#[test]
+fn synced_audio_leaves_the_page_cache_and_the_checksum_still_covers_it() {
+    // Not in the default temp dir: on tmpfs, pages cannot leave memory.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let path = dir.path().join("long.wav");
+    let cfg = RecordingConfig {
+        sync_interval: std::time::Duration::from_millis(100),
+        header_interval: std::time::Duration::from_millis(200),
+        ..RecordingConfig::default()
+    };
+    let svc = RecordingService::start(cfg).unwrap();
+    let mut h = svc.open(&path);
+    let wait_syncs = |n: u64| {
+        let target = svc.stats().syncs + n;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while svc.stats().syncs < target && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // 10 s of audio; a second more once two syncs have passed marks where it ends, and a
+    // second more after two further syncs lets it go.
+    talk(&mut h, 0, 500, Some(440.0), Some(1000.0));
+    wait_syncs(2);
+    talk(&mut h, 500 * 160, 50, Some(440.0), Some(1000.0));
+    svc.barrier().blocking_recv().unwrap();
+    wait_syncs(2);
+    talk(&mut h, 550 * 160, 50, Some(440.0), Some(1000.0));
+    svc.barrier().blocking_recv().unwrap();
+    let cached = cached_pages(&path);
+    assert!(
+        cached[0],
+        "the header page, rewritten in place, stays cached"
+    );
+    // 8 s of the first 10 are at least two sync intervals old: none of it is cached.
+    let old = &cached[1..1 + 8 * 8000 * 4 / 4096];
+    let still = old.iter().filter(|c| **c).count();
+    assert_eq!(
+        still,
+        0,
+        "{still} of {} synced audio pages still cached",
+        old.len()
+    );
+
+    let summary = h.finish(600 * 160).wait().unwrap();
+    assert!(
+        cached_pages(&path).iter().all(|c| !c),
+        "a finalized recording is not kept cached"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(summary.sha256_hex, hex::encode(Sha256::digest(&bytes)));
+    let (left, right) = read_back(&path);
+    assert_eq!(left.len(), 600 * 160);
+    assert!((pitch(&left[..8000]) - 440.0).abs() < 10.0);
+    assert!((pitch(&right[..8000]) - 1000.0).abs() < 20.0);
+}
