@@ -1,5 +1,6 @@
-//! Shared RTP ports end to end through a real worker: calls' legs on one port, told apart
-//! by their peers' addresses.
+//! RTP relaying end to end through a real worker: legs on sockets of their own (connected
+//! to a peer that sends from its announced address) and on shared ports, told apart by
+//! their peers' addresses.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -236,5 +237,74 @@ fn packets_two_legs_on_a_port_could_own_reach_neither_call() {
         .packets_stray
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after, before + 5);
+    media.shutdown();
+}
+
+fn announce(handle: &MediaHandle, leg: Leg, addr: SocketAddr) {
+    let cmd = MediaCommand::Remote {
+        leg,
+        addr,
+        negotiated: PCMA,
+    };
+    handle
+        .tx
+        .send(super::reactor::WorkerMsg::Command(handle.id, cmd))
+        .unwrap();
+}
+
+#[test]
+fn an_own_port_heard_from_its_announced_peer_takes_no_other_source() {
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44000, 44100);
+    let (caller, agent) = (peer(), peer());
+    let (_h, l, _e) = bridged_call(&media, &range, [false, false], &caller, &agent);
+    assert_eq!(relayed(&caller, l[0], &agent, 0x13).1, l[1]);
+    assert_eq!(relayed(&agent, l[1], &caller, 0x31).1, l[0]);
+    // Someone else sends to the caller's port (RTP injection, a stale peer): the call
+    // goes on as before and nobody hears the intruder.
+    let intruder = peer();
+    for seq in 0..5 {
+        intruder.send_to(&rtp(9, seq, 0x66), l[0]).unwrap();
+    }
+    assert_eq!(relayed(&caller, l[0], &agent, 0x14).1, l[1]);
+    assert!(
+        !heard(&agent, 50).contains(&0x66),
+        "injected audio was relayed"
+    );
+    // Replies still go to the caller, not to the intruder.
+    assert_eq!(relayed(&agent, l[1], &caller, 0x32).1, l[0]);
+    assert!(heard(&intruder, 30).is_empty());
+    media.shutdown();
+}
+
+#[test]
+fn a_peer_announcing_a_new_address_is_heard_there() {
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44200, 44300);
+    let (caller, agent) = (peer(), peer());
+    let (h, l, _e) = bridged_call(&media, &range, [false, false], &caller, &agent);
+    assert_eq!(relayed(&caller, l[0], &agent, 0x15).1, l[1]);
+    // A re-INVITE moves the caller's media elsewhere.
+    let moved = peer();
+    announce(&h, Leg::Caller, moved.local_addr().unwrap());
+    assert_eq!(relayed(&moved, l[0], &agent, 0x16).1, l[1]);
+    assert_eq!(relayed(&agent, l[1], &moved, 0x33).1, l[0]);
+    // An old-style hold (zero address) is not a move.
+    announce(&h, Leg::Caller, "0.0.0.0:4000".parse().unwrap());
+    assert_eq!(relayed(&moved, l[0], &agent, 0x17).1, l[1]);
+    media.shutdown();
+}
+
+#[test]
+fn a_peer_behind_nat_is_followed_on_an_own_port() {
+    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
+    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44400, 44500);
+    let (announced, agent) = (peer(), peer());
+    let (_h, l, _e) = bridged_call(&media, &range, [false, false], &announced, &agent);
+    // Its SDP names a private address; its media comes from the NAT's.
+    let natted = peer();
+    assert_eq!(relayed(&natted, l[0], &agent, 0x18).1, l[1]);
+    assert_eq!(relayed(&agent, l[1], &natted, 0x34).1, l[0]);
+    assert!(heard(&announced, 30).is_empty());
     media.shutdown();
 }

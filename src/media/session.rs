@@ -26,7 +26,7 @@ use crate::media::dtmf::DtmfReceiver;
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
 use crate::media::shared_port::{LegPort, SharedPort};
 use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
-use crate::media::udp_batch::SendBatch;
+use crate::media::udp_batch::{self, SendBatch};
 use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
 use crate::sdp::{Codec, Negotiated};
 
@@ -207,6 +207,8 @@ pub(super) struct LegState {
     announced: Option<SocketAddr>,
     /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
     latched: bool,
+    /// Whether the leg's own socket is connected to `remote` (see `latch`).
+    connected: bool,
     negotiated: Option<Negotiated>,
     /// The codec state for what this leg speaks; set with `negotiated`.
     voice: Option<Voice>,
@@ -229,6 +231,7 @@ impl LegState {
             remote: None,
             announced: None,
             latched: false,
+            connected: false,
             negotiated: None,
             voice: None,
             out: OutStream::new(ssrc, seq, ts),
@@ -262,11 +265,49 @@ impl LegState {
         !self.latched && self.announced.is_some_and(|r| r.ip() == from.ip())
     }
 
+    /// Symmetric RTP: sends follow where the peer's packets come from. A leg on its own
+    /// port whose peer sends from exactly the address its SDP announced (a gateway, a LAN
+    /// phone) has its socket connected there: the kernel then skips a route lookup per
+    /// datagram sent, and packets from anywhere else never reach the call (no injected or
+    /// stray audio). A peer sending from elsewhere (NAT) stays unconnected and followed.
     fn latch(&mut self, from: SocketAddr) {
+        if self.connected {
+            // Only a datagram queued before the connect can come from elsewhere.
+            return;
+        }
         if !self.latched || self.remote != Some(from) {
             self.remote = Some(from);
             self.latched = true;
         }
+        if let LegSocket::Own(sock) = &self.sock
+            && self.announced == Some(from)
+        {
+            match sock.connect(from) {
+                Ok(()) => self.connected = true,
+                Err(e) => tracing::debug!(error = %e, %from, "cannot connect an RTP socket"),
+            }
+        }
+    }
+
+    /// The peer announced a new media address (a re-INVITE): forget the old association
+    /// so its packets, from wherever they now come, are heard again.
+    fn reannounce(&mut self, addr: SocketAddr) {
+        // A zero address is old-style hold (RFC 3264 §8.4), not a move: on resume the peer
+        // names its address again.
+        if self.announced == Some(addr) || addr.ip().is_unspecified() {
+            return;
+        }
+        if self.connected {
+            if let Err(e) = udp_batch::disconnect(self.sock.fd()) {
+                tracing::warn!(error = %e, "cannot disconnect an RTP socket; the peer's new address may go unheard");
+            }
+            self.connected = false;
+            self.latched = false;
+        }
+        if !self.latched {
+            self.remote = Some(addr);
+        }
+        self.announced = Some(addr);
     }
 }
 
@@ -382,10 +423,7 @@ impl MediaSession {
                 negotiated,
             } => {
                 let l = &mut self.legs[leg.index()];
-                if !l.latched {
-                    l.remote = Some(addr);
-                }
-                l.announced = Some(addr);
+                l.reannounce(addr);
                 l.negotiated = Some(negotiated);
                 if l.voice.as_ref().map(Voice::codec) != Some(negotiated.codec) {
                     match Voice::new(negotiated.codec) {
@@ -679,7 +717,11 @@ impl LegState {
             .build_into(tx.buffer());
         match built {
             Ok(len) => {
-                tx.queue(self.sock.fd(), len, dest);
+                if self.connected && self.remote == Some(dest) {
+                    tx.queue_connected(self.sock.fd(), len);
+                } else {
+                    tx.queue(self.sock.fd(), len, dest);
+                }
                 true
             }
             Err(_) => false,

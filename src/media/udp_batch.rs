@@ -111,6 +111,11 @@ pub struct SendBatch {
     lens: [usize; SHARED_SLOTS],
     fds: [RawFd; SHARED_SLOTS],
     count: usize,
+    /// The kernel's view of the queue, filled at `flush` for every queued datagram at
+    /// once (a run is often a single datagram: clearing a full array per run cost more
+    /// than the few headers it needed).
+    hdrs: Box<[libc::mmsghdr; SHARED_SLOTS]>,
+    iovs: Box<[libc::iovec; SHARED_SLOTS]>,
     /// Datagrams handed to the kernel and refused (a full socket buffer, a peer's ICMP
     /// error) since the last `take_counts`.
     sent: u64,
@@ -127,6 +132,10 @@ impl Default for SendBatch {
             lens: [0; SHARED_SLOTS],
             fds: [-1; SHARED_SLOTS],
             count: 0,
+            // SAFETY: iovec and mmsghdr are plain old data; all-zero (null pointers) is
+            // valid, and `flush` points them at live buffers before any use.
+            hdrs: Box::new(unsafe { std::mem::zeroed() }),
+            iovs: Box::new(unsafe { std::mem::zeroed() }),
             sent: 0,
             failed: 0,
         }
@@ -157,9 +166,36 @@ impl SendBatch {
         self.count += 1;
     }
 
+    /// Like `queue`, for a socket connected to its peer: no destination is passed, so the
+    /// kernel uses the socket's cached route instead of looking one up per datagram.
+    pub fn queue_connected(&mut self, fd: RawFd, len: usize) {
+        if self.count == SHARED_SLOTS {
+            self.failed += 1;
+            return;
+        }
+        let i = self.count;
+        self.addr_lens[i] = 0;
+        self.lens[i] = len.min(MTU);
+        self.fds[i] = fd;
+        self.count += 1;
+    }
+
     /// Sends everything queued. A datagram the kernel refuses is dropped and counted;
     /// the rest of its run still goes.
     pub fn flush(&mut self) {
+        for i in 0..self.count {
+            self.iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
+            self.iovs[i].iov_len = self.lens[i];
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = if self.addr_lens[i] == 0 {
+                std::ptr::null_mut()
+            } else {
+                (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast()
+            };
+            h.msg_namelen = self.addr_lens[i];
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+        }
         let mut start = 0;
         while start < self.count {
             let fd = self.fds[start];
@@ -181,29 +217,18 @@ impl SendBatch {
         )
     }
 
+    /// Sends datagrams `start..end`, all through `fd`; their headers are filled.
     fn send_run(&mut self, fd: RawFd, start: usize, end: usize) {
-        // SAFETY: iovec, mmsghdr are plain old data; zero is valid before we fill them.
-        let mut iovs: [libc::iovec; SHARED_SLOTS] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; SHARED_SLOTS] = unsafe { std::mem::zeroed() };
         let n = end - start;
-        for k in 0..n {
-            let i = start + k;
-            iovs[k].iov_base = self.bufs[i].as_mut_ptr().cast();
-            iovs[k].iov_len = self.lens[i];
-            let h = &mut hdrs[k].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = self.addr_lens[i];
-            h.msg_iov = &mut iovs[k];
-            h.msg_iovlen = 1;
-        }
         let mut done = 0;
         while done < n {
-            // SAFETY: headers `done..n` point at live buffers and addresses of `self`,
-            // sized as declared; the kernel only reads them.
+            // SAFETY: headers `start + done..end` were just pointed at live buffers and
+            // addresses of `self` (boxed, so they do not move), sized as declared; the
+            // kernel only reads them.
             let r = unsafe {
                 libc::sendmmsg(
                     fd,
-                    hdrs.as_mut_ptr().add(done),
+                    self.hdrs.as_mut_ptr().add(start + done),
                     (n - done) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
@@ -220,6 +245,21 @@ impl SendBatch {
             done += 1;
             self.failed += 1;
         }
+    }
+}
+
+/// Dissolves a UDP socket's `connect`: it takes datagrams from anyone again.
+pub fn disconnect(fd: RawFd) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr with family AF_UNSPEC is what connect(2) takes to
+    // dissolve an association; the kernel only reads it.
+    let mut addr: libc::sockaddr = unsafe { std::mem::zeroed() };
+    addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    let len = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+    // SAFETY: `addr` is live and `len` long.
+    if unsafe { libc::connect(fd, &addr, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
