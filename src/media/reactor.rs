@@ -359,10 +359,11 @@ impl Worker {
             }
             return;
         }
+        let now = Instant::now();
         for ev in events.iter() {
             let Token(t) = ev.token();
             if t >= PORT_TOKEN {
-                self.drain_port(t - PORT_TOKEN, wide, tx);
+                self.drain_port(t - PORT_TOKEN, now, wide, tx);
                 continue;
             }
             let (slot, leg) = (t / 2, if t % 2 == 0 { Leg::Caller } else { Leg::Agent });
@@ -377,7 +378,7 @@ impl Worker {
                     Ok(n) => {
                         for i in 0..n {
                             if let Some((packet, from)) = batch.packet(i) {
-                                s.session.on_packet(leg, packet, from, tx);
+                                s.session.on_packet(leg, packet, from, now, tx);
                             }
                         }
                         if n < udp_batch::SLOTS {
@@ -396,7 +397,13 @@ impl Worker {
     }
 
     /// Reads a shared port dry, handing each packet to the leg its source belongs to.
-    fn drain_port(&mut self, port: usize, wide: &mut RecvBatch<SHARED_SLOTS>, tx: &mut SendBatch) {
+    fn drain_port(
+        &mut self,
+        port: usize,
+        now: Instant,
+        wide: &mut RecvBatch<SHARED_SLOTS>,
+        tx: &mut SendBatch,
+    ) {
         let Some(fd) = self.ports.get(&port).map(|p| p.sock.as_raw_fd()) else {
             return;
         };
@@ -419,7 +426,7 @@ impl Worker {
                     continue;
                 };
                 if let Some(Some(s)) = self.slots.get_mut(slot) {
-                    s.session.on_packet(leg, packet, from, tx);
+                    s.session.on_packet(leg, packet, from, now, tx);
                     sync_keys(&mut self.ports, slot, s);
                 }
             }

@@ -397,7 +397,11 @@ impl MediaSession {
     }
 
     fn now_sample(&self) -> u64 {
-        let d = self.started.elapsed();
+        self.sample_at(Instant::now())
+    }
+
+    fn sample_at(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.started);
         d.as_secs() * RATE + u64::from(d.subsec_nanos()) * RATE / 1_000_000_000
     }
 
@@ -487,11 +491,14 @@ impl MediaSession {
         }
     }
 
+    /// A datagram from `from` for `leg`; `now` is when the worker's pass began (one clock
+    /// read per pass, not two per packet: packets waited up to a batch interval anyway).
     pub(super) fn on_packet(
         &mut self,
         leg: Leg,
         packet: &[u8],
         from: SocketAddr,
+        now: Instant,
         tx: &mut SendBatch,
     ) {
         let Ok(rtp) = RtpReader::new(packet) else {
@@ -499,10 +506,10 @@ impl MediaSession {
             return;
         };
         self.local.packets_in += 1;
-        let now_sample = self.now_sample();
+        let now_sample = self.sample_at(now);
         let l = &mut self.legs[leg.index()];
         l.latch(from);
-        l.last_rx = Instant::now();
+        l.last_rx = now;
         l.timeout_reported = false;
         let Some(neg) = l.negotiated else { return };
         let pt = rtp.payload_type();
