@@ -2,7 +2,7 @@
 //! with G.711 both ways and recorded.
 //!
 //! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
-//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS]` reports atende's CPU per
+//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--epoll]` reports atende's CPU per
 //! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
 //! loss, recordings written and checked (duration, both channels audible), and the call
 //! set-up rate with short calls and the call records written. Under `cargo test`
@@ -23,6 +23,8 @@ struct Args {
     batch_ms: u32,
     /// `media.shared_ports` of the server under test (`--shared-ports` turns it on).
     shared_ports: bool,
+    /// `media.io_uring` of the server under test (`--epoll` turns it off).
+    io_uring: bool,
     setup_rate: u32,
     setup_secs: u32,
     /// Length of a short call after answer (welcome 1 s, then bridged).
@@ -49,6 +51,7 @@ fn args() -> Args {
             setup_talk_ms: u64::from(get("--setup-talk-ms", 2500)),
             batch_ms: get("--batch-ms", 5),
             shared_ports: argv.iter().any(|a| a == "--shared-ports"),
+            io_uring: !argv.iter().any(|a| a == "--epoll"),
         }
     } else {
         Args {
@@ -60,6 +63,7 @@ fn args() -> Args {
             setup_talk_ms: 2500,
             batch_ms: 5,
             shared_ports: false,
+            io_uring: true,
         }
     }
 }
@@ -290,6 +294,7 @@ fn main() {
     set_sipp_media_ports(ports.min(6000));
     set_media_batch_ms(u16::try_from(a.batch_ms).unwrap_or(5));
     set_shared_ports(a.shared_ports);
+    set_io_uring(a.io_uring);
     // Ramp, hold and slack: a long hold (past the transactions' 32 s linger) must fit.
     let run_secs = a.calls / a.rate.max(1) + a.hold_secs + 60;
     set_sipp_timeout_secs(u16::try_from(run_secs).unwrap_or(u16::MAX).max(60));
@@ -307,6 +312,17 @@ fn main() {
     let received = server.metric("atende_rtp_packets_received_total");
     let sent = server.metric("atende_rtp_packets_sent_total");
     let dropped = server.metric("atende_rtp_packets_dropped_total");
+    println!(
+        "media IO: {:.0} workers on io_uring (asked: {})",
+        server.metric("atende_media_workers_io_uring"),
+        if a.io_uring { "io_uring" } else { "epoll" },
+    );
+    if a.io_uring {
+        assert!(
+            server.metric("atende_media_workers_io_uring") > 0.0,
+            "io_uring asked for but no worker runs on it"
+        );
+    }
     println!(
         "RTP ports: {}, {:.0} stray packets (no leg on a shared port owned their source)",
         if a.shared_ports {

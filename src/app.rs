@@ -12,7 +12,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ivr::LiveFlows;
 use crate::media::prompt::PromptLibrary;
-use crate::media::reactor::MediaReactor;
+use crate::media::reactor::{MediaIo, MediaReactor};
 use crate::media::recording::{RecordingConfig, RecordingService};
 use crate::sip::exchange::Exchange;
 use crate::sip::registrar::Registrar;
@@ -166,9 +166,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let endpoint = Arc::new(endpoint);
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let registrar = Registrar::new(&config, rand::random());
-    let media = MediaReactor::start(
+    let media = MediaReactor::start_with(
         config.media.threads,
         std::time::Duration::from_millis(config.media.batch_ms),
+        if config.media.io_uring {
+            MediaIo::Uring
+        } else {
+            MediaIo::Epoll
+        },
     )?;
     let exchange = Arc::new(
         Exchange::new(

@@ -209,6 +209,9 @@ pub struct MediaConfig {
     /// one RTP address for several calls (sipp does) cannot be told apart on a shared port.
     #[serde(default)]
     pub shared_ports: bool,
+    /// Relay RTP through io_uring where the kernel offers it (Linux 6.1+), else epoll.
+    #[serde(default = "default_true")]
+    pub io_uring: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,6 +318,10 @@ fn default_max_calls() -> usize {
 fn default_auth_failures() -> u32 {
     5
 }
+fn default_true() -> bool {
+    true
+}
+
 fn default_batch_ms() -> u64 {
     5
 }

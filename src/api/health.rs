@@ -107,6 +107,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         m.packets_stray.load(Ordering::Relaxed),
     );
     metric(
+        "atende_media_workers_io_uring",
+        "gauge",
+        "Media worker threads on io_uring; the rest use epoll (kernel older than 6.1, or io_uring blocked, e.g. by a container's seccomp profile).",
+        m.workers_io_uring.load(Ordering::Relaxed),
+    );
+    metric(
         "atende_recording_errors_total",
         "counter",
         "Recordings that failed (disk full, unwritable).",

@@ -20,4 +20,5 @@ pub mod session;
 pub mod shared_port;
 pub mod stream;
 pub mod udp_batch;
+mod uring;
 pub mod voice;

@@ -35,6 +35,7 @@ use super::ports::{PortError, RtpPorts};
 use super::session::{Leg, LegSocket, MediaCommand, MediaHandle, MediaSession, MediaStats, TICK};
 use super::shared_port::{LegPort, OpenedPort, SharedPorts};
 use super::udp_batch::{self, RecvBatch, SHARED_SLOTS, SendBatch};
+use super::uring::Uring;
 
 /// Tokens from here up are shared ports (`PORT_TOKEN + port`); below, a slot's own
 /// sockets (`2 * slot + leg`).
@@ -44,6 +45,15 @@ const PORT_TOKEN: usize = 1 << (usize::BITS - 2);
 pub enum ReactorError {
     #[error("cannot start a media worker: {0}")]
     Start(#[source] std::io::Error),
+}
+
+/// How a worker's sockets are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaIo {
+    /// io_uring (`uring`), falling back to epoll when the kernel does not offer it.
+    Uring,
+    /// epoll readiness with `recvmmsg`/`sendmmsg`.
+    Epoll,
 }
 
 pub(super) enum WorkerMsg {
@@ -76,8 +86,18 @@ pub struct MediaReactor {
 }
 
 impl MediaReactor {
-    /// Starts `threads` workers (0: one per CPU core) that wake every `batch`.
+    /// Starts `threads` workers (0: one per CPU core) that wake every `batch`, each on
+    /// io_uring where the kernel offers it (`uring`), else on epoll.
     pub fn start(threads: usize, batch: Duration) -> Result<MediaReactor, ReactorError> {
+        MediaReactor::start_with(threads, batch, MediaIo::Uring)
+    }
+
+    /// As `start`, choosing the sockets' IO path.
+    pub fn start_with(
+        threads: usize,
+        batch: Duration,
+        io: MediaIo,
+    ) -> Result<MediaReactor, ReactorError> {
         let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -100,6 +120,8 @@ impl MediaReactor {
                 stop: stop.clone(),
                 batch,
                 stats: stats.clone(),
+                want_uring: io == MediaIo::Uring,
+                uring: None,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("media-{n}"))
@@ -225,6 +247,10 @@ struct Worker {
     stop: Arc<AtomicBool>,
     batch: Duration,
     stats: Arc<MediaStats>,
+    want_uring: bool,
+    /// Set up on the worker's own thread (the ring accepts one submitter); `None` on the
+    /// epoll path.
+    uring: Option<Uring>,
 }
 
 impl Worker {
@@ -233,6 +259,15 @@ impl Worker {
         let mut batch = RecvBatch::<{ udp_batch::SLOTS }>::default();
         let mut wide = RecvBatch::<SHARED_SLOTS>::default();
         let mut tx = SendBatch::default();
+        if self.want_uring {
+            match Uring::new() {
+                Ok(u) => {
+                    self.uring = Some(u);
+                    self.stats.workers_io_uring.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => warn!(error = %e, "media worker falls back to epoll"),
+            }
+        }
         let mut next_batch = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -244,10 +279,15 @@ impl Worker {
                 return;
             }
             self.relay(&mut events, &mut batch, &mut wide, &mut tx);
-            tx.flush();
+            self.flush(&mut tx);
             self.tick(Instant::now(), &mut tx);
-            tx.flush();
-            let (sent, failed) = tx.take_counts();
+            self.flush(&mut tx);
+            let (mut sent, mut failed) = tx.take_counts();
+            if let Some(u) = self.uring.as_mut() {
+                let (s, f) = u.take_counts();
+                sent += s;
+                failed += f;
+            }
             self.stats.packets_out.fetch_add(sent, Ordering::Relaxed);
             self.stats
                 .packets_dropped
@@ -299,6 +339,12 @@ impl Worker {
             let LegSocket::Own(sock) = &mut leg.sock else {
                 continue;
             };
+            if let Some(u) = self.uring.as_mut() {
+                if let Err(e) = u.watch(sock.as_raw_fd(), slot * 2 + i) {
+                    warn!(error = %e, "cannot watch an RTP socket");
+                }
+                continue;
+            }
             if let Err(e) = registry.register(sock, Token(slot * 2 + i), Interest::READABLE) {
                 // The session still plays and records; that leg's incoming audio is lost.
                 warn!(error = %e, "cannot watch an RTP socket");
@@ -317,7 +363,11 @@ impl Worker {
     fn open_port(&mut self, opened: OpenedPort) {
         let mut sock = UdpSocket::from_std(opened.socket);
         let token = Token(PORT_TOKEN + opened.port);
-        if let Err(e) = self
+        if let Some(u) = self.uring.as_mut() {
+            if let Err(e) = u.watch(sock.as_raw_fd(), token.0) {
+                warn!(error = %e, "cannot watch a shared RTP port");
+            }
+        } else if let Err(e) = self
             .poll
             .registry()
             .register(&mut sock, token, Interest::READABLE)
@@ -334,7 +384,12 @@ impl Worker {
         let mut s = self.slots[slot].take()?;
         for (i, leg) in s.session.legs.iter_mut().enumerate() {
             if let LegSocket::Own(sock) = &mut leg.sock {
-                let _ = self.poll.registry().deregister(sock);
+                match self.uring.as_mut() {
+                    Some(u) => u.unwatch(sock.as_raw_fd()),
+                    None => {
+                        let _ = self.poll.registry().deregister(sock);
+                    }
+                }
             }
             let me = (slot, if i == 0 { Leg::Caller } else { Leg::Agent });
             for key in std::mem::take(&mut s.keys[i]) {
@@ -353,6 +408,20 @@ impl Worker {
         wide: &mut RecvBatch<SHARED_SLOTS>,
         tx: &mut SendBatch,
     ) {
+        if let Some(mut u) = self.uring.take() {
+            let now = Instant::now();
+            let mut stray = 0;
+            u.reap(|token, packet, from| {
+                if !self.deliver(token, packet, from, now, tx) {
+                    stray += 1;
+                }
+            });
+            self.uring = Some(u);
+            if stray > 0 {
+                self.stats.packets_stray.fetch_add(stray, Ordering::Relaxed);
+            }
+            return;
+        }
         if let Err(e) = self.poll.poll(events, Some(Duration::ZERO)) {
             if e.kind() != ErrorKind::Interrupted {
                 warn!(error = %e, "media poll failed");
@@ -421,13 +490,8 @@ impl Worker {
                 let Some((packet, from)) = wide.packet(i) else {
                     continue;
                 };
-                let Some((slot, leg)) = self.leg_for(port, from) else {
+                if !self.deliver_shared(port, packet, from, now, tx) {
                     stray += 1;
-                    continue;
-                };
-                if let Some(Some(s)) = self.slots.get_mut(slot) {
-                    s.session.on_packet(leg, packet, from, now, tx);
-                    sync_keys(&mut self.ports, slot, s);
                 }
             }
             if n < SHARED_SLOTS {
@@ -436,6 +500,58 @@ impl Worker {
         }
         if stray > 0 {
             self.stats.packets_stray.fetch_add(stray, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands a datagram that arrived on the socket of `token` to its leg; false for a
+    /// stray on a shared port (no leg there owns its source).
+    fn deliver(
+        &mut self,
+        token: usize,
+        packet: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        tx: &mut SendBatch,
+    ) -> bool {
+        if token >= PORT_TOKEN {
+            return self.deliver_shared(token - PORT_TOKEN, packet, from, now, tx);
+        }
+        let leg = if token.is_multiple_of(2) {
+            Leg::Caller
+        } else {
+            Leg::Agent
+        };
+        if let Some(Some(s)) = self.slots.get_mut(token / 2) {
+            s.session.on_packet(leg, packet, from, now, tx);
+        }
+        true
+    }
+
+    /// Hands a datagram from shared port `port` to the leg its source belongs to; false
+    /// when none does.
+    fn deliver_shared(
+        &mut self,
+        port: usize,
+        packet: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        tx: &mut SendBatch,
+    ) -> bool {
+        let Some((slot, leg)) = self.leg_for(port, from) else {
+            return false;
+        };
+        if let Some(Some(s)) = self.slots.get_mut(slot) {
+            s.session.on_packet(leg, packet, from, now, tx);
+            sync_keys(&mut self.ports, slot, s);
+        }
+        true
+    }
+
+    /// Sends what the pass queued, by the worker's IO path.
+    fn flush(&mut self, tx: &mut SendBatch) {
+        match self.uring.as_mut() {
+            Some(u) => u.send(tx),
+            None => tx.flush(),
         }
     }
 
@@ -495,6 +611,9 @@ impl Worker {
             if let Some(mut s) = self.remove(id) {
                 let _ = s.finish();
             }
+        }
+        if self.uring.take().is_some() {
+            self.stats.workers_io_uring.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::ports::RtpPorts;
-use super::reactor::MediaReactor;
+use super::reactor::{MediaIo, MediaReactor};
 use super::session::{Leg, MediaCommand, MediaHandle, MediaSession};
 use crate::sdp::{Codec, Negotiated};
 
@@ -113,10 +113,9 @@ fn heard(s: &UdpSocket, quiet_ms: u64) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn calls_sharing_a_port_each_hear_only_their_own_peer() {
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43000, 43100);
+fn calls_sharing_a_port_each_hear_only_their_own_peer(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 43000, 43100);
     let (c1, a1, c2, a2) = (peer(), peer(), peer(), peer());
     let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &c1, &a1);
     let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &c2, &a2);
@@ -159,10 +158,9 @@ fn calls_sharing_a_port_each_hear_only_their_own_peer() {
     media.shutdown();
 }
 
-#[test]
-fn a_peer_sending_from_another_port_than_announced_is_latched() {
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43200, 43300);
+fn a_peer_sending_from_another_port_than_announced_is_latched(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 43200, 43300);
     let (caller_sdp, agent) = (peer(), peer());
     let (_h, l, _e) = bridged_call(&media, &range, [true, true], &caller_sdp, &agent);
     // The agent's phone is heard first (on loopback both peers share a host, and a
@@ -176,10 +174,9 @@ fn a_peer_sending_from_another_port_than_announced_is_latched() {
     media.shutdown();
 }
 
-#[test]
-fn an_own_port_and_a_shared_one_in_one_call() {
-    let media = MediaReactor::start(2, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43400, 43500);
+fn an_own_port_and_a_shared_one_in_one_call(io: MediaIo) {
+    let media = reactor(2, io);
+    let range = ports(io, 43400, 43500);
     let (caller, agent) = (peer(), peer());
     let (_h, l, _e) = bridged_call(&media, &range, [true, false], &caller, &agent);
     assert_ne!(l[0], l[1]);
@@ -188,11 +185,10 @@ fn an_own_port_and_a_shared_one_in_one_call() {
     media.shutdown();
 }
 
-#[test]
-fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
+fn two_calls_from_one_announced_address_are_seated_on_different_ports(io: MediaIo) {
     // sipp announces one RTP address for all its calls; so might a small gateway.
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43600, 43700);
+    let media = reactor(1, io);
+    let range = ports(io, 43600, 43700);
     let (gateway, a1, a2) = (peer(), peer(), peer());
     let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &gateway, &a1);
     let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &gateway, &a2);
@@ -206,12 +202,11 @@ fn two_calls_from_one_announced_address_are_seated_on_different_ports() {
     media.shutdown();
 }
 
-#[test]
-fn packets_two_legs_on_a_port_could_own_reach_neither_call() {
+fn packets_two_legs_on_a_port_could_own_reach_neither_call(io: MediaIo) {
     // Two legs' peers name one address learnt after seating (an answer, a re-INVITE):
     // its packets cannot be told apart, so neither call may hear them.
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 43800, 43900);
+    let media = reactor(1, io);
+    let range = ports(io, 43800, 43900);
     let (c1, c2, phone) = (peer(), peer(), peer());
     let (_h1, l1, _e1) = bridged_call(&media, &range, [true, true], &c1, &phone);
     let (_h2, l2, _e2) = bridged_call(&media, &range, [true, true], &c2, &phone);
@@ -252,10 +247,9 @@ fn announce(handle: &MediaHandle, leg: Leg, addr: SocketAddr) {
         .unwrap();
 }
 
-#[test]
-fn an_own_port_heard_from_its_announced_peer_takes_no_other_source() {
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44000, 44100);
+fn an_own_port_heard_from_its_announced_peer_takes_no_other_source(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 44000, 44100);
     let (caller, agent) = (peer(), peer());
     let (_h, l, _e) = bridged_call(&media, &range, [false, false], &caller, &agent);
     assert_eq!(relayed(&caller, l[0], &agent, 0x13).1, l[1]);
@@ -277,10 +271,9 @@ fn an_own_port_heard_from_its_announced_peer_takes_no_other_source() {
     media.shutdown();
 }
 
-#[test]
-fn a_peer_announcing_a_new_address_is_heard_there() {
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44200, 44300);
+fn a_peer_announcing_a_new_address_is_heard_there(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 44200, 44300);
     let (caller, agent) = (peer(), peer());
     let (h, l, _e) = bridged_call(&media, &range, [false, false], &caller, &agent);
     assert_eq!(relayed(&caller, l[0], &agent, 0x15).1, l[1]);
@@ -295,10 +288,9 @@ fn a_peer_announcing_a_new_address_is_heard_there() {
     media.shutdown();
 }
 
-#[test]
-fn a_peer_behind_nat_is_followed_on_an_own_port() {
-    let media = MediaReactor::start(1, Duration::from_millis(2)).unwrap();
-    let range = RtpPorts::new("127.0.0.1".parse().unwrap(), 44400, 44500);
+fn a_peer_behind_nat_is_followed_on_an_own_port(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 44400, 44500);
     let (announced, agent) = (peer(), peer());
     let (_h, l, _e) = bridged_call(&media, &range, [false, false], &announced, &agent);
     // Its SDP names a private address; its media comes from the NAT's.
@@ -308,3 +300,97 @@ fn a_peer_behind_nat_is_followed_on_an_own_port() {
     assert!(heard(&announced, 30).is_empty());
     media.shutdown();
 }
+
+fn a_finished_call_frees_its_ports(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 44600, 44700);
+    let (caller, agent) = (peer(), peer());
+    let (h, l, _e) = bridged_call(&media, &range, [false, false], &caller, &agent);
+    assert_eq!(relayed(&caller, l[0], &agent, 0x19).1, l[1]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(h.finish());
+    // The worker let go of both sockets (on io_uring: receive cancelled, file slot
+    // cleared), so the ports can be bound again.
+    for local in l {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while UdpSocket::bind(local).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{local} still held after the call ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // And the worker goes on serving new calls.
+    let (c2, a2) = (peer(), peer());
+    let (_h2, l2, _e2) = bridged_call(&media, &range, [false, false], &c2, &a2);
+    assert_eq!(relayed(&c2, l2[0], &a2, 0x1a).1, l2[1]);
+    media.shutdown();
+}
+
+/// A reactor on `io`, checked to really run there (this machine's kernel has io_uring).
+fn reactor(threads: usize, io: MediaIo) -> MediaReactor {
+    let media = MediaReactor::start_with(threads, Duration::from_millis(2), io).unwrap();
+    let want = if io == MediaIo::Uring {
+        threads as u64
+    } else {
+        0
+    };
+    let stats = media.stats();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stats
+        .workers_io_uring
+        .load(std::sync::atomic::Ordering::Relaxed)
+        != want
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        stats
+            .workers_io_uring
+            .load(std::sync::atomic::Ordering::Relaxed),
+        want,
+        "workers on io_uring"
+    );
+    media
+}
+
+/// A test's port range; the epoll run of a test uses another one, as both run at once.
+fn ports(io: MediaIo, from: u16, to: u16) -> RtpPorts {
+    let shift = if io == MediaIo::Uring { 0 } else { 5000 };
+    RtpPorts::new("127.0.0.1".parse().unwrap(), from + shift, to + shift)
+}
+
+/// Each case above, on both IO paths.
+macro_rules! on_both_io_paths {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                use super::MediaIo;
+                #[test]
+                fn io_uring() {
+                    super::$case(MediaIo::Uring);
+                }
+                #[test]
+                fn epoll() {
+                    super::$case(MediaIo::Epoll);
+                }
+            }
+        )*
+    };
+}
+
+on_both_io_paths!(
+    a_finished_call_frees_its_ports,
+    calls_sharing_a_port_each_hear_only_their_own_peer,
+    a_peer_sending_from_another_port_than_announced_is_latched,
+    an_own_port_and_a_shared_one_in_one_call,
+    two_calls_from_one_announced_address_are_seated_on_different_ports,
+    packets_two_legs_on_a_port_could_own_reach_neither_call,
+    an_own_port_heard_from_its_announced_peer_takes_no_other_source,
+    a_peer_announcing_a_new_address_is_heard_there,
+    a_peer_behind_nat_is_followed_on_an_own_port,
+);

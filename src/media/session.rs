@@ -116,6 +116,8 @@ pub struct MediaStats {
     /// Packets on a shared port from a source no leg there expects (a peer's stray or
     /// late packets, a scan); dropped.
     pub packets_stray: AtomicU64,
+    /// Media workers running on io_uring (the others fell back to epoll).
+    pub workers_io_uring: AtomicU64,
 }
 
 /// The actor's side of a running media session.

@@ -14,7 +14,8 @@
 //!
 //! Limits: Linux only (the server's platform); IPv4 and IPv6 sources; datagrams longer
 //! than `MTU` are truncated (RTP from phones and gateways stays well under it). The only
-//! `unsafe` in the media path lives here, around the C structures `recvmmsg` fills.
+//! Most `unsafe` of the packet path lives here, around the C structures `recvmmsg` and
+//! `sendmmsg` use (the rest is in `uring`).
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -25,8 +26,11 @@ use super::session::MTU;
 /// Datagrams read per call from a leg's own socket; it rarely holds more than one or two
 /// per batch.
 pub const SLOTS: usize = 8;
-/// Datagrams read per call from a shared port, and queued per `sendmmsg`.
+/// Datagrams read per call from a shared port.
 pub const SHARED_SLOTS: usize = 64;
+/// Datagrams a worker pass queues before they go out: a whole pass's worth (~400 at
+/// 1,500 calls on two workers), so the io_uring path hands them over in one call.
+pub const SEND_SLOTS: usize = 512;
 
 /// Receive buffers and the C headers pointing into them, reused for every call.
 pub struct RecvBatch<const N: usize = SLOTS> {
@@ -105,17 +109,17 @@ impl<const N: usize> RecvBatch<N> {
 /// Datagrams waiting to be sent, each with its socket and destination; `flush` sends
 /// them in order, one `sendmmsg` per run of the same socket.
 pub struct SendBatch {
-    bufs: Box<[[u8; MTU]; SHARED_SLOTS]>,
-    addrs: Box<[libc::sockaddr_storage; SHARED_SLOTS]>,
-    addr_lens: [libc::socklen_t; SHARED_SLOTS],
-    lens: [usize; SHARED_SLOTS],
-    fds: [RawFd; SHARED_SLOTS],
+    bufs: Box<[[u8; MTU]; SEND_SLOTS]>,
+    addrs: Box<[libc::sockaddr_storage; SEND_SLOTS]>,
+    addr_lens: [libc::socklen_t; SEND_SLOTS],
+    lens: [usize; SEND_SLOTS],
+    fds: [RawFd; SEND_SLOTS],
     count: usize,
     /// The kernel's view of the queue, filled at `flush` for every queued datagram at
     /// once (a run is often a single datagram: clearing a full array per run cost more
     /// than the few headers it needed).
-    hdrs: Box<[libc::mmsghdr; SHARED_SLOTS]>,
-    iovs: Box<[libc::iovec; SHARED_SLOTS]>,
+    hdrs: Box<[libc::mmsghdr; SEND_SLOTS]>,
+    iovs: Box<[libc::iovec; SEND_SLOTS]>,
     /// Datagrams handed to the kernel and refused (a full socket buffer, a peer's ICMP
     /// error) since the last `take_counts`.
     sent: u64,
@@ -125,17 +129,36 @@ pub struct SendBatch {
 impl Default for SendBatch {
     fn default() -> Self {
         SendBatch {
-            bufs: Box::new([[0u8; MTU]; SHARED_SLOTS]),
+            // Built on the heap: 768 KB would not fit a thread's stack.
+            bufs: vec![[0u8; MTU]; SEND_SLOTS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
             // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-            addrs: Box::new(unsafe { std::mem::zeroed() }),
-            addr_lens: [0; SHARED_SLOTS],
-            lens: [0; SHARED_SLOTS],
-            fds: [-1; SHARED_SLOTS],
+            addrs: (0..SEND_SLOTS)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect::<Vec<libc::sockaddr_storage>>()
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
+            addr_lens: [0; SEND_SLOTS],
+            lens: [0; SEND_SLOTS],
+            fds: [-1; SEND_SLOTS],
             count: 0,
             // SAFETY: iovec and mmsghdr are plain old data; all-zero (null pointers) is
             // valid, and `flush` points them at live buffers before any use.
-            hdrs: Box::new(unsafe { std::mem::zeroed() }),
-            iovs: Box::new(unsafe { std::mem::zeroed() }),
+            hdrs: (0..SEND_SLOTS)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect::<Vec<libc::mmsghdr>>()
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
+            iovs: (0..SEND_SLOTS)
+                .map(|_| unsafe { std::mem::zeroed() })
+                .collect::<Vec<libc::iovec>>()
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
             sent: 0,
             failed: 0,
         }
@@ -146,7 +169,7 @@ impl SendBatch {
     /// The buffer the next datagram is built in (sending the queue first when it is
     /// full); `queue` then commits it.
     pub fn buffer(&mut self) -> &mut [u8; MTU] {
-        if self.count == SHARED_SLOTS {
+        if self.count == SEND_SLOTS {
             self.flush();
         }
         &mut self.bufs[self.count]
@@ -154,7 +177,7 @@ impl SendBatch {
 
     /// Queues the first `len` bytes of the last `buffer` for `dest` through `fd`.
     pub fn queue(&mut self, fd: RawFd, len: usize, dest: SocketAddr) {
-        if self.count == SHARED_SLOTS {
+        if self.count == SEND_SLOTS {
             // `buffer` was not called first: nothing was built for this datagram.
             self.failed += 1;
             return;
@@ -169,7 +192,7 @@ impl SendBatch {
     /// Like `queue`, for a socket connected to its peer: no destination is passed, so the
     /// kernel uses the socket's cached route instead of looking one up per datagram.
     pub fn queue_connected(&mut self, fd: RawFd, len: usize) {
-        if self.count == SHARED_SLOTS {
+        if self.count == SEND_SLOTS {
             self.failed += 1;
             return;
         }
@@ -183,6 +206,22 @@ impl SendBatch {
     /// Sends everything queued. A datagram the kernel refuses is dropped and counted;
     /// the rest of its run still goes.
     pub fn flush(&mut self) {
+        self.prepare();
+        let mut start = 0;
+        while start < self.count {
+            let fd = self.fds[start];
+            let mut end = start + 1;
+            while end < self.count && self.fds[end] == fd {
+                end += 1;
+            }
+            self.send_run(fd, start, end);
+            start = end;
+        }
+        self.count = 0;
+    }
+
+    /// Points the kernel headers at every queued datagram.
+    fn prepare(&mut self) {
         for i in 0..self.count {
             self.iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
             self.iovs[i].iov_len = self.lens[i];
@@ -196,16 +235,24 @@ impl SendBatch {
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
         }
-        let mut start = 0;
-        while start < self.count {
-            let fd = self.fds[start];
-            let mut end = start + 1;
-            while end < self.count && self.fds[end] == fd {
-                end += 1;
-            }
-            self.send_run(fd, start, end);
-            start = end;
+    }
+
+    /// For another send path (io_uring): each queued datagram as (socket, bytes, length,
+    /// and its `msghdr` when it has a destination; `None` for a connected socket). The
+    /// pointers stay valid until `clear` or the next `queue`.
+    pub(super) fn for_each_prepared(
+        &mut self,
+        mut f: impl FnMut(RawFd, *const u8, u32, Option<*const libc::msghdr>),
+    ) {
+        self.prepare();
+        for i in 0..self.count {
+            let msg = (self.addr_lens[i] != 0).then_some(&raw const self.hdrs[i].msg_hdr);
+            f(self.fds[i], self.bufs[i].as_ptr(), self.lens[i] as u32, msg);
         }
+    }
+
+    /// Forgets the queued datagrams (after another path sent them).
+    pub(super) fn clear(&mut self) {
         self.count = 0;
     }
 
@@ -286,6 +333,20 @@ fn write_sockaddr(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::sockle
             std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
     }
+}
+
+/// A socket address as the kernel wrote it into a buffer (`sockaddr_in` or `_in6`).
+pub(super) fn sockaddr_from_bytes(name: &[u8]) -> Option<SocketAddr> {
+    // SAFETY: plain old data; all-zero is valid.
+    let mut s: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let n = name
+        .len()
+        .min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: `n` bytes fit both the source slice and the storage.
+    unsafe {
+        std::ptr::copy_nonoverlapping(name.as_ptr(), (&raw mut s).cast::<u8>(), n);
+    }
+    sockaddr(&s)
 }
 
 fn sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {

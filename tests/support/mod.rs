@@ -82,6 +82,13 @@ pub fn set_shared_ports(on: bool) {
     SHARED_PORTS.store(on, Ordering::Relaxed);
 }
 
+/// `media.io_uring` of servers started from now on (the load harness's `--epoll` A/B).
+static IO_URING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn set_io_uring(on: bool) {
+    IO_URING.store(on, Ordering::Relaxed);
+}
+
 /// How long one sipp run may take before it fails (tests: 60 s; the load harness's long
 /// holds need more).
 static SIPP_TIMEOUT_SECS: AtomicU16 = AtomicU16::new(60);
@@ -633,6 +640,7 @@ rtp_port_min = {}
 rtp_port_max = {}
 batch_ms = {}
 shared_ports = {}
+io_uring = {}
 [http]
 listen = "127.0.0.1:{http_port}"
 admin_token = "{TOKEN}"
@@ -650,6 +658,7 @@ allow = ["127.0.0.1"]
         rtp.1,
         MEDIA_BATCH_MS.load(Ordering::Relaxed),
         SHARED_PORTS.load(Ordering::Relaxed),
+        IO_URING.load(Ordering::Relaxed),
         data.display(),
         prompts.display(),
     )
