@@ -2,7 +2,7 @@
 //! with G.711 both ways and recorded.
 //!
 //! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
-//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--epoll]` reports atende's CPU per
+//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--io-uring]` reports atende's CPU per
 //! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
 //! loss, recordings written and checked (duration, both channels audible), and the call
 //! set-up rate with short calls and the call records written. Under `cargo test`
@@ -23,7 +23,7 @@ struct Args {
     batch_ms: u32,
     /// `media.shared_ports` of the server under test (`--shared-ports` turns it on).
     shared_ports: bool,
-    /// `media.io_uring` of the server under test (`--epoll` turns it off).
+    /// `media.io_uring` of the server under test (`--io-uring` turns it on).
     io_uring: bool,
     setup_rate: u32,
     setup_secs: u32,
@@ -51,7 +51,7 @@ fn args() -> Args {
             setup_talk_ms: u64::from(get("--setup-talk-ms", 2500)),
             batch_ms: get("--batch-ms", 5),
             shared_ports: argv.iter().any(|a| a == "--shared-ports"),
-            io_uring: !argv.iter().any(|a| a == "--epoll"),
+            io_uring: argv.iter().any(|a| a == "--io-uring"),
         }
     } else {
         Args {
@@ -63,7 +63,7 @@ fn args() -> Args {
             setup_talk_ms: 2500,
             batch_ms: 5,
             shared_ports: false,
-            io_uring: true,
+            io_uring: false,
         }
     }
 }
@@ -102,6 +102,32 @@ fn thread_cpu(pid: u32) -> [f64; 3] {
         out[kind] += stat_cpu_secs(task.path().join("stat"));
     }
     out
+}
+
+/// Datagrams the kernel dropped on arrival at the process's UDP sockets (receive buffer
+/// full: the server did not read them in time), from `/proc/net/udp*`.
+fn socket_drops(pid: u32) -> u64 {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (inode, drops) = (f.get(9)?, f.last()?);
+            inodes.contains(*inode).then(|| drops.parse::<u64>().ok())?
+        })
+        .sum()
 }
 
 fn rss_kb(pid: u32) -> f64 {
@@ -152,6 +178,8 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
     );
     let rss1 = rss_kb(pid);
     let peak = status_kb(pid, "VmHWM:");
+    // Counted before the calls end and their sockets close.
+    let drops = socket_drops(pid);
     let active = server.metric("atende_active_calls").max(1.0);
     // sipp does not always deliver every packet on time (it shares the two cores): the
     // CPU per packet received, at the nominal 50 packets/s per leg, does not depend on it.
@@ -176,6 +204,9 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
          {writer:.4} %, the rest {rest:.4} % of a core per call; at the nominal 100 packets/s \
          a call costs {:.4} % of a core",
         media_us * 100.0 / 1e6 * 100.0 + writer + rest
+    );
+    println!(
+        "kernel drops on arrival at atende's sockets so far (read too late): {drops} datagrams"
     );
     wait_ok(caller, "callers", server);
     wait_ok(agent, "agent phone", server);
@@ -313,9 +344,10 @@ fn main() {
     let sent = server.metric("atende_rtp_packets_sent_total");
     let dropped = server.metric("atende_rtp_packets_dropped_total");
     println!(
-        "media IO: {:.0} workers on io_uring (asked: {})",
+        "media IO: {:.0} workers on io_uring (asked: {}), {:.0} receives re-armed",
         server.metric("atende_media_workers_io_uring"),
         if a.io_uring { "io_uring" } else { "epoll" },
+        server.metric("atende_rtp_receive_rearms_total"),
     );
     if a.io_uring {
         assert!(

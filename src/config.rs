@@ -210,7 +210,8 @@ pub struct MediaConfig {
     #[serde(default)]
     pub shared_ports: bool,
     /// Relay RTP through io_uring where the kernel offers it (Linux 6.1+), else epoll.
-    #[serde(default = "default_true")]
+    /// Experimental, off by default (see config/atende.toml).
+    #[serde(default)]
     pub io_uring: bool,
 }
 
@@ -318,10 +319,6 @@ fn default_max_calls() -> usize {
 fn default_auth_failures() -> u32 {
     5
 }
-fn default_true() -> bool {
-    true
-}
-
 fn default_batch_ms() -> u64 {
     5
 }

@@ -113,6 +113,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         m.workers_io_uring.load(Ordering::Relaxed),
     );
     metric(
+        "atende_rtp_receive_rearms_total",
+        "counter",
+        "io_uring receives armed again after the receive buffers ran out or a socket error; steadily rising means media.threads is too low for the load.",
+        m.receive_rearms.load(Ordering::Relaxed),
+    );
+    metric(
         "atende_recording_errors_total",
         "counter",
         "Recordings that failed (disk full, unwritable).",

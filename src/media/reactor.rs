@@ -86,10 +86,9 @@ pub struct MediaReactor {
 }
 
 impl MediaReactor {
-    /// Starts `threads` workers (0: one per CPU core) that wake every `batch`, each on
-    /// io_uring where the kernel offers it (`uring`), else on epoll.
+    /// Starts `threads` workers (0: one per CPU core) that wake every `batch`, on epoll.
     pub fn start(threads: usize, batch: Duration) -> Result<MediaReactor, ReactorError> {
-        MediaReactor::start_with(threads, batch, MediaIo::Uring)
+        MediaReactor::start_with(threads, batch, MediaIo::Epoll)
     }
 
     /// As `start`, choosing the sockets' IO path.
@@ -287,6 +286,13 @@ impl Worker {
                 let (s, f) = u.take_counts();
                 sent += s;
                 failed += f;
+                let (rearms, truncated) = u.take_rearms();
+                self.stats
+                    .receive_rearms
+                    .fetch_add(rearms, Ordering::Relaxed);
+                self.stats
+                    .packets_invalid
+                    .fetch_add(truncated, Ordering::Relaxed);
             }
             self.stats.packets_out.fetch_add(sent, Ordering::Relaxed);
             self.stats
@@ -411,7 +417,7 @@ impl Worker {
         if let Some(mut u) = self.uring.take() {
             let now = Instant::now();
             let mut stray = 0;
-            u.reap(|token, packet, from| {
+            u.reap(tx, |token, packet, from, tx| {
                 if !self.deliver(token, packet, from, now, tx) {
                     stray += 1;
                 }
@@ -586,6 +592,11 @@ impl Worker {
         for s in self.slots.iter_mut().flatten() {
             if now < s.session.next_tick {
                 continue;
+            }
+            if tx.nearly_full()
+                && let Some(u) = self.uring.as_mut()
+            {
+                u.send(tx);
             }
             s.session.on_tick(tx);
             s.session.next_tick += TICK;

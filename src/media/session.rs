@@ -118,6 +118,9 @@ pub struct MediaStats {
     pub packets_stray: AtomicU64,
     /// Media workers running on io_uring (the others fell back to epoll).
     pub workers_io_uring: AtomicU64,
+    /// io_uring receives that ended and were armed again (the receive buffers ran out,
+    /// or a socket reported an error); the datagrams waited in their socket meanwhile.
+    pub receive_rearms: AtomicU64,
 }
 
 /// The actor's side of a running media session.

@@ -251,6 +251,13 @@ impl SendBatch {
         }
     }
 
+    /// Whether the queue is close to full: a caller with another send path (io_uring)
+    /// flushes it then, between sessions, rather than let `buffer` fall back to
+    /// `sendmmsg`. One session's turn queues a few datagrams at most.
+    pub fn nearly_full(&self) -> bool {
+        self.count + 16 >= SEND_SLOTS
+    }
+
     /// Forgets the queued datagrams (after another path sent them).
     pub(super) fn clear(&mut self) {
         self.count = 0;
