@@ -2,7 +2,7 @@
 //! with G.711 both ways and recorded.
 //!
 //! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
-//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--io-uring]` reports atende's CPU per
+//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--epoll]` reports atende's CPU per
 //! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
 //! loss, recordings written and checked (duration, both channels audible), and the call
 //! set-up rate with short calls and the call records written. Under `cargo test`
@@ -23,7 +23,7 @@ struct Args {
     batch_ms: u32,
     /// `media.shared_ports` of the server under test (`--shared-ports` turns it on).
     shared_ports: bool,
-    /// `media.io_uring` of the server under test (`--io-uring` turns it on).
+    /// `media.io_uring` of the server under test (`--epoll` turns it off).
     io_uring: bool,
     setup_rate: u32,
     setup_secs: u32,
@@ -51,7 +51,7 @@ fn args() -> Args {
             setup_talk_ms: u64::from(get("--setup-talk-ms", 2500)),
             batch_ms: get("--batch-ms", 5),
             shared_ports: argv.iter().any(|a| a == "--shared-ports"),
-            io_uring: argv.iter().any(|a| a == "--io-uring"),
+            io_uring: !argv.iter().any(|a| a == "--epoll"),
         }
     } else {
         Args {
@@ -63,7 +63,7 @@ fn args() -> Args {
             setup_talk_ms: 2500,
             batch_ms: 5,
             shared_ports: false,
-            io_uring: false,
+            io_uring: true,
         }
     }
 }

@@ -210,8 +210,7 @@ pub struct MediaConfig {
     #[serde(default)]
     pub shared_ports: bool,
     /// Relay RTP through io_uring where the kernel offers it (Linux 6.1+), else epoll.
-    /// Experimental, off by default (see config/atende.toml).
-    #[serde(default)]
+    #[serde(default = "default_io_uring")]
     pub io_uring: bool,
 }
 
@@ -319,6 +318,10 @@ fn default_max_calls() -> usize {
 fn default_auth_failures() -> u32 {
     5
 }
+fn default_io_uring() -> bool {
+    true
+}
+
 fn default_batch_ms() -> u64 {
     5
 }

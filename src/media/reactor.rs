@@ -8,6 +8,10 @@
 //! sessions that are due. Packets wait at most one batch interval (5 ms by default), well
 //! inside any phone's jitter buffer.
 //!
+//! With `media.io_uring` (the default) a worker drives its sockets through io_uring
+//! instead (`uring`): receives are armed once per socket and a pass is a few enters; the
+//! epoll path below stays as the fallback where the kernel offers no io_uring.
+//!
 //! Legs on a shared port (`shared_port`) are read 64 datagrams per `recvmmsg` and handed
 //! to their session by source address; every send of a pass is queued and flushed with
 //! `sendmmsg`, one call per run of datagrams for the same socket.

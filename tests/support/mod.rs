@@ -82,8 +82,8 @@ pub fn set_shared_ports(on: bool) {
     SHARED_PORTS.store(on, Ordering::Relaxed);
 }
 
-/// `media.io_uring` of servers started from now on (the load harness's `--io-uring` A/B).
-static IO_URING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `media.io_uring` of servers started from now on (the load harness's `--epoll` A/B).
+static IO_URING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 pub fn set_io_uring(on: bool) {
     IO_URING.store(on, Ordering::Relaxed);
