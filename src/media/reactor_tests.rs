@@ -61,15 +61,7 @@ fn bridged_call(
         [1, 2, 3, 4],
     ));
     for (leg, peer) in [(Leg::Caller, caller), (Leg::Agent, agent)] {
-        let cmd = MediaCommand::Remote {
-            leg,
-            addr: peer.local_addr().unwrap(),
-            negotiated: PCMA,
-        };
-        handle
-            .tx
-            .send(super::reactor::WorkerMsg::Command(handle.id, cmd))
-            .unwrap();
+        announce(&handle, leg, peer.local_addr().unwrap());
     }
     handle
         .tx

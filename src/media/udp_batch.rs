@@ -126,39 +126,35 @@ pub struct SendBatch {
     failed: u64,
 }
 
+/// `SEND_SLOTS` all-zero values, built on the heap (the buffers, 768 KB, would not fit a
+/// thread's stack).
+///
+/// # Safety
+/// All-zero bytes must be a valid `T` (plain old data).
+unsafe fn zeroed_slots<T>() -> Box<[T; SEND_SLOTS]> {
+    let slots: Box<[T]> = (0..SEND_SLOTS)
+        // SAFETY: as the caller promises.
+        .map(|_| unsafe { std::mem::zeroed() })
+        .collect();
+    slots
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("collected SEND_SLOTS values"))
+}
+
 impl Default for SendBatch {
     fn default() -> Self {
         SendBatch {
-            // Built on the heap: 768 KB would not fit a thread's stack.
-            bufs: vec![[0u8; MTU]; SEND_SLOTS]
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
-            // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-            addrs: (0..SEND_SLOTS)
-                .map(|_| unsafe { std::mem::zeroed() })
-                .collect::<Vec<libc::sockaddr_storage>>()
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
+            // SAFETY (these four): byte arrays, sockaddr_storage, mmsghdr and iovec are
+            // plain old data; all-zero (null pointers) is valid, and `flush` points the
+            // headers at live buffers before any use.
+            bufs: unsafe { zeroed_slots() },
+            addrs: unsafe { zeroed_slots() },
             addr_lens: [0; SEND_SLOTS],
             lens: [0; SEND_SLOTS],
             fds: [-1; SEND_SLOTS],
             count: 0,
-            // SAFETY: iovec and mmsghdr are plain old data; all-zero (null pointers) is
-            // valid, and `flush` points them at live buffers before any use.
-            hdrs: (0..SEND_SLOTS)
-                .map(|_| unsafe { std::mem::zeroed() })
-                .collect::<Vec<libc::mmsghdr>>()
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
-            iovs: (0..SEND_SLOTS)
-                .map(|_| unsafe { std::mem::zeroed() })
-                .collect::<Vec<libc::iovec>>()
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sized SEND_SLOTS")),
+            hdrs: unsafe { zeroed_slots() },
+            iovs: unsafe { zeroed_slots() },
             sent: 0,
             failed: 0,
         }
@@ -177,27 +173,23 @@ impl SendBatch {
 
     /// Queues the first `len` bytes of the last `buffer` for `dest` through `fd`.
     pub fn queue(&mut self, fd: RawFd, len: usize, dest: SocketAddr) {
+        self.commit(fd, len, Some(dest));
+    }
+
+    /// Like `queue`, for a socket connected to its peer: no destination is passed, so the
+    /// kernel uses the socket's cached route instead of looking one up per datagram.
+    pub fn queue_connected(&mut self, fd: RawFd, len: usize) {
+        self.commit(fd, len, None);
+    }
+
+    fn commit(&mut self, fd: RawFd, len: usize, dest: Option<SocketAddr>) {
         if self.count == SEND_SLOTS {
             // `buffer` was not called first: nothing was built for this datagram.
             self.failed += 1;
             return;
         }
         let i = self.count;
-        self.addr_lens[i] = write_sockaddr(dest, &mut self.addrs[i]);
-        self.lens[i] = len.min(MTU);
-        self.fds[i] = fd;
-        self.count += 1;
-    }
-
-    /// Like `queue`, for a socket connected to its peer: no destination is passed, so the
-    /// kernel uses the socket's cached route instead of looking one up per datagram.
-    pub fn queue_connected(&mut self, fd: RawFd, len: usize) {
-        if self.count == SEND_SLOTS {
-            self.failed += 1;
-            return;
-        }
-        let i = self.count;
-        self.addr_lens[i] = 0;
+        self.addr_lens[i] = dest.map_or(0, |d| write_sockaddr(d, &mut self.addrs[i]));
         self.lens[i] = len.min(MTU);
         self.fds[i] = fd;
         self.count += 1;
