@@ -246,12 +246,10 @@ fn check_records(server: &Server, expected: u32, audio: bool) -> (Vec<serde_json
         if status != 200 {
             continue;
         }
-        let Ok(mut r) = hound::WavReader::new(std::io::Cursor::new(wav)) else {
+        let Ok(d) = atende::media::recording::wav::decode(&wav) else {
             continue;
         };
-        let s: Vec<i16> = r.samples::<i16>().map_while(Result::ok).collect();
-        let left: Vec<i16> = s.iter().step_by(2).copied().collect();
-        let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+        let (left, right) = (d.channel(0), d.channel(1));
         let secs = left.len() as f64 / 8000.0;
         let call_secs = match (c["answered_at_ms"].as_i64(), c["ended_at_ms"].as_i64()) {
             (Some(a), Some(e)) => (e - a) as f64 / 1000.0,

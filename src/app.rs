@@ -159,7 +159,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             },
         )?)
     };
-    let recordings = RecordingService::start(RecordingConfig::default())?;
+    let recordings = RecordingService::start(RecordingConfig {
+        format: config.recording.format,
+        ..RecordingConfig::default()
+    })?;
 
     let cancel = CancellationToken::new();
     let (endpoint, sip_addr) = server::bind(&config.sip, cancel.clone()).await?;

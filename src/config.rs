@@ -231,6 +231,9 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct RecordingSettings {
     pub dir: PathBuf,
+    /// `alaw` (default) or `pcm16`.
+    #[serde(default)]
+    pub format: crate::media::recording::RecordingFormat,
 }
 
 #[derive(Debug, Clone, Deserialize)]

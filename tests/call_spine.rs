@@ -54,7 +54,18 @@ fn call_is_answered_bridged_recorded_and_logged(db: Db) {
         .to_owned();
     assert_eq!(sha.len(), 64);
 
-    // The recording: stereo 8 kHz, as long as the call, both sides audible.
+    // The recording: stereo 8 kHz, as long as the call, both sides audible; the file as
+    // downloaded is the one the checksum was taken of; a format nobody offers is refused.
+    let (_, stored) = server.get(&format!("/api/calls/{protocol}/recording"), true);
+    assert_eq!(
+        {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&stored))
+        },
+        sha
+    );
+    let (status, _) = server.get(&format!("/api/calls/{protocol}/recording?format=mp3"), true);
+    assert_eq!(status, 400);
     let (left, right) = recording(&server, &protocol);
     let rec_secs = left.len() as f64 / 8000.0;
     let call_secs = (at_ms(&events, "hung_up") - at_ms(&events, "answered")) as f64 / 1000.0;

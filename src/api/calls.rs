@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::{ApiError, ApiState};
+use crate::media::recording::wav;
 use crate::store::protocol::Protocol;
 
 pub fn router() -> Router<ApiState> {
@@ -66,25 +67,49 @@ async fn call_detail(
     Ok(Json(detail))
 }
 
+#[derive(Debug, Deserialize)]
+struct Download {
+    /// `pcm16`: the audio converted to 16-bit PCM, for players without A-law. Absent: the
+    /// file as stored, the bytes its recorded SHA-256 covers.
+    format: Option<String>,
+}
+
 async fn recording(
     State(state): State<ApiState>,
     Path(protocol): Path<String>,
+    Query(download): Query<Download>,
 ) -> Result<Response, ApiError> {
     let protocol = parse_protocol(&protocol)?;
+    let convert = match download.format.as_deref() {
+        None | Some("stored") => false,
+        Some("pcm16") => true,
+        Some(_) => return Err(ApiError::BadRequest("format is pcm16 or stored")),
+    };
     let path = state.exchange.recording_path(&protocol);
+    let headers = [
+        (header::CONTENT_TYPE, "audio/wav".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{protocol}.wav\""),
+        ),
+    ];
+    if convert {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|_| ApiError::NoRecording)?;
+        let pcm =
+            tokio::task::spawn_blocking(move || wav::decode(&bytes).map(|d| wav::to_pcm16(&d)))
+                .await
+                .map_err(|_| ApiError::UnreadableRecording)?
+                .map_err(|e| {
+                    warn!(path = %path.display(), error = %e, "a recording could not be converted");
+                    ApiError::UnreadableRecording
+                })?;
+        return Ok((headers, pcm).into_response());
+    }
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::NoRecording)?;
     let stream = tokio_util::io::ReaderStream::new(file);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/wav".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{protocol}.wav\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok((headers, Body::from_stream(stream)).into_response())
 }

@@ -101,6 +101,8 @@ pub enum ApiError {
     BadRequest(&'static str),
     #[error("recording not available")]
     NoRecording,
+    #[error("recording cannot be read as WAV")]
+    UnreadableRecording,
     #[error("database unavailable")]
     Database,
     #[error("no ACD queues are configured")]
@@ -119,6 +121,7 @@ impl IntoResponse for ApiError {
             | ApiError::UnknownAgent => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Database => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UnreadableRecording => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (
             status,

@@ -1,5 +1,6 @@
-//! Call recording: stereo WAV files (8 kHz, 16-bit PCM; caller left, other side right),
-//! written off the packet path by ONE shared writer thread, crash-safe.
+//! Call recording: stereo WAV files (8 kHz, G.711 A-law by default or 16-bit PCM; caller
+//! left, other side right), written off the packet path by ONE shared writer thread,
+//! crash-safe.
 //!
 //! The split of work:
 //!
@@ -26,14 +27,15 @@
 //! raises the shared alarm counter, discards that recording's later blocks, and the
 //! receipt carries the error.
 //!
-//! Blocks hold G.711 A-law codes, one byte a sample, which the writer expands to the
-//! file's 16-bit PCM. That halves a call's recording memory (its two open blocks and
+//! Blocks hold G.711 A-law codes, one byte a sample, which the writer stores as they are
+//! (`RecordingFormat::Alaw`, the default: half the disk and the writer's work of PCM) or
+//! expands to 16-bit PCM (`Pcm16`). Holding A-law halves a call's recording memory (its two open blocks and
 //! those in flight: 9 KB of the ~74 KB a call held at the peak of a load run), and a PCMA
 //! leg, the trunks' codec, is recorded straight from its payload, bit-exact and with no
 //! decoding. What other codecs carry (PCMU, Opus, prompts) is kept at A-law's resolution:
 //! what a trunk caller hears anyway. The code a block starts filled with (0xD5, A-law's +8
 //! of 32,768) is written as digital zero, so a side nobody spoke on is exactly silent,
-//! like the gaps the writer fills.
+//! like the gaps the writer fills (in an A-law file it stays 0xD5, +8: -72 dBFS).
 //!
 //! Limits: one open window of two blocks per call (a sender more than ~150 ms ahead of the
 //! clock forces the oldest block out early); a recording is capped at the 4 GiB a RIFF size
@@ -42,7 +44,10 @@
 
 mod finalizer;
 mod flusher;
+pub mod wav;
 mod writer;
+
+pub use wav::RecordingFormat;
 
 #[cfg(test)]
 mod tests;
@@ -89,12 +94,15 @@ impl Channel {
 
 #[derive(Debug, Clone)]
 pub struct RecordingConfig {
+    /// How samples are stored in the file.
+    pub format: RecordingFormat,
     /// Audio written between rewrites of the RIFF/data sizes (what a crash can lose).
     pub header_interval: Duration,
     /// How often the recordings' filesystems are synced (what a power cut can lose).
     pub sync_interval: Duration,
-    /// Frames per block shipped to the writer; 1024 frames = 128 ms = 4096 bytes, one page,
-    /// so the writer's appends stay page-aligned. A call holds two open blocks, so this
+    /// Frames per block shipped to the writer; 1024 frames = 128 ms = 2048 bytes of A-law,
+    /// a page of the file in PCM, half a page in A-law (appends stay page-aligned in
+    /// pairs; doubling the frames would double the open blocks' memory). A call holds two open blocks, so this
     /// sets most of a recording's memory per call.
     pub block_frames: usize,
     /// Blocks waiting for the writer beyond which new blocks are discarded (memory cap).
@@ -109,6 +117,7 @@ pub struct RecordingConfig {
 impl Default for RecordingConfig {
     fn default() -> Self {
         RecordingConfig {
+            format: RecordingFormat::default(),
             header_interval: Duration::from_secs(2),
             sync_interval: Duration::from_secs(5),
             block_frames: 1024,

@@ -722,11 +722,23 @@ pub fn at_ms(events: &[serde_json::Value], kind: &str) -> i64 {
     event(events, kind)["at_ms"].as_i64().unwrap_or(0)
 }
 
-/// The call's recording as (left, right) channels, checked to be 8 kHz stereo 16-bit.
+/// The call's recording as (left, right) channels, checked to be 8 kHz stereo in the
+/// server's default format (A-law); the PCM copy the API converts must hold the same audio.
 pub fn recording(server: &Server, protocol: &str) -> (Vec<i16>, Vec<i16>) {
     let (status, wav) = server.get(&format!("/api/calls/{protocol}/recording"), true);
     assert_eq!(status, 200, "recording download");
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("valid WAV");
+    let stored = atende::media::recording::wav::decode(&wav).expect("valid WAV");
+    assert_eq!((stored.channels, stored.sample_rate), (2, 8000));
+    assert_eq!(
+        stored.format,
+        atende::media::recording::RecordingFormat::Alaw
+    );
+    let (status, pcm) = server.get(
+        &format!("/api/calls/{protocol}/recording?format=pcm16"),
+        true,
+    );
+    assert_eq!(status, 200, "PCM download");
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(pcm)).expect("PCM WAV");
     let spec = reader.spec();
     assert_eq!(
         (spec.channels, spec.sample_rate, spec.bits_per_sample),
@@ -736,9 +748,8 @@ pub fn recording(server: &Server, protocol: &str) -> (Vec<i16>, Vec<i16>) {
         .samples::<i16>()
         .map(|s| s.expect("sample"))
         .collect();
-    let left = samples.iter().step_by(2).copied().collect();
-    let right = samples.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
+    assert_eq!(samples, stored.samples, "the PCM copy is the same audio");
+    (stored.channel(0), stored.channel(1))
 }
 
 /// Dials `code` from a phone authenticating as `account` (password `pw<account>`).

@@ -27,19 +27,26 @@ fn recorded(s: &[i16]) -> Vec<i16> {
     s.iter().map(|&v| rec(v)).collect()
 }
 
-/// Channels of a stereo recording read back with hound, after checking its format.
+/// Bytes of a frame in the default format (A-law).
+const BPF: u64 = 2;
+
+/// Channels of a stereo 8 kHz recording, after checking its format. The blocks' silence
+/// code (0xD5) reads as +8 from an A-law file and as 0 from a PCM one (the writer maps
+/// it); it is read as 0 here so that expectations hold for both formats.
 fn read_back(path: &Path) -> (Vec<i16>, Vec<i16>) {
-    let reader = hound::WavReader::open(path).expect("recording parses as WAV");
-    let spec = reader.spec();
-    assert_eq!(
-        (spec.channels, spec.sample_rate, spec.bits_per_sample),
-        (2, 8000, 16)
-    );
-    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
-    let all: Vec<i16> = reader.into_samples().map(|s| s.unwrap()).collect();
-    let left = all.iter().step_by(2).copied().collect();
-    let right = all.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
+    let d = wav::decode(&std::fs::read(path).unwrap()).expect("recording parses as WAV");
+    assert_eq!((d.channels, d.sample_rate), (2, 8000));
+    let silent = crate::media::g711::alaw_decode(SILENCE);
+    let fix = |v: Vec<i16>| -> Vec<i16> {
+        if d.format == RecordingFormat::Alaw {
+            v.into_iter()
+                .map(|s| if s == silent { 0 } else { s })
+                .collect()
+        } else {
+            v
+        }
+    };
+    (fix(d.channel(0)), fix(d.channel(1)))
 }
 
 fn rms(s: &[i16]) -> f64 {
@@ -84,7 +91,7 @@ fn two_tones_come_back_on_their_own_channels_with_exact_duration() {
     let summary = h.finish(24_000).wait().unwrap();
     assert_eq!(summary.duration_ms, 3000);
     assert_eq!(summary.path, path);
-    assert_eq!(summary.bytes, 4096 + 24_000 * 4);
+    assert_eq!(summary.bytes, 4096 + 24_000 * BPF);
     let (left, right) = read_back(&path);
     assert_eq!(left.len(), 24_000);
     assert!(rms(&left) > 4000.0 && rms(&right) > 4000.0);
@@ -165,7 +172,7 @@ fn a_slow_finalization_does_not_hold_up_other_calls_audio() {
         .unwrap()
         .len();
     assert!(
-        on_disk >= 4096 + 6 * 1024 * 4,
+        on_disk >= 4096 + 6 * 1024 * BPF,
         "the live call's shipped blocks are written: {on_disk} bytes"
     );
     *svc.shared.finalize_hold.lock().unwrap() = None;
@@ -265,7 +272,7 @@ fn a_timestamp_far_in_the_future_is_not_hours_of_silence() {
     h.push(Channel::Caller, 0, &[1; 160]);
     h.push(Channel::Caller, 3_000_000_000, &[1; 160]);
     let summary = h.finish(160).wait().unwrap();
-    assert_eq!(summary.bytes, 4096 + 160 * 4);
+    assert_eq!(summary.bytes, 4096 + 160 * BPF);
     assert_eq!(svc.stats().ahead_samples, 160);
 }
 
@@ -396,7 +403,7 @@ fn blocks_are_recycled_in_steady_state() {
 
 #[test]
 fn header_fields_describe_8khz_stereo_pcm() {
-    let h = writer::wav_header(32_000);
+    let h = RecordingFormat::Pcm16.header(8000);
     assert_eq!(&h[0..4], b"RIFF");
     assert_eq!(h.len(), 4096, "one page: audio starts page-aligned");
     assert_eq!(
@@ -404,6 +411,7 @@ fn header_fields_describe_8khz_stereo_pcm() {
         32_000 + 4088
     );
     assert_eq!(&h[8..16], b"WAVEfmt ");
+    assert_eq!(u16::from_le_bytes([h[20], h[21]]), 1, "PCM");
     assert_eq!(u16::from_le_bytes([h[22], h[23]]), 2);
     assert_eq!(u32::from_le_bytes(h[24..28].try_into().unwrap()), 8000);
     assert_eq!(u32::from_le_bytes(h[28..32].try_into().unwrap()), 32_000);
@@ -413,6 +421,38 @@ fn header_fields_describe_8khz_stereo_pcm() {
     assert_eq!(
         u32::from_le_bytes(h[4092..4096].try_into().unwrap()),
         32_000
+    );
+}
+
+#[test]
+fn a_pcm16_recording_holds_the_same_audio_at_twice_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [RecordingFormat::Alaw, RecordingFormat::Pcm16].map(|format| {
+        let path = dir.path().join(format!("{format:?}.wav"));
+        let svc = RecordingService::start(RecordingConfig {
+            format,
+            ..RecordingConfig::default()
+        })
+        .unwrap();
+        let mut h = svc.open(&path);
+        talk(&mut h, 0, 100, Some(440.0), None); // 2 s, the other side silent
+        let summary = h.finish(16_000).wait().unwrap();
+        assert_eq!(summary.duration_ms, 2000);
+        assert_eq!(summary.bytes, 4096 + 16_000 * format.bytes_per_frame());
+        // hound, a PCM-only reader, opens the PCM file and refuses the A-law one.
+        assert_eq!(
+            hound::WavReader::open(&path).is_ok(),
+            format == RecordingFormat::Pcm16
+        );
+        read_back(&path)
+    });
+    assert_eq!(files[0], files[1]);
+    assert_eq!(files[0].0, recorded(&tone(440.0, 0, 16_000)));
+    assert!(files[1].1.iter().all(|&s| s == 0), "PCM silence is zero");
+    let raw = wav::decode(&std::fs::read(dir.path().join("Alaw.wav")).unwrap()).unwrap();
+    assert!(
+        raw.channel(1).iter().all(|&s| s == 8),
+        "A-law silence is its quietest code"
     );
 }
 
@@ -532,7 +572,7 @@ fn synced_audio_leaves_the_page_cache_and_the_checksum_still_covers_it() {
         "the header page, rewritten in place, stays cached"
     );
     // 8 s of the first 10 are at least two sync intervals old: none of it is cached.
-    let old = &cached[1..1 + 8 * 8000 * 4 / 4096];
+    let old = &cached[1..1 + (8 * 8000 * BPF / 4096) as usize];
     let still = old.iter().filter(|c| **c).count();
     assert_eq!(
         still,

@@ -1,15 +1,14 @@
 //! The writer thread: owns every open recording file, and is the only code that touches
 //! the disk for recordings.
 //!
-//! Order of writes for crash safety: PCM is appended through a per-file buffer; every
+//! Order of writes for crash safety: audio is appended through a per-file buffer; every
 //! `header_interval` of audio the buffer is flushed to the OS *first*, then the RIFF and
 //! data sizes are rewritten in place, so after a process crash the header never claims
 //! more audio than the file holds. What a power cut can lose is bounded by the `flusher`,
 //! which syncs the filesystem every `sync_interval`; at its end each file gets its final
 //! header here and goes to the `finalizer` (fdatasync, checksum, receipt). The header is
-//! padded to one page with a `JUNK` chunk (as broadcast WAV does) so that audio starts at
-//! 4096 and blocks of whole pages land on page boundaries: a write that covers only part of a new page-cache page makes the
-//! kernel zero the rest first, which at 1,500 calls cost the writer about half its time.
+//! one page (`wav`) so that audio starts at 4096 and appends stay page-aligned: a write
+//! that covers only part of a new page-cache page makes the kernel zero the rest first.
 //! An error makes the recording failed: later blocks for
 //! it are discarded and the finish reply carries the error.
 
@@ -26,17 +25,15 @@ use crossbeam_channel::{Receiver, Sender};
 use super::finalizer::Sealed;
 use super::{Block, Msg, RATE, RecordingConfig, RecordingError, Reply, SILENCE, Shared};
 
-/// RIFF + fmt (36 bytes), a JUNK chunk padding to 4088, then the data chunk's 8 bytes.
-pub(super) const HEADER_LEN: u64 = 4096;
-/// Where the data chunk's size field sits.
-const DATA_SIZE_AT: usize = HEADER_LEN as usize - 4;
-const CHANNELS: u16 = 2;
-const BYTES_PER_FRAME: u64 = 4;
+use super::wav::{DATA_SIZE_AT, HEADER_LEN, RecordingFormat};
+
 /// Per-file buffer: none. Blocks already arrive as whole 128 ms writes, so a buffer would
 /// only copy them; at thousands of calls its 16 KB per open file was a quarter of a
 /// call's memory. Large writes go straight through a zero-capacity `BufWriter`.
 const FILE_BUFFER: usize = 0;
-const ZEROS: [u8; 4096] = [0; 4096];
+/// A page of silence in each format.
+const PCM_SILENCE: [u8; 4096] = [0; 4096];
+const ALAW_SILENCE: [u8; 4096] = [SILENCE; 4096];
 /// How long the writer lets work gather after draining its queue. Bounds the delay of a
 /// recording's final receipt too; far below what a crash may lose (`sync_interval`).
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
@@ -53,39 +50,6 @@ static PCM_LE: LazyLock<[[u8; 2]; 256]> = LazyLock::new(|| {
         }
     })
 });
-
-/// The page-long header for `data_bytes` of 8 kHz stereo 16-bit PCM.
-pub(super) fn wav_header(data_bytes: u64) -> [u8; HEADER_LEN as usize] {
-    let room = u32::MAX - (HEADER_LEN as u32 - 8);
-    let data = u32::try_from(data_bytes).unwrap_or(u32::MAX).min(room);
-    let mut h = [0u8; HEADER_LEN as usize];
-    let rate = RATE as u32;
-    let block_align = CHANNELS * 2;
-    let junk = HEADER_LEN as u32 - 36 - 8 - 8;
-    let parts: [&[u8]; 13] = [
-        b"RIFF",
-        &(data + HEADER_LEN as u32 - 8).to_le_bytes(),
-        b"WAVEfmt ",
-        &16u32.to_le_bytes(),
-        &1u16.to_le_bytes(), // PCM
-        &CHANNELS.to_le_bytes(),
-        &rate.to_le_bytes(),
-        &(rate * u32::from(block_align)).to_le_bytes(),
-        &block_align.to_le_bytes(),
-        &16u16.to_le_bytes(),
-        b"JUNK",
-        &junk.to_le_bytes(),
-        &[],
-    ];
-    let mut at = 0;
-    for p in parts {
-        h[at..at + p.len()].copy_from_slice(p);
-        at += p.len();
-    }
-    h[DATA_SIZE_AT - 4..DATA_SIZE_AT].copy_from_slice(b"data");
-    h[DATA_SIZE_AT..].copy_from_slice(&data.to_le_bytes());
-    h
-}
 
 struct Recording {
     path: PathBuf,
@@ -105,6 +69,7 @@ struct Recording {
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     header_frames: u64,
+    format: RecordingFormat,
 }
 
 pub(super) struct Writer {
@@ -134,13 +99,14 @@ impl Writer {
             files: HashMap::new(),
             limits: Limits {
                 header_frames: frames(cfg.header_interval),
+                format: cfg.format,
             },
             flusher,
             finalizer,
             devices: HashSet::new(),
             pool,
             shared,
-            scratch: Vec::with_capacity(cfg.block_frames * BYTES_PER_FRAME as usize),
+            scratch: Vec::with_capacity(cfg.block_frames * 4),
         }
     }
 
@@ -186,7 +152,7 @@ impl Writer {
             released: HEADER_LEN,
             mark: (self.shared.syncs.load(Ordering::Relaxed), HEADER_LEN),
         };
-        match create(&rec.path) {
+        match create(&rec.path, self.limits.format) {
             Ok(file) => {
                 self.tell_flusher(&file, &rec.path);
                 rec.sink = Some(BufWriter::with_capacity(FILE_BUFFER, file));
@@ -223,7 +189,7 @@ impl Writer {
             let syncs = self.shared.syncs.load(Ordering::Relaxed);
             let appended = append(rec, &mut self.scratch, self.limits, start, frames, codes);
             match appended {
-                Ok(true) => release_synced(rec, syncs),
+                Ok(true) => release_synced(rec, syncs, self.limits.format),
                 Ok(false) => {}
                 Err(e) => fail(&self.shared, rec, e),
             }
@@ -239,7 +205,7 @@ impl Writer {
         };
         let sealed = match rec.error.take() {
             Some(e) => Err(e),
-            None => seal(&mut rec, end).inspect_err(|e| {
+            None => seal(&mut rec, end, self.limits.format).inspect_err(|e| {
                 report(&self.shared, &rec.path, e);
             }),
         };
@@ -249,7 +215,7 @@ impl Writer {
                     file,
                     path: rec.path,
                     frames,
-                    bytes: HEADER_LEN + frames * BYTES_PER_FRAME,
+                    bytes: HEADER_LEN + frames * self.limits.format.bytes_per_frame(),
                     reply,
                 };
                 if let Err(lost) = self.finalizer.send(sealed) {
@@ -273,7 +239,11 @@ impl Writer {
 /// Completes a recording's audio at exactly `end` frames (silence for a missing tail, a
 /// cut for audio past it) and writes its final header; returns the file and its frames
 /// for the finalizer.
-fn seal(rec: &mut Recording, end: u64) -> Result<(File, u64), RecordingError> {
+fn seal(
+    rec: &mut Recording,
+    end: u64,
+    format: RecordingFormat,
+) -> Result<(File, u64), RecordingError> {
     let Some(mut sink) = rec.sink.take() else {
         return Err(RecordingError::WriterGone {
             path: rec.path.clone(),
@@ -285,7 +255,7 @@ fn seal(rec: &mut Recording, end: u64) -> Result<(File, u64), RecordingError> {
         source,
     };
     if end > rec.written {
-        write_silence(&mut sink, end - rec.written).map_err(write_err)?;
+        write_silence(&mut sink, end - rec.written, format).map_err(write_err)?;
         rec.written = end;
     }
     sink.flush().map_err(write_err)?;
@@ -293,11 +263,11 @@ fn seal(rec: &mut Recording, end: u64) -> Result<(File, u64), RecordingError> {
         // Audio shipped past the announced end (a late finish) is cut off: the length
         // is what the caller said.
         sink.get_ref()
-            .set_len(HEADER_LEN + end * BYTES_PER_FRAME)
+            .set_len(HEADER_LEN + end * format.bytes_per_frame())
             .map_err(write_err)?;
         rec.written = end;
     }
-    update_header(&mut sink, rec.written).map_err(write_err)?;
+    update_header(&mut sink, rec.written, format).map_err(write_err)?;
     let file = sink.into_inner().map_err(|e| write_err(e.into_error()))?;
     Ok((file, rec.written))
 }
@@ -318,8 +288,8 @@ pub(super) fn report(shared: &Shared, path: &std::path::Path, e: &RecordingError
         "recording failed; the call continues unrecorded");
 }
 
-/// Appends `frames` frames at `start` (A-law codes, expanded; silence if `codes` is
-/// `None`), then updates the header when due; true if it did.
+/// Appends `frames` frames at `start` (A-law codes, stored as they are or expanded to
+/// PCM; silence if `codes` is `None`), then updates the header when due; true if it did.
 fn append(
     rec: &mut Recording,
     scratch: &mut Vec<u8>,
@@ -339,13 +309,17 @@ fn append(
     // A block discarded upstream leaves a hole: keep the timeline with silence.
     if start > rec.written {
         let gap = start - rec.written;
-        write_silence(sink, gap).map_err(write_err)?;
+        write_silence(sink, gap, limits.format).map_err(write_err)?;
         rec.since_header += gap;
         rec.written = start;
     }
     let skip = (rec.written - start).min(frames as u64) as usize;
     let n = frames - skip;
     match codes {
+        // The block's bytes are the file's: interleaved A-law, written as they are.
+        Some(c) if limits.format == RecordingFormat::Alaw => {
+            sink.write_all(&c[skip * 2..]).map_err(write_err)?;
+        }
         Some(c) => {
             let c = &c[skip * 2..];
             // Sized once, then filled pairwise from a table: a per-sample
@@ -358,7 +332,7 @@ fn append(
             }
             sink.write_all(scratch).map_err(write_err)?;
         }
-        None => write_silence(sink, n as u64).map_err(write_err)?,
+        None => write_silence(sink, n as u64, limits.format).map_err(write_err)?,
     }
     rec.written += n as u64;
     rec.since_header += n as u64;
@@ -366,7 +340,7 @@ fn append(
         return Ok(false);
     }
     rec.since_header = 0;
-    update_header(sink, rec.written).map_err(write_err)?;
+    update_header(sink, rec.written, limits.format).map_err(write_err)?;
     Ok(true)
 }
 
@@ -380,7 +354,7 @@ fn append(
 /// fresh memory (4× the kernel time per byte written, measured with `dd`). The final
 /// checksum then reads the older audio back from disk, sequentially.
 /// `syncs` is the flusher's count of completed syncs.
-fn release_synced(rec: &mut Recording, syncs: u64) {
+fn release_synced(rec: &mut Recording, syncs: u64, format: RecordingFormat) {
     let Some(sink) = rec.sink.as_ref() else {
         return;
     };
@@ -393,7 +367,7 @@ fn release_synced(rec: &mut Recording, syncs: u64) {
         drop_cached(sink.get_ref(), rec.released, upto - rec.released);
         rec.released = upto;
     }
-    rec.mark = (syncs, HEADER_LEN + rec.written * BYTES_PER_FRAME);
+    rec.mark = (syncs, HEADER_LEN + rec.written * format.bytes_per_frame());
 }
 
 const PAGE: u64 = 4096;
@@ -413,7 +387,7 @@ pub(super) fn drop_cached(file: &File, from: u64, len: u64) {
     }
 }
 
-fn create(path: &std::path::Path) -> Result<File, RecordingError> {
+fn create(path: &std::path::Path, format: RecordingFormat) -> Result<File, RecordingError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| RecordingError::CreateDir {
             path: path.to_owned(),
@@ -433,27 +407,40 @@ fn create(path: &std::path::Path) -> Result<File, RecordingError> {
         .open(path)
         .map_err(create_err)?;
     // An empty but valid WAV from the first moment.
-    file.write_all_at(&wav_header(0), 0).map_err(create_err)?;
+    file.write_all_at(&format.header(0), 0)
+        .map_err(create_err)?;
     let mut file = file;
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(HEADER_LEN)).map_err(create_err)?;
     Ok(file)
 }
 
-fn write_silence(sink: &mut BufWriter<File>, frames: u64) -> std::io::Result<()> {
-    let mut left = frames * BYTES_PER_FRAME;
+fn write_silence(
+    sink: &mut BufWriter<File>,
+    frames: u64,
+    format: RecordingFormat,
+) -> std::io::Result<()> {
+    let page = match format {
+        RecordingFormat::Alaw => &ALAW_SILENCE,
+        RecordingFormat::Pcm16 => &PCM_SILENCE,
+    };
+    let mut left = frames * format.bytes_per_frame();
     while left > 0 {
-        let n = left.min(ZEROS.len() as u64) as usize;
-        sink.write_all(&ZEROS[..n])?;
+        let n = left.min(page.len() as u64) as usize;
+        sink.write_all(&page[..n])?;
         left -= n as u64;
     }
     Ok(())
 }
 
-/// Flushes buffered PCM to the OS, then rewrites the sizes for `frames` frames.
-fn update_header(sink: &mut BufWriter<File>, frames: u64) -> std::io::Result<()> {
+/// Flushes buffered audio to the OS, then rewrites the sizes for `frames` frames.
+fn update_header(
+    sink: &mut BufWriter<File>,
+    frames: u64,
+    format: RecordingFormat,
+) -> std::io::Result<()> {
     sink.flush()?;
-    let header = wav_header(frames * BYTES_PER_FRAME);
+    let header = format.header(frames);
     let file = sink.get_ref();
-    file.write_all_at(&header[4..8], 4)?;
+    file.write_all_at(&header[4..format.fields_end()], 4)?;
     file.write_all_at(&header[DATA_SIZE_AT..], DATA_SIZE_AT as u64)
 }

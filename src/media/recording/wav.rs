@@ -1,0 +1,306 @@
+//! The recordings' WAV layout, in both stored formats, and a reader for them.
+//!
+//! A recording is stereo 8 kHz WAV with a header exactly one page long: RIFF, `fmt `
+//! (and for A-law the `fact` chunk non-PCM formats carry), a `JUNK` chunk as padding (as
+//! broadcast WAV does), then the `data` chunk's 8 bytes, so audio starts at byte 4096 and
+//! whole-page writes land on page boundaries. The sizes live in the first `FIELDS` bytes
+//! and the last 4 of the page, which the writer rewrites in place as the file grows.
+//!
+//! The reader (`decode`) turns either format back into 16-bit samples: tests, the load
+//! harness and the API's PCM download use it, since hound reads PCM only.
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::RATE;
+#[cfg(test)]
+use super::SILENCE;
+
+/// Header length: the audio starts here.
+pub const HEADER_LEN: u64 = 4096;
+/// Where the data chunk's size field sits.
+pub(super) const DATA_SIZE_AT: usize = HEADER_LEN as usize - 4;
+const CHANNELS: u16 = 2;
+/// `fact` chunk's sample count, A-law only.
+const FACT_SAMPLES_AT: usize = 46;
+
+/// How a recording's samples are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingFormat {
+    /// G.711 A-law (WAVE_FORMAT_ALAW), one byte a sample: what a PCMA trunk carries,
+    /// stored as received, half the size of `pcm16` and no less faithful (every side of
+    /// a call is held at A-law's resolution before it is written).
+    #[default]
+    Alaw,
+    /// Linear 16-bit PCM, for players that know nothing else; twice the disk.
+    Pcm16,
+}
+
+impl RecordingFormat {
+    /// Bytes of one stereo frame in the file.
+    pub fn bytes_per_frame(self) -> u64 {
+        match self {
+            RecordingFormat::Alaw => 2,
+            RecordingFormat::Pcm16 => 4,
+        }
+    }
+
+    /// Leading header bytes holding sizes (RIFF size, and the `fact` count for A-law),
+    /// rewritten together with the data size.
+    pub(super) fn fields_end(self) -> usize {
+        match self {
+            RecordingFormat::Alaw => FACT_SAMPLES_AT + 4,
+            RecordingFormat::Pcm16 => 8,
+        }
+    }
+
+    /// The page-long header for `frames` stereo frames.
+    pub fn header(self, frames: u64) -> [u8; HEADER_LEN as usize] {
+        let bpf = self.bytes_per_frame();
+        let room = u64::from(u32::MAX - (HEADER_LEN as u32 - 8));
+        let data = (frames * bpf).min(room) as u32;
+        let frames = data / bpf as u32;
+        let rate = RATE as u32;
+        let align = bpf as u16;
+        let mut h = [0u8; HEADER_LEN as usize];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            h[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(b"RIFF");
+        put(&(data + HEADER_LEN as u32 - 8).to_le_bytes());
+        put(b"WAVEfmt ");
+        match self {
+            RecordingFormat::Alaw => {
+                put(&18u32.to_le_bytes());
+                put(&6u16.to_le_bytes());
+            }
+            RecordingFormat::Pcm16 => {
+                put(&16u32.to_le_bytes());
+                put(&1u16.to_le_bytes());
+            }
+        }
+        put(&CHANNELS.to_le_bytes());
+        put(&rate.to_le_bytes());
+        put(&(rate * u32::from(align)).to_le_bytes());
+        put(&align.to_le_bytes());
+        put(&(align / CHANNELS * 8).to_le_bytes());
+        if self == RecordingFormat::Alaw {
+            put(&0u16.to_le_bytes()); // cbSize
+            put(b"fact");
+            put(&4u32.to_le_bytes());
+            put(&frames.to_le_bytes());
+        }
+        // Where the chunks above end: the JUNK chunk pads from there to the data chunk.
+        let junk_at: u32 = match self {
+            RecordingFormat::Alaw => 50,
+            RecordingFormat::Pcm16 => 36,
+        };
+        let junk = DATA_SIZE_AT as u32 - 4 - junk_at - 8;
+        put(b"JUNK");
+        put(&junk.to_le_bytes());
+        h[DATA_SIZE_AT - 4..DATA_SIZE_AT].copy_from_slice(b"data");
+        h[DATA_SIZE_AT..].copy_from_slice(&data.to_le_bytes());
+        h
+    }
+}
+
+/// A WAV file's audio as 16-bit samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub format: RecordingFormat,
+    pub channels: u16,
+    pub sample_rate: u32,
+    /// Interleaved samples; for A-law, each code expanded.
+    pub samples: Vec<i16>,
+}
+
+impl Decoded {
+    /// One channel's samples (0 = left, the caller).
+    pub fn channel(&self, index: usize) -> Vec<i16> {
+        let n = usize::from(self.channels.max(1));
+        self.samples
+            .iter()
+            .skip(index)
+            .step_by(n)
+            .copied()
+            .collect()
+    }
+
+    /// Seconds of audio.
+    pub fn seconds(&self) -> f64 {
+        let frames = self.samples.len() / usize::from(self.channels.max(1));
+        frames as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WavError {
+    #[error("not a RIFF/WAVE file")]
+    NotWave,
+    #[error("no fmt chunk before the data")]
+    NoFormat,
+    #[error("no data chunk")]
+    NoData,
+    #[error("unsupported WAV encoding: format tag {tag}, {bits} bits a sample")]
+    Unsupported { tag: u16, bits: u16 },
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Reads a 16-bit PCM or A-law WAV. A data chunk claiming more than the file holds (a
+/// file cut short) yields what is there, in whole frames.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, WavError> {
+    if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
+        return Err(WavError::NotWave);
+    }
+    let mut at = 12;
+    let mut fmt: Option<(u16, u16, u32, u16)> = None;
+    while let (Some(id), Some(size)) = (bytes.get(at..at + 4), u32_at(bytes, at + 4)) {
+        let body = at + 8;
+        match id {
+            b"fmt " => {
+                fmt = Some((
+                    u16_at(bytes, body).ok_or(WavError::NoFormat)?,
+                    u16_at(bytes, body + 2).ok_or(WavError::NoFormat)?,
+                    u32_at(bytes, body + 4).ok_or(WavError::NoFormat)?,
+                    u16_at(bytes, body + 14).ok_or(WavError::NoFormat)?,
+                ));
+            }
+            b"data" => {
+                let (tag, channels, sample_rate, bits) = fmt.ok_or(WavError::NoFormat)?;
+                let end = body.saturating_add(size as usize).min(bytes.len());
+                let data = &bytes[body.min(end)..end];
+                let (format, samples) = match (tag, bits) {
+                    (1, 16) => (
+                        RecordingFormat::Pcm16,
+                        data.chunks_exact(2)
+                            .map(|s| i16::from_le_bytes([s[0], s[1]]))
+                            .collect::<Vec<_>>(),
+                    ),
+                    (6, 8) => (
+                        RecordingFormat::Alaw,
+                        data.iter()
+                            .map(|&c| crate::media::g711::alaw_decode(c))
+                            .collect(),
+                    ),
+                    (tag, bits) => return Err(WavError::Unsupported { tag, bits }),
+                };
+                let mut samples = samples;
+                let n = usize::from(channels.max(1));
+                samples.truncate(samples.len() / n * n);
+                return Ok(Decoded {
+                    format,
+                    channels,
+                    sample_rate,
+                    samples,
+                });
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even length.
+        at = body.saturating_add(size as usize + (size as usize & 1));
+    }
+    Err(WavError::NoData)
+}
+
+/// The same audio as a 16-bit PCM WAV (plain 44-byte header), for players without A-law.
+pub fn to_pcm16(decoded: &Decoded) -> Vec<u8> {
+    let data = (decoded.samples.len() * 2) as u32;
+    let align = decoded.channels * 2;
+    let mut out = Vec::with_capacity(44 + data as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&decoded.channels.to_le_bytes());
+    out.extend_from_slice(&decoded.sample_rate.to_le_bytes());
+    out.extend_from_slice(&(decoded.sample_rate * u32::from(align)).to_le_bytes());
+    out.extend_from_slice(&align.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for s in &decoded.samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_headers_are_one_page_and_read_back() {
+        for format in [RecordingFormat::Alaw, RecordingFormat::Pcm16] {
+            let mut file = format.header(3).to_vec();
+            let silence = (3 * format.bytes_per_frame()) as usize;
+            let quiet = match format {
+                RecordingFormat::Alaw => SILENCE,
+                RecordingFormat::Pcm16 => 0,
+            };
+            file.extend(std::iter::repeat_n(quiet, silence));
+            file.extend_from_slice(match format {
+                RecordingFormat::Alaw => &[0x55u8, 0x2A][..],
+                RecordingFormat::Pcm16 => &[0xE8, 0x03, 0x18, 0xFC, 0, 0, 0, 0][..],
+            });
+            // The header says 3 frames: a fourth one past it is not audio.
+            let d = decode(&file).expect("decodes");
+            assert_eq!((d.format, d.channels, d.sample_rate), (format, 2, 8000));
+            assert_eq!(d.samples.len(), 6);
+            assert!(d.samples.iter().all(|s| s.abs() <= 8), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn alaw_header_declares_alaw_with_its_fact_chunk() {
+        let h = RecordingFormat::Alaw.header(16_000);
+        assert_eq!(u16_at(&h, 20), Some(6));
+        assert_eq!(u16_at(&h, 34), Some(8));
+        assert_eq!(u32_at(&h, 28), Some(16_000), "byte rate");
+        assert_eq!(&h[38..42], b"fact");
+        assert_eq!(u32_at(&h, FACT_SAMPLES_AT), Some(16_000));
+        assert_eq!(&h[50..54], b"JUNK");
+        assert_eq!(u32_at(&h, DATA_SIZE_AT), Some(32_000));
+        assert_eq!(u32_at(&h, 4), Some(32_000 + 4088));
+        // The JUNK chunk ends exactly where the data chunk starts.
+        let junk = u32_at(&h, 54).unwrap() as usize;
+        assert_eq!(58 + junk, DATA_SIZE_AT - 4);
+    }
+
+    #[test]
+    fn a_file_cut_short_yields_its_whole_frames() {
+        let mut file = RecordingFormat::Pcm16.header(100).to_vec();
+        file.extend_from_slice(&[1, 0, 2, 0, 3]);
+        let d = decode(&file).unwrap();
+        assert_eq!(d.samples, vec![1, 2]);
+    }
+
+    #[test]
+    fn foreign_input_is_refused_clearly() {
+        assert_eq!(decode(b"OggS...."), Err(WavError::NotWave));
+        let mut h = RecordingFormat::Pcm16.header(0);
+        h[20] = 2; // MS ADPCM
+        assert_eq!(decode(&h), Err(WavError::Unsupported { tag: 2, bits: 16 }));
+    }
+
+    #[test]
+    fn pcm16_copy_holds_the_same_samples() {
+        let mut file = RecordingFormat::Alaw.header(2).to_vec();
+        file.extend_from_slice(&[0x55, 0xD5, 0x2A, 0xAA]);
+        let d = decode(&file).unwrap();
+        let again = decode(&to_pcm16(&d)).unwrap();
+        assert_eq!(again.format, RecordingFormat::Pcm16);
+        assert_eq!(again.samples, d.samples);
+        assert_eq!(again.channels, 2);
+    }
+}
