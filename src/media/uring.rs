@@ -156,8 +156,12 @@ pub(super) struct Uring {
     rearm: Vec<u32>,
     /// Send entries being built (kept to reuse its allocation).
     outgoing: Vec<squeue::Entry>,
-    sent: u64,
+    /// Sends handed to the kernel since the last `take_counts`.
+    queued: u64,
+    /// Sends that failed since the last `take_counts`.
     failed: u64,
+    /// Failures not yet taken off a count of queued sends.
+    unsettled: u64,
     /// Receives that ended and were armed again since the last `take_rearms` (mostly: the
     /// buffer ring ran dry).
     rearms: u64,
@@ -212,8 +216,9 @@ impl Uring {
             slot_of_fd: Vec::new(),
             rearm: Vec::new(),
             outgoing: Vec::with_capacity(super::udp_batch::SEND_SLOTS),
-            sent: 0,
+            queued: 0,
             failed: 0,
+            unsettled: 0,
             rearms: 0,
             truncated: 0,
         })
@@ -342,11 +347,10 @@ impl Uring {
             };
             let data = c.user_data();
             match data & KIND_MASK {
+                // Sends post a completion only when they fail (`SKIP_SUCCESS`).
                 KIND_SEND => {
                     if c.result() < 0 {
                         self.failed += 1;
-                    } else {
-                        self.sent += 1;
                     }
                     continue;
                 }
@@ -418,8 +422,15 @@ impl Uring {
                     .flags(libc::MSG_DONTWAIT as u32)
                     .build(),
             };
-            entries.push(entry.user_data(KIND_SEND));
+            // A successful send posts no completion: half the completions the kernel
+            // writes and this worker reads, at one per datagram relayed.
+            entries.push(
+                entry
+                    .user_data(KIND_SEND)
+                    .flags(squeue::Flags::SKIP_SUCCESS),
+            );
         });
+        self.queued += entries.len() as u64;
         let mut entries = std::mem::take(&mut self.outgoing);
         for e in entries.drain(..) {
             self.push(e);
@@ -441,12 +452,15 @@ impl Uring {
         )
     }
 
-    /// (sent, failed) since the last call.
+    /// (sent, failed) since the last call. Sends are counted when queued; a failure
+    /// reported later is taken off what a later call reports, so the totals are exact.
     pub(super) fn take_counts(&mut self) -> (u64, u64) {
-        (
-            std::mem::take(&mut self.sent),
-            std::mem::take(&mut self.failed),
-        )
+        let failed = std::mem::take(&mut self.failed);
+        self.unsettled += failed;
+        let settled = self.unsettled.min(self.queued);
+        self.unsettled -= settled;
+        let sent = std::mem::take(&mut self.queued) - settled;
+        (sent, failed)
     }
 }
 
@@ -513,5 +527,42 @@ mod tests {
             });
         }
         assert_eq!(seen, vec![(9, b"new".to_vec())]);
+    }
+
+    #[test]
+    fn sends_are_counted_and_a_refused_one_as_failed_only() {
+        let mut uring = Uring::new().expect("io_uring on this kernel");
+        let from = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = UdpSocket::bind("127.0.0.1:0").unwrap();
+        to.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        // Not connected: a send without a destination is refused (EDESTADDRREQ).
+        let lonely = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut tx = SendBatch::default();
+        for i in 0..3u8 {
+            tx.buffer()[0] = i;
+            tx.queue(from.as_raw_fd(), 1, to.local_addr().unwrap());
+        }
+        tx.buffer()[0] = 9;
+        tx.queue_connected(lonely.as_raw_fd(), 1);
+        uring.send(&mut tx);
+        let mut buf = [0u8; 4];
+        for i in 0..3u8 {
+            assert_eq!(to.recv(&mut buf).unwrap(), 1);
+            assert_eq!(buf[0], i);
+        }
+        uring.reap(&mut tx, |_, _, _, _| {});
+        let (mut sent, mut failed) = uring.take_counts();
+        // A failure may complete after the counts were first taken.
+        for _ in 0..10 {
+            if failed > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            uring.reap(&mut tx, |_, _, _, _| {});
+            let (s, f) = uring.take_counts();
+            (sent, failed) = (sent + s, failed + f);
+        }
+        assert_eq!((sent, failed), (3, 1));
     }
 }
