@@ -138,6 +138,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         rec.blocks_discarded,
     );
     metric(
+        "atende_recording_blocks_queued",
+        "gauge",
+        "Audio blocks waiting for the recording writer (2 KB each; rising means the disk is not keeping up).",
+        rec.queued_blocks,
+    );
+    metric(
         "atende_recording_syncs_total",
         "counter",
         "Syncs of the recordings' filesystems.",
