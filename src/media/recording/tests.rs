@@ -305,6 +305,72 @@ fn a_crash_after_a_header_update_leaves_a_playable_file() {
     assert_eq!(left.len(), 155 * 160);
 }
 
+/// What sox, an independent reader, decodes a WAV file to: (encoding it reports, the
+/// interleaved 16-bit samples). sox is a test dependency (`scripts/install-test-deps.sh`).
+fn sox_decode(path: &Path) -> (String, Vec<i16>) {
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{:?} not runnable ({e}): run scripts/install-test-deps.sh",
+                    args[0]
+                )
+            });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let p = path.as_os_str();
+    let encoding = run(&["soxi".as_ref(), "-e".as_ref(), p]);
+    let raw = run(&[
+        "sox".as_ref(),
+        p,
+        "-t".as_ref(),
+        "raw".as_ref(),
+        "-e".as_ref(),
+        "signed-integer".as_ref(),
+        "-b".as_ref(),
+        "16".as_ref(),
+        "-".as_ref(),
+    ]);
+    let samples = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    (
+        String::from_utf8_lossy(&encoding).trim().to_owned(),
+        samples,
+    )
+}
+
+#[test]
+fn sox_reads_an_alaw_recording_mid_call_and_finished_as_we_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sox.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 155, Some(440.0), Some(1000.0));
+    svc.barrier().blocking_recv().unwrap();
+    // Mid-call (as after a crash): sox plays what the header covers.
+    let snapshot = dir.path().join("snapshot.wav");
+    std::fs::copy(&path, &snapshot).unwrap();
+    let (encoding, mid) = sox_decode(&snapshot);
+    assert!(encoding.contains("A-law"), "sox sees {encoding}");
+    assert!(mid.len() >= 2 * 16_000, "{} samples", mid.len());
+    let ours = wav::decode(&std::fs::read(&snapshot).unwrap()).unwrap();
+    assert_eq!(mid, ours.samples);
+    h.finish(155 * 160).wait().unwrap();
+    let (_, done) = sox_decode(&path);
+    let ours = wav::decode(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(done.len(), 2 * 155 * 160);
+    assert_eq!(done, ours.samples);
+}
+
 #[test]
 fn an_unwritable_directory_is_counted_and_reported_without_stopping_the_call() {
     let dir = tempfile::tempdir().unwrap();
