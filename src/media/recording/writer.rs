@@ -77,7 +77,7 @@ pub(super) struct Writer {
     limits: Limits,
     pool: Sender<Block>,
     shared: Arc<Shared>,
-    /// Reused for sample→byte conversion.
+    /// Reused for expanding A-law codes to PCM (`pcm16` files only).
     scratch: Vec<u8>,
     /// Where sealed recordings go to be synced and checksummed.
     finalizer: Sender<Sealed>,
@@ -106,7 +106,9 @@ impl Writer {
             devices: HashSet::new(),
             pool,
             shared,
-            scratch: Vec::with_capacity(cfg.block_frames * 4),
+            scratch: Vec::with_capacity(
+                cfg.block_frames * RecordingFormat::Pcm16.bytes_per_frame() as usize,
+            ),
         }
     }
 
