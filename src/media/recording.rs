@@ -18,8 +18,8 @@
 //! The handle never touches the disk and never blocks: it places samples at their absolute
 //! position (gaps stay silent, late samples for a shipped block are dropped and counted) and
 //! ships a block once time has passed its end plus a 100 ms jitter allowance. Blocks come
-//! from a shared pool and go back to it after writing; when the pool is empty (writer
-//! behind, warm-up) a block is allocated rather than audio dropped. Only if the writer is
+//! from a shared pool (filled at start) and go back to it after writing; when the pool is
+//! empty (the writer far behind) a block is allocated rather than audio dropped. Only if the writer is
 //! more than `max_queued_blocks` behind are blocks discarded; the writer then fills their
 //! span with silence so the timeline stays right.
 //!
@@ -113,7 +113,10 @@ pub struct RecordingConfig {
     /// Blocks kept for reuse after writing; more are freed. The writer hands back one
     /// drain's worth (~20 ms of every call's audio: ~250 blocks at 1,500 calls), so 1,024
     /// keeps steady state allocation-free without parking megabytes of idle blocks after
-    /// a burst (4,096 could hold 16 MB, ~11 KB per call at 1,500 calls).
+    /// a burst (4,096 could hold 16 MB, ~11 KB per call at 1,500 calls). The pool is
+    /// filled at start (2 MB of A-law blocks): a fixed cost the server carries whatever its
+    /// load, so the first calls and a writer briefly behind take blocks from it instead of
+    /// allocating on the media path.
     pub pool_blocks: usize,
 }
 
@@ -191,7 +194,8 @@ pub struct RecordingStats {
     pub late_samples: u64,
     /// Samples dropped for lying implausibly far in the future.
     pub ahead_samples: u64,
-    /// Blocks allocated because the pool was empty (flat in steady state).
+    /// Blocks allocated because the pool was empty (none until more than `pool_blocks`
+    /// are in use at once; flat in steady state).
     pub blocks_allocated: u64,
     /// Blocks discarded because the writer was too far behind.
     pub blocks_discarded: u64,
@@ -266,6 +270,9 @@ impl RecordingService {
         }
         let (tx, rx) = crossbeam_channel::unbounded();
         let (pool_tx, pool_rx) = crossbeam_channel::bounded(cfg.pool_blocks.max(1));
+        for _ in 0..cfg.pool_blocks {
+            let _ = pool_tx.try_send(silent_block(cfg.block_frames));
+        }
         let shared = Arc::new(Shared::default());
         let flusher = flusher::start(cfg.sync_interval, shared.clone())?;
         let finalizer = finalizer::start(shared.clone())?;
@@ -477,7 +484,7 @@ impl RecordingHandle {
             Ok(buf) => buf,
             Err(_) => {
                 shared.blocks_allocated.fetch_add(1, Ordering::Relaxed);
-                vec![SILENCE; frames * 2].into_boxed_slice()
+                silent_block(frames)
             }
         })
     }
@@ -520,6 +527,11 @@ impl RecordingHandle {
             self.shared.queued_blocks.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+/// A block of `frames` stereo frames, all silence (written, so its pages are resident).
+fn silent_block(frames: usize) -> Block {
+    vec![SILENCE; frames * 2].into_boxed_slice()
 }
 
 /// Returns a block to the pool, cleared (the pool's invariant: a taken block is silence).

@@ -441,6 +441,20 @@ fn a_finish_before_the_last_shipped_block_cuts_the_file_to_length() {
 }
 
 #[test]
+fn a_fresh_service_records_from_its_pool_without_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let mut h = svc.open(&dir.path().join("first.wav"));
+    talk(&mut h, 0, 100, Some(440.0), Some(1000.0)); // 2 s = 16 blocks
+    h.finish(100 * 160).wait().unwrap();
+    let stats = svc.stats();
+    assert_eq!(stats.blocks_allocated, 0, "{stats:?}");
+    let (left, right) = read_back(&dir.path().join("first.wav"));
+    assert_eq!(left.len(), 16_000);
+    assert!(left.iter().any(|s| *s != 0) && right.iter().any(|s| *s != 0));
+}
+
+#[test]
 fn blocks_are_recycled_in_steady_state() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service();
