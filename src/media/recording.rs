@@ -44,6 +44,7 @@
 
 mod finalizer;
 mod flusher;
+mod reserve;
 pub mod wav;
 mod writer;
 

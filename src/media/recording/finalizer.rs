@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use sha2::{Digest, Sha256};
 
+use super::reserve::Reservation;
 use super::{RATE, RecordingError, RecordingSummary, Reply, Shared};
 
 /// A recording whose audio and header are complete: what is left is durability and the
@@ -29,6 +30,9 @@ pub(super) struct Sealed {
     pub(super) frames: u64,
     /// The whole file's length (header + audio).
     pub(super) bytes: u64,
+    /// Disk space reserved past `bytes`, given back here: on a filesystem mounted with
+    /// `discard` freeing it waits for the disk (~1 ms a file), which the writer must not.
+    pub(super) reserved: Reservation,
     pub(super) reply: Option<Reply>,
 }
 
@@ -58,8 +62,14 @@ fn run(rx: &Receiver<Sealed>, shared: &Shared) {
             path,
             frames,
             bytes,
+            reserved,
             reply,
         } = sealed;
+        if let Err(e) = reserved.release(&file, bytes) {
+            // The audio is complete; only space reserved past it stays allocated.
+            tracing::warn!(path = %path.display(), error = %e,
+                "cannot give back the disk space reserved past a recording's end");
+        }
         let result = finalize(&file, &path, frames, bytes, &mut scratch)
             .inspect_err(|e| super::writer::report(shared, &path, e));
         if let Some(reply) = reply {

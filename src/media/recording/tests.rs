@@ -441,6 +441,36 @@ fn a_finish_before_the_last_shipped_block_cuts_the_file_to_length() {
 }
 
 #[test]
+fn space_is_reserved_ahead_while_recording_and_none_is_kept_past_the_end() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reserved.wav");
+    let svc = service();
+    let mut h = svc.open(&path);
+    talk(&mut h, 0, 150, Some(440.0), Some(1000.0)); // 3 s
+    svc.barrier().blocking_recv().unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(
+        meta.blocks() * 512 >= meta.len() + 512 * 1024,
+        "mid-call: {} bytes allocated for {} written",
+        meta.blocks() * 512,
+        meta.len()
+    );
+    h.finish(150 * 160).wait().unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), wav::HEADER_LEN + 150 * 160 * BPF);
+    assert!(
+        meta.blocks() * 512 <= meta.len().next_multiple_of(4096),
+        "finished: {} bytes allocated for {}",
+        meta.blocks() * 512,
+        meta.len()
+    );
+    let (left, right) = read_back(&path);
+    assert_eq!(left[..], recorded(&tone(440.0, 0, 24_000))[..]);
+    assert_eq!(right[..], recorded(&tone(1000.0, 0, 24_000))[..]);
+}
+
+#[test]
 fn a_fresh_service_records_from_its_pool_without_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service();

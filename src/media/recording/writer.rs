@@ -23,6 +23,7 @@ use std::sync::{Arc, LazyLock};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::finalizer::Sealed;
+use super::reserve::Reservation;
 use super::{Block, Msg, RATE, RecordingConfig, RecordingError, Reply, SILENCE, Shared};
 
 use super::wav::{DATA_SIZE_AT, HEADER_LEN, RecordingFormat};
@@ -61,6 +62,8 @@ struct Recording {
     since_header: u64,
     /// File bytes below which the page cache has been told to let go (`release_synced`).
     released: u64,
+    /// Disk space allocated ahead of the audio.
+    reserved: Reservation,
     /// (flusher syncs completed, file bytes written) when last looked: once two more syncs
     /// have completed, one of them began after those bytes were written.
     mark: (u64, u64),
@@ -153,6 +156,7 @@ impl Writer {
             // The header page stays cached: its sizes are rewritten in place, which on an
             // uncached page would first read it back from disk.
             released: HEADER_LEN,
+            reserved: Reservation::new(HEADER_LEN),
             mark: (self.shared.syncs.load(Ordering::Relaxed), HEADER_LEN),
         };
         match create(&rec.path, self.limits.format) {
@@ -219,6 +223,7 @@ impl Writer {
                     path: rec.path,
                     frames,
                     bytes: HEADER_LEN + frames * self.limits.format.bytes_per_frame(),
+                    reserved: rec.reserved,
                     reply,
                 };
                 if let Err(lost) = self.finalizer.send(sealed) {
@@ -309,6 +314,11 @@ fn append(
         path: path.clone(),
         source,
     };
+    let end = (start + frames as u64).max(rec.written);
+    rec.reserved.cover(
+        sink.get_ref(),
+        HEADER_LEN + end * limits.format.bytes_per_frame(),
+    );
     // A block discarded upstream leaves a hole: keep the timeline with silence.
     if start > rec.written {
         let gap = start - rec.written;
