@@ -208,8 +208,8 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
     println!(
         "kernel drops on arrival at atende's sockets so far (read too late): {drops} datagrams"
     );
-    wait_ok(caller, "callers", server);
-    wait_ok(agent, "agent phone", server);
+    wait_calls_ok(caller, "callers", server, calls);
+    wait_calls_ok(agent, "agent phone", server, calls);
     let share = (c1 - c0) / (t1 - t0).as_secs_f64();
     println!(
         "steady state: {active} calls active, atende used {:.1} % of one core, RSS {:.0} MB \
@@ -220,6 +220,43 @@ fn bridged_run(server: &Server, pid: u32, calls: u32, hold_ms: u64, rate: u32) -
         (peak - rss0) / active,
     );
     (share / active, (rss1 - rss0) / active)
+}
+
+/// Waits for a sipp process that was to complete `calls` calls. Beyond `wait_ok`, it
+/// copes with one fault of sipp's own, seen once in ~10 runs: after the last call ended
+/// (every call successful) sipp hung on its way out, its clock frozen at the last call,
+/// until its global timeout stopped it with an error status. Such a run is accepted only
+/// when sipp's final statistics show all `calls` successful and none failed, and it says
+/// so; anything else fails as before.
+fn wait_calls_ok(child: std::process::Child, what: &str, server: &Server, calls: u32) {
+    let out = child.wait_with_output().expect("sipp ran");
+    if out.status.success() {
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let cumulative = |name: &str| -> Option<u32> {
+        let line = stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with(name))?;
+        line.split('|').nth(2)?.trim().parse().ok()
+    };
+    if stderr.contains("timed out after")
+        && cumulative("Successful call") == Some(calls)
+        && cumulative("Failed call") == Some(0)
+    {
+        println!(
+            "{what}: sipp hung on its way out after all {calls} calls succeeded and was \
+             stopped by its timeout (its exit failed, no call did)"
+        );
+        return;
+    }
+    panic!(
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\natende log:\n{}",
+        out.status,
+        server.log()
+    );
 }
 
 /// Checks every call's record and recording; returns (call records, recordings ok).
