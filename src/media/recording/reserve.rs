@@ -69,6 +69,12 @@ impl Reservation {
         // Setting the size it already has drops the blocks allocated beyond it.
         file.set_len(len)
     }
+
+    /// Gives back what was reserved past the file's current size: for a recording that
+    /// stops without being sealed (failed, or still open when the writer ends).
+    pub(super) fn release_at_size(&self, file: &File) -> io::Result<()> {
+        self.release(file, file.metadata()?.len())
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +116,23 @@ mod tests {
         assert_eq!(file.metadata().unwrap().len(), 10_096);
         assert!(
             allocated(&file) <= 16_384,
+            "{} bytes kept",
+            allocated(&file)
+        );
+    }
+
+    #[test]
+    fn an_unsealed_file_gives_back_what_lies_past_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = File::create(dir.path().join("cut.wav")).unwrap();
+        file.write_all(&[3u8; 8192]).unwrap();
+        let mut r = Reservation::new(8192);
+        r.cover(&file, 9000);
+        assert!(allocated(&file) >= RESERVE_BYTES);
+        r.release_at_size(&file).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 8192);
+        assert!(
+            allocated(&file) <= 12_288,
             "{} bytes kept",
             allocated(&file)
         );

@@ -127,6 +127,13 @@ impl Writer {
             // second instead of one per block.
             std::thread::sleep(GATHER);
         }
+        // Files never finished (the service gone first) keep their audio up to the last
+        // header update; the space reserved past it is given back.
+        for rec in self.files.values() {
+            if let Some(sink) = &rec.sink {
+                let _ = rec.reserved.release_at_size(sink.get_ref());
+            }
+        }
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -286,7 +293,11 @@ fn fail(shared: &Shared, rec: &mut Recording, e: RecordingError) {
         report(shared, &rec.path, &e);
         rec.error = Some(e);
     }
-    rec.sink = None;
+    if let Some(sink) = rec.sink.take() {
+        // No more audio comes to this file: its reserved space goes back (a disk that
+        // filled up needs it most).
+        let _ = rec.reserved.release_at_size(sink.get_ref());
+    }
 }
 
 /// Raises the alarm for one failed recording.
