@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tracing::warn;
 
 use super::{ApiError, ApiState};
@@ -94,22 +95,140 @@ async fn recording(
         ),
     ];
     if convert {
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|_| ApiError::NoRecording)?;
-        let pcm =
-            tokio::task::spawn_blocking(move || wav::decode(&bytes).map(|d| wav::to_pcm16(&d)))
-                .await
-                .map_err(|_| ApiError::UnreadableRecording)?
-                .map_err(|e| {
-                    warn!(path = %path.display(), error = %e, "a recording could not be converted");
-                    ApiError::UnreadableRecording
-                })?;
-        return Ok((headers, pcm).into_response());
+        return pcm16_download(path, headers).await;
     }
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::NoRecording)?;
     let stream = tokio_util::io::ReaderStream::new(file);
     Ok((headers, Body::from_stream(stream)).into_response())
+}
+
+/// Bytes of stored audio converted per piece: 64 KB of A-law, 2 s of a stereo call.
+const PIECE: usize = 64 * 1024;
+
+/// Streams the recording at `path` converted to 16-bit PCM (`pcm16_reader`).
+async fn pcm16_download(
+    path: std::path::PathBuf,
+    headers: [(header::HeaderName, String); 2],
+) -> Result<Response, ApiError> {
+    let (len, rx) = pcm16_reader(path).await?;
+    let length = (header::CONTENT_LENGTH, len.to_string());
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(rx));
+    Ok((headers, [length], body).into_response())
+}
+
+/// The recording at `path` converted to 16-bit PCM, produced a piece at a time by a task
+/// of its own: a call of hours needs no more memory than one piece (a whole-file
+/// conversion held the file and twice its size in PCM, 170 MB for an hour). Returns the
+/// WAV's length, known from the header, so that a response can carry it and a client sees
+/// a transfer cut short by a read error.
+async fn pcm16_reader(
+    path: std::path::PathBuf,
+) -> Result<(u64, tokio::io::DuplexStream), ApiError> {
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NoRecording)?;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        warn!(path = %path.display(), error = %e, "a recording could not be converted");
+        ApiError::UnreadableRecording
+    };
+    let file_len = file.metadata().await.map_err(|e| unreadable(&e))?.len();
+    let mut head = vec![0u8; PIECE.min(file_len as usize)];
+    file.read_exact(&mut head)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let layout = wav::layout(&head).map_err(|e| unreadable(&e))?;
+    let frames = layout.frames(file_len);
+    let out_data = frames * u64::from(layout.channels.max(1)) * 2;
+    let Ok(out_data32) = u32::try_from(out_data) else {
+        return Err(unreadable(&"too long for a 16-bit PCM WAV"));
+    };
+    file.seek(std::io::SeekFrom::Start(layout.data_at))
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let (mut tx, rx) = tokio::io::duplex(2 * PIECE);
+    let header_bytes = wav::pcm16_header(layout.channels, layout.sample_rate, out_data32);
+    tokio::spawn(async move {
+        let mut left = frames * layout.frame_bytes();
+        let mut piece = vec![0u8; PIECE];
+        let mut pcm = Vec::with_capacity(2 * PIECE);
+        let result: std::io::Result<()> = async {
+            tx.write_all(&header_bytes).await?;
+            while left > 0 {
+                let want = piece.len().min(left as usize);
+                file.read_exact(&mut piece[..want]).await?;
+                pcm.clear();
+                wav::append_pcm16(layout.format, &piece[..want], &mut pcm);
+                tx.write_all(&pcm).await?;
+                left -= want as u64;
+            }
+            tx.shutdown().await
+        }
+        .await;
+        // A client that hangs up mid-download ends it here too (the pipe is closed).
+        if let Err(e) = result {
+            warn!(path = %path.display(), error = %e, "a PCM download ended early");
+        }
+    });
+    Ok((44 + out_data, rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::media::recording::RecordingFormat;
+
+    async fn converted(path: &std::path::Path) -> (u64, Vec<u8>) {
+        let (len, mut rx) = pcm16_reader(path.to_owned()).await.expect("convertible");
+        let mut out = Vec::new();
+        rx.read_to_end(&mut out).await.unwrap();
+        (len, out)
+    }
+
+    #[tokio::test]
+    async fn a_long_recording_converts_piece_by_piece_to_the_same_audio() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.wav");
+        // 20 s of stereo A-law (five whole pieces) and one frame more, every code value.
+        let frames = 160_001u64;
+        let mut file = RecordingFormat::Alaw.header(frames).to_vec();
+        file.extend((0..frames * 2).map(|i| (i * 7 % 256) as u8));
+        std::fs::write(&path, &file).unwrap();
+        let (len, out) = converted(&path).await;
+        assert_eq!(len, out.len() as u64);
+        assert_eq!(out, wav::to_pcm16(&wav::decode(&file).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_file_cut_short_converts_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.wav");
+        // The header claims 10 s; the file holds 3 frames and half of a fourth.
+        let mut file = RecordingFormat::Alaw.header(80_000).to_vec();
+        file.extend_from_slice(&[0x55, 0x2A, 0xD5, 0xAA, 0x10, 0x20, 0x33]);
+        std::fs::write(&path, &file).unwrap();
+        let (len, out) = converted(&path).await;
+        assert_eq!(len, 44 + 3 * 4);
+        let back = wav::decode(&out).unwrap();
+        assert_eq!(back.samples, wav::decode(&file).unwrap().samples);
+        assert_eq!(back.samples.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn what_is_not_a_recording_is_refused_and_a_missing_one_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.wav");
+        std::fs::write(&junk, b"OggS not a wav").unwrap();
+        assert!(matches!(
+            pcm16_reader(junk).await,
+            Err(ApiError::UnreadableRecording)
+        ));
+        assert!(matches!(
+            pcm16_reader(dir.path().join("none.wav")).await,
+            Err(ApiError::NoRecording)
+        ));
+    }
 }

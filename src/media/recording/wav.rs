@@ -156,52 +156,67 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// Reads a 16-bit PCM or A-law WAV. A data chunk claiming more than the file holds (a
-/// file cut short) yields what is there, in whole frames.
-pub fn decode(bytes: &[u8]) -> Result<Decoded, WavError> {
-    if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
+/// Where a WAV file's audio lies and how it is encoded, read from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub format: RecordingFormat,
+    pub channels: u16,
+    pub sample_rate: u32,
+    /// Offset of the first audio byte.
+    pub data_at: u64,
+    /// Audio bytes the data chunk claims (a file cut short holds fewer).
+    pub data_len: u64,
+}
+
+impl Layout {
+    /// Bytes of one frame (a sample of every channel) as stored.
+    pub fn frame_bytes(&self) -> u64 {
+        let per_sample = match self.format {
+            RecordingFormat::Alaw => 1,
+            RecordingFormat::Pcm16 => 2,
+        };
+        per_sample * u64::from(self.channels.max(1))
+    }
+
+    /// Whole frames in a file of `file_len` bytes: what the data chunk claims, or less if
+    /// the file is shorter.
+    pub fn frames(&self, file_len: u64) -> u64 {
+        self.data_len.min(file_len.saturating_sub(self.data_at)) / self.frame_bytes()
+    }
+}
+
+/// Finds the format and data chunks of a 16-bit PCM or A-law WAV in `head`, its first
+/// bytes (the data chunk's header must lie within them; ours is at 4088).
+pub fn layout(head: &[u8]) -> Result<Layout, WavError> {
+    if head.get(0..4) != Some(b"RIFF") || head.get(8..12) != Some(b"WAVE") {
         return Err(WavError::NotWave);
     }
     let mut at = 12;
     let mut fmt: Option<(u16, u16, u32, u16)> = None;
-    while let (Some(id), Some(size)) = (bytes.get(at..at + 4), u32_at(bytes, at + 4)) {
+    while let (Some(id), Some(size)) = (head.get(at..at + 4), u32_at(head, at + 4)) {
         let body = at + 8;
         match id {
             b"fmt " => {
                 fmt = Some((
-                    u16_at(bytes, body).ok_or(WavError::NoFormat)?,
-                    u16_at(bytes, body + 2).ok_or(WavError::NoFormat)?,
-                    u32_at(bytes, body + 4).ok_or(WavError::NoFormat)?,
-                    u16_at(bytes, body + 14).ok_or(WavError::NoFormat)?,
+                    u16_at(head, body).ok_or(WavError::NoFormat)?,
+                    u16_at(head, body + 2).ok_or(WavError::NoFormat)?,
+                    u32_at(head, body + 4).ok_or(WavError::NoFormat)?,
+                    u16_at(head, body + 14).ok_or(WavError::NoFormat)?,
                 ));
             }
             b"data" => {
                 let (tag, channels, sample_rate, bits) = fmt.ok_or(WavError::NoFormat)?;
-                let end = body.saturating_add(size as usize).min(bytes.len());
-                let data = &bytes[body.min(end)..end];
-                let (format, samples) = match (tag, bits) {
-                    (1, 16) => (
-                        RecordingFormat::Pcm16,
-                        data.chunks_exact(2)
-                            .map(|s| i16::from_le_bytes([s[0], s[1]]))
-                            .collect::<Vec<_>>(),
-                    ),
-                    (6, 8) => (
-                        RecordingFormat::Alaw,
-                        data.iter()
-                            .map(|&c| crate::media::g711::alaw_decode(c))
-                            .collect(),
-                    ),
+                let format = match (tag, bits) {
+                    (1, 16) => RecordingFormat::Pcm16,
+                    (6, 8) => RecordingFormat::Alaw,
                     (tag, bits) => return Err(WavError::Unsupported { tag, bits }),
                 };
-                let mut samples = samples;
-                let n = usize::from(channels.max(1));
-                samples.truncate(samples.len() / n * n);
-                return Ok(Decoded {
+                return Ok(Layout {
                     format,
                     channels,
                     sample_rate,
-                    samples,
+                    data_at: body as u64,
+                    data_len: u64::from(size),
                 });
             }
             _ => {}
@@ -212,23 +227,68 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, WavError> {
     Err(WavError::NoData)
 }
 
+/// Reads a 16-bit PCM or A-law WAV. A data chunk claiming more than the file holds (a
+/// file cut short) yields what is there, in whole frames.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, WavError> {
+    let l = layout(bytes)?;
+    let start = l.data_at as usize;
+    let data = &bytes[start..start + (l.frames(bytes.len() as u64) * l.frame_bytes()) as usize];
+    let mut samples = Vec::with_capacity(data.len());
+    append_samples(l.format, data, |s| samples.push(s));
+    Ok(Decoded {
+        format: l.format,
+        channels: l.channels,
+        sample_rate: l.sample_rate,
+        samples,
+    })
+}
+
+fn append_samples(format: RecordingFormat, data: &[u8], mut put: impl FnMut(i16)) {
+    match format {
+        RecordingFormat::Pcm16 => data
+            .chunks_exact(2)
+            .for_each(|s| put(i16::from_le_bytes([s[0], s[1]]))),
+        RecordingFormat::Alaw => data
+            .iter()
+            .for_each(|&c| put(crate::media::g711::alaw_decode(c))),
+    }
+}
+
+/// A plain 44-byte 16-bit PCM WAV header for `data_bytes` of audio.
+pub fn pcm16_header(channels: u16, sample_rate: u32, data_bytes: u32) -> [u8; 44] {
+    let align = channels * 2;
+    let mut h = [0u8; 44];
+    let mut at = 0;
+    let mut put = |b: &[u8]| {
+        h[at..at + b.len()].copy_from_slice(b);
+        at += b.len();
+    };
+    put(b"RIFF");
+    put(&(36u32.saturating_add(data_bytes)).to_le_bytes());
+    put(b"WAVEfmt ");
+    put(&16u32.to_le_bytes());
+    put(&1u16.to_le_bytes());
+    put(&channels.to_le_bytes());
+    put(&sample_rate.to_le_bytes());
+    put(&(sample_rate * u32::from(align)).to_le_bytes());
+    put(&align.to_le_bytes());
+    put(&16u16.to_le_bytes());
+    put(b"data");
+    put(&data_bytes.to_le_bytes());
+    h
+}
+
+/// Appends `data`, audio stored as `format`, to `out` as 16-bit little-endian PCM (for a
+/// conversion streamed a piece at a time).
+pub fn append_pcm16(format: RecordingFormat, data: &[u8], out: &mut Vec<u8>) {
+    append_samples(format, data, |s| out.extend_from_slice(&s.to_le_bytes()));
+}
+
 /// The same audio as a 16-bit PCM WAV (plain 44-byte header), for players without A-law.
 pub fn to_pcm16(decoded: &Decoded) -> Vec<u8> {
     let data = (decoded.samples.len() * 2) as u32;
-    let align = decoded.channels * 2;
     let mut out = Vec::with_capacity(44 + data as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&decoded.channels.to_le_bytes());
-    out.extend_from_slice(&decoded.sample_rate.to_le_bytes());
-    out.extend_from_slice(&(decoded.sample_rate * u32::from(align)).to_le_bytes());
-    out.extend_from_slice(&align.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
+    out.extend_from_slice(&pcm16_header(decoded.channels, decoded.sample_rate, data));
     for s in &decoded.samples {
         out.extend_from_slice(&s.to_le_bytes());
     }
@@ -291,6 +351,25 @@ mod tests {
         let mut h = RecordingFormat::Pcm16.header(0);
         h[20] = 2; // MS ADPCM
         assert_eq!(decode(&h), Err(WavError::Unsupported { tag: 2, bits: 16 }));
+    }
+
+    #[test]
+    fn a_conversion_in_pieces_equals_the_whole() {
+        let mut file = RecordingFormat::Alaw.header(5).to_vec();
+        file.extend_from_slice(&[0x55, 0xD5, 0x2A, 0xAA, 0x01, 0x80, 0x7F, 0xFF, 0x10, 0x20]);
+        file.push(0x33); // half a frame past the end: not audio
+        let l = layout(&file[..HEADER_LEN as usize]).unwrap();
+        assert_eq!(
+            (l.data_at, l.data_len, l.frame_bytes()),
+            (HEADER_LEN, 10, 2)
+        );
+        assert_eq!(l.frames(file.len() as u64), 5);
+        let data = &file[l.data_at as usize..][..10];
+        let mut pieces = pcm16_header(2, 8000, 20).to_vec();
+        for piece in data.chunks(4) {
+            append_pcm16(l.format, piece, &mut pieces);
+        }
+        assert_eq!(pieces, to_pcm16(&decode(&file).unwrap()));
     }
 
     #[test]
