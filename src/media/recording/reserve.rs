@@ -11,8 +11,9 @@
 //! it mapped.
 //!
 //! Limits: advisory. A filesystem without `fallocate`, or one too full to reserve, gets
-//! plain appends (a full disk then fails the append itself, as before). A crash leaves up
-//! to `RESERVE_BYTES` allocated past the end of a file; its size and audio are unaffected.
+//! plain appends (a full disk then fails the append itself, as before). A crash, or a disk
+//! error while a recording is sealed, leaves up to `RESERVE_BYTES` allocated past the end
+//! of that file; its size and audio are unaffected.
 
 use std::fs::File;
 use std::io;

@@ -234,7 +234,15 @@ impl Writer {
                     reply,
                 };
                 if let Err(lost) = self.finalizer.send(sealed) {
-                    let Sealed { path, reply, .. } = lost.into_inner();
+                    let Sealed {
+                        path,
+                        reply,
+                        file,
+                        bytes,
+                        reserved,
+                        ..
+                    } = lost.into_inner();
+                    let _ = reserved.release(&file, bytes);
                     let e = RecordingError::WriterGone { path: path.clone() };
                     report(&self.shared, &path, &e);
                     if let Some(reply) = reply {
