@@ -62,7 +62,6 @@ impl RecordingFormat {
         let data = (frames * bpf).min(room) as u32;
         let frames = data / bpf as u32;
         let rate = RATE as u32;
-        let align = bpf as u16;
         let mut h = [0u8; HEADER_LEN as usize];
         let mut at = 0;
         let mut put = |bytes: &[u8]| {
@@ -72,21 +71,12 @@ impl RecordingFormat {
         put(b"RIFF");
         put(&(data + HEADER_LEN as u32 - 8).to_le_bytes());
         put(b"WAVEfmt ");
-        match self {
-            RecordingFormat::Alaw => {
-                put(&18u32.to_le_bytes());
-                put(&6u16.to_le_bytes());
-            }
-            RecordingFormat::Pcm16 => {
-                put(&16u32.to_le_bytes());
-                put(&1u16.to_le_bytes());
-            }
-        }
-        put(&CHANNELS.to_le_bytes());
-        put(&rate.to_le_bytes());
-        put(&(rate * u32::from(align)).to_le_bytes());
-        put(&align.to_le_bytes());
-        put(&(align / CHANNELS * 8).to_le_bytes());
+        let (fmt_len, tag) = match self {
+            RecordingFormat::Alaw => (18u32, 6),
+            RecordingFormat::Pcm16 => (16, 1),
+        };
+        put(&fmt_len.to_le_bytes());
+        put_fmt(&mut put, tag, CHANNELS, rate, bpf as u16 / CHANNELS * 8);
         if self == RecordingFormat::Alaw {
             put(&0u16.to_le_bytes()); // cbSize
             put(b"fact");
@@ -254,9 +244,20 @@ fn append_samples(format: RecordingFormat, data: &[u8], mut put: impl FnMut(i16)
     }
 }
 
+/// The fields of a `fmt ` chunk from the format tag on (the byte rate and block align
+/// follow from the rest).
+fn put_fmt(put: &mut impl FnMut(&[u8]), tag: u16, channels: u16, rate: u32, bits: u16) {
+    let align = channels * (bits / 8);
+    put(&tag.to_le_bytes());
+    put(&channels.to_le_bytes());
+    put(&rate.to_le_bytes());
+    put(&(rate * u32::from(align)).to_le_bytes());
+    put(&align.to_le_bytes());
+    put(&bits.to_le_bytes());
+}
+
 /// A plain 44-byte 16-bit PCM WAV header for `data_bytes` of audio.
 pub fn pcm16_header(channels: u16, sample_rate: u32, data_bytes: u32) -> [u8; 44] {
-    let align = channels * 2;
     let mut h = [0u8; 44];
     let mut at = 0;
     let mut put = |b: &[u8]| {
@@ -267,12 +268,7 @@ pub fn pcm16_header(channels: u16, sample_rate: u32, data_bytes: u32) -> [u8; 44
     put(&(36u32.saturating_add(data_bytes)).to_le_bytes());
     put(b"WAVEfmt ");
     put(&16u32.to_le_bytes());
-    put(&1u16.to_le_bytes());
-    put(&channels.to_le_bytes());
-    put(&sample_rate.to_le_bytes());
-    put(&(sample_rate * u32::from(align)).to_le_bytes());
-    put(&align.to_le_bytes());
-    put(&16u16.to_le_bytes());
+    put_fmt(&mut put, 1, channels, sample_rate, 16);
     put(b"data");
     put(&data_bytes.to_le_bytes());
     h
@@ -284,8 +280,10 @@ pub fn append_pcm16(format: RecordingFormat, data: &[u8], out: &mut Vec<u8>) {
     append_samples(format, data, |s| out.extend_from_slice(&s.to_le_bytes()));
 }
 
-/// The same audio as a 16-bit PCM WAV (plain 44-byte header), for players without A-law.
-pub fn to_pcm16(decoded: &Decoded) -> Vec<u8> {
+/// The same audio as a 16-bit PCM WAV (plain 44-byte header), whole: the reference the
+/// streamed conversion (`pcm16_header` + `append_pcm16`) is checked against.
+#[cfg(test)]
+pub(crate) fn to_pcm16(decoded: &Decoded) -> Vec<u8> {
     let data = (decoded.samples.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + data as usize);
     out.extend_from_slice(&pcm16_header(decoded.channels, decoded.sample_rate, data));
