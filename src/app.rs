@@ -269,6 +269,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cancel.clone(),
     );
     restore_emergency(&exchange, &store).await;
+    crate::lifecycle::agents::keep_seats(&store, &exchange.hot_desk).await;
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });

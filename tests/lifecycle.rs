@@ -10,7 +10,7 @@
 //!   call is logged hung up by `system` with cause `server_shutdown`, its recording
 //!   sealed, and the process exits 0.
 //! - Agents: one paused and one logged out before a restart are the same after it, though
-//!   both have `auto_login`.
+//!   both have `auto_login`; one logged in at another agent's phone (`*45`) is rung there.
 
 mod support;
 
@@ -299,6 +299,8 @@ fn agents_restored(db: Db) {
     );
     dial_feature_code(&server, "1001", "*47");
     dial_feature_code(&server, "1002", "*46");
+    // 1003 sits at 1002's phone.
+    dial_feature_code(&server, "1002", "*4510031234");
     let states = |server: &Server| -> Vec<(String, String, String)> {
         let agents = server.api("/api/agents");
         agents
@@ -327,6 +329,16 @@ fn agents_restored(db: Db) {
     );
     let server = server.restart();
     assert_eq!(states(&server), before);
+
+    // 1003, the one available, is still at 1002's phone: a queued caller rings there.
+    let desk = free_port();
+    register_agent(&server, "1002", desk);
+    let phone = start_answering_agent(&server, desk, 1, 300);
+    let caller = start_ivr_caller(&server, &[(800, "0")], 2000, false);
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "the desk phone (registered as 1002)", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(acd_event(&events, "answered")["agent"], "1003");
 }
 
 #[test]

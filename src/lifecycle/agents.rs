@@ -4,9 +4,17 @@
 //! calls themselves did not survive); paused → paused with the same reason (a reason no
 //! longer configured leaves them paused as "login", never silently available); logged
 //! out → stays out, even with `auto_login`. `auto_login` applies only to an agent the log
-//! has never seen: a first start, or a demo.
+//! has never seen: a first start, or a demo. Hot-desk seats (`*45` from another phone)
+//! are kept in a setting and come back too (`keep_seats`).
 
-use tracing::warn;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::sip::hot_desk::HotDesk;
+use crate::store::Store;
+use crate::store::settings::HOT_DESK_SEATS;
 
 use crate::acd::{AgentId, Input};
 use crate::config::AgentConfig;
@@ -36,4 +44,36 @@ pub fn restore(floor: &mut impl Floor, agent: &AgentConfig, last: Option<(&str, 
     if let Err(e) = result {
         warn!(agent = %agent.id, error = %e, "agent state not restored");
     }
+}
+
+/// Restores the hot-desk seats saved before a restart, then keeps every change in the
+/// database (the latest map only; a failed write is retried at the next change).
+pub async fn keep_seats(store: &Store, desk: &HotDesk) {
+    match store.setting(HOT_DESK_SEATS).await {
+        Ok(Some(json)) => match desk.restore(&json) {
+            Ok(n) => info!(seats = n, "hot-desk seats restored"),
+            Err(e) => {
+                warn!(error = %e, "saved hot-desk seats unreadable; agents are at their own phones")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %e, "cannot read the hot-desk seats; agents are at their own phones")
+        }
+    }
+    let (tx, mut rx) = watch::channel(String::new());
+    desk.keep_in(tx);
+    let store = store.clone();
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let json = rx.borrow_and_update().clone();
+            let at_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if let Err(e) = store.set_setting(HOT_DESK_SEATS, Some(&json), at_ms).await {
+                error!(error = %e, "cannot save the hot-desk seats; retried at the next change");
+            }
+        }
+    });
 }

@@ -631,7 +631,9 @@ impl CallActor {
             Action::CancelLeg(leg) => {
                 if let Some(l) = self.legs.get(&leg) {
                     let d = l.dialog.clone();
-                    tokio::spawn(async move { d.cancel().await });
+                    self.ex.lifecycle.spawn(async move {
+                        let _ = d.cancel().await;
+                    });
                 }
             }
             Action::Bridge(_) => self.media.send(MediaCommand::Bridge).await,
