@@ -286,6 +286,44 @@ fn a_stop_signal_ends_every_call_and_refuses_new_ones_postgres() {
     clean_stop(Db::Postgres);
 }
 
+/// A peer that never answers the BYE: the stop gives up at `shutdown_timeout_secs`,
+/// says so, and exits; the call is still logged as ended by the stop.
+fn stop_bound(db: Db) {
+    let server = Server::start(db, &[]);
+    let config_path = server.dir.path().join("atende.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    std::fs::write(&config_path, format!("shutdown_timeout_secs = 2\n{config}")).expect("write");
+    let mut server = server.restart();
+    let caller = Caller::new(&server);
+    caller.invite("stuck-1");
+    let ok = caller.recv("SIP/2.0 200");
+    caller.ack(&ok, "stuck-1");
+    wait_for_event(&server, "recording_started");
+    server.signal("TERM");
+    let _bye = caller.recv("BYE ");
+    let status = server
+        .wait_exit(Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("still running past the bound:\n{}", server.log()));
+    assert!(status.success(), "exit {status}");
+    let log = server.log();
+    assert!(log.contains("stop bound reached"), "{log}");
+    assert!(!log.contains("stopped cleanly"), "{log}");
+    let server = server.restart();
+    let all = calls(&server);
+    assert_eq!(all[0]["hangup_cause"], "server_shutdown", "{all:?}");
+    assert_sealed(&all[0]);
+}
+
+#[test]
+fn a_stop_gives_up_at_its_bound_sqlite() {
+    stop_bound(Db::Sqlite);
+}
+
+#[test]
+fn a_stop_gives_up_at_its_bound_postgres() {
+    stop_bound(Db::Postgres);
+}
+
 fn agents_restored(db: Db) {
     let server = Server::start_ivr(
         db,
