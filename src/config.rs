@@ -302,7 +302,8 @@ pub struct AgentConfig {
     /// Skills and proficiency (1-10), e.g. `{ agendamento = 5 }`.
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
-    /// Logged in and available as soon as the server starts (demo).
+    /// Logged in and available at the first start (demo); later starts restore the
+    /// state the agent log last saw (`lifecycle::agents`).
     #[serde(default)]
     pub auto_login: bool,
 }

@@ -77,3 +77,54 @@ pub async fn keep_seats(store: &Store, desk: &HotDesk) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Calls(Vec<String>);
+
+    impl Floor for Calls {
+        fn login(&mut self, agent: &AgentId, ready: bool) -> Result<(), crate::acd::AcdError> {
+            self.0.push(format!("login {agent} ready={ready}"));
+            Ok(())
+        }
+        fn input(&mut self, input: Input) -> Result<(), crate::acd::AcdError> {
+            if let Input::AgentPause { agent, reason } = input {
+                self.0.push(format!("pause {agent} {reason}"));
+            }
+            Ok(())
+        }
+    }
+
+    fn agent(auto_login: bool) -> AgentConfig {
+        toml::from_str(&format!(
+            "id = \"1001\"\nqueues = [\"geral\"]\nauto_login = {auto_login}"
+        ))
+        .expect("agent")
+    }
+
+    fn restored(auto_login: bool, last: Option<(&str, Option<&str>)>) -> Vec<String> {
+        let mut floor = Calls::default();
+        restore(&mut floor, &agent(auto_login), last);
+        floor.0
+    }
+
+    #[test]
+    fn each_agent_comes_back_as_the_log_last_saw_them() {
+        assert_eq!(restored(true, None), ["login 1001 ready=true"]);
+        assert!(restored(false, None).is_empty());
+        assert!(restored(true, Some(("logged_out", None))).is_empty());
+        assert_eq!(
+            restored(true, Some(("paused", Some("almoço")))),
+            ["login 1001 ready=false", "pause 1001 almoço"]
+        );
+        for busy in ["available", "ringing", "on_call", "wrap_up"] {
+            assert_eq!(
+                restored(false, Some((busy, None))),
+                ["login 1001 ready=true"]
+            );
+        }
+    }
+}

@@ -249,3 +249,63 @@ mod tests {
         assert_eq!(untouched.events.len(), 2);
     }
 }
+
+#[cfg(test)]
+mod interrupted {
+    use super::*;
+    use crate::media::recording::RecordingFormat;
+    use crate::store::testing::{TestDb, both_backends, event, offered};
+
+    both_backends!(
+        a_recovery_killed_after_sealing_ends_as_one_that_was_not,
+        killed_after_seal
+    );
+    async fn killed_after_seal(db: TestDb) {
+        let store = db.store;
+        let (a, b) = ("20261123-000001", "20261123-000002");
+        let rec = |p: &str| db.dir.path().join(format!("{p}.wav"));
+        let mut bytes = RecordingFormat::Pcm16.header(100).to_vec();
+        bytes.extend((0..8000 * 4 + 3).map(|i| (i % 7) as u8));
+        for p in [a, b] {
+            std::fs::write(rec(p), &bytes).expect("write");
+            store
+                .write_batch(&[
+                    event(p, 0, 1_000, offered(p)),
+                    event(
+                        p,
+                        1,
+                        1_000,
+                        EventKind::RecordingStarted {
+                            path: rec(p).display().to_string(),
+                        },
+                    ),
+                ])
+                .await
+                .expect("write");
+        }
+        // The first recovery sealed `a`'s file and died before storing anything.
+        crate::media::recording::seal_after_crash(&rec(a)).expect("sealed");
+        let done = recover(&store).await.expect("recovery");
+        assert_eq!((done.calls, done.recordings), (2, 2));
+        let summary = |p: &str| {
+            let store = store.clone();
+            let p = p.parse().expect("valid");
+            async move {
+                store
+                    .call_detail(&p)
+                    .await
+                    .expect("query")
+                    .expect("stored")
+                    .summary
+            }
+        };
+        let (sa, sb) = (summary(a).await, summary(b).await);
+        assert_eq!(sa.recording_sha256, sb.recording_sha256);
+        assert_eq!(sa.recording_duration_ms, Some(1_000));
+        assert_eq!(sa.ended_at_ms, sb.ended_at_ms);
+        assert_eq!(
+            std::fs::read(rec(a)).expect("a"),
+            std::fs::read(rec(b)).expect("b")
+        );
+    }
+}
