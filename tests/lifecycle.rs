@@ -55,6 +55,17 @@ fn assert_sealed(call: &serde_json::Value) {
         "{call}"
     );
     let frames = layout.frames(file.len() as u64);
+    // sox reads the header as any player would: all the audio, no more.
+    let soxi = std::process::Command::new(require("sox"))
+        .args(["--i", "-s", path])
+        .output()
+        .expect("sox runs");
+    assert_eq!(
+        String::from_utf8_lossy(&soxi.stdout).trim(),
+        frames.to_string(),
+        "sox: {}",
+        String::from_utf8_lossy(&soxi.stderr)
+    );
     assert_eq!(
         call["recording_duration_ms"].as_i64(),
         Some((frames * 1000 / 8000) as i64)
