@@ -297,6 +297,57 @@ fn a_stop_signal_ends_every_call_and_refuses_new_ones_postgres() {
     clean_stop(Db::Postgres);
 }
 
+/// A caller waiting in a queue (nobody logged in) at the stop: atende's BYE ends it (the
+/// sipp scenario waits for it), logged `server_shutdown`, recording sealed.
+fn stop_with_a_queued_caller(db: Db) {
+    let mut server = Server::start_ivr(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: false,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+    );
+    let caller = start_ivr_caller(&server, &[(800, "0")], 30_000, true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, events) = wait_for_event(&server, "offered");
+        if acd_kinds(&events).iter().any(|k| k == "queue_entered") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never queued: {:?}",
+            kinds(&events)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.signal("TERM");
+    wait_ok(caller, "queued caller (expects atende's BYE)", &server);
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running after the bound:\n{}", server.log()));
+    assert!(status.success(), "exit {status}");
+    let server = server.restart();
+    let all = calls(&server);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["hangup_by"], "system");
+    assert_eq!(all[0]["hangup_cause"], "server_shutdown");
+    assert_sealed(&all[0]);
+}
+
+#[test]
+fn a_stop_signal_releases_queued_callers_sqlite() {
+    stop_with_a_queued_caller(Db::Sqlite);
+}
+
+#[test]
+fn a_stop_signal_releases_queued_callers_postgres() {
+    stop_with_a_queued_caller(Db::Postgres);
+}
+
 /// A peer that never answers the BYE: the stop gives up at `shutdown_timeout_secs`,
 /// says so, and exits; the call is still logged as ended by the stop.
 fn stop_bound(db: Db) {
