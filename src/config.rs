@@ -12,7 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::sip::digest::Ha1Set;
+use crate::sip::digest::{DigestAlgorithm, Ha1Set};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,10 +34,24 @@ pub enum Invalid {
     PortRange { min: u16, max: u16 },
     #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU, opus)")]
     UnknownCodec(String),
+    #[error("{field}: {value:?} is not one of MD5, SHA-256 (and the list may not be empty)")]
+    DigestAlgorithm { field: String, value: String },
     #[error(
-        "sip.digest_algorithms: {0:?} is not one of SHA-256, MD5 (and the list may not be empty)"
+        "agent {agent:?}: digest_algorithms lists {algorithm} but the agent has no secret for it (give password or ha1_{hash})"
     )]
-    DigestAlgorithm(String),
+    AgentAlgorithmWithoutSecret {
+        agent: String,
+        algorithm: String,
+        hash: &'static str,
+    },
+    #[error(
+        "trunk {0:?}: digest_algorithms needs username and password (it has no credentials to check)"
+    )]
+    TrunkAlgorithmsWithoutCredentials(String),
+    #[error(
+        "sip.user_agent must be printable ASCII without line breaks (it goes into a SIP header)"
+    )]
+    UserAgent,
     #[error("media.batch_ms must be between 1 and 20 (got {0})")]
     BatchMs(u64),
     #[error("media.codecs must list at least one codec")]
@@ -183,11 +197,16 @@ pub struct SipConfig {
     /// Failed authentications per source address before it is blocked for a while.
     #[serde(default = "default_auth_failures")]
     pub auth_max_failures: u32,
-    /// Digest algorithms offered in 401/407 challenges, one header each, in this order.
-    /// RFC 8760 clients take the first they support; some older phones (and sipp) only
-    /// read the first header, so put MD5 first for them.
+    /// Digest algorithms offered in 401/407 challenges, one header each, in this order,
+    /// and accepted in answers: the default of every agent and trunk without a list of its
+    /// own. MD5 only by default: many softphones (Debian's baresip, older desk phones)
+    /// refuse a challenge that lists anything else, even after MD5.
     #[serde(default = "default_digest_algorithms")]
     pub digest_algorithms: Vec<String>,
+    /// The `User-Agent`/`Server` header of every request and response atende sends.
+    /// No version by default, so a scanner's OPTIONS learns nothing to match exploits by.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +275,8 @@ pub struct TrunkConfig {
     /// Digest credentials a gateway may authenticate with instead.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Digest algorithms this trunk may answer with, instead of `sip.digest_algorithms`.
+    pub digest_algorithms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +315,9 @@ pub struct AgentConfig {
     pub password: Option<String>,
     pub ha1_md5: Option<String>,
     pub ha1_sha256: Option<String>,
+    /// Digest algorithms this agent's phones are challenged with and may answer with,
+    /// instead of `sip.digest_algorithms` (e.g. `["SHA-256"]` for a phone that does it).
+    pub digest_algorithms: Option<Vec<String>>,
     /// Digits typed after `*45<id>` to log in from any registered phone.
     pub pin: Option<String>,
     /// ACD queues the agent serves (tier 1).
@@ -338,7 +362,10 @@ fn default_batch_ms() -> u64 {
     5
 }
 fn default_digest_algorithms() -> Vec<String> {
-    vec!["SHA-256".into(), "MD5".into()]
+    vec!["MD5".into()]
+}
+fn default_user_agent() -> String {
+    "atende".into()
 }
 fn default_codecs() -> Vec<String> {
     vec!["PCMA".into(), "PCMU".into(), "opus".into()]
@@ -393,13 +420,15 @@ impl Config {
                 return Err(Invalid::UnknownCodec(c.clone()));
             }
         }
-        if self.sip.digest_algorithms.is_empty() {
-            return Err(Invalid::DigestAlgorithm(String::new()));
-        }
-        for a in &self.sip.digest_algorithms {
-            if !matches!(a.to_ascii_uppercase().as_str(), "SHA-256" | "MD5") {
-                return Err(Invalid::DigestAlgorithm(a.clone()));
-            }
+        self.sip.algorithms()?;
+        if self.sip.user_agent.is_empty()
+            || !self
+                .sip
+                .user_agent
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(Invalid::UserAgent);
         }
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             return Err(Invalid::TimeZone(self.timezone.clone()));
@@ -416,6 +445,10 @@ impl Config {
         }
         for t in &self.trunks {
             t.networks()?;
+            t.algorithms(&self.sip)?;
+            if t.digest_algorithms.is_some() && (t.username.is_none() || t.password.is_none()) {
+                return Err(Invalid::TrunkAlgorithmsWithoutCredentials(t.name.clone()));
+            }
             if t.allow.is_empty() && t.username.is_none() {
                 return Err(Invalid::TrunkOpen(t.name.clone()));
             }
@@ -437,7 +470,7 @@ impl Config {
             if !agents.insert(a.id.as_str()) {
                 return Err(Invalid::DuplicateAgent(a.id.clone()));
             }
-            a.ha1(&self.sip.realm)?;
+            a.algorithms(&self.sip)?;
         }
         let queues: HashSet<&str> = self.queues.iter().map(|q| q.id.as_str()).collect();
         for a in &self.agents {
@@ -522,7 +555,42 @@ impl Config {
     }
 }
 
+/// Parses a configured list of digest algorithms (MD5, SHA-256; not empty).
+fn parse_algorithms(field: &str, list: &[String]) -> Result<Vec<DigestAlgorithm>, Invalid> {
+    let bad = |value: &str| Invalid::DigestAlgorithm {
+        field: field.to_owned(),
+        value: value.to_owned(),
+    };
+    if list.is_empty() {
+        return Err(bad(""));
+    }
+    list.iter()
+        .map(|a| {
+            DigestAlgorithm::parse(a)
+                .filter(|alg| !alg.is_session())
+                .ok_or_else(|| bad(a))
+        })
+        .collect()
+}
+
+impl SipConfig {
+    /// The default challenge order (`sip.digest_algorithms`).
+    pub fn algorithms(&self) -> Result<Vec<DigestAlgorithm>, Invalid> {
+        parse_algorithms("sip.digest_algorithms", &self.digest_algorithms)
+    }
+}
+
 impl TrunkConfig {
+    /// The algorithms this trunk is challenged with and may answer with.
+    pub fn algorithms(&self, sip: &SipConfig) -> Result<Vec<DigestAlgorithm>, Invalid> {
+        match &self.digest_algorithms {
+            Some(list) => {
+                parse_algorithms(&format!("trunk {:?}: digest_algorithms", self.name), list)
+            }
+            None => sip.algorithms(),
+        }
+    }
+
     pub fn networks(&self) -> Result<Vec<IpNet>, Invalid> {
         self.allow
             .iter()
@@ -540,6 +608,43 @@ impl TrunkConfig {
 }
 
 impl AgentConfig {
+    /// The algorithms this agent's phones are challenged with and may answer with: its
+    /// own list (each one must have a secret), else `sip.digest_algorithms` less those
+    /// its stored hashes cannot check (an agent with only `ha1_md5` gets MD5).
+    pub fn algorithms(&self, sip: &SipConfig) -> Result<Vec<DigestAlgorithm>, Invalid> {
+        let secrets = self.ha1(&sip.realm)?;
+        let Some(list) = &self.digest_algorithms else {
+            let usable: Vec<DigestAlgorithm> = sip
+                .algorithms()?
+                .into_iter()
+                .filter(|a| secrets.supports(*a))
+                .collect();
+            return match usable.first() {
+                Some(_) => Ok(usable),
+                None => Err(self.without_secret(sip.algorithms()?[0])),
+            };
+        };
+        let algorithms =
+            parse_algorithms(&format!("agent {:?}: digest_algorithms", self.id), list)?;
+        // A listed algorithm must be checkable: no silent 403 for every phone using it.
+        match algorithms.iter().find(|a| !secrets.supports(**a)) {
+            Some(missing) => Err(self.without_secret(*missing)),
+            None => Ok(algorithms),
+        }
+    }
+
+    fn without_secret(&self, algorithm: DigestAlgorithm) -> Invalid {
+        Invalid::AgentAlgorithmWithoutSecret {
+            agent: self.id.clone(),
+            algorithm: algorithm.to_string(),
+            hash: if algorithm.as_str().starts_with("MD5") {
+                "md5"
+            } else {
+                "sha256"
+            },
+        }
+    }
+
     /// The digest secrets this agent authenticates with.
     pub fn ha1(&self, realm: &str) -> Result<Ha1Set, Invalid> {
         match (&self.password, &self.ha1_md5, &self.ha1_sha256) {
@@ -594,6 +699,76 @@ mod tests {
         );
         assert!(c.agents.iter().all(|a| a.auto_login && a.pin.is_some()));
         assert_eq!(c.media.codecs[0], "PCMA");
+    }
+
+    #[test]
+    fn shipped_config_challenges_with_md5_and_names_no_version() {
+        let c = Config::parse(DEMO).unwrap();
+        assert_eq!(c.sip.algorithms().unwrap(), [DigestAlgorithm::Md5]);
+        assert_eq!(c.sip.user_agent, "atende");
+        for a in &c.agents {
+            assert_eq!(a.algorithms(&c.sip).unwrap(), [DigestAlgorithm::Md5]);
+        }
+    }
+
+    #[test]
+    fn an_agent_or_trunk_may_have_its_own_digest_algorithms() {
+        let text = DEMO.replacen(
+            "password = \"demo1001\"",
+            "password = \"demo1001\"\ndigest_algorithms = [\"SHA-256\", \"MD5\"]",
+            1,
+        );
+        let text = text.replace(
+            "allow = [\"127.0.0.0/8\"]",
+            "allow = [\"127.0.0.0/8\"]\n\n[[trunks]]\nname = \"gw\"\nusername = \"gw\"\npassword = \"x\"\ndigest_algorithms = [\"sha-256\"]",
+        );
+        let c = Config::parse(&text).unwrap();
+        let agent = |id: &str| c.agents.iter().find(|a| a.id == id).unwrap();
+        use DigestAlgorithm::{Md5, Sha256};
+        assert_eq!(agent("1001").algorithms(&c.sip).unwrap(), [Sha256, Md5]);
+        assert_eq!(agent("1002").algorithms(&c.sip).unwrap(), [Md5]);
+        assert_eq!(c.trunks[1].algorithms(&c.sip).unwrap(), [Sha256]);
+        assert_eq!(c.trunks[0].algorithms(&c.sip).unwrap(), [Md5]);
+    }
+
+    #[test]
+    fn digest_algorithm_lists_that_cannot_work_are_refused() {
+        let err = Config::parse(&DEMO.replace(
+            "digest_algorithms = [\"MD5\"]",
+            "digest_algorithms = [\"SHA-512\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("sip.digest_algorithms") && err.contains("SHA-512"),
+            "{err}"
+        );
+        let md5 = crate::sip::digest::ha1_hex(DigestAlgorithm::Md5, "1001", "atende", "x");
+        let err = Config::parse(&DEMO.replacen(
+            "password = \"demo1001\"",
+            &format!("ha1_md5 = \"{md5}\"\ndigest_algorithms = [\"SHA-256\"]"),
+            1,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("1001") && err.contains("ha1_sha256"), "{err}");
+        let err = Config::parse(&DEMO.replace(
+            "allow = [\"127.0.0.0/8\"]",
+            "allow = [\"127.0.0.0/8\"]\ndigest_algorithms = [\"MD5\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("demo-gateway") && err.contains("username"),
+            "{err}"
+        );
+        let err = Config::parse(&DEMO.replace(
+            "user_agent = \"atende\"",
+            "user_agent = \"a\\r\\nX-Evil: 1\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sip.user_agent"), "{err}");
     }
 
     #[test]

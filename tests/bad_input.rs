@@ -1,5 +1,7 @@
 //! Bad input from the network gets the right answer (or is dropped), and the server keeps
-//! serving: a good call placed alongside the garbage still goes through end to end.
+//! serving: a good call placed alongside the garbage still goes through end to end. The
+//! corpus in `tests/sip-corpus/` (one datagram per file, named for its expected answer)
+//! runs against a real server too.
 
 mod support;
 
@@ -201,4 +203,73 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
         log.contains("INVITE refused"),
         "refusals are logged with their reason:\n{log}"
     );
+}
+
+/// Sends one datagram; the first final status, waiting at most `wait` for it.
+fn status_within(server: &Server, msg: &[u8], wait: Duration) -> Option<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(msg, server.sip_target()).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let code: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+        if code >= 200 {
+            return Some(code);
+        }
+    }
+}
+
+/// `tests/sip-corpus/`: malformed and unusual messages, one datagram per file, each named
+/// for what it must get: `<status>-…` that status, `none-…` no answer at all (dropped:
+/// unparsable, a response, an ACK), `any-…` an answer or none, as long as the server
+/// lives. A good call placed afterwards still goes through.
+#[test]
+fn corpus_of_odd_messages_gets_sane_answers_and_a_call_still_works() {
+    let mut server = Server::start(Db::Sqlite, &["1001"]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip-corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sip"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "the corpus is there");
+    let mut wrong = Vec::new();
+    for path in &files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let expect = name.split('-').next().unwrap_or_default().to_owned();
+        let wait = Duration::from_millis(if expect == "none" { 400 } else { 1500 });
+        let got = status_within(&server, &std::fs::read(path).unwrap(), wait);
+        let ok = match expect.as_str() {
+            "none" => got.is_none(),
+            "any" => true,
+            code => got.map(|g| g.to_string()).as_deref() == Some(code),
+        };
+        if !ok {
+            wrong.push(format!("{name}: got {got:?}"));
+        }
+        assert!(
+            server.alive(),
+            "server died on {name}; log:\n{}",
+            server.log()
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "corpus answers differ:\n{}\nlog:\n{}",
+        wrong.join("\n"),
+        server.log()
+    );
+
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_answering_agent(&server, agent_port, 1, 200);
+    let caller = start_caller(&server, 2000, 2000, &[]);
+    wait_ok(caller, "the call after the corpus", &server);
+    wait_ok(agent, "the agent after the corpus", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(event(&events, "agent_answered")["detail"]["agent"], "1001");
+    assert!(kinds(&events).contains(&"bridged".to_owned()));
 }

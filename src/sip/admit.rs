@@ -72,6 +72,12 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         StatusCode::NotAcceptableHere,
         "INVITE without SDP offer",
     ))?;
+    if crate::sip::validate::sdp_profile(body).is_some() {
+        return Err(Refusal::Status(
+            StatusCode::NotAcceptableHere,
+            "SDP transport profile not served (RTP/AVP only)",
+        ));
+    }
     let remote = sdp::parse(body).map_err(|e| match e {
         SdpError::Syntax(_) => Refusal::Status(StatusCode::BadRequest, "malformed SDP"),
         _ => Refusal::Status(StatusCode::NotAcceptableHere, "unusable SDP"),

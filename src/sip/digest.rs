@@ -174,6 +174,18 @@ impl Ha1Set {
         })
     }
 
+    /// The same secrets, less the hashes none of `algorithms` uses: an answer with an
+    /// algorithm the account was not offered is then rejected like a wrong one.
+    pub fn only(&self, algorithms: &[DigestAlgorithm]) -> Self {
+        let uses = |kind: fn(&HashKind) -> bool| algorithms.iter().any(|a| kind(&a.hash()));
+        Self {
+            md5: self.md5.filter(|_| uses(|k| matches!(k, HashKind::Md5))),
+            sha256: self
+                .sha256
+                .filter(|_| uses(|k| matches!(k, HashKind::Sha256))),
+        }
+    }
+
     pub fn supports(&self, alg: DigestAlgorithm) -> bool {
         self.base(alg).is_some()
     }
@@ -1082,6 +1094,21 @@ mod tests {
             s.issuer.issue(T0),
             "same-ms nonces differ"
         );
+    }
+
+    #[test]
+    fn an_account_held_to_sha256_refuses_md5_answers() {
+        let mut s = server();
+        s.ha1 = s.ha1.only(&[DigestAlgorithm::Sha256]);
+        let chal = s.challenge_for(DigestAlgorithm::Md5, T0);
+        let header = phone_answer(&chal, DigestAlgorithm::Md5, "1001", "s3cret", 1);
+        assert_eq!(
+            s.verify(&header, T0),
+            Verdict::Rejected(RejectReason::AlgorithmUnavailable(DigestAlgorithm::Md5))
+        );
+        let chal = s.challenge_for(DigestAlgorithm::Sha256Sess, T0);
+        let header = phone_answer(&chal, DigestAlgorithm::Sha256Sess, "1001", "s3cret", 2);
+        assert_eq!(s.verify(&header, T0), Verdict::Ok, "-sess shares the hash");
     }
 
     #[test]

@@ -174,7 +174,10 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
     {
         AuthOutcome::Authenticated(user) => user,
         AuthOutcome::Challenge { stale } => {
-            let headers = ex.registrar.trunk_challenge_headers(stale);
+            let user = request::from_user(req);
+            let headers =
+                ex.registrar
+                    .challenge_headers("Proxy-Authenticate", stale, user.as_deref());
             let r = tx
                 .reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
                 .await;

@@ -21,3 +21,4 @@ mod queued;
 pub mod registrar;
 pub mod request;
 pub mod server;
+pub mod validate;

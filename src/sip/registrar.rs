@@ -48,15 +48,33 @@ struct Tables {
     pins: AuthLimiter,
 }
 
+/// One account's secrets, kept only for the algorithms it may use, and its challenge order.
+struct Account {
+    ha1: Ha1Set,
+    algorithms: Vec<DigestAlgorithm>,
+}
+
 pub struct Registrar {
     realm: String,
-    accounts: HashMap<String, Ha1Set>,
+    accounts: HashMap<String, Account>,
     /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
-    trunk_accounts: HashMap<String, Ha1Set>,
+    trunk_accounts: HashMap<String, Account>,
     nonces: NonceIssuer,
-    /// Challenge order, from `sip.digest_algorithms`.
+    /// Challenge order for a user atende does not know, from `sip.digest_algorithms`.
     algorithms: Vec<DigestAlgorithm>,
+    /// Challenge order for gateways: which trunk asks is known only from its answer, so
+    /// every credentialed trunk's algorithms are offered (in config order).
+    trunk_algorithms: Vec<DigestAlgorithm>,
     tables: Mutex<Tables>,
+}
+
+impl Account {
+    fn new(ha1: Ha1Set, algorithms: Vec<DigestAlgorithm>) -> Self {
+        Account {
+            ha1: ha1.only(&algorithms),
+            algorithms,
+        }
+    }
 }
 
 fn unix_ms() -> u64 {
@@ -69,27 +87,35 @@ fn unix_ms() -> u64 {
 impl Registrar {
     pub fn new(config: &Config, nonce_key: [u8; 32]) -> Self {
         let realm = config.sip.realm.clone();
+        // The config was checked: an entry that fails here cannot occur; it is skipped.
+        let algorithms = config.sip.algorithms().unwrap_or_default();
         let accounts = config
             .agents
             .iter()
-            .filter_map(|a| a.ha1(&realm).ok().map(|h| (a.id.clone(), h)))
+            .filter_map(|a| {
+                let account = Account::new(a.ha1(&realm).ok()?, a.algorithms(&config.sip).ok()?);
+                Some((a.id.clone(), account))
+            })
             .collect();
+        let mut trunk_algorithms = Vec::new();
         let trunk_accounts = config
             .trunks
             .iter()
             .filter_map(|t| {
                 let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
-                Some((user.clone(), Ha1Set::from_password(user, &realm, pw)))
+                let algs = t.algorithms(&config.sip).ok()?;
+                for a in &algs {
+                    if !trunk_algorithms.contains(a) {
+                        trunk_algorithms.push(*a);
+                    }
+                }
+                let ha1 = Ha1Set::from_password(user, &realm, pw);
+                Some((user.clone(), Account::new(ha1, algs)))
             })
-            .collect();
-        let algorithms = config
-            .sip
-            .digest_algorithms
-            .iter()
-            .filter_map(|a| DigestAlgorithm::parse(a))
             .collect();
         Registrar {
             algorithms,
+            trunk_algorithms,
             nonces: NonceIssuer::new(nonce_key, realm.clone()),
             realm,
             accounts,
@@ -123,12 +149,31 @@ impl Registrar {
         self.tables.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Challenge headers for a 401.
-    pub fn challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
+    /// Challenge headers (`WWW-Authenticate` for a 401, `Proxy-Authenticate` for a 407)
+    /// for the agent account a request claims to be: that account's algorithms, or the
+    /// server's default for a user it does not know (revealing nothing about who exists).
+    pub fn challenge_headers(
+        &self,
+        header: &str,
+        stale: bool,
+        user: Option<&str>,
+    ) -> Vec<rsipstack::sip::Header> {
+        let algorithms = user
+            .and_then(|u| self.accounts.get(u))
+            .map_or(&self.algorithms, |a| &a.algorithms);
+        self.challenge(header, stale, algorithms)
+    }
+
+    fn challenge(
+        &self,
+        header: &str,
+        stale: bool,
+        algorithms: &[DigestAlgorithm],
+    ) -> Vec<rsipstack::sip::Header> {
         let nonce = self.nonces.issue(unix_ms());
-        digest::challenge(&self.realm, &nonce, &self.algorithms, stale)
+        digest::challenge(&self.realm, &nonce, algorithms, stale)
             .into_iter()
-            .map(|v| request::raw_header("WWW-Authenticate", v))
+            .map(|v| request::raw_header(header, v))
             .collect()
     }
 
@@ -157,18 +202,12 @@ impl Registrar {
 
     /// Challenge headers for a 407 to a trunk.
     pub fn trunk_challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
-        self.challenge_headers(stale)
-            .into_iter()
-            .map(|h| match h {
-                rsipstack::sip::Header::Other(_, v) => request::raw_header("Proxy-Authenticate", v),
-                other => other,
-            })
-            .collect()
+        self.challenge("Proxy-Authenticate", stale, &self.trunk_algorithms)
     }
 
     fn check(
         &self,
-        accounts: &HashMap<String, Ha1Set>,
+        accounts: &HashMap<String, Account>,
         authorization: Option<&str>,
         method: &str,
         ip: IpAddr,
@@ -189,7 +228,7 @@ impl Registrar {
                 return AuthOutcome::Forbidden("malformed credentials");
             }
         };
-        let Some(ha1) = accounts.get(&resp.username) else {
+        let Some(Account { ha1, .. }) = accounts.get(&resp.username) else {
             t.limiter.record_failure(ip, now);
             return AuthOutcome::Forbidden("bad credentials");
         };
@@ -261,7 +300,9 @@ impl Registrar {
         let user = match self.authenticate(auth.as_deref(), "REGISTER", source.ip()) {
             AuthOutcome::Authenticated(u) => u,
             AuthOutcome::Challenge { stale } => {
-                return Ok((StatusCode::Unauthorized, self.challenge_headers(stale)));
+                let user = request::to_user(req);
+                let headers = self.challenge_headers("WWW-Authenticate", stale, user.as_deref());
+                return Ok((StatusCode::Unauthorized, headers));
             }
             AuthOutcome::Forbidden(why) => {
                 info!(%source, why, "REGISTER refused");
@@ -382,6 +423,32 @@ mod tests {
         let bare = parse_contact("sip:1001@127.0.0.1;expires=0").unwrap();
         assert_eq!(bare.expires, Some(0));
         assert!(parse_contact("<mailto:x@y>").is_none());
+    }
+
+    #[test]
+    fn each_agent_is_challenged_with_its_own_algorithms() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/atende.toml");
+        let text = std::fs::read_to_string(path).unwrap().replacen(
+            "password = \"demo1001\"",
+            "password = \"demo1001\"\ndigest_algorithms = [\"SHA-256\"]",
+            1,
+        );
+        let r = Registrar::new(&Config::parse(&text).unwrap(), [7; 32]);
+        let algorithms = |user: Option<&str>| -> Vec<String> {
+            r.challenge_headers("WWW-Authenticate", false, user)
+                .iter()
+                .map(|h| {
+                    let v = h.to_string();
+                    assert!(v.starts_with("WWW-Authenticate: Digest "), "{v}");
+                    let at = v.find("algorithm=").unwrap() + 10;
+                    v[at..].split(',').next().unwrap().to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(algorithms(Some("1001")), ["SHA-256"]);
+        assert_eq!(algorithms(Some("1002")), ["MD5"]);
+        assert_eq!(algorithms(None), ["MD5"], "unknown users get the default");
+        assert_eq!(algorithms(Some("9999")), ["MD5"]);
     }
 
     #[test]

@@ -106,11 +106,68 @@ pub fn raw_header(name: &str, value: impl Into<String>) -> Header {
     Header::Other(name.to_owned(), value.into())
 }
 
-/// The SDP body of a request, when it declares one.
+/// The SDP body of a request, when it declares one: the whole body, or the
+/// `application/sdp` part of a multipart body (SIP-I/SIP-T gateways add ISUP parts).
 pub fn sdp_body(req: &Request) -> Option<&[u8]> {
-    let ct = header(req, "Content-Type").unwrap_or_default();
-    (!req.body.is_empty() && ct.to_ascii_lowercase().starts_with("application/sdp"))
-        .then_some(req.body.as_slice())
+    if req.body.is_empty() {
+        return None;
+    }
+    let ct = header(req, "Content-Type")?;
+    let lower = ct.to_ascii_lowercase();
+    if lower.starts_with("application/sdp") {
+        Some(req.body.as_slice())
+    } else if lower.starts_with("multipart/") {
+        multipart_sdp(&ct, &req.body)
+    } else {
+        None
+    }
+}
+
+/// The first `application/sdp` part of a multipart body (RFC 2046 §5.1.1), if any.
+fn multipart_sdp<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a [u8]> {
+    let boundary = content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"'))
+    })?;
+    if boundary.is_empty() {
+        return None;
+    }
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut at = find(body, delimiter, 0)?;
+    loop {
+        let start = at + delimiter.len();
+        if body[start..].starts_with(b"--") {
+            return None;
+        }
+        let next = find(body, delimiter, start)?;
+        let part = &body[start..next];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(split) = find(part, b"\r\n\r\n", 0) {
+            let head = String::from_utf8_lossy(&part[..split]);
+            let is_sdp = head.split("\r\n").any(|line| {
+                line.split_once(':').is_some_and(|(n, v)| {
+                    let n = n.trim();
+                    (n.eq_ignore_ascii_case("Content-Type") || n.eq_ignore_ascii_case("c"))
+                        && v.trim().to_ascii_lowercase().starts_with("application/sdp")
+                })
+            });
+            if is_sdp {
+                return Some(&part[split + 4..]);
+            }
+        }
+        at = next;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 #[cfg(test)]
