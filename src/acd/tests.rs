@@ -298,6 +298,46 @@ fn ring_all_rings_everyone_and_the_first_answer_wins() {
 }
 
 #[test]
+fn ring_all_learns_each_agent_outcome_and_keeps_the_others_ringing() {
+    let mut q = QueueConfig::new("q");
+    q.strategy = Strategy::RingAll;
+    let mut h = Harness::new(vec![q]);
+    for a in ["a1", "a2", "a3"] {
+        h.login(a, &[("q", 1)], &[]);
+    }
+    h.call("c1", "q", 0, &[]);
+    assert_eq!(h.offers().len(), 3);
+    // a1 declines, a3's phone gives up: a2 still rings, the call is not offered again.
+    h.ok(Input::OfferRejected {
+        call: "c1".into(),
+        agent: "a1".into(),
+    });
+    h.ok(Input::OfferNotAnswered {
+        call: "c1".into(),
+        agent: "a3".into(),
+    });
+    assert_eq!(h.offers(), vec![], "nobody re-offered while a2 rings");
+    assert_eq!(h.status("a1"), AgentStatus::Available);
+    assert_eq!(
+        h.status("a3"),
+        AgentStatus::Available,
+        "ring-all never pauses"
+    );
+    assert_eq!(h.status("a2"), AgentStatus::Ringing { call: "c1".into() });
+    h.answer("c1", "a2");
+    assert_eq!(h.status("a2"), AgentStatus::OnCall { call: "c1".into() });
+    // A late answer from an agent whose offer ended is refused and changes nothing.
+    assert!(
+        h.input(Input::OfferAnswered {
+            call: "c1".into(),
+            agent: "a1".into(),
+        })
+        .is_err()
+    );
+    assert_eq!(h.status("a1"), AgentStatus::Available);
+}
+
+#[test]
 fn skills_route_to_qualified_agents_and_widen_after_a_wait() {
     let mut q = QueueConfig::new("q");
     q.strategy = Strategy::Skills;

@@ -220,7 +220,9 @@ impl CallActor {
                     ring_timeout: None,
                 },
             ),
-            AcdNotice::CancelOffer { .. } => self.machine.handle(now, Input::CancelOffer),
+            AcdNotice::CancelOffer { agent } => self
+                .machine
+                .handle(now, Input::CancelOffer { agent: agent.0 }),
             AcdNotice::Announce {
                 position,
                 estimated_wait_secs,
