@@ -51,7 +51,7 @@ impl AgentProfile {
             memberships: a
                 .queues
                 .iter()
-                .map(|q| Membership::new(q.as_str(), 1))
+                .map(|q| Membership::new(q.as_str(), a.tiers.get(q).copied().unwrap_or(1)))
                 .collect(),
             skills: a
                 .skills

@@ -1,6 +1,7 @@
-//! End to end: a ring-all queue rings every available agent's phone at once (sipp agent
-//! phones registered with digest); the first to answer is bridged, the others get CANCEL
-//! and are available again on the wallboard, and the call log shows one answer.
+//! End to end, queue settings as a caller and the wallboard see them (sipp agent phones
+//! registered with digest, the shipped flows): ring-all rings every available agent at
+//! once, the first to answer is bridged and the others get CANCEL and are available
+//! again; tiers keep a second-line agent for calls that waited past `next_tier`.
 
 mod support;
 
@@ -86,4 +87,56 @@ fn ring_all_three_agents_sqlite() {
 #[test]
 fn ring_all_three_agents_postgres() {
     ring_all_rings_three_phones_and_one_answers(Db::Postgres);
+}
+
+/// An agent serving "pericia" at tier 2 gets no fresh call (start_tier = 1); the queue's
+/// `next_tier` escalation widens the call to tier 2 and that agent answers.
+fn a_second_tier_agent_answers_after_next_tier(db: Db) {
+    let agent = r#"
+[[agents]]
+id = "1001"
+password = "pw1001"
+queues = ["geral", "pericia"]
+tiers = { pericia = 2 }
+skills = { agendamento = 5 }
+auto_login = true
+"#;
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions::open_without_agents(),
+        Prompts::Short,
+        10,
+        "start_tier = 1\nescalation = [{ after_secs = 2, action = { do = \"next_tier\" } }]",
+        agent,
+    );
+    let port = free_port();
+    register_agent(&server, "1001", port);
+    let phone = start_answering_agent(&server, port, 1, 300);
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 6000, false);
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "agent 1001 (tier 2)", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let k = acd_kinds(&events);
+    let at = |kind: &str| {
+        k.iter()
+            .position(|x| x == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {k:?}"))
+    };
+    assert!(
+        at("queue_entered") < at("escalated") && at("escalated") < at("offered"),
+        "offered only after the next_tier step: {k:?}"
+    );
+    assert_eq!(acd_event(&events, "escalated")["queue"], "pericia");
+    assert_eq!(acd_event(&events, "answered")["agent"], "1001");
+    assert!(kinds(&events).contains(&"bridged".to_owned()));
+}
+
+#[test]
+fn tiers_sqlite() {
+    a_second_tier_agent_answers_after_next_tier(Db::Sqlite);
+}
+
+#[test]
+fn tiers_postgres() {
+    a_second_tier_agent_answers_after_next_tier(Db::Postgres);
 }
