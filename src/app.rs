@@ -192,6 +192,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
     if let Some(flows) = &flows {
         check_queue_ivr_targets(&config, flows)?;
+        let known = config.queues.iter().map(|q| q.id.as_str());
+        crate::ivr::check_queue_names(&flows.current(), known)?;
+        flows.set_queues(config.queues.iter().map(|q| q.id.to_string()).collect());
     }
     let agent_log = (!config.queues.is_empty()).then(|| AgentLog::spawn(store.clone()));
     let acd = if config.queues.is_empty() {

@@ -84,6 +84,14 @@ pub enum Invalid {
     NoWelcome(String),
     #[error("agent {agent:?} serves unknown queue {queue:?}")]
     UnknownQueue { agent: String, queue: String },
+    #[error(
+        "agent {agent:?}: tier {tier} for queue {queue:?}: tiers start at 1 and name a queue listed in the agent's `queues`"
+    )]
+    Tier {
+        agent: String,
+        queue: String,
+        tier: u8,
+    },
     #[error("agent {agent:?}: skill {skill:?} level {level} is outside 1..=10")]
     SkillLevel {
         agent: String,
@@ -320,9 +328,13 @@ pub struct AgentConfig {
     pub digest_algorithms: Option<Vec<String>>,
     /// Digits typed after `*45<id>` to log in from any registered phone.
     pub pin: Option<String>,
-    /// ACD queues the agent serves (tier 1).
+    /// ACD queues the agent serves (tier 1 unless `tiers` says otherwise).
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Tier per queue (1 = offered first; a queue's `start_tier` and `next_tier`
+    /// escalation decide when higher tiers get its calls), e.g. `{ geral = 2 }`.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, u8>,
     /// Skills and proficiency (1-10), e.g. `{ agendamento = 5 }`.
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
@@ -478,6 +490,17 @@ impl Config {
                 return Err(Invalid::UnknownQueue {
                     agent: a.id.clone(),
                     queue: q.clone(),
+                });
+            }
+            if let Some((queue, tier)) = a
+                .tiers
+                .iter()
+                .find(|(q, t)| **t == 0 || !a.queues.contains(q))
+            {
+                return Err(Invalid::Tier {
+                    agent: a.id.clone(),
+                    queue: queue.clone(),
+                    tier: *tier,
                 });
             }
             if let Some((skill, level)) = a.skills.iter().find(|(_, l)| !(1..=10).contains(*l)) {

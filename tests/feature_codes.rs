@@ -2,7 +2,8 @@
 //! logged out; a wrong PIN leaves them out (a queued caller abandons, never offered), the
 //! right one logs them in (the next queued caller is answered by 1001). Each dial answers
 //! atende's 407 with the phone's digest credentials and ends with atende's BYE after the
-//! confirmation prompt. Then *47, *48 and *46 pause, ready and log the phone's agent out.
+//! confirmation prompt. Then *47, *47<n> (the n-th pause reason), *48 and *46 pause,
+//! pause with a chosen reason, ready and log the phone's agent out.
 
 mod support;
 
@@ -68,6 +69,24 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
         (Some("paused"), Some("pausa"))
     );
     assert_eq!(a["name"], "");
+    // *47<n>: the n-th configured pause reason (the defaults: break, lunch, …).
+    dial_feature_code(&server, "1001", "*472");
+    let a = state_of("1001");
+    assert_eq!(
+        (a["state"].as_str(), a["reason"].as_str()),
+        (Some("paused"), Some("lunch"))
+    );
+    // A number with no reason behind it is refused (failure prompt, a log line) and
+    // changes nothing.
+    dial_feature_code(&server, "1001", "*479");
+    assert!(
+        server
+            .log()
+            .contains("*47 names no configured pause reason"),
+        "no refusal logged:\n{}",
+        server.log()
+    );
+    assert_eq!(state_of("1001")["reason"], "lunch");
     dial_feature_code(&server, "1001", "*48");
     assert_eq!(state_of("1001")["state"], "available");
     dial_feature_code(&server, "1001", "*46");

@@ -298,6 +298,46 @@ fn ring_all_rings_everyone_and_the_first_answer_wins() {
 }
 
 #[test]
+fn ring_all_learns_each_agent_outcome_and_keeps_the_others_ringing() {
+    let mut q = QueueConfig::new("q");
+    q.strategy = Strategy::RingAll;
+    let mut h = Harness::new(vec![q]);
+    for a in ["a1", "a2", "a3"] {
+        h.login(a, &[("q", 1)], &[]);
+    }
+    h.call("c1", "q", 0, &[]);
+    assert_eq!(h.offers().len(), 3);
+    // a1 declines, a3's phone gives up: a2 still rings, the call is not offered again.
+    h.ok(Input::OfferRejected {
+        call: "c1".into(),
+        agent: "a1".into(),
+    });
+    h.ok(Input::OfferNotAnswered {
+        call: "c1".into(),
+        agent: "a3".into(),
+    });
+    assert_eq!(h.offers(), vec![], "nobody re-offered while a2 rings");
+    assert_eq!(h.status("a1"), AgentStatus::Available);
+    assert_eq!(
+        h.status("a3"),
+        AgentStatus::Available,
+        "ring-all never pauses"
+    );
+    assert_eq!(h.status("a2"), AgentStatus::Ringing { call: "c1".into() });
+    h.answer("c1", "a2");
+    assert_eq!(h.status("a2"), AgentStatus::OnCall { call: "c1".into() });
+    // A late answer from an agent whose offer ended is refused and changes nothing.
+    assert!(
+        h.input(Input::OfferAnswered {
+            call: "c1".into(),
+            agent: "a1".into(),
+        })
+        .is_err()
+    );
+    assert_eq!(h.status("a1"), AgentStatus::Available);
+}
+
+#[test]
 fn skills_route_to_qualified_agents_and_widen_after_a_wait() {
     let mut q = QueueConfig::new("q");
     q.strategy = Strategy::Skills;
@@ -388,4 +428,50 @@ fn tiers_keep_second_line_for_overflow_time() {
     assert_eq!(h.offers(), vec![]);
     h.advance(30);
     assert_eq!(h.offers(), vec![pair("c1", "backup")]);
+}
+
+#[test]
+fn the_lowest_tier_goes_first_and_next_tier_widens_one_step_at_a_time() {
+    let mut q = QueueConfig::new("q");
+    q.start_tier = 1;
+    q.escalation = vec![
+        EscalationStep {
+            after_secs: 20,
+            action: Escalation::NextTier,
+        },
+        EscalationStep {
+            after_secs: 40,
+            action: Escalation::NextTier,
+        },
+    ];
+    let mut h = Harness::new(vec![q, QueueConfig::new("all")]);
+    // Tier 3 has been idle longest, then tier 2: neither matters while tier 1 is free.
+    h.login("third", &[("q", 3), ("all", 3)], &[]);
+    h.advance(5);
+    h.login("second", &[("q", 2), ("all", 2)], &[]);
+    h.advance(5);
+    h.login("first", &[("q", 1), ("all", 1)], &[]);
+    h.take();
+    h.call("c1", "q", 0, &[]);
+    assert_eq!(h.offers(), vec![pair("c1", "first")]);
+    h.answer("c1", "first");
+    // Tier 1 busy: a fresh call reaches only tiers <= start_tier, then widens to 2, to 3.
+    h.call("c2", "q", 0, &[]);
+    h.call("c3", "q", 0, &[]);
+    assert_eq!(h.offers(), vec![]);
+    h.advance(20);
+    assert_eq!(h.offers(), vec![pair("c2", "second")]);
+    h.answer("c2", "second");
+    h.advance(20);
+    let offers = h.offers();
+    assert_eq!(offers, vec![pair("c3", "third")]);
+    // start_tier 0 (the default): every tier at once, the lowest free tier first.
+    h.hangup("c1");
+    h.hangup("c2");
+    h.answer("c3", "third");
+    h.take();
+    h.call("d1", "all", 0, &[]);
+    assert_eq!(h.offers(), vec![pair("d1", "first")]);
+    h.call("d2", "all", 0, &[]);
+    assert_eq!(h.offers(), vec![pair("d2", "second")]);
 }

@@ -13,12 +13,15 @@
 //! ```
 //! A *routed* call (`CallMachine::routed`, IVR services) has no welcome and no ring list:
 //! after answer it waits in `Routing` while the shell's IVR and ACD drivers own the
-//! caller's media, and rings one agent at a time when told (`Offer`):
+//! caller's media, and rings every agent it is offered (`Offer`; a ring-all queue offers
+//! several at once). Each offer ends on its own: the first agent to answer wins and every
+//! other leg is cancelled; an agent whose legs all failed is reported (`OfferFailed`) and
+//! the others keep ringing; `CancelOffer` withdraws one agent's legs only.
 //!
 //! ```text
 //!   Answered ─▶ Routing ──Offer(agent)──▶ Ringing ──agent answers──▶ Bridged (OfferAnswered)
-//!                  ▲                         │ all legs failed, CancelOffer, ring timeout
-//!                  └──────── OfferFailed ◀───┘
+//!                  ▲           Offer(another) ─┘ │ the last offer failed or was cancelled,
+//!                  └──────── OfferFailed ◀───────┘ ring timeout
 //! ```
 
 use std::collections::VecDeque;
@@ -70,8 +73,10 @@ pub enum Input {
         agent: String,
         ring_timeout: Option<Duration>,
     },
-    /// Routed calls: stop ringing (the ACD withdrew the offer).
-    CancelOffer,
+    /// Routed calls: stop ringing this agent (the ACD withdrew the offer).
+    CancelOffer {
+        agent: String,
+    },
     /// The shell ends the call (IVR served it, a queue hung it up).
     Release {
         cause: String,
@@ -132,6 +137,16 @@ enum State {
     Ended,
 }
 
+/// Routed calls: one agent being offered the call.
+#[derive(Debug)]
+struct Offer {
+    agent: String,
+    /// A leg declined (4xx/6xx other than a timeout): reported as a rejection.
+    rejected: bool,
+    /// `RingAgent` went out and its `RingStarted` has not come back yet.
+    starting: bool,
+}
+
 #[derive(Debug)]
 pub struct CallMachine {
     state: State,
@@ -139,9 +154,9 @@ pub struct CallMachine {
     ringing: Vec<(LegId, String)>,
     timers: Vec<(Timer, Instant)>,
     actions: VecDeque<Action>,
-    /// Routed calls: the agent being offered the call and whether a leg declined.
     routed: bool,
-    offer: Option<(String, bool)>,
+    /// Routed calls: the agents being offered the call, in offer order.
+    offers: Vec<Offer>,
 }
 
 impl CallMachine {
@@ -153,7 +168,7 @@ impl CallMachine {
             timers: Vec::new(),
             actions: VecDeque::new(),
             routed: false,
-            offer: None,
+            offers: Vec::new(),
         }
     }
 
@@ -171,6 +186,11 @@ impl CallMachine {
 
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
+    }
+
+    /// Whether a leg towards this agent is still ringing (the shell rings them once).
+    pub fn is_ringing(&self, agent: &str) -> bool {
+        self.ringing.iter().any(|(_, a)| a == agent)
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -216,24 +236,36 @@ impl CallMachine {
                 agent,
                 ring_timeout,
             } => {
-                if self.state != State::Routing {
+                let taking =
+                    self.state == State::Routing || (self.state == State::Ringing && self.routed);
+                if !taking || self.offers.iter().any(|o| o.agent == agent) {
                     return;
                 }
                 self.state = State::Ringing;
-                self.offer = Some((agent.clone(), false));
+                self.offers.push(Offer {
+                    agent: agent.clone(),
+                    rejected: false,
+                    starting: true,
+                });
                 if let Some(t) = ring_timeout {
                     self.set_timer(Timer::RingTimeout, now + t);
                 }
                 self.emit(Action::RingAgent(agent));
             }
-            Input::CancelOffer => {
+            Input::CancelOffer { agent } => {
                 if self.state == State::Ringing && self.routed {
-                    for (leg, _) in std::mem::take(&mut self.ringing) {
+                    self.offers.retain(|o| o.agent != agent);
+                    let (cancel, keep) = std::mem::take(&mut self.ringing)
+                        .into_iter()
+                        .partition(|(_, a)| *a == agent);
+                    self.ringing = keep;
+                    for (leg, _) in cancel {
                         self.emit(Action::CancelLeg(leg));
                     }
-                    self.clear_timer(Timer::RingTimeout);
-                    self.offer = None;
-                    self.state = State::Routing;
+                    if self.offers.is_empty() {
+                        self.clear_timer(Timer::RingTimeout);
+                        self.state = State::Routing;
+                    }
                 }
             }
             Input::Release { cause } => {
@@ -255,6 +287,12 @@ impl CallMachine {
                     }));
                     self.ringing.push((leg, agent));
                 }
+                // The shell answers each `RingAgent` in order: this is the oldest one's.
+                if let Some(o) = self.offers.iter_mut().find(|o| o.starting) {
+                    o.starting = false;
+                    let agent = o.agent.clone();
+                    self.offer_done_if_silent(&agent);
+                }
                 self.retry_if_idle(now);
             }
             Input::AgentAnswered { leg } => self.agent_answered(leg),
@@ -266,15 +304,16 @@ impl CallMachine {
                 if let Some(i) = self.ringing.iter().position(|(l, _)| *l == leg) {
                     let (_, agent) = self.ringing.remove(i);
                     self.emit(Action::Log(EventKind::AgentFailed {
-                        agent,
+                        agent: agent.clone(),
                         sip_status,
                         reason,
                     }));
-                    if let Some((_, rejected)) = &mut self.offer
+                    if let Some(o) = self.offers.iter_mut().find(|o| o.agent == agent)
                         && !matches!(sip_status, 408 | 480 | 487)
                     {
-                        *rejected = true;
+                        o.rejected = true;
                     }
+                    self.offer_done_if_silent(&agent);
                 }
                 if self.state == State::Ringing {
                     self.retry_if_idle(now);
@@ -318,7 +357,13 @@ impl CallMachine {
                     for (leg, _) in std::mem::take(&mut self.ringing) {
                         self.emit(Action::CancelLeg(leg));
                     }
-                    self.offer_failed();
+                    for o in std::mem::take(&mut self.offers) {
+                        self.emit(Action::OfferFailed {
+                            agent: o.agent,
+                            rejected: o.rejected,
+                        });
+                    }
+                    self.state = State::Routing;
                 }
                 Timer::RingTimeout if self.state == State::Ringing => {
                     self.emit(Action::HangUpCaller);
@@ -329,19 +374,32 @@ impl CallMachine {
         }
     }
 
-    fn offer_failed(&mut self) {
-        self.clear_timer(Timer::RingTimeout);
-        self.state = State::Routing;
-        if let Some((agent, rejected)) = self.offer.take() {
-            self.emit(Action::OfferFailed { agent, rejected });
+    /// Routed calls: an offer whose legs all ended (or that got none) failed; the call
+    /// goes back to `Routing` once no offer is left.
+    fn offer_done_if_silent(&mut self, agent: &str) {
+        if !self.routed || self.state != State::Ringing || self.is_ringing(agent) {
+            return;
+        }
+        let Some(i) = self
+            .offers
+            .iter()
+            .position(|o| o.agent == agent && !o.starting)
+        else {
+            return;
+        };
+        let o = self.offers.remove(i);
+        self.emit(Action::OfferFailed {
+            agent: o.agent,
+            rejected: o.rejected,
+        });
+        if self.offers.is_empty() {
+            self.clear_timer(Timer::RingTimeout);
+            self.state = State::Routing;
         }
     }
 
     fn retry_if_idle(&mut self, now: Instant) {
         if self.routed {
-            if self.state == State::Ringing && self.ringing.is_empty() {
-                self.offer_failed();
-            }
             return;
         }
         if self.state == State::Ringing && self.ringing.is_empty() {
@@ -371,7 +429,9 @@ impl CallMachine {
         self.emit(Action::Log(EventKind::Bridged {
             agent: agent.clone(),
         }));
-        if self.offer.take().is_some() {
+        // The other offers end with the ACD's own cancels (it learns the winner).
+        if self.offers.iter().any(|o| o.agent == agent) {
+            self.offers.clear();
             self.emit(Action::OfferAnswered {
                 agent: agent.clone(),
             });
@@ -617,7 +677,12 @@ mod tests {
     fn routed_cancel_offer_cancels_legs_without_reporting() {
         let t0 = Instant::now();
         let mut m = offered(t0);
-        m.handle(t0, Input::CancelOffer);
+        m.handle(
+            t0,
+            Input::CancelOffer {
+                agent: "1001".into(),
+            },
+        );
         assert_eq!(drain(&mut m), vec![Action::CancelLeg(1)]);
         m.handle(
             t0,
@@ -657,6 +722,115 @@ mod tests {
             agent: "2000".into(),
             rejected: false
         }));
+    }
+
+    /// A ring-all offer: three agents offered, each with one phone.
+    fn offered_to_three(t0: Instant) -> CallMachine {
+        let mut m = CallMachine::routed();
+        m.handle(t0, Input::Answered);
+        for (leg, agent) in [(1, "a1"), (2, "a2"), (3, "a3")] {
+            m.handle(
+                t0,
+                Input::Offer {
+                    agent: agent.into(),
+                    ring_timeout: None,
+                },
+            );
+            assert!(drain(&mut m).contains(&Action::RingAgent(agent.into())));
+            m.handle(
+                t0,
+                Input::RingStarted {
+                    legs: vec![(leg, agent.into(), format!("sip:{agent}@127.0.0.1"))],
+                },
+            );
+        }
+        drain(&mut m);
+        m
+    }
+
+    #[test]
+    fn ring_all_rings_every_offered_agent_and_the_first_answer_wins() {
+        let t0 = Instant::now();
+        let mut m = offered_to_three(t0);
+        assert!(["a1", "a2", "a3"].iter().all(|a| m.is_ringing(a)));
+        m.handle(t0, Input::AgentAnswered { leg: 2 });
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::CancelLeg(1)) && a.contains(&Action::CancelLeg(3)));
+        assert!(a.contains(&Action::Bridge(2)));
+        let answered: Vec<_> = a
+            .iter()
+            .filter(|x| matches!(x, Action::OfferAnswered { .. }))
+            .collect();
+        assert_eq!(
+            answered,
+            vec![&Action::OfferAnswered { agent: "a2".into() }]
+        );
+        assert!(!a.iter().any(|x| matches!(x, Action::OfferFailed { .. })));
+        // The ACD's cancels for the losers arrive after the bridge: nothing to do.
+        m.handle(t0, Input::CancelOffer { agent: "a1".into() });
+        assert!(drain(&mut m).is_empty());
+    }
+
+    #[test]
+    fn ring_all_reports_each_failed_agent_and_keeps_the_others_ringing() {
+        let t0 = Instant::now();
+        let mut m = offered_to_three(t0);
+        m.handle(
+            t0,
+            Input::AgentFailed {
+                leg: 1,
+                sip_status: 486,
+                reason: "busy".into(),
+            },
+        );
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::OfferFailed {
+            agent: "a1".into(),
+            rejected: true
+        }));
+        assert!(!a.iter().any(|x| matches!(x, Action::CancelLeg(_))));
+        assert!(!m.is_routing());
+        // The ACD withdraws a3 only: a2's leg keeps ringing.
+        m.handle(t0, Input::CancelOffer { agent: "a3".into() });
+        assert_eq!(drain(&mut m), vec![Action::CancelLeg(3)]);
+        assert!(m.is_ringing("a2") && !m.is_routing());
+        m.handle(
+            t0,
+            Input::AgentFailed {
+                leg: 2,
+                sip_status: 480,
+                reason: "no answer".into(),
+            },
+        );
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::OfferFailed {
+            agent: "a2".into(),
+            rejected: false
+        }));
+        assert!(m.is_routing());
+    }
+
+    #[test]
+    fn an_offered_agent_without_a_phone_fails_alone() {
+        let t0 = Instant::now();
+        let mut m = offered(t0);
+        m.handle(
+            t0,
+            Input::Offer {
+                agent: "1002".into(),
+                ring_timeout: None,
+            },
+        );
+        drain(&mut m);
+        m.handle(t0, Input::RingStarted { legs: vec![] });
+        assert_eq!(
+            drain(&mut m),
+            vec![Action::OfferFailed {
+                agent: "1002".into(),
+                rejected: false
+            }]
+        );
+        assert!(m.is_ringing("1001") && !m.is_routing());
     }
 
     #[test]

@@ -23,11 +23,17 @@ pub enum IvrCommand {
     Check {
         /// Flow files (default: every flow in --flows).
         files: Vec<PathBuf>,
-        #[arg(long, default_value = "ivr-flows")]
-        flows: PathBuf,
-        /// Prompt files are looked up here (`NAME.wav`).
-        #[arg(long, default_value = "prompts")]
-        prompts: PathBuf,
+        /// The flows directory (default: the config's `[ivr] dir`, else `ivr-flows`).
+        #[arg(long)]
+        flows: Option<PathBuf>,
+        /// Prompt files are looked up here (`NAME.wav`; default: the config's
+        /// `[prompts] dir`, else `prompts`).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+        /// The server's configuration: every queue the flows name (and `fallback_queue`)
+        /// must be one of its `[[queues]]`.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run a call through a flow on a simulated clock and print what the caller hears.
     Simulate {
@@ -79,7 +85,32 @@ pub fn run(cmd: IvrCommand) -> ExitCode {
             files,
             flows,
             prompts,
-        } => check(&files, &flows, &prompts),
+            config,
+        } => {
+            let config = match config.as_deref().map(crate::config::Config::load) {
+                None => None,
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let ivr_dir = config
+                .as_ref()
+                .and_then(|c| c.ivr.as_ref())
+                .map(|i| i.dir.clone());
+            let flows = flows.or(ivr_dir).unwrap_or_else(|| "ivr-flows".into());
+            let prompts = prompts
+                .or_else(|| config.as_ref().map(|c| c.prompts.dir.clone()))
+                .unwrap_or_else(|| "prompts".into());
+            if !check(&files, &flows, &prompts) {
+                return ExitCode::FAILURE;
+            }
+            match config {
+                Some(c) => check_queues(&c, &flows),
+                None => ExitCode::SUCCESS,
+            }
+        }
         IvrCommand::Simulate {
             flow,
             digits,
@@ -147,13 +178,14 @@ pub fn run(cmd: IvrCommand) -> ExitCode {
     }
 }
 
-fn check(files: &[PathBuf], flows: &Path, prompts: &Path) -> ExitCode {
+/// Prints the flows' problems (or that they are fine); whether they are fine.
+fn check(files: &[PathBuf], flows: &Path, prompts: &Path) -> bool {
     let prompts = Some(prompts);
     let errors = if files.is_empty() {
         match FlowSet::load_dir(flows, prompts) {
             Ok(set) => {
                 println!("{}: {} flows ok", flows.display(), set.flows().len());
-                return ExitCode::SUCCESS;
+                return true;
             }
             Err(e) => e.0,
         }
@@ -162,13 +194,35 @@ fn check(files: &[PathBuf], flows: &Path, prompts: &Path) -> ExitCode {
     };
     if errors.is_empty() {
         println!("{} files ok", files.len());
-        return ExitCode::SUCCESS;
+        return true;
     }
     for e in &errors {
         eprintln!("{e}");
     }
     eprintln!("{} problems", errors.len());
-    ExitCode::FAILURE
+    false
+}
+
+/// `--config`: the flows hand calls only to configured queues.
+fn check_queues(config: &crate::config::Config, flows: &Path) -> ExitCode {
+    let set = match FlowSet::load_dir(flows, None) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let known = config.queues.iter().map(|q| q.id.as_str());
+    match super::check_queue_names(&set, known) {
+        Ok(()) => {
+            println!("every queue the flows name is configured");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 struct SimArgs<'a> {

@@ -18,6 +18,8 @@ pub enum Problem {
     UnknownTarget { field: String, target: String },
     #[error("`{field}` names unknown flow `{flow}`")]
     UnknownFlow { field: String, flow: String },
+    #[error("queue `{queue}` is not configured in [[queues]] (configured: {known})")]
+    UnknownQueue { queue: String, known: String },
     #[error("start node `{0}` does not exist")]
     UnknownStart(String),
     #[error("unreachable: no path from the start node `{start}` leads here")]

@@ -18,6 +18,8 @@ use super::model::FlowSet;
 pub struct LiveFlows {
     dir: PathBuf,
     prompts: Option<PathBuf>,
+    /// The configured queue ids a reloaded set must stay within (`None`: not checked).
+    queues: RwLock<Option<Vec<String>>>,
     current: RwLock<Arc<FlowSet>>,
     version: AtomicU64,
 }
@@ -29,6 +31,7 @@ impl LiveFlows {
         Ok(LiveFlows {
             dir: dir.to_path_buf(),
             prompts: prompts.map(Path::to_path_buf),
+            queues: RwLock::new(None),
             current: RwLock::new(Arc::new(set)),
             version: AtomicU64::new(1),
         })
@@ -51,10 +54,26 @@ impl LiveFlows {
         &self.dir
     }
 
+    /// From now on a reloaded set must name only these queues (the server's `[[queues]]`;
+    /// a configuration reload that changes them calls this after `check_queue_names`).
+    pub fn set_queues(&self, queues: Vec<String>) {
+        match self.queues.write() {
+            Ok(mut g) => *g = Some(queues),
+            Err(poisoned) => *poisoned.into_inner() = Some(queues),
+        }
+    }
+
     /// Re-reads the directory; on success new calls get the new set and its version is
     /// returned, on failure nothing changes.
     pub fn reload(&self) -> Result<u64, CheckErrors> {
         let set = Arc::new(FlowSet::load_dir(&self.dir, self.prompts.as_deref())?);
+        let queues = match self.queues.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(queues) = queues {
+            super::check_queue_names(&set, queues.iter().map(String::as_str))?;
+        }
         let mut g = match self.current.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),

@@ -17,6 +17,7 @@
 
 pub mod announcement;
 pub mod check;
+pub mod check_queues;
 pub mod cli;
 pub mod compile;
 pub mod condition;
@@ -37,6 +38,7 @@ pub mod watch;
 pub mod yaml_keys;
 
 pub use announcement::Announcements;
+pub use check_queues::check_queue_names;
 pub use compile::Source;
 pub use error::{CheckError, CheckErrors, Problem};
 pub use interp::Interpreter;

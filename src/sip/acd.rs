@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::acd::{
     AcdError, AcdEvent, AgentId, AgentLogin, AgentStatus, CallId, CallbackOutcome,
@@ -51,7 +51,7 @@ impl AgentProfile {
             memberships: a
                 .queues
                 .iter()
-                .map(|q| Membership::new(q.as_str(), 1))
+                .map(|q| Membership::new(q.as_str(), a.tiers.get(q).copied().unwrap_or(1)))
                 .collect(),
             skills: a
                 .skills
@@ -234,9 +234,14 @@ impl AcdActor {
                         notices: Some(notices),
                     },
                 );
+                let queue = call.queue.clone();
                 let r = self.input(Input::Enqueue(call));
-                if r.is_err() {
+                if let Err(e) = &r {
+                    // Never silent hold music: the call actor falls back or says goodbye.
+                    error!(call = %id, %queue, error = %e, "ACD refused to queue a call");
+                    self.notify(&id, AcdNotice::EnqueueRefused { queue });
                     self.calls.remove(&id);
+                    return;
                 }
                 r
             }

@@ -1,7 +1,8 @@
 //! Agent feature codes dialled from an agent's phone: `*45<agent id><PIN>` logs that agent
 //! in (their queues and skills follow the id dialled, not the phone), `*46` logs out, `*47`
-//! pauses with reason "pausa", `*48` makes ready — the last three for the account the
-//! phone authenticated as.
+//! pauses with reason "pausa" and `*47<n>` with the n-th (1-based) of `[acd]
+//! pause_reasons`, `*48` makes ready — the last three for the account the phone
+//! authenticated as.
 //!
 //! The INVITE must carry an agent account's digest (407 challenge, checked by the
 //! registrar as for REGISTER); a trunk's allow-list or trunk credentials never reach these
@@ -54,9 +55,15 @@ const PROMPT_INVALID: &str = "pt-BR/agente/codigo-invalido";
 /// What an agent dialled. `Debug` leaves the PIN out: codes are logged.
 #[derive(Clone, PartialEq, Eq)]
 pub enum FeatureCode {
-    Login { agent: String, pin: String },
+    Login {
+        agent: String,
+        pin: String,
+    },
     Logout,
-    Pause,
+    /// `reason`: the 1-based index into `[acd] pause_reasons`; `None` = "pausa".
+    Pause {
+        reason: Option<usize>,
+    },
     Ready,
 }
 
@@ -69,7 +76,9 @@ impl std::fmt::Debug for FeatureCode {
                 .field("pin", &"<redacted>")
                 .finish(),
             FeatureCode::Logout => f.write_str("Logout"),
-            FeatureCode::Pause => f.write_str("Pause"),
+            FeatureCode::Pause { reason } => {
+                f.debug_struct("Pause").field("reason", reason).finish()
+            }
             FeatureCode::Ready => f.write_str("Ready"),
         }
     }
@@ -80,7 +89,7 @@ impl FeatureCode {
         match self {
             FeatureCode::Login { .. } => "pt-BR/agente/login-ok",
             FeatureCode::Logout => "pt-BR/agente/logout-ok",
-            FeatureCode::Pause => "pt-BR/agente/pausa-ok",
+            FeatureCode::Pause { .. } => "pt-BR/agente/pausa-ok",
             FeatureCode::Ready => "pt-BR/agente/pronto-ok",
         }
     }
@@ -96,6 +105,8 @@ pub enum FeatureCodeError {
     UnknownAgent,
     #[error("the PIN must be 1 to {MAX_PIN} digits")]
     BadPin,
+    #[error("*47 takes the number of a pause reason (1, 2, …) or nothing")]
+    BadPauseReason,
 }
 
 /// Whether a request-URI user is one of our feature codes (`*45`…`*48`).
@@ -123,7 +134,16 @@ pub fn parse(user: &str, agents: &[&str]) -> Result<FeatureCode, FeatureCodeErro
     let Some(rest) = user.strip_prefix("*45") else {
         return match user.get(..3) {
             Some("*46") => bare("46", FeatureCode::Logout),
-            Some("*47") => bare("47", FeatureCode::Pause),
+            Some("*47") => match &user[3..] {
+                "" => Ok(FeatureCode::Pause { reason: None }),
+                n if n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(|n| FeatureCode::Pause { reason: Some(n) })
+                    .ok_or(FeatureCodeError::BadPauseReason),
+                _ => Err(FeatureCodeError::BadPauseReason),
+            },
             Some("*48") => bare("48", FeatureCode::Ready),
             _ => Err(FeatureCodeError::NotFeatureCode),
         };
@@ -234,12 +254,14 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
                 }
                 // The phone's codes act on the agent working at it (hot-desking).
                 FeatureCode::Logout => (seated(&ex, &account), AgentCommand::Logout),
-                FeatureCode::Pause => (
-                    seated(&ex, &account),
-                    AgentCommand::Pause {
-                        reason: PAUSE_REASON.to_owned(),
-                    },
-                ),
+                FeatureCode::Pause { reason } => {
+                    let Some(reason) = pause_reason(&ex, *reason) else {
+                        warn!(%source, %account, ?code, "*47 names no configured pause reason");
+                        finish(ex, tx, PROMPT_INVALID).await;
+                        return;
+                    };
+                    (seated(&ex, &account), AgentCommand::Pause { reason })
+                }
                 FeatureCode::Ready => (seated(&ex, &account), AgentCommand::Ready),
             };
             match acd.agent(agent.clone(), command).await {
@@ -264,6 +286,20 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
         }
     };
     finish(ex, tx, prompt).await;
+}
+
+/// The reason `*47<n>` names: the n-th (1-based) of the configured pause reasons (the
+/// same list the ACD accepts and the CTI offers); `*47` alone is "pausa".
+fn pause_reason(ex: &Exchange, n: Option<usize>) -> Option<String> {
+    match n {
+        None => Some(PAUSE_REASON.to_owned()),
+        Some(n) => ex
+            .config
+            .engine_config()
+            .pause_reasons
+            .get(n.checked_sub(1)?)
+            .cloned(),
+    }
 }
 
 /// The agent working at the phone that authenticated as `account`.
@@ -429,16 +465,38 @@ mod tests {
     #[test]
     fn the_other_codes_take_no_digits() {
         assert_eq!(parse("*46", AGENTS), Ok(FeatureCode::Logout));
-        assert_eq!(parse("*47", AGENTS), Ok(FeatureCode::Pause));
         assert_eq!(parse("*48", AGENTS), Ok(FeatureCode::Ready));
         assert_eq!(
-            parse("*471", AGENTS),
-            Err(FeatureCodeError::TrailingDigits("47"))
+            parse("*481", AGENTS),
+            Err(FeatureCodeError::TrailingDigits("48"))
         );
         assert_eq!(
             parse("08000000000", AGENTS),
             Err(FeatureCodeError::NotFeatureCode)
         );
+    }
+
+    #[test]
+    fn pause_takes_an_optional_reason_number() {
+        assert_eq!(
+            parse("*47", AGENTS),
+            Ok(FeatureCode::Pause { reason: None })
+        );
+        assert_eq!(
+            parse("*472", AGENTS),
+            Ok(FeatureCode::Pause { reason: Some(2) })
+        );
+        assert_eq!(
+            parse("%2A4712", AGENTS),
+            Ok(FeatureCode::Pause { reason: Some(12) })
+        );
+        for bad in ["*470", "*47x", "*471234", "*47*1"] {
+            assert_eq!(
+                parse(bad, AGENTS),
+                Err(FeatureCodeError::BadPauseReason),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

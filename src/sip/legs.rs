@@ -24,7 +24,6 @@ pub(super) fn contact_uri(ex: &Exchange, user: &str) -> Uri {
 }
 
 pub(super) struct AgentLeg {
-    pub(super) agent: String,
     pub(super) dialog: InviteDialog,
     pub(super) call_id: String,
 }

@@ -41,6 +41,11 @@ pub enum AcdNotice {
     OfferCallback,
     /// The engine could not take the caller's callback request.
     CallbackRefused,
+    /// The engine refused to queue the call (a queue the flows name is not configured);
+    /// the call is not in the ACD.
+    EnqueueRefused {
+        queue: QueueId,
+    },
 }
 
 /// A call's end of its ACD notices. Boxed because a tokio channel allocates its first

@@ -26,9 +26,10 @@ impl CallActor {
             }
         }
         for agent in agents {
-            // An agent already being rung is not rung again; each of their phones
-            // (several contacts per account) gets its own leg.
-            if self.legs.values().any(|l| l.agent == agent) {
+            // An agent whose phone still rings is not rung again (a leg that ended does
+            // not count: the ACD may offer the same call again later); each of their
+            // phones (several contacts per account) gets its own leg.
+            if self.machine.is_ringing(&agent) {
                 continue;
             }
             // The phone the agent logged in from (hot-desking), else their own.
@@ -88,14 +89,7 @@ impl CallActor {
                     let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
                 });
                 started.push((leg, agent.clone(), binding.contact.clone()));
-                self.legs.insert(
-                    leg,
-                    AgentLeg {
-                        agent: agent.clone(),
-                        dialog,
-                        call_id,
-                    },
-                );
+                self.legs.insert(leg, AgentLeg { dialog, call_id });
             }
         }
         started

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::CallActor;
 use crate::acd::{
@@ -16,6 +16,11 @@ use crate::ivr::{CallInfo, Destination, Enqueue};
 use crate::sip::acd::{AcdNotice, AcdRequest};
 use crate::sip::ivr_driver::{Handoff, IvrDriver};
 use crate::sip::queued::{Waiting, announcement};
+
+/// Said when no queue takes the call ("O sistema … está indisponível no momento.") …
+const QUEUE_UNAVAILABLE: &str = "pt-BR/ura/sistema-indisponivel";
+/// … then "Obrigado por ligar. Até logo." before the hang-up.
+const GOODBYE: &str = "pt-BR/ura/despedida";
 
 impl CallActor {
     /// Takes the flow set once (a reload never changes this call) and starts the IVR.
@@ -220,7 +225,9 @@ impl CallActor {
                     ring_timeout: None,
                 },
             ),
-            AcdNotice::CancelOffer { .. } => self.machine.handle(now, Input::CancelOffer),
+            AcdNotice::CancelOffer { agent } => self
+                .machine
+                .handle(now, Input::CancelOffer { agent: agent.0 }),
             AcdNotice::Announce {
                 position,
                 estimated_wait_secs,
@@ -255,9 +262,48 @@ impl CallActor {
                 reason: DequeueReason::CallbackRegistered,
             } => self.callback_registered().await,
             AcdNotice::Dequeued { .. } => {}
+            AcdNotice::EnqueueRefused { queue } => self.enqueue_refused(queue).await,
             AcdNotice::OfferCallback => self.offer_callback().await,
             AcdNotice::CallbackRefused => self.callback_refused().await,
         }
+    }
+
+    /// The ACD would not queue the call: the flows' fallback queue, or if that one was
+    /// refused too (or there is none), a polite message and hang-up with a recorded cause.
+    async fn enqueue_refused(&mut self, queue: QueueId) {
+        self.acd_call = None;
+        self.callback = None;
+        let fallback = self
+            .ivr_set
+            .as_ref()
+            .map(|s| s.fallback_queue().to_owned())
+            .filter(|f| f.as_str() != queue.as_str());
+        if let Some(fallback) = fallback {
+            error!(protocol = %self.protocol, %queue, %fallback, "queue refused the call: trying the fallback queue");
+            let e = Enqueue {
+                queue: fallback,
+                priority: 0,
+                skills: Vec::new(),
+                variables: self.queued_vars.clone(),
+            };
+            return self.enqueue(e).await;
+        }
+        error!(protocol = %self.protocol, %queue, "queue refused the call and no fallback queue takes it: saying goodbye");
+        self.waiting = None;
+        if self.ex.prompts.get(QUEUE_UNAVAILABLE).is_none() {
+            // Nothing to say (prompt library without it): hang up at once, cause kept.
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "queue_unavailable".into(),
+                },
+            );
+            return;
+        }
+        self.release_after_prompt = Some("queue_unavailable");
+        let mut w = Waiting::new(String::new());
+        let names = [QUEUE_UNAVAILABLE.to_owned(), GOODBYE.to_owned()];
+        w.announce(&names, &self.media, &self.ex.prompts).await;
     }
 
     pub(super) async fn announce(&mut self, names: &[String]) {
