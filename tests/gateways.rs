@@ -283,3 +283,28 @@ fn a_session_interval_below_the_trunks_minimum_gets_422() {
         "a refused INVITE makes no call record"
     );
 }
+
+#[test]
+fn a_gateway_requiring_100rel_is_served() {
+    // atende answers at once, with no provisional response but 100 Trying (never sent
+    // reliably): RFC 3262 is met without a PRACK exchange.
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        TRUSTED_IP,
+        DID_WAIT,
+        "gw_caller.xml",
+        &caller_vars(
+            "2733334444",
+            &["Supported: 100rel, timer", "Require: 100rel"],
+            &[],
+        ),
+    );
+    wait_ok(c, "gateway requiring 100rel", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert!(kinds(&events).contains(&"answered".to_owned()));
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "normal_clearing"
+    );
+}
