@@ -17,11 +17,26 @@ use support::*;
 const DID_WAIT: &str = "4000";
 /// DID of a service that gives up after 2 s of ringing (atende hangs up: no_answer).
 const DID_SHORT: &str = "4001";
+/// DID whose IVR flow transfers to an external number.
+const DID_TRANSFER: &str = "4002";
 const TRUSTED_IP: &str = "127.0.0.2";
 const UNTRUSTED_IP: &str = "127.0.0.1";
 
 fn start_server(db: Db) -> Server {
+    start_server_with(db, "")
+}
+
+/// As `start_server`, with `extra` at the end of the config (an `[outbound]` section).
+fn start_server_with(db: Db, extra: &str) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
+    let flows = dir.path().join("ivr-flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("entry.yaml"), "default_flow: principal\n").unwrap();
+    std::fs::write(
+        flows.join("principal.yaml"),
+        "description: Straight to another institution's line.\nstart: aviso\nnodes:\n  aviso:\n    type: play\n    prompts: [pt-BR/welcome]\n    next: externo\n  externo:\n    type: transfer\n    number: \"33334444\"\n",
+    )
+    .unwrap();
     let prompts = dir.path().join("prompts/pt-BR");
     std::fs::create_dir_all(&prompts).unwrap();
     wav_tone(&prompts.join("welcome.wav"), 600, 1.0);
@@ -48,6 +63,12 @@ allow = ["{TRUSTED_IP}"]
 trust_identity = true
 min_session_expires_secs = 10
 
+[ivr]
+dir = "{flows}"
+
+[[routes]]
+did = "{DID_TRANSFER}"
+service = "ura"
 [[routes]]
 did = "{DID_WAIT}"
 service = "wait"
@@ -62,7 +83,11 @@ ring_timeout_secs = 60
 welcome_prompt = "pt-BR/welcome"
 hold_music = "pt-BR/hold-music"
 ring_timeout_secs = 2
-"#
+[services.ura]
+ivr = true
+hold_music = "pt-BR/hold-music"
+{extra}"#,
+        flows = flows.display(),
     );
     Server::launch(dir, &config, sip_port, http_port)
 }
@@ -306,5 +331,81 @@ fn a_gateway_requiring_100rel_is_served() {
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
         "normal_clearing"
+    );
+}
+
+#[test]
+fn an_ivr_transfer_to_a_number_is_bridged_through_the_outbound_gateway() {
+    let gateway_port = free_port();
+    let server = start_server_with(
+        Db::Sqlite,
+        &format!(
+            "[outbound]\ngateway = \"127.0.0.1:{gateway_port}\"\ncaller_id = \"08000000000\"\nprefix = \"0\"\nring_timeout_secs = 10\n"
+        ),
+    );
+    let far_end = start_phone(
+        &server,
+        "citizen.xml",
+        gateway_port,
+        1,
+        440,
+        &[
+            ("ANSWER_AFTER_MS", "500".into()),
+            ("TALK_MS", "2000".into()),
+        ],
+    );
+    // The far end hangs up: atende's BYE to the caller carries Q.850 16.
+    let c = gateway(
+        &server,
+        UNTRUSTED_IP,
+        DID_TRANSFER,
+        "gw_hung_up.xml",
+        &[("REASON", "^ *Q\\.850;cause=16".into())],
+    );
+    wait_ok(far_end, "far end behind the outbound gateway", &server);
+    wait_ok(c, "caller transferred out", &server);
+    let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    let ringing = &event(&events, "ringing")["detail"];
+    assert_eq!(ringing["agent"], "external");
+    assert!(
+        ringing["contact"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("sip:033334444@")),
+        "{ringing}"
+    );
+    assert!(
+        kinds(&events).contains(&"bridged".to_owned()),
+        "{:?}",
+        kinds(&events)
+    );
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["by"], "agent");
+    assert_eq!(hung["cause"], "normal_clearing");
+    // The far end's 440 Hz tone is in the recording (the right channel: what the caller
+    // heard).
+    let (_, right) = recording(&server, &protocol);
+    let bridged = ((at_ms(&events, "bridged") - at_ms(&events, "answered")) as usize * 8 + 2000)
+        .min(right.len());
+    let heard = &right[bridged..right.len().saturating_sub(2000)];
+    assert!(heard.len() > 4000, "bridge too short to check");
+    let zc = crossings_per_sec(heard);
+    assert!((800.0..960.0).contains(&zc), "far end not heard: {zc}");
+}
+
+#[test]
+fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        UNTRUSTED_IP,
+        DID_TRANSFER,
+        "gw_hung_up.xml",
+        &[("REASON", "^ *Q\\.850;cause=3".into())],
+    );
+    wait_ok(c, "caller transferred with no outbound gateway", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "no_outbound_trunk"
     );
 }

@@ -13,6 +13,7 @@ mod callback_offer;
 mod refresh;
 mod ring;
 mod routing;
+mod transfer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -277,6 +278,7 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         queued_vars: Default::default(),
         session,
         bye_caller: false,
+        external: None,
     };
     actor
         .machine
@@ -335,6 +337,8 @@ struct CallActor {
     /// The machine asked to hang up the caller: the BYE leaves with the hang-up cause
     /// (as a Q.850 Reason) the machine logs next.
     bye_caller: bool,
+    /// The number an IVR transfer dials through the outbound gateway, until rung.
+    external: Option<String>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -648,7 +652,10 @@ impl CallActor {
             Action::OfferAnswered { agent } => self.offer_answered(agent).await,
             Action::OfferFailed { agent, rejected } => self.offer_failed(agent, rejected).await,
             Action::RingAgent(agent) => {
-                let legs = self.ring_agents(vec![agent]);
+                let legs = match self.external.take() {
+                    Some(target) => self.ring_external(target),
+                    None => self.ring_agents(vec![agent]),
+                };
                 self.machine
                     .handle(std::time::Instant::now(), Input::RingStarted { legs });
             }
