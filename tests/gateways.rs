@@ -186,10 +186,25 @@ fn identity_and_privacy(db: Db) {
     wait_ok(c, "untrusted gateway", &server);
     let (_, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(offered(&events)["a_number"], "1133334444");
+
+    // Privacy is honoured from an untrusted trunk too.
+    let c = gateway(
+        &server,
+        UNTRUSTED_IP,
+        DID_WAIT,
+        "gw_caller.xml",
+        &caller_vars("1144445555", &["Privacy: id;critical"], &[]),
+    );
+    wait_ok(c, "untrusted gateway with privacy", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(offered(&events)["restricted"], true);
+
     let list = server.api("/api/calls");
-    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list.as_array().unwrap().len(), 4);
     assert_eq!(list[1]["a_number"], "2733334444");
     assert_eq!(list[2]["a_number"], "1133334444");
+    assert_eq!(list[3]["a_number"], "restrito");
+    assert!(!list.to_string().contains("1144445555"), "{list}");
 }
 
 #[test]

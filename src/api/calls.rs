@@ -229,6 +229,53 @@ mod tests {
     use super::*;
     use crate::media::recording::RecordingFormat;
 
+    #[test]
+    fn a_restricted_callers_number_is_masked_everywhere_it_is_shown() {
+        use crate::store::query::{CallSummary, StoredEvent};
+        let ev = |kind: &str, detail: serde_json::Value| StoredEvent {
+            seq: 0,
+            at_ms: 0,
+            kind: kind.into(),
+            detail,
+        };
+        let summary = CallSummary {
+            protocol: "20260101-000001".parse().unwrap(),
+            call_id: None,
+            a_number: Some("2733334444".into()),
+            b_number: Some("4000".into()),
+            service: None,
+            started_at_ms: None,
+            answered_at_ms: None,
+            ended_at_ms: None,
+            agent: None,
+            hangup_by: None,
+            hangup_cause: None,
+            sip_status: None,
+            recording_path: None,
+            recording_sha256: None,
+            recording_duration_ms: None,
+        };
+        let offered = serde_json::json!({"kind": "offered", "a_number": "2733334444",
+            "b_number": "4000", "restricted": true});
+        let ivr = serde_json::json!({"kind": "ivr", "vars": ["ani=2733334444", 7]});
+        let detail = CallDetail {
+            summary: summary.clone(),
+            events: vec![ev("offered", offered.clone()), ev("ivr", ivr.clone())],
+        };
+        let shown = serde_json::to_string(&mask_restricted(detail)).unwrap();
+        assert!(!shown.contains("2733334444"), "{shown}");
+        assert!(shown.contains("\"b_number\":\"4000\""), "{shown}");
+        // Not restricted: shown as stored.
+        let mut open = offered;
+        open["restricted"] = serde_json::Value::Bool(false);
+        let detail = CallDetail {
+            summary,
+            events: vec![ev("offered", open), ev("ivr", ivr)],
+        };
+        let shown = serde_json::to_string(&mask_restricted(detail)).unwrap();
+        assert_eq!(shown.matches("2733334444").count(), 3, "{shown}");
+    }
+
     async fn converted(path: &std::path::Path) -> (u64, Vec<u8>) {
         let (len, mut rx) = pcm16_reader(path.to_owned()).await.expect("convertible");
         let mut out = Vec::new();
