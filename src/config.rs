@@ -60,6 +60,8 @@ pub enum Invalid {
     TrunkAllow { trunk: String, entry: String },
     #[error("trunk {0:?} has neither an allow list nor credentials: nobody could use it")]
     TrunkOpen(String),
+    #[error("trunk {0:?}: min_session_expires_secs must be at least 1 (RFC 4028 asks 90)")]
+    TrunkMinSe(String),
     #[error("route for DID {did:?} names unknown service {service:?}")]
     UnknownService { did: String, service: String },
     #[error("route DID {0:?} appears twice")]
@@ -285,6 +287,19 @@ pub struct TrunkConfig {
     pub password: Option<String>,
     /// Digest algorithms this trunk may answer with, instead of `sip.digest_algorithms`.
     pub digest_algorithms: Option<Vec<String>>,
+    /// Take the caller's number from `P-Asserted-Identity` (the gateway vouches for it);
+    /// otherwise, and when absent, from `From`.
+    #[serde(default)]
+    pub trust_identity: bool,
+    /// The shortest session-timer interval (RFC 4028 `Min-SE`) accepted from this trunk;
+    /// a shorter `Session-Expires` is answered 422. The RFC's floor is 90 s; lower values
+    /// exist for tests.
+    #[serde(default = "default_min_session_expires")]
+    pub min_session_expires_secs: u32,
+}
+
+fn default_min_session_expires() -> u32 {
+    crate::sip::session_timer::RFC_MIN_SE
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -463,6 +478,9 @@ impl Config {
             }
             if t.allow.is_empty() && t.username.is_none() {
                 return Err(Invalid::TrunkOpen(t.name.clone()));
+            }
+            if t.min_session_expires_secs == 0 {
+                return Err(Invalid::TrunkMinSe(t.name.clone()));
             }
         }
         let mut dids = HashSet::new();

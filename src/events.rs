@@ -23,6 +23,10 @@ pub enum EventKind {
         b_number: String,
         service: String,
         source: String,
+        /// The caller asked for privacy (`Privacy: id`): `a_number` is kept but must be
+        /// shown as restricted (API, CTI, reports).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        restricted: bool,
     },
     Answered,
     PromptPlayed {

@@ -12,7 +12,9 @@ use tracing::warn;
 
 use super::{ApiError, ApiState};
 use crate::media::recording::wav;
+use crate::sip::identity::RESTRICTED;
 use crate::store::protocol::Protocol;
+use crate::store::query::CallDetail;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -39,10 +41,24 @@ async fn list_calls(
         return Err(ApiError::BadRequest("from is after to"));
     }
     let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
-    let calls = state.store.list_calls(from, to, limit).await.map_err(|e| {
+    let mut calls = state.store.list_calls(from, to, limit).await.map_err(|e| {
         warn!(error = %e, "listing calls failed");
         ApiError::Database
     })?;
+    let protocols: Vec<&str> = calls.iter().map(|c| c.protocol.as_str()).collect();
+    let restricted = state
+        .store
+        .restricted_among(&protocols)
+        .await
+        .map_err(|e| {
+            warn!(error = %e, "reading callers' privacy failed");
+            ApiError::Database
+        })?;
+    for c in calls.iter_mut() {
+        if restricted.contains(c.protocol.as_str()) {
+            c.a_number = Some(RESTRICTED.to_owned());
+        }
+    }
     Ok(Json(calls))
 }
 
@@ -65,7 +81,39 @@ async fn call_detail(
             ApiError::Database
         })?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(detail))
+    Ok(Json(mask_restricted(detail)))
+}
+
+/// A call whose caller asked for privacy shows `restrito` wherever its number appears
+/// (summary, the offered event, IVR and ACD events); the stored record keeps it.
+fn mask_restricted(mut detail: CallDetail) -> CallDetail {
+    let offered = detail.events.iter().find(|e| e.kind == "offered");
+    let Some(number) = offered
+        .filter(|e| e.detail["restricted"] == serde_json::Value::Bool(true))
+        .and_then(|e| e.detail["a_number"].as_str())
+        .map(str::to_owned)
+    else {
+        return detail;
+    };
+    detail.summary.a_number = Some(RESTRICTED.to_owned());
+    if number.is_empty() {
+        return detail;
+    }
+    for e in detail.events.iter_mut() {
+        mask_value(&mut e.detail, &number);
+    }
+    detail
+}
+
+fn mask_value(v: &mut serde_json::Value, number: &str) {
+    match v {
+        serde_json::Value::String(s) if s.contains(number) => {
+            *s = s.replace(number, RESTRICTED);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_value(x, number)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| mask_value(x, number)),
+        _ => {}
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +228,53 @@ mod tests {
 
     use super::*;
     use crate::media::recording::RecordingFormat;
+
+    #[test]
+    fn a_restricted_callers_number_is_masked_everywhere_it_is_shown() {
+        use crate::store::query::{CallSummary, StoredEvent};
+        let ev = |kind: &str, detail: serde_json::Value| StoredEvent {
+            seq: 0,
+            at_ms: 0,
+            kind: kind.into(),
+            detail,
+        };
+        let summary = CallSummary {
+            protocol: "20260101-000001".parse().unwrap(),
+            call_id: None,
+            a_number: Some("2733334444".into()),
+            b_number: Some("4000".into()),
+            service: None,
+            started_at_ms: None,
+            answered_at_ms: None,
+            ended_at_ms: None,
+            agent: None,
+            hangup_by: None,
+            hangup_cause: None,
+            sip_status: None,
+            recording_path: None,
+            recording_sha256: None,
+            recording_duration_ms: None,
+        };
+        let offered = serde_json::json!({"kind": "offered", "a_number": "2733334444",
+            "b_number": "4000", "restricted": true});
+        let ivr = serde_json::json!({"kind": "ivr", "vars": ["ani=2733334444", 7]});
+        let detail = CallDetail {
+            summary: summary.clone(),
+            events: vec![ev("offered", offered.clone()), ev("ivr", ivr.clone())],
+        };
+        let shown = serde_json::to_string(&mask_restricted(detail)).unwrap();
+        assert!(!shown.contains("2733334444"), "{shown}");
+        assert!(shown.contains("\"b_number\":\"4000\""), "{shown}");
+        // Not restricted: shown as stored.
+        let mut open = offered;
+        open["restricted"] = serde_json::Value::Bool(false);
+        let detail = CallDetail {
+            summary,
+            events: vec![ev("offered", open), ev("ivr", ivr)],
+        };
+        let shown = serde_json::to_string(&mask_restricted(detail)).unwrap();
+        assert_eq!(shown.matches("2733334444").count(), 3, "{shown}");
+    }
 
     async fn converted(path: &std::path::Path) -> (u64, Vec<u8>) {
         let (len, mut rx) = pcm16_reader(path.to_owned()).await.expect("convertible");

@@ -144,6 +144,7 @@ async fn stats_are_read_from_the_stored_ivr_events() {
                 b_number: "08000000000".into(),
                 service: "sac".into(),
                 source: "trunk:gw".into(),
+                restricted: false,
             },
         ),
         ev(

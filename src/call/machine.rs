@@ -53,6 +53,10 @@ pub enum Input {
         reason: String,
     },
     CallerHungUp,
+    /// The caller hung up giving a cause (a gateway's Q.850 `Reason`).
+    CallerCleared {
+        cause: String,
+    },
     AgentHungUp {
         leg: LegId,
     },
@@ -320,6 +324,7 @@ impl CallMachine {
                 }
             }
             Input::CallerHungUp => self.end(Party::Caller, "normal_clearing", None),
+            Input::CallerCleared { cause } => self.end(Party::Caller, &cause, None),
             Input::AgentHungUp { leg } => match &self.state {
                 State::Bridged { leg: l, .. } if *l == leg => {
                     self.emit(Action::HangUpCaller);

@@ -1,5 +1,6 @@
 //! Admission of an inbound INVITE: capacity, trunk (allow-list or digest), DID to
-//! service, SDP offer and codec. Decides only; the call actor answers or refuses.
+//! service, caller identity, session timer, SDP offer and codec. Decides only; the call
+//! actor answers or refuses.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,14 +10,18 @@ use rsipstack::transaction::transaction::Transaction;
 
 use crate::sdp::{self, Negotiated, SdpError};
 use crate::sip::exchange::Exchange;
+use crate::sip::identity::caller_identity;
 use crate::sip::registrar::AuthOutcome;
 use crate::sip::request;
+use crate::sip::session_timer::{self, RFC_MIN_SE};
 
 /// Why an INVITE was refused before a call existed.
 #[derive(Debug)]
 pub(super) enum Refusal {
     Status(StatusCode, &'static str),
     Challenge(Vec<rsipstack::sip::Header>),
+    /// A status that needs headers (422 with `Min-SE`).
+    WithHeaders(StatusCode, Vec<rsipstack::sip::Header>, &'static str),
 }
 
 pub(super) struct Admitted {
@@ -28,10 +33,24 @@ pub(super) struct Admitted {
     /// The service runs the IVR.
     pub(super) ivr: bool,
     pub(super) a_number: String,
+    /// The caller asked for privacy: the number is masked where shown.
+    pub(super) restricted: bool,
     pub(super) b_number: String,
+    /// The session timer the INVITE asked for, as agreed (RFC 4028).
+    pub(super) session: Option<SessionAgreed>,
+    /// The trunk's shortest session interval, for the peer's refreshes.
+    pub(super) min_se: u32,
+    /// The peer accepts UPDATE (atende refreshes with it rather than a re-INVITE).
+    pub(super) peer_allows_update: bool,
     pub(super) source: SocketAddr,
     pub(super) remote: sdp::RemoteAudio,
     pub(super) negotiated: Negotiated,
+}
+
+pub(super) struct SessionAgreed {
+    pub(super) expires: u32,
+    pub(super) refresher: session_timer::Refresher,
+    pub(super) require: bool,
 }
 
 pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal> {
@@ -43,23 +62,33 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
             "at capacity",
         ));
     }
-    if ex.trunk_for(source.ip()).is_none() {
-        let auth = request::header(req, "Proxy-Authorization");
-        match ex
-            .registrar
-            .authenticate_trunk(auth.as_deref(), "INVITE", source.ip())
-        {
-            AuthOutcome::Authenticated(_) => {}
-            AuthOutcome::Challenge { stale } => {
-                return Err(Refusal::Challenge(
-                    ex.registrar.trunk_challenge_headers(stale),
-                ));
-            }
-            AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
-                return Err(Refusal::Status(StatusCode::Forbidden, "not a trunk"));
+    let trunk = match ex.trunk_for(source.ip()) {
+        Some(name) => ex.config.trunks.iter().find(|t| t.name == name),
+        None => {
+            let auth = request::header(req, "Proxy-Authorization");
+            match ex
+                .registrar
+                .authenticate_trunk(auth.as_deref(), "INVITE", source.ip())
+            {
+                AuthOutcome::Authenticated(user) => ex
+                    .config
+                    .trunks
+                    .iter()
+                    .find(|t| t.username.as_deref() == Some(user.as_str())),
+                AuthOutcome::Challenge { stale } => {
+                    return Err(Refusal::Challenge(
+                        ex.registrar.trunk_challenge_headers(stale),
+                    ));
+                }
+                AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
+                    return Err(Refusal::Status(StatusCode::Forbidden, "not a trunk"));
+                }
             }
         }
-    }
+    };
+    let trusted = trunk.is_some_and(|t| t.trust_identity);
+    let min_se = trunk.map_or(RFC_MIN_SE, |t| t.min_session_expires_secs);
+    let session = session_request(req, min_se)?;
     let b_number = request::request_user(req)
         .filter(|u| ex.config.service_for_did(u).is_some())
         .or_else(|| request::to_user(req))
@@ -84,6 +113,12 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
     })?;
     let negotiated = sdp::negotiate(&remote, &ex.codecs)
         .map_err(|_| Refusal::Status(StatusCode::NotAcceptableHere, "no common codec"))?;
+    let identity = caller_identity(
+        request::from_user(req),
+        &request::header_values(req, "P-Asserted-Identity"),
+        &request::header_values(req, "Privacy"),
+        trusted,
+    );
     Ok(Admitted {
         service: service.to_owned(),
         ring_timeout: cfg.ring_timeout(),
@@ -91,10 +126,48 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         hold_music: cfg.hold_music.clone(),
         agents: cfg.agents.clone(),
         ivr: cfg.ivr && ex.flows.is_some(),
-        a_number: request::from_user(req).unwrap_or_default(),
+        a_number: identity.number,
+        restricted: identity.restricted,
         b_number,
+        session,
+        min_se,
+        peer_allows_update: request::header_values(req, "Allow")
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("UPDATE")),
         source,
         remote,
         negotiated,
     })
+}
+
+/// The session timer an INVITE asks for (RFC 4028), or its refusal with 422.
+fn session_request(
+    req: &rsipstack::sip::Request,
+    min_se: u32,
+) -> Result<Option<SessionAgreed>, Refusal> {
+    let Some(asked) = session_timer::read_request(
+        request::header(req, "Session-Expires")
+            .or_else(|| request::header(req, "x"))
+            .as_deref(),
+        &request::header_values(req, "Supported"),
+        &request::header_values(req, "Require"),
+    ) else {
+        return Ok(None);
+    };
+    match session_timer::answer(&asked, min_se) {
+        session_timer::Answer::TooSmall { min_se } => Err(Refusal::WithHeaders(
+            StatusCode::SessionIntervalTooSmall,
+            vec![request::raw_header("Min-SE", min_se.to_string())],
+            "session interval too small",
+        )),
+        session_timer::Answer::Run {
+            expires,
+            refresher,
+            require,
+        } => Ok(Some(SessionAgreed {
+            expires,
+            refresher,
+            require,
+        })),
+    }
 }

@@ -10,8 +10,10 @@
 //! `Waiting` plays music and announcements; `routing` holds that glue.
 
 mod callback_offer;
+mod refresh;
 mod ring;
 mod routing;
+mod transfer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,12 +38,14 @@ use crate::sip::admit::{Admitted, Refusal, admit};
 use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
 use crate::sip::feature_code;
+use crate::sip::identity;
 use crate::sip::ivr_driver::{FetchResult, IvrDriver};
 use crate::sip::legs::{
     AgentLeg, LegOutcome, contact_uri, finalize_recording, info_digit, respond_sdp,
 };
 use crate::sip::queued::Waiting;
 use crate::sip::request;
+use crate::sip::session_timer::{self, SessionTimer};
 use crate::store::protocol::Protocol;
 
 /// Handles a new inbound INVITE for the whole life of the call.
@@ -112,6 +116,10 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
                     tx.reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
                         .await
                 }
+                Refusal::WithHeaders(status, headers, why) => {
+                    info!(source = ?src, status = status.code(), why, "INVITE refused");
+                    tx.reply_with(status, headers, None).await
+                }
             };
             if let Err(e) = r {
                 warn!(error = %e, "could not answer refused INVITE");
@@ -151,6 +159,7 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         b_number: admitted.b_number.clone(),
         service: admitted.service.clone(),
         source: admitted.source.to_string(),
+        restricted: admitted.restricted,
     });
 
     // Dialog states come through the server's one state channel (`DialogRouter`), routed
@@ -198,11 +207,26 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         neg.telephone_event_pt,
         admitted.remote.direction.answer(),
     );
-    let sdp_headers = vec![request::raw_header("Content-Type", "application/sdp")];
+    let mut sdp_headers = vec![request::raw_header("Content-Type", "application/sdp")];
+    let session = admitted.session.as_ref().map(|s| {
+        sdp_headers.push(request::raw_header(
+            "Session-Expires",
+            session_timer::response_header(s.expires, s.refresher),
+        ));
+        if s.require {
+            sdp_headers.push(request::raw_header("Require", "timer"));
+        }
+        SessionTimer::start(std::time::Instant::now(), s.expires, s.refresher)
+    });
     if let Err(e) = dialog.accept(Some(sdp_headers), Some(answer.into_bytes())) {
         warn!(error = %e, %protocol, "could not answer the call");
     }
-    info!(%protocol, a = %admitted.a_number, did = %admitted.b_number, "call answered");
+    let shown = if admitted.restricted {
+        identity::RESTRICTED
+    } else {
+        admitted.a_number.as_str()
+    };
+    info!(%protocol, a = %shown, did = %admitted.b_number, "call answered");
 
     let path = ex.recording_path(&protocol);
     let recording = ex.recordings.open(&path);
@@ -262,6 +286,9 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
         callback: None,
         ivr_set: None,
         queued_vars: Default::default(),
+        session,
+        bye_caller: false,
+        external: None,
     };
     actor
         .machine
@@ -315,6 +342,13 @@ struct CallActor {
     ivr_set: Option<Arc<crate::ivr::FlowSet>>,
     /// The IVR's variables when the call was queued.
     queued_vars: std::collections::BTreeMap<String, String>,
+    /// The caller leg's session timer (RFC 4028), when the gateway asked for one.
+    session: Option<SessionTimer>,
+    /// The machine asked to hang up the caller: the BYE leaves with the hang-up cause
+    /// (as a Q.850 Reason) the machine logs next.
+    bye_caller: bool,
+    /// The number an IVR transfer dials through the outbound gateway, until rung.
+    external: Option<String>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -353,6 +387,7 @@ impl CallActor {
                 // handler's state (rsipstack's replies among them) for the call's life.
                 Box::pin(self.act(action)).await;
             }
+            self.send_caller_bye("normal_clearing");
             if self.machine.is_ended() {
                 break;
             }
@@ -360,6 +395,7 @@ impl CallActor {
                 self.machine.next_timeout(),
                 self.ivr.as_ref().and_then(|i| i.next_timeout()),
                 self.callback.as_ref().and_then(|c| c.next_timeout()),
+                self.session.as_ref().map(|s| s.deadline()),
             ]
             .into_iter()
             .flatten()
@@ -429,6 +465,7 @@ impl CallActor {
                     self.handoff(h).await;
                 }
                 self.callback_timeout(now()).await;
+                self.session_timeout(now());
             }
         }
     }
@@ -457,11 +494,14 @@ impl CallActor {
         match st {
             // BYE, CANCEL, or the ACK never came: the caller is gone either way. Our own
             // BYE also ends here, after the machine has already ended the call.
-            DialogState::Terminated(..) => self.machine.handle(now, Input::CallerHungUp),
-            DialogState::Updated(_, req, handle) => {
-                let answer = self.reoffer(&req, Party::Caller).await;
-                respond_sdp(handle, answer).await;
+            DialogState::Terminated(id, _) => {
+                let input = match self.ex.dialog_router.take_reason(&id.call_id) {
+                    Some(cause) => Input::CallerCleared { cause },
+                    None => Input::CallerHungUp,
+                };
+                self.machine.handle(now, input);
             }
+            DialogState::Updated(_, req, handle) => self.caller_updated(req, handle).await,
             DialogState::Info(_, req, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
                 if let Some(digit) = info_digit(&req.body) {
@@ -606,7 +646,12 @@ impl CallActor {
 
     async fn act(&mut self, action: Action) {
         match action {
-            Action::Log(kind) => self.log.record(kind),
+            Action::Log(kind) => {
+                if let EventKind::HungUp { cause, .. } = &kind {
+                    self.send_caller_bye(cause);
+                }
+                self.log.record(kind)
+            }
             Action::PlayWelcome => {
                 let name = self.admitted.welcome.clone();
                 self.play(&name, false).await;
@@ -624,7 +669,10 @@ impl CallActor {
             Action::OfferAnswered { agent } => self.offer_answered(agent).await,
             Action::OfferFailed { agent, rejected } => self.offer_failed(agent, rejected).await,
             Action::RingAgent(agent) => {
-                let legs = self.ring_agents(vec![agent]);
+                let legs = match self.external.take() {
+                    Some(target) => self.ring_external(target),
+                    None => self.ring_agents(vec![agent]),
+                };
                 self.machine
                     .handle(std::time::Instant::now(), Input::RingStarted { legs });
             }
@@ -657,12 +705,7 @@ impl CallActor {
                     });
                 }
             }
-            Action::HangUpCaller => {
-                let d = self.caller.clone();
-                self.ex.lifecycle.spawn(async move {
-                    let _ = d.bye().await;
-                });
-            }
+            Action::HangUpCaller => self.bye_caller = true,
             Action::FinishMedia => {
                 let receipt = self.media.finish().await;
                 let log = self.log.clone();

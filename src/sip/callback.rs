@@ -139,6 +139,7 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         b_number: out.caller_id.clone(),
         service: "callback".into(),
         source: "acd".into(),
+        restricted: false,
     });
     let link = EventKind::CallbackAttempt {
         original: job.log.protocol().to_string(),

@@ -9,7 +9,11 @@
 //! actor is gone. Registering also refuses a Call-ID already in use, so a second INVITE
 //! reusing one cannot take the first call's BYE.
 //!
-//! The map is a std `Mutex` held for one lookup or insert, never across `.await`.
+//! A BYE or CANCEL's `Reason` (a gateway's Q.850 cause) is not part of rsipstack's
+//! termination state, so the front door notes it here, by Call-ID, before the dialog
+//! handles the request; the actor takes it when the termination arrives.
+//!
+//! The maps are std `Mutex`es held for one lookup or insert, never across `.await`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +30,8 @@ pub type Route = mpsc::UnboundedSender<Box<DialogState>>;
 pub struct DialogRouter {
     shared: DialogStateSender,
     routes: Arc<Mutex<HashMap<String, Route>>>,
+    /// Hang-up causes from the Reason of a BYE/CANCEL, by Call-ID (routed calls only).
+    reasons: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl DialogRouter {
@@ -48,7 +54,11 @@ impl DialogRouter {
                 }
             }
         });
-        DialogRouter { shared, routes }
+        DialogRouter {
+            shared,
+            routes,
+            reasons: Arc::default(),
+        }
     }
 
     /// The sender to give rsipstack for every dialog.
@@ -84,6 +94,24 @@ impl DialogRouter {
                 m.remove(*c);
             }
         }
+        if let Ok(mut m) = self.reasons.lock() {
+            for c in call_ids {
+                m.remove(*c);
+            }
+        }
+    }
+
+    /// Notes the hang-up cause a BYE/CANCEL's Reason gives for a call in progress.
+    pub fn note_reason(&self, call_id: &str, cause: String) {
+        let routed = self.routes.lock().is_ok_and(|m| m.contains_key(call_id));
+        if let (true, Ok(mut m)) = (routed, self.reasons.lock()) {
+            m.insert(call_id.to_owned(), cause);
+        }
+    }
+
+    /// The hang-up cause noted for this Call-ID, once.
+    pub fn take_reason(&self, call_id: &str) -> Option<String> {
+        self.reasons.lock().ok()?.remove(call_id)
     }
 
     /// Call-IDs still routed (for tests and leak checks).

@@ -98,14 +98,20 @@ pub(super) fn route_target(binding: &crate::sip::location::Binding) -> SocketAdd
 }
 
 pub(super) async fn respond_sdp(handle: TransactionHandle, answer: Option<String>) {
+    respond_sdp_with(handle, answer, Vec::new()).await
+}
+
+/// As `respond_sdp`, adding `headers` (a session timer's) to a 200.
+pub(super) async fn respond_sdp_with(
+    handle: TransactionHandle,
+    answer: Option<String>,
+    mut headers: Vec<rsipstack::sip::Header>,
+) {
     let r = match answer {
         Some(sdp) => {
+            headers.push(request::raw_header("Content-Type", "application/sdp"));
             handle
-                .respond(
-                    StatusCode::OK,
-                    Some(vec![request::raw_header("Content-Type", "application/sdp")]),
-                    Some(sdp.into_bytes()),
-                )
+                .respond(StatusCode::OK, Some(headers), Some(sdp.into_bytes()))
                 .await
         }
         None => handle.reply(StatusCode::NotAcceptableHere).await,

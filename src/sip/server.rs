@@ -152,6 +152,8 @@ async fn route(ex: Arc<Exchange>, mut tx: Transaction) {
         }
         (Method::Ack, _) => Ok(()),
         (_, true) | (Method::Bye | Method::Cancel | Method::Info | Method::Update, false) => {
+            // A gateway's Q.850 cause, noted before the dialog reports the hang-up.
+            crate::sip::q850::note_hangup_reason(&ex, &tx.original);
             match ex.dialogs.match_dialog(&tx) {
                 Some(mut dialog) => dialog.handle(&mut tx).await,
                 None => tx.reply(StatusCode::CallTransactionDoesNotExist).await,

@@ -32,6 +32,7 @@ pub mod agent_log;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;
+pub mod privacy;
 pub mod protocol;
 pub mod query;
 pub mod recovery;

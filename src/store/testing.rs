@@ -61,6 +61,7 @@ pub(crate) fn offered(call_id: &str) -> EventKind {
         b_number: "08000000000".into(),
         service: "sac".into(),
         source: "trunk:gw1".into(),
+        restricted: false,
     }
 }
 

@@ -94,6 +94,7 @@ fn summarize(events: &[CallEvent]) -> Vec<CallPatch<'_>> {
                 b_number,
                 service,
                 source: _,
+                restricted: _,
             } => {
                 p.call_id = Some(call_id);
                 p.a_number = Some(a_number);

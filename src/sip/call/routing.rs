@@ -145,16 +145,7 @@ impl CallActor {
                     },
                 );
             }
-            Handoff::Transfer(Destination::Number(_)) => {
-                // No outbound trunk yet: refuse cleanly (the number is personal data).
-                warn!(protocol = %self.protocol, "IVR transfer to an external number: no outbound trunk");
-                self.machine.handle(
-                    now,
-                    Input::Release {
-                        cause: "no_outbound_trunk".into(),
-                    },
-                );
-            }
+            Handoff::Transfer(Destination::Number(number)) => self.transfer_out(number).await,
             Handoff::HangUp => self.machine.handle(
                 now,
                 Input::Release {
