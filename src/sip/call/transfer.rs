@@ -119,7 +119,6 @@ impl CallActor {
         self.legs.insert(
             leg,
             AgentLeg {
-                agent: EXTERNAL.into(),
                 dialog,
                 call_id,
             },
