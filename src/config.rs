@@ -123,7 +123,7 @@ pub struct Config {
     pub outbound: Option<OutboundConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// The SIP media gateway that places calls on the E1 lines (UDP).
@@ -142,7 +142,7 @@ fn default_citizen_ring() -> u64 {
     40
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcdSettings {
     /// Pause reasons agents may pick; absent = the engine's defaults ("no answer" always).
@@ -242,7 +242,7 @@ pub struct PromptSettings {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     pub name: String,
@@ -254,7 +254,7 @@ pub struct TrunkConfig {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Dialled number (B-number) as it arrives in the request-URI or To.
@@ -262,7 +262,7 @@ pub struct RouteConfig {
     pub service: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Calls run the IVR flows (`[ivr]`), which hand them to the ACD queues.
@@ -280,7 +280,7 @@ pub struct ServiceConfig {
     pub ring_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub id: String,

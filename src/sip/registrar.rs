@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rsipstack::sip::StatusCode;
@@ -48,11 +48,37 @@ struct Tables {
     pins: AuthLimiter,
 }
 
+/// Who may authenticate: agents (REGISTER, feature codes) and trunks (INVITE).
+struct Accounts {
+    agents: HashMap<String, Ha1Set>,
+    /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
+    trunks: HashMap<String, Ha1Set>,
+}
+
+impl Accounts {
+    fn from_config(config: &Config) -> Accounts {
+        let realm = &config.sip.realm;
+        let agents = config
+            .agents
+            .iter()
+            .filter_map(|a| a.ha1(realm).ok().map(|h| (a.id.clone(), h)))
+            .collect();
+        let trunks = config
+            .trunks
+            .iter()
+            .filter_map(|t| {
+                let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
+                Some((user.clone(), Ha1Set::from_password(user, realm, pw)))
+            })
+            .collect();
+        Accounts { agents, trunks }
+    }
+}
+
 pub struct Registrar {
     realm: String,
-    accounts: HashMap<String, Ha1Set>,
-    /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
-    trunk_accounts: HashMap<String, Ha1Set>,
+    /// Replaced whole by a config reload; read (an `Arc` clone) once per request.
+    accounts: RwLock<Arc<Accounts>>,
     nonces: NonceIssuer,
     /// Challenge order, from `sip.digest_algorithms`.
     algorithms: Vec<DigestAlgorithm>,
@@ -69,19 +95,7 @@ fn unix_ms() -> u64 {
 impl Registrar {
     pub fn new(config: &Config, nonce_key: [u8; 32]) -> Self {
         let realm = config.sip.realm.clone();
-        let accounts = config
-            .agents
-            .iter()
-            .filter_map(|a| a.ha1(&realm).ok().map(|h| (a.id.clone(), h)))
-            .collect();
-        let trunk_accounts = config
-            .trunks
-            .iter()
-            .filter_map(|t| {
-                let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
-                Some((user.clone(), Ha1Set::from_password(user, &realm, pw)))
-            })
-            .collect();
+        let accounts = RwLock::new(Arc::new(Accounts::from_config(config)));
         let algorithms = config
             .sip
             .digest_algorithms
@@ -93,7 +107,6 @@ impl Registrar {
             nonces: NonceIssuer::new(nonce_key, realm.clone()),
             realm,
             accounts,
-            trunk_accounts,
             tables: Mutex::new(Tables {
                 location: LocationTable::new(
                     config.sip.min_expires_secs,
@@ -115,6 +128,20 @@ impl Registrar {
                 ),
             }),
         }
+    }
+
+    /// Takes the agents' and trunks' secrets of a reloaded config (same realm): removed
+    /// agents can no longer authenticate, new ones can, changed passwords apply at once.
+    pub fn set_accounts(&self, config: &Config) {
+        let next = Arc::new(Accounts::from_config(config));
+        *self.accounts.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    fn accounts(&self) -> Arc<Accounts> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -139,7 +166,7 @@ impl Registrar {
         method: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        self.check(&self.accounts, authorization, method, ip)
+        self.check(&self.accounts().agents, authorization, method, ip)
     }
 
     /// Checks a trunk's Proxy-Authorization header; no trunk credentials means no way in.
@@ -149,10 +176,11 @@ impl Registrar {
         method: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        if self.trunk_accounts.is_empty() {
+        let accounts = self.accounts();
+        if accounts.trunks.is_empty() {
             return AuthOutcome::Forbidden("source not in any trunk allow-list");
         }
-        self.check(&self.trunk_accounts, authorization, method, ip)
+        self.check(&accounts.trunks, authorization, method, ip)
     }
 
     /// Challenge headers for a 407 to a trunk.
