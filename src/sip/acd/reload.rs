@@ -93,3 +93,69 @@ impl AcdActor {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AcdShell, spawn};
+    use crate::acd::{Destination, EngineConfig, QueueConfig, QueueId};
+    use crate::config::AgentConfig;
+
+    fn agent(id: &str, queues: &[&str]) -> AgentConfig {
+        AgentConfig {
+            id: id.into(),
+            name: String::new(),
+            password: Some(format!("pw{id}")),
+            ha1_md5: None,
+            ha1_sha256: None,
+            pin: None,
+            queues: queues.iter().map(|q| q.to_string()).collect(),
+            skills: Default::default(),
+            auto_login: true,
+        }
+    }
+
+    fn queues(ids: &[&str]) -> EngineConfig {
+        EngineConfig {
+            queues: ids.iter().map(|q| QueueConfig::new(*q)).collect(),
+            pause_reasons: vec![],
+        }
+    }
+
+    async fn wallboard(
+        acd: &super::super::AcdHandle,
+    ) -> (Vec<(String, &'static str)>, Vec<QueueId>) {
+        let s = acd.status().await.expect("ACD running");
+        (
+            s.agents.into_iter().map(|a| (a.agent, a.state)).collect(),
+            s.queues.into_iter().map(|q| q.queue).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn new_agents_log_in_removed_idle_ones_leave_and_a_refusal_changes_nothing() {
+        let acd = spawn(
+            queues(&["a"]),
+            &[agent("1001", &["a"])],
+            AcdShell::default(),
+        )
+        .expect("ACD starts");
+        assert_eq!(wallboard(&acd).await.0, [("1001".to_owned(), "available")]);
+        acd.reconfigure(queues(&["a", "b"]), vec![agent("1002", &["b"])])
+            .await
+            .expect("applied");
+        let (agents, qs) = wallboard(&acd).await;
+        assert_eq!(agents, [("1002".to_owned(), "available")]);
+        assert_eq!(qs, [QueueId::new("a"), QueueId::new("b")]);
+
+        let mut bad = queues(&["c"]);
+        bad.queues[0].closed = Destination::Queue {
+            queue: QueueId::new("nope"),
+        };
+        let e = acd
+            .reconfigure(bad, vec![agent("1003", &["c"])])
+            .await
+            .unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        assert_eq!(wallboard(&acd).await, (agents, qs));
+    }
+}
