@@ -346,3 +346,35 @@ fn a_call_survives_the_removal_of_its_agent_sqlite() {
 fn a_call_survives_the_removal_of_its_agent_postgres() {
     a_call_survives_the_removal_of_its_agent(Db::Postgres);
 }
+
+#[test]
+fn a_removed_trunk_takes_no_new_calls() {
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    let config = read_config(&server);
+    let trunk = "[[trunks]]\nname = \"test-gateway\"\nallow = [\"127.0.0.1\"]\n";
+    assert!(config.contains(trunk));
+    write_config(&server, &config.replace(trunk, ""));
+    let (status, body) = post_reload(&server);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        names(&body["changes"]["trunks"]["removed"]),
+        ["test-gateway"]
+    );
+    let offered = server.metric("atende_calls_offered_total");
+    let caller = call_did(&server, DID, 500);
+    let out = caller.wait_with_output().expect("caller ends");
+    assert!(
+        !out.status.success(),
+        "a call from a removed trunk must fail"
+    );
+    assert_eq!(server.metric("atende_calls_offered_total"), offered + 1.0);
+    assert_eq!(server.metric("atende_calls_rejected_total"), 1.0);
+    assert!(server.log().contains("not a trunk"), "{}", server.log());
+    assert!(
+        server
+            .api("/api/calls")
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "no call was taken"
+    );
+}
