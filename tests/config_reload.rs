@@ -238,6 +238,51 @@ fn sighup_reloads_the_config() {
     register_agent(&server, "2002", free_port());
 }
 
+/// A REGISTER as `user` with `password`, expecting the final `status`.
+fn register(server: &Server, user: &str, password: &str, status: &str) {
+    let reg = scenario(
+        server.dir.path(),
+        "register.xml",
+        &[
+            ("USER", user.into()),
+            ("PASSWORD", password.into()),
+            ("CONTACT_PORT", free_port().to_string()),
+            ("EXPECT", status.into()),
+        ],
+    );
+    let child = sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        reg.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("sipp starts");
+    wait_ok(child, &format!("REGISTER {user} answered {status}"), server);
+}
+
+#[test]
+fn a_changed_password_applies_at_once() {
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    register(&server, "1001", "pw1001", "200");
+    let config = read_config(&server);
+    write_config(
+        &server,
+        &config.replace("password = \"pw1001\"", "password = \"nova-senha-1001\""),
+    );
+    let (status, body) = post_reload(&server);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&body["changes"]["agents"]["changed"]), ["1001"]);
+    register(&server, "1001", "nova-senha-1001", "200");
+    register(&server, "1001", "pw1001", "403");
+    assert!(!server.log().contains("nova-senha"), "no secret in the log");
+}
+
 fn agent_states(server: &Server) -> Vec<(String, String)> {
     server
         .api("/api/agents")
@@ -311,30 +356,7 @@ fn a_call_survives_the_removal_of_its_agent(db: Db) {
         std::thread::sleep(Duration::from_millis(200));
     }
     // And can no longer register.
-    let reg = scenario(
-        server.dir.path(),
-        "register.xml",
-        &[
-            ("USER", "1001".into()),
-            ("PASSWORD", "pw1001".into()),
-            ("CONTACT_PORT", agent_port.to_string()),
-            ("EXPECT", "403".into()),
-        ],
-    );
-    let child = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        reg.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("sipp starts");
-    wait_ok(child, "a removed agent's registration refused", &server);
+    register(&server, "1001", "pw1001", "403");
 }
 
 #[test]
