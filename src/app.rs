@@ -77,7 +77,7 @@ impl Running {
     /// logged. True when everything finished in time.
     pub async fn shutdown(self) -> bool {
         let ex = &self.exchange;
-        let bound = Duration::from_secs(ex.config.shutdown_timeout_secs);
+        let bound = Duration::from_secs(ex.config().shutdown_timeout_secs);
         let deadline = tokio::time::Instant::now() + bound;
         let calls = ex.active_calls();
         info!(
@@ -161,27 +161,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let protocols = ProtocolAllocator::new(store.last_protocol().await?);
 
     let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
-    for (name, svc) in &config.services {
-        for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
-            if prompts.get(prompt).is_none() {
-                return Err(StartError::MissingPrompt {
-                    service: name.clone(),
-                    prompt: prompt.clone(),
-                });
-            }
-        }
-    }
-    // A queue offering callbacks needs the request dialog's and the agent cues' prompts.
-    for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
-        for prompt in callback_prompts() {
-            if prompts.get(&prompt).is_none() {
-                return Err(StartError::MissingPrompt {
-                    service: format!("queue {} (callbacks)", q.id),
-                    prompt,
-                });
-            }
-        }
-    }
+    check_prompts(&config, &prompts)?;
     let flows = match &config.ivr {
         Some(ivr) => Some(Arc::new(LiveFlows::load(
             &ivr.dir,
@@ -307,8 +287,38 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
+/// Every prompt the services and the callback queues play is in the library (start-up
+/// and `crate::reload` both run this).
+pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<(), StartError> {
+    for (name, svc) in &config.services {
+        for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
+            if prompts.get(prompt).is_none() {
+                return Err(StartError::MissingPrompt {
+                    service: name.clone(),
+                    prompt: prompt.clone(),
+                });
+            }
+        }
+    }
+    // A queue offering callbacks needs the request dialog's and the agent cues' prompts.
+    for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
+        for prompt in callback_prompts() {
+            if prompts.get(&prompt).is_none() {
+                return Err(StartError::MissingPrompt {
+                    service: format!("queue {} (callbacks)", q.id),
+                    prompt,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A queue that hands calls back to the IVR must name a flow (or node) that exists.
-fn check_queue_ivr_targets(config: &Config, flows: &LiveFlows) -> Result<(), StartError> {
+pub(crate) fn check_queue_ivr_targets(
+    config: &Config,
+    flows: &LiveFlows,
+) -> Result<(), StartError> {
     let set = flows.current();
     for q in &config.queues {
         for d in q.destinations() {
@@ -328,28 +338,29 @@ fn check_queue_ivr_targets(config: &Config, flows: &LiveFlows) -> Result<(), Sta
 
 /// Who plays a prompt now: the flows of the running set, the emergency announcement and
 /// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
-/// any of them does, so no caller meets silence.
-fn prompt_users(exchange: &Exchange) -> api::PromptUsers {
+/// any of them does, so no caller meets silence. Services and queues are read from the
+/// config of the moment (it may have been reloaded).
+fn prompt_users(exchange: &Arc<Exchange>) -> api::PromptUsers {
     let flows = exchange.flows.clone();
     let announcements = exchange.announcements.clone();
-    let services: Vec<(String, Vec<String>)> = exchange
-        .config
-        .services
-        .iter()
-        .map(|(name, svc)| {
-            let prompts = svc.welcome_prompt.iter().chain([&svc.hold_music]);
-            (name.clone(), prompts.cloned().collect())
-        })
-        .collect();
-    let callback_queues: Vec<String> = exchange
-        .config
-        .queues
-        .iter()
-        .filter(|q| q.callback.key.is_some())
-        .map(|q| q.id.to_string())
-        .collect();
+    let ex = Arc::downgrade(exchange);
     let callback_prompts = callback_prompts();
     api::PromptUsers(Arc::new(move |prompt| {
+        let config = ex.upgrade().map(|ex| ex.config());
+        let services: Vec<(String, Vec<String>)> = config
+            .iter()
+            .flat_map(|c| c.services.iter())
+            .map(|(name, svc)| {
+                let prompts = svc.welcome_prompt.iter().chain([&svc.hold_music]);
+                (name.clone(), prompts.cloned().collect())
+            })
+            .collect();
+        let callback_queues: Vec<String> = config
+            .iter()
+            .flat_map(|c| c.queues.iter())
+            .filter(|q| q.callback.key.is_some())
+            .map(|q| q.id.to_string())
+            .collect();
         let mut users = flows
             .as_ref()
             .map(|f| f.current().flows_needing(prompt))

@@ -151,7 +151,7 @@ pub struct Config {
     pub outbound: Option<OutboundConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// The SIP media gateway that places calls on the E1 lines (UDP).
@@ -170,7 +170,7 @@ fn default_citizen_ring() -> u64 {
     40
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcdSettings {
     /// Pause reasons agents may pick; absent = the engine's defaults ("no answer" always).
@@ -275,7 +275,7 @@ pub struct PromptSettings {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     pub name: String,
@@ -302,7 +302,7 @@ fn default_min_session_expires() -> u32 {
     crate::sip::session_timer::RFC_MIN_SE
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Dialled number (B-number) as it arrives in the request-URI or To.
@@ -310,7 +310,7 @@ pub struct RouteConfig {
     pub service: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Calls run the IVR flows (`[ivr]`), which hand them to the ACD queues.
@@ -328,7 +328,7 @@ pub struct ServiceConfig {
     pub ring_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub id: String,

@@ -7,6 +7,7 @@
 //! file-system watch that the IVR flows and the prompt library share for live changes.
 
 pub mod acd;
+pub mod admin_client;
 pub mod api;
 pub mod app;
 pub mod call;
@@ -17,6 +18,7 @@ pub mod ivr;
 pub mod lifecycle;
 pub mod media;
 pub mod memory;
+pub mod reload;
 pub mod schedule;
 pub mod sdp;
 pub mod sip;

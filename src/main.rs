@@ -1,4 +1,4 @@
-//! The `atende` command: run the server, check a config.
+//! The `atende` command: run the server, check a config, reload a running one's.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,17 @@ enum Command {
         #[command(subcommand)]
         command: atende::acd::cli::AcdCommand,
     },
+    /// Ask the running server to apply its config file again (agents, queues, trunks,
+    /// routes, services) without dropping calls; exits non-zero listing the problems if it
+    /// refuses (the running config stays). SIGHUP to the server does the same.
+    Reload {
+        /// The server's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Admin bearer token (default: $ATENDE_ADMIN_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Print the digest hashes (HA1) to store for an agent instead of its password.
     Ha1 {
         #[arg(long)]
@@ -65,6 +76,7 @@ fn main() -> ExitCode {
         },
         Command::Ivr { command } => atende::ivr::cli::run(command),
         Command::Acd { command } => atende::acd::cli::run(command),
+        Command::Reload { url, token } => atende::reload::cli::run(&url, token),
         Command::Ha1 {
             user,
             realm,
@@ -87,7 +99,8 @@ fn main() -> ExitCode {
                 // Only the RSS suffers; the server works without it.
                 tracing::warn!(error = %e, "cannot start the memory trimmer");
             }
-            let config = match atende::config::Config::load(&config) {
+            let path = config;
+            let config = match atende::config::Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
@@ -104,12 +117,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(serve(config))
+            runtime.block_on(serve(config, path))
         }
     }
 }
 
-async fn serve(config: atende::config::Config) -> ExitCode {
+async fn serve(config: atende::config::Config, path: PathBuf) -> ExitCode {
     let running = match atende::app::start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -117,6 +130,7 @@ async fn serve(config: atende::config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    atende::reload::enable(&running.exchange, path);
     wait_for_signal().await;
     // A second signal during the drain stops at once (the next start closes the calls).
     tokio::select! {

@@ -9,7 +9,7 @@
 //!
 //! Files: `engine` (the owner, inputs, timers), `routing` (strategies, indexes, offers),
 //! `flow` (a call's way through queues), `escalation` (a waiting call's timers), `agents` and `agent` (agent states),
-//! `callback` (callbacks and their snapshot), `queue`, `call`, `timers` (data),
+//! `callback` (callbacks and their snapshot), `reconfigure` (live config changes), `queue`, `call`, `timers` (data),
 //! `config`, `event`, `ids` (the vocabulary); `erlang`, `sim`, `profile`, `kpi`, `cli`
 //! (dimensioning).
 //!
@@ -33,6 +33,7 @@ pub mod ids;
 pub mod kpi;
 pub mod profile;
 mod queue;
+mod reconfigure;
 mod routing;
 pub mod sim;
 mod timers;
@@ -57,6 +58,7 @@ pub use event::{
     Membership, NewCall, Output, RouteReason,
 };
 pub use ids::{AgentId, CallId, CallerNumber, Now, QueueId, SkillId, Tick};
+pub use reconfigure::Reconfigured;
 
 /// Why the engine refused an input or a configuration. A refused input changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -104,4 +106,6 @@ pub enum AcdError {
     NotDialing(CallId),
     #[error("callback snapshot version {0} is not supported")]
     SnapshotVersion(u32),
+    #[error("queue {0} holds pending callbacks and cannot be removed")]
+    QueueHasCallbacks(QueueId),
 }

@@ -34,7 +34,7 @@ async fn status(state: &ApiState) -> Result<AcdStatus, ApiError> {
 
 async fn agents(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
     let status = status(&state).await?;
-    let config = &state.exchange.config;
+    let config = state.exchange.config();
     let agents: Vec<Agent> = status
         .agents
         .into_iter()
@@ -68,7 +68,7 @@ async fn agent_events(
     Path(agent): Path<String>,
     Query(p): Query<Period>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !state.exchange.config.agents.iter().any(|a| a.id == agent) {
+    if !state.exchange.config().agents.iter().any(|a| a.id == agent) {
         return Err(ApiError::UnknownAgent);
     }
     let (from, to) = (p.from.unwrap_or(0), p.to.unwrap_or(i64::MAX));

@@ -179,5 +179,24 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "1 when the database accepts writes.",
         u64::from(log.db_available()),
     );
+    let r = &ex.reloads;
+    metric(
+        "atende_config_reloads_total",
+        "counter",
+        "Config reloads applied.",
+        r.accepted.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_config_reloads_refused_total",
+        "counter",
+        "Config reloads refused (the running config stayed).",
+        r.refused.load(Ordering::Relaxed),
+    );
+    metric(
+        "atende_config_last_reload_ok",
+        "gauge",
+        "1 when the last config reload was applied, 0 when it was refused or none ran.",
+        u64::from(r.last_ok.load(Ordering::Relaxed)),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -6,6 +6,7 @@
 //!   each agent's stored state changes.
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
+//! - `config`: `/api/config/reload` — apply the config file again without a restart.
 //!
 //! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
 //! issue brings users and roles. Each module has its own typed error mapped to a status
@@ -28,6 +29,7 @@ use crate::store::Store;
 
 mod acd;
 mod calls;
+mod config;
 mod health;
 pub mod ivr;
 #[cfg(test)]
@@ -132,7 +134,7 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(state: ApiState) -> Router {
-    let mut api = calls::router().merge(acd::router());
+    let mut api = calls::router().merge(acd::router()).merge(config::router());
     if let Some(admin) = state.ivr.clone() {
         api = api.merge(admin_routes(admin));
     }

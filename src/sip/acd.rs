@@ -32,6 +32,7 @@ use crate::sip::callback::CallbackJob;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
 mod messages;
+mod reload;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView, NoticeReceiver,
     NoticeSender,
@@ -108,11 +109,7 @@ pub fn spawn(
     agents: &[AgentConfig],
     callbacks: AcdShell,
 ) -> Result<AcdHandle, AcdError> {
-    // `*47` pauses with its own reason, whatever reasons the CTI screen offers.
-    let code_reason = crate::sip::feature_code::PAUSE_REASON;
-    if !config.pause_reasons.iter().any(|r| r == code_reason) {
-        config.pause_reasons.push(code_reason.to_owned());
-    }
+    with_code_reason(&mut config);
     let epoch = Instant::now();
     let queue_order = config.queues.iter().map(|q| q.id.clone()).collect();
     let engine = Engine::new(config, Now::new(Tick::ZERO, jiff::Timestamp::now()))?;
@@ -166,6 +163,14 @@ impl crate::lifecycle::agents::Floor for AcdActor {
     }
     fn input(&mut self, input: Input) -> Result<(), AcdError> {
         AcdActor::input(self, input)
+    }
+}
+
+/// `*47` pauses with its own reason, whatever reasons the CTI screen offers.
+fn with_code_reason(config: &mut EngineConfig) {
+    let code_reason = crate::sip::feature_code::PAUSE_REASON;
+    if !config.pause_reasons.iter().any(|r| r == code_reason) {
+        config.pause_reasons.push(code_reason.to_owned());
     }
 }
 
@@ -297,6 +302,14 @@ impl AcdActor {
                 let _ = reply.send(self.status());
                 return;
             }
+            AcdRequest::Reconfigure {
+                config,
+                agents,
+                reply,
+            } => {
+                let _ = reply.send(self.reconfigure(config, &agents));
+                return;
+            }
         };
         if let Err(e) = result {
             // Late news (an answer after the caller left) is normal; nothing changed.
@@ -316,6 +329,7 @@ impl AcdActor {
         // Bring the engine's clock to now so times in state are current.
         let now = self.now();
         self.engine.handle_timeout(now);
+        self.forget_removed_agents();
         let agents = self
             .agent_order
             .iter()

@@ -25,6 +25,8 @@ pub(super) enum Refusal {
 }
 
 pub(super) struct Admitted {
+    /// The config this call started with: it keeps it to its end, whatever reloads come.
+    pub(super) config: std::sync::Arc<crate::config::Config>,
     pub(super) service: String,
     pub(super) ring_timeout: Duration,
     pub(super) welcome: String,
@@ -56,22 +58,22 @@ pub(super) struct SessionAgreed {
 pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal> {
     let req = &tx.original;
     let source = request::source(tx).ok_or(Refusal::Status(StatusCode::BadRequest, "no source"))?;
-    if ex.active_calls() >= ex.config.sip.max_calls {
+    let config = ex.config();
+    if ex.active_calls() >= config.sip.max_calls {
         return Err(Refusal::Status(
             StatusCode::ServiceUnavailable,
             "at capacity",
         ));
     }
     let trunk = match ex.trunk_for(source.ip()) {
-        Some(name) => ex.config.trunks.iter().find(|t| t.name == name),
+        Some(name) => config.trunks.iter().find(|t| t.name == name),
         None => {
             let auth = request::header(req, "Proxy-Authorization");
             match ex
                 .registrar
                 .authenticate_trunk(auth.as_deref(), "INVITE", source.ip())
             {
-                AuthOutcome::Authenticated(user) => ex
-                    .config
+                AuthOutcome::Authenticated(user) => config
                     .trunks
                     .iter()
                     .find(|t| t.username.as_deref() == Some(user.as_str())),
@@ -90,11 +92,10 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
     let min_se = trunk.map_or(RFC_MIN_SE, |t| t.min_session_expires_secs);
     let session = session_request(req, min_se)?;
     let b_number = request::request_user(req)
-        .filter(|u| ex.config.service_for_did(u).is_some())
+        .filter(|u| config.service_for_did(u).is_some())
         .or_else(|| request::to_user(req))
         .unwrap_or_default();
-    let (service, cfg) = ex
-        .config
+    let (service, cfg) = config
         .service_for_did(&b_number)
         .ok_or(Refusal::Status(StatusCode::NotFound, "unknown DID"))?;
     let body = request::sdp_body(req).ok_or(Refusal::Status(
@@ -119,13 +120,22 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         &request::header_values(req, "Privacy"),
         trusted,
     );
+    let (service, ring_timeout, welcome, hold_music, agents, ivr) = (
+        service.to_owned(),
+        cfg.ring_timeout(),
+        cfg.welcome_prompt.clone().unwrap_or_default(),
+        cfg.hold_music.clone(),
+        cfg.agents.clone(),
+        cfg.ivr && ex.flows.is_some(),
+    );
     Ok(Admitted {
-        service: service.to_owned(),
-        ring_timeout: cfg.ring_timeout(),
-        welcome: cfg.welcome_prompt.clone().unwrap_or_default(),
-        hold_music: cfg.hold_music.clone(),
-        agents: cfg.agents.clone(),
-        ivr: cfg.ivr && ex.flows.is_some(),
+        config,
+        service,
+        ring_timeout,
+        welcome,
+        hold_music,
+        agents,
+        ivr,
         a_number: identity.number,
         restricted: identity.restricted,
         b_number,

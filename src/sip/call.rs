@@ -132,7 +132,7 @@ async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, In
     // knows which phone will answer, and one behind NAT would send from an address its
     // SDP does not name, which only a port of its own can latch to.
     let share_caller =
-        ex.config.media.shared_ports && admitted.remote.rtp_addr.ip() == admitted.source.ip();
+        ex.config().media.shared_ports && admitted.remote.rtp_addr.ip() == admitted.source.ip();
     let [caller_sock, agent_sock] =
         match ex
             .media

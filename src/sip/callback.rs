@@ -114,7 +114,7 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         })
         .await;
     };
-    let Some(out) = ex.config.outbound.clone() else {
+    let Some(out) = ex.config().outbound.clone() else {
         warn!(call = %job.call, "callback without an [outbound] trunk: attempt failed");
         return fail(job.call, job.agent).await;
     };

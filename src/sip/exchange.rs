@@ -3,11 +3,15 @@
 //! Config, registrar, RTP ports, recording writer, prompts, the event log, the IVR flows
 //! and emergency announcement switch, and the counters exported on /metrics. Mutable state here is either atomic or behind a std `Mutex` taken
 //! for a few instructions (protocol numbers); calls own everything else themselves.
+//!
+//! The config is swappable (`atende reload`, `crate::reload`): a new call reads it once
+//! (`config()`, an `Arc` clone under a std `RwLock` held for that clone only) and keeps
+//! that snapshot to its end, so calls in progress finish on the settings they began with.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use ipnet::IpNet;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -33,8 +37,27 @@ pub struct CallCounters {
     pub rejected: AtomicU64,
 }
 
+/// The config new calls take, with what is derived from it once per reload.
+struct Current {
+    config: Arc<Config>,
+    trunks: Arc<[(String, Vec<IpNet>)]>,
+}
+
+impl Current {
+    fn new(config: Arc<Config>) -> Current {
+        let trunks = config
+            .trunks
+            .iter()
+            .map(|t| (t.name.clone(), t.networks().unwrap_or_default()))
+            .collect();
+        Current { config, trunks }
+    }
+}
+
 pub struct Exchange {
-    pub config: Arc<Config>,
+    current: RwLock<Current>,
+    /// Reloads of the config: the file, counters for /metrics.
+    pub reloads: crate::reload::Reloads,
     pub registrar: Registrar,
     pub dialogs: Arc<DialogLayer>,
     /// The one dialog-state channel, routed to call actors by Call-ID.
@@ -62,7 +85,6 @@ pub struct Exchange {
     pub http: Option<reqwest::Client>,
     /// The drain switch every call watches, and the count of calls the stop waits for.
     pub lifecycle: crate::lifecycle::Lifecycle,
-    trunks: Vec<(String, Vec<IpNet>)>,
     protocols: Mutex<ProtocolAllocator>,
     tz: jiff::tz::TimeZone,
 }
@@ -81,11 +103,6 @@ impl Exchange {
         media: MediaReactor,
     ) -> Self {
         let m = &config.media;
-        let trunks = config
-            .trunks
-            .iter()
-            .map(|t| (t.name.clone(), t.networks().unwrap_or_default()))
-            .collect();
         let codecs = m
             .codecs
             .iter()
@@ -111,11 +128,28 @@ impl Exchange {
             acd: None,
             http: http_client(),
             lifecycle: Default::default(),
-            trunks,
             protocols: Mutex::new(protocols),
             tz,
-            config,
+            current: RwLock::new(Current::new(config)),
+            reloads: Default::default(),
         }
+    }
+
+    /// The config a new call takes; the call keeps this snapshot to its end.
+    pub fn config(&self) -> Arc<Config> {
+        self.current().config.clone()
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        // Swapping an `Arc` cannot leave it half-written: a poisoned lock is still whole.
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `config` the one new calls take (checked by `crate::reload` beforehand).
+    pub(crate) fn swap_config(&self, config: Arc<Config>) -> Arc<Config> {
+        let next = Current::new(config);
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *cur, next).config
     }
 
     /// Sets the IVR flows (before the exchange is shared).
@@ -131,23 +165,24 @@ impl Exchange {
     }
 
     /// The trunk a source address belongs to by allow-list.
-    pub fn trunk_for(&self, ip: IpAddr) -> Option<&str> {
-        self.trunks
+    pub fn trunk_for(&self, ip: IpAddr) -> Option<String> {
+        let trunks = self.current().trunks.clone();
+        trunks
             .iter()
             .find(|(_, nets)| nets.iter().any(|n| n.contains(&ip)))
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| name.clone())
     }
 
     /// The address we advertise in SDP for a local RTP socket.
     pub fn advertised(&self, local: SocketAddr) -> SocketAddr {
         SocketAddr::new(
-            self.config.media.public_ip.unwrap_or(local.ip()),
+            self.config().media.public_ip.unwrap_or(local.ip()),
             local.port(),
         )
     }
 
     pub fn contact_host(&self) -> SocketAddr {
-        self.config.sip.public_address.unwrap_or(self.sip_addr)
+        self.config().sip.public_address.unwrap_or(self.sip_addr)
     }
 
     /// Next protocol number, dated in the configured time zone.
@@ -162,7 +197,7 @@ impl Exchange {
     pub fn recording_path(&self, protocol: &Protocol) -> PathBuf {
         let s = protocol.to_string();
         let (y, m, d) = (&s[0..4], &s[4..6], &s[6..8]);
-        self.config
+        self.config()
             .recording
             .dir
             .join(y)

@@ -223,13 +223,13 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
         return;
     };
     let user = request::request_user(req).unwrap_or_default();
-    let ids: Vec<&str> = ex.config.agents.iter().map(|a| a.id.as_str()).collect();
+    let config = ex.config();
+    let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
     let prompt = match parse(&user, &ids) {
         Ok(code) => {
             let (agent, command) = match &code {
                 FeatureCode::Login { agent, pin } => {
-                    let expected = ex
-                        .config
+                    let expected = config
                         .agents
                         .iter()
                         .find(|a| a.id == *agent)
@@ -294,7 +294,7 @@ fn pause_reason(ex: &Exchange, n: Option<usize>) -> Option<String> {
     match n {
         None => Some(PAUSE_REASON.to_owned()),
         Some(n) => ex
-            .config
+            .config()
             .engine_config()
             .pause_reasons
             .get(n.checked_sub(1)?)

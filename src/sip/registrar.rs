@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rsipstack::sip::StatusCode;
@@ -54,17 +54,59 @@ struct Account {
     algorithms: Vec<DigestAlgorithm>,
 }
 
-pub struct Registrar {
-    realm: String,
-    accounts: HashMap<String, Account>,
+/// Who may authenticate: agents (REGISTER, feature codes) and trunks (INVITE).
+struct Accounts {
+    agents: HashMap<String, Account>,
     /// Gateways that authenticate their INVITEs instead of (or besides) an allow-list.
-    trunk_accounts: HashMap<String, Account>,
-    nonces: NonceIssuer,
-    /// Challenge order for a user atende does not know, from `sip.digest_algorithms`.
-    algorithms: Vec<DigestAlgorithm>,
+    trunks: HashMap<String, Account>,
     /// Challenge order for gateways: which trunk asks is known only from its answer, so
     /// every credentialed trunk's algorithms are offered (in config order).
     trunk_algorithms: Vec<DigestAlgorithm>,
+}
+
+impl Accounts {
+    fn from_config(config: &Config) -> Accounts {
+        let realm = &config.sip.realm;
+        // The config was checked: an entry that fails here cannot occur; it is skipped.
+        let agents = config
+            .agents
+            .iter()
+            .filter_map(|a| {
+                let account = Account::new(a.ha1(realm).ok()?, a.algorithms(&config.sip).ok()?);
+                Some((a.id.clone(), account))
+            })
+            .collect();
+        let mut trunk_algorithms = Vec::new();
+        let trunks = config
+            .trunks
+            .iter()
+            .filter_map(|t| {
+                let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
+                let algs = t.algorithms(&config.sip).ok()?;
+                for a in &algs {
+                    if !trunk_algorithms.contains(a) {
+                        trunk_algorithms.push(*a);
+                    }
+                }
+                let ha1 = Ha1Set::from_password(user, realm, pw);
+                Some((user.clone(), Account::new(ha1, algs)))
+            })
+            .collect();
+        Accounts {
+            agents,
+            trunks,
+            trunk_algorithms,
+        }
+    }
+}
+
+pub struct Registrar {
+    realm: String,
+    /// Replaced whole by a config reload; read (an `Arc` clone) once per request.
+    accounts: RwLock<Arc<Accounts>>,
+    nonces: NonceIssuer,
+    /// Challenge order for a user atende does not know, from `sip.digest_algorithms`.
+    algorithms: Vec<DigestAlgorithm>,
     tables: Mutex<Tables>,
 }
 
@@ -89,37 +131,12 @@ impl Registrar {
         let realm = config.sip.realm.clone();
         // The config was checked: an entry that fails here cannot occur; it is skipped.
         let algorithms = config.sip.algorithms().unwrap_or_default();
-        let accounts = config
-            .agents
-            .iter()
-            .filter_map(|a| {
-                let account = Account::new(a.ha1(&realm).ok()?, a.algorithms(&config.sip).ok()?);
-                Some((a.id.clone(), account))
-            })
-            .collect();
-        let mut trunk_algorithms = Vec::new();
-        let trunk_accounts = config
-            .trunks
-            .iter()
-            .filter_map(|t| {
-                let (user, pw) = (t.username.as_ref()?, t.password.as_ref()?);
-                let algs = t.algorithms(&config.sip).ok()?;
-                for a in &algs {
-                    if !trunk_algorithms.contains(a) {
-                        trunk_algorithms.push(*a);
-                    }
-                }
-                let ha1 = Ha1Set::from_password(user, &realm, pw);
-                Some((user.clone(), Account::new(ha1, algs)))
-            })
-            .collect();
+        let accounts = RwLock::new(Arc::new(Accounts::from_config(config)));
         Registrar {
             algorithms,
-            trunk_algorithms,
             nonces: NonceIssuer::new(nonce_key, realm.clone()),
             realm,
             accounts,
-            trunk_accounts,
             tables: Mutex::new(Tables {
                 location: LocationTable::new(
                     config.sip.min_expires_secs,
@@ -143,6 +160,20 @@ impl Registrar {
         }
     }
 
+    /// Takes the agents' and trunks' secrets of a reloaded config (same realm): removed
+    /// agents can no longer authenticate, new ones can, changed passwords apply at once.
+    pub fn set_accounts(&self, config: &Config) {
+        let next = Arc::new(Accounts::from_config(config));
+        *self.accounts.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    fn accounts(&self) -> Arc<Accounts> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding this lock cannot leave the tables half-updated in a way
         // that matters more than losing registrations, so recover the guard.
@@ -158,8 +189,9 @@ impl Registrar {
         stale: bool,
         user: Option<&str>,
     ) -> Vec<rsipstack::sip::Header> {
+        let accounts = self.accounts();
         let algorithms = user
-            .and_then(|u| self.accounts.get(u))
+            .and_then(|u| accounts.agents.get(u))
             .map_or(&self.algorithms, |a| &a.algorithms);
         self.challenge(header, stale, algorithms)
     }
@@ -184,7 +216,7 @@ impl Registrar {
         method: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        self.check(&self.accounts, authorization, method, ip)
+        self.check(&self.accounts().agents, authorization, method, ip)
     }
 
     /// Checks a trunk's Proxy-Authorization header; no trunk credentials means no way in.
@@ -194,15 +226,20 @@ impl Registrar {
         method: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        if self.trunk_accounts.is_empty() {
+        let accounts = self.accounts();
+        if accounts.trunks.is_empty() {
             return AuthOutcome::Forbidden("source not in any trunk allow-list");
         }
-        self.check(&self.trunk_accounts, authorization, method, ip)
+        self.check(&accounts.trunks, authorization, method, ip)
     }
 
     /// Challenge headers for a 407 to a trunk.
     pub fn trunk_challenge_headers(&self, stale: bool) -> Vec<rsipstack::sip::Header> {
-        self.challenge("Proxy-Authenticate", stale, &self.trunk_algorithms)
+        self.challenge(
+            "Proxy-Authenticate",
+            stale,
+            &self.accounts().trunk_algorithms,
+        )
     }
 
     fn check(

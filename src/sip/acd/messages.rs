@@ -105,6 +105,12 @@ pub enum AcdRequest {
     Status {
         reply: oneshot::Sender<AcdStatus>,
     },
+    /// A reloaded config's queues and agents (`crate::reload`); refused whole or applied.
+    Reconfigure {
+        config: crate::acd::EngineConfig,
+        agents: Vec<crate::config::AgentConfig>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// One agent as the wallboard shows them.
@@ -144,6 +150,27 @@ impl AcdHandle {
             return None;
         }
         rx.await.ok()
+    }
+
+    /// Applies a reloaded config's queues and agents; `Err` (nothing changed) says why not.
+    pub async fn reconfigure(
+        &self,
+        config: crate::acd::EngineConfig,
+        agents: Vec<crate::config::AgentConfig>,
+    ) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        if !self
+            .send(AcdRequest::Reconfigure {
+                config,
+                agents,
+                reply,
+            })
+            .await
+        {
+            return Err("the ACD is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".into()))
     }
 
     /// Runs an agent command and waits for the engine's verdict.

@@ -16,9 +16,9 @@ use crate::sip::queued::prompt_parts;
 impl CallActor {
     /// A dialog for a queue that offers callbacks (and a trunk to call back through).
     pub(super) fn callback_dialog(&self, queue: &str) -> Option<CallbackRequest> {
-        self.ex.config.outbound.as_ref()?;
+        self.admitted.config.outbound.as_ref()?;
         let q = self
-            .ex
+            .admitted
             .config
             .queues
             .iter()

@@ -77,7 +77,7 @@ impl CallActor {
         self.fetches = Some(fetches);
         let http = self.ex.http.clone();
         let rewrite = self
-            .ex
+            .admitted
             .config
             .ivr
             .as_ref()

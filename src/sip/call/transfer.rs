@@ -28,7 +28,7 @@ impl CallActor {
     /// Starts ringing `number` through the outbound gateway.
     pub(super) async fn transfer_out(&mut self, number: String) {
         let now = Instant::now();
-        let Some(out) = self.ex.config.outbound.as_ref() else {
+        let Some(out) = self.admitted.config.outbound.as_ref() else {
             warn!(protocol = %self.protocol, "IVR transfer to an external number: no [outbound] gateway");
             self.machine.handle(
                 now,
@@ -56,7 +56,7 @@ impl CallActor {
 
     /// The outbound INVITE of an external transfer (one leg, to the gateway).
     pub(super) fn ring_external(&mut self, target: String) -> Vec<(LegId, String, String)> {
-        let Some(out) = self.ex.config.outbound.as_ref() else {
+        let Some(out) = self.admitted.config.outbound.as_ref() else {
             return Vec::new();
         };
         let gw = out.gateway;
@@ -116,13 +116,7 @@ impl CallActor {
             let result = final_response(join).await;
             let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
         });
-        self.legs.insert(
-            leg,
-            AgentLeg {
-                dialog,
-                call_id,
-            },
-        );
+        self.legs.insert(leg, AgentLeg { dialog, call_id });
         vec![(leg, EXTERNAL.into(), format!("sip:{target}@{gw}"))]
     }
 }
