@@ -230,10 +230,17 @@ impl CallActor {
                 .handle(now, Input::CancelOffer { agent: agent.0 }),
             AcdNotice::Announce {
                 position,
+                position_cap,
                 estimated_wait_secs,
             } => {
-                let names = announcement(position, None, estimated_wait_secs);
+                let names = announcement(position, Some(position_cap), estimated_wait_secs);
                 self.announce(&names).await;
+            }
+            AcdNotice::Overflowed { queue } => {
+                // The callback key is the new queue's (a dialog under way finishes first).
+                if !self.in_callback_dialog() {
+                    self.callback = self.callback_dialog(queue.as_str());
+                }
             }
             AcdNotice::PlayMessage { prompt } => self.announce(&[prompt]).await,
             AcdNotice::RouteTo {
