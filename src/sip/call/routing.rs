@@ -12,6 +12,7 @@ use crate::acd::{
     SkillLevel,
 };
 use crate::call::machine::Input;
+use crate::events::EventKind;
 use crate::ivr::{CallInfo, Destination, Enqueue};
 use crate::sip::acd::{AcdNotice, AcdRequest};
 use crate::sip::ivr_driver::{Handoff, IvrDriver};
@@ -319,6 +320,12 @@ impl CallActor {
         }
         if let Some(w) = self.waiting.as_mut() {
             w.announce(names, &self.media, &self.ex.prompts).await;
+            // What the waiting caller was told stays in the call's story.
+            for prompt in names {
+                self.log.record(EventKind::PromptPlayed {
+                    prompt: prompt.clone(),
+                });
+            }
         }
     }
 
