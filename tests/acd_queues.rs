@@ -140,3 +140,46 @@ fn tiers_sqlite() {
 fn tiers_postgres() {
     a_second_tier_agent_answers_after_next_tier(Db::Postgres);
 }
+
+/// Announcements with `position_cap = 1`: three callers wait (nobody logged in); the
+/// third, with two callers ahead, hears "Sua posição na fila é mais de 1".
+#[test]
+fn a_caller_beyond_the_position_cap_hears_more_than_the_cap() {
+    let server = Server::start_ivr_config(
+        Db::Sqlite,
+        &IvrOptions::open_without_agents(),
+        Prompts::Short,
+        10,
+        "announcements = { first_after_secs = 2, every_secs = 60, position_cap = 1 }",
+        "",
+    );
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let c = start_ivr_caller(&server, &[(800, "0")], 5000, false);
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            c
+        })
+        .collect();
+    for c in callers {
+        wait_ok(c, "waiting caller", &server);
+    }
+    let (_, events) = wait_for_event(&server, "hung_up");
+    let played: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "prompt_played")
+        .filter_map(|e| e["detail"]["prompt"].as_str())
+        .collect();
+    let at = played
+        .iter()
+        .position(|p| *p == "pt-BR/fila/sua-posicao")
+        .unwrap_or_else(|| panic!("no position announcement: {played:?}"));
+    assert_eq!(
+        &played[at..at + 3],
+        [
+            "pt-BR/fila/sua-posicao",
+            "pt-BR/fila/mais-de",
+            "pt-BR/numbers/1"
+        ],
+        "{played:?}"
+    );
+}

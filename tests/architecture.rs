@@ -40,6 +40,7 @@ const TEST_FILES: &[&str] = &[
     "acd/proptests.rs",
     "acd/invariants.rs",
     "acd/sim/tests.rs",
+    "call/machine_tests.rs",
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

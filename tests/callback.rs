@@ -242,3 +242,45 @@ fn a_busy_citizen_is_called_again_and_reached() {
     assert_eq!(event(&first, "citizen_failed")["detail"]["sip_status"], 486);
     assert_eq!(event(&first, "hung_up")["detail"]["cause"], "citizen_busy");
 }
+
+/// After an overflow the callback key is the new queue's: "geral" offers no callback and
+/// overflows after 1 s to "retorno", whose key is 3; the caller presses 3 there, confirms
+/// and the callback is registered in "retorno".
+#[test]
+fn after_an_overflow_the_callback_key_is_the_new_queues() {
+    let server = Server::start_ivr_config(
+        Db::Sqlite,
+        &IvrOptions::open_without_agents(),
+        Prompts::Short,
+        10,
+        r#"escalation = [{ after_secs = 1, action = { do = "overflow", queue = "retorno" } }]"#,
+        &format!(
+            "[[queues]]\nid = \"retorno\"\ncallback = {{ key = \"3\", max_attempts = 2, retry_after_secs = 60 }}\n\n[outbound]\ngateway = \"127.0.0.1:{}\"\ncaller_id = \"08000000000\"\n",
+            free_port()
+        ),
+    );
+    let caller = start_ivr_caller(
+        &server,
+        &[(800, "0"), (2500, "3"), (3500, "1")],
+        20000,
+        true,
+    );
+    wait_ok(
+        caller,
+        "caller asking for a callback after the overflow",
+        &server,
+    );
+    let (_, events) = wait_for_event(&server, "hung_up");
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "callback_registered",
+        "{:?}",
+        acd_kinds(&events)
+    );
+    let overflowed = acd_event(&events, "overflowed");
+    assert_eq!(
+        (overflowed["from"].as_str(), overflowed["to"].as_str()),
+        (Some("geral"), Some("retorno"))
+    );
+    assert_eq!(acd_event(&events, "callback_requested")["queue"], "retorno");
+}

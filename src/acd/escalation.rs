@@ -48,6 +48,7 @@ impl Engine {
                     self.emit(Output::Announce {
                         call,
                         position,
+                        position_cap: cfg.position_cap,
                         estimated_wait_secs,
                     });
                 }

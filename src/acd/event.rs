@@ -164,6 +164,8 @@ pub enum Output {
         call: CallId,
         /// 1 = next; `position_cap + 1` means "more than the cap".
         position: usize,
+        /// The queue's `announcements.position_cap`, so the shell can say "more than".
+        position_cap: usize,
         estimated_wait_secs: Option<u64>,
     },
     PlayMessage {

@@ -132,6 +132,7 @@ fn announcements_tell_position_and_estimated_wait() {
     assert!(out.contains(&Output::Announce {
         call: "c3".into(),
         position: 2,
+        position_cap: 100,
         estimated_wait_secs: Some(400)
     }));
     assert!(out.contains(&Output::PlayMessage {
@@ -457,4 +458,41 @@ fn bad_inputs_are_refused_and_change_nothing() {
         Err(AcdError::BadProficiency { .. })
     ));
     assert_eq!(h.status("a1"), AgentStatus::OnCall { call: "c1".into() });
+}
+
+#[test]
+fn positions_beyond_the_cap_are_announced_as_more_than_the_cap() {
+    let mut q = QueueConfig::new("q");
+    q.announcements = Some(Announcements {
+        first_after_secs: 10,
+        every_secs: 60,
+        position_cap: 1,
+    });
+    let mut h = Harness::new(vec![q]);
+    for c in ["c1", "c2", "c3"] {
+        h.call(c, "q", 0, &[]);
+    }
+    h.advance(10);
+    let said: Vec<(String, usize, usize)> = h
+        .take()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Announce {
+                call,
+                position,
+                position_cap,
+                ..
+            } => Some((call.0, position, position_cap)),
+            _ => None,
+        })
+        .collect();
+    // c3 has two callers ahead, more than the cap of 1: position cap + 1 = "more than 1".
+    assert_eq!(
+        said,
+        [
+            ("c1".to_owned(), 1, 1),
+            ("c2".to_owned(), 2, 1),
+            ("c3".to_owned(), 2, 1)
+        ]
+    );
 }

@@ -460,18 +460,23 @@ impl AcdActor {
                 Output::Announce {
                     call,
                     position,
+                    position_cap,
                     estimated_wait_secs,
                 } => self.notify(
                     &call,
                     AcdNotice::Announce {
                         position,
+                        position_cap,
                         estimated_wait_secs,
                     },
                 ),
                 Output::PlayMessage { call, prompt } => {
                     self.notify(&call, AcdNotice::PlayMessage { prompt })
                 }
-                Output::Overflow { .. } => {} // logged as Overflowed; the call stays queued
+                // Logged as Overflowed; the call stays queued, under the new queue's rules.
+                Output::Overflow { call, to, .. } => {
+                    self.notify(&call, AcdNotice::Overflowed { queue: to })
+                }
                 Output::OfferCallback { call } => self.notify(&call, AcdNotice::OfferCallback),
                 Output::RouteTo {
                     call,

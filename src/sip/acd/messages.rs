@@ -21,9 +21,11 @@ pub enum AcdNotice {
     CancelOffer {
         agent: AgentId,
     },
-    /// Tell the caller their place and the estimated wait.
+    /// Tell the caller their place and the estimated wait (`position` beyond
+    /// `position_cap`: "more than" the cap).
     Announce {
         position: usize,
+        position_cap: usize,
         estimated_wait_secs: Option<u64>,
     },
     PlayMessage {
@@ -41,6 +43,10 @@ pub enum AcdNotice {
     OfferCallback,
     /// The engine could not take the caller's callback request.
     CallbackRefused,
+    /// The call moved to another queue: its settings (the callback key) now apply.
+    Overflowed {
+        queue: QueueId,
+    },
     /// The engine refused to queue the call (a queue the flows name is not configured);
     /// the call is not in the ACD.
     EnqueueRefused {

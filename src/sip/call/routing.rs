@@ -12,6 +12,7 @@ use crate::acd::{
     SkillLevel,
 };
 use crate::call::machine::Input;
+use crate::events::EventKind;
 use crate::ivr::{CallInfo, Destination, Enqueue};
 use crate::sip::acd::{AcdNotice, AcdRequest};
 use crate::sip::ivr_driver::{Handoff, IvrDriver};
@@ -221,10 +222,17 @@ impl CallActor {
                 .handle(now, Input::CancelOffer { agent: agent.0 }),
             AcdNotice::Announce {
                 position,
+                position_cap,
                 estimated_wait_secs,
             } => {
-                let names = announcement(position, None, estimated_wait_secs);
+                let names = announcement(position, Some(position_cap), estimated_wait_secs);
                 self.announce(&names).await;
+            }
+            AcdNotice::Overflowed { queue } => {
+                // The callback key is the new queue's (a dialog under way finishes first).
+                if !self.in_callback_dialog() {
+                    self.callback = self.callback_dialog(queue.as_str());
+                }
             }
             AcdNotice::PlayMessage { prompt } => self.announce(&[prompt]).await,
             AcdNotice::RouteTo {
@@ -303,6 +311,12 @@ impl CallActor {
         }
         if let Some(w) = self.waiting.as_mut() {
             w.announce(names, &self.media, &self.ex.prompts).await;
+            // What the waiting caller was told stays in the call's story.
+            for prompt in names {
+                self.log.record(EventKind::PromptPlayed {
+                    prompt: prompt.clone(),
+                });
+            }
         }
     }
 

@@ -1,0 +1,368 @@
+//! The call machine's tests: the demo ring list, routed offers and ring-all.
+
+use super::*;
+
+fn drain(m: &mut CallMachine) -> Vec<Action> {
+    std::iter::from_fn(|| m.poll_action()).collect()
+}
+
+fn ringing_call(t0: Instant) -> CallMachine {
+    let mut m = CallMachine::new(Duration::from_secs(30));
+    m.handle(t0, Input::Answered);
+    m.handle(t0, Input::PromptFinished);
+    m.handle(
+        t0,
+        Input::RingStarted {
+            legs: vec![
+                (1, "1001".into(), "sip:1001@127.0.0.1:5070".into()),
+                (2, "1002".into(), "sip:1002@127.0.0.1:5072".into()),
+            ],
+        },
+    );
+    drain(&mut m);
+    m
+}
+
+#[test]
+fn welcome_then_hold_music_while_agents_ring() {
+    let t0 = Instant::now();
+    let mut m = CallMachine::new(Duration::from_secs(30));
+    m.handle(t0, Input::Answered);
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::Log(EventKind::Answered), Action::PlayWelcome]
+    );
+    m.handle(t0, Input::PromptFinished);
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::PlayHoldMusic, Action::RingAgents]
+    );
+    assert_eq!(m.next_timeout(), Some(t0 + Duration::from_secs(30)));
+}
+
+#[test]
+fn first_agent_to_answer_is_bridged_and_the_others_cancelled() {
+    let t0 = Instant::now();
+    let mut m = ringing_call(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 2 });
+    let a = drain(&mut m);
+    assert_eq!(a[0], Action::CancelLeg(1));
+    assert!(a.contains(&Action::Bridge(2)));
+    assert!(a.contains(&Action::Log(EventKind::AgentAnswered {
+        agent: "1002".into()
+    })));
+    assert_eq!(m.next_timeout(), None);
+    // A late answer from the cancelled leg is hung up.
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    assert_eq!(drain(&mut m), vec![Action::HangUpAgent(1)]);
+}
+
+#[test]
+fn agent_hangup_clears_the_caller_and_finishes_the_recording() {
+    let t0 = Instant::now();
+    let mut m = ringing_call(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    drain(&mut m);
+    m.handle(t0, Input::AgentHungUp { leg: 1 });
+    let a = drain(&mut m);
+    assert_eq!(a[0], Action::HangUpCaller);
+    assert!(a.contains(&Action::FinishMedia));
+    assert!(a.contains(&Action::Log(EventKind::HungUp {
+        by: Party::Agent,
+        cause: "normal_clearing".into(),
+        sip_status: None
+    })));
+    assert!(m.is_ended());
+}
+
+#[test]
+fn caller_hangup_while_ringing_cancels_every_leg() {
+    let t0 = Instant::now();
+    let mut m = ringing_call(t0);
+    m.handle(t0, Input::CallerHungUp);
+    let a = drain(&mut m);
+    assert_eq!(&a[..2], &[Action::CancelLeg(1), Action::CancelLeg(2)]);
+    assert!(a.contains(&Action::FinishMedia));
+}
+
+#[test]
+fn nobody_registered_retries_then_times_out_with_480() {
+    let t0 = Instant::now();
+    let mut m = CallMachine::new(Duration::from_secs(12));
+    m.handle(t0, Input::Answered);
+    m.handle(t0, Input::PromptFinished);
+    m.handle(t0, Input::RingStarted { legs: vec![] });
+    drain(&mut m);
+    assert_eq!(m.next_timeout(), Some(t0 + RING_RETRY));
+    m.handle_timeout(t0 + RING_RETRY);
+    assert_eq!(drain(&mut m), vec![Action::RingAgents]);
+    m.handle(t0 + RING_RETRY, Input::RingStarted { legs: vec![] });
+    m.handle_timeout(t0 + Duration::from_secs(12));
+    let a = drain(&mut m);
+    assert_eq!(a[0], Action::HangUpCaller);
+    assert!(a.contains(&Action::Log(EventKind::HungUp {
+        by: Party::System,
+        cause: "no_answer".into(),
+        sip_status: Some(480)
+    })));
+}
+
+#[test]
+fn all_agents_declining_schedules_a_retry() {
+    let t0 = Instant::now();
+    let mut m = ringing_call(t0);
+    for leg in [1, 2] {
+        m.handle(
+            t0,
+            Input::AgentFailed {
+                leg,
+                sip_status: 486,
+                reason: "busy".into(),
+            },
+        );
+    }
+    let a = drain(&mut m);
+    assert_eq!(a.len(), 2, "both failures logged: {a:?}");
+    assert_eq!(m.next_timeout(), Some(t0 + RING_RETRY));
+}
+
+fn offered(t0: Instant) -> CallMachine {
+    let mut m = CallMachine::routed();
+    m.handle(t0, Input::Answered);
+    assert_eq!(drain(&mut m), vec![Action::Log(EventKind::Answered)]);
+    assert!(m.is_routing());
+    m.handle(
+        t0,
+        Input::Offer {
+            agent: "1001".into(),
+            ring_timeout: None,
+        },
+    );
+    assert_eq!(drain(&mut m), vec![Action::RingAgent("1001".into())]);
+    m.handle(
+        t0,
+        Input::RingStarted {
+            legs: vec![(1, "1001".into(), "sip:1001@127.0.0.1:5070".into())],
+        },
+    );
+    drain(&mut m);
+    m
+}
+
+#[test]
+fn routed_offer_answered_is_bridged_and_reported() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::Bridge(1)));
+    assert!(a.contains(&Action::OfferAnswered {
+        agent: "1001".into()
+    }));
+}
+
+#[test]
+fn routed_offer_declined_goes_back_to_routing_as_rejected() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(
+        t0,
+        Input::AgentFailed {
+            leg: 1,
+            sip_status: 486,
+            reason: "busy".into(),
+        },
+    );
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::OfferFailed {
+        agent: "1001".into(),
+        rejected: true
+    }));
+    assert!(m.is_routing());
+    assert_eq!(m.next_timeout(), None, "no demo retry timer");
+}
+
+#[test]
+fn routed_cancel_offer_cancels_legs_without_reporting() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(
+        t0,
+        Input::CancelOffer {
+            agent: "1001".into(),
+        },
+    );
+    assert_eq!(drain(&mut m), vec![Action::CancelLeg(1)]);
+    m.handle(
+        t0,
+        Input::AgentFailed {
+            leg: 1,
+            sip_status: 487,
+            reason: "cancelled".into(),
+        },
+    );
+    assert!(drain(&mut m).is_empty());
+    assert!(m.is_routing());
+}
+
+#[test]
+fn routed_ring_timeout_reports_not_answered() {
+    let t0 = Instant::now();
+    let mut m = CallMachine::routed();
+    m.handle(t0, Input::Answered);
+    m.handle(
+        t0,
+        Input::Offer {
+            agent: "2000".into(),
+            ring_timeout: Some(Duration::from_secs(10)),
+        },
+    );
+    m.handle(
+        t0,
+        Input::RingStarted {
+            legs: vec![(1, "2000".into(), "sip:2000@127.0.0.1:5070".into())],
+        },
+    );
+    drain(&mut m);
+    m.handle_timeout(t0 + Duration::from_secs(10));
+    let a = drain(&mut m);
+    assert_eq!(a[0], Action::CancelLeg(1));
+    assert!(a.contains(&Action::OfferFailed {
+        agent: "2000".into(),
+        rejected: false
+    }));
+}
+
+/// A ring-all offer: three agents offered, each with one phone.
+fn offered_to_three(t0: Instant) -> CallMachine {
+    let mut m = CallMachine::routed();
+    m.handle(t0, Input::Answered);
+    for (leg, agent) in [(1, "a1"), (2, "a2"), (3, "a3")] {
+        m.handle(
+            t0,
+            Input::Offer {
+                agent: agent.into(),
+                ring_timeout: None,
+            },
+        );
+        assert!(drain(&mut m).contains(&Action::RingAgent(agent.into())));
+        m.handle(
+            t0,
+            Input::RingStarted {
+                legs: vec![(leg, agent.into(), format!("sip:{agent}@127.0.0.1"))],
+            },
+        );
+    }
+    drain(&mut m);
+    m
+}
+
+#[test]
+fn ring_all_rings_every_offered_agent_and_the_first_answer_wins() {
+    let t0 = Instant::now();
+    let mut m = offered_to_three(t0);
+    assert!(["a1", "a2", "a3"].iter().all(|a| m.is_ringing(a)));
+    m.handle(t0, Input::AgentAnswered { leg: 2 });
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::CancelLeg(1)) && a.contains(&Action::CancelLeg(3)));
+    assert!(a.contains(&Action::Bridge(2)));
+    let answered: Vec<_> = a
+        .iter()
+        .filter(|x| matches!(x, Action::OfferAnswered { .. }))
+        .collect();
+    assert_eq!(
+        answered,
+        vec![&Action::OfferAnswered { agent: "a2".into() }]
+    );
+    assert!(!a.iter().any(|x| matches!(x, Action::OfferFailed { .. })));
+    // The ACD's cancels for the losers arrive after the bridge: nothing to do.
+    m.handle(t0, Input::CancelOffer { agent: "a1".into() });
+    assert!(drain(&mut m).is_empty());
+}
+
+#[test]
+fn ring_all_reports_each_failed_agent_and_keeps_the_others_ringing() {
+    let t0 = Instant::now();
+    let mut m = offered_to_three(t0);
+    m.handle(
+        t0,
+        Input::AgentFailed {
+            leg: 1,
+            sip_status: 486,
+            reason: "busy".into(),
+        },
+    );
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::OfferFailed {
+        agent: "a1".into(),
+        rejected: true
+    }));
+    assert!(!a.iter().any(|x| matches!(x, Action::CancelLeg(_))));
+    assert!(!m.is_routing());
+    // The ACD withdraws a3 only: a2's leg keeps ringing.
+    m.handle(t0, Input::CancelOffer { agent: "a3".into() });
+    assert_eq!(drain(&mut m), vec![Action::CancelLeg(3)]);
+    assert!(m.is_ringing("a2") && !m.is_routing());
+    m.handle(
+        t0,
+        Input::AgentFailed {
+            leg: 2,
+            sip_status: 480,
+            reason: "no answer".into(),
+        },
+    );
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::OfferFailed {
+        agent: "a2".into(),
+        rejected: false
+    }));
+    assert!(m.is_routing());
+}
+
+#[test]
+fn an_offered_agent_without_a_phone_fails_alone() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(
+        t0,
+        Input::Offer {
+            agent: "1002".into(),
+            ring_timeout: None,
+        },
+    );
+    drain(&mut m);
+    m.handle(t0, Input::RingStarted { legs: vec![] });
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::OfferFailed {
+            agent: "1002".into(),
+            rejected: false
+        }]
+    );
+    assert!(m.is_ringing("1001") && !m.is_routing());
+}
+
+#[test]
+fn agent_hold_plays_music_and_resume_rebridges() {
+    let t0 = Instant::now();
+    let mut m = ringing_call(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    drain(&mut m);
+    m.handle(
+        t0,
+        Input::Hold {
+            by: Party::Agent,
+            on: true,
+        },
+    );
+    let a = drain(&mut m);
+    assert!(a.contains(&Action::Unbridge) && a.contains(&Action::PlayHoldMusic));
+    m.handle(
+        t0,
+        Input::Hold {
+            by: Party::Agent,
+            on: false,
+        },
+    );
+    assert!(drain(&mut m).contains(&Action::Bridge(1)));
+}
