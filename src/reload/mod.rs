@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::ivr::model::NodeKind;
 use crate::sip::exchange::Exchange;
 
 pub mod cli;
@@ -248,31 +247,6 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     v
 }
 
-/// Queues the IVR flows hand calls to that the config does not have.
-pub fn flow_queue_problems(set: &crate::ivr::FlowSet, config: &Config) -> Vec<String> {
-    let known = |q: &str| config.queues.iter().any(|c| c.id.as_str() == q);
-    let mut problems = Vec::new();
-    for flow in set.flows() {
-        for node in &flow.nodes {
-            if let NodeKind::Queue { queue, .. } = &node.kind
-                && !known(queue)
-            {
-                problems.push(format!(
-                    "flow {:?} node {:?} hands calls to queue {queue:?}, which [[queues]] does not have",
-                    flow.name, node.name
-                ));
-            }
-        }
-    }
-    let fallback = set.fallback_queue();
-    if !fallback.is_empty() && !known(fallback) {
-        problems.push(format!(
-            "the flows' fallback queue {fallback:?} is not in [[queues]]"
-        ));
-    }
-    problems
-}
-
 /// Every problem that stops `new` from replacing the running `old` config.
 fn problems(ex: &Exchange, old: &Config, new: &Config) -> Vec<String> {
     let mut problems: Vec<String> = restart_only(old, new)
@@ -286,8 +260,10 @@ fn problems(ex: &Exchange, old: &Config, new: &Config) -> Vec<String> {
         if let Err(e) = crate::app::check_queue_ivr_targets(new, flows) {
             problems.push(e.to_string());
         }
-        if !new.queues.is_empty() {
-            problems.extend(flow_queue_problems(&flows.current(), new));
+        // The same check start-up and a flows reload run.
+        let known = new.queues.iter().map(|q| q.id.as_str());
+        if let Err(e) = crate::ivr::check_queue_names(&flows.current(), known) {
+            problems.push(e.to_string());
         }
     }
     problems
@@ -338,6 +314,10 @@ async fn attempt(ex: &Exchange) -> Result<Changes, ReloadError> {
             .map_err(|e| ReloadError::Refused(vec![format!("ACD: {e}")]))?;
     }
     ex.registrar.set_accounts(&new);
+    if let Some(flows) = &ex.flows {
+        // Later flow reloads are checked against the queues that now exist.
+        flows.set_queues(new.queues.iter().map(|q| q.id.to_string()).collect());
+    }
     ex.swap_config(Arc::new(new));
     Ok(changes)
 }
