@@ -63,9 +63,13 @@ pub fn check_queue_names<'a>(
     } else {
         known.join(", ")
     };
+    // A server without queues (an IVR that only serves itself or transfers out) is not
+    // held to the default fallback queue it never wrote; one it names must exist.
+    let unnamed_default = !set.fallback_queue_named && known.is_empty();
     let mut errors: Vec<CheckError> = set
         .queue_references()
         .into_iter()
+        .filter(|r| !(unnamed_default && r.node == "fallback_queue"))
         .filter(|r| !names.contains(r.queue.as_str()))
         .map(|r| CheckError {
             file: r.file,
@@ -123,5 +127,18 @@ mod tests {
     fn known_queues_pass() {
         let s = set(FLOW, "default_flow: principal\nfallback_queue: geral\n");
         assert!(check_queue_names(&s, ["geral", "perica"]).is_ok());
+    }
+
+    #[test]
+    fn without_queues_only_a_named_fallback_is_held_to_exist() {
+        let self_service = "start: fim\nnodes:\n  fim: { type: hangup }\n";
+        let implicit = set(self_service, "default_flow: principal\n");
+        assert!(check_queue_names(&implicit, []).is_ok(), "no queues, default fallback");
+        assert!(
+            check_queue_names(&implicit, ["pericia"]).is_err(),
+            "with queues, the default fallback `geral` must be one of them"
+        );
+        let named = set(self_service, "default_flow: principal\nfallback_queue: geral\n");
+        assert!(check_queue_names(&named, []).is_err(), "a named fallback must exist");
     }
 }

@@ -157,6 +157,7 @@ pub fn compile(sources: &[Source]) -> (FlowSet, Vec<CheckError>) {
         by_name,
         routes,
         default_flow,
+        fallback_queue_named: entry_spec.fallback_queue.is_some(),
         fallback_queue: entry_spec
             .fallback_queue
             .unwrap_or_else(|| DEFAULT_FALLBACK_QUEUE.to_owned()),

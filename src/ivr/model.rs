@@ -33,6 +33,8 @@ pub struct FlowSet {
     pub(crate) routes: Vec<Route>,
     pub(crate) default_flow: FlowId,
     pub(crate) fallback_queue: String,
+    /// `entry.yaml` names the fallback queue (otherwise it is the default, `geral`).
+    pub(crate) fallback_queue_named: bool,
     pub(crate) entry_file: Option<PathBuf>,
 }
 
