@@ -424,3 +424,24 @@ fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
         "no_outbound_trunk"
     );
 }
+
+#[test]
+fn a_refresh_the_gateway_answers_481_ends_the_call() {
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        TRUSTED_IP,
+        DID_WAIT,
+        "gw_session_refresh_refused.xml",
+        &[
+            ("SE", "10;refresher=uas".into()),
+            ("EXPECT_SE", "^ *10;refresher=uas$".into()),
+            ("REASON", "^ *Q\\.850;cause=102".into()),
+        ],
+    );
+    wait_ok(c, "gateway refusing atende's refresh", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["by"], "system");
+    assert_eq!(hung["cause"], "session_timer_expired");
+}
