@@ -351,6 +351,15 @@ fn a_gateway_requiring_100rel_is_served() {
 
 #[test]
 fn an_ivr_transfer_to_a_number_is_bridged_through_the_outbound_gateway() {
+    transfer_out("citizen.xml");
+}
+
+#[test]
+fn an_ivr_transfer_through_a_gateway_insisting_on_100rel_pracks_its_ringing() {
+    transfer_out("far_end_100rel.xml");
+}
+
+fn transfer_out(far_end_scenario: &str) {
     let gateway_port = free_port();
     let server = start_server_with(
         Db::Sqlite,
@@ -360,7 +369,7 @@ fn an_ivr_transfer_to_a_number_is_bridged_through_the_outbound_gateway() {
     );
     let far_end = start_phone(
         &server,
-        "citizen.xml",
+        far_end_scenario,
         gateway_port,
         1,
         440,
