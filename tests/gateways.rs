@@ -454,3 +454,24 @@ fn a_refresh_the_gateway_answers_481_ends_the_call() {
     assert_eq!(hung["by"], "system");
     assert_eq!(hung["cause"], "session_timer_expired");
 }
+
+#[test]
+fn atende_refreshes_with_re_invite_a_gateway_without_update() {
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        TRUSTED_IP,
+        DID_WAIT,
+        "gw_session_reinvite.xml",
+        &[
+            ("SE", "10;refresher=uas".into()),
+            ("SEVAL", "10".into()),
+            ("EXPECT_SE", "^ *10;refresher=uas$".into()),
+        ],
+    );
+    wait_ok(c, "gateway answering atende's re-INVITE refresh", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["by"], "caller");
+    assert_eq!(hung["cause"], "normal_clearing");
+}
