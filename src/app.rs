@@ -1,8 +1,12 @@
 //! Assembles a running server from a config: store, event log, recordings, prompts, SIP,
-//! HTTP — and takes it down in order on shutdown (stop taking calls, flush the log).
+//! HTTP — closing first what a crash left unfinished (`lifecycle::recovery`) and bringing
+//! agents back as they were — and takes it down in order on shutdown: refuse new calls,
+//! end every call and seal its recording (within `shutdown_timeout_secs`), flush the
+//! event and agent logs, stop SIP and HTTP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +22,7 @@ use crate::sip::exchange::Exchange;
 use crate::sip::registrar::Registrar;
 use crate::sip::server;
 use crate::store::Store;
+use crate::store::agent_log::AgentLog;
 use crate::store::event_log::{EventLog, EventLogConfig};
 use crate::store::protocol::ProtocolAllocator;
 
@@ -62,14 +67,54 @@ pub struct Running {
     pub exchange: Arc<Exchange>,
     cancel: CancellationToken,
     http: tokio::task::JoinHandle<()>,
+    agent_log: Option<AgentLog>,
 }
 
 impl Running {
-    pub async fn shutdown(self) {
-        info!("shutting down: no new calls; flushing the event log");
+    /// The clean stop: new calls get 503, every call is ended by the system with cause
+    /// `server_shutdown` (BYE on both legs) and its recording sealed, then the event and
+    /// agent logs are flushed — all within `shutdown_timeout_secs`; what is left is
+    /// logged. True when everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        let ex = &self.exchange;
+        let bound = Duration::from_secs(ex.config.shutdown_timeout_secs);
+        let deadline = tokio::time::Instant::now() + bound;
+        let calls = ex.active_calls();
+        info!(
+            calls,
+            "stopping: new calls refused, calls in progress being ended"
+        );
+        ex.lifecycle.start_drain();
+        let left = ex.lifecycle.wait_idle(bound).await;
+        if left > 0 {
+            warn!(
+                calls_or_tasks = left,
+                active_calls = ex.active_calls(),
+                "stop bound reached: calls or recordings still unfinished (the next start closes them)"
+            );
+        }
+        let logs = async {
+            ex.event_log.flush().await;
+            if let Some(log) = &self.agent_log {
+                log.flush().await;
+            }
+        };
+        let flushed = tokio::time::timeout_at(
+            deadline.max(tokio::time::Instant::now() + Duration::from_secs(1)),
+            logs,
+        )
+        .await
+        .is_ok();
+        if !flushed {
+            warn!("stop bound reached before the event and agent logs were flushed");
+        }
         self.cancel.cancel();
         self.http.abort();
-        self.exchange.event_log.flush().await;
+        let clean = left == 0 && flushed;
+        if clean {
+            info!(calls, "stopped cleanly");
+        }
+        clean
     }
 }
 
@@ -103,6 +148,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
     )
     .await?;
+    // What the previous run left in the spill journal is in the database first, so the
+    // calls it left open are seen whole.
+    event_log.flush().await;
+    let recovered = match crate::lifecycle::recovery::recover(&store).await {
+        Ok(r) => r.calls,
+        Err(e) => {
+            tracing::error!(error = %e, "calls left unfinished by a crash could not be closed; the next start tries again");
+            0
+        }
+    };
     let protocols = ProtocolAllocator::new(store.last_protocol().await?);
 
     let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
@@ -138,6 +193,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(flows) = &flows {
         check_queue_ivr_targets(&config, flows)?;
     }
+    let agent_log = (!config.queues.is_empty()).then(|| AgentLog::spawn(store.clone()));
     let acd = if config.queues.is_empty() {
         None
     } else {
@@ -148,14 +204,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 None
             }
         };
+        let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
+        let agent_states = match store.last_agent_states(&ids).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "agents' states before the restart could not be read; only auto_login agents are logged in");
+                Vec::new()
+            }
+        };
         Some(crate::sip::acd::spawn(
             config.engine_config(),
             &config.agents,
             crate::sip::acd::AcdShell {
-                agent_log: Some(crate::store::agent_log::AgentLog::spawn(store.clone())),
+                agent_log: agent_log.clone(),
                 dialler: Some(dialler_tx),
                 saver: Some(crate::sip::callback_store::spawn_saver(store.clone())),
                 restored,
+                agent_states,
             },
         )?)
     };
@@ -193,6 +258,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .with_flows(flows)
         .with_acd(acd),
     );
+    exchange.lifecycle.set_recovered_calls(recovered);
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
     crate::sip::callback::spawn_dialler(exchange.clone(), dialler_rx);
     let users = prompt_users(&exchange);
@@ -203,6 +269,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cancel.clone(),
     );
     restore_emergency(&exchange, &store).await;
+    crate::lifecycle::agents::keep_seats(&store, &exchange.hot_desk).await;
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });
@@ -233,6 +300,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         exchange,
         cancel,
         http,
+        agent_log,
     })
 }
 

@@ -98,6 +98,10 @@ pub struct Config {
     /// IANA time zone used for protocol-number days and, later, schedules.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// How long a stop (SIGTERM/SIGINT) waits for calls to end and recordings to be
+    /// sealed before the process exits anyway, logging what was left.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub http: HttpConfig,
@@ -313,9 +317,14 @@ pub struct AgentConfig {
     /// Skills and proficiency (1-10), e.g. `{ agendamento = 5 }`.
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
-    /// Logged in and available as soon as the server starts (demo).
+    /// Logged in and available at the first start (demo); later starts restore the
+    /// state the agent log last saw (`lifecycle::agents`).
     #[serde(default)]
     pub auto_login: bool,
+}
+
+fn default_shutdown_timeout() -> u64 {
+    10
 }
 
 fn default_timezone() -> String {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dirwatch;
 pub mod events;
 pub mod ivr;
+pub mod lifecycle;
 pub mod media;
 pub mod memory;
 pub mod schedule;

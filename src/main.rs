@@ -118,7 +118,15 @@ async fn serve(config: atende::config::Config) -> ExitCode {
         }
     };
     wait_for_signal().await;
-    running.shutdown().await;
+    // A second signal during the drain stops at once (the next start closes the calls).
+    tokio::select! {
+        clean = running.shutdown() => {
+            if !clean {
+                tracing::warn!("stopped with work unfinished (see above)");
+            }
+        }
+        () = wait_for_signal() => tracing::warn!("second stop signal: exiting without waiting"),
+    }
     ExitCode::SUCCESS
 }
 

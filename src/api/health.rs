@@ -168,6 +168,12 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         log.spilled(),
     );
     metric(
+        "atende_calls_recovered_total",
+        "counter",
+        "Calls a crash left unfinished, closed at this start (cause server_restart).",
+        ex.lifecycle.recovered_calls(),
+    );
+    metric(
         "atende_database_up",
         "gauge",
         "1 when the database accepts writes.",

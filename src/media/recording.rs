@@ -44,10 +44,12 @@
 
 mod finalizer;
 mod flusher;
+mod recover;
 mod reserve;
 pub mod wav;
 mod writer;
 
+pub use recover::seal_after_crash;
 pub use wav::RecordingFormat;
 
 #[cfg(test)]
@@ -170,6 +172,8 @@ pub enum RecordingError {
         #[source]
         source: std::io::Error,
     },
+    #[error("recording {path}: cannot be sealed after a crash: {reason}")]
+    Unsealable { path: PathBuf, reason: String },
     #[error("recording {path}: the writer thread is gone")]
     WriterGone { path: PathBuf },
 }

@@ -80,6 +80,8 @@ pub struct AcdShell {
     pub saver: Option<watch::Sender<String>>,
     /// Callbacks saved before a restart, with each call's resumed log.
     pub restored: Option<(CallbackSnapshot, Vec<(CallId, CallLog)>)>,
+    /// Each agent's last logged state (agent, state, pause reason) before a restart.
+    pub agent_states: Vec<(String, String, Option<String>)>,
 }
 
 struct AcdActor {
@@ -144,17 +146,27 @@ pub fn spawn(
             Err(e) => warn!(error = %e, "saved callbacks refused; they are not restored"),
         }
     }
-    for a in agents
+    let last: HashMap<&str, (&str, Option<&str>)> = callbacks
+        .agent_states
         .iter()
-        .filter(|a| a.auto_login && !a.queues.is_empty())
-    {
-        if let Err(e) = actor.login(&AgentId::new(a.id.as_str()), true) {
-            warn!(agent = %a.id, error = %e, "auto login refused");
-        }
+        .map(|(a, s, r)| (a.as_str(), (s.as_str(), r.as_deref())))
+        .collect();
+    for a in agents.iter().filter(|a| !a.queues.is_empty()) {
+        let last = last.get(a.id.as_str()).copied();
+        crate::lifecycle::agents::restore(&mut actor, a, last);
     }
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(actor.run(rx));
     Ok(AcdHandle { tx })
+}
+
+impl crate::lifecycle::agents::Floor for AcdActor {
+    fn login(&mut self, agent: &AgentId, ready: bool) -> Result<(), AcdError> {
+        AcdActor::login(self, agent, ready)
+    }
+    fn input(&mut self, input: Input) -> Result<(), AcdError> {
+        AcdActor::input(self, input)
+    }
 }
 
 impl AcdActor {

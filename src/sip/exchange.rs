@@ -60,6 +60,8 @@ pub struct Exchange {
     pub acd: Option<AcdHandle>,
     /// HTTP client for the IVR's `http` nodes (`None` if TLS could not be set up).
     pub http: Option<reqwest::Client>,
+    /// The drain switch every call watches, and the count of calls the stop waits for.
+    pub lifecycle: crate::lifecycle::Lifecycle,
     trunks: Vec<(String, Vec<IpNet>)>,
     protocols: Mutex<ProtocolAllocator>,
     tz: jiff::tz::TimeZone,
@@ -108,6 +110,7 @@ impl Exchange {
             announcements: Arc::new(Announcements::new()),
             acd: None,
             http: http_client(),
+            lifecycle: Default::default(),
             trunks,
             protocols: Mutex::new(protocols),
             tz,

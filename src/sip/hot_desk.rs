@@ -4,15 +4,21 @@
 //!
 //! Read-mostly shared state behind one std `Mutex`, held only to read or change the map,
 //! never across an `.await`. An agent without a seat is at their own account's phones
-//! (auto-login, CTI). Lost at restart, as the ACD's logins are.
+//! (auto-login, CTI). Kept across restarts: every change hands the whole map, as JSON, to
+//! a saver (`keep_in`; a setting in the database), and start-up `restore`s it, as the
+//! ACD restores the logins.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use tokio::sync::watch;
 
 #[derive(Debug, Default)]
 pub struct HotDesk {
     /// Agent id → the phone account (registrar AOR) they logged in from.
     seats: Mutex<HashMap<String, String>>,
+    /// Takes the seats as JSON after each change (none: not kept).
+    saver: OnceLock<watch::Sender<String>>,
 }
 
 impl HotDesk {
@@ -30,11 +36,36 @@ impl HotDesk {
         let mut seats = self.seats();
         seats.retain(|a, p| a != agent && p != phone);
         seats.insert(agent.to_owned(), phone.to_owned());
+        self.save(&seats);
     }
 
     /// The agent leaves their seat (logout).
     pub fn leave(&self, agent: &str) {
-        self.seats().remove(agent);
+        let mut seats = self.seats();
+        if seats.remove(agent).is_some() {
+            self.save(&seats);
+        }
+    }
+
+    /// From now on every change goes to `saver` (set once, at start-up).
+    pub fn keep_in(&self, saver: watch::Sender<String>) {
+        let _ = self.saver.set(saver);
+    }
+
+    /// Takes back the seats saved before a restart (the JSON `keep_in` received); the
+    /// number of seats, or why the JSON was refused.
+    pub fn restore(&self, json: &str) -> Result<usize, serde_json::Error> {
+        let saved: BTreeMap<String, String> = serde_json::from_str(json)?;
+        let mut seats = self.seats();
+        seats.extend(saved);
+        Ok(seats.len())
+    }
+
+    fn save(&self, seats: &HashMap<String, String>) {
+        if let Some(saver) = self.saver.get() {
+            let sorted: BTreeMap<&String, &String> = seats.iter().collect();
+            let _ = saver.send(serde_json::to_string(&sorted).unwrap_or_default());
+        }
     }
 
     /// The phone account whose registered contacts ring for `agent`.
@@ -80,5 +111,21 @@ mod tests {
         assert_eq!(d.agent_at("1002"), "1002");
         d.leave("1003");
         assert_eq!(d.phone_of("1003"), "1003");
+    }
+
+    #[test]
+    fn seats_saved_come_back_in_a_new_desk() {
+        let d = HotDesk::default();
+        let (tx, rx) = watch::channel(String::new());
+        d.keep_in(tx);
+        d.sit("1001", "1002");
+        d.sit("1003", "1004");
+        d.leave("1003");
+        let saved = rx.borrow().clone();
+        assert_eq!(saved, r#"{"1001":"1002"}"#);
+        let after = HotDesk::default();
+        assert_eq!(after.restore(&saved).expect("valid"), 1);
+        assert_eq!(after.phone_of("1001"), "1002");
+        assert!(after.restore("not json").is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use super::{Store, StoreError};
@@ -64,6 +64,30 @@ impl Store {
         Ok(())
     }
 
+    /// Each agent's last logged state (state name and pause reason), for agents that have
+    /// one: what the ACD restores at start-up. One indexed lookup per agent.
+    pub async fn last_agent_states(
+        &self,
+        agents: &[&str],
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let mut out = Vec::new();
+        for agent in agents {
+            let row: Option<(String, Option<String>)> = on_pool!(self, pool => {
+                sqlx::query_as(
+                    "SELECT to_state, reason FROM agent_events WHERE agent = $1 \
+                     ORDER BY at_ms DESC, id DESC LIMIT 1",
+                )
+                .bind(agent)
+                .fetch_optional(pool)
+                .await?
+            });
+            if let Some((state, reason)) = row {
+                out.push(((*agent).to_owned(), state, reason));
+            }
+        }
+        Ok(out)
+    }
+
     /// State changes in `[from_ms, to_ms)`, of one agent or all, oldest first.
     pub async fn agent_events(
         &self,
@@ -92,8 +116,15 @@ impl Store {
 /// The ACD's side of the agent log. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AgentLog {
-    tx: mpsc::Sender<AgentEvent>,
+    tx: mpsc::Sender<Msg>,
     lost: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+enum Msg {
+    Event(AgentEvent),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
 }
 
 impl AgentLog {
@@ -106,9 +137,18 @@ impl AgentLog {
 
     /// Queues an entry; never blocks the ACD. A full queue loses the entry, loudly.
     pub fn record(&self, event: AgentEvent) {
-        if self.tx.try_send(event).is_err() {
+        if self.tx.try_send(Msg::Event(event)).is_err() {
             self.lost.fetch_add(1, Ordering::Relaxed);
             error!("agent log queue full: a state change was not stored");
+        }
+    }
+
+    /// Waits until every entry recorded before it is written (a clean stop); while the
+    /// database is down this waits too, so callers bound it.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -118,18 +158,32 @@ impl AgentLog {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<AgentEvent>, lost: Arc<AtomicU64>) {
+async fn write_loop(store: Store, mut rx: mpsc::Receiver<Msg>, lost: Arc<AtomicU64>) {
     let mut pending: VecDeque<AgentEvent> = VecDeque::new();
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     let mut failing = false;
+    fn take(m: Msg, pending: &mut VecDeque<AgentEvent>, waiters: &mut Vec<oneshot::Sender<()>>) {
+        match m {
+            Msg::Event(e) => pending.push_back(e),
+            Msg::Flush(w) => waiters.push(w),
+        }
+    }
     loop {
         if pending.is_empty() {
+            // Everything received is written: answer the flushes waiting for it.
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
             match rx.recv().await {
-                Some(e) => pending.push_back(e),
+                Some(m) => take(m, &mut pending, &mut waiters),
                 None => return,
             }
         }
-        while let Ok(e) = rx.try_recv() {
-            pending.push_back(e);
+        while let Ok(m) = rx.try_recv() {
+            take(m, &mut pending, &mut waiters);
+        }
+        if pending.is_empty() {
+            continue;
         }
         if pending.len() > MAX_PENDING {
             let over = pending.len() - MAX_PENDING;
@@ -183,19 +237,25 @@ mod tests {
         log.record(ev("1001", 10, "paused", Some("lunch")));
         log.record(ev("1002", 20, "on_call", None));
         log.record(ev("1001", 30, "available", None));
-        let mut got = Vec::new();
-        for _ in 0..100 {
-            got = db
-                .store
-                .agent_events(None, 0, i64::MAX, 100)
-                .await
-                .expect("query");
-            if got.len() == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(got.len(), 3);
+        log.flush().await;
+        let got = db
+            .store
+            .agent_events(None, 0, i64::MAX, 100)
+            .await
+            .expect("query");
+        assert_eq!(got.len(), 3, "flush waits for every entry before it");
+        let last = db
+            .store
+            .last_agent_states(&["1001", "1002", "1003"])
+            .await
+            .expect("query");
+        assert_eq!(
+            last,
+            vec![
+                ("1001".to_owned(), "available".to_owned(), None),
+                ("1002".to_owned(), "on_call".to_owned(), None),
+            ]
+        );
         let one = db
             .store
             .agent_events(Some("1001"), 0, i64::MAX, 100)

@@ -35,10 +35,11 @@ pub mod ivr_stats;
 pub mod privacy;
 pub mod protocol;
 pub mod query;
+pub mod recovery;
 pub mod settings;
 mod spill;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod write;
 
 use protocol::{Protocol, ProtocolError};

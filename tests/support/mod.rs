@@ -345,6 +345,27 @@ ring_timeout_secs = 20
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(st.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `within` for the process to exit; its exit status, or `None`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
 }
 
 impl Drop for Server {

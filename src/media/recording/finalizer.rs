@@ -105,7 +105,7 @@ fn finalize(
 
 /// SHA-256 of the first `len` bytes, read back from the file (the last seconds from the
 /// page cache, older audio from disk).
-fn hash(file: &File, len: u64, scratch: &mut [u8]) -> std::io::Result<String> {
+pub(super) fn hash(file: &File, len: u64, scratch: &mut [u8]) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut at = 0u64;
     while at < len {

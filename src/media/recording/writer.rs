@@ -522,8 +522,17 @@ fn update_header(
     format: RecordingFormat,
 ) -> std::io::Result<()> {
     sink.flush()?;
+    write_sizes(sink.get_ref(), frames, format)
+}
+
+/// Rewrites a recording's size fields in place for `frames` frames (the rest of the
+/// header never changes); also what seals a recording after a crash.
+pub(super) fn write_sizes(
+    file: &File,
+    frames: u64,
+    format: RecordingFormat,
+) -> std::io::Result<()> {
     let header = format.header(frames);
-    let file = sink.get_ref();
     file.write_all_at(&header[4..format.fields_end()], 4)?;
     file.write_all_at(&header[DATA_SIZE_AT..], DATA_SIZE_AT as u64)
 }

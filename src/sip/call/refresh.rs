@@ -27,7 +27,10 @@ impl CallActor {
         }
         let d = self.caller.clone();
         let reason = raw_header("Reason", q850::reason_header(cause));
-        tokio::spawn(async move { d.bye_with_headers(Some(vec![reason])).await });
+        // The drain waits for it: a stop's BYE must leave before the process exits.
+        self.ex.lifecycle.spawn(async move {
+            let _ = d.bye_with_headers(Some(vec![reason])).await;
+        });
     }
 
     /// The session timer's deadline passed: refresh, or end a call the peer stopped
