@@ -19,6 +19,8 @@ const DID_WAIT: &str = "4000";
 const DID_SHORT: &str = "4001";
 /// DID whose IVR flow transfers to an external number.
 const DID_TRANSFER: &str = "4002";
+/// DID of a service ringing agent 1001.
+const DID_AGENT: &str = "4003";
 const TRUSTED_IP: &str = "127.0.0.2";
 const UNTRUSTED_IP: &str = "127.0.0.1";
 
@@ -70,6 +72,9 @@ dir = "{flows}"
 did = "{DID_TRANSFER}"
 service = "ura"
 [[routes]]
+did = "{DID_AGENT}"
+service = "agents"
+[[routes]]
 did = "{DID_WAIT}"
 service = "wait"
 [[routes]]
@@ -83,6 +88,13 @@ ring_timeout_secs = 60
 welcome_prompt = "pt-BR/welcome"
 hold_music = "pt-BR/hold-music"
 ring_timeout_secs = 2
+[services.agents]
+welcome_prompt = "pt-BR/welcome"
+hold_music = "pt-BR/hold-music"
+agents = ["1001"]
+[[agents]]
+id = "1001"
+password = "pw1001"
 [services.ura]
 ivr = true
 hold_music = "pt-BR/hold-music"
@@ -351,6 +363,15 @@ fn a_gateway_requiring_100rel_is_served() {
 
 #[test]
 fn an_ivr_transfer_to_a_number_is_bridged_through_the_outbound_gateway() {
+    transfer_out("citizen.xml");
+}
+
+#[test]
+fn an_ivr_transfer_through_a_gateway_insisting_on_100rel_pracks_its_ringing() {
+    transfer_out("far_end_100rel.xml");
+}
+
+fn transfer_out(far_end_scenario: &str) {
     let gateway_port = free_port();
     let server = start_server_with(
         Db::Sqlite,
@@ -360,7 +381,7 @@ fn an_ivr_transfer_to_a_number_is_bridged_through_the_outbound_gateway() {
     );
     let far_end = start_phone(
         &server,
-        "citizen.xml",
+        far_end_scenario,
         gateway_port,
         1,
         440,
@@ -422,5 +443,83 @@ fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
         "no_outbound_trunk"
+    );
+}
+
+#[test]
+fn a_refresh_the_gateway_answers_481_ends_the_call() {
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        TRUSTED_IP,
+        DID_WAIT,
+        "gw_session_refresh_refused.xml",
+        &[
+            ("SE", "10;refresher=uas".into()),
+            ("EXPECT_SE", "^ *10;refresher=uas$".into()),
+            ("REASON", "^ *Q\\.850;cause=102".into()),
+        ],
+    );
+    wait_ok(c, "gateway refusing atende's refresh", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["by"], "system");
+    assert_eq!(hung["cause"], "session_timer_expired");
+}
+
+#[test]
+fn atende_refreshes_with_re_invite_a_gateway_without_update() {
+    let server = start_server(Db::Sqlite);
+    let c = gateway(
+        &server,
+        TRUSTED_IP,
+        DID_WAIT,
+        "gw_session_reinvite.xml",
+        &[
+            ("SE", "10;refresher=uas".into()),
+            ("SEVAL", "10".into()),
+            ("EXPECT_SE", "^ *10;refresher=uas$".into()),
+        ],
+    );
+    wait_ok(c, "gateway answering atende's re-INVITE refresh", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["by"], "caller");
+    assert_eq!(hung["cause"], "normal_clearing");
+}
+
+#[test]
+fn a_restricted_caller_rings_the_agent_as_anonymous() {
+    let server = start_server(Db::Sqlite);
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_agent(
+        &server,
+        "agent_shown_caller.xml",
+        agent_port,
+        1,
+        &[
+            ("ANSWER_AFTER_MS", "200".into()),
+            ("FROM", "sip:anonymous@".into()),
+        ],
+    );
+    let mut vars = caller_vars(
+        "anonymous",
+        &[
+            "P-Asserted-Identity: <sip:2733334444@gw.example>",
+            "Privacy: id",
+        ],
+        &[],
+    );
+    vars.retain(|(k, _)| *k != "TALK_MS");
+    vars.push(("TALK_MS", "3000".into()));
+    let c = gateway(&server, TRUSTED_IP, DID_AGENT, "gw_caller.xml", &vars);
+    wait_ok(c, "restricted caller", &server);
+    wait_ok(agent, "agent phone shown an anonymous caller", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert!(
+        kinds(&events).contains(&"bridged".to_owned()),
+        "{:?}",
+        kinds(&events)
     );
 }

@@ -133,12 +133,21 @@ mod tests {
     fn without_queues_only_a_named_fallback_is_held_to_exist() {
         let self_service = "start: fim\nnodes:\n  fim: { type: hangup }\n";
         let implicit = set(self_service, "default_flow: principal\n");
-        assert!(check_queue_names(&implicit, []).is_ok(), "no queues, default fallback");
+        assert!(
+            check_queue_names(&implicit, []).is_ok(),
+            "no queues, default fallback"
+        );
         assert!(
             check_queue_names(&implicit, ["pericia"]).is_err(),
             "with queues, the default fallback `geral` must be one of them"
         );
-        let named = set(self_service, "default_flow: principal\nfallback_queue: geral\n");
-        assert!(check_queue_names(&named, []).is_err(), "a named fallback must exist");
+        let named = set(
+            self_service,
+            "default_flow: principal\nfallback_queue: geral\n",
+        );
+        assert!(
+            check_queue_names(&named, []).is_err(),
+            "a named fallback must exist"
+        );
     }
 }

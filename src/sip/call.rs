@@ -590,6 +590,10 @@ impl CallActor {
 
     async fn on_outcome(&mut self, o: LegOutcome) {
         let now = std::time::Instant::now();
+        if o.leg == refresh::REFRESH {
+            self.refresh_outcome(now, o.result);
+            return;
+        }
         match o.result {
             Ok((status, body)) if status.code() / 100 == 2 => {
                 let parsed = body

@@ -131,3 +131,26 @@ impl std::fmt::Debug for DialogRouter {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hangup_reason_is_kept_for_a_routed_call_only_and_taken_once() {
+        let router = DialogRouter::start();
+        router.note_reason("stranger", "user_busy".into());
+        assert_eq!(router.take_reason("stranger"), None);
+        let _route = router.register("call-1").expect("new Call-ID");
+        router.note_reason("call-1", "user_busy".into());
+        assert_eq!(router.take_reason("call-1").as_deref(), Some("user_busy"));
+        assert_eq!(router.take_reason("call-1"), None);
+        router.note_reason("call-1", "no_answer".into());
+        router.remove(&["call-1"]);
+        assert_eq!(
+            router.take_reason("call-1"),
+            None,
+            "forgotten with its call"
+        );
+    }
+}

@@ -30,9 +30,11 @@ pub const METHODS: &[Method] = &[
     Method::Update,
 ];
 
-/// The option-tags atende supports (a `Require` naming any other gets 420); extend here
-/// when an extension (`timer`, `100rel`) is implemented. Also sent in `Supported`.
-pub const SUPPORTED: &[&str] = &[];
+/// The option-tags atende supports (a `Require` naming any other gets 420), also sent in
+/// `Supported`: session timers (RFC 4028, `sip::session_timer`) and reliable provisional
+/// responses (RFC 3262: an inbound call is answered with no provisional response but
+/// 100 Trying, so a gateway requiring 100rel is served; outbound legs PRACK).
+pub const SUPPORTED: &[&str] = &["timer", "100rel"];
 
 /// The body types atende reads: SDP, alone or as a part of a multipart body.
 pub const ACCEPT: &str = "application/sdp";
@@ -247,6 +249,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(u16::from(e.status), 420);
         assert_eq!(e.headers, vec![("Unsupported", "foo, Bar, baz".to_owned())]);
+        // The extensions atende implements pass, in any case; only the others are listed.
+        assert_eq!(
+            status(&msg(
+                "OPTIONS sip:a@h SIP/2.0",
+                "Require: Timer, 100rel
+",
+                ""
+            )),
+            None
+        );
+        let e = check(&msg(
+            "OPTIONS sip:a@h SIP/2.0",
+            "Require: timer, foo
+",
+            "",
+        ))
+        .unwrap_err();
+        assert_eq!(e.headers, vec![("Unsupported", "foo".to_owned())]);
         let e = check(&msg(
             "INVITE sip:a@h SIP/2.0",
             "Content-Type: text/plain\n",

@@ -8,11 +8,16 @@ use tracing::{info, warn};
 
 use super::CallActor;
 use crate::call::machine::Input;
+use crate::call::machine::LegId;
 use crate::events::Party;
 use crate::sdp;
+use crate::sip::legs::{FinalResponse, LegOutcome};
 use crate::sip::request::{self, raw_header};
 use crate::sip::session_timer::{self, Due};
 use crate::sip::{legs, q850};
+
+/// The outcome "leg" of atende's own session refreshes on the caller's dialog.
+pub(super) const REFRESH: LegId = LegId::MAX;
 
 impl CallActor {
     /// Sends the BYE the machine asked for, with `cause` as its Q.850 Reason.
@@ -22,7 +27,7 @@ impl CallActor {
         }
         let d = self.caller.clone();
         let reason = raw_header("Reason", q850::reason_header(cause));
-        // Counted: a clean stop waits for the BYE.
+        // The drain waits for it: a stop's BYE must leave before the process exits.
         self.ex.lifecycle.spawn(async move {
             let _ = d.bye_with_headers(Some(vec![reason])).await;
         });
@@ -45,9 +50,9 @@ impl CallActor {
                     raw_header("Supported", "timer"),
                 ];
                 let dialog = self.caller.clone();
-                let protocol = self.protocol.clone();
                 let update = self.admitted.peer_allows_update;
                 let offer = (!update).then(|| self.current_caller_sdp());
+                let outcomes = self.outcome_tx.clone();
                 tokio::spawn(async move {
                     let r = match offer {
                         None => dialog.update(Some(headers), None).await,
@@ -56,14 +61,17 @@ impl CallActor {
                             dialog.reinvite(Some(headers), Some(sdp.into_bytes())).await
                         }
                     };
-                    match r {
-                        Ok(Some(resp)) if resp.status_code.code() / 100 == 2 => {}
-                        Ok(Some(resp)) => {
-                            warn!(%protocol, status = resp.status_code.code(), "session refresh refused")
-                        }
-                        Ok(None) => {}
-                        Err(e) => warn!(%protocol, error = %e, "session refresh failed"),
-                    }
+                    let result = match r {
+                        Ok(Some(resp)) => Ok((resp.status_code, None)),
+                        // The dialog is no longer confirmed: the call is ending anyway.
+                        Ok(None) => return,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let outcome = LegOutcome {
+                        leg: REFRESH,
+                        result,
+                    };
+                    let _ = outcomes.send(Box::new(outcome)).await;
                 });
             }
             Some(Due::Expired) => {
@@ -76,6 +84,31 @@ impl CallActor {
                     },
                 );
             }
+        }
+    }
+
+    /// How atende's refresh ended. A timeout, 408 or 481 means the session is gone
+    /// (RFC 4028 §10): the call ends. Other refusals (491 glare, 501) leave it up; the
+    /// next refresh tries again.
+    pub(super) fn refresh_outcome(&mut self, now: std::time::Instant, result: FinalResponse) {
+        let failed = match &result {
+            Ok((status, _)) if status.code() / 100 == 2 => return,
+            Ok((status, _)) => {
+                warn!(protocol = %self.protocol, status = status.code(), "session refresh refused");
+                matches!(status.code(), 408 | 481)
+            }
+            Err(e) => {
+                warn!(protocol = %self.protocol, error = %e, "session refresh failed");
+                true
+            }
+        };
+        if failed && self.session.take().is_some() {
+            self.machine.handle(
+                now,
+                Input::Release {
+                    cause: "session_timer_expired".into(),
+                },
+            );
         }
     }
 

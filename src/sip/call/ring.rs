@@ -49,7 +49,8 @@ impl CallActor {
                     Some(101),
                     Direction::SendRecv,
                 );
-                let caller_user = if self.admitted.a_number.is_empty() {
+                // A caller who asked for privacy is not shown on the agent's phone.
+                let caller_user = if self.admitted.a_number.is_empty() || self.admitted.restricted {
                     "anonymous".to_owned()
                 } else {
                     self.admitted.a_number.clone()

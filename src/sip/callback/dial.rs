@@ -119,6 +119,8 @@ impl Attempt {
                 "X-Atende-Protocol",
                 self.protocol.to_string(),
             )]),
+            // A gateway insisting on 100rel sends its 180/183 reliably; rsipstack PRACKs.
+            support_prack: true,
             ..Default::default()
         };
         self.log.record(EventKind::CitizenDialled {
