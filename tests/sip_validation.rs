@@ -90,6 +90,7 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
     );
     assert!(header(&options, "Allow")[0].contains("INVITE"));
     assert_eq!(header(&options, "Accept"), ["application/sdp"]);
+    assert_eq!(header(&options, "Supported"), [""], "no option-tags yet");
 
     // 505, and the status line speaks SIP/2.0, not the request's version.
     let v3 = answer(

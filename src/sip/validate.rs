@@ -71,7 +71,7 @@ pub fn allow() -> String {
         .join(", ")
 }
 
-/// The `Supported` header value (empty when atende supports no option-tag).
+/// The `Supported` header value of OPTIONS answers (empty: no option-tag supported).
 pub fn supported() -> String {
     SUPPORTED.join(", ")
 }
