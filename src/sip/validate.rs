@@ -175,6 +175,16 @@ fn framing(req: &Request) -> Result<(), Rejection> {
             lengths.join(", ")
         ));
     }
+    // rsipstack keeps what arrived of a datagram's body; a length beyond it means the
+    // body was cut (RFC 3261 §18.3: 400). Over TCP the stream waits for the whole body.
+    let declared = lengths.first().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > req.body.len()) {
+        return bad(format!(
+            "Content-Length {} beyond the {} body bytes received",
+            lengths[0],
+            req.body.len()
+        ));
+    }
     Ok(())
 }
 
@@ -266,6 +276,11 @@ mod tests {
         assert_eq!(status(&cseq), Some(400));
         let two = msg("OPTIONS sip:a@h SIP/2.0", "Content-Length: 7\n", "");
         assert_eq!(status(&two), Some(400));
+        let cut = parse(
+            "OPTIONS sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\n\
+             To: <sip:b@h>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 50\n\nshort",
+        );
+        assert_eq!(status(&cut), Some(400), "body shorter than its length");
         let same = msg("OPTIONS sip:a@h SIP/2.0", "Content-Length: 0\n", "");
         assert_eq!(status(&same), None, "a repeated equal length is harmless");
         let no_call_id = parse(
