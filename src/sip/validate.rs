@@ -103,8 +103,12 @@ pub fn check(req: &Request) -> Result<(), Rejection> {
         ));
     }
     if !matches!(req.method, Method::Ack | Method::Cancel) {
-        let unsupported: Vec<String> = request::header_values(req, "Require")
-            .into_iter()
+        // Read in place: this runs on every request, most of which carry no Require.
+        let unsupported: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Require"))
+            .flat_map(|h| request::split_list(h.value()))
             .filter(|tag| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(tag)))
             .collect();
         if !unsupported.is_empty() {
@@ -144,7 +148,7 @@ fn framing(req: &Request) -> Result<(), Rejection> {
         .headers
         .iter()
         .find_map(|h| match h {
-            Header::CSeq(c) => Some(c.value().to_owned()),
+            Header::CSeq(c) => Some(c.value()),
             _ => None,
         })
         .unwrap_or_default();
@@ -154,7 +158,7 @@ fn framing(req: &Request) -> Result<(), Rejection> {
     if !number_ok || words.next().is_some() {
         return bad(format!("malformed CSeq {cseq:?}"));
     }
-    if !method.eq(&req.method.to_string()) {
+    if method != req.method.to_string() {
         return bad(format!(
             "CSeq method {method:?} differs from the request's {}",
             req.method
