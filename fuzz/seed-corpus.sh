@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Seeds the flow_yaml fuzz corpus with the shipped flows: each file alone (read as
+# Seeds the sip_request fuzz corpus with tests/sip-corpus/ (malformed and unusual SIP
+# messages) and the flow_yaml fuzz corpus with the shipped flows: each file alone (read as
 # principal.yaml), and the whole set as one input (the files separated by NUL bytes,
 # each named by a `#!name.yaml` first line; see fuzz_targets/flow_yaml.rs).
 set -euo pipefail
@@ -18,3 +19,7 @@ for f in ivr-flows/*.yaml; do
   cat "$f"
 done > "$out/whole-set"
 echo "seeded $(ls "$out" | wc -l) inputs in $out"
+sip=fuzz/corpus/sip_request
+mkdir -p "$sip"
+cp tests/sip-corpus/*.sip "$sip/"
+echo "seeded $(ls "$sip" | wc -l) inputs in $sip"

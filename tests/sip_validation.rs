@@ -90,6 +90,7 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
     );
     assert!(header(&options, "Allow")[0].contains("INVITE"));
     assert_eq!(header(&options, "Accept"), ["application/sdp"]);
+    assert_eq!(header(&options, "Supported"), ["timer, 100rel"]);
 
     // 505, and the status line speaks SIP/2.0, not the request's version.
     let v3 = answer(
@@ -243,5 +244,96 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
         register("7777"),
         ["MD5", "SHA-256"],
         "an unknown user gets sip.digest_algorithms"
+    );
+}
+
+/// A gateway's INVITE from `sock` to the DID, with `auth` as Proxy-Authorization.
+fn gateway_invite(server: &Server, sock: &UdpSocket, auth: Option<&str>) -> String {
+    let t = token();
+    let port = server.sip_port;
+    let auth = auth
+        .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let msg = format!(
+        "INVITE sip:{DID}@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:9;branch=z9hG4bK{t};rport\r\n\
+         From: <sip:1133334444@127.0.0.2>;tag=g{t}\r\nTo: <sip:{DID}@127.0.0.1>\r\n\
+         Call-ID: {t}@gw\r\nCSeq: 1 INVITE\r\nContact: <sip:gw@127.0.0.2:9>\r\nMax-Forwards: 70\r\n\
+         {auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{PCMA}",
+        PCMA.len()
+    );
+    sock.send_to(msg.as_bytes(), server.sip_target()).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let code: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if code >= 200 {
+            return text;
+        }
+    }
+}
+
+/// The gateway's answer to the first challenge with `alg` (RFC 2617 style, no qop).
+fn gateway_answer(challenge: &str, alg: &str, user: &str, pass: &str, uri: &str) -> String {
+    use sha2::Digest;
+    let h = |s: String| match alg {
+        "MD5" => hex::encode(md5::Md5::digest(s.as_bytes())),
+        _ => hex::encode(sha2::Sha256::digest(s.as_bytes())),
+    };
+    let at = challenge.find("nonce=\"").unwrap() + 7;
+    let nonce = challenge[at..].split('"').next().unwrap();
+    let response = h(format!(
+        "{}:{nonce}:{}",
+        h(format!("{user}:atende:{pass}")),
+        h(format!("INVITE:{uri}"))
+    ));
+    format!(
+        "Digest username=\"{user}\", realm=\"atende\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm={alg}"
+    )
+}
+
+#[test]
+fn a_trunk_with_its_own_digest_algorithms_is_held_to_them() {
+    let server = Server::start(Db::Sqlite, &["1001"]);
+    // Two gateways outside the allow-list: one on the default list, one on SHA-256 only.
+    let path = server.dir.path().join("atende.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replacen(
+        "[[routes]]",
+        "[[trunks]]\nname = \"old-gw\"\nusername = \"old\"\npassword = \"p1\"\n\n\
+         [[trunks]]\nname = \"new-gw\"\nusername = \"new\"\npassword = \"p2\"\n\
+         digest_algorithms = [\"SHA-256\"]\n\n[[routes]]",
+        1,
+    );
+    std::fs::write(&path, config).unwrap();
+    let server = server.restart();
+    let sock = UdpSocket::bind("127.0.0.2:0").expect("loopback 127.0.0.2");
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let uri = format!("sip:{DID}@127.0.0.1:{}", server.sip_port);
+
+    let challenge = gateway_invite(&server, &sock, None);
+    assert!(challenge.starts_with("SIP/2.0 407"), "{challenge}");
+    let offered: Vec<&str> = header(&challenge, "Proxy-Authenticate")
+        .into_iter()
+        .map(|v| {
+            let at = v.find("algorithm=").unwrap() + 10;
+            v[at..].split(',').next().unwrap()
+        })
+        .collect();
+    assert_eq!(offered, ["MD5", "SHA-256"], "every trunk's algorithms");
+    let first = header(&challenge, "Proxy-Authenticate")[0].to_owned();
+
+    let md5_new = gateway_answer(&first, "MD5", "new", "p2", &uri);
+    let refused = gateway_invite(&server, &sock, Some(&md5_new));
+    assert!(
+        refused.starts_with("SIP/2.0 403"),
+        "the SHA-256 trunk answered with MD5 is refused:\n{refused}"
+    );
+    let sha_new = gateway_answer(&first, "SHA-256", "new", "p2", &uri);
+    let admitted = gateway_invite(&server, &sock, Some(&sha_new));
+    assert!(
+        admitted.starts_with("SIP/2.0 200"),
+        "the SHA-256 trunk is admitted with SHA-256:\n{admitted}\n{}",
+        server.log()
     );
 }

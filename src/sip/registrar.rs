@@ -488,6 +488,65 @@ mod tests {
         assert_eq!(algorithms(Some("9999")), ["MD5"]);
     }
 
+    /// A gateway's answer to `challenge` with `alg` (RFC 2617 style, no qop).
+    fn gateway_answer(challenge: &str, alg: &str, user: &str, pass: &str) -> String {
+        use sha2::Digest;
+        let h = |s: String| match alg {
+            "MD5" => hex::encode(md5::Md5::digest(s.as_bytes())),
+            _ => hex::encode(sha2::Sha256::digest(s.as_bytes())),
+        };
+        let at = challenge.find("nonce=\"").unwrap() + 7;
+        let nonce = challenge[at..].split('"').next().unwrap();
+        let uri = "sip:08000000000@atende";
+        let ha1 = h(format!("{user}:atende:{pass}"));
+        let ha2 = h(format!("INVITE:{uri}"));
+        let response = h(format!("{ha1}:{nonce}:{ha2}"));
+        format!(
+            "Digest username=\"{user}\", realm=\"atende\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={alg}"
+        )
+    }
+
+    #[test]
+    fn trunks_are_offered_every_trunk_algorithm_and_held_to_their_own() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/atende.toml");
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "allow = [\"127.0.0.0/8\"]",
+            "allow = [\"127.0.0.0/8\"]\n\n[[trunks]]\nname = \"old\"\nusername = \"old\"\npassword = \"p1\"\n\n\
+             [[trunks]]\nname = \"new\"\nusername = \"new\"\npassword = \"p2\"\ndigest_algorithms = [\"SHA-256\"]",
+        );
+        let r = Registrar::new(&Config::parse(&text).unwrap(), [7; 32]);
+        let challenges: Vec<String> = r
+            .trunk_challenge_headers(false)
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        assert!(challenges[0].starts_with("Proxy-Authenticate: Digest "));
+        assert!(challenges[0].contains("algorithm=MD5"));
+        assert!(challenges[1].contains("algorithm=SHA-256"));
+        let ip: IpAddr = "10.1.1.1".parse().unwrap();
+        let answer = |alg: &str, user: &str, pass: &str| {
+            let h = gateway_answer(&challenges[0], alg, user, pass);
+            r.authenticate_trunk(Some(&h), "INVITE", ip)
+        };
+        assert_eq!(
+            answer("MD5", "old", "p1"),
+            AuthOutcome::Authenticated("old".into())
+        );
+        assert_eq!(
+            answer("SHA-256", "new", "p2"),
+            AuthOutcome::Authenticated("new".into())
+        );
+        assert!(
+            matches!(answer("MD5", "new", "p2"), AuthOutcome::Forbidden(_)),
+            "the SHA-256 trunk cannot be answered with MD5"
+        );
+        assert!(
+            matches!(answer("SHA-256", "old", "p1"), AuthOutcome::Forbidden(_)),
+            "the MD5 trunk is held to MD5"
+        );
+    }
+
     #[test]
     fn wrong_pins_block_their_source_from_further_tries() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/atende.toml");

@@ -141,13 +141,11 @@ async fn route(ex: Arc<Exchange>, mut tx: Transaction) {
             Ok(())
         }
         (Method::Options, false) => {
-            let mut headers = vec![
+            let headers = vec![
                 request::raw_header("Allow", validate::allow()),
                 request::raw_header("Accept", validate::ACCEPT),
+                request::raw_header("Supported", validate::supported()),
             ];
-            if !validate::SUPPORTED.is_empty() {
-                headers.push(request::raw_header("Supported", validate::supported()));
-            }
             tx.reply_with(StatusCode::OK, headers, None).await
         }
         (Method::Ack, _) => Ok(()),

@@ -73,7 +73,7 @@ pub fn allow() -> String {
         .join(", ")
 }
 
-/// The `Supported` header value (empty when atende supports no option-tag).
+/// The `Supported` header value of OPTIONS answers.
 pub fn supported() -> String {
     SUPPORTED.join(", ")
 }
@@ -105,8 +105,12 @@ pub fn check(req: &Request) -> Result<(), Rejection> {
         ));
     }
     if !matches!(req.method, Method::Ack | Method::Cancel) {
-        let unsupported: Vec<String> = request::header_values(req, "Require")
-            .into_iter()
+        // Read in place: this runs on every request, most of which carry no Require.
+        let unsupported: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Require"))
+            .flat_map(|h| request::split_list(h.value()))
             .filter(|tag| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(tag)))
             .collect();
         if !unsupported.is_empty() {
@@ -146,7 +150,7 @@ fn framing(req: &Request) -> Result<(), Rejection> {
         .headers
         .iter()
         .find_map(|h| match h {
-            Header::CSeq(c) => Some(c.value().to_owned()),
+            Header::CSeq(c) => Some(c.value()),
             _ => None,
         })
         .unwrap_or_default();
@@ -156,7 +160,7 @@ fn framing(req: &Request) -> Result<(), Rejection> {
     if !number_ok || words.next().is_some() {
         return bad(format!("malformed CSeq {cseq:?}"));
     }
-    if !method.eq(&req.method.to_string()) {
+    if method != req.method.to_string() {
         return bad(format!(
             "CSeq method {method:?} differs from the request's {}",
             req.method
@@ -175,6 +179,16 @@ fn framing(req: &Request) -> Result<(), Rejection> {
         return bad(format!(
             "Content-Length values disagree: {}",
             lengths.join(", ")
+        ));
+    }
+    // rsipstack keeps what arrived of a datagram's body; a length beyond it means the
+    // body was cut (RFC 3261 §18.3: 400). Over TCP the stream waits for the whole body.
+    let declared = lengths.first().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > req.body.len()) {
+        return bad(format!(
+            "Content-Length {} beyond the {} body bytes received",
+            lengths[0],
+            req.body.len()
         ));
     }
     Ok(())
@@ -286,6 +300,11 @@ mod tests {
         assert_eq!(status(&cseq), Some(400));
         let two = msg("OPTIONS sip:a@h SIP/2.0", "Content-Length: 7\n", "");
         assert_eq!(status(&two), Some(400));
+        let cut = parse(
+            "OPTIONS sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\n\
+             To: <sip:b@h>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 50\n\nshort",
+        );
+        assert_eq!(status(&cut), Some(400), "body shorter than its length");
         let same = msg("OPTIONS sip:a@h SIP/2.0", "Content-Length: 0\n", "");
         assert_eq!(status(&same), None, "a repeated equal length is harmless");
         let no_call_id = parse(
