@@ -286,10 +286,11 @@ fn after_an_overflow_the_callback_key_is_the_new_queues() {
 }
 
 /// A callback in conversation when atende is told to stop: both its legs get atende's
-/// BYE, its log says `server_shutdown`, its recording is sealed and atende exits 0. The
-/// interrupted attempt is not counted: after the restart the callback is pending again and
-/// started anew as attempt 1 (agent 1001 comes back logged in).
-fn callback_in_progress_at_a_stop(db: Db) {
+/// BYE, its log says `server_shutdown`, its recording is sealed and atende exits 0. With
+/// `crash`, atende is killed instead and the next start closes the call (`server_restart`).
+/// Either way the interrupted attempt is not counted: after the restart the callback is
+/// pending again and started anew as attempt 1 (agent 1001 comes back logged in).
+fn callback_in_progress_at_a_stop(db: Db, crash: bool) {
     let gateway = free_port();
     let mut server = server_with_callbacks(db, gateway);
     let agent_port = free_port();
@@ -320,19 +321,32 @@ fn callback_in_progress_at_a_stop(db: Db) {
     let callback = callback.unwrap_or_else(|| panic!("no bridged callback:\n{}", server.log()));
     std::thread::sleep(std::time::Duration::from_millis(1000));
 
-    server.signal("TERM");
-    wait_ok(citizen, "citizen phone (expects atende's BYE)", &server);
-    wait_ok(agent, "agent phone (expects atende's BYE)", &server);
-    let status = server
-        .wait_exit(std::time::Duration::from_secs(15))
-        .unwrap_or_else(|| panic!("still running after the bound:\n{}", server.log()));
-    assert!(status.success(), "exit {status}:\n{}", server.log());
-    assert!(server.log().contains("stopped cleanly"), "{}", server.log());
+    let cause = if crash {
+        server.signal("KILL");
+        server
+            .wait_exit(std::time::Duration::from_secs(15))
+            .expect("killed");
+        for mut phone in [citizen, agent] {
+            let _ = phone.kill();
+            let _ = phone.wait();
+        }
+        "server_restart"
+    } else {
+        server.signal("TERM");
+        wait_ok(citizen, "citizen phone (expects atende's BYE)", &server);
+        wait_ok(agent, "agent phone (expects atende's BYE)", &server);
+        let status = server
+            .wait_exit(std::time::Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("still running after the bound:\n{}", server.log()));
+        assert!(status.success(), "exit {status}:\n{}", server.log());
+        assert!(server.log().contains("stopped cleanly"), "{}", server.log());
+        "server_shutdown"
+    };
 
     let server = server.restart();
     let cb = call_detail(&server, &callback);
     let hung = event(&cb, "hung_up");
-    assert_eq!(hung["detail"]["cause"], "server_shutdown", "{hung}");
+    assert_eq!(hung["detail"]["cause"], cause, "{hung}");
     assert_eq!(hung["detail"]["by"], "system", "{hung}");
     assert!(
         kinds(&cb).contains(&"recording_finalized".to_owned()),
@@ -369,10 +383,20 @@ fn callback_in_progress_at_a_stop(db: Db) {
 
 #[test]
 fn a_stop_ends_a_callback_in_progress_and_it_stays_pending_sqlite() {
-    callback_in_progress_at_a_stop(Db::Sqlite);
+    callback_in_progress_at_a_stop(Db::Sqlite, false);
 }
 
 #[test]
 fn a_stop_ends_a_callback_in_progress_and_it_stays_pending_postgres() {
-    callback_in_progress_at_a_stop(Db::Postgres);
+    callback_in_progress_at_a_stop(Db::Postgres, false);
+}
+
+#[test]
+fn a_callback_cut_by_a_crash_is_pending_after_the_restart_sqlite() {
+    callback_in_progress_at_a_stop(Db::Sqlite, true);
+}
+
+#[test]
+fn a_callback_cut_by_a_crash_is_pending_after_the_restart_postgres() {
+    callback_in_progress_at_a_stop(Db::Postgres, true);
 }
