@@ -284,3 +284,119 @@ fn after_an_overflow_the_callback_key_is_the_new_queues() {
     );
     assert_eq!(acd_event(&events, "callback_requested")["queue"], "retorno");
 }
+
+/// A callback in conversation when atende is told to stop: both its legs get atende's
+/// BYE, its log says `server_shutdown`, its recording is sealed and atende exits 0. With
+/// `crash`, atende is killed instead and the next start closes the call (`server_restart`).
+/// Either way the interrupted attempt is not counted: after the restart the callback is
+/// pending again and started anew as attempt 1 (agent 1001 comes back logged in).
+fn callback_in_progress_at_a_stop(db: Db, crash: bool) {
+    let gateway = free_port();
+    let mut server = server_with_callbacks(db, gateway);
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let (original, _) = request_callback(&server);
+
+    // Both phones answer and wait for atende's BYE.
+    let agent = start_answering_agent(&server, agent_port, 1, 300);
+    let citizen = start_phone(
+        &server,
+        "agent.xml",
+        gateway,
+        1,
+        440,
+        &[("ANSWER_AFTER_MS", "500".into())],
+    );
+    dial_feature_code(&server, "1001", "*4510011234");
+    let mut callback = None;
+    for _ in 0..200 {
+        if let Some(p) = callback_calls(&server).first()
+            && kinds(&call_detail(&server, p)).contains(&"bridged".to_owned())
+        {
+            callback = Some(p.clone());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let callback = callback.unwrap_or_else(|| panic!("no bridged callback:\n{}", server.log()));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+
+    let cause = if crash {
+        server.signal("KILL");
+        server
+            .wait_exit(std::time::Duration::from_secs(15))
+            .expect("killed");
+        for mut phone in [citizen, agent] {
+            let _ = phone.kill();
+            let _ = phone.wait();
+        }
+        "server_restart"
+    } else {
+        server.signal("TERM");
+        wait_ok(citizen, "citizen phone (expects atende's BYE)", &server);
+        wait_ok(agent, "agent phone (expects atende's BYE)", &server);
+        let status = server
+            .wait_exit(std::time::Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("still running after the bound:\n{}", server.log()));
+        assert!(status.success(), "exit {status}:\n{}", server.log());
+        assert!(server.log().contains("stopped cleanly"), "{}", server.log());
+        "server_shutdown"
+    };
+
+    let server = server.restart();
+    let cb = call_detail(&server, &callback);
+    let hung = event(&cb, "hung_up");
+    assert_eq!(hung["detail"]["cause"], cause, "{hung}");
+    assert_eq!(hung["detail"]["by"], "system", "{hung}");
+    assert!(
+        kinds(&cb).contains(&"recording_finalized".to_owned()),
+        "{:?}",
+        kinds(&cb)
+    );
+    assert!(
+        server.log().contains("pending callbacks restored"),
+        "{}",
+        server.log()
+    );
+    // Pending again: the ACD starts it for the restored agent, still attempt 1.
+    let mut started = Vec::new();
+    for _ in 0..200 {
+        let events = call_detail(&server, &original);
+        started = steps(&events, "acd", "kind")
+            .iter()
+            .filter(|e| e["kind"] == "callback_started")
+            .map(|e| e["attempt"].as_u64().unwrap_or(0))
+            .collect();
+        if started.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(&started[..2], &[1, 1], "{started:?}\n{}", server.log());
+    let events = call_detail(&server, &original);
+    assert!(
+        !acd_kinds(&events).contains(&"callback_gave_up".to_owned()),
+        "{:?}",
+        acd_kinds(&events)
+    );
+}
+
+#[test]
+fn a_stop_ends_a_callback_in_progress_and_it_stays_pending_sqlite() {
+    callback_in_progress_at_a_stop(Db::Sqlite, false);
+}
+
+#[test]
+fn a_stop_ends_a_callback_in_progress_and_it_stays_pending_postgres() {
+    callback_in_progress_at_a_stop(Db::Postgres, false);
+}
+
+#[test]
+fn a_callback_cut_by_a_crash_is_pending_after_the_restart_sqlite() {
+    callback_in_progress_at_a_stop(Db::Sqlite, true);
+}
+
+#[test]
+fn a_callback_cut_by_a_crash_is_pending_after_the_restart_postgres() {
+    callback_in_progress_at_a_stop(Db::Postgres, true);
+}

@@ -200,7 +200,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Every callback not yet served, in line order, for the shell to persist.
+    /// Every callback not yet served, in line order, for the shell to persist. A callback
+    /// being dialled or talking is listed too (with the attempts counted before it): it
+    /// leaves the list only when completed or given up, so a stop or a crash in the middle
+    /// of an attempt leaves it pending for the next start, that attempt not counted.
     pub fn callback_snapshot(&self) -> CallbackSnapshot {
         let now = self.now;
         let names: &[SkillId] = &self.skill_names;
@@ -208,9 +211,7 @@ impl Engine {
             .call_ids
             .values()
             .map(|&c| (self.c(c), c))
-            .filter(|(call, _)| {
-                call.callback.is_some() && !matches!(call.state, CallState::Connected { .. })
-            })
+            .filter(|(call, _)| call.callback.is_some())
             .collect();
         list.sort_by_key(|(call, c)| call.key(*c));
         let callbacks = list

@@ -8,6 +8,8 @@
 //!     │ offer withdrawn                ▼                       ▼ "could not reach" cue       │
 //!     └────────────────────────────▶ Ended ◀── cue ends ── Telling ◀──┘        either hangs up
 //! ```
+//! A stop (`Input::Shutdown`) ends any state with cause `server_shutdown` and reports
+//! nothing to the ACD: the callback stays pending and the attempt is not counted.
 //! The citizen is the recording's left channel (`Party::Caller`), as the caller of an
 //! inbound call is. Inputs come with the time; the attempt never reads the clock.
 
@@ -36,6 +38,9 @@ pub enum Input {
     },
     AgentHungUp,
     CitizenHungUp,
+    /// The server is stopping: every leg is ended with cause `server_shutdown` and the ACD
+    /// hears nothing, so the callback stays pending (this attempt is not counted).
+    Shutdown,
 }
 
 /// What the ACD hears about the attempt.
@@ -229,6 +234,22 @@ impl CallbackAttempt {
                 self.push(Action::Report(Report::Hangup));
                 self.end(Party::Caller, "normal_clearing", None);
             }
+            (State::Ended, Shutdown) => {}
+            (state, Shutdown) => {
+                match state {
+                    State::RingingAgent => self.push(Action::CancelAgent),
+                    State::DialingCitizen { .. } => {
+                        self.push(Action::CancelCitizen);
+                        self.push(Action::HangUpAgent);
+                    }
+                    State::Connected => {
+                        self.push(Action::HangUpCitizen);
+                        self.push(Action::HangUpAgent);
+                    }
+                    _ => self.push(Action::HangUpAgent),
+                }
+                self.end(Party::System, "server_shutdown", None);
+            }
             // Late news: the 487 of a leg we cancelled, a withdrawal after the answer.
             _ => {}
         }
@@ -323,6 +344,44 @@ mod tests {
         );
         assert_eq!(a.last(), Some(&Action::FinishMedia));
         assert!(m.is_ended());
+    }
+
+    #[test]
+    fn a_stop_ends_every_leg_and_tells_the_acd_nothing() {
+        let t0 = Instant::now();
+        let cases: [(CallbackAttempt, &[Action]); 3] = [
+            (
+                CallbackAttempt::new("1001", Duration::from_secs(30)),
+                &[Action::CancelAgent],
+            ),
+            (
+                reached_citizen(t0),
+                &[Action::CancelCitizen, Action::HangUpAgent],
+            ),
+            (
+                {
+                    let mut m = reached_citizen(t0);
+                    m.handle(t0, Input::CitizenAnswered);
+                    drain(&mut m);
+                    m
+                },
+                &[Action::HangUpCitizen, Action::HangUpAgent],
+            ),
+        ];
+        for (mut m, legs) in cases {
+            m.handle(t0, Input::Shutdown);
+            let a = drain(&mut m);
+            assert_eq!(&a[..legs.len()], legs, "{a:?}");
+            assert_eq!(reports(&a), vec![], "the callback stays pending");
+            assert_eq!(
+                hangup_cause(&a),
+                Some((Party::System, "server_shutdown".into()))
+            );
+            assert_eq!(a.last(), Some(&Action::FinishMedia));
+            assert!(m.is_ended());
+            m.handle(t0, Input::Shutdown);
+            assert_eq!(drain(&mut m), vec![], "ended once");
+        }
     }
 
     #[test]

@@ -9,8 +9,13 @@
 //! guards, so `wait_idle` returns once the last of them is done — or the caller's bound
 //! runs out, and the count says what was left unfinished.
 //!
-//! Limits: only inbound calls and the tasks they spawn through `spawn` are counted; a
-//! callback's outbound leg is not.
+//! Callback attempts (`sip::callback`) are counted the same way and end with
+//! `server_shutdown` too; the dialler starts none once the stop has begun.
+//!
+//! Limits: only calls and the tasks they spawn through `spawn` are counted; the
+//! pending-callback saver is not. A callback in progress is on the list since its
+//! request, so it survives; only a save still in flight at exit (a request in the last
+//! instant) could be missed.
 
 pub mod agents;
 pub mod recovery;

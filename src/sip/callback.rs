@@ -55,11 +55,17 @@ pub struct CallbackJob {
     pub notices: NoticeReceiver,
 }
 
-/// Runs every job the ACD sends, each attempt as its own task.
+/// Runs every job the ACD sends, each attempt as its own task, counted by the clean stop.
+/// Once the server is stopping no attempt starts: the job is dropped without a word to
+/// the ACD, so the callback stays on the saved pending list for the next start.
 pub fn spawn_dialler(ex: Arc<Exchange>, mut jobs: mpsc::Receiver<CallbackJob>) {
     tokio::spawn(async move {
         while let Some(job) = jobs.recv().await {
-            tokio::spawn(run_attempt(ex.clone(), job));
+            if ex.lifecycle.is_draining() {
+                info!(call = %job.call, "server stopping: callback not dialled, it stays pending");
+                continue;
+            }
+            ex.lifecycle.spawn(run_attempt(ex.clone(), job));
         }
     });
 }
@@ -207,6 +213,7 @@ impl Attempt {
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut notices: NoticeReceiver,
     ) {
+        let mut stopping = false;
         loop {
             while let Some(action) = self.machine.poll_action() {
                 self.act(action).await;
@@ -245,6 +252,10 @@ impl Attempt {
                     }
                 }
                 _ = sleep => self.machine.handle_timeout(Instant::now()),
+                () = self.ex.lifecycle.drain_started(), if !stopping => {
+                    stopping = true;
+                    self.machine.handle(Instant::now(), Input::Shutdown);
+                }
             }
         }
     }
@@ -384,14 +395,19 @@ impl Attempt {
                 }
             }
             Action::DialCitizen => self.dial_citizen(),
+            // The CANCELs, BYEs and the seal are counted: a clean stop waits for them.
             Action::CancelCitizen => {
                 if let Some(d) = self.citizen.clone() {
-                    tokio::spawn(async move { d.cancel().await });
+                    self.ex.lifecycle.spawn(async move {
+                        let _ = d.cancel().await;
+                    });
                 }
             }
             Action::HangUpCitizen => {
                 if let Some(d) = self.citizen.clone() {
-                    tokio::spawn(async move { d.bye().await });
+                    self.ex.lifecycle.spawn(async move {
+                        let _ = d.bye().await;
+                    });
                 }
             }
             Action::Bridge => {
@@ -413,7 +429,7 @@ impl Attempt {
             Action::FinishMedia => {
                 if let Some(m) = self.media.take() {
                     let receipt = m.finish().await;
-                    tokio::spawn(finalize_recording(
+                    self.ex.lifecycle.spawn(finalize_recording(
                         self.ex.clone(),
                         self.log.clone(),
                         receipt,

@@ -215,12 +215,12 @@ impl Attempt {
     pub(super) fn end_agent_leg(&self, leg: u32, cancel: bool) {
         if let Some((d, _)) = self.agent_legs.get(&leg) {
             let d = d.clone();
-            tokio::spawn(async move {
-                if cancel {
+            self.ex.lifecycle.spawn(async move {
+                let _ = if cancel {
                     d.cancel().await
                 } else {
                     d.bye().await
-                }
+                };
             });
         }
     }
