@@ -7,8 +7,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
@@ -120,28 +119,9 @@ fn readme_softphone_takes_a_call(db: Db) {
     let account = readme_account_line(sip_port);
     assert!(account.contains("auth_pass=demo1001"), "{account}");
     std::fs::write(phone_dir.join("accounts"), format!("{account}\n")).unwrap();
-    let log = std::fs::File::create(phone_dir.join("baresip.log")).unwrap();
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&phone_dir)
-        .args(["-t", "40"])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("baresip starts");
-    let phone_log = || std::fs::read_to_string(phone_dir.join("baresip.log")).unwrap_or_default();
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while server.metric("atende_registrations") < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "baresip did not register with the README's account line; its log:\n{}\natende log:\n{}",
-            phone_log(),
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut phone = start_baresip(&phone_dir);
+    let phone_log = || baresip_log(&phone_dir);
+    wait_baresip_registered(&server, &phone_dir, " with the README's account line");
 
     // The citizen dials the demo line that rings the agents directly (08000000001).
     let audio = server.dir.path().join("caller.al");

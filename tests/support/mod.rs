@@ -805,3 +805,38 @@ pub fn dial_feature_code(server: &Server, account: &str, code: &str) -> Output {
     .expect("feature code sipp starts");
     wait_ok(child, &format!("feature code {code}"), server)
 }
+
+/// Starts baresip on the config folder `dir` (its `config` and `accounts` written by the
+/// test), its output in `dir/baresip.log`, stopping by itself after 40 s at the latest.
+pub fn start_baresip(dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(dir)
+        .args(["-t", "40"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("baresip starts")
+}
+
+/// What the baresip started on `dir` has logged so far.
+pub fn baresip_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default()
+}
+
+/// Waits (15 s at most) for the baresip on `dir` to register; `with` says how, shown with
+/// both logs when it does not.
+pub fn wait_baresip_registered(server: &Server, dir: &Path, with: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.metric("atende_registrations") < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "baresip did not register{with}; its log:\n{}\natende log:\n{}",
+            baresip_log(dir),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
