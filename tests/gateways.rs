@@ -142,6 +142,13 @@ fn call_through(
     wait_for_event(server, "recording_finalized")
 }
 
+/// One gateway call from the trusted trunk to `DID_WAIT` on a server of its own (as
+/// `call_through`): its call log.
+fn call_on_new_server(what: &str, name: &str, vars: &[(&str, String)]) -> Vec<serde_json::Value> {
+    let server = start_server(Db::Sqlite);
+    call_through(what, &server, TRUSTED_IP, DID_WAIT, name, vars).1
+}
+
 /// The call log's `hung_up` says who hung up and why.
 fn assert_hung_up(events: &[serde_json::Value], by: &str, cause: &str) {
     let hung = &event(events, "hung_up")["detail"];
@@ -249,12 +256,8 @@ fn caller_identity_from_trusted_trunks_and_privacy_on_postgres() {
 
 #[test]
 fn a_gateways_q850_reason_sets_the_hangup_cause() {
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway BYE with Reason",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_caller.xml",
         &caller_vars(
             "2733334444",
@@ -284,12 +287,8 @@ fn atendes_bye_carries_the_q850_cause() {
 
 #[test]
 fn atende_refreshes_a_session_timer_and_the_call_outlives_it() {
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway answering atende's refreshes",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_session_refreshed.xml",
         &[
             ("SE", "10;refresher=uas".into()),
@@ -303,12 +302,8 @@ fn atende_refreshes_a_session_timer_and_the_call_outlives_it() {
 
 #[test]
 fn a_session_the_gateway_stops_refreshing_is_ended() {
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway that stops refreshing",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_session_expired.xml",
         &[
             ("SE", "10".into()),
@@ -346,12 +341,8 @@ fn a_session_interval_below_the_trunks_minimum_gets_422() {
 fn a_gateway_requiring_100rel_is_served() {
     // atende answers at once, with no provisional response but 100 Trying (never sent
     // reliably): RFC 3262 is met without a PRACK exchange.
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway requiring 100rel",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_caller.xml",
         &caller_vars(
             "2733334444",
@@ -450,12 +441,8 @@ fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
 
 #[test]
 fn a_refresh_the_gateway_answers_481_ends_the_call() {
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway refusing atende's refresh",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_session_refresh_refused.xml",
         &[
             ("SE", "10;refresher=uas".into()),
@@ -468,12 +455,8 @@ fn a_refresh_the_gateway_answers_481_ends_the_call() {
 
 #[test]
 fn atende_refreshes_with_re_invite_a_gateway_without_update() {
-    let server = start_server(Db::Sqlite);
-    let (_, events) = call_through(
+    let events = call_on_new_server(
         "gateway answering atende's re-INVITE refresh",
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
         "gw_session_reinvite.xml",
         &[
             ("SE", "10;refresher=uas".into()),
