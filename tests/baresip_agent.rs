@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use support::*;
 
@@ -77,23 +76,12 @@ fn agent_call(codec: &str, module: &str, wav_rate: u32, wav_channels: u16) -> te
         ),
     )
     .unwrap();
-    let mut phone = start_baresip(&dir);
+    let phone = start_baresip(&dir);
     let phone_log = || baresip_log(&dir);
     wait_baresip_registered(&server, &dir, "");
 
     let caller = start_caller(&server, 3000, 2000, &[]);
-    let out = caller.wait_with_output().expect("caller ran");
-    // Let baresip see the BYE and close its files before it is stopped.
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = phone.kill();
-    let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "caller failed: {}\nbaresip log:\n{}\natende log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        phone_log(),
-        server.log()
-    );
+    end_call_with_baresip(&server, caller, phone, &dir, "caller");
 
     let (protocol, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(event(&events, "agent_answered")["detail"]["agent"], "1001");

@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use support::*;
 
@@ -119,8 +118,7 @@ fn readme_softphone_takes_a_call(db: Db) {
     let account = readme_account_line(sip_port);
     assert!(account.contains("auth_pass=demo1001"), "{account}");
     std::fs::write(phone_dir.join("accounts"), format!("{account}\n")).unwrap();
-    let mut phone = start_baresip(&phone_dir);
-    let phone_log = || baresip_log(&phone_dir);
+    let phone = start_baresip(&phone_dir);
     wait_baresip_registered(&server, &phone_dir, " with the README's account line");
 
     // The citizen dials the demo line that rings the agents directly (08000000001).
@@ -141,17 +139,7 @@ fn readme_softphone_takes_a_call(db: Db) {
     args[at] = "08000000001".into();
     args.extend(["-m".into(), "1".into()]);
     let caller = sipp(&args).spawn().expect("caller sipp starts");
-    let out = caller.wait_with_output().expect("caller ran");
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = phone.kill();
-    let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "the citizen's call failed: {}\nbaresip log:\n{}\natende log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        phone_log(),
-        server.log()
-    );
+    end_call_with_baresip(&server, caller, phone, &phone_dir, "the citizen's call");
 
     let (protocol, events) = wait_for_event(&server, "recording_finalized");
     let kinds = kinds(&events);

@@ -840,3 +840,26 @@ pub fn wait_baresip_registered(server: &Server, dir: &Path, with: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Waits for the `caller` sipp to end, then stops the baresip on `dir` (after giving it
+/// time to see the BYE and close its files). The call must have succeeded; `what` names
+/// it, with both logs, when it did not.
+pub fn end_call_with_baresip(
+    server: &Server,
+    caller: Child,
+    mut phone: Child,
+    dir: &Path,
+    what: &str,
+) {
+    let out = caller.wait_with_output().expect("caller ran");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nbaresip log:\n{}\natende log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        baresip_log(dir),
+        server.log()
+    );
+}
