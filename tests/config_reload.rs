@@ -240,30 +240,8 @@ fn sighup_reloads_the_config() {
 
 /// A REGISTER as `user` with `password`, expecting the final `status`.
 fn register(server: &Server, user: &str, password: &str, status: &str) {
-    let reg = scenario(
-        server.dir.path(),
-        "register.xml",
-        &[
-            ("USER", user.into()),
-            ("PASSWORD", password.into()),
-            ("CONTACT_PORT", free_port().to_string()),
-            ("EXPECT", status.into()),
-        ],
-    );
-    let child = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        reg.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("sipp starts");
-    wait_ok(child, &format!("REGISTER {user} answered {status}"), server);
+    let what = format!("REGISTER {user} answered {status}");
+    register_expecting(server, (user, password), free_port(), status, &what);
 }
 
 #[test]

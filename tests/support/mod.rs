@@ -519,14 +519,33 @@ pub fn rms(samples: &[i16]) -> f64 {
 
 /// Registers `user` (password `pw<user>`) with its Contact at `contact_port`, via sipp.
 pub fn register_agent(server: &Server, user: &str, contact_port: u16) {
+    let password = format!("pw{user}");
+    register_expecting(
+        server,
+        (user, &password),
+        contact_port,
+        "200",
+        "agent registration",
+    );
+}
+
+/// A REGISTER (sipp answering the challenge) as `user` with `password` and its Contact at
+/// `contact_port`, whose final response must be `status`; `what` names it on failure.
+pub fn register_expecting(
+    server: &Server,
+    (user, password): (&str, &str),
+    contact_port: u16,
+    status: &str,
+    what: &str,
+) {
     let reg = scenario(
         server.dir.path(),
         "register.xml",
         &[
             ("USER", user.into()),
-            ("PASSWORD", format!("pw{user}")),
+            ("PASSWORD", password.into()),
             ("CONTACT_PORT", contact_port.to_string()),
-            ("EXPECT", "200".into()),
+            ("EXPECT", status.into()),
         ],
     );
     let child = sipp(&[
@@ -542,7 +561,7 @@ pub fn register_agent(server: &Server, user: &str, contact_port: u16) {
     ])
     .spawn()
     .expect("sipp starts");
-    wait_ok(child, "agent registration", server);
+    wait_ok(child, what, server);
 }
 
 /// Starts an agent phone (a sipp UAS running `scenario_file` from tests/sipp) on `port`
