@@ -278,16 +278,7 @@ fn agent_states(server: &Server) -> Vec<(String, String)> {
 }
 
 fn a_call_survives_the_removal_of_its_agent(db: Db) {
-    let server = Server::start_ivr(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-    );
+    let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let agent = start_answering_agent(&server, agent_port, 1, 500);
