@@ -50,10 +50,7 @@ fn cli_reload(server: &Server) -> std::process::Output {
 /// A caller dialling `did` (440 Hz, BYE after `talk_ms`).
 fn call_did(server: &Server, did: &str, talk_ms: u64) -> std::process::Child {
     let dir = server.dir.path();
-    let audio = dir.join("caller.al");
-    if !audio.exists() {
-        alaw_tone(&audio, 440, 120.0);
-    }
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         "caller.xml",

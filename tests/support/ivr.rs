@@ -285,10 +285,7 @@ pub fn start_ivr_caller(
     served: bool,
 ) -> Child {
     let dir = server.dir.path();
-    let audio = dir.join("caller.al");
-    if !audio.exists() {
-        alaw_tone(&audio, 440, 120.0);
-    }
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         if served {

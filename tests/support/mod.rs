@@ -631,14 +631,20 @@ pub fn start_answering_agent(
     )
 }
 
-/// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
-/// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
-pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
-    let dir = server.dir.path();
+/// The caller's audio in the server's folder `dir`: 120 s of 440 Hz A-law, written once.
+pub fn caller_audio(dir: &Path) -> PathBuf {
     let audio = dir.join("caller.al");
     if !audio.exists() {
         alaw_tone(&audio, 440, 120.0);
     }
+    audio
+}
+
+/// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
+/// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
+pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
+    let dir = server.dir.path();
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         "caller.xml",
