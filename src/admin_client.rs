@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -35,6 +36,37 @@ pub enum ClientError {
     },
     #[error("{url} did not answer in HTTP")]
     BadAnswer { url: String },
+}
+
+/// The admin token of a command: `--token`, else `ATENDE_ADMIN_TOKEN`. `None` (after
+/// telling the operator how to give one) when neither is set or it is empty.
+pub fn token(given: Option<String>) -> Option<String> {
+    let token = given.or_else(|| std::env::var("ATENDE_ADMIN_TOKEN").ok());
+    let token = token.filter(|t| !t.is_empty());
+    if token.is_none() {
+        eprintln!("no admin token: pass --token or set ATENDE_ADMIN_TOKEN");
+    }
+    token
+}
+
+/// Prints a command's answer (to stdout when the server `accepted` it, else to stderr)
+/// and the exit code that says which.
+pub fn report<L: std::fmt::Display>(
+    accepted: bool,
+    lines: impl IntoIterator<Item = L>,
+) -> ExitCode {
+    for line in lines {
+        if accepted {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `POST {url}{path}` with the admin bearer token and no body: (status, body).

@@ -149,34 +149,12 @@ fn malformed_and_unwanted_requests_get_clear_answers_and_the_server_keeps_servin
     );
 
     // A wrong REGISTER password is refused (sipp answers the challenge with it).
-    let dir = server.dir.path().to_owned();
-    let reg = scenario(
-        &dir,
-        "register.xml",
-        &[
-            ("USER", "1001".into()),
-            ("PASSWORD", "wrong".into()),
-            ("CONTACT_PORT", "5999".into()),
-            ("EXPECT", "403".into()),
-        ],
-    );
-    let child = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        reg.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .unwrap();
-    wait_ok(
-        child,
-        "registration with a wrong password gets 403",
+    register_expecting(
         &server,
+        ("1001", "wrong"),
+        5999,
+        "403",
+        "registration with a wrong password gets 403",
     );
     assert_eq!(
         server.metric("atende_registrations"),

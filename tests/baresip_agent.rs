@@ -6,8 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -78,42 +76,12 @@ fn agent_call(codec: &str, module: &str, wav_rate: u32, wav_channels: u16) -> te
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .args(["-t", "40"])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("baresip starts");
-    let phone_log = || std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while server.metric("atende_registrations") < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "baresip did not register; its log:\n{}\natende log:\n{}",
-            phone_log(),
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let phone = start_baresip(&dir);
+    let phone_log = || baresip_log(&dir);
+    wait_baresip_registered(&server, &dir, "");
 
     let caller = start_caller(&server, 3000, 2000, &[]);
-    let out = caller.wait_with_output().expect("caller ran");
-    // Let baresip see the BYE and close its files before it is stopped.
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = phone.kill();
-    let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "caller failed: {}\nbaresip log:\n{}\natende log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        phone_log(),
-        server.log()
-    );
+    end_call_with_baresip(&server, caller, phone, &dir, "caller");
 
     let (protocol, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(event(&events, "agent_answered")["detail"]["agent"], "1001");

@@ -50,10 +50,7 @@ fn cli_reload(server: &Server) -> std::process::Output {
 /// A caller dialling `did` (440 Hz, BYE after `talk_ms`).
 fn call_did(server: &Server, did: &str, talk_ms: u64) -> std::process::Child {
     let dir = server.dir.path();
-    let audio = dir.join("caller.al");
-    if !audio.exists() {
-        alaw_tone(&audio, 440, 120.0);
-    }
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         "caller.xml",
@@ -240,30 +237,8 @@ fn sighup_reloads_the_config() {
 
 /// A REGISTER as `user` with `password`, expecting the final `status`.
 fn register(server: &Server, user: &str, password: &str, status: &str) {
-    let reg = scenario(
-        server.dir.path(),
-        "register.xml",
-        &[
-            ("USER", user.into()),
-            ("PASSWORD", password.into()),
-            ("CONTACT_PORT", free_port().to_string()),
-            ("EXPECT", status.into()),
-        ],
-    );
-    let child = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        reg.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("sipp starts");
-    wait_ok(child, &format!("REGISTER {user} answered {status}"), server);
+    let what = format!("REGISTER {user} answered {status}");
+    register_expecting(server, (user, password), free_port(), status, &what);
 }
 
 #[test]
@@ -300,16 +275,7 @@ fn agent_states(server: &Server) -> Vec<(String, String)> {
 }
 
 fn a_call_survives_the_removal_of_its_agent(db: Db) {
-    let server = Server::start_ivr(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-    );
+    let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let agent = start_answering_agent(&server, agent_port, 1, 500);

@@ -15,11 +15,8 @@ fn agent_logs_in_with_a_feature_code_and_a_wrong_pin_does_not() {
     let server = Server::start_ivr(
         Db::Sqlite,
         &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
             auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
+            ..IvrOptions::open_with(&["1001"])
         },
     );
     let agent_port = free_port();
@@ -156,11 +153,8 @@ fn an_agent_logged_in_from_another_phone_is_rung_there() {
     let server = Server::start_ivr(
         Db::Sqlite,
         &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001", "1002"],
             auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
+            ..IvrOptions::open_with(&["1001", "1002"])
         },
     );
     let desk = free_port();

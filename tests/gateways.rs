@@ -127,6 +127,35 @@ fn gateway(server: &Server, ip: &str, did: &str, name: &str, vars: &[(&str, Stri
     sipp(&args).spawn().expect("sipp starts")
 }
 
+/// A gateway call (as `gateway`) waited to its end, `what` naming it when sipp fails:
+/// its protocol and call log once its recording is final.
+fn call_through(
+    what: &str,
+    server: &Server,
+    ip: &str,
+    did: &str,
+    name: &str,
+    vars: &[(&str, String)],
+) -> (String, Vec<serde_json::Value>) {
+    let c = gateway(server, ip, did, name, vars);
+    wait_ok(c, what, server);
+    wait_for_event(server, "recording_finalized")
+}
+
+/// One gateway call from the trusted trunk to `DID_WAIT` on a server of its own (as
+/// `call_through`): its call log.
+fn call_on_new_server(what: &str, name: &str, vars: &[(&str, String)]) -> Vec<serde_json::Value> {
+    let server = start_server(Db::Sqlite);
+    call_through(what, &server, TRUSTED_IP, DID_WAIT, name, vars).1
+}
+
+/// The call log's `hung_up` says who hung up and why.
+fn assert_hung_up(events: &[serde_json::Value], by: &str, cause: &str) {
+    let hung = &event(events, "hung_up")["detail"];
+    assert_eq!(hung["by"], by, "{hung}");
+    assert_eq!(hung["cause"], cause, "{hung}");
+}
+
 fn caller_vars(from: &str, headers: &[&str], bye_headers: &[&str]) -> Vec<(&'static str, String)> {
     let lines = |hs: &[&str]| {
         hs.iter()
@@ -150,15 +179,14 @@ fn identity_and_privacy(db: Db) {
     let pai = "P-Asserted-Identity: \"Cidadao\" <sip:2733334444@gw.example;user=phone>";
 
     // Trusted trunk: the asserted number, and Privacy: id masks it where shown.
-    let c = gateway(
+    let (protocol, events) = call_through(
+        "trusted gateway with privacy",
         &server,
         TRUSTED_IP,
         DID_WAIT,
         "gw_caller.xml",
         &caller_vars("anonymous", &[pai, "Privacy: id"], &[]),
     );
-    wait_ok(c, "trusted gateway with privacy", &server);
-    let (protocol, events) = wait_for_event(&server, "recording_finalized");
     let detail = offered(&events);
     assert_eq!(detail["a_number"], "restrito", "{detail}");
     assert_eq!(detail["restricted"], true);
@@ -174,41 +202,38 @@ fn identity_and_privacy(db: Db) {
     assert!(!server.log().contains("2733334444"), "number logged");
 
     // Trusted trunk without privacy: the asserted number is shown.
-    let c = gateway(
+    let (_, events) = call_through(
+        "trusted gateway",
         &server,
         TRUSTED_IP,
         DID_WAIT,
         "gw_caller.xml",
         &caller_vars("anonymous", &[pai], &[]),
     );
-    wait_ok(c, "trusted gateway", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
     let detail = offered(&events);
     assert_eq!(detail["a_number"], "2733334444", "{detail}");
     assert!(detail.get("restricted").is_none(), "{detail}");
 
     // Untrusted trunk: its P-Asserted-Identity is not believed; From is the number.
-    let c = gateway(
+    let (_, events) = call_through(
+        "untrusted gateway",
         &server,
         UNTRUSTED_IP,
         DID_WAIT,
         "gw_caller.xml",
         &caller_vars("1133334444", &[pai], &[]),
     );
-    wait_ok(c, "untrusted gateway", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(offered(&events)["a_number"], "1133334444");
 
     // Privacy is honoured from an untrusted trunk too.
-    let c = gateway(
+    let (_, events) = call_through(
+        "untrusted gateway with privacy",
         &server,
         UNTRUSTED_IP,
         DID_WAIT,
         "gw_caller.xml",
         &caller_vars("1144445555", &["Privacy: id;critical"], &[]),
     );
-    wait_ok(c, "untrusted gateway with privacy", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(offered(&events)["restricted"], true);
 
     let list = server.api("/api/calls");
@@ -231,11 +256,8 @@ fn caller_identity_from_trusted_trunks_and_privacy_on_postgres() {
 
 #[test]
 fn a_gateways_q850_reason_sets_the_hangup_cause() {
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway BYE with Reason",
         "gw_caller.xml",
         &caller_vars(
             "2733334444",
@@ -243,17 +265,14 @@ fn a_gateways_q850_reason_sets_the_hangup_cause() {
             &["Reason: Q.850;cause=17;text=\"User busy\""],
         ),
     );
-    wait_ok(c, "gateway BYE with Reason", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "caller");
-    assert_eq!(hung["cause"], "user_busy");
+    assert_hung_up(&events, "caller", "user_busy");
 }
 
 #[test]
 fn atendes_bye_carries_the_q850_cause() {
     let server = start_server(Db::Sqlite);
-    let c = gateway(
+    let (_, events) = call_through(
+        "gateway checking atende's BYE",
         &server,
         UNTRUSTED_IP,
         DID_SHORT,
@@ -263,20 +282,13 @@ fn atendes_bye_carries_the_q850_cause() {
             "^ *Q\\.850;cause=19;text=.No answer from user.$".into(),
         )],
     );
-    wait_ok(c, "gateway checking atende's BYE", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "system");
-    assert_eq!(hung["cause"], "no_answer");
+    assert_hung_up(&events, "system", "no_answer");
 }
 
 #[test]
 fn atende_refreshes_a_session_timer_and_the_call_outlives_it() {
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway answering atende's refreshes",
         "gw_session_refreshed.xml",
         &[
             ("SE", "10;refresher=uas".into()),
@@ -284,21 +296,14 @@ fn atende_refreshes_a_session_timer_and_the_call_outlives_it() {
             ("EXPECT_SE", "^ *10;refresher=uas$".into()),
         ],
     );
-    wait_ok(c, "gateway answering atende's refreshes", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "caller");
-    assert_eq!(hung["cause"], "normal_clearing");
+    assert_hung_up(&events, "caller", "normal_clearing");
     assert!(at_ms(&events, "hung_up") - at_ms(&events, "answered") >= 10_000);
 }
 
 #[test]
 fn a_session_the_gateway_stops_refreshing_is_ended() {
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway that stops refreshing",
         "gw_session_expired.xml",
         &[
             ("SE", "10".into()),
@@ -308,11 +313,7 @@ fn a_session_the_gateway_stops_refreshing_is_ended() {
             ("REASON", "^ *Q\\.850;cause=102".into()),
         ],
     );
-    wait_ok(c, "gateway that stops refreshing", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "system");
-    assert_eq!(hung["cause"], "session_timer_expired");
+    assert_hung_up(&events, "system", "session_timer_expired");
 }
 
 #[test]
@@ -340,11 +341,8 @@ fn a_session_interval_below_the_trunks_minimum_gets_422() {
 fn a_gateway_requiring_100rel_is_served() {
     // atende answers at once, with no provisional response but 100 Trying (never sent
     // reliably): RFC 3262 is met without a PRACK exchange.
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway requiring 100rel",
         "gw_caller.xml",
         &caller_vars(
             "2733334444",
@@ -352,8 +350,6 @@ fn a_gateway_requiring_100rel_is_served() {
             &[],
         ),
     );
-    wait_ok(c, "gateway requiring 100rel", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
     assert!(kinds(&events).contains(&"answered".to_owned()));
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
@@ -414,9 +410,7 @@ fn transfer_out(far_end_scenario: &str) {
         "{:?}",
         kinds(&events)
     );
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "agent");
-    assert_eq!(hung["cause"], "normal_clearing");
+    assert_hung_up(&events, "agent", "normal_clearing");
     // The far end's 440 Hz tone is in the recording (the right channel: what the caller
     // heard).
     let (_, right) = recording(&server, &protocol);
@@ -431,15 +425,14 @@ fn transfer_out(far_end_scenario: &str) {
 #[test]
 fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
     let server = start_server(Db::Sqlite);
-    let c = gateway(
+    let (_, events) = call_through(
+        "caller transferred with no outbound gateway",
         &server,
         UNTRUSTED_IP,
         DID_TRANSFER,
         "gw_hung_up.xml",
         &[("REASON", "^ *Q\\.850;cause=3".into())],
     );
-    wait_ok(c, "caller transferred with no outbound gateway", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
         "no_outbound_trunk"
@@ -448,11 +441,8 @@ fn an_ivr_transfer_to_a_number_without_outbound_releases_the_caller() {
 
 #[test]
 fn a_refresh_the_gateway_answers_481_ends_the_call() {
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway refusing atende's refresh",
         "gw_session_refresh_refused.xml",
         &[
             ("SE", "10;refresher=uas".into()),
@@ -460,20 +450,13 @@ fn a_refresh_the_gateway_answers_481_ends_the_call() {
             ("REASON", "^ *Q\\.850;cause=102".into()),
         ],
     );
-    wait_ok(c, "gateway refusing atende's refresh", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "system");
-    assert_eq!(hung["cause"], "session_timer_expired");
+    assert_hung_up(&events, "system", "session_timer_expired");
 }
 
 #[test]
 fn atende_refreshes_with_re_invite_a_gateway_without_update() {
-    let server = start_server(Db::Sqlite);
-    let c = gateway(
-        &server,
-        TRUSTED_IP,
-        DID_WAIT,
+    let events = call_on_new_server(
+        "gateway answering atende's re-INVITE refresh",
         "gw_session_reinvite.xml",
         &[
             ("SE", "10;refresher=uas".into()),
@@ -481,11 +464,7 @@ fn atende_refreshes_with_re_invite_a_gateway_without_update() {
             ("EXPECT_SE", "^ *10;refresher=uas$".into()),
         ],
     );
-    wait_ok(c, "gateway answering atende's re-INVITE refresh", &server);
-    let (_, events) = wait_for_event(&server, "recording_finalized");
-    let hung = &event(&events, "hung_up")["detail"];
-    assert_eq!(hung["by"], "caller");
-    assert_eq!(hung["cause"], "normal_clearing");
+    assert_hung_up(&events, "caller", "normal_clearing");
 }
 
 #[test]

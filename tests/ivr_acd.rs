@@ -20,16 +20,7 @@ fn ivr_steps(events: &[serde_json::Value]) -> Vec<String> {
 /// (a) Business hours: 1 (perícia) then 1 (agendar) → queue "pericia" with skill
 /// "agendamento" → the registered agent answers, is bridged and recorded.
 fn caller_reaches_an_agent_through_the_menu(db: Db) {
-    let server = Server::start_ivr(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-    );
+    let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let agent = start_answering_agent(&server, agent_port, 1, 1000);
@@ -161,11 +152,8 @@ fn abandon_after(talk_ms: u64, expected: std::ops::Range<u64>) {
     let server = Server::start_ivr(
         Db::Sqlite,
         &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
             auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
+            ..IvrOptions::open_with(&["1001"])
         },
     );
     let caller = start_ivr_caller(&server, &[(800, "0")], talk_ms, false);
@@ -186,11 +174,8 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
     let server = Server::start_ivr(
         Db::Sqlite,
         &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001", "1002"],
-            auto_login: true,
             ring_timeout_secs: 2,
-            http_port: None,
+            ..IvrOptions::open_with(&["1001", "1002"])
         },
     );
     let (p1, p2) = (free_port(), free_port());
@@ -230,11 +215,8 @@ fn max_wait_hands_the_caller_back_to_the_ivr_menu() {
     let server = Server::start_ivr_config(
         Db::Sqlite,
         &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
             auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
+            ..IvrOptions::open_with(&["1001"])
         },
         Prompts::Short,
         10,

@@ -7,8 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -120,28 +118,8 @@ fn readme_softphone_takes_a_call(db: Db) {
     let account = readme_account_line(sip_port);
     assert!(account.contains("auth_pass=demo1001"), "{account}");
     std::fs::write(phone_dir.join("accounts"), format!("{account}\n")).unwrap();
-    let log = std::fs::File::create(phone_dir.join("baresip.log")).unwrap();
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&phone_dir)
-        .args(["-t", "40"])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("baresip starts");
-    let phone_log = || std::fs::read_to_string(phone_dir.join("baresip.log")).unwrap_or_default();
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while server.metric("atende_registrations") < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "baresip did not register with the README's account line; its log:\n{}\natende log:\n{}",
-            phone_log(),
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let phone = start_baresip(&phone_dir);
+    wait_baresip_registered(&server, &phone_dir, " with the README's account line");
 
     // The citizen dials the demo line that rings the agents directly (08000000001).
     let audio = server.dir.path().join("caller.al");
@@ -161,17 +139,7 @@ fn readme_softphone_takes_a_call(db: Db) {
     args[at] = "08000000001".into();
     args.extend(["-m".into(), "1".into()]);
     let caller = sipp(&args).spawn().expect("caller sipp starts");
-    let out = caller.wait_with_output().expect("caller ran");
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = phone.kill();
-    let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "the citizen's call failed: {}\nbaresip log:\n{}\natende log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        phone_log(),
-        server.log()
-    );
+    end_call_with_baresip(&server, caller, phone, &phone_dir, "the citizen's call");
 
     let (protocol, events) = wait_for_event(&server, "recording_finalized");
     let kinds = kinds(&events);

@@ -64,6 +64,19 @@ fn request(start: &str, cseq: &str, extra: &str, body: &str) -> String {
     )
 }
 
+/// An OPTIONS to atende itself (`version` on its request line, `cseq` its CSeq method,
+/// `extra` more headers): the final response.
+fn send_options(server: &Server, version: &str, cseq: &str, extra: &str) -> Option<String> {
+    let start = format!("OPTIONS sip:atende@127.0.0.1:{} {version}", server.sip_port);
+    answer(server, &request(&start, cseq, extra, ""))
+}
+
+/// An INVITE to the service's DID with `extra` headers and `body`: the final response.
+fn send_invite(server: &Server, extra: &str, body: &str) -> Option<String> {
+    let start = format!("INVITE sip:{DID}@127.0.0.1:{} SIP/2.0", server.sip_port);
+    answer(server, &request(&start, "INVITE", extra, body))
+}
+
 const PCMA: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
 
 #[test]
@@ -72,16 +85,7 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
     let port = server.sip_port;
     let uri = |user: &str| format!("sip:{user}@127.0.0.1:{port}");
 
-    let options = answer(
-        &server,
-        &request(
-            &format!("OPTIONS {} SIP/2.0", uri("atende")),
-            "OPTIONS",
-            "",
-            "",
-        ),
-    )
-    .expect("OPTIONS answered");
+    let options = send_options(&server, "SIP/2.0", "OPTIONS", "").expect("OPTIONS answered");
     assert_eq!(status(&Some(options.clone())), Some(200));
     assert_eq!(
         header(&options, "User-Agent"),
@@ -93,37 +97,13 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
     assert_eq!(header(&options, "Supported"), ["timer, 100rel"]);
 
     // 505, and the status line speaks SIP/2.0, not the request's version.
-    let v3 = answer(
-        &server,
-        &request(
-            &format!("OPTIONS {} SIP/3.0", uri("atende")),
-            "OPTIONS",
-            "",
-            "",
-        ),
-    );
+    let v3 = send_options(&server, "SIP/3.0", "OPTIONS", "");
     assert_eq!(status(&v3), Some(505), "{v3:?}");
     assert!(v3.as_deref().is_some_and(|t| t.starts_with("SIP/2.0 505")));
 
-    let cseq = answer(
-        &server,
-        &request(
-            &format!("OPTIONS {} SIP/2.0", uri("atende")),
-            "INVITE",
-            "",
-            "",
-        ),
-    );
+    let cseq = send_options(&server, "SIP/2.0", "INVITE", "");
     assert_eq!(status(&cseq), Some(400), "CSeq method differs");
-    let lengths = answer(
-        &server,
-        &request(
-            &format!("OPTIONS {} SIP/2.0", uri("atende")),
-            "OPTIONS",
-            "Content-Length: 12\r\n",
-            "",
-        ),
-    );
+    let lengths = send_options(&server, "SIP/2.0", "OPTIONS", "Content-Length: 12\r\n");
     assert_eq!(status(&lengths), Some(400), "two Content-Length values");
 
     let message = answer(
@@ -145,40 +125,24 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
     );
     assert_eq!(status(&tel), Some(416), "tel: Request-URI");
 
-    let require = answer(
+    let require = send_invite(
         &server,
-        &request(
-            &format!("INVITE {} SIP/2.0", uri(DID)),
-            "INVITE",
-            "Require: foo, precondition\r\nContent-Type: application/sdp\r\n",
-            PCMA,
-        ),
+        "Require: foo, precondition\r\nContent-Type: application/sdp\r\n",
+        PCMA,
     )
     .expect("Require answered");
     assert_eq!(status(&Some(require.clone())), Some(420));
     assert_eq!(header(&require, "Unsupported"), ["foo, precondition"]);
 
-    let text = answer(
-        &server,
-        &request(
-            &format!("INVITE {} SIP/2.0", uri(DID)),
-            "INVITE",
-            "Content-Type: text/plain\r\n",
-            "hello",
-        ),
-    )
-    .expect("text body answered");
+    let text =
+        send_invite(&server, "Content-Type: text/plain\r\n", "hello").expect("text body answered");
     assert_eq!(status(&Some(text.clone())), Some(415));
     assert_eq!(header(&text, "Accept"), ["application/sdp"]);
 
-    let srtp = answer(
+    let srtp = send_invite(
         &server,
-        &request(
-            &format!("INVITE {} SIP/2.0", uri(DID)),
-            "INVITE",
-            "Content-Type: application/sdp\r\n",
-            &PCMA.replace("RTP/AVP", "RTP/SAVP"),
-        ),
+        "Content-Type: application/sdp\r\n",
+        &PCMA.replace("RTP/AVP", "RTP/SAVP"),
     );
     assert_eq!(status(&srtp), Some(488), "SRTP offer");
 
@@ -209,16 +173,7 @@ fn requests_are_refused_in_rfc3261_order_with_what_the_peer_needs() {
         );
     std::fs::write(&path, config).unwrap();
     let server = server.restart();
-    let options = answer(
-        &server,
-        &request(
-            &format!("OPTIONS {} SIP/2.0", uri("atende")),
-            "OPTIONS",
-            "",
-            "",
-        ),
-    )
-    .expect("OPTIONS answered");
+    let options = send_options(&server, "SIP/2.0", "OPTIONS", "").expect("OPTIONS answered");
     assert_eq!(header(&options, "User-Agent"), ["Central 156"]);
 
     let register = |user: &str| {

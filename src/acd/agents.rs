@@ -52,22 +52,11 @@ impl Engine {
         };
         self.unindex_agent(a);
         self.cancel_agent_timer(a);
-        // Move the staffed counts from the old queues to the new ones.
-        let staffed = self.agents[a as usize].state.staffed();
-        if staffed {
-            for m in &self.agents[a as usize].members {
-                let q = &mut self.queues[m.queue as usize];
-                q.staffed = q.staffed.saturating_sub(1);
-            }
-            for m in &members {
-                self.queues[m.queue as usize].staffed += 1;
-            }
-        }
+        self.set_members(a, members);
         let agent = &mut self.agents[a as usize];
         if agent.state == AgentState::LoggedOut {
             agent.calls_answered = 0;
         }
-        agent.members = members;
         agent.skills = skills;
         agent.pending = None;
         agent.blocked = false;
@@ -82,6 +71,21 @@ impl Engine {
         self.set_agent_state(a, target);
         self.route_agent(a);
         Ok(())
+    }
+
+    /// Gives agent `a` its new queue memberships, moving its staffed counts from the old
+    /// queues to the new ones when it is staffed.
+    pub(super) fn set_members(&mut self, a: AgentIdx, members: Vec<Member>) {
+        if self.agents[a as usize].state.staffed() {
+            for m in &self.agents[a as usize].members {
+                let q = &mut self.queues[m.queue as usize];
+                q.staffed = q.staffed.saturating_sub(1);
+            }
+            for m in &members {
+                self.queues[m.queue as usize].staffed += 1;
+            }
+        }
+        self.agents[a as usize].members = members;
     }
 
     fn logged_in(&self, id: &AgentId) -> Result<AgentIdx, AcdError> {

@@ -144,18 +144,8 @@ impl Engine {
         skills.sort_unstable();
         skills.dedup_by_key(|(s, _)| *s);
         self.unindex_agent(a);
-        if self.agents[a as usize].state.staffed() {
-            for m in &self.agents[a as usize].members {
-                let q = &mut self.queues[m.queue as usize];
-                q.staffed = q.staffed.saturating_sub(1);
-            }
-            for m in &members {
-                self.queues[m.queue as usize].staffed += 1;
-            }
-        }
-        let agent = &mut self.agents[a as usize];
-        agent.members = members;
-        agent.skills = skills;
+        self.set_members(a, members);
+        self.agents[a as usize].skills = skills;
         self.route_agent(a);
         Ok(true)
     }

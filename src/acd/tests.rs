@@ -276,8 +276,8 @@ fn rejected_offer_goes_to_another_agent_and_the_rejecter_waits() {
     assert_eq!(h.offers(), vec![pair("c2", "a1")]);
 }
 
-#[test]
-fn ring_all_rings_everyone_and_the_first_answer_wins() {
+/// A ring-all queue with agents a1..a3 logged in, all three offered call c1.
+fn ringing_all_three() -> Harness {
     let mut q = QueueConfig::new("q");
     q.strategy = Strategy::RingAll;
     let mut h = Harness::new(vec![q]);
@@ -286,6 +286,12 @@ fn ring_all_rings_everyone_and_the_first_answer_wins() {
     }
     h.call("c1", "q", 0, &[]);
     assert_eq!(h.offers().len(), 3);
+    h
+}
+
+#[test]
+fn ring_all_rings_everyone_and_the_first_answer_wins() {
+    let mut h = ringing_all_three();
     h.answer("c1", "a2");
     let out = h.take();
     let cancelled: Vec<_> = out
@@ -299,14 +305,7 @@ fn ring_all_rings_everyone_and_the_first_answer_wins() {
 
 #[test]
 fn ring_all_learns_each_agent_outcome_and_keeps_the_others_ringing() {
-    let mut q = QueueConfig::new("q");
-    q.strategy = Strategy::RingAll;
-    let mut h = Harness::new(vec![q]);
-    for a in ["a1", "a2", "a3"] {
-        h.login(a, &[("q", 1)], &[]);
-    }
-    h.call("c1", "q", 0, &[]);
-    assert_eq!(h.offers().len(), 3);
+    let mut h = ringing_all_three();
     // a1 declines, a3's phone gives up: a2 still rings, the call is not offered again.
     h.ok(Input::OfferRejected {
         call: "c1".into(),

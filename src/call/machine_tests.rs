@@ -6,6 +6,23 @@ fn drain(m: &mut CallMachine) -> Vec<Action> {
     std::iter::from_fn(|| m.poll_action()).collect()
 }
 
+/// An agent leg's final failure response.
+fn failed(leg: LegId, sip_status: u16, reason: &str) -> Input {
+    Input::AgentFailed {
+        leg,
+        sip_status,
+        reason: reason.into(),
+    }
+}
+
+/// The report to the ACD that `agent` did not take the offer.
+fn offer_failed(agent: &str, rejected: bool) -> Action {
+    Action::OfferFailed {
+        agent: agent.into(),
+        rejected,
+    }
+}
+
 fn ringing_call(t0: Instant) -> CallMachine {
     let mut m = CallMachine::new(Duration::from_secs(30));
     m.handle(t0, Input::Answered);
@@ -112,14 +129,7 @@ fn all_agents_declining_schedules_a_retry() {
     let t0 = Instant::now();
     let mut m = ringing_call(t0);
     for leg in [1, 2] {
-        m.handle(
-            t0,
-            Input::AgentFailed {
-                leg,
-                sip_status: 486,
-                reason: "busy".into(),
-            },
-        );
+        m.handle(t0, failed(leg, 486, "busy"));
     }
     let a = drain(&mut m);
     assert_eq!(a.len(), 2, "both failures logged: {a:?}");
@@ -165,19 +175,9 @@ fn routed_offer_answered_is_bridged_and_reported() {
 fn routed_offer_declined_goes_back_to_routing_as_rejected() {
     let t0 = Instant::now();
     let mut m = offered(t0);
-    m.handle(
-        t0,
-        Input::AgentFailed {
-            leg: 1,
-            sip_status: 486,
-            reason: "busy".into(),
-        },
-    );
+    m.handle(t0, failed(1, 486, "busy"));
     let a = drain(&mut m);
-    assert!(a.contains(&Action::OfferFailed {
-        agent: "1001".into(),
-        rejected: true
-    }));
+    assert!(a.contains(&offer_failed("1001", true)));
     assert!(m.is_routing());
     assert_eq!(m.next_timeout(), None, "no demo retry timer");
 }
@@ -193,14 +193,7 @@ fn routed_cancel_offer_cancels_legs_without_reporting() {
         },
     );
     assert_eq!(drain(&mut m), vec![Action::CancelLeg(1)]);
-    m.handle(
-        t0,
-        Input::AgentFailed {
-            leg: 1,
-            sip_status: 487,
-            reason: "cancelled".into(),
-        },
-    );
+    m.handle(t0, failed(1, 487, "cancelled"));
     assert!(drain(&mut m).is_empty());
     assert!(m.is_routing());
 }
@@ -227,10 +220,7 @@ fn routed_ring_timeout_reports_not_answered() {
     m.handle_timeout(t0 + Duration::from_secs(10));
     let a = drain(&mut m);
     assert_eq!(a[0], Action::CancelLeg(1));
-    assert!(a.contains(&Action::OfferFailed {
-        agent: "2000".into(),
-        rejected: false
-    }));
+    assert!(a.contains(&offer_failed("2000", false)));
 }
 
 /// A ring-all offer: three agents offered, each with one phone.
@@ -284,38 +274,18 @@ fn ring_all_rings_every_offered_agent_and_the_first_answer_wins() {
 fn ring_all_reports_each_failed_agent_and_keeps_the_others_ringing() {
     let t0 = Instant::now();
     let mut m = offered_to_three(t0);
-    m.handle(
-        t0,
-        Input::AgentFailed {
-            leg: 1,
-            sip_status: 486,
-            reason: "busy".into(),
-        },
-    );
+    m.handle(t0, failed(1, 486, "busy"));
     let a = drain(&mut m);
-    assert!(a.contains(&Action::OfferFailed {
-        agent: "a1".into(),
-        rejected: true
-    }));
+    assert!(a.contains(&offer_failed("a1", true)));
     assert!(!a.iter().any(|x| matches!(x, Action::CancelLeg(_))));
     assert!(!m.is_routing());
     // The ACD withdraws a3 only: a2's leg keeps ringing.
     m.handle(t0, Input::CancelOffer { agent: "a3".into() });
     assert_eq!(drain(&mut m), vec![Action::CancelLeg(3)]);
     assert!(m.is_ringing("a2") && !m.is_routing());
-    m.handle(
-        t0,
-        Input::AgentFailed {
-            leg: 2,
-            sip_status: 480,
-            reason: "no answer".into(),
-        },
-    );
+    m.handle(t0, failed(2, 480, "no answer"));
     let a = drain(&mut m);
-    assert!(a.contains(&Action::OfferFailed {
-        agent: "a2".into(),
-        rejected: false
-    }));
+    assert!(a.contains(&offer_failed("a2", false)));
     assert!(m.is_routing());
 }
 
@@ -332,13 +302,7 @@ fn an_offered_agent_without_a_phone_fails_alone() {
     );
     drain(&mut m);
     m.handle(t0, Input::RingStarted { legs: vec![] });
-    assert_eq!(
-        drain(&mut m),
-        vec![Action::OfferFailed {
-            agent: "1002".into(),
-            rejected: false
-        }]
-    );
+    assert_eq!(drain(&mut m), vec![offer_failed("1002", false)]);
     assert!(m.is_ringing("1001") && !m.is_routing());
 }
 

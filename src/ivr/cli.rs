@@ -148,27 +148,11 @@ pub fn run(cmd: IvrCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         IvrCommand::Reload { url, token } => {
-            let token = token.or_else(|| std::env::var("ATENDE_ADMIN_TOKEN").ok());
-            let Some(token) = token.filter(|t| !t.is_empty()) else {
-                eprintln!("no admin token: pass --token or set ATENDE_ADMIN_TOKEN");
+            let Some(token) = crate::admin_client::token(token) else {
                 return ExitCode::FAILURE;
             };
             match reload::reload(&url, &token) {
-                Ok(outcome) => {
-                    let ok = outcome.is_accepted();
-                    for line in outcome.lines() {
-                        if ok {
-                            println!("{line}");
-                        } else {
-                            eprintln!("{line}");
-                        }
-                    }
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
+                Ok(outcome) => crate::admin_client::report(outcome.is_accepted(), outcome.lines()),
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::FAILURE

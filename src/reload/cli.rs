@@ -62,26 +62,13 @@ pub fn outcome(status: u16, body: &[u8]) -> (bool, Vec<String>) {
 }
 
 pub fn run(url: &str, token: Option<String>) -> ExitCode {
-    let token = token.or_else(|| std::env::var("ATENDE_ADMIN_TOKEN").ok());
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        eprintln!("no admin token: pass --token or set ATENDE_ADMIN_TOKEN");
+    let Some(token) = admin_client::token(token) else {
         return ExitCode::FAILURE;
     };
     match admin_client::post(url, "/api/config/reload", &token) {
         Ok((status, body)) => {
             let (ok, lines) = outcome(status, &body);
-            for line in lines {
-                if ok {
-                    println!("{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            admin_client::report(ok, lines)
         }
         Err(e) => {
             eprintln!("{e}");

@@ -49,6 +49,19 @@ impl IvrOptions<'static> {
     }
 }
 
+impl<'a> IvrOptions<'a> {
+    /// Business hours all day, `agents` logged in at start, rung 10 s each.
+    pub fn open_with(agents: &'a [&'a str]) -> Self {
+        IvrOptions {
+            hours: Hours::Open,
+            agents,
+            auto_login: true,
+            ring_timeout_secs: 10,
+            http_port: None,
+        }
+    }
+}
+
 /// Copies the shipped flows, replacing only the schedule so the test does not depend on
 /// the time of day it runs.
 fn flows(dir: &Path, hours: Hours) -> PathBuf {
@@ -272,10 +285,7 @@ pub fn start_ivr_caller(
     served: bool,
 ) -> Child {
     let dir = server.dir.path();
-    let audio = dir.join("caller.al");
-    if !audio.exists() {
-        alaw_tone(&audio, 440, 120.0);
-    }
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         if served {

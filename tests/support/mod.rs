@@ -519,14 +519,33 @@ pub fn rms(samples: &[i16]) -> f64 {
 
 /// Registers `user` (password `pw<user>`) with its Contact at `contact_port`, via sipp.
 pub fn register_agent(server: &Server, user: &str, contact_port: u16) {
+    let password = format!("pw{user}");
+    register_expecting(
+        server,
+        (user, &password),
+        contact_port,
+        "200",
+        "agent registration",
+    );
+}
+
+/// A REGISTER (sipp answering the challenge) as `user` with `password` and its Contact at
+/// `contact_port`, whose final response must be `status`; `what` names it on failure.
+pub fn register_expecting(
+    server: &Server,
+    (user, password): (&str, &str),
+    contact_port: u16,
+    status: &str,
+    what: &str,
+) {
     let reg = scenario(
         server.dir.path(),
         "register.xml",
         &[
             ("USER", user.into()),
-            ("PASSWORD", format!("pw{user}")),
+            ("PASSWORD", password.into()),
             ("CONTACT_PORT", contact_port.to_string()),
-            ("EXPECT", "200".into()),
+            ("EXPECT", status.into()),
         ],
     );
     let child = sipp(&[
@@ -542,7 +561,7 @@ pub fn register_agent(server: &Server, user: &str, contact_port: u16) {
     ])
     .spawn()
     .expect("sipp starts");
-    wait_ok(child, "agent registration", server);
+    wait_ok(child, what, server);
 }
 
 /// Starts an agent phone (a sipp UAS running `scenario_file` from tests/sipp) on `port`
@@ -612,14 +631,20 @@ pub fn start_answering_agent(
     )
 }
 
-/// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
-/// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
-pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
-    let dir = server.dir.path();
+/// The caller's audio in the server's folder `dir`: 120 s of 440 Hz A-law, written once.
+pub fn caller_audio(dir: &Path) -> PathBuf {
     let audio = dir.join("caller.al");
     if !audio.exists() {
         alaw_tone(&audio, 440, 120.0);
     }
+    audio
+}
+
+/// Starts trunk callers to the DID: 440 Hz A-law, the RFC 4733 digit 1 at `dtmf_at_ms`
+/// after answer, BYE `talk_ms` later. `extra` adds sipp options (rate, limit, count).
+pub fn start_caller(server: &Server, dtmf_at_ms: u64, talk_ms: u64, extra: &[&str]) -> Child {
+    let dir = server.dir.path();
+    let audio = caller_audio(dir);
     let sf = scenario(
         dir,
         "caller.xml",
@@ -804,4 +829,62 @@ pub fn dial_feature_code(server: &Server, account: &str, code: &str) -> Output {
     .spawn()
     .expect("feature code sipp starts");
     wait_ok(child, &format!("feature code {code}"), server)
+}
+
+/// Starts baresip on the config folder `dir` (its `config` and `accounts` written by the
+/// test), its output in `dir/baresip.log`, stopping by itself after 40 s at the latest.
+pub fn start_baresip(dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(dir)
+        .args(["-t", "40"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("baresip starts")
+}
+
+/// What the baresip started on `dir` has logged so far.
+pub fn baresip_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default()
+}
+
+/// Waits (15 s at most) for the baresip on `dir` to register; `with` says how, shown with
+/// both logs when it does not.
+pub fn wait_baresip_registered(server: &Server, dir: &Path, with: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.metric("atende_registrations") < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "baresip did not register{with}; its log:\n{}\natende log:\n{}",
+            baresip_log(dir),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for the `caller` sipp to end, then stops the baresip on `dir` (after giving it
+/// time to see the BYE and close its files). The call must have succeeded; `what` names
+/// it, with both logs, when it did not.
+pub fn end_call_with_baresip(
+    server: &Server,
+    caller: Child,
+    mut phone: Child,
+    dir: &Path,
+    what: &str,
+) {
+    let out = caller.wait_with_output().expect("caller ran");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nbaresip log:\n{}\natende log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        baresip_log(dir),
+        server.log()
+    );
 }

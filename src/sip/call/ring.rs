@@ -1,6 +1,7 @@
 //! The call actor's outbound legs towards agent phones: one INVITE per registered
 //! contact of each agent offered (the hot-desk phone when the agent logged in elsewhere),
-//! offering the caller's codec first so the bridge need not transcode.
+//! offering the caller's codec first so the bridge need not transcode. `place_leg` sends
+//! any outbound leg's INVITE (an external transfer's too).
 
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::Uri;
@@ -17,14 +18,6 @@ impl CallActor {
     /// Starts an outbound leg to every registered phone of the service's agents.
     pub(super) fn ring_agents(&mut self, agents: Vec<String>) -> Vec<(LegId, String, String)> {
         let mut started = Vec::new();
-        let neg = self.admitted.negotiated;
-        // Offer the caller's codec first so the bridge need not transcode.
-        let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
-        for c in &self.ex.codecs {
-            if *c != neg.codec {
-                formats.push((c.default_pt(), *c));
-            }
-        }
         for agent in agents {
             // An agent whose phone still rings is not rung again (a leg that ended does
             // not count: the ACD may offer the same call again later); each of their
@@ -38,61 +31,92 @@ impl CallActor {
                 let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
                     continue;
                 };
-                let leg = self.next_leg;
-                self.next_leg += 1;
-                let call_id = format!("{}-{leg}@atende", self.protocol);
-                let offer = sdp::write(
-                    self.session_id,
-                    1,
-                    self.ex.advertised(self.agent_local),
-                    &formats,
-                    Some(101),
-                    Direction::SendRecv,
-                );
                 // A caller who asked for privacy is not shown on the agent's phone.
                 let caller_user = if self.admitted.a_number.is_empty() || self.admitted.restricted {
                     "anonymous".to_owned()
                 } else {
                     self.admitted.a_number.clone()
                 };
-                let opt = InviteOption {
-                    caller: contact_uri(&self.ex, &caller_user),
-                    callee,
-                    destination: Some(SipAddr::from(route_target(&binding))),
-                    content_type: Some("application/sdp".into()),
-                    offer: Some(offer.into_bytes()),
-                    contact: contact_uri(&self.ex, "atende"),
-                    call_id: Some(call_id.clone()),
-                    headers: Some(vec![request::raw_header(
-                        "X-Atende-Protocol",
-                        self.protocol.to_string(),
-                    )]),
-                    ..Default::default()
-                };
-                self.ex
-                    .dialog_router
-                    .add(&call_id, self.dialog_route.clone());
-                let (dialog, join) = match self
-                    .ex
-                    .dialogs
-                    .do_invite_async(opt, self.agent_state_tx.clone())
-                {
-                    Ok(x) => x,
+                let caller = contact_uri(&self.ex, &caller_user);
+                let destination = SipAddr::from(route_target(&binding));
+                let leg = match self.place_leg(caller, callee, destination, false) {
+                    Ok(leg) => leg,
                     Err(e) => {
-                        self.ex.dialog_router.remove(&[&call_id]);
                         warn!(error = %e, %agent, "cannot ring agent");
                         continue;
                     }
                 };
-                let outcome_tx = self.outcome_tx.clone();
-                tokio::spawn(async move {
-                    let result = final_response(join).await;
-                    let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
-                });
                 started.push((leg, agent.clone(), binding.contact.clone()));
-                self.legs.insert(leg, AgentLeg { dialog, call_id });
             }
         }
         started
+    }
+
+    /// Sends the INVITE of a new outbound leg (to an agent's phone or the outbound
+    /// gateway) and hands its final response to the actor as a `LegOutcome`. The
+    /// caller's codec is offered first so the bridge need not transcode; the leg is
+    /// logged by the protocol number in `X-Atende-Protocol`. `support_prack` for a
+    /// gateway that may insist on 100rel (rsipstack then PRACKs its 180/183).
+    pub(super) fn place_leg(
+        &mut self,
+        caller: Uri,
+        callee: Uri,
+        destination: SipAddr,
+        support_prack: bool,
+    ) -> Result<LegId, Box<rsipstack::Error>> {
+        let neg = self.admitted.negotiated;
+        let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
+        for c in &self.ex.codecs {
+            if *c != neg.codec {
+                formats.push((c.default_pt(), *c));
+            }
+        }
+        let leg = self.next_leg;
+        self.next_leg += 1;
+        let call_id = format!("{}-{leg}@atende", self.protocol);
+        let offer = sdp::write(
+            self.session_id,
+            1,
+            self.ex.advertised(self.agent_local),
+            &formats,
+            Some(101),
+            Direction::SendRecv,
+        );
+        let opt = InviteOption {
+            caller,
+            callee,
+            destination: Some(destination),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact: contact_uri(&self.ex, "atende"),
+            call_id: Some(call_id.clone()),
+            headers: Some(vec![request::raw_header(
+                "X-Atende-Protocol",
+                self.protocol.to_string(),
+            )]),
+            support_prack,
+            ..Default::default()
+        };
+        self.ex
+            .dialog_router
+            .add(&call_id, self.dialog_route.clone());
+        let (dialog, join) = match self
+            .ex
+            .dialogs
+            .do_invite_async(opt, self.agent_state_tx.clone())
+        {
+            Ok(x) => x,
+            Err(e) => {
+                self.ex.dialog_router.remove(&[&call_id]);
+                return Err(Box::new(e));
+            }
+        };
+        let outcome_tx = self.outcome_tx.clone();
+        tokio::spawn(async move {
+            let result = final_response(join).await;
+            let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
+        });
+        self.legs.insert(leg, AgentLeg { dialog, call_id });
+        Ok(leg)
     }
 }

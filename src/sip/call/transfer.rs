@@ -9,17 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::Uri;
 use rsipstack::transport::SipAddr;
 use tracing::{info, warn};
 
 use super::CallActor;
 use crate::call::machine::{Input, LegId};
-use crate::sdp::{self, Codec, Direction};
-use crate::sip::legs::{AgentLeg, LegOutcome, contact_uri, final_response};
+use crate::sip::legs::contact_uri;
 use crate::sip::queued::Waiting;
-use crate::sip::request;
 
 /// The "agent" an external transfer's leg is logged as.
 pub(super) const EXTERNAL: &str = "external";
@@ -64,61 +61,15 @@ impl CallActor {
             warn!(protocol = %self.protocol, "transfer number makes no SIP URI");
             return Vec::new();
         };
-        let neg = self.admitted.negotiated;
-        let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
-        for c in &self.ex.codecs {
-            if *c != neg.codec {
-                formats.push((c.default_pt(), *c));
-            }
-        }
-        let offer = sdp::write(
-            self.session_id,
-            1,
-            self.ex.advertised(self.agent_local),
-            &formats,
-            Some(101),
-            Direction::SendRecv,
-        );
-        let leg = self.next_leg;
-        self.next_leg += 1;
-        let call_id = format!("{}-{leg}@atende", self.protocol);
-        let opt = InviteOption {
-            caller: contact_uri(&self.ex, &out.caller_id),
-            callee,
-            destination: Some(SipAddr::from(gw)),
-            content_type: Some("application/sdp".into()),
-            offer: Some(offer.into_bytes()),
-            contact: contact_uri(&self.ex, "atende"),
-            call_id: Some(call_id.clone()),
-            headers: Some(vec![request::raw_header(
-                "X-Atende-Protocol",
-                self.protocol.to_string(),
-            )]),
-            // A gateway insisting on 100rel sends its 180/183 reliably; rsipstack PRACKs.
-            support_prack: true,
-            ..Default::default()
-        };
-        self.ex
-            .dialog_router
-            .add(&call_id, self.dialog_route.clone());
-        let (dialog, join) = match self
-            .ex
-            .dialogs
-            .do_invite_async(opt, self.agent_state_tx.clone())
-        {
-            Ok(x) => x,
+        let caller = contact_uri(&self.ex, &out.caller_id);
+        // A gateway insisting on 100rel sends its 180/183 reliably; rsipstack PRACKs.
+        let leg = match self.place_leg(caller, callee, SipAddr::from(gw), true) {
+            Ok(leg) => leg,
             Err(e) => {
-                self.ex.dialog_router.remove(&[&call_id]);
                 warn!(error = %e, protocol = %self.protocol, "cannot dial the transfer");
                 return Vec::new();
             }
         };
-        let outcome_tx = self.outcome_tx.clone();
-        tokio::spawn(async move {
-            let result = final_response(join).await;
-            let _ = outcome_tx.send(Box::new(LegOutcome { leg, result })).await;
-        });
-        self.legs.insert(leg, AgentLeg { dialog, call_id });
         vec![(leg, EXTERNAL.into(), format!("sip:{target}@{gw}"))]
     }
 }
