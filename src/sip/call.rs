@@ -8,8 +8,13 @@
 //! For an IVR service the machine is `routed`: the call's `IvrDriver` has the caller
 //! first, then the ACD actor (through `AcdNotice`s) decides which agent rings, while
 //! `Waiting` plays music and announcements; `routing` holds that glue.
+//!
+//! The set-up lives in `answer`, dialog states after it in `dialogs`, the agent legs and
+//! their outcomes in `ring`; this file keeps the actor, its loop and `act`.
 
+mod answer;
 mod callback_offer;
+mod dialogs;
 mod refresh;
 mod ring;
 mod routing;
@@ -21,9 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rsipstack::dialog::DialogId;
-use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Request, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -31,21 +35,15 @@ use tracing::{info, warn};
 use crate::acd::CallId;
 use crate::call::machine::{Action, CallMachine, Input, LegId};
 use crate::events::{EventKind, Party};
-use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
-use crate::sdp;
+use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle};
 use crate::sip::acd::{AcdNotice, AcdRequest, NoticeReceiver, NoticeSender};
-use crate::sip::admit::{Admitted, Refusal, admit};
+use crate::sip::admit::Admitted;
 use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
-use crate::sip::feature_code;
-use crate::sip::identity;
 use crate::sip::ivr_driver::{FetchResult, IvrDriver};
-use crate::sip::legs::{
-    AgentLeg, LegOutcome, contact_uri, finalize_recording, info_digit, respond_sdp,
-};
+use crate::sip::legs::{AgentLeg, LegOutcome, finalize_recording};
 use crate::sip::queued::Waiting;
-use crate::sip::request;
-use crate::sip::session_timer::{self, SessionTimer};
+use crate::sip::session_timer::SessionTimer;
 use crate::store::protocol::Protocol;
 
 /// Handles a new inbound INVITE for the whole life of the call.
@@ -55,7 +53,7 @@ pub async fn inbound(ex: Arc<Exchange>, tx: Transaction) {
     // This future lives as long as the call, so only what the call holds while it lasts
     // belongs in it: the set-up's locals and reply futures live in a box freed once the
     // call is answered (the call's task fell from 24.7 KB to 5.2 KB).
-    let Some((mut actor, inputs, routed)) = Box::pin(answer(ex, tx)).await else {
+    let Some((mut actor, inputs, routed)) = Box::pin(answer::answer(ex, tx)).await else {
         return;
     };
     if routed {
@@ -66,240 +64,12 @@ pub async fn inbound(ex: Arc<Exchange>, tx: Transaction) {
     ex.counters.active.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Refuses a call already logged as offered, closing its log with the refusal.
-async fn refuse_offered(tx: &mut Transaction, log: &CallLog, status: StatusCode, cause: &str) {
-    let sip_status = Some(status.code());
-    let _ = tx.reply(status).await;
-    log.record(EventKind::HungUp {
-        by: Party::System,
-        cause: cause.into(),
-        sip_status,
-    });
-}
-
 /// What the call's actor listens to.
 struct Inputs {
     dialog_states: crate::sip::dialog_router::DialogStates,
     media_events: mpsc::Receiver<MediaEvent>,
     outcomes: mpsc::Receiver<Box<LegOutcome>>,
     notices: NoticeReceiver,
-}
-
-/// Admits and answers the call, starting its media and recording; `None` when it was
-/// refused (and answered so). Also says whether the call goes to the IVR first.
-async fn answer(ex: Arc<Exchange>, mut tx: Transaction) -> Option<(CallActor, Inputs, bool)> {
-    // An agent's feature code is no call: no protocol, recording or call counters.
-    if request::request_user(&tx.original).is_some_and(|u| feature_code::is_feature_code(&u)) {
-        feature_code::serve(ex, tx).await;
-        return None;
-    }
-    ex.counters.offered.fetch_add(1, Ordering::Relaxed);
-    if ex.lifecycle.is_draining() {
-        ex.counters.rejected.fetch_add(1, Ordering::Relaxed);
-        let retry = vec![request::raw_header("Retry-After", "30")];
-        let _ = tx
-            .reply_with(StatusCode::ServiceUnavailable, retry, None)
-            .await;
-        return None;
-    }
-    let admitted = match admit(&ex, &tx) {
-        Ok(a) => a,
-        Err(refusal) => {
-            ex.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            let src = request::source(&tx);
-            let r = match refusal {
-                Refusal::Status(status, why) => {
-                    info!(source = ?src, status = status.code(), why, "INVITE refused");
-                    tx.reply(status).await
-                }
-                Refusal::Challenge(headers) => {
-                    tx.reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
-                        .await
-                }
-                Refusal::WithHeaders(status, headers, why) => {
-                    info!(source = ?src, status = status.code(), why, "INVITE refused");
-                    tx.reply_with(status, headers, None).await
-                }
-            };
-            if let Err(e) = r {
-                warn!(error = %e, "could not answer refused INVITE");
-            }
-            return None;
-        }
-    };
-    // A shared port only for a caller reached directly (the gateway signalling from the
-    // host its SDP names). The agent leg keeps its own: its port is offered before anyone
-    // knows which phone will answer, and one behind NAT would send from an address its
-    // SDP does not name, which only a port of its own can latch to.
-    let share_caller =
-        ex.config().media.shared_ports && admitted.remote.rtp_addr.ip() == admitted.source.ip();
-    let [caller_sock, agent_sock] =
-        match ex
-            .media
-            .leg_ports(&ex.ports, [share_caller, false], admitted.remote.rtp_addr)
-        {
-            Ok(pair) => pair,
-            Err(e) => {
-                warn!(error = %e, "no RTP port for a new call");
-                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-                return None;
-            }
-        };
-    let (Ok(caller_local), Ok(agent_local)) = (caller_sock.local_addr(), agent_sock.local_addr())
-    else {
-        let _ = tx.reply(StatusCode::ServerInternalError).await;
-        return None;
-    };
-
-    let protocol = ex.next_protocol();
-    let log = CallLog::new(ex.event_log.clone(), protocol.clone());
-    log.record(EventKind::Offered {
-        call_id: request::call_id(&tx.original).unwrap_or_default(),
-        a_number: admitted.a_number.clone(),
-        b_number: admitted.b_number.clone(),
-        service: admitted.service.clone(),
-        source: admitted.source.to_string(),
-        restricted: admitted.restricted,
-    });
-
-    // Dialog states come through the server's one state channel (`DialogRouter`), routed
-    // here by Call-ID: the caller's now, each agent leg's when it is rung. States carry
-    // their dialog's id, which tells the caller's (fixed) from the legs'.
-    let caller_call_id = request::call_id(&tx.original).unwrap_or_default();
-    let Some((dialog_route, dialog_states)) = ex.dialog_router.register(&caller_call_id) else {
-        warn!(%protocol, "INVITE reuses the Call-ID of a call in progress: refused");
-        refuse_offered(&mut tx, &log, StatusCode::BadRequest, "call_id_in_use").await;
-        return None;
-    };
-    let state_tx = ex.dialog_router.sender();
-    let agent_state_tx = state_tx.clone();
-    let contact = contact_uri(&ex, "atende");
-    let dialog = match ex
-        .dialogs
-        .get_or_create_server_invite(&tx, state_tx, None, Some(contact))
-    {
-        Ok(d) => d,
-        Err(e) => {
-            ex.dialog_router.remove(&[&caller_call_id]);
-            warn!(error = %e, %protocol, "cannot create the caller's dialog");
-            refuse_offered(
-                &mut tx,
-                &log,
-                StatusCode::ServerInternalError,
-                "internal_error",
-            )
-            .await;
-            return None;
-        }
-    };
-    ex.counters.active.fetch_add(1, Ordering::Relaxed);
-    let mut invite_handler = dialog.clone();
-    tokio::spawn(async move {
-        let _ = invite_handler.handle(&mut tx).await;
-    });
-
-    let neg = admitted.negotiated;
-    let answer = sdp::write(
-        rand::random::<u32>() as u64,
-        1,
-        ex.advertised(caller_local),
-        &[(neg.pt, neg.codec)],
-        neg.telephone_event_pt,
-        admitted.remote.direction.answer(),
-    );
-    let mut sdp_headers = vec![request::raw_header("Content-Type", "application/sdp")];
-    let session = admitted.session.as_ref().map(|s| {
-        sdp_headers.push(request::raw_header(
-            "Session-Expires",
-            session_timer::response_header(s.expires, s.refresher),
-        ));
-        if s.require {
-            sdp_headers.push(request::raw_header("Require", "timer"));
-        }
-        SessionTimer::start(std::time::Instant::now(), s.expires, s.refresher)
-    });
-    if let Err(e) = dialog.accept(Some(sdp_headers), Some(answer.into_bytes())) {
-        warn!(error = %e, %protocol, "could not answer the call");
-    }
-    let shown = if admitted.restricted {
-        identity::RESTRICTED
-    } else {
-        admitted.a_number.as_str()
-    };
-    info!(%protocol, a = %shown, did = %admitted.b_number, "call answered");
-
-    let path = ex.recording_path(&protocol);
-    let recording = ex.recordings.open(&path);
-    log.record(EventKind::RecordingStarted {
-        path: path.display().to_string(),
-    });
-    let (media_tx, media_events) = mpsc::channel(32);
-    let media = ex.media.attach(MediaSession::new(
-        caller_sock,
-        agent_sock,
-        Some(recording),
-        media_tx,
-        ex.media_stats.clone(),
-        rand::random(),
-    ));
-    media
-        .send(MediaCommand::Remote {
-            leg: Leg::Caller,
-            addr: admitted.remote.rtp_addr,
-            negotiated: neg,
-        })
-        .await;
-
-    // Boxed messages: a tokio channel allocates its first block of 32 messages when made,
-    // so a channel of pointers costs 256 bytes per call where one of outcomes cost 2 KB.
-    let (outcome_tx, outcomes) = mpsc::channel(16);
-    let (notice_tx, notices) = mpsc::channel(32);
-    let routed = admitted.ivr;
-    let mut actor = CallActor {
-        ex: ex.clone(),
-        log,
-        protocol,
-        machine: if routed {
-            CallMachine::routed()
-        } else {
-            CallMachine::new(admitted.ring_timeout)
-        },
-        caller: dialog,
-        media,
-        caller_local,
-        agent_local,
-        admitted,
-        legs: HashMap::new(),
-        next_leg: 1,
-        agent_state_tx,
-        dialog_route,
-        outcome_tx,
-        sdp_version: 1,
-        session_id: rand::random::<u32>() as u64,
-        ivr: None,
-        fetches: None,
-        notice_tx,
-        acd_call: None,
-        waiting: None,
-        transferring: false,
-        release_after_prompt: None,
-        callback: None,
-        ivr_set: None,
-        queued_vars: Default::default(),
-        session,
-        bye_caller: false,
-        external: None,
-    };
-    actor
-        .machine
-        .handle(std::time::Instant::now(), Input::Answered);
-    let inputs = Inputs {
-        dialog_states,
-        media_events,
-        outcomes,
-        notices,
-    };
-    Some((actor, inputs, routed))
 }
 
 struct CallActor {
@@ -487,165 +257,6 @@ impl CallActor {
         routed.push(&caller_call_id);
         self.ex.dialog_router.remove(&routed);
         info!(protocol = %self.protocol, "call ended");
-    }
-
-    async fn on_caller_state(&mut self, st: DialogState) {
-        let now = std::time::Instant::now();
-        match st {
-            // BYE, CANCEL, or the ACK never came: the caller is gone either way. Our own
-            // BYE also ends here, after the machine has already ended the call.
-            DialogState::Terminated(id, _) => {
-                let input = match self.ex.dialog_router.take_reason(&id.call_id) {
-                    Some(cause) => Input::CallerCleared { cause },
-                    None => Input::CallerHungUp,
-                };
-                self.machine.handle(now, input);
-            }
-            DialogState::Updated(_, req, handle) => self.caller_updated(req, handle).await,
-            DialogState::Info(_, req, handle) => {
-                let _ = handle.reply(StatusCode::OK).await;
-                if let Some(digit) = info_digit(&req.body) {
-                    self.on_digit(digit, "info").await;
-                }
-            }
-            DialogState::Options(_, _, handle) => {
-                let _ = handle.reply(StatusCode::OK).await;
-            }
-            _ => {}
-        }
-    }
-
-    fn leg_by_call_id(&self, call_id: &str) -> Option<LegId> {
-        self.legs
-            .iter()
-            .find(|(_, l)| l.call_id == call_id)
-            .map(|(id, _)| *id)
-    }
-
-    async fn on_agent_state(&mut self, st: DialogState) {
-        let now = std::time::Instant::now();
-        match st {
-            DialogState::Terminated(id, reason) => {
-                let leg = self.leg_by_call_id(&id.call_id);
-                if let (Some(leg), TerminatedReason::UasBye) = (leg, reason) {
-                    self.machine.handle(now, Input::AgentHungUp { leg });
-                }
-            }
-            DialogState::Updated(_, req, handle) => {
-                let answer = self.reoffer(&req, Party::Agent).await;
-                respond_sdp(handle, answer).await;
-            }
-            DialogState::Info(_, req, handle) => {
-                if let Some(digit) = info_digit(&req.body) {
-                    self.machine.handle(now, Input::Dtmf { digit, via: "info" });
-                }
-                let _ = handle.reply(StatusCode::OK).await;
-            }
-            DialogState::Options(_, _, handle) => {
-                let _ = handle.reply(StatusCode::OK).await;
-            }
-            _ => {}
-        }
-    }
-
-    /// A re-INVITE from either party: hold/resume and new media address.
-    async fn reoffer(&mut self, req: &Request, by: Party) -> Option<String> {
-        let body = request::sdp_body(req)?;
-        let remote = sdp::parse(body).ok()?;
-        let neg = sdp::negotiate(&remote, &self.ex.codecs).ok()?;
-        let leg = if by == Party::Caller {
-            Leg::Caller
-        } else {
-            Leg::Agent
-        };
-        self.media
-            .send(MediaCommand::Remote {
-                leg,
-                addr: remote.rtp_addr,
-                negotiated: neg,
-            })
-            .await;
-        self.machine.handle(
-            std::time::Instant::now(),
-            Input::Hold {
-                by,
-                on: remote.direction.is_hold(),
-            },
-        );
-        self.sdp_version += 1;
-        let local = if by == Party::Caller {
-            self.ex.advertised(self.caller_local)
-        } else {
-            self.ex.advertised(self.agent_local)
-        };
-        Some(sdp::write(
-            self.session_id,
-            self.sdp_version,
-            local,
-            &[(neg.pt, neg.codec)],
-            neg.telephone_event_pt,
-            remote.direction.answer(),
-        ))
-    }
-
-    async fn on_outcome(&mut self, o: LegOutcome) {
-        let now = std::time::Instant::now();
-        if o.leg == refresh::REFRESH {
-            self.refresh_outcome(now, o.result);
-            return;
-        }
-        match o.result {
-            Ok((status, body)) if status.code() / 100 == 2 => {
-                let parsed = body
-                    .as_deref()
-                    .and_then(|b| sdp::parse(b).ok())
-                    .and_then(|r| sdp::negotiate(&r, &self.ex.codecs).ok().map(|n| (r, n)));
-                match parsed {
-                    Some((remote, neg)) => {
-                        self.media
-                            .send(MediaCommand::Remote {
-                                leg: Leg::Agent,
-                                addr: remote.rtp_addr,
-                                negotiated: neg,
-                            })
-                            .await;
-                        self.machine
-                            .handle(now, Input::AgentAnswered { leg: o.leg });
-                    }
-                    None => {
-                        warn!(protocol = %self.protocol, "agent answered without usable SDP");
-                        if let Some(l) = self.legs.get(&o.leg) {
-                            let d = l.dialog.clone();
-                            tokio::spawn(async move { d.bye().await });
-                        }
-                        self.machine.handle(
-                            now,
-                            Input::AgentFailed {
-                                leg: o.leg,
-                                sip_status: 488,
-                                reason: "no usable SDP in answer".into(),
-                            },
-                        );
-                    }
-                }
-            }
-            Ok((status, _)) => self.machine.handle(
-                now,
-                Input::AgentFailed {
-                    leg: o.leg,
-                    sip_status: status.code(),
-                    reason: status.to_string(),
-                },
-            ),
-            Err(reason) => self.machine.handle(
-                now,
-                Input::AgentFailed {
-                    leg: o.leg,
-                    sip_status: 408,
-                    reason,
-                },
-            ),
-        }
     }
 
     async fn act(&mut self, action: Action) {

@@ -1,15 +1,17 @@
 //! The call actor's outbound legs towards agent phones: one INVITE per registered
 //! contact of each agent offered (the hot-desk phone when the agent logged in elsewhere),
 //! offering the caller's codec first so the bridge need not transcode. `place_leg` sends
-//! any outbound leg's INVITE (an external transfer's too).
+//! any outbound leg's INVITE (an external transfer's too); `on_outcome` takes each leg's final
+//! answer.
 
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::Uri;
 use rsipstack::transport::SipAddr;
 use tracing::warn;
 
-use super::CallActor;
-use crate::call::machine::LegId;
+use super::{CallActor, refresh};
+use crate::call::machine::{Input, LegId};
+use crate::media::session::{Leg, MediaCommand};
 use crate::sdp::{self, Codec, Direction};
 use crate::sip::legs::{AgentLeg, LegOutcome, contact_uri, final_response, route_target};
 use crate::sip::request;
@@ -118,5 +120,67 @@ impl CallActor {
         });
         self.legs.insert(leg, AgentLeg { dialog, call_id });
         Ok(leg)
+    }
+
+    /// An agent leg's final answer (or its failure): bridges its media or tells the
+    /// machine the leg failed; a session refresh's answer goes to `refresh`.
+    pub(super) async fn on_outcome(&mut self, o: LegOutcome) {
+        let now = std::time::Instant::now();
+        if o.leg == refresh::REFRESH {
+            self.refresh_outcome(now, o.result);
+            return;
+        }
+        match o.result {
+            Ok((status, body)) if status.code() / 100 == 2 => {
+                let parsed = body
+                    .as_deref()
+                    .and_then(|b| sdp::parse(b).ok())
+                    .and_then(|r| sdp::negotiate(&r, &self.ex.codecs).ok().map(|n| (r, n)));
+                match parsed {
+                    Some((remote, neg)) => {
+                        self.media
+                            .send(MediaCommand::Remote {
+                                leg: Leg::Agent,
+                                addr: remote.rtp_addr,
+                                negotiated: neg,
+                            })
+                            .await;
+                        self.machine
+                            .handle(now, Input::AgentAnswered { leg: o.leg });
+                    }
+                    None => {
+                        warn!(protocol = %self.protocol, "agent answered without usable SDP");
+                        if let Some(l) = self.legs.get(&o.leg) {
+                            let d = l.dialog.clone();
+                            tokio::spawn(async move { d.bye().await });
+                        }
+                        self.machine.handle(
+                            now,
+                            Input::AgentFailed {
+                                leg: o.leg,
+                                sip_status: 488,
+                                reason: "no usable SDP in answer".into(),
+                            },
+                        );
+                    }
+                }
+            }
+            Ok((status, _)) => self.machine.handle(
+                now,
+                Input::AgentFailed {
+                    leg: o.leg,
+                    sip_status: status.code(),
+                    reason: status.to_string(),
+                },
+            ),
+            Err(reason) => self.machine.handle(
+                now,
+                Input::AgentFailed {
+                    leg: o.leg,
+                    sip_status: 408,
+                    reason,
+                },
+            ),
+        }
     }
 }
