@@ -12,7 +12,7 @@
 //! notices stop), the call stays in the engine, and its pending list is saved as JSON
 //! through `saver` whenever it changes. When the engine starts one, a fresh notice channel
 //! goes with a `CallbackJob` to the dialler (`sip::callback`), which from then on is the
-//! call's actor.
+//! call's actor. `callbacks` holds that glue, `reload` a config reload's.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,9 +21,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::acd::{
-    AcdError, AcdEvent, AgentId, AgentLogin, AgentStatus, CallId, CallbackOutcome,
-    CallbackSnapshot, CallerNumber, DequeueReason, Engine, EngineConfig, Input, Membership, Now,
-    Output, QueueId, SkillLevel, Tick,
+    AcdError, AcdEvent, AgentId, AgentLogin, AgentStatus, CallId, CallbackSnapshot, CallerNumber,
+    DequeueReason, Engine, EngineConfig, Input, Membership, Now, Output, QueueId, SkillLevel, Tick,
 };
 use crate::config::AgentConfig;
 use crate::events::EventKind;
@@ -31,8 +30,10 @@ use crate::sip::call_log::CallLog;
 use crate::sip::callback::CallbackJob;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
+mod callbacks;
 mod messages;
 mod reload;
+use callbacks::StartedCallback;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView, NoticeReceiver,
     NoticeSender,
@@ -378,65 +379,6 @@ impl AcdActor {
         });
     }
 
-    /// Saves the pending callbacks if they changed (the saver writes the latest only).
-    fn save_callbacks(&mut self) {
-        if !std::mem::take(&mut self.callbacks_changed) {
-            return;
-        }
-        let Some(saver) = self.saver.as_ref() else {
-            return;
-        };
-        match serde_json::to_string(&self.engine.callback_snapshot()) {
-            Ok(json) => {
-                let _ = saver.send(json);
-            }
-            Err(e) => warn!(error = %e, "cannot serialize the pending callbacks"),
-        }
-    }
-
-    /// The engine reserved `agent` for a callback: the dialler becomes the call's actor.
-    fn start_callback(&mut self, job: StartedCallback) {
-        let StartedCallback {
-            call,
-            agent,
-            number,
-            attempt,
-            variables,
-        } = job;
-        let Some(member) = self.calls.get_mut(&call) else {
-            warn!(%call, "callback started for a call with no log");
-            return;
-        };
-        let (tx, rx) = mpsc::channel(8);
-        let job = CallbackJob {
-            call: call.clone(),
-            agent: agent.clone(),
-            number,
-            attempt,
-            variables,
-            log: member.log.clone(),
-            notices: rx,
-        };
-        let sent = self
-            .dialler
-            .as_ref()
-            .is_some_and(|d| d.try_send(job).is_ok());
-        if sent {
-            member.notices = Some(tx);
-            return;
-        }
-        // Nobody can dial: the attempt fails (and retries) rather than hold the agent.
-        warn!(%call, %agent, "no callback dialler (no [outbound] trunk?): attempt failed");
-        let _ = self.input(Input::OfferAnswered {
-            call: call.clone(),
-            agent,
-        });
-        let _ = self.input(Input::CallbackResult {
-            call,
-            outcome: CallbackOutcome::Failed,
-        });
-    }
-
     fn log(&self, call: Option<&CallId>, event: AcdEvent) {
         match call.and_then(|c| self.calls.get(c)) {
             Some(m) => m.log.record(EventKind::Acd { event }),
@@ -560,14 +502,6 @@ impl AcdActor {
         }
         self.save_callbacks();
     }
-}
-
-struct StartedCallback {
-    call: CallId,
-    agent: AgentId,
-    number: CallerNumber,
-    attempt: u32,
-    variables: std::collections::BTreeMap<String, String>,
 }
 
 /// An agent status as the agent log stores it: state name, pause reason, call.
