@@ -298,9 +298,11 @@ pub fn problems(
     flows: Option<&Arc<FlowSet>>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = check_prompts(config, prompts) {
-        problems.push(e.to_string());
-    }
+    problems.extend(
+        missing_prompts(config, prompts)
+            .iter()
+            .map(|e| e.to_string()),
+    );
     if let Some(set) = flows {
         if let Err(e) = check_queue_ivr_targets(config, set) {
             problems.push(e.to_string());
@@ -337,10 +339,19 @@ pub fn problems_offline(config: &Config) -> Vec<String> {
 /// Every prompt the services and the callback queues play is in the library (start-up
 /// and `crate::reload` both run this).
 pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<(), StartError> {
+    match missing_prompts(config, prompts).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every prompt a service or a callback queue names that the library does not have.
+fn missing_prompts(config: &Config, prompts: &PromptLibrary) -> Vec<StartError> {
+    let mut missing = Vec::new();
     for (name, svc) in &config.services {
         for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
             if prompts.get(prompt).is_none() {
-                return Err(StartError::MissingPrompt {
+                missing.push(StartError::MissingPrompt {
                     service: name.clone(),
                     prompt: prompt.clone(),
                 });
@@ -351,14 +362,14 @@ pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<
     for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
         for prompt in callback_prompts() {
             if prompts.get(&prompt).is_none() {
-                return Err(StartError::MissingPrompt {
+                missing.push(StartError::MissingPrompt {
                     service: format!("queue {} (callbacks)", q.id),
                     prompt,
                 });
             }
         }
     }
-    Ok(())
+    missing
 }
 
 /// A queue that hands calls back to the IVR must name a flow (or node) that exists.

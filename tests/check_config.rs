@@ -87,6 +87,11 @@ fn a_queue_the_flows_name_or_a_prompt_a_service_names_missing_is_named() {
         text.replace(
             "welcome_prompt = \"pt-BR/welcome\"",
             "welcome_prompt = \"pt-BR/boas-vindas-inexistente\"",
+        )
+        .replacen(
+            "hold_music = \"pt-BR/hold-music\"",
+            "hold_music = \"pt-BR/espera-inexistente\"",
+            1,
         ),
     )
     .unwrap();
@@ -97,6 +102,11 @@ fn a_queue_the_flows_name_or_a_prompt_a_service_names_missing_is_named() {
         stderr.contains("service \"demo\"")
             && stderr.contains("\"pt-BR/boas-vindas-inexistente\"")
             && stderr.contains("not in the prompt library"),
+        "{stderr}"
+    );
+    // Every problem, not only the first.
+    assert!(
+        stderr.contains("service \"ura\"") && stderr.contains("\"pt-BR/espera-inexistente\""),
         "{stderr}"
     );
 }
