@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::ivr::LiveFlows;
+use crate::ivr::{FlowSet, LiveFlows};
 use crate::media::prompt::PromptLibrary;
 use crate::media::reactor::{MediaIo, MediaReactor};
 use crate::media::recording::{RecordingConfig, RecordingService};
@@ -171,7 +171,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
     if let Some(flows) = &flows {
-        check_queue_ivr_targets(&config, flows)?;
+        check_queue_ivr_targets(&config, &flows.current())?;
         let known = config.queues.iter().map(|q| q.id.as_str());
         crate::ivr::check_queue_names(&flows.current(), known)?;
         flows.set_queues(config.queues.iter().map(|q| q.id.to_string()).collect());
@@ -287,13 +287,71 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
+/// Every problem, beyond `Config::check`, that stops `config` from running with these
+/// prompts and flows: prompts the services and callback queues name, queues' IVR targets,
+/// queues the flows name. A reload and `atende check-config` run this same list (start-up
+/// runs the same checks, stopping at the first); the restart-only comparison stays in
+/// reload, as it needs a running server.
+pub fn problems(
+    config: &Config,
+    prompts: &PromptLibrary,
+    flows: Option<&Arc<FlowSet>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    problems.extend(
+        missing_prompts(config, prompts)
+            .iter()
+            .map(|e| e.to_string()),
+    );
+    if let Some(set) = flows {
+        if let Err(e) = check_queue_ivr_targets(config, set) {
+            problems.push(e.to_string());
+        }
+        let known = config.queues.iter().map(|q| q.id.as_str());
+        if let Err(e) = crate::ivr::check_queue_names(set, known) {
+            problems.push(e.to_string());
+        }
+    }
+    problems
+}
+
+/// `problems` offline, for `atende check-config`: reads the config's prompt library and
+/// flows from disk (as a start would) and opens nothing else — no database, no sockets.
+pub fn problems_offline(config: &Config) -> Vec<String> {
+    let prompts = match PromptLibrary::load_dir(&config.prompts.dir) {
+        Ok(p) => p,
+        Err(e) => return vec![StartError::from(e).to_string()],
+    };
+    let flows = match &config.ivr {
+        Some(ivr) => match FlowSet::load_dir(&ivr.dir, Some(&config.prompts.dir)) {
+            Ok(set) => Some(Arc::new(set)),
+            Err(e) => {
+                let mut v = problems(config, &prompts, None);
+                v.push(StartError::from(e).to_string());
+                return v;
+            }
+        },
+        None => None,
+    };
+    problems(config, &prompts, flows.as_ref())
+}
+
 /// Every prompt the services and the callback queues play is in the library (start-up
 /// and `crate::reload` both run this).
 pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<(), StartError> {
+    match missing_prompts(config, prompts).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every prompt a service or a callback queue names that the library does not have.
+fn missing_prompts(config: &Config, prompts: &PromptLibrary) -> Vec<StartError> {
+    let mut missing = Vec::new();
     for (name, svc) in &config.services {
         for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
             if prompts.get(prompt).is_none() {
-                return Err(StartError::MissingPrompt {
+                missing.push(StartError::MissingPrompt {
                     service: name.clone(),
                     prompt: prompt.clone(),
                 });
@@ -304,22 +362,21 @@ pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<
     for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
         for prompt in callback_prompts() {
             if prompts.get(&prompt).is_none() {
-                return Err(StartError::MissingPrompt {
+                missing.push(StartError::MissingPrompt {
                     service: format!("queue {} (callbacks)", q.id),
                     prompt,
                 });
             }
         }
     }
-    Ok(())
+    missing
 }
 
 /// A queue that hands calls back to the IVR must name a flow (or node) that exists.
 pub(crate) fn check_queue_ivr_targets(
     config: &Config,
-    flows: &LiveFlows,
+    set: &Arc<FlowSet>,
 ) -> Result<(), StartError> {
-    let set = flows.current();
     for q in &config.queues {
         for d in q.destinations() {
             if let crate::acd::Destination::Ivr { node } = d

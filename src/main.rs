@@ -20,7 +20,8 @@ enum Command {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
     },
-    /// Validate a config file and exit (non-zero with the reason when invalid).
+    /// Validate a config file offline with every check a start or reload runs (prompts,
+    /// flows, queue names): prints `ok`, or every problem and exits non-zero.
     CheckConfig {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
@@ -65,9 +66,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config } => match atende::config::Config::load(&config) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                ExitCode::SUCCESS
+            Ok(c) => {
+                let problems = atende::app::problems_offline(&c);
+                if problems.is_empty() {
+                    println!("{}: ok", config.display());
+                    ExitCode::SUCCESS
+                } else {
+                    for p in &problems {
+                        eprintln!("{}: {p}", config.display());
+                    }
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -1,8 +1,9 @@
 //! Live reload of the config file: `atende reload`, SIGHUP and `POST /api/config/reload`
 //! all end here.
 //!
-//! The file is read and put through every check start-up runs (`Config::check`, prompts
-//! in the library, callback prompts, queues' IVR targets, queues named by the flows); any
+//! The file is read and put through every check start-up runs (`Config::check`, then
+//! `app::problems`: prompts in the library, callback prompts, queues' IVR targets, queues
+//! named by the flows — the same list `atende check-config` runs offline); any
 //! problem refuses the whole change and the running config stays. Settings only a restart
 //! can change (listen addresses, database, recording, media, HTTP, time zone, realm and
 //! digest settings, the IVR directory, having queues at all) are refused by name: an
@@ -253,19 +254,8 @@ fn problems(ex: &Exchange, old: &Config, new: &Config) -> Vec<String> {
         .into_iter()
         .map(|s| format!("{s} cannot change while the server runs (restart to apply it)"))
         .collect();
-    if let Err(e) = crate::app::check_prompts(new, &ex.prompts) {
-        problems.push(e.to_string());
-    }
-    if let Some(flows) = &ex.flows {
-        if let Err(e) = crate::app::check_queue_ivr_targets(new, flows) {
-            problems.push(e.to_string());
-        }
-        // The same check start-up and a flows reload run.
-        let known = new.queues.iter().map(|q| q.id.as_str());
-        if let Err(e) = crate::ivr::check_queue_names(&flows.current(), known) {
-            problems.push(e.to_string());
-        }
-    }
+    let flows = ex.flows.as_ref().map(|f| f.current());
+    problems.extend(crate::app::problems(new, &ex.prompts, flows.as_ref()));
     problems
 }
 

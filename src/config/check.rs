@@ -1,0 +1,276 @@
+//! The rules a parsed config must satisfy beyond its syntax (`Config::check`) and the
+//! error naming the offending setting (`Invalid`). Pure: no files or sockets.
+
+use std::collections::HashSet;
+
+use super::*;
+
+/// A semantic error in an otherwise well-formed config, naming the offending setting.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("media.rtp_port_min ({min}) must be even and below media.rtp_port_max ({max})")]
+    PortRange { min: u16, max: u16 },
+    #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU, opus)")]
+    UnknownCodec(String),
+    #[error("{field}: {value:?} is not one of MD5, SHA-256 (and the list may not be empty)")]
+    DigestAlgorithm { field: String, value: String },
+    #[error(
+        "agent {agent:?}: digest_algorithms lists {algorithm} but the agent has no secret for it (give password or ha1_{hash})"
+    )]
+    AgentAlgorithmWithoutSecret {
+        agent: String,
+        algorithm: String,
+        hash: &'static str,
+    },
+    #[error(
+        "trunk {0:?}: digest_algorithms needs username and password (it has no credentials to check)"
+    )]
+    TrunkAlgorithmsWithoutCredentials(String),
+    #[error(
+        "sip.user_agent must be printable ASCII without line breaks (it goes into a SIP header)"
+    )]
+    UserAgent,
+    #[error("media.batch_ms must be between 1 and 20 (got {0})")]
+    BatchMs(u64),
+    #[error("media.codecs must list at least one codec")]
+    NoCodec,
+    #[error("trunk {trunk:?}: allow entry {entry:?} is not an IP address or CIDR network")]
+    TrunkAllow { trunk: String, entry: String },
+    #[error("trunk {0:?} has neither an allow list nor credentials: nobody could use it")]
+    TrunkOpen(String),
+    #[error("trunk {0:?}: min_session_expires_secs must be at least 1 (RFC 4028 asks 90)")]
+    TrunkMinSe(String),
+    #[error("route for DID {did:?} names unknown service {service:?}")]
+    UnknownService { did: String, service: String },
+    #[error("route DID {0:?} appears twice")]
+    DuplicateDid(String),
+    #[error("service {service:?} lists unknown agent {agent:?}")]
+    UnknownAgent { service: String, agent: String },
+    #[error("agent {0:?} appears twice")]
+    DuplicateAgent(String),
+    #[error(
+        "agent {0:?} needs a secret: password (demo only) or ha1_md5/ha1_sha256 (hex digest hashes)"
+    )]
+    AgentSecret(String),
+    #[error("agent {agent:?}: {field} is not a valid hex digest")]
+    AgentHash { agent: String, field: &'static str },
+    #[error("timezone {0:?} is not a known IANA time zone")]
+    TimeZone(String),
+    #[error("http.admin_token must be at least 16 characters")]
+    WeakToken,
+    #[error("service {0:?} has ivr = true but there is no [ivr] section")]
+    NoIvr(String),
+    #[error("service {0:?} needs a welcome_prompt (or ivr = true)")]
+    NoWelcome(String),
+    #[error("agent {agent:?} serves unknown queue {queue:?}")]
+    UnknownQueue { agent: String, queue: String },
+    #[error(
+        "agent {agent:?}: tier {tier} for queue {queue:?}: tiers start at 1 and name a queue listed in the agent's `queues`"
+    )]
+    Tier {
+        agent: String,
+        queue: String,
+        tier: u8,
+    },
+    #[error("agent {agent:?}: skill {skill:?} level {level} is outside 1..=10")]
+    SkillLevel {
+        agent: String,
+        skill: String,
+        level: u8,
+    },
+    #[error("agent {0:?}: pin must be 1 to 12 digits")]
+    Pin(String),
+    #[error("queues: {0}")]
+    Queues(String),
+    #[error("queue {0:?} offers callbacks but there is no [outbound] section to call back through")]
+    CallbackWithoutOutbound(String),
+    #[error("queue {0:?}: callback key must be one digit 0-9 (* and # are taken)")]
+    CallbackKey(String),
+    #[error("queue {0:?} has an offer_callback escalation but no callback key")]
+    CallbackOfferWithoutKey(String),
+    #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
+    DatabaseUrl(String),
+}
+
+impl Config {
+    /// Every rule a config must satisfy beyond its syntax.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let m = &self.media;
+        if !m.rtp_port_min.is_multiple_of(2) || m.rtp_port_min >= m.rtp_port_max {
+            return Err(Invalid::PortRange {
+                min: m.rtp_port_min,
+                max: m.rtp_port_max,
+            });
+        }
+        if !(1..=20).contains(&m.batch_ms) {
+            return Err(Invalid::BatchMs(m.batch_ms));
+        }
+        if m.codecs.is_empty() {
+            return Err(Invalid::NoCodec);
+        }
+        for c in &m.codecs {
+            if crate::sdp::Codec::from_name(c).is_none() {
+                return Err(Invalid::UnknownCodec(c.clone()));
+            }
+        }
+        self.sip.algorithms()?;
+        if self.sip.user_agent.is_empty()
+            || !self
+                .sip
+                .user_agent
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(Invalid::UserAgent);
+        }
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return Err(Invalid::TimeZone(self.timezone.clone()));
+        }
+        if self.http.admin_token.len() < 16 {
+            return Err(Invalid::WeakToken);
+        }
+        let url = &self.database.url;
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            return Err(Invalid::DatabaseUrl(url.clone()));
+        }
+        for t in &self.trunks {
+            t.networks()?;
+            t.algorithms(&self.sip)?;
+            if t.digest_algorithms.is_some() && (t.username.is_none() || t.password.is_none()) {
+                return Err(Invalid::TrunkAlgorithmsWithoutCredentials(t.name.clone()));
+            }
+            if t.allow.is_empty() && t.username.is_none() {
+                return Err(Invalid::TrunkOpen(t.name.clone()));
+            }
+            if t.min_session_expires_secs == 0 {
+                return Err(Invalid::TrunkMinSe(t.name.clone()));
+            }
+        }
+        let mut dids = HashSet::new();
+        for r in &self.routes {
+            if !dids.insert(r.did.as_str()) {
+                return Err(Invalid::DuplicateDid(r.did.clone()));
+            }
+            if !self.services.contains_key(&r.service) {
+                return Err(Invalid::UnknownService {
+                    did: r.did.clone(),
+                    service: r.service.clone(),
+                });
+            }
+        }
+        let mut agents = HashSet::new();
+        for a in &self.agents {
+            if !agents.insert(a.id.as_str()) {
+                return Err(Invalid::DuplicateAgent(a.id.clone()));
+            }
+            a.algorithms(&self.sip)?;
+        }
+        let queues: HashSet<&str> = self.queues.iter().map(|q| q.id.as_str()).collect();
+        for a in &self.agents {
+            if let Some(q) = a.queues.iter().find(|q| !queues.contains(q.as_str())) {
+                return Err(Invalid::UnknownQueue {
+                    agent: a.id.clone(),
+                    queue: q.clone(),
+                });
+            }
+            if let Some((queue, tier)) = a
+                .tiers
+                .iter()
+                .find(|(q, t)| **t == 0 || !a.queues.contains(q))
+            {
+                return Err(Invalid::Tier {
+                    agent: a.id.clone(),
+                    queue: queue.clone(),
+                    tier: *tier,
+                });
+            }
+            if let Some((skill, level)) = a.skills.iter().find(|(_, l)| !(1..=10).contains(*l)) {
+                return Err(Invalid::SkillLevel {
+                    agent: a.id.clone(),
+                    skill: skill.clone(),
+                    level: *level,
+                });
+            }
+            if let Some(pin) = &a.pin
+                && (pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Invalid::Pin(a.id.clone()));
+            }
+        }
+        for q in &self.queues {
+            let offers = q
+                .escalation
+                .iter()
+                .any(|e| matches!(e.action, crate::acd::Escalation::OfferCallback));
+            match q.callback.key {
+                Some(k) if !k.is_ascii_digit() => {
+                    return Err(Invalid::CallbackKey(q.id.to_string()));
+                }
+                Some(_) if self.outbound.is_none() => {
+                    return Err(Invalid::CallbackWithoutOutbound(q.id.to_string()));
+                }
+                None if offers => {
+                    return Err(Invalid::CallbackOfferWithoutKey(q.id.to_string()));
+                }
+                _ => {}
+            }
+        }
+        crate::acd::Engine::new(
+            self.engine_config(),
+            crate::acd::Now::new(crate::acd::Tick::ZERO, jiff::Timestamp::UNIX_EPOCH),
+        )
+        .map_err(|e| Invalid::Queues(e.to_string()))?;
+        for (name, s) in &self.services {
+            if s.ivr && self.ivr.is_none() {
+                return Err(Invalid::NoIvr(name.clone()));
+            }
+            if !s.ivr && s.welcome_prompt.is_none() {
+                return Err(Invalid::NoWelcome(name.clone()));
+            }
+            for a in &s.agents {
+                if !agents.contains(a.as_str()) {
+                    return Err(Invalid::UnknownAgent {
+                        service: name.clone(),
+                        agent: a.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../config/atende.toml");
+
+    #[test]
+    fn route_to_unknown_service_is_refused_with_its_name() {
+        let bad = DEMO.replace("service = \"demo\"", "service = \"nope\"");
+        let err = Config::parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn odd_port_range_is_refused() {
+        let bad = DEMO.replace("rtp_port_min = 20000", "rtp_port_min = 20001");
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::PortRange { .. }))
+        ));
+    }
+
+    #[test]
+    fn agent_without_secret_is_refused() {
+        let bad = DEMO.replacen("password = \"demo1001\"", "", 1);
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::AgentSecret(a))) if a == "1001"
+        ));
+    }
+}
