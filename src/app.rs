@@ -47,6 +47,9 @@ pub enum StartError {
     QueueIvrTarget { queue: String, node: String },
     #[error("IVR flows: {0}")]
     Flows(#[from] crate::ivr::CheckErrors),
+    /// Every problem `problems` found, one a line.
+    #[error("{0}")]
+    Checks(String),
     #[error("ACD: {0}")]
     Acd(#[from] crate::acd::AcdError),
     #[error("recording: {0}")]
@@ -161,7 +164,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let protocols = ProtocolAllocator::new(store.last_protocol().await?);
 
     let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
-    check_prompts(&config, &prompts)?;
     let flows = match &config.ivr {
         Some(ivr) => Some(Arc::new(LiveFlows::load(
             &ivr.dir,
@@ -170,10 +172,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
     let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
+    // The same list a reload and `atende check-config` run: every problem is named at once.
+    let problems = problems(
+        &config,
+        &prompts,
+        flows.as_ref().map(|f| f.current()).as_ref(),
+    );
+    if !problems.is_empty() {
+        return Err(StartError::Checks(problems.join("\n")));
+    }
     if let Some(flows) = &flows {
-        check_queue_ivr_targets(&config, &flows.current())?;
-        let known = config.queues.iter().map(|q| q.id.as_str());
-        crate::ivr::check_queue_names(&flows.current(), known)?;
         flows.set_queues(config.queues.iter().map(|q| q.id.to_string()).collect());
     }
     let agent_log = (!config.queues.is_empty()).then(|| AgentLog::spawn(store.clone()));
@@ -289,9 +297,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// Every problem, beyond `Config::check`, that stops `config` from running with these
 /// prompts and flows: prompts the services and callback queues name, queues' IVR targets,
-/// queues the flows name. A reload and `atende check-config` run this same list (start-up
-/// runs the same checks, stopping at the first); the restart-only comparison stays in
-/// reload, as it needs a running server.
+/// queues the flows name. Start-up, a reload and `atende check-config` run this same list;
+/// the restart-only comparison stays in reload, as it needs a running server.
 pub fn problems(
     config: &Config,
     prompts: &PromptLibrary,
@@ -334,15 +341,6 @@ pub fn problems_offline(config: &Config) -> Vec<String> {
         None => None,
     };
     problems(config, &prompts, flows.as_ref())
-}
-
-/// Every prompt the services and the callback queues play is in the library (start-up
-/// and `crate::reload` both run this).
-pub(crate) fn check_prompts(config: &Config, prompts: &PromptLibrary) -> Result<(), StartError> {
-    match missing_prompts(config, prompts).into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// Every prompt a service or a callback queue names that the library does not have.

@@ -110,3 +110,57 @@ fn a_queue_the_flows_name_or_a_prompt_a_service_names_missing_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_start_with_broken_prompts_is_refused_naming_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, text) = setup(dir.path());
+    let data = dir.path().display().to_string();
+    let text = text
+        .replace(
+            "sqlite://data/atende.db",
+            &format!("sqlite://{data}/atende.db"),
+        )
+        .replace(
+            "dir = \"data/recordings\"",
+            &format!("dir = \"{data}/recordings\""),
+        )
+        .replace(
+            "welcome_prompt = \"pt-BR/welcome\"",
+            "welcome_prompt = \"pt-BR/boas-vindas-inexistente\"",
+        )
+        .replacen(
+            "hold_music = \"pt-BR/hold-music\"",
+            "hold_music = \"pt-BR/espera-inexistente\"",
+            1,
+        );
+    std::fs::write(&path, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .current_dir(dir.path())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run atende serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("atende started with prompts missing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("atende could not start")
+            && stderr.contains("\"pt-BR/boas-vindas-inexistente\"")
+            && stderr.contains("\"pt-BR/espera-inexistente\""),
+        "every problem named at start:\n{stderr}"
+    );
+}
