@@ -7,10 +7,7 @@
 //! has never seen: a first start, or a demo. Hot-desk seats (`*45` from another phone)
 //! are kept in a setting and come back too (`keep_seats`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::sip::hot_desk::HotDesk;
 use crate::store::Store;
@@ -61,21 +58,11 @@ pub async fn keep_seats(store: &Store, desk: &HotDesk) {
             warn!(error = %e, "cannot read the hot-desk seats; agents are at their own phones")
         }
     }
-    let (tx, mut rx) = watch::channel(String::new());
-    desk.keep_in(tx);
-    let store = store.clone();
-    tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let json = rx.borrow_and_update().clone();
-            let at_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            if let Err(e) = store.set_setting(HOT_DESK_SEATS, Some(&json), at_ms).await {
-                error!(error = %e, "cannot save the hot-desk seats; retried at the next change");
-            }
-        }
-    });
+    desk.keep_in(crate::store::settings::spawn_saver(
+        store.clone(),
+        HOT_DESK_SEATS,
+        "hot-desk seats",
+    ));
 }
 
 #[cfg(test)]

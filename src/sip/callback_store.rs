@@ -7,10 +7,8 @@
 //! only when changes come faster). A failed save is logged and retried with the next
 //! change; a failed load starts with no callbacks and says so loudly.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use crate::acd::{CallId, CallbackSnapshot};
 use crate::sip::call_log::CallLog;
@@ -71,19 +69,5 @@ pub async fn load(
 
 /// Starts the saver; the ACD actor sends every new list (JSON) into the returned sender.
 pub fn spawn_saver(store: Store) -> watch::Sender<String> {
-    let (tx, mut rx) = watch::channel(String::new());
-    tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let json = rx.borrow_and_update().clone();
-            let at_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            if let Err(e) = store.set_setting(ACD_CALLBACKS, Some(&json), at_ms).await {
-                error!(error = %e, "cannot save the pending callbacks; retried at the next change");
-            }
-        }
-        warn!("callback saver stopped");
-    });
-    tx
+    crate::store::settings::spawn_saver(store, ACD_CALLBACKS, "pending callbacks")
 }

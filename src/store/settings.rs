@@ -56,6 +56,32 @@ impl Store {
     }
 }
 
+/// Starts a task that stores every value sent into the returned sender under `key` (the
+/// latest one wins: a value replaced before it was written is skipped). For state kept
+/// across restarts as JSON: the ACD's pending callbacks, the hot-desk seats. A failed
+/// write is logged with `what` and retried at the next change.
+pub fn spawn_saver(
+    store: Store,
+    key: &'static str,
+    what: &'static str,
+) -> tokio::sync::watch::Sender<String> {
+    let (tx, mut rx) = tokio::sync::watch::channel(String::new());
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let json = rx.borrow_and_update().clone();
+            let at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if let Err(e) = store.set_setting(key, Some(&json), at_ms).await {
+                tracing::error!(error = %e, what, "cannot save; retried at the next change");
+            }
+        }
+        tracing::warn!(what, "saver stopped");
+    });
+    tx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
