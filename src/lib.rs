@@ -10,6 +10,7 @@ pub mod acd;
 pub mod admin_client;
 pub mod api;
 pub mod app;
+pub mod bus;
 pub mod call;
 pub mod config;
 pub mod dirwatch;
@@ -25,3 +26,4 @@ pub mod sip;
 pub mod store;
 #[doc(hidden)]
 pub mod testkit;
+pub mod users;
