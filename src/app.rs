@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::ivr::{FlowSet, LiveFlows};
+use crate::floor::Floor;
+use crate::ivr::LiveFlows;
 use crate::media::prompt::PromptLibrary;
 use crate::media::reactor::{MediaIo, MediaReactor};
 use crate::media::recording::{RecordingConfig, RecordingService};
@@ -39,12 +40,6 @@ pub enum StartError {
     Prompts(#[from] crate::media::prompt::PromptError),
     #[error(transparent)]
     Media(#[from] crate::media::reactor::ReactorError),
-    #[error("service {service:?} names prompt {prompt:?}, which is not in the prompt library")]
-    MissingPrompt { service: String, prompt: String },
-    #[error(
-        "queue {queue:?} sends calls to IVR node {node:?}, which the flows do not have (use \"flow\" or \"flow/node\")"
-    )]
-    QueueIvrTarget { queue: String, node: String },
     #[error("IVR flows: {0}")]
     Flows(#[from] crate::ivr::CheckErrors),
     /// Every problem `problems` found, one a line.
@@ -173,7 +168,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let (dialler_tx, dialler_rx) = tokio::sync::mpsc::channel(256);
     // The same list a reload and `atende check-config` run: every problem is named at once.
-    let problems = problems(
+    let problems = crate::reload::start_problems(
         &config,
         &prompts,
         flows.as_ref().map(|f| f.current()).as_ref(),
@@ -188,7 +183,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let acd = if config.queues.is_empty() {
         None
     } else {
-        let restored = match crate::sip::callback_store::load(&store, &event_log).await {
+        let restored = match crate::floor::callback_store::load(&store, &event_log).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "pending callbacks could not be restored");
@@ -203,13 +198,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 Vec::new()
             }
         };
-        Some(crate::sip::acd::spawn(
+        Some(crate::floor::acd::spawn(
             config.engine_config(),
             &config.agents,
-            crate::sip::acd::AcdShell {
+            crate::floor::acd::AcdShell {
                 agent_log: agent_log.clone(),
                 dialler: Some(dialler_tx),
-                saver: Some(crate::sip::callback_store::spawn_saver(store.clone())),
+                saver: Some(crate::floor::callback_store::spawn_saver(store.clone())),
                 restored,
                 agent_states,
             },
@@ -234,25 +229,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             MediaIo::Epoll
         },
     )?;
-    let exchange = Arc::new(
-        Exchange::new(
+    let floor = Arc::new(
+        Floor::new(
             config.clone(),
-            registrar,
-            dialogs,
             recordings,
             prompts,
             event_log,
             protocols,
-            sip_addr,
             media,
         )
         .with_flows(flows)
         .with_acd(acd),
     );
+    let exchange = Exchange::new(floor.clone(), registrar, dialogs, sip_addr);
     exchange.lifecycle.set_recovered_calls(recovered);
     crate::ivr::watch::spawn(exchange.flows.clone(), cancel.clone());
     crate::sip::callback::spawn_dialler(exchange.clone(), dialler_rx);
-    let users = prompt_users(&exchange);
+    let users = prompt_users(&floor);
     let watcher_users = users.clone();
     crate::media::prompt_watch::spawn(
         exchange.prompts.clone(),
@@ -260,7 +253,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cancel.clone(),
     );
     restore_emergency(&exchange, &store).await;
-    crate::lifecycle::agents::keep_seats(&store, &exchange.hot_desk).await;
+    crate::floor::agents::keep_seats(&store, &exchange.hot_desk).await;
 
     let ep = endpoint.clone();
     tokio::spawn(async move { ep.serve().await });
@@ -274,8 +267,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })?;
     let http_addr = listener.local_addr().unwrap_or(config.http.listen);
     let app = api::router(ApiState {
-        exchange: exchange.clone(),
-        ivr: api::IvrAdmin::from_exchange(&exchange, &store).map(|a| a.with_in_use(users)),
+        exchange: floor.clone(),
+        ivr: api::IvrAdmin::from_exchange(&floor, &store).map(|a| a.with_in_use(users)),
         store,
         token: Arc::from(config.http.admin_token.as_str()),
     });
@@ -295,111 +288,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-/// Every problem, beyond `Config::check`, that stops `config` from running with these
-/// prompts and flows: prompts the services and callback queues name, queues' IVR targets,
-/// queues the flows name. Start-up, a reload and `atende check-config` run this same list;
-/// the restart-only comparison stays in reload, as it needs a running server.
-pub fn problems(
-    config: &Config,
-    prompts: &PromptLibrary,
-    flows: Option<&Arc<FlowSet>>,
-) -> Vec<String> {
-    let mut problems = Vec::new();
-    problems.extend(
-        missing_prompts(config, prompts)
-            .iter()
-            .map(|e| e.to_string()),
-    );
-    if let Some(set) = flows {
-        if let Err(e) = check_queue_ivr_targets(config, set) {
-            problems.push(e.to_string());
-        }
-        let known = config.queues.iter().map(|q| q.id.as_str());
-        if let Err(e) = crate::ivr::check_queue_names(set, known) {
-            problems.push(e.to_string());
-        }
-    }
-    problems
-}
-
-/// `problems` offline, for `atende check-config`: reads the config's prompt library and
-/// flows from disk (as a start would) and opens nothing else — no database, no sockets.
-pub fn problems_offline(config: &Config) -> Vec<String> {
-    let prompts = match PromptLibrary::load_dir(&config.prompts.dir) {
-        Ok(p) => p,
-        Err(e) => return vec![StartError::from(e).to_string()],
-    };
-    let flows = match &config.ivr {
-        Some(ivr) => match FlowSet::load_dir(&ivr.dir, Some(&config.prompts.dir)) {
-            Ok(set) => Some(Arc::new(set)),
-            Err(e) => {
-                let mut v = problems(config, &prompts, None);
-                v.push(StartError::from(e).to_string());
-                return v;
-            }
-        },
-        None => None,
-    };
-    problems(config, &prompts, flows.as_ref())
-}
-
-/// Every prompt a service or a callback queue names that the library does not have.
-fn missing_prompts(config: &Config, prompts: &PromptLibrary) -> Vec<StartError> {
-    let mut missing = Vec::new();
-    for (name, svc) in &config.services {
-        for prompt in svc.welcome_prompt.iter().chain([&svc.hold_music]) {
-            if prompts.get(prompt).is_none() {
-                missing.push(StartError::MissingPrompt {
-                    service: name.clone(),
-                    prompt: prompt.clone(),
-                });
-            }
-        }
-    }
-    // A queue offering callbacks needs the request dialog's and the agent cues' prompts.
-    for q in config.queues.iter().filter(|q| q.callback.key.is_some()) {
-        for prompt in callback_prompts() {
-            if prompts.get(&prompt).is_none() {
-                missing.push(StartError::MissingPrompt {
-                    service: format!("queue {} (callbacks)", q.id),
-                    prompt,
-                });
-            }
-        }
-    }
-    missing
-}
-
-/// A queue that hands calls back to the IVR must name a flow (or node) that exists.
-pub(crate) fn check_queue_ivr_targets(
-    config: &Config,
-    set: &Arc<FlowSet>,
-) -> Result<(), StartError> {
-    for q in &config.queues {
-        for d in q.destinations() {
-            if let crate::acd::Destination::Ivr { node } = d
-                && crate::ivr::Interpreter::resume_at(set.clone(), node, Default::default())
-                    .is_none()
-            {
-                return Err(StartError::QueueIvrTarget {
-                    queue: q.id.to_string(),
-                    node: node.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Who plays a prompt now: the flows of the running set, the emergency announcement and
 /// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
 /// any of them does, so no caller meets silence. Services and queues are read from the
 /// config of the moment (it may have been reloaded).
-fn prompt_users(exchange: &Arc<Exchange>) -> api::PromptUsers {
+fn prompt_users(exchange: &Arc<Floor>) -> api::PromptUsers {
     let flows = exchange.flows.clone();
     let announcements = exchange.announcements.clone();
     let ex = Arc::downgrade(exchange);
-    let callback_prompts = callback_prompts();
+    let callback_prompts = crate::reload::callback_prompts();
     api::PromptUsers(Arc::new(move |prompt| {
         let config = ex.upgrade().map(|ex| ex.config());
         let services: Vec<(String, Vec<String>)> = config
@@ -439,23 +336,9 @@ fn prompt_users(exchange: &Arc<Exchange>) -> api::PromptUsers {
     }))
 }
 
-/// Every prompt a queue's callbacks play: the request dialog, the digits it reads back,
-/// the agent's cues. A queue with a callback key refuses to start without them.
-fn callback_prompts() -> Vec<String> {
-    crate::call::callback_request::PROMPTS
-        .iter()
-        .map(|p| p.to_string())
-        .chain(crate::ivr::say::digits("0123456789"))
-        .chain([
-            crate::sip::callback::CUE_STARTING.to_owned(),
-            crate::sip::callback::CUE_UNREACHABLE.to_owned(),
-        ])
-        .collect()
-}
-
 /// An emergency announcement switched on before a restart stays on after it: in an
 /// emergency the operator must not have to remember to switch it on again.
-async fn restore_emergency(exchange: &Exchange, store: &Store) {
+async fn restore_emergency(exchange: &Floor, store: &Store) {
     match store
         .setting(crate::store::settings::EMERGENCY_PROMPT)
         .await

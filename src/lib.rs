@@ -1,9 +1,11 @@
 //! atende: a self-hosted contact-center telephony server.
 //!
-//! Layers, bottom up: pure cores (`call`, `sdp`, `events`, the SIP rules in `sip::digest`,
+//! Layers, bottom up: pure cores (`call`, `sdp`, `events`, the SIP rules in `digest`,
 //! `sip::location`, `sip::auth_limit`, media timing in `media::stream`) know nothing of
 //! sockets, clocks or databases; the IO shells (`sip`, `media`, `store`, `api`) feed them
-//! and carry out their decisions; `app` assembles a running server. `dirwatch` is the
+//! and carry out their decisions; `floor` is where the actors that own agents, queues and
+//! live calls sit, with the handles the SIP edge, the API and the CTI command them by;
+//! `app` assembles a running server. `dirwatch` is the
 //! file-system watch that the IVR flows and the prompt library share for live changes.
 
 pub mod acd;
@@ -13,8 +15,10 @@ pub mod app;
 pub mod bus;
 pub mod call;
 pub mod config;
+pub mod digest;
 pub mod dirwatch;
 pub mod events;
+pub mod floor;
 pub mod ivr;
 pub mod lifecycle;
 pub mod media;

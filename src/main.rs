@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => match atende::config::Config::load(&config) {
             Ok(c) => {
-                let problems = atende::app::problems_offline(&c);
+                let problems = atende::reload::problems_offline(&c);
                 if problems.is_empty() {
                     println!("{}: ok", config.display());
                     ExitCode::SUCCESS
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
             realm,
             password,
         } => {
-            use atende::sip::digest::{DigestAlgorithm, ha1_hex};
+            use atende::digest::{DigestAlgorithm, ha1_hex};
             println!(
                 "ha1_md5 = \"{}\"",
                 ha1_hex(DigestAlgorithm::Md5, &user, &realm, &password)
@@ -139,7 +139,7 @@ async fn serve(config: atende::config::Config, path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    atende::reload::enable(&running.exchange, path);
+    atende::reload::enable(running.exchange.floor(), path);
     wait_for_signal().await;
     // A second signal during the drain stops at once (the next start closes the calls).
     tokio::select! {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::{ApiError, ApiState};
-use crate::sip::acd::{AcdStatus, AgentView};
+use crate::floor::acd::{AcdStatus, AgentView};
 
 pub fn router() -> Router<ApiState> {
     Router::new()

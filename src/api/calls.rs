@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tracing::warn;
 
 use super::{ApiError, ApiState};
+use crate::floor::RESTRICTED;
 use crate::media::recording::wav;
-use crate::sip::identity::RESTRICTED;
 use crate::store::protocol::Protocol;
 use crate::store::query::CallDetail;
 

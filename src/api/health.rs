@@ -56,7 +56,7 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "atende_dialog_routes",
         "gauge",
         "Call-IDs whose dialog states are routed to a call (a leak if it outgrows calls).",
-        ex.dialog_router.len() as u64,
+        ex.edge().map_or(0, |e| e.dialogs()) as u64,
     );
     metric(
         "atende_calls_offered_total",
@@ -74,7 +74,7 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "atende_registrations",
         "gauge",
         "Live agent phone registrations.",
-        ex.registrar.registrations() as u64,
+        ex.edge().map_or(0, |e| e.registrations()) as u64,
     );
     metric(
         "atende_rtp_packets_received_total",

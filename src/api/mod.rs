@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use tracing::warn;
 
+use crate::floor::Floor;
 use crate::ivr::{Announcements, LiveFlows};
 use crate::media::prompt::PromptLibrary;
-use crate::sip::exchange::Exchange;
 use crate::store::Store;
 
 mod acd;
@@ -42,7 +42,9 @@ mod testing;
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub exchange: Arc<Exchange>,
+    /// The floor (agents, queues, live calls, config); the name is kept from when it was
+    /// the SIP exchange.
+    pub exchange: Arc<Floor>,
     pub store: Store,
     pub token: Arc<str>,
     /// The IVR's running flows and switches; `None` mounts no `/api/ivr` or `/api/prompts`.
@@ -77,7 +79,7 @@ impl std::fmt::Debug for PromptUsers {
 
 impl IvrAdmin {
     /// The exchange's flows, switch and prompts; `None` when no IVR is configured.
-    pub fn from_exchange(ex: &Exchange, store: &Store) -> Option<IvrAdmin> {
+    pub fn from_exchange(ex: &Floor, store: &Store) -> Option<IvrAdmin> {
         Some(IvrAdmin {
             flows: ex.flows.clone()?,
             announcements: ex.announcements.clone(),

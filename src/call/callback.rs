@@ -63,6 +63,16 @@ pub enum Cue {
     Unreachable,
 }
 
+impl Cue {
+    /// The prompt the agent hears for this cue.
+    pub fn prompt(self) -> &'static str {
+        match self {
+            Cue::Starting => "pt-BR/agente/retorno-inicio",
+            Cue::Unreachable => "pt-BR/agente/retorno-falhou",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     CancelAgent,

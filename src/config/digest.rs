@@ -2,7 +2,7 @@
 //! accepts, the agents' HA1 hashes, and the networks a trunk may call from.
 
 use super::*;
-use crate::sip::digest::{DigestAlgorithm, Ha1Set};
+use crate::digest::{DigestAlgorithm, Ha1Set};
 
 /// Parses a configured list of digest algorithms (MD5, SHA-256; not empty).
 fn parse_algorithms(field: &str, list: &[String]) -> Result<Vec<DigestAlgorithm>, Invalid> {
@@ -161,7 +161,7 @@ mod tests {
             err.contains("sip.digest_algorithms") && err.contains("SHA-512"),
             "{err}"
         );
-        let md5 = crate::sip::digest::ha1_hex(DigestAlgorithm::Md5, "1001", "atende", "x");
+        let md5 = crate::digest::ha1_hex(DigestAlgorithm::Md5, "1001", "atende", "x");
         let err = Config::parse(&DEMO.replacen(
             "password = \"demo1001\"",
             &format!("ha1_md5 = \"{md5}\"\ndigest_algorithms = [\"SHA-256\"]"),

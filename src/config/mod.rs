@@ -215,8 +215,11 @@ pub struct TrunkConfig {
     pub min_session_expires_secs: u32,
 }
 
+/// RFC 4028's floor for `Min-SE`, in seconds (the SIP edge's session timer uses it too).
+pub const RFC_MIN_SE: u32 = 90;
+
 fn default_min_session_expires() -> u32 {
-    crate::sip::session_timer::RFC_MIN_SE
+    RFC_MIN_SE
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -271,7 +274,7 @@ pub struct AgentConfig {
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
     /// Logged in and available at the first start (demo); later starts restore the
-    /// state the agent log last saw (`lifecycle::agents`).
+    /// state the agent log last saw (`floor::agents`).
     #[serde(default)]
     pub auto_login: bool,
 }

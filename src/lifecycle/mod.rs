@@ -17,7 +17,6 @@
 //! request, so it survives; only a save still in flight at exit (a request in the last
 //! instant) could be missed.
 
-pub mod agents;
 pub mod recovery;
 
 use std::future::Future;

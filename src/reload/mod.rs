@@ -2,7 +2,7 @@
 //! all end here.
 //!
 //! The file is read and put through every check start-up runs (`Config::check`, then
-//! `app::problems`: prompts in the library, callback prompts, queues' IVR targets, queues
+//! `checks::problems`: prompts in the library, callback prompts, queues' IVR targets, queues
 //! named by the flows — the same list `atende check-config` runs offline); any
 //! problem refuses the whole change and the running config stays. Settings only a restart
 //! can change (listen addresses, database, recording, media, HTTP, time zone, realm and
@@ -11,45 +11,28 @@
 //!
 //! Applied in this order, so that a refusal by the ACD still leaves everything as it was:
 //! the ACD's queues and agents, the registrar's secrets, then the config new calls take.
-//! Calls in progress keep the config they started with (`Exchange::config`).
+//! Calls in progress keep the config they started with (`Floor::config`).
 //! One reload at a time; each ends in one log line (INFO with what changed, or ERROR with
 //! why not) and in the /metrics counters. Nothing secret is logged: names, never secrets.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::sip::exchange::Exchange;
+use crate::floor::Floor;
 
+mod checks;
 pub mod cli;
 
-/// The reload state an exchange carries: which file, and how reloads went.
-#[derive(Debug, Default)]
-pub struct Reloads {
-    file: OnceLock<PathBuf>,
-    running: AtomicBool,
-    pub accepted: AtomicU64,
-    pub refused: AtomicU64,
-    /// 1 when the last reload was applied, 0 when refused (or none yet).
-    pub last_ok: AtomicBool,
-}
+pub use checks::{callback_prompts, problems as start_problems, problems_offline};
 
-impl Reloads {
-    /// The file reloads read (set once, by `serve`).
-    pub fn set_file(&self, path: PathBuf) {
-        let _ = self.file.set(path);
-    }
-
-    pub fn file(&self) -> Option<&Path> {
-        self.file.get().map(PathBuf::as_path)
-    }
-}
+pub use crate::floor::Reloads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -249,18 +232,18 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// Every problem that stops `new` from replacing the running `old` config.
-fn problems(ex: &Exchange, old: &Config, new: &Config) -> Vec<String> {
+fn problems(ex: &Floor, old: &Config, new: &Config) -> Vec<String> {
     let mut problems: Vec<String> = restart_only(old, new)
         .into_iter()
         .map(|s| format!("{s} cannot change while the server runs (restart to apply it)"))
         .collect();
     let flows = ex.flows.as_ref().map(|f| f.current());
-    problems.extend(crate::app::problems(new, &ex.prompts, flows.as_ref()));
+    problems.extend(checks::problems(new, &ex.prompts, flows.as_ref()));
     problems
 }
 
 /// Reads the config file again and applies it, or refuses it whole.
-pub async fn reload(ex: &Exchange) -> Result<Changes, ReloadError> {
+pub async fn reload(ex: &Floor) -> Result<Changes, ReloadError> {
     let result = attempt(ex).await;
     let r = &ex.reloads;
     match &result {
@@ -279,7 +262,7 @@ pub async fn reload(ex: &Exchange) -> Result<Changes, ReloadError> {
     result
 }
 
-async fn attempt(ex: &Exchange) -> Result<Changes, ReloadError> {
+async fn attempt(ex: &Floor) -> Result<Changes, ReloadError> {
     let path = ex.reloads.file().ok_or(ReloadError::NoFile)?;
     if ex.reloads.running.swap(true, Ordering::AcqRel) {
         return Err(ReloadError::Busy);
@@ -303,7 +286,10 @@ async fn attempt(ex: &Exchange) -> Result<Changes, ReloadError> {
             .await
             .map_err(|e| ReloadError::Refused(vec![format!("ACD: {e}")]))?;
     }
-    ex.registrar.set_accounts(&new);
+    match ex.edge() {
+        Some(edge) => edge.set_accounts(&new),
+        None => tracing::warn!("reload without a SIP edge: phone accounts not updated"),
+    }
     if let Some(flows) = &ex.flows {
         // Later flow reloads are checked against the queues that now exist.
         flows.set_queues(new.queues.iter().map(|q| q.id.to_string()).collect());
@@ -314,7 +300,7 @@ async fn attempt(ex: &Exchange) -> Result<Changes, ReloadError> {
 
 /// Makes `file` the one reloads read, and reloads on every SIGHUP until the process ends
 /// (the usual daemon convention).
-pub fn enable(ex: &Arc<Exchange>, file: PathBuf) {
+pub fn enable(ex: &Arc<Floor>, file: PathBuf) {
     ex.reloads.set_file(file);
     let ex = ex.clone();
     use tokio::signal::unix::{SignalKind, signal};

@@ -9,7 +9,7 @@
 //! A callback's call record keeps the citizen as `a_number` and the institute's line as
 //! `b_number`, like the inbound call that asked for it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,39 +21,21 @@ use rsipstack::sip::{Request, StatusCode};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::acd::{AgentId, CallId, CallbackOutcome, CallerNumber};
-use crate::call::callback::{Action, CallbackAttempt, Cue, Input, Report};
+use crate::acd::{AgentId, CallId, CallbackOutcome};
+use crate::call::callback::{Action, CallbackAttempt, Input, Report};
 use crate::config::OutboundConfig;
 use crate::events::EventKind;
+use crate::floor::acd::{AcdNotice, AcdRequest, CallbackJob, NoticeReceiver};
+use crate::floor::call_log::CallLog;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaHandle, MediaSession};
 use crate::media::shared_port::LegPort;
 use crate::sdp;
-use crate::sip::acd::{AcdNotice, AcdRequest, NoticeReceiver};
-use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
 use crate::sip::legs::{finalize_recording, respond_sdp};
 use crate::sip::request;
 use crate::store::protocol::Protocol;
 
 mod dial;
-
-/// What the agent hears while the citizen's phone rings, and when it could not be reached.
-pub const CUE_STARTING: &str = "pt-BR/agente/retorno-inicio";
-pub const CUE_UNREACHABLE: &str = "pt-BR/agente/retorno-falhou";
-
-/// A callback the ACD started: `agent` is reserved for it.
-#[derive(Debug)]
-pub struct CallbackJob {
-    pub call: CallId,
-    pub agent: AgentId,
-    pub number: CallerNumber,
-    pub attempt: u32,
-    pub variables: BTreeMap<String, String>,
-    /// The log of the call that asked for the callback.
-    pub log: CallLog,
-    /// The ACD's notices for this call (a withdrawn offer) while the attempt runs.
-    pub notices: NoticeReceiver,
-}
 
 /// Runs every job the ACD sends, each attempt as its own task, counted by the clean stop.
 /// Once the server is stopping no attempt starts: the job is dropped without a word to
@@ -376,10 +358,7 @@ impl Attempt {
                 }
             }
             Action::PlayToAgent(cue) => {
-                let name = match cue {
-                    Cue::Starting => CUE_STARTING,
-                    Cue::Unreachable => CUE_UNREACHABLE,
-                };
+                let name = cue.prompt();
                 let samples = match self.ex.prompts.get(name) {
                     Some(p) => p.samples,
                     None => {

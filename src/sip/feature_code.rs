@@ -31,17 +31,16 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::acd::AgentId;
+use crate::floor::acd::AgentCommand;
 use crate::media::session::{Leg, MediaCommand, MediaEvent, MediaSession};
 use crate::media::shared_port::LegPort;
 use crate::sdp;
-use crate::sip::acd::AgentCommand;
 use crate::sip::exchange::Exchange;
 use crate::sip::legs::contact_uri;
 use crate::sip::registrar::AuthOutcome;
 use crate::sip::request;
 
-/// The pause reason `*47` sets; the ACD actor always accepts it (see `sip::acd::spawn`).
-pub const PAUSE_REASON: &str = "pausa";
+pub use crate::floor::acd::PAUSE_REASON;
 
 /// Longest PIN the config accepts (`config::AgentConfig::pin`).
 const MAX_PIN: usize = 12;

@@ -7,7 +7,7 @@
 //! values in, identity out.
 
 /// What is shown instead of a restricted number.
-pub const RESTRICTED: &str = "restrito";
+pub use crate::floor::RESTRICTED;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerIdentity {

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::events::EventKind;
+use crate::floor::call_log::CallLog;
 use crate::ivr::format::HttpMethod;
 use crate::ivr::{
     Action, CallInfo, Destination, Enqueue, FetchRequest, FlowSet, HttpReply, Input, Interpreter,
@@ -24,7 +25,6 @@ use crate::ivr::{
 };
 use crate::media::prompt::PromptLibrary;
 use crate::media::session::MediaHandle;
-use crate::sip::call_log::CallLog;
 
 /// How the IVR's part of the call ended.
 #[derive(Debug, Clone, PartialEq)]

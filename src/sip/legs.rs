@@ -12,8 +12,8 @@ use tracing::warn;
 
 use crate::call::machine::LegId;
 use crate::events::EventKind;
+use crate::floor::call_log::CallLog;
 use crate::media::recording::RecordingReceipt;
-use crate::sip::call_log::CallLog;
 use crate::sip::exchange::Exchange;
 use crate::sip::request;
 

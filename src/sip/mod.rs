@@ -2,18 +2,13 @@
 //!
 //! `digest`, `location` and `auth_limit` are pure rules; the rest is the IO shell.
 
-pub mod acd;
 mod admit;
 pub mod auth_limit;
 pub mod call;
-pub mod call_log;
 pub mod callback;
-pub mod callback_store;
 pub mod dialog_router;
-pub mod digest;
 pub mod exchange;
 pub mod feature_code;
-pub mod hot_desk;
 pub mod identity;
 mod ivr_driver;
 mod legs;

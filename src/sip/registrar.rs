@@ -15,8 +15,8 @@ use rsipstack::transaction::transaction::Transaction;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::digest::{self, DigestAlgorithm, Ha1Set, NonceCounts, NonceIssuer, Verdict};
 use crate::sip::auth_limit::{Admission, AuthLimiter};
-use crate::sip::digest::{self, DigestAlgorithm, Ha1Set, NonceCounts, NonceIssuer, Verdict};
 use crate::sip::location::{
     Binding, ContactParam, LocationTable, RegisterError, RegisterRequest, Transport,
 };

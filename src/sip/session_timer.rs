@@ -9,8 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-/// RFC 4028's floor for `Min-SE`, in seconds.
-pub const RFC_MIN_SE: u32 = 90;
+pub use crate::config::RFC_MIN_SE;
 
 /// Who refreshes the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

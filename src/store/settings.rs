@@ -10,7 +10,7 @@ pub const EMERGENCY_PROMPT: &str = "ivr.emergency_prompt";
 /// The ACD's pending callbacks (`acd::CallbackSnapshot` as JSON), rewritten whenever the
 /// list changes, so a restart calls every citizen back who asked for it.
 pub const ACD_CALLBACKS: &str = "acd.callbacks";
-/// Which phone each agent logged in from with `*45` (`sip::hot_desk`, JSON), rewritten
+/// Which phone each agent logged in from with `*45` (`floor::hot_desk`, JSON), rewritten
 /// at every login and logout there, so a restart keeps agents at their desks.
 pub const HOT_DESK_SEATS: &str = "agents.hot_desk_seats";
 

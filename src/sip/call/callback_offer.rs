@@ -10,7 +10,7 @@ use super::CallActor;
 use crate::call::callback_request::{CallbackRequest, Step};
 use crate::call::machine::Input;
 use crate::events::EventKind;
-use crate::sip::acd::AcdRequest;
+use crate::floor::acd::AcdRequest;
 use crate::sip::queued::prompt_parts;
 
 impl CallActor {

@@ -13,8 +13,8 @@ use crate::acd::{
 };
 use crate::call::machine::Input;
 use crate::events::EventKind;
+use crate::floor::acd::{AcdNotice, AcdRequest};
 use crate::ivr::{CallInfo, Destination, Enqueue};
-use crate::sip::acd::{AcdNotice, AcdRequest};
 use crate::sip::ivr_driver::{Handoff, IvrDriver};
 use crate::sip::queued::{Waiting, announcement};
 

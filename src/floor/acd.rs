@@ -26,18 +26,21 @@ use crate::acd::{
 };
 use crate::config::AgentConfig;
 use crate::events::EventKind;
-use crate::sip::call_log::CallLog;
-use crate::sip::callback::CallbackJob;
+use crate::floor::call_log::CallLog;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
 mod callbacks;
 mod messages;
 mod reload;
+pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView, NoticeReceiver,
     NoticeSender,
 };
+
+/// The pause reason the phone's `*47` sets; the ACD actor always accepts it.
+pub const PAUSE_REASON: &str = "pausa";
 
 /// What the ACD must know of an agent to log them in (memberships and skills follow the
 /// login, not the phone).
@@ -151,14 +154,14 @@ pub fn spawn(
         .collect();
     for a in agents.iter().filter(|a| !a.queues.is_empty()) {
         let last = last.get(a.id.as_str()).copied();
-        crate::lifecycle::agents::restore(&mut actor, a, last);
+        crate::floor::agents::restore(&mut actor, a, last);
     }
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(actor.run(rx));
     Ok(AcdHandle { tx })
 }
 
-impl crate::lifecycle::agents::Floor for AcdActor {
+impl crate::floor::agents::Floor for AcdActor {
     fn login(&mut self, agent: &AgentId, ready: bool) -> Result<(), AcdError> {
         AcdActor::login(self, agent, ready)
     }
@@ -169,7 +172,7 @@ impl crate::lifecycle::agents::Floor for AcdActor {
 
 /// `*47` pauses with its own reason, whatever reasons the CTI screen offers.
 fn with_code_reason(config: &mut EngineConfig) {
-    let code_reason = crate::sip::feature_code::PAUSE_REASON;
+    let code_reason = PAUSE_REASON;
     if !config.pause_reasons.iter().any(|r| r == code_reason) {
         config.pause_reasons.push(code_reason.to_owned());
     }

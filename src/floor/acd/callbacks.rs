@@ -6,9 +6,24 @@
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use super::AcdActor;
+use super::{AcdActor, NoticeReceiver};
 use crate::acd::{AgentId, CallId, CallbackOutcome, CallerNumber, Input};
-use crate::sip::callback::CallbackJob;
+use crate::floor::call_log::CallLog;
+use std::collections::BTreeMap;
+
+/// A callback the ACD started: `agent` is reserved for it.
+#[derive(Debug)]
+pub struct CallbackJob {
+    pub call: CallId,
+    pub agent: AgentId,
+    pub number: CallerNumber,
+    pub attempt: u32,
+    pub variables: BTreeMap<String, String>,
+    /// The log of the call that asked for the callback.
+    pub log: CallLog,
+    /// The ACD's notices for this call (a withdrawn offer) while the attempt runs.
+    pub notices: NoticeReceiver,
+}
 
 /// A callback the engine started, taken from its outputs for `start_callback`.
 pub(super) struct StartedCallback {

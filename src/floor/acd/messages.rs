@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::acd::{
     AgentId, CallId, CallbackOutcome, DequeueReason, Destination, NewCall, QueueId, RouteReason,
 };
-use crate::sip::call_log::CallLog;
+use crate::floor::call_log::CallLog;
 
 /// What the ACD tells a call actor.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@
 
 use tracing::{info, warn};
 
-use crate::sip::hot_desk::HotDesk;
+use crate::floor::hot_desk::HotDesk;
 use crate::store::Store;
 use crate::store::settings::HOT_DESK_SEATS;
 

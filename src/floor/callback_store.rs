@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::acd::{CallId, CallbackSnapshot};
-use crate::sip::call_log::CallLog;
+use crate::floor::call_log::CallLog;
 use crate::store::event_log::EventLogHandle;
 use crate::store::settings::ACD_CALLBACKS;
 use crate::store::{Store, StoreError};
@@ -30,7 +30,7 @@ pub enum CallbackStoreError {
     Protocol(String),
 }
 
-/// Restored callbacks ready for `sip::acd::CallbackShell::restored`.
+/// Restored callbacks ready for `floor::acd::AcdShell::restored`.
 pub type Restored = (CallbackSnapshot, Vec<(CallId, CallLog)>);
 
 /// The saved callbacks, each with its call's log resumed after its last event.

@@ -1,0 +1,170 @@
+//! The registry of live calls: protocol number → the call actor's command channel. A call
+//! actor registers when it starts and the guard it holds removes it when it ends, so the
+//! CTI and the API command a call (`Calls::command`) without knowing SIP or owning it.
+//!
+//! Each command carries a oneshot for its one reply; the actor answers when it has
+//! decided (`Ok` once the action is under way, or why not). The registry's lock is a std
+//! `Mutex` held for one map operation, never across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+/// How many commands may wait for one call actor; more are refused as `Busy`.
+const QUEUE: usize = 16;
+
+/// Where a transfer sends the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// An agent by id: ring that agent, bridge, same recording.
+    Agent(String),
+    /// A queue by id: the same call waits there again, same recording.
+    Queue(String),
+    /// An external number through `[outbound]`.
+    Number(String),
+}
+
+/// What can be asked of a live call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCommand {
+    /// End the call (BYE to every leg), ended by the system on the operator's request.
+    HangUp,
+    /// Put the caller on hold (hold music), the agent stays on the call.
+    Hold,
+    /// Take the caller off hold.
+    Resume,
+    /// Send DTMF digits towards the caller (the agent's far party).
+    Dtmf { digits: String },
+    /// Send the caller elsewhere; `blind` only (attended is refused for now).
+    Transfer { to: TransferTarget, blind: bool },
+}
+
+/// Why a command was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no live call with this protocol")]
+    UnknownCall,
+    #[error("the call is not in talk with an agent")]
+    NotInTalk,
+    #[error("the call is already on hold")]
+    AlreadyHeld,
+    #[error("the call is not on hold")]
+    NotHeld,
+    #[error("not possible: {0}")]
+    Invalid(String),
+    #[error("not supported yet: {0}")]
+    Unsupported(&'static str),
+    #[error("the call has too many commands waiting; try again")]
+    Busy,
+    #[error("the call ended before it answered")]
+    Gone,
+}
+
+/// One command and where its reply goes.
+#[derive(Debug)]
+pub struct Command {
+    pub command: CallCommand,
+    pub reply: oneshot::Sender<Result<(), CommandError>>,
+}
+
+type Map = HashMap<String, mpsc::Sender<Command>>;
+
+/// The live calls. Cheap to clone (one `Arc`).
+#[derive(Debug, Default, Clone)]
+pub struct Calls {
+    map: Arc<Mutex<Map>>,
+}
+
+/// Held by a call actor while it runs; dropping it takes the call off the registry.
+#[derive(Debug)]
+pub struct Registration {
+    protocol: String,
+    map: Arc<Mutex<Map>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.map).remove(&self.protocol);
+    }
+}
+
+fn lock(map: &Mutex<Map>) -> std::sync::MutexGuard<'_, Map> {
+    // One insert or remove at a time: a poisoned map is still whole.
+    map.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Calls {
+    /// Registers the call `protocol`; its commands arrive on the receiver until the
+    /// registration is dropped.
+    pub fn register(&self, protocol: &str) -> (Registration, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        lock(&self.map).insert(protocol.to_owned(), tx);
+        (
+            Registration {
+                protocol: protocol.to_owned(),
+                map: self.map.clone(),
+            },
+            rx,
+        )
+    }
+
+    /// Sends `command` to the call `protocol` and waits for its one reply.
+    pub async fn command(&self, protocol: &str, command: CallCommand) -> Result<(), CommandError> {
+        let tx = lock(&self.map)
+            .get(protocol)
+            .cloned()
+            .ok_or(CommandError::UnknownCall)?;
+        let (reply, answer) = oneshot::channel();
+        tx.try_send(Command { command, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => CommandError::Busy,
+                mpsc::error::TrySendError::Closed(_) => CommandError::UnknownCall,
+            })?;
+        answer.await.unwrap_or(Err(CommandError::Gone))
+    }
+
+    /// The protocols of the live calls, in no order.
+    pub fn live(&self) -> Vec<String> {
+        lock(&self.map).keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_registered_call_gets_commands_and_is_gone_when_it_ends() {
+        let calls = Calls::default();
+        assert_eq!(
+            calls.command("x", CallCommand::HangUp).await,
+            Err(CommandError::UnknownCall)
+        );
+        let (reg, mut rx) = calls.register("20261207-000001");
+        let actor = tokio::spawn(async move {
+            let c = rx.recv().await.expect("a command");
+            assert_eq!(c.command, CallCommand::Hold);
+            let _ = c.reply.send(Err(CommandError::NotInTalk));
+            drop(reg);
+        });
+        assert_eq!(
+            calls.command("20261207-000001", CallCommand::Hold).await,
+            Err(CommandError::NotInTalk)
+        );
+        actor.await.expect("actor");
+        assert!(calls.is_empty());
+        assert_eq!(
+            calls.command("20261207-000001", CallCommand::HangUp).await,
+            Err(CommandError::UnknownCall)
+        );
+    }
+}
