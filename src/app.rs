@@ -156,6 +156,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             0
         }
     };
+    // The one bus: call changes go to the event log first, then to live readers.
+    let bus = crate::bus::Bus::new(Some(event_log.clone()));
     let protocols = ProtocolAllocator::new(store.last_protocol().await?);
 
     let prompts = Arc::new(PromptLibrary::load_dir(&config.prompts.dir)?);
@@ -183,7 +185,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let acd = if config.queues.is_empty() {
         None
     } else {
-        let restored = match crate::floor::callback_store::load(&store, &event_log).await {
+        let restored = match crate::floor::callback_store::load(&store, &bus).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "pending callbacks could not be restored");
@@ -203,6 +205,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             &config.agents,
             crate::floor::acd::AcdShell {
                 agent_log: agent_log.clone(),
+                bus: Some(bus.clone()),
                 dialler: Some(dialler_tx),
                 saver: Some(crate::floor::callback_store::spawn_saver(store.clone())),
                 restored,
@@ -235,6 +238,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             recordings,
             prompts,
             event_log,
+            bus,
             protocols,
             media,
         )

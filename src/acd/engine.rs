@@ -209,6 +209,16 @@ impl Engine {
         })
     }
 
+    /// When the longest-waiting member of `queue` took its place (a callback that kept
+    /// its place carries it over).
+    pub fn oldest_since(&self, queue: &QueueId) -> Option<Tick> {
+        let q = &self.queues[*self.queue_ids.get(queue)? as usize];
+        q.buckets
+            .iter()
+            .flat_map(|b| b.calls.iter().map(|k| k.since))
+            .min()
+    }
+
     /// An agent's state and how long they have been in it.
     pub fn agent_status(&self, agent: &AgentId) -> Option<(AgentStatus, Duration)> {
         let a = &self.agents[*self.agent_ids.get(agent)? as usize];

@@ -31,6 +31,7 @@ use crate::store::agent_log::{AgentEvent, AgentLog};
 
 mod callbacks;
 mod messages;
+mod published;
 mod reload;
 pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
@@ -79,6 +80,8 @@ struct Member {
 pub struct AcdShell {
     /// Where agents' state changes are stored (`None`: only logged).
     pub agent_log: Option<AgentLog>,
+    /// Where agent and queue changes are published.
+    pub bus: Option<crate::bus::Bus>,
     /// Where started callbacks go (`None`: no outbound trunk, callbacks fail).
     pub dialler: Option<mpsc::Sender<CallbackJob>>,
     /// Takes the pending list as JSON whenever it changes.
@@ -104,6 +107,9 @@ struct AcdActor {
     agent_log: Option<AgentLog>,
     /// The pending callbacks changed since they were last saved.
     callbacks_changed: bool,
+    /// Where agent and queue changes are published (`None` in tests without readers).
+    bus: Option<crate::bus::Bus>,
+    versions: published::Versions,
 }
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
@@ -134,6 +140,8 @@ pub fn spawn(
         saver: callbacks.saver,
         agent_log: callbacks.agent_log,
         callbacks_changed: false,
+        bus: callbacks.bus,
+        versions: Default::default(),
     };
     if let Some((snapshot, logs)) = callbacks.restored {
         let now = actor.now();
@@ -469,6 +477,7 @@ impl AcdActor {
                     } = &event
                     {
                         self.store_agent_change(agent, from, to, *in_previous_ms);
+                        self.publish_agent(agent, to);
                     }
                     if let AcdEvent::CallbackRequested { .. }
                     | AcdEvent::CallbackStarted { .. }
@@ -504,6 +513,7 @@ impl AcdActor {
             self.dispatch();
         }
         self.save_callbacks();
+        self.publish_queues();
     }
 }
 

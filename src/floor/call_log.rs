@@ -1,14 +1,16 @@
 //! A call's event log writer: stamps each entry with the call's protocol, a sequence
-//! number and the wall time, and hands it to the event log. Cloned into the tasks that
-//! log for the call (recording finalizer, the ACD actor); owns nothing else.
+//! number (the call's version) and the wall time, and publishes it on the bus as
+//! `Change::Call`; the bus hands it to the event log before any live reader sees it.
+//! Cloned into the tasks that log for the call (recording finalizer, the ACD actor); owns
+//! nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::bus::{Bus, Change};
 use crate::events::EventKind;
 use crate::store::event::CallEvent;
-use crate::store::event_log::EventLogHandle;
 use crate::store::protocol::Protocol;
 
 /// A call's event log writer: stamps sequence numbers and times.
@@ -16,22 +18,22 @@ use crate::store::protocol::Protocol;
 pub struct CallLog {
     pub(crate) protocol: Protocol,
     seq: Arc<AtomicU32>,
-    events: EventLogHandle,
+    bus: Bus,
 }
 
 impl CallLog {
-    pub fn new(events: EventLogHandle, protocol: Protocol) -> CallLog {
-        CallLog::resume(events, protocol, 0)
+    pub fn new(bus: Bus, protocol: Protocol) -> CallLog {
+        CallLog::resume(bus, protocol, 0)
     }
 
     /// Goes on with the log of a call from before a restart (a pending callback):
     /// `next_seq` must be past every entry it already has, which the writer would
     /// otherwise drop as duplicates.
-    pub fn resume(events: EventLogHandle, protocol: Protocol, next_seq: u32) -> CallLog {
+    pub fn resume(bus: Bus, protocol: Protocol, next_seq: u32) -> CallLog {
         CallLog {
             protocol,
             seq: Arc::new(AtomicU32::new(next_seq)),
-            events,
+            bus,
         }
     }
 
@@ -45,12 +47,12 @@ impl CallLog {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.events.record(CallEvent {
+        self.bus.publish(Change::Call(CallEvent {
             protocol: self.protocol.clone(),
             seq,
             at_ms,
             kind,
-        });
+        }));
     }
 }
 

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::acd::{CallId, CallbackSnapshot};
+use crate::bus::Bus;
 use crate::floor::call_log::CallLog;
-use crate::store::event_log::EventLogHandle;
 use crate::store::settings::ACD_CALLBACKS;
 use crate::store::{Store, StoreError};
 
@@ -34,10 +34,7 @@ pub enum CallbackStoreError {
 pub type Restored = (CallbackSnapshot, Vec<(CallId, CallLog)>);
 
 /// The saved callbacks, each with its call's log resumed after its last event.
-pub async fn load(
-    store: &Store,
-    events: &EventLogHandle,
-) -> Result<Option<Restored>, CallbackStoreError> {
+pub async fn load(store: &Store, bus: &Bus) -> Result<Option<Restored>, CallbackStoreError> {
     let Some(json) = store.setting(ACD_CALLBACKS).await? else {
         return Ok(None);
     };
@@ -55,10 +52,7 @@ pub async fn load(
         } else {
             next.saturating_add(RESUME_GAP)
         };
-        logs.push((
-            r.call.clone(),
-            CallLog::resume(events.clone(), protocol, seq),
-        ));
+        logs.push((r.call.clone(), CallLog::resume(bus.clone(), protocol, seq)));
     }
     info!(
         callbacks = snapshot.callbacks.len(),

@@ -143,6 +143,7 @@ impl Floor {
         recordings: RecordingService,
         prompts: Arc<PromptLibrary>,
         event_log: EventLogHandle,
+        bus: Bus,
         protocols: ProtocolAllocator,
         media: MediaReactor,
     ) -> Self {
@@ -157,7 +158,7 @@ impl Floor {
             ports: RtpPorts::new(m.rtp_ip, m.rtp_port_min, m.rtp_port_max),
             recordings,
             prompts,
-            bus: Bus::new(Some(event_log.clone())),
+            bus,
             event_log,
             calls: Default::default(),
             media_stats: media.stats(),

@@ -119,7 +119,7 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
     };
 
     let protocol = ex.next_protocol();
-    let log = CallLog::new(ex.event_log.clone(), protocol.clone());
+    let log = CallLog::new(ex.bus.clone(), protocol.clone());
     let target = format!("{}{}", out.prefix, job.number.expose());
     log.record(EventKind::Offered {
         call_id: format!("{protocol}-citizen@atende"),

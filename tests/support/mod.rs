@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod in_process;
 pub mod ivr;
 
 use std::net::{TcpListener, UdpSocket};
@@ -172,7 +173,11 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub sip_port: u16,
     pub http_port: u16,
-    child: Child,
+    /// The `atende serve` process; `None` when the server runs inside the test
+    /// (`in_process::set_in_process`).
+    child: Option<Child>,
+    /// The server running inside the test, with its floor (bus, live calls, ACD).
+    pub in_process: Option<in_process::InProcess>,
 }
 
 impl Server {
@@ -261,6 +266,18 @@ ring_timeout_secs = 20
     pub fn launch(dir: tempfile::TempDir, config: &str, sip_port: u16, http_port: u16) -> Server {
         let config_path = dir.path().join("atende.toml");
         std::fs::write(&config_path, config).unwrap();
+        if in_process::enabled() {
+            let running = in_process::InProcess::start(&config_path);
+            let server = Server {
+                dir,
+                sip_port,
+                http_port,
+                child: None,
+                in_process: Some(running),
+            };
+            server.wait_healthy();
+            return server;
+        }
         let log = std::fs::File::create(dir.path().join("atende.log")).unwrap();
         // ATENDE_TEST_WRAPPER="heaptrack -o /tmp/ht" (or perf, valgrind…) runs the server
         // under a profiler; empty or unset runs it directly.
@@ -290,7 +307,8 @@ ring_timeout_secs = 20
             dir,
             sip_port,
             http_port,
-            child,
+            child: Some(child),
+            in_process: None,
         };
         server.wait_healthy();
         server
@@ -338,18 +356,24 @@ ring_timeout_secs = 20
         format!("127.0.0.1:{}", self.sip_port)
     }
 
+    fn child(&self) -> &Child {
+        self.child
+            .as_ref()
+            .expect("a server process (not in-process)")
+    }
+
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child().id()
     }
 
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
     /// Sends `signal` (`TERM`, `KILL`, …) to the server process.
     pub fn signal(&self, signal: &str) {
         let st = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
+            .args([format!("-{signal}"), self.child().id().to_string()])
             .status()
             .expect("kill runs");
         assert!(st.success(), "kill -{signal} failed");
@@ -359,7 +383,7 @@ ring_timeout_secs = 20
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return Some(st);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -375,17 +399,21 @@ impl Drop for Server {
             eprintln!("test dir kept: {}", self.dir.path().display());
             let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
         }
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        if let Some(running) = self.in_process.take() {
+            running.stop();
+        }
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        let _ = child.kill();
     }
 }
 

@@ -107,7 +107,7 @@ pub(super) async fn answer(
     };
 
     let protocol = ex.next_protocol();
-    let log = CallLog::new(ex.event_log.clone(), protocol.clone());
+    let log = CallLog::new(ex.bus.clone(), protocol.clone());
     log.record(EventKind::Offered {
         call_id: request::call_id(&tx.original).unwrap_or_default(),
         a_number: admitted.a_number.clone(),

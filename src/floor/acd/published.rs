@@ -1,0 +1,108 @@
+//! The ACD actor's side of the bus: every agent state change is published as the whole
+//! `AgentChange` with that agent's next version, and every change of a queue's figures
+//! (waiting, oldest, staffed, available, open) as a `QueueChange` with that queue's next
+//! version. Queue figures are compared after each batch of engine outputs, so a change
+//! is published once, however many inputs led to it; nothing polls.
+
+use std::collections::HashMap;
+
+use super::{AcdActor, status_parts};
+use crate::acd::{AgentId, AgentStatus, QueueId, Tick};
+use crate::bus::{AgentChange, AgentState, Change, QueueChange};
+
+/// Per-entity version counters and the queue figures last published.
+#[derive(Debug, Default)]
+pub(super) struct Versions {
+    agents: HashMap<AgentId, u64>,
+    /// The figures last published, with the tick the oldest caller took their place.
+    queues: HashMap<QueueId, (QueueChange, Option<Tick>)>,
+}
+
+fn state_of(s: &AgentStatus) -> AgentState {
+    match s {
+        AgentStatus::LoggedOut => AgentState::LoggedOut,
+        AgentStatus::Available => AgentState::Available,
+        AgentStatus::Ringing { .. } => AgentState::Ringing,
+        AgentStatus::OnCall { .. } => AgentState::OnCall,
+        AgentStatus::WrapUp => AgentState::WrapUp,
+        AgentStatus::Paused { .. } => AgentState::Paused,
+    }
+}
+
+impl AcdActor {
+    /// Publishes `agent`'s new state `to`, begun now.
+    pub(super) fn publish_agent(&mut self, agent: &AgentId, to: &AgentStatus) {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        let version = self.versions.agents.entry(agent.clone()).or_insert(0);
+        *version += 1;
+        let (_, reason, call) = status_parts(to);
+        let state = state_of(to);
+        // The call in wrap-up is the one the agent last talked on.
+        let call = match (&call, state) {
+            (None, AgentState::WrapUp) => self.last_offer.get(agent).map(|c| c.to_string()),
+            _ => call,
+        };
+        let queues = match state {
+            AgentState::LoggedOut => Vec::new(),
+            _ => self
+                .profiles
+                .get(agent)
+                .map(|p| p.memberships.iter().map(|m| m.queue.to_string()).collect())
+                .unwrap_or_default(),
+        };
+        bus.publish(Change::Agent(AgentChange {
+            agent: agent.to_string(),
+            version: *version,
+            state,
+            reason,
+            call,
+            since_ms: jiff::Timestamp::now().as_millisecond(),
+            queues,
+            next_state: None,
+        }));
+    }
+
+    /// Publishes every queue whose figures changed since last published.
+    pub(super) fn publish_queues(&mut self) {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        let now = self.now();
+        let now_ms = now.wall.as_millisecond();
+        for id in &self.queue_order {
+            let Some(s) = self.engine.queue_status(id) else {
+                continue;
+            };
+            let oldest = self.engine.oldest_since(id);
+            let last = self.versions.queues.get(id);
+            let unchanged = last.is_some_and(|(l, tick)| {
+                l.open == s.open
+                    && l.waiting == s.waiting
+                    && l.staffed == s.staffed
+                    && l.available == s.available
+                    && *tick == oldest
+            });
+            if unchanged {
+                continue;
+            }
+            let oldest_since_ms = oldest.map(|since| {
+                now_ms - i64::try_from(now.tick.since(since).as_millis()).unwrap_or(0)
+            });
+            let change = QueueChange {
+                queue: id.to_string(),
+                version: last.map_or(1, |(l, _)| l.version + 1),
+                open: s.open,
+                waiting: s.waiting,
+                oldest_since_ms,
+                staffed: s.staffed,
+                available: s.available,
+            };
+            self.versions
+                .queues
+                .insert(id.clone(), (change.clone(), oldest));
+            bus.publish(Change::Queue(change));
+        }
+    }
+}
