@@ -57,6 +57,13 @@ pub enum EventKind {
     Resumed {
         by: Party,
     },
+    /// The caller was sent on from `from` (the agent they talked to) to `to`
+    /// (`agent:<id>`, `queue:<id>` or `number`); the call and its recording go on.
+    Transferred {
+        from: String,
+        to: String,
+        blind: bool,
+    },
     HungUp {
         by: Party,
         cause: String,
@@ -115,6 +122,7 @@ impl EventKind {
             EventKind::Bridged { .. } => "bridged",
             EventKind::Held { .. } => "held",
             EventKind::Resumed { .. } => "resumed",
+            EventKind::Transferred { .. } => "transferred",
             EventKind::HungUp { .. } => "hung_up",
             EventKind::RecordingStarted { .. } => "recording_started",
             EventKind::RecordingFinalized { .. } => "recording_finalized",

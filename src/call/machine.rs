@@ -85,6 +85,11 @@ pub enum Input {
     Release {
         cause: String,
     },
+    /// A blind transfer while bridged: the agent's leg is hung up and the call goes back
+    /// to `Routing` (the shell then queues it or rings the target); `to` is logged.
+    TransferAway {
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +193,14 @@ impl CallMachine {
         self.state == State::Routing
     }
 
+    /// The agent the caller talks to, while bridged.
+    pub fn bridged_agent(&self) -> Option<&str> {
+        match &self.state {
+            State::Bridged { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
     }
@@ -271,6 +284,27 @@ impl CallMachine {
                         self.state = State::Routing;
                     }
                 }
+            }
+            Input::TransferAway { to } => {
+                let State::Bridged { leg, agent } = &self.state else {
+                    return;
+                };
+                let (leg, from) = (*leg, agent.clone());
+                self.emit(Action::Unbridge);
+                // Whoever takes the caller next must be sent to, held or not before.
+                self.emit(Action::Sending {
+                    to: Party::Agent,
+                    enabled: true,
+                });
+                self.emit(Action::HangUpAgent(leg));
+                self.emit(Action::Log(EventKind::Transferred {
+                    from,
+                    to,
+                    blind: true,
+                }));
+                self.offers.clear();
+                self.routed = true;
+                self.state = State::Routing;
             }
             Input::Release { cause } => {
                 self.emit(Action::HangUpCaller);

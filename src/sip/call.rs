@@ -14,6 +14,7 @@
 
 mod answer;
 mod callback_offer;
+mod commands;
 mod dialogs;
 mod refresh;
 mod ring;
@@ -119,6 +120,8 @@ struct CallActor {
     bye_caller: bool,
     /// The number an IVR transfer dials through the outbound gateway, until rung.
     external: Option<String>,
+    /// An operator put the caller on hold (`floor::calls::CallCommand::Hold`).
+    held: bool,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -136,6 +139,8 @@ enum Wake {
     Outcome(Box<LegOutcome>),
     Fetch(Box<FetchResult>),
     Notice(Box<AcdNotice>),
+    /// A command from the floor's registry of live calls.
+    Command(crate::floor::calls::Command),
     Timeout,
     /// The server is stopping.
     Drain,
@@ -150,6 +155,8 @@ impl CallActor {
             mut notices,
         } = inputs;
         let caller_id = self.caller.id();
+        // On the floor's registry while the loop runs: commands reach the call by protocol.
+        let (_registration, mut commands) = self.ex.calls.register(&self.protocol.to_string());
         loop {
             while let Some(action) = self.machine.poll_action() {
                 // Boxed, like every handler below: this future lives as long as the call,
@@ -182,6 +189,7 @@ impl CallActor {
                 Some(o) = outcomes.recv() => Wake::Outcome(o),
                 Some(r) = recv_some(&mut self.fetches) => Wake::Fetch(r),
                 Some(n) = notices.recv() => Wake::Notice(n),
+                Some(c) = commands.recv() => Wake::Command(c),
                 _ = sleep => Wake::Timeout,
                 () = self.ex.lifecycle.drain_started() => Wake::Drain,
             };
@@ -224,6 +232,7 @@ impl CallActor {
                 }
             }
             Wake::Notice(n) => self.on_notice(*n).await,
+            Wake::Command(c) => self.on_command(c).await,
             Wake::Drain => {
                 let cause = "server_shutdown".to_owned();
                 self.machine.handle(now(), Input::Release { cause });

@@ -244,6 +244,7 @@ pub(super) async fn answer(
         session,
         bye_caller: false,
         external: None,
+        held: false,
     };
     actor
         .machine

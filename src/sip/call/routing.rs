@@ -156,13 +156,13 @@ impl CallActor {
         }
     }
 
-    async fn hold_music(&mut self) {
+    pub(super) async fn hold_music(&mut self) {
         let mut w = Waiting::new(self.admitted.hold_music.clone());
         w.music(&self.media, &self.ex.prompts).await;
         self.waiting = Some(w);
     }
 
-    async fn enqueue(&mut self, e: Enqueue) {
+    pub(super) async fn enqueue(&mut self, e: Enqueue) {
         let Some(acd) = self.ex.acd.clone() else {
             warn!(protocol = %self.protocol, queue = %e.queue, "IVR enqueued but no ACD queues are configured");
             self.machine.handle(

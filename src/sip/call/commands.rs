@@ -1,0 +1,137 @@
+//! Commands to a live call from the floor's registry (`floor::calls`): the CTI's and the
+//! API's hang-up, hold, resume and blind transfer, carried out by the call's own actor
+//! with the same machinery as the phone's and the IVR's (hold music, the ACD's queues,
+//! ringing an agent, `[outbound]`). The caller's media session, and so the recording,
+//! stays the same from answer to the end.
+//!
+//! Limits: DTMF towards the caller and attended transfer are refused as not supported
+//! yet. A transfer straight to an agent rings that agent's phones without the ACD (as the
+//! IVR's `transfer: {extension}` does): the ACD does not see that agent as busy.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use super::CallActor;
+use crate::call::machine::Input;
+use crate::events::Party;
+use crate::floor::acd::AcdRequest;
+use crate::floor::calls::{CallCommand, Command, CommandError, TransferTarget};
+use crate::ivr::Enqueue;
+
+impl CallActor {
+    /// Carries out one command and sends its one reply.
+    pub(super) async fn on_command(&mut self, c: Command) {
+        let result = self.command(c.command).await;
+        let _ = c.reply.send(result);
+    }
+
+    async fn command(&mut self, command: CallCommand) -> Result<(), CommandError> {
+        let now = Instant::now();
+        if self.machine.is_ended() {
+            return Err(CommandError::Gone);
+        }
+        match command {
+            CallCommand::HangUp => {
+                info!(protocol = %self.protocol, "call hung up by an operator");
+                self.machine.handle(
+                    now,
+                    Input::Release {
+                        cause: "operator_hang_up".into(),
+                    },
+                );
+                Ok(())
+            }
+            CallCommand::Hold | CallCommand::Resume => {
+                let on = command == CallCommand::Hold;
+                if self.machine.bridged_agent().is_none() {
+                    return Err(CommandError::NotInTalk);
+                }
+                match (on, self.held) {
+                    (true, true) => return Err(CommandError::AlreadyHeld),
+                    (false, false) => return Err(CommandError::NotHeld),
+                    _ => {}
+                }
+                self.held = on;
+                self.machine.handle(
+                    now,
+                    Input::Hold {
+                        by: Party::Agent,
+                        on,
+                    },
+                );
+                Ok(())
+            }
+            CallCommand::Dtmf { .. } => Err(CommandError::Unsupported("DTMF towards the caller")),
+            CallCommand::Transfer { blind: false, .. } => {
+                Err(CommandError::Unsupported("attended transfer"))
+            }
+            CallCommand::Transfer { to, blind: true } => self.blind_transfer(to).await,
+        }
+    }
+
+    async fn blind_transfer(&mut self, to: TransferTarget) -> Result<(), CommandError> {
+        let Some(from) = self.machine.bridged_agent().map(str::to_owned) else {
+            return Err(CommandError::NotInTalk);
+        };
+        let config = self.admitted.config.clone();
+        let label = match &to {
+            TransferTarget::Agent(a) => {
+                if !config.agents.iter().any(|c| c.id == *a) {
+                    return Err(CommandError::Invalid(format!("no agent {a}")));
+                }
+                if *a == from {
+                    return Err(CommandError::Invalid(format!("{a} is already on the call")));
+                }
+                format!("agent:{a}")
+            }
+            TransferTarget::Queue(q) => {
+                if self.ex.acd.is_none() || !config.queues.iter().any(|c| c.id.as_str() == q) {
+                    return Err(CommandError::Invalid(format!("no queue {q}")));
+                }
+                format!("queue:{q}")
+            }
+            // The number is personal data: the log names the kind of target only.
+            TransferTarget::Number(_) => {
+                if config.outbound.is_none() {
+                    return Err(CommandError::Invalid("no [outbound] trunk".into()));
+                }
+                "number".to_owned()
+            }
+        };
+        info!(protocol = %self.protocol, %from, to = %label, "blind transfer");
+        let now = Instant::now();
+        self.held = false;
+        self.machine
+            .handle(now, Input::TransferAway { to: label.clone() });
+        // The talk with `from` ended: the ACD puts them in wrap-up.
+        if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
+            acd.send(AcdRequest::Hangup { call }).await;
+        }
+        match to {
+            TransferTarget::Queue(queue) => {
+                self.transferring = false;
+                let e = Enqueue {
+                    queue,
+                    priority: 0,
+                    skills: Vec::new(),
+                    variables: self.queued_vars.clone(),
+                };
+                self.enqueue(e).await;
+            }
+            TransferTarget::Agent(agent) => {
+                self.transferring = true;
+                self.hold_music().await;
+                self.machine.handle(
+                    now,
+                    Input::Offer {
+                        agent,
+                        ring_timeout: Some(self.admitted.ring_timeout),
+                    },
+                );
+            }
+            TransferTarget::Number(number) => self.transfer_out(number).await,
+        }
+        Ok(())
+    }
+}

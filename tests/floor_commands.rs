@@ -1,0 +1,203 @@
+//! End to end, inside the test process: commands to a live call through the floor's
+//! registry (what the CTI's hang_up, hold, resume and blind transfer use), with no SIP in
+//! the caller's hands. caller → IVR → queue "pericia" → the first agent; hold, resume, a
+//! blind transfer to the second agent, hang-up by the operator. One call, one recording:
+//! the caller (440 Hz) on the left throughout, the first agent's 1000 Hz then the second
+//! agent's 1500 Hz on the right. SQLite and PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use atende::floor::calls::{CallCommand, CommandError, TransferTarget};
+use support::in_process::set_in_process;
+use support::ivr::*;
+use support::*;
+
+/// The newest call's events once `kind` appears `n` times.
+fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_json::Value>) {
+    for _ in 0..150 {
+        let calls = server.api("/api/calls");
+        if let Some(p) = calls
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|c| c["protocol"].as_str())
+        {
+            let events = server.api(&format!("/api/calls/{p}"))["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if events.iter().filter(|e| e["kind"] == kind).count() >= n {
+                return (p.to_owned(), events);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no {n} × {kind} in the newest call");
+}
+
+fn commands_reach_the_call_and_keep_one_recording(db: Db) {
+    set_in_process(true);
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001", "1002"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        "",
+    );
+    let running = server.in_process.as_ref().expect("in process");
+    let calls = running.floor.calls.clone();
+    let ports = [free_port(), free_port()];
+    let freqs = [1000u32, 1500];
+    let mut phones = Vec::new();
+    for ((agent, port), freq) in ["1001", "1002"].iter().zip(ports).zip(freqs) {
+        register_agent(&server, agent, port);
+        phones.push(start_phone(
+            &server,
+            "agent.xml",
+            port,
+            1,
+            freq,
+            &[("ANSWER_AFTER_MS", "500".into())],
+        ));
+    }
+    // 1 (perícia), 1 (agendar): queue "pericia"; then wait (up to 40 s) for our BYE.
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let (protocol, events) = wait_for_nth(&server, "bridged", 1);
+    let first = event(&events, "bridged")["detail"]["agent"]
+        .as_str()
+        .expect("agent")
+        .to_owned();
+    let (second, second_freq, first_freq) = if first == "1001" {
+        ("1002", 1500, 1000)
+    } else {
+        ("1001", 1000, 1500)
+    };
+    let command = |c: CallCommand| running.block_on(calls.command(&protocol, c));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    assert_eq!(
+        running.block_on(calls.command("20000101-999999", CallCommand::HangUp)),
+        Err(CommandError::UnknownCall)
+    );
+    assert_eq!(command(CallCommand::Resume), Err(CommandError::NotHeld));
+    assert_eq!(command(CallCommand::Hold), Ok(()));
+    assert_eq!(command(CallCommand::Hold), Err(CommandError::AlreadyHeld));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(command(CallCommand::Resume), Ok(()));
+    assert_eq!(
+        command(CallCommand::Transfer {
+            to: TransferTarget::Agent("9999".into()),
+            blind: true
+        }),
+        Err(CommandError::Invalid("no agent 9999".into()))
+    );
+    assert!(matches!(
+        command(CallCommand::Transfer {
+            to: TransferTarget::Agent(second.into()),
+            blind: false
+        }),
+        Err(CommandError::Unsupported(_))
+    ));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        command(CallCommand::Transfer {
+            to: TransferTarget::Agent(second.into()),
+            blind: true
+        }),
+        Ok(())
+    );
+    wait_for_nth(&server, "bridged", 2);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(command(CallCommand::HangUp), Ok(()));
+
+    wait_ok(caller, "caller (BYE from atende)", &server);
+    for (i, phone) in phones.into_iter().enumerate() {
+        wait_ok(phone, &format!("agent phone {i}"), &server);
+    }
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    assert!(
+        running.block_on(async { calls.is_empty() }),
+        "the ended call left the registry"
+    );
+    let k = kinds(&events);
+    let pos = |kind: &str, nth: usize| {
+        k.iter()
+            .enumerate()
+            .filter(|(_, x)| *x == kind)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no {kind} #{nth} in {k:?}"))
+    };
+    assert!(
+        pos("bridged", 0) < pos("held", 0)
+            && pos("held", 0) < pos("resumed", 0)
+            && pos("resumed", 0) < pos("transferred", 0)
+            && pos("transferred", 0) < pos("bridged", 1)
+            && pos("bridged", 1) < pos("hung_up", 0)
+            && pos("hung_up", 0) < pos("recording_finalized", 0),
+        "{k:?}"
+    );
+    let t = &event(&events, "transferred")["detail"];
+    assert_eq!(
+        (t["from"].as_str(), t["to"].as_str(), t["blind"].as_bool()),
+        (
+            Some(first.as_str()),
+            Some(format!("agent:{second}").as_str()),
+            Some(true)
+        ),
+        "{t}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "bridged")
+            .nth(1)
+            .map(|e| e["detail"]["agent"].clone()),
+        Some(serde_json::json!(second))
+    );
+    let hung = &event(&events, "hung_up")["detail"];
+    assert_eq!(hung["cause"], "operator_hang_up", "{hung}");
+    assert_eq!(k.iter().filter(|x| *x == "recording_started").count(), 1);
+    assert_eq!(k.iter().filter(|x| *x == "recording_finalized").count(), 1);
+
+    // One recording: the caller throughout on the left, both agents on the right.
+    let (left, right) = recording(&server, &protocol);
+    let second_of = |s: &[i16], i: usize| s[i * 8000..((i + 1) * 8000).min(s.len())].to_vec();
+    let secs = right.len() / 8000;
+    assert!(secs >= 5, "recording of {secs} s");
+    let tone = |samples: &[i16], freq: u32| {
+        rms(samples) > 500.0 && (crossings_per_sec(samples) - 2.0 * freq as f64).abs() < 150.0
+    };
+    let right_secs: Vec<Vec<i16>> = (0..secs).map(|i| second_of(&right, i)).collect();
+    let first_heard = right_secs.iter().position(|s| tone(s, first_freq));
+    let second_heard = right_secs.iter().rposition(|s| tone(s, second_freq));
+    assert!(
+        matches!((first_heard, second_heard), (Some(a), Some(b)) if a < b),
+        "the caller heard {first} then {second}: {first_heard:?} {second_heard:?}"
+    );
+    let caller_secs = (1..secs - 1)
+        .filter(|&i| tone(&second_of(&left, i), 440))
+        .count();
+    assert!(
+        caller_secs >= secs - 3,
+        "the caller's audio runs through the whole recording ({caller_secs} of {secs} s)"
+    );
+}
+
+#[test]
+fn commands_sqlite() {
+    commands_reach_the_call_and_keep_one_recording(Db::Sqlite);
+}
+
+#[test]
+fn commands_postgres() {
+    commands_reach_the_call_and_keep_one_recording(Db::Postgres);
+}
