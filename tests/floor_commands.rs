@@ -36,7 +36,16 @@ fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_jso
     panic!("no {n} × {kind} in the newest call");
 }
 
-fn commands_reach_the_call_and_keep_one_recording(db: Db) {
+/// Where the blind transfer sends the caller: straight to the other agent, or back to
+/// the queue, whose only available agent is then the other one (the first is in a long
+/// wrap-up).
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Agent,
+    Queue,
+}
+
+fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
     set_in_process(true);
     let server = Server::start_ivr_config(
         db,
@@ -49,7 +58,10 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db) {
         },
         Prompts::Short,
         10,
-        "",
+        match via {
+            Via::Agent => "",
+            Via::Queue => r#"wrap_up = { mode = "auto", secs = 60 }"#,
+        },
         "",
     );
     let running = server.in_process.as_ref().expect("in process");
@@ -107,13 +119,17 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db) {
         Err(CommandError::Unsupported(_))
     ));
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(
-        command(CallCommand::Transfer {
-            to: TransferTarget::Agent(second.into()),
-            blind: true
-        }),
-        Ok(())
-    );
+    let (to, label) = match via {
+        Via::Agent => (
+            TransferTarget::Agent(second.into()),
+            format!("agent:{second}"),
+        ),
+        Via::Queue => (
+            TransferTarget::Queue("pericia".into()),
+            "queue:pericia".to_owned(),
+        ),
+    };
+    assert_eq!(command(CallCommand::Transfer { to, blind: true }), Ok(()));
     wait_for_nth(&server, "bridged", 2);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(command(CallCommand::HangUp), Ok(()));
@@ -148,11 +164,7 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db) {
     let t = &event(&events, "transferred")["detail"];
     assert_eq!(
         (t["from"].as_str(), t["to"].as_str(), t["blind"].as_bool()),
-        (
-            Some(first.as_str()),
-            Some(format!("agent:{second}").as_str()),
-            Some(true)
-        ),
+        (Some(first.as_str()), Some(label.as_str()), Some(true)),
         "{t}"
     );
     assert_eq!(
@@ -193,11 +205,21 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db) {
 }
 
 #[test]
-fn commands_sqlite() {
-    commands_reach_the_call_and_keep_one_recording(Db::Sqlite);
+fn commands_and_transfer_to_an_agent_sqlite() {
+    commands_reach_the_call_and_keep_one_recording(Db::Sqlite, Via::Agent);
 }
 
 #[test]
-fn commands_postgres() {
-    commands_reach_the_call_and_keep_one_recording(Db::Postgres);
+fn commands_and_transfer_to_an_agent_postgres() {
+    commands_reach_the_call_and_keep_one_recording(Db::Postgres, Via::Agent);
+}
+
+#[test]
+fn transfer_to_a_queue_sqlite() {
+    commands_reach_the_call_and_keep_one_recording(Db::Sqlite, Via::Queue);
+}
+
+#[test]
+fn transfer_to_a_queue_postgres() {
+    commands_reach_the_call_and_keep_one_recording(Db::Postgres, Via::Queue);
 }

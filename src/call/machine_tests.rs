@@ -330,3 +330,66 @@ fn agent_hold_plays_music_and_resume_rebridges() {
     );
     assert!(drain(&mut m).contains(&Action::Bridge(1)));
 }
+
+#[test]
+fn a_blind_transfer_hangs_up_the_agent_and_routes_the_same_call_again() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    drain(&mut m);
+    assert_eq!(m.bridged_agent(), Some("1001"));
+    m.handle(
+        t0,
+        Input::TransferAway {
+            to: "agent:1002".into(),
+        },
+    );
+    assert_eq!(
+        drain(&mut m),
+        vec![
+            Action::Unbridge,
+            Action::Sending {
+                to: Party::Agent,
+                enabled: true
+            },
+            Action::HangUpAgent(1),
+            Action::Log(EventKind::Transferred {
+                from: "1001".into(),
+                to: "agent:1002".into(),
+                blind: true
+            }),
+        ]
+    );
+    assert!(m.is_routing() && m.bridged_agent().is_none());
+    // The old leg's BYE completing is no news; the next agent rings and is bridged.
+    m.handle(t0, Input::AgentHungUp { leg: 1 });
+    assert!(drain(&mut m).is_empty());
+    m.handle(
+        t0,
+        Input::Offer {
+            agent: "1002".into(),
+            ring_timeout: Some(Duration::from_secs(20)),
+        },
+    );
+    assert_eq!(drain(&mut m), vec![Action::RingAgent("1002".into())]);
+    m.handle(
+        t0,
+        Input::RingStarted {
+            legs: vec![(2, "1002".into(), "sip:1002@127.0.0.1:5072".into())],
+        },
+    );
+    m.handle(t0, Input::AgentAnswered { leg: 2 });
+    assert!(drain(&mut m).contains(&Action::Bridge(2)));
+    assert_eq!(m.bridged_agent(), Some("1002"));
+    // Not bridged: nothing to transfer.
+    let mut idle = CallMachine::routed();
+    idle.handle(t0, Input::Answered);
+    drain(&mut idle);
+    idle.handle(
+        t0,
+        Input::TransferAway {
+            to: "queue:x".into(),
+        },
+    );
+    assert!(drain(&mut idle).is_empty() && idle.is_routing());
+}
