@@ -36,22 +36,35 @@ fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_jso
     panic!("no {n} × {kind} in the newest call");
 }
 
-/// Where the blind transfer sends the caller: straight to the other agent, or back to
-/// the queue, whose only available agent is then the other one (the first is in a long
-/// wrap-up).
+/// Where the blind transfer sends the caller: straight to the other agent; back to the
+/// queue, whose only available agent is then the other one (the first is in a long
+/// wrap-up); or to a number through `[outbound]`, whose far end (a sipp phone behind the
+/// gateway address) plays the second tone.
 #[derive(Clone, Copy, PartialEq)]
 enum Via {
     Agent,
     Queue,
+    Number,
 }
 
 fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
     set_in_process(true);
+    let ports = [free_port(), free_port()];
+    let (agents, outbound): (&[&str], String) = match via {
+        Via::Number => (
+            &["1001"],
+            format!(
+                "[outbound]\ngateway = \"127.0.0.1:{}\"\ncaller_id = \"08000000000\"\nprefix = \"0\"\nring_timeout_secs = 10\n",
+                ports[1]
+            ),
+        ),
+        _ => (&["1001", "1002"], String::new()),
+    };
     let server = Server::start_ivr_config(
         db,
         &IvrOptions {
             hours: Hours::Open,
-            agents: &["1001", "1002"],
+            agents,
             auto_login: true,
             ring_timeout_secs: 20,
             http_port: None,
@@ -59,18 +72,19 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
         Prompts::Short,
         10,
         match via {
-            Via::Agent => "",
             Via::Queue => r#"wrap_up = { mode = "auto", secs = 60 }"#,
+            _ => "",
         },
-        "",
+        &outbound,
     );
     let running = server.in_process.as_ref().expect("in process");
     let calls = running.floor.calls.clone();
-    let ports = [free_port(), free_port()];
     let freqs = [1000u32, 1500];
     let mut phones = Vec::new();
     for ((agent, port), freq) in ["1001", "1002"].iter().zip(ports).zip(freqs) {
-        register_agent(&server, agent, port);
+        if agents.contains(agent) {
+            register_agent(&server, agent, port);
+        }
         phones.push(start_phone(
             &server,
             "agent.xml",
@@ -87,10 +101,10 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
         .as_str()
         .expect("agent")
         .to_owned();
-    let (second, second_freq, first_freq) = if first == "1001" {
-        ("1002", 1500, 1000)
-    } else {
-        ("1001", 1000, 1500)
+    let (second, second_freq, first_freq) = match (via, first.as_str()) {
+        (Via::Number, _) => ("external", 1500, 1000),
+        (_, "1001") => ("1002", 1500, 1000),
+        _ => ("1001", 1000, 1500),
     };
     let command = |c: CallCommand| running.block_on(calls.command(&protocol, c));
     std::thread::sleep(Duration::from_millis(1500));
@@ -127,6 +141,10 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
         Via::Queue => (
             TransferTarget::Queue("pericia".into()),
             "queue:pericia".to_owned(),
+        ),
+        Via::Number => (
+            TransferTarget::Number("33334444".into()),
+            "number".to_owned(),
         ),
     };
     assert_eq!(command(CallCommand::Transfer { to, blind: true }), Ok(()));
@@ -212,6 +230,16 @@ fn commands_and_transfer_to_an_agent_sqlite() {
 #[test]
 fn commands_and_transfer_to_an_agent_postgres() {
     commands_reach_the_call_and_keep_one_recording(Db::Postgres, Via::Agent);
+}
+
+#[test]
+fn transfer_to_a_number_sqlite() {
+    commands_reach_the_call_and_keep_one_recording(Db::Sqlite, Via::Number);
+}
+
+#[test]
+fn transfer_to_a_number_postgres() {
+    commands_reach_the_call_and_keep_one_recording(Db::Postgres, Via::Number);
 }
 
 #[test]
