@@ -165,6 +165,36 @@ fn a_call_through_the_queue_is_published_in_order(db: Db) {
     for w in queue.windows(2) {
         assert_eq!(w[1].version, w[0].version + 1, "queue versions count");
     }
+
+    // The CTI's snapshot: the same entities at the same versions, as of the bus now.
+    let running = server.in_process.as_ref().expect("in process");
+    let acd = floor.acd.clone().expect("ACD");
+    let snap = running.block_on(acd.snapshot()).expect("snapshot");
+    let last_seq = seen.last().map(|p| p.seq).unwrap_or(0);
+    assert!(
+        snap.as_of_seq >= last_seq,
+        "{} < {last_seq}",
+        snap.as_of_seq
+    );
+    assert_eq!(snap.epoch, floor.bus.epoch());
+    let a = snap
+        .agents
+        .iter()
+        .find(|a| a.agent == "1001")
+        .expect("1001 in the snapshot");
+    assert_eq!(a, agent.last().expect("agent changes"));
+    let q = snap
+        .queues
+        .iter()
+        .find(|q| q.queue == "pericia")
+        .expect("pericia in the snapshot");
+    assert_eq!(q, queue.last().expect("queue changes"));
+    assert_eq!(
+        snap.queues.len(),
+        5,
+        "every configured queue: {:?}",
+        snap.queues
+    );
 }
 
 #[test]

@@ -36,8 +36,8 @@ mod reload;
 pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
 pub use messages::{
-    AcdHandle, AcdNotice, AcdRequest, AcdStatus, AgentCommand, AgentView, NoticeReceiver,
-    NoticeSender,
+    AcdHandle, AcdNotice, AcdRequest, AcdSnapshot, AcdStatus, AgentCommand, AgentView,
+    NoticeReceiver, NoticeSender,
 };
 
 /// The pause reason the phone's `*47` sets; the ACD actor always accepts it.
@@ -312,6 +312,10 @@ impl AcdActor {
             }
             AcdRequest::Status { reply } => {
                 let _ = reply.send(self.status());
+                return;
+            }
+            AcdRequest::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
                 return;
             }
             AcdRequest::Reconfigure {

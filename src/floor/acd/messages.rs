@@ -111,6 +111,11 @@ pub enum AcdRequest {
     Status {
         reply: oneshot::Sender<AcdStatus>,
     },
+    /// Agents and queues as last published on the bus, with the bus sequence they are
+    /// "as of" (the CTI's snapshot).
+    Snapshot {
+        reply: oneshot::Sender<AcdSnapshot>,
+    },
     /// A reloaded config's queues and agents (`crate::reload`); refused whole or applied.
     Reconfigure {
         config: crate::acd::EngineConfig,
@@ -129,6 +134,17 @@ pub struct AgentView {
     pub call: Option<String>,
     /// Time in the current state (0 for an agent who never logged in).
     pub in_state_ms: u64,
+}
+
+/// Every configured agent and queue as last published on the bus (`crate::bus`):
+/// a reader applies bus changes with `seq > as_of_seq` (same `epoch`) on top, dropping
+/// any whose version is not newer than the entity's here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AcdSnapshot {
+    pub as_of_seq: u64,
+    pub epoch: u64,
+    pub agents: Vec<crate::bus::AgentChange>,
+    pub queues: Vec<crate::bus::QueueChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -153,6 +169,16 @@ impl AcdHandle {
     pub async fn status(&self) -> Option<AcdStatus> {
         let (reply, rx) = oneshot::channel();
         if !self.send(AcdRequest::Status { reply }).await {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    /// Agents and queues as last published, as of a bus sequence; `None` when the ACD
+    /// actor is gone.
+    pub async fn snapshot(&self) -> Option<AcdSnapshot> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(AcdRequest::Snapshot { reply }).await {
             return None;
         }
         rx.await.ok()

@@ -6,14 +6,14 @@
 
 use std::collections::HashMap;
 
-use super::{AcdActor, status_parts};
+use super::{AcdActor, AcdSnapshot, status_parts};
 use crate::acd::{AgentId, AgentStatus, QueueId, Tick};
 use crate::bus::{AgentChange, AgentState, Change, QueueChange};
 
-/// Per-entity version counters and the queue figures last published.
+/// The last change published per agent and per queue (their versions count on).
 #[derive(Debug, Default)]
 pub(super) struct Versions {
-    agents: HashMap<AgentId, u64>,
+    agents: HashMap<AgentId, AgentChange>,
     /// The figures last published, with the tick the oldest caller took their place.
     queues: HashMap<QueueId, (QueueChange, Option<Tick>)>,
 }
@@ -35,8 +35,7 @@ impl AcdActor {
         let Some(bus) = &self.bus else {
             return;
         };
-        let version = self.versions.agents.entry(agent.clone()).or_insert(0);
-        *version += 1;
+        let version = self.versions.agents.get(agent).map_or(1, |a| a.version + 1);
         let (_, reason, call) = status_parts(to);
         let state = state_of(to);
         // The call in wrap-up is the one the agent last talked on.
@@ -52,16 +51,55 @@ impl AcdActor {
                 .map(|p| p.memberships.iter().map(|m| m.queue.to_string()).collect())
                 .unwrap_or_default(),
         };
-        bus.publish(Change::Agent(AgentChange {
+        let change = AgentChange {
             agent: agent.to_string(),
-            version: *version,
+            version,
             state,
             reason,
             call,
             since_ms: jiff::Timestamp::now().as_millisecond(),
             queues,
             next_state: None,
-        }));
+        };
+        self.versions.agents.insert(agent.clone(), change.clone());
+        bus.publish(Change::Agent(change));
+    }
+
+    /// Every configured agent and queue as last published, "as of" the bus sequence
+    /// now: changes after it have a higher `seq` (an agent never changed since the start
+    /// is logged out at version 0).
+    pub(super) fn snapshot(&self) -> AcdSnapshot {
+        let agents = self
+            .agent_order
+            .iter()
+            .map(|id| {
+                self.versions
+                    .agents
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| AgentChange {
+                        agent: id.to_string(),
+                        version: 0,
+                        state: AgentState::LoggedOut,
+                        reason: None,
+                        call: None,
+                        since_ms: 0,
+                        queues: Vec::new(),
+                        next_state: None,
+                    })
+            })
+            .collect();
+        let queues = self
+            .queue_order
+            .iter()
+            .filter_map(|q| self.versions.queues.get(q).map(|(c, _)| c.clone()))
+            .collect();
+        AcdSnapshot {
+            as_of_seq: self.bus.as_ref().map_or(0, |b| b.last_seq()),
+            epoch: self.bus.as_ref().map_or(0, |b| b.epoch()),
+            agents,
+            queues,
+        }
     }
 
     /// Publishes every queue whose figures changed since last published.
