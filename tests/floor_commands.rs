@@ -149,6 +149,18 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
     };
     assert_eq!(command(CallCommand::Transfer { to, blind: true }), Ok(()));
     wait_for_nth(&server, "bridged", 2);
+    if via == Via::Queue {
+        // The first agent is in wrap-up now: not one to transfer to.
+        assert_eq!(
+            command(CallCommand::Transfer {
+                to: TransferTarget::Agent(first.clone()),
+                blind: true
+            }),
+            Err(CommandError::Invalid(format!(
+                "agent {first} is not available"
+            )))
+        );
+    }
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(command(CallCommand::HangUp), Ok(()));
 

@@ -5,8 +5,9 @@
 //! stays the same from answer to the end.
 //!
 //! Limits: DTMF towards the caller and attended transfer are refused as not supported
-//! yet. A transfer straight to an agent rings that agent's phones without the ACD (as the
-//! IVR's `transfer: {extension}` does): the ACD does not see that agent as busy.
+//! yet. A transfer straight to an agent takes only an agent the ACD has available, then
+//! rings that agent's phones without the ACD (as the IVR's `transfer: {extension}` does):
+//! while that call lasts the ACD does not see the agent as busy.
 
 use std::time::Instant;
 
@@ -82,6 +83,19 @@ impl CallActor {
                 }
                 if *a == from {
                     return Err(CommandError::Invalid(format!("{a} is already on the call")));
+                }
+                // Ringing an agent the ACD has on a call, in wrap-up or paused would cut
+                // across the queue's own offers: only an available agent takes one.
+                if let Some(acd) = self.ex.acd.as_ref() {
+                    let state = acd.status().await.and_then(|s| {
+                        s.agents
+                            .into_iter()
+                            .find(|v| v.agent == *a)
+                            .map(|v| v.state)
+                    });
+                    if state.is_some_and(|s| s != "available") {
+                        return Err(CommandError::Invalid(format!("agent {a} is not available")));
+                    }
                 }
                 format!("agent:{a}")
             }
