@@ -239,6 +239,17 @@ const FAKE_SERVER: &str = r#"
   fake.push = (o) => fake.sockets.at(-1).onmessage({ data: JSON.stringify({ v: 1, ...o }) });
   fake.drop = (code) => { const ws = fake.sockets.at(-1); ws.readyState = 3; ws.onclose({ code, reason: '' }); };
   window.WebSocket = FakeWs;
+  // The tab can be hidden at will, and notifications are recorded instead of shown.
+  fake.hidden = false;
+  Object.defineProperty(document, 'hidden', { get: () => fake.hidden });
+  fake.notifications = [];
+  class FakeNotification {
+    constructor(title, opts) { fake.notifications.push({ title, ...opts }); }
+    close() {}
+    static requestPermission() { return Promise.resolve('granted'); }
+  }
+  FakeNotification.permission = 'granted';
+  window.Notification = FakeNotification;
 })();
 "#;
 
@@ -309,6 +320,10 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
         timer.starts_with("1:0") && timer.len() == 4,
         "time in pause from the server's clock, skew corrected: {timer}"
     );
+    b.wait_for(
+        "the state timer ticks",
+        &format!("return document.getElementById('estado-tempo').textContent !== '{timer}';"),
+    );
     assert_eq!(b.text("#num-tma-eu"), "300 s");
     assert_eq!(b.text("#num-tma-meta"), "481 s");
     assert_eq!(b.text("#num-ns-meta"), "90 %");
@@ -336,6 +351,7 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     b.wait_text("#estado-nome", "Disponível");
 
     let protocol = "20261207-000123";
+    b.eval("window.__fake.hidden = true;", vec![]);
     push(
         &b,
         json!({"seq": 5, "type": "call_offered", "call": {
@@ -374,6 +390,14 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
         "https://instituto.example/atendimento?cpf=12345678909"
     );
     assert!(b.shown("#btn-atender"));
+    let shown = b.eval("return window.__fake.notifications;", vec![]);
+    assert_eq!(
+        shown,
+        json!([{"title": "Chamada chegando", "body": format!("Fila pericia · protocolo {protocol}"),
+                "tag": format!("atende-{protocol}"), "requireInteraction": true}]),
+        "a hidden tab gets a notification, without the citizen's number"
+    );
+    b.eval("window.__fake.hidden = false;", vec![]);
     b.wait_text("#estado-nome", "Tocando");
     b.screenshot("pop");
 
@@ -391,6 +415,34 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     assert!(b.shown("#btn-desligar") && b.shown("#btn-espera") && b.shown("#form-transferir"));
     assert!(!b.shown("#btn-atender"));
 
+    b.click("#btn-espera");
+    let hold = sent_command(&b, "hold");
+    assert_eq!(hold["args"], json!({"protocol": protocol}));
+    b.select("#transf-tipo", "agent");
+    b.fill("#transf-destino", "1002");
+    b.click("input[name='modo'][value='attended']");
+    b.click("#btn-transferir");
+    let transfer = sent_command(&b, "transfer");
+    assert_eq!(
+        transfer["args"],
+        json!({"protocol": protocol, "to": {"agent": "1002"}, "mode": "attended"})
+    );
+    b.select("#motivo-pausa", "treinamento");
+    b.select("#proximo-estado", "paused");
+    b.click("#btn-proximo");
+    let next = sent_command(&b, "next_state");
+    assert_eq!(
+        next["args"],
+        json!({"state": "paused", "reason": "treinamento"})
+    );
+    let mut seq = 8;
+    for cmd in [&hold, &transfer, &next] {
+        seq += 1;
+        push(
+            &b,
+            json!({"seq": seq, "type": "reply", "id": cmd["id"], "ok": true}),
+        );
+    }
     b.select("#registro-codigo", "agendamento");
     b.fill("#registro-nota", "agendou perícia para segunda");
     b.click("#btn-registrar");
@@ -401,12 +453,12 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     );
     push(
         &b,
-        json!({"seq": 9, "type": "registered", "protocol": protocol, "code": "agendamento",
+        json!({"seq": 12, "type": "registered", "protocol": protocol, "code": "agendamento",
                "note": "agendou perícia para segunda", "command_id": reg["id"]}),
     );
     push(
         &b,
-        json!({"seq": 10, "type": "reply", "id": reg["id"], "ok": true}),
+        json!({"seq": 13, "type": "reply", "id": reg["id"], "ok": true}),
     );
     b.wait_text("#registro-msg", "Registrado: Agendamento");
 
@@ -415,16 +467,16 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     assert_eq!(hang["args"], json!({"protocol": protocol}));
     push(
         &b,
-        json!({"seq": 11, "type": "call_ended", "protocol": protocol, "version": 3,
+        json!({"seq": 14, "type": "call_ended", "protocol": protocol, "version": 3,
                "agent": "1001", "by": "agent", "cause": "normal", "command_id": hang["id"]}),
     );
     push(
         &b,
-        json!({"seq": 12, "type": "reply", "id": hang["id"], "ok": true}),
+        json!({"seq": 15, "type": "reply", "id": hang["id"], "ok": true}),
     );
     push(
         &b,
-        json!({"seq": 13, "type": "agent_state", "agent": "1001", "version": 7,
+        json!({"seq": 16, "type": "agent_state", "agent": "1001", "version": 7,
                "state": "wrap_up", "reason": null, "since_ms": now, "queues": ["pericia"],
                "call": protocol, "next_state": null}),
     );
@@ -447,7 +499,7 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     let end = sent_command(&b, "end_wrap_up");
     push(
         &b,
-        json!({"seq": 14, "type": "reply", "id": end["id"], "ok": false,
+        json!({"seq": 17, "type": "reply", "id": end["id"], "ok": false,
                "error": {"code": "invalid_state", "message": "O pós-atendimento já terminou."}}),
     );
     b.wait_text("#aviso", "O pós-atendimento já terminou.");
@@ -462,9 +514,9 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     );
     assert_eq!(
         hello,
-        json!({"v": 1, "type": "hello", "resume": {"connection": "k1", "last_seq": 14}})
+        json!({"v": 1, "type": "hello", "resume": {"connection": "k1", "last_seq": 17}})
     );
-    push(&b, json!({"seq": 15, "type": "resumed", "replayed": 0}));
+    push(&b, json!({"seq": 18, "type": "resumed", "replayed": 0}));
     b.wait_text("#conexao", "Conectado");
 
     // Another desktop took this agent: said plainly, and no reconnect fight.

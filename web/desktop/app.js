@@ -15,7 +15,11 @@ let dispositions = [];
 // ---- messages for the operator -------------------------------------------------------
 
 let avisoTimer = null;
+let avisoFixo = false;
+/** Shows a message; a lasting one (the session ended) is not pushed out by passing ones. */
 function aviso(texto, fixo = false) {
+  if (avisoFixo && !fixo && texto) return;
+  avisoFixo = fixo && !!texto;
   const el = $('aviso');
   el.textContent = texto;
   el.hidden = !texto;
@@ -359,7 +363,7 @@ async function iniciar() {
     setTimeout(iniciar, 3000);
     return;
   }
-  aviso('');
+  aviso('', true);
   $('operador').textContent = me.display_name || me.user || '';
   renderTudo();
   cti.start();
