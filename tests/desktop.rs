@@ -17,6 +17,7 @@ use support::*;
 fn login_page_speaks_portuguese(db: Db, test: &str) {
     let server = Server::start(db, &["1001"]);
     let mut b = Browser::start(test);
+    b.collect_page_errors();
     b.goto(&format!("http://127.0.0.1:{}/", server.http_port));
     assert_eq!(
         b.eval("return document.documentElement.lang;", vec![]),
@@ -33,6 +34,24 @@ fn login_page_speaks_portuguese(db: Db, test: &str) {
     b.wait_text("#erro-login", "Informe usuário e senha.");
     assert_eq!(b.eval("return location.pathname;", vec![]), "/");
     b.screenshot("sem-senha");
+    assert_eq!(
+        b.page_errors(),
+        Vec::<String>::new(),
+        "no script error or CSP violation"
+    );
+
+    // The policy is real: an injected inline script does not run.
+    b.eval(
+        "const s = document.createElement('script'); \
+         s.textContent = 'window.__ran = true;'; document.body.append(s);",
+        vec![],
+    );
+    let refused = b.wait_for(
+        "the CSP refuses an inline script",
+        "return (window.__pageErrors || []).find((e) => e.startsWith('csp: script-src')) || null;",
+    );
+    assert!(refused.is_string(), "{refused}");
+    assert_eq!(b.eval("return window.__ran === true;", vec![]), false);
 }
 
 #[test]
@@ -271,6 +290,7 @@ fn sent_command(b: &Browser, name: &str) -> Value {
 fn desktop_shows_state_pop_and_registration_from_the_cti() {
     let server = Server::start(Db::Sqlite, &["1001"]);
     let mut b = Browser::start("desktop_shows_state_pop_and_registration_from_the_cti");
+    b.collect_page_errors();
     b.before_each_page(FAKE_SERVER);
     b.goto(&format!("http://127.0.0.1:{}/desktop/", server.http_port));
     b.wait_for(
@@ -524,4 +544,9 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     b.wait_text("#aviso", "aberta em outra janela");
     b.wait_text("#conexao", "Desconectado");
     b.screenshot("aberta-em-outro-lugar");
+    assert_eq!(
+        b.page_errors(),
+        Vec::<String>::new(),
+        "no script error or CSP violation"
+    );
 }

@@ -135,6 +135,27 @@ impl Browser {
         self.run("inject script", self.c().issue_cmd(cmd));
     }
 
+    /// From now on, every page records its script errors and Content-Security-Policy
+    /// violations; `page_errors` returns them.
+    pub fn collect_page_errors(&self) {
+        self.before_each_page(
+            "window.__pageErrors = [];\n\
+             addEventListener('error', (e) => __pageErrors.push('error: ' + e.message));\n\
+             addEventListener('unhandledrejection', (e) => __pageErrors.push('rejection: ' + e.reason));\n\
+             document.addEventListener('securitypolicyviolation', (e) =>\n\
+               __pageErrors.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI));",
+        );
+    }
+
+    /// What the current page recorded since it loaded (see `collect_page_errors`).
+    pub fn page_errors(&self) -> Vec<String> {
+        let v = self.eval(
+            "return window.__pageErrors || ['collector missing'];",
+            vec![],
+        );
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
     pub fn goto(&self, url: &str) {
         self.run(&format!("open {url}"), self.c().goto(url));
     }
