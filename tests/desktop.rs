@@ -100,7 +100,7 @@ const r = {};
 
 cti.start();
 open();
-r.helloOnFirstOpen = ws.sent.length;
+r.helloOnFirstOpen = ws.sent.slice();
 srv({ seq: 1, type: 'welcome', connection: 'k1', server_time_ms: S(), resume_window_secs: 60,
   heartbeat_secs: 15, user: 'ana', role: 'agent', agent: '1001' });
 r.skew = cti.skewMs;
@@ -156,8 +156,16 @@ advance(15 * 2500 + 1); // the watchdog fires and schedules a reconnect
 advance(1000);
 r.socketsAfterSilence = sockets.length;
 open();
+r.helloAfterSilence = ws.sent[0];
+// The server no longer has k1: a new connection, resync and snapshot.
 srv({ seq: 1, type: 'welcome', connection: 'k2', server_time_ms: S(), resume_window_secs: 60,
   heartbeat_secs: 15, user: 'ana', role: 'agent', agent: '1001' });
+srv({ seq: 2, type: 'resync_required', reason: 'resume_expired' });
+srv({ seq: 3, type: 'snapshot', as_of_seq: 3, agent: agent(9, 'paused', { reason: 'lanche' }),
+  agents: [], calls: [], queues: [], figures: null });
+srv({ seq: 4, type: 'agent_state', ...agent(10, 'available') });
+r.afterFailedResume = { connection: cti.connectionId, state: cti.state.agent.state, gaps: cti.gaps,
+  queues: cti.state.queues.size };
 ws.onclose({ code: 4009, reason: '' });
 advance(60000);
 r.closed = closed;
@@ -175,8 +183,9 @@ fn cti_module_follows_the_protocol() {
     let r = b.eval_async(CTI_UNIT);
     assert!(r.get("error").is_none(), "the module threw: {r}");
     assert_eq!(
-        r["helloOnFirstOpen"], 0,
-        "nothing to resume on a first connection"
+        r["helloOnFirstOpen"],
+        json!([{"v": 1, "type": "hello"}]),
+        "a plain hello when there is nothing to resume"
     );
     assert_eq!(r["skew"], 3_600_000, "skew from welcome.server_time_ms");
     assert_eq!(r["connectedAfterSnapshot"], "conectado");
@@ -222,6 +231,15 @@ fn cti_module_follows_the_protocol() {
     assert_eq!(
         r["socketsAfterSilence"], 3,
         "no message for 2.5 heartbeats: reconnect"
+    );
+    assert_eq!(
+        r["helloAfterSilence"],
+        json!({"v": 1, "type": "hello", "resume": {"connection": "k1", "last_seq": 13}})
+    );
+    assert_eq!(
+        r["afterFailedResume"],
+        json!({"connection": "k2", "state": "available", "gaps": 1, "queues": 0}),
+        "a failed resume starts over from the snapshot, without a false gap"
     );
     assert_eq!(r["closed"][0]["code"], 4009);
     assert_eq!(
@@ -530,7 +548,7 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
     b.screenshot("reconectando");
     let hello = b.wait_for(
         "a second socket sends hello",
-        "return window.__fake.sockets.length === 2 && window.__fake.sent.find((m) => m.type === 'hello') || null;",
+        "return window.__fake.sockets.length === 2 && window.__fake.sent.find((m) => m.type === 'hello' && m.resume) || null;",
     );
     assert_eq!(
         hello,

@@ -154,9 +154,11 @@ export class Cti extends EventTarget {
         resume: { connection: this.connectionId, last_seq: this.lastSeq },
       });
     } else {
+      // Said at once: the server waits a moment for a hello before its welcome.
       this.resuming = false;
       this.connectionId = null;
       this.lastSeq = 0;
+      this.sendRaw({ v: 1, type: 'hello' });
     }
     this.maxSeen = this.lastSeq;
     this.armWatchdog();
