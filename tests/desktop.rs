@@ -172,6 +172,18 @@ r.closed = closed;
 r.socketsAfterTakeover = sockets.length;
 r.afterTakeover = cti.connection;
 r.connections = conn;
+
+// A server that refuses the upgrade (the session is gone) shows only as drops: after three
+// the page asks whether the login still holds, and stops for a new login when it does not.
+const c2 = new m.Cti({ url: 'ws://teste/api/cti', WebSocket: FakeWs, now: () => now, timers: t,
+  checkSession: async () => false });
+const closed2 = []; c2.addEventListener('closed', (e) => closed2.push(e.detail.code));
+c2.start();
+for (let i = 0; i < 3; i++) { sockets.at(-1).onclose({ code: 1006, reason: '' }); advance(10000); }
+await new Promise((res) => setTimeout(res, 0));
+const before = sockets.length;
+advance(60000);
+r.sessionGone = { closed: closed2, reconnectsAfter: sockets.length - before, connection: c2.connection };
 return r;
 "#;
 
@@ -247,6 +259,11 @@ fn cti_module_follows_the_protocol() {
         "Esta mesa foi aberta em outra janela ou computador."
     );
     assert_eq!(r["socketsAfterTakeover"], 3, "no reconnect after 4009");
+    assert_eq!(
+        r["sessionGone"],
+        json!({"closed": [4004], "reconnectsAfter": 0, "connection": "desconectado"}),
+        "repeated drops with the login gone end in 'session expired', not endless retries"
+    );
     assert_eq!(r["afterTakeover"], "desconectado");
 }
 

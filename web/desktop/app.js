@@ -6,7 +6,10 @@ import { Cti } from './cti.js';
 import { CONEXAO, ESTADOS, PERDAS, PROXIMOS, duracao, hora, opcoes, percentual } from './format.js';
 
 const $ = (id) => document.getElementById(id);
-const cti = new Cti({ storage: globalThis.sessionStorage ?? null });
+const cti = new Cti({
+  storage: globalThis.sessionStorage ?? null,
+  checkSession: async () => (await fetch('/api/me', { credentials: 'same-origin' })).status !== 401,
+});
 window.atendeCti = cti; // for the browser tests and for support at the operator's desk
 
 let pauseReasons = [];

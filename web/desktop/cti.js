@@ -58,6 +58,7 @@ export class Cti extends EventTarget {
    * @param {() => number} [opts.now] the local clock in ms
    * @param {{set: Function, clear: Function}} [opts.timers]
    * @param {Storage|null} [opts.storage] where today's calls survive a reload
+   * @param {() => Promise<boolean>} [opts.checkSession] is the login still good?
    */
   constructor(opts = {}) {
     super();
@@ -69,6 +70,9 @@ export class Cti extends EventTarget {
       clear: (id) => clearTimeout(id),
     };
     this.storage = opts.storage ?? null;
+    // Asked after repeated failed reconnects: false means the session is gone (a refused
+    // upgrade shows in the browser as a bare drop, never as close code 4004).
+    this.checkSession = opts.checkSession ?? null;
     this.state = freshState();
     this.history = [];
     this.connection = 'desconectado';
@@ -193,6 +197,19 @@ export class Cti extends EventTarget {
     this.setConnection('reconectando');
     const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
+    if (this.checkSession && this.attempt >= 3) {
+      this.checkSession().then((ok) => {
+        if (ok === false && !this.stopped && this.connection !== 'conectado') {
+          this.timers.clear(this.retryTimer);
+          const ws = this.ws;
+          this.ws = null;
+          if (ws) {
+            try { ws.close(1000); } catch { /* already closed */ }
+          }
+          this.closed(4004, 'session');
+        }
+      }, () => {});
+    }
     // A little jitter so a room of desktops does not come back in one burst.
     const delay = base + Math.floor(Math.random() * base * 0.2);
     this.retryTimer = this.timers.set(() => { if (!this.stopped) this.open(); }, delay);
