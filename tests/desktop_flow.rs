@@ -123,7 +123,7 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     b.wait_text("#pop-titulo", "Chamada");
     let protocol = b.text("#pop-protocolo");
     assert!(!protocol.is_empty(), "the pop-up names the protocol");
-    assert_eq!(b.text("#pop-fila"), "test");
+    assert_eq!(b.text("#pop-did"), DID, "the number the citizen dialled");
     assert!(!b.text("#pop-chamador").is_empty());
     b.screenshot("pop");
 
