@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages atende's build and test suite need on Debian:
 # cmake (opus builds libopus), sipp (Debian's sip-tester), baresip, sox (test audio),
-# espeak-ng (prompt synthesis) and PostgreSQL (the throwaway test cluster).
+# espeak-ng (prompt synthesis), PostgreSQL (the throwaway test cluster) and Debian's
+# chromium + chromium-driver (the desktop's browser tests drive them headless; no browser
+# is ever downloaded by the tests).
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
@@ -12,6 +14,8 @@ command -v baresip >/dev/null || need+=(baresip)
 command -v sox >/dev/null || need+=(sox)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -e /usr/share/zoneinfo/America/Sao_Paulo ] || need+=(tzdata)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

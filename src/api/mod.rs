@@ -7,6 +7,7 @@
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
+//! - `pages`: `/` (login) and `/desktop/` — the bundled agent desktop, open (no data).
 //!
 //! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
 //! issue brings users and roles. Each module has its own typed error mapped to a status
@@ -34,6 +35,7 @@ mod health;
 pub mod ivr;
 #[cfg(test)]
 mod ivr_tests;
+mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
@@ -142,6 +144,7 @@ pub fn router(state: ApiState) -> Router {
     }
     Router::new()
         .merge(health::router())
+        .merge(pages::router())
         .nest("/api", guarded(api, state.token.clone()))
         .with_state(state)
 }

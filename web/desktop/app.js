@@ -1,0 +1,376 @@
+// The agent desktop page: who is logged in (/api/me), the CTI connection (cti.js) and
+// what the operator sees and clicks. Renders from the Cti state on every change; timers
+// tick once a second from server timestamps corrected for the clock skew.
+
+import { Cti } from './cti.js';
+import { CONEXAO, ESTADOS, PERDAS, PROXIMOS, duracao, hora, opcoes, percentual } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const cti = new Cti({
+  storage: globalThis.sessionStorage ?? null,
+  checkSession: async () => (await fetch('/api/me', { credentials: 'same-origin' })).status !== 401,
+});
+window.atendeCti = cti; // for the browser tests and for support at the operator's desk
+
+let pauseReasons = [];
+let dispositions = [];
+
+// ---- messages for the operator -------------------------------------------------------
+
+let avisoTimer = null;
+let avisoFixo = false;
+/** Shows a message; a lasting one (the session ended) is not pushed out by passing ones. */
+function aviso(texto, fixo = false) {
+  if (avisoFixo && !fixo && texto) return;
+  avisoFixo = fixo && !!texto;
+  const el = $('aviso');
+  el.textContent = texto;
+  el.hidden = !texto;
+  clearTimeout(avisoTimer);
+  if (texto && !fixo) avisoTimer = setTimeout(() => { el.hidden = true; }, 8000);
+}
+
+/** Runs a command; a refusal is shown with the server's pt-BR message. */
+async function comando(nome, args = {}) {
+  const r = await cti.command(nome, args);
+  if (!r.ok) aviso(r.error?.message ?? 'Comando recusado.');
+  return r;
+}
+
+// ---- lists from the server -----------------------------------------------------------
+
+async function lista(caminho) {
+  try {
+    const r = await fetch(caminho, { credentials: 'same-origin' });
+    if (!r.ok) return null;
+    const body = await r.json();
+    return opcoes(Array.isArray(body) ? body : body.items ?? body.reasons ?? body.dispositions);
+  } catch {
+    return null;
+  }
+}
+
+function preencher(select, itens, vazio) {
+  const atual = select.value;
+  select.replaceChildren();
+  if (itens.length === 0) {
+    select.append(new Option(vazio, ''));
+    return;
+  }
+  for (const o of itens) select.append(new Option(o.label, o.code));
+  if (itens.some((o) => o.code === atual)) select.value = atual;
+}
+
+async function carregarListas() {
+  const fromSnap = cti.state.pauseReasons ? opcoes(cti.state.pauseReasons) : null;
+  pauseReasons = fromSnap ?? (await lista('/api/acd/pause-reasons')) ?? [];
+  preencher($('motivo-pausa'), pauseReasons, '(lista indisponível)');
+  const disp = cti.state.dispositions ? opcoes(cti.state.dispositions) : null;
+  dispositions = disp ?? (await lista('/api/acd/dispositions')) ?? [];
+  preencher($('registro-codigo'), dispositions, '(lista indisponível)');
+}
+
+function rotulo(lista, code) {
+  return lista.find((o) => o.code === code)?.label ?? code;
+}
+
+// ---- rendering -----------------------------------------------------------------------
+
+function renderConexao() {
+  const el = $('conexao');
+  el.dataset.estado = cti.connection;
+  el.textContent = CONEXAO[cti.connection] ?? cti.connection;
+}
+
+function renderEstado() {
+  const a = cti.state.agent;
+  const barra = $('barra-estado');
+  const estado = a?.state ?? 'logged_out';
+  barra.dataset.estado = estado;
+  $('estado-nome').textContent = a ? (ESTADOS[estado] ?? estado) : 'Sem operador vinculado';
+  $('estado-motivo').textContent = a?.reason ? `(${rotulo(pauseReasons, a.reason)})` : '';
+  const prox = $('estado-proximo');
+  prox.hidden = !a?.next_state;
+  prox.textContent = a?.next_state ? `Depois: ${PROXIMOS[a.next_state] ?? a.next_state}` : '';
+  const semAgente = !a;
+  $('btn-entrar-filas').hidden = semAgente || estado !== 'logged_out';
+  $('btn-sair-filas').hidden = semAgente || estado === 'logged_out';
+  $('btn-pronto').hidden = semAgente || estado !== 'paused';
+  $('btn-pausa').hidden = semAgente || !['available', 'paused'].includes(estado);
+  $('motivo-pausa').parentElement.hidden = $('btn-pausa').hidden && !['on_call', 'wrap_up', 'ringing'].includes(estado);
+  $('btn-fim-pos').hidden = estado !== 'wrap_up';
+  const ocupado = ['ringing', 'on_call', 'wrap_up'].includes(estado);
+  $('grupo-proximo').hidden = !ocupado;
+  $('btn-proximo').hidden = !ocupado;
+}
+
+function dd(dl, chave, valor) {
+  const dt = document.createElement('dt');
+  dt.textContent = chave;
+  const d = document.createElement('dd');
+  d.textContent = valor;
+  dl.append(dt, d);
+}
+
+function renderPop() {
+  const p = cti.state.pop;
+  const pop = $('pop');
+  if (!p) {
+    pop.hidden = true;
+    return;
+  }
+  const ended = cti.state.popCall?.protocol === p ? cti.state.popCall : null;
+  const call = cti.state.calls.get(p) ?? ended;
+  const entry = cti.history.find((h) => h.protocol === p);
+  const c = call ?? entry ?? { protocol: p };
+  pop.hidden = false;
+  pop.dataset.protocolo = p;
+  const estado = call?.state ?? 'ended';
+  pop.dataset.estado = estado;
+  $('pop-titulo').textContent = estado === 'ringing' ? 'Chamada chegando' : 'Chamada';
+  $('pop-estado').textContent = {
+    ringing: 'tocando', talking: 'em conversa', held: 'em espera', ended: 'encerrada',
+  }[estado] ?? estado;
+  $('pop-protocolo').textContent = p;
+  $('pop-chamador').textContent = c.caller ?? '—';
+  $('pop-did').textContent = c.did ?? '—';
+  $('pop-fila').textContent = c.queue ?? '—';
+  $('pop-espera').textContent = Number.isFinite(c.waited_ms) ? duracao(c.waited_ms) : '—';
+  const ura = $('pop-ura');
+  ura.replaceChildren();
+  const campos = Object.entries(c.ivr ?? {});
+  for (const [k, v] of campos) dd(ura, k, String(v));
+  $('pop-ura-vazia').hidden = campos.length > 0;
+  const hist = $('pop-historico');
+  hist.replaceChildren();
+  for (const h of c.history ?? []) {
+    const tr = hist.insertRow();
+    tr.insertCell().textContent = Number.isFinite(h.at_ms) ? new Date(h.at_ms).toLocaleString('pt-BR') : '—';
+    tr.insertCell().textContent = h.protocol ?? '';
+    tr.insertCell().textContent = h.disposition ? rotulo(dispositions, h.disposition) : '—';
+    tr.insertCell().textContent = h.note ?? '';
+  }
+  $('pop-historico-vazio').hidden = (c.history ?? []).length > 0;
+  const url = $('pop-url');
+  // Only web links: a template must not turn into javascript: or a local file.
+  const ok = typeof c.url === 'string' && /^https?:\/\//i.test(c.url);
+  url.hidden = !ok;
+  if (ok) url.href = c.url;
+  $('btn-atender').hidden = estado !== 'ringing';
+  $('btn-espera').hidden = !['talking', 'held'].includes(estado);
+  $('btn-espera').textContent = estado === 'held' ? 'Retomar' : 'Colocar em espera';
+  $('btn-desligar').hidden = !['talking', 'held', 'ringing'].includes(estado);
+  $('form-transferir').hidden = !['talking', 'held'].includes(estado);
+  // Registered once answered: during the call, in wrap-up or after.
+  $('form-registro').hidden = estado === 'ringing';
+  const reg = entry?.code;
+  $('registro-msg').textContent = reg ? `Registrado: ${rotulo(dispositions, reg)}` : '';
+}
+
+function renderFilas() {
+  const body = $('filas');
+  body.replaceChildren();
+  for (const q of [...cti.state.queues.values()].sort((a, b) => a.queue.localeCompare(b.queue))) {
+    const tr = body.insertRow();
+    tr.dataset.fila = q.queue;
+    tr.insertCell().textContent = q.queue;
+    tr.insertCell().textContent = String(q.waiting ?? 0);
+    const espera = tr.insertCell();
+    espera.className = 'tempo';
+    if (q.oldest_since_ms) espera.dataset.desde = String(q.oldest_since_ms);
+    espera.textContent = q.oldest_since_ms ? duracao(cti.since(q.oldest_since_ms)) : '—';
+    tr.insertCell().textContent = `${q.available ?? 0} de ${q.staffed ?? 0}`;
+  }
+}
+
+function renderNumeros() {
+  const f = cti.state.figures ?? { own: {}, group: {}, targets: {} };
+  const own = f.own ?? {};
+  const group = f.group ?? {};
+  const targets = f.targets ?? {};
+  const n = (x) => (Number.isFinite(x) ? String(x) : '—');
+  const s = (x) => (Number.isFinite(x) ? `${Math.round(x / 1000)} s` : '—');
+  $('num-atendidas-eu').textContent = n(own.answered);
+  $('num-atendidas-grupo').textContent = n(group.answered);
+  $('num-tma-eu').textContent = s(own.aht_ms);
+  $('num-tma-grupo').textContent = s(group.aht_ms);
+  $('num-tma-meta').textContent = s(targets.aht_ms);
+  $('num-ns-eu').textContent = percentual(own.service_level);
+  $('num-ns-grupo').textContent = percentual(group.service_level);
+  $('num-ns-meta').textContent = percentual(targets.service_level);
+  const acima = Number.isFinite(own.aht_ms) && Number.isFinite(targets.aht_ms) && own.aht_ms > targets.aht_ms;
+  $('num-tma-eu').classList.toggle('fora-da-meta', acima);
+  const nsBaixo = Number.isFinite(group.service_level) && Number.isFinite(targets.service_level)
+    && group.service_level < targets.service_level;
+  $('num-ns-grupo').classList.toggle('fora-da-meta', nsBaixo);
+}
+
+const SITUACAO = {
+  oferecida: 'oferecida', atendida: 'atendida', encerrada: 'encerrada',
+  transferida: 'transferida', perdida: 'perdida',
+};
+
+function renderHistorico() {
+  const body = $('historico');
+  body.replaceChildren();
+  for (const h of cti.history) {
+    const tr = body.insertRow();
+    tr.dataset.protocolo = h.protocol;
+    tr.insertCell().textContent = hora(h.at_ms);
+    tr.insertCell().textContent = h.protocol;
+    tr.insertCell().textContent = h.caller ?? '—';
+    let sit = SITUACAO[h.outcome] ?? h.outcome ?? '—';
+    if (h.outcome === 'perdida' && h.reason) sit += ` (${PERDAS[h.reason] ?? h.reason})`;
+    tr.insertCell().textContent = sit;
+    const fala = h.answered_ms && h.ended_ms ? h.ended_ms - h.answered_ms : NaN;
+    tr.insertCell().textContent = Number.isFinite(fala) ? duracao(fala) : '—';
+    tr.insertCell().textContent = h.code ? rotulo(dispositions, h.code) : '—';
+  }
+  $('historico-vazio').hidden = cti.history.length > 0;
+}
+
+function renderTudo() {
+  renderConexao();
+  renderEstado();
+  renderPop();
+  renderFilas();
+  renderNumeros();
+  renderHistorico();
+  tique();
+}
+
+/** The live timers: state, call and the queues' longest waits. */
+function tique() {
+  const a = cti.state.agent;
+  $('estado-tempo').textContent = a?.since_ms ? duracao(cti.since(a.since_ms)) : '0:00';
+  const call = cti.state.pop ? cti.state.calls.get(cti.state.pop) : null;
+  const desde = call?.answered_ms ?? call?.since_ms;
+  $('pop-tempo').textContent = call && desde ? duracao(cti.since(desde)) : '';
+  for (const td of document.querySelectorAll('#filas td[data-desde]')) {
+    td.textContent = duracao(cti.since(Number(td.dataset.desde)));
+  }
+}
+
+// ---- the browser notification when the tab is hidden ---------------------------------
+
+function notificar(call) {
+  if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+  // Queue and protocol only: a lock screen is no place for a citizen's number.
+  const n = new Notification('Chamada chegando', {
+    body: `Fila ${call.queue ?? '—'} · protocolo ${call.protocol}`,
+    tag: `atende-${call.protocol}`,
+    requireInteraction: true,
+  });
+  n.onclick = () => { window.focus(); n.close(); };
+}
+
+function pedirPermissao() {
+  if ('Notification' in window && Notification.permission === 'default') {
+    Notification.requestPermission().catch(() => {});
+  }
+}
+
+// ---- the operator's clicks -----------------------------------------------------------
+
+function protocoloAtual() {
+  return cti.state.pop ?? cti.state.agent?.call ?? null;
+}
+
+$('btn-entrar-filas').addEventListener('click', () => { pedirPermissao(); comando('login'); });
+$('btn-sair-filas').addEventListener('click', () => comando('logout'));
+$('btn-pronto').addEventListener('click', () => { pedirPermissao(); comando('ready'); });
+$('btn-pausa').addEventListener('click', () => {
+  const reason = $('motivo-pausa').value;
+  if (!reason) { aviso('Escolha o motivo da pausa.'); return; }
+  comando('pause', { reason });
+});
+$('btn-fim-pos').addEventListener('click', () => comando('end_wrap_up'));
+$('btn-proximo').addEventListener('click', () => {
+  const state = $('proximo-estado').value;
+  if (!state) return;
+  const args = { state };
+  if (state === 'paused') {
+    args.reason = $('motivo-pausa').value;
+    if (!args.reason) { aviso('Escolha o motivo da pausa.'); return; }
+  }
+  comando('next_state', args);
+});
+$('btn-atender').addEventListener('click', () => comando('answer'));
+$('btn-desligar').addEventListener('click', () => {
+  const protocol = protocoloAtual();
+  if (protocol) comando('hang_up', { protocol });
+});
+$('btn-espera').addEventListener('click', () => {
+  const protocol = protocoloAtual();
+  if (!protocol) return;
+  const held = cti.state.calls.get(protocol)?.state === 'held';
+  comando(held ? 'resume' : 'hold', { protocol });
+});
+$('form-transferir').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const protocol = protocoloAtual();
+  const destino = $('transf-destino').value.trim();
+  if (!protocol || !destino) { aviso('Informe o destino da transferência.'); return; }
+  const tipo = $('transf-tipo').value;
+  const mode = document.querySelector('input[name="modo"]:checked')?.value ?? 'blind';
+  comando('transfer', { protocol, to: { [tipo]: destino }, mode });
+});
+$('form-registro').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const protocol = protocoloAtual();
+  const code = $('registro-codigo').value;
+  const note = $('registro-nota').value.trim();
+  if (!protocol) return;
+  if (!code) { $('registro-msg').textContent = 'Escolha o assunto.'; return; }
+  $('btn-registrar').disabled = true;
+  const r = await comando('register', { protocol, code, note });
+  $('btn-registrar').disabled = false;
+  if (r.ok) {
+    cti.remember(protocol, { code, note });
+    $('registro-nota').value = '';
+    renderTudo();
+  } else {
+    $('registro-msg').textContent = r.error?.message ?? 'Registro recusado.';
+  }
+});
+$('btn-fechar-pop').addEventListener('click', () => cti.dismissPop());
+$('btn-sair').addEventListener('click', async () => {
+  cti.stop();
+  try { await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' }); } catch { /* leaving anyway */ }
+  location.assign('/');
+});
+
+// ---- start -----------------------------------------------------------------------------
+
+cti.addEventListener('change', (ev) => {
+  if (ev.detail.what === 'snapshot') carregarListas().then(renderTudo);
+  renderTudo();
+});
+cti.addEventListener('connection', renderConexao);
+cti.addEventListener('offer', (ev) => notificar(ev.detail.call));
+cti.addEventListener('problem', (ev) => aviso(ev.detail.message));
+cti.addEventListener('closed', (ev) => {
+  aviso(ev.detail.message, true);
+  if (ev.detail.code !== 4009) setTimeout(() => location.assign('/'), 4000);
+});
+
+async function iniciar() {
+  let me;
+  try {
+    const r = await fetch('/api/me', { credentials: 'same-origin' });
+    if (r.status === 401) { location.replace('/'); return; }
+    if (!r.ok) throw new Error(String(r.status));
+    me = await r.json();
+  } catch {
+    aviso('Servidor indisponível. Tentando de novo…', true);
+    setTimeout(iniciar, 3000);
+    return;
+  }
+  aviso('', true);
+  $('operador').textContent = me.display_name || me.user || '';
+  renderTudo();
+  cti.start();
+  setInterval(tique, 1000);
+}
+
+iniciar();

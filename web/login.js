@@ -1,0 +1,62 @@
+// The login page: sends the user and password to POST /api/login (the server answers with
+// the session cookie) and opens the desktop. Every failure is told in Portuguese; the
+// password never leaves this form except in that one request.
+
+const form = document.getElementById('form-login');
+const erro = document.getElementById('erro-login');
+const botao = document.getElementById('entrar');
+const DESTINO = '/desktop/';
+
+function mostrar(texto) {
+  erro.textContent = texto;
+  erro.hidden = !texto;
+}
+
+/** The pt-BR sentence for a refused login (status and Retry-After of the answer). */
+export function motivo(status, retryAfter) {
+  if (status === 401 || status === 403) return 'Usuário ou senha incorretos.';
+  if (status === 429) {
+    const s = parseInt(retryAfter ?? '', 10);
+    return Number.isFinite(s) && s > 0
+      ? `Muitas tentativas. Tente de novo em ${s} s.`
+      : 'Muitas tentativas. Aguarde um pouco e tente de novo.';
+  }
+  if (status === 400) return 'Informe usuário e senha.';
+  return `Não foi possível entrar (erro ${status}). Tente de novo.`;
+}
+
+form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const user = form.user.value.trim();
+  const password = form.password.value;
+  if (!user || !password) {
+    mostrar('Informe usuário e senha.');
+    return;
+  }
+  mostrar('');
+  botao.disabled = true;
+  try {
+    const r = await fetch('/api/login', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user, password }),
+    });
+    if (r.ok) {
+      location.assign(DESTINO);
+      return;
+    }
+    mostrar(motivo(r.status, r.headers.get('Retry-After')));
+    form.password.value = '';
+    form.password.focus();
+  } catch {
+    mostrar('Servidor indisponível. Verifique a conexão e tente de novo.');
+  } finally {
+    botao.disabled = false;
+  }
+});
+
+// Already logged in (a session cookie that still works): straight to the desktop.
+fetch('/api/me', { credentials: 'same-origin' })
+  .then((r) => { if (r.ok) location.replace(DESTINO); })
+  .catch(() => {});
