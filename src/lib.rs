@@ -13,6 +13,7 @@ pub mod app;
 pub mod bus;
 pub mod call;
 pub mod config;
+pub mod cti;
 pub mod dirwatch;
 pub mod events;
 pub mod ivr;
