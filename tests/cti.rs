@@ -233,12 +233,13 @@ async fn server(settings: HubSettings) -> Server {
     });
     let hub = Hub::start(fake.clone(), &bus, settings).await;
     // The CTI route sits beside the bearer-guarded /api tree, as in the server.
-    let app = axum::Router::new()
-        .nest(
+    let app = atende::api::with_cti(
+        axum::Router::new().nest(
             "/api",
             axum::Router::new().route("/calls", axum::routing::get(|| async { "calls" })),
-        )
-        .merge(atende::cti::routes(hub));
+        ),
+        hub,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -699,15 +700,19 @@ async fn credentials_and_origins_are_refused_with_their_close_codes() {
 async fn five_malformed_messages_close_the_connection_with_4002() {
     let s = server(settings()).await;
     let (mut ws, _, _) = desktop(s.addr, "ana").await;
-    for bad in [
-        "{",
-        "[]",
-        r#"{"v":1,"type":"dance"}"#,
-        r#"{"v":9,"type":"snapshot_request"}"#,
+    for (bad, code) in [
+        ("{", "malformed"),
+        (r#"{"v":1,"type":"dance"}"#, "malformed"),
+        (
+            r#"{"v":9,"type":"snapshot_request"}"#,
+            "unsupported_version",
+        ),
+        (r#"{"v":1,"type":"hello"}"#, "late_hello"),
     ] {
         ws.send(Message::Text(bad.into())).await.expect("send");
         let m = next(&mut ws).await;
         assert_eq!(m["type"], "error", "{bad}");
+        assert_eq!(m["code"], code, "{bad}");
     }
     ws.send(Message::Binary(vec![1, 2, 3].into()))
         .await

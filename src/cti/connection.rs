@@ -237,7 +237,6 @@ impl Connection {
                     return true;
                 }
                 Action::Snapshot => self.send_snapshot().await,
-                Action::Hello(_) => {} // only meaningful as the first message, read in `serve`
                 Action::Run { id, command } => self.run_command(id, command).await,
             }
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::protocol::{
     ClientMessage, Command, CommandParseError, Entity, ErrorCode, ProtocolError, ProtocolErrorCode,
-    Reply, ReplyError, ResumeFrom, ServerFrame, ServerMessage, VERSION,
+    Reply, ReplyError, ServerFrame, ServerMessage, VERSION,
 };
 
 /// Websocket close codes of the protocol.
@@ -45,8 +45,6 @@ pub enum Action {
     },
     /// Send `resync`-free fresh snapshot (the client asked).
     Snapshot,
-    /// A `hello` as the first message.
-    Hello(Option<ResumeFrom>),
 }
 
 #[derive(Debug)]
@@ -68,7 +66,6 @@ pub struct Session {
     inflight: HashMap<Entity, String>,
     caused: VecDeque<(Entity, u64, String)>,
     malformed: u32,
-    first_seen: bool,
 }
 
 impl Session {
@@ -86,7 +83,6 @@ impl Session {
             inflight: HashMap::new(),
             caused: VecDeque::new(),
             malformed: 0,
-            first_seen: false,
         }
     }
 
@@ -171,8 +167,6 @@ impl Session {
 
     /// Reads one client text frame.
     pub fn on_client_text(&mut self, text: &str, now_ms: i64) -> Vec<Action> {
-        let first = !self.first_seen;
-        self.first_seen = true;
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
@@ -193,7 +187,8 @@ impl Session {
             );
         }
         match message {
-            ClientMessage::Hello { resume, .. } if first => vec![Action::Hello(resume)],
+            // The hub reads a first `hello` before the session starts: any `hello` here
+            // came after other messages.
             ClientMessage::Hello { .. } => self.malformed(
                 ProtocolErrorCode::LateHello,
                 "hello só pode ser a primeira mensagem".into(),
@@ -251,7 +246,6 @@ impl Session {
 
     /// A malformed frame that is not text (binary).
     pub fn on_client_binary(&mut self, now_ms: i64) -> Vec<Action> {
-        self.first_seen = true;
         self.malformed(
             ProtocolErrorCode::Malformed,
             "mensagens binárias não são aceitas".into(),
