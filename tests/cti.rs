@@ -831,3 +831,22 @@ async fn heartbeats_flow_and_an_expired_session_closes_with_4004() {
     s.fake.expired.lock().expect("lock").push("s-ana".into());
     assert_eq!(close_code(&mut ws).await, 4004);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_back_within_the_grace_time_leaves_the_agent_available() {
+    let mut quick = settings();
+    quick.disconnect_grace = Duration::from_millis(800);
+    let mut s = server(quick).await;
+    let (ws, welcome, _) = desktop(s.addr, "ana").await;
+    let connection = welcome["connection"].as_str().expect("id").to_owned();
+    drop(ws);
+    let mut ws = connect(s.addr, "ana").await;
+    hello(&mut ws, Some((&connection, 2))).await;
+    let resumed = next(&mut ws).await;
+    assert_eq!(resumed["type"], "resumed");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        s.commands.try_recv().is_err(),
+        "no pause for an agent whose desktop came back"
+    );
+}
