@@ -16,6 +16,7 @@ pub mod bus;
 pub mod call;
 pub mod config;
 pub mod digest;
+pub mod cti;
 pub mod dirwatch;
 pub mod events;
 pub mod floor;

@@ -8,6 +8,7 @@
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
 //! - `pages`: `/` (login) and `/desktop/` — the bundled agent desktop, open (no data).
+//! - `with_cti` adds `/api/cti`, the CTI websocket (`crate::cti`), outside the token guard.
 //!
 //! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
 //! issue brings users and roles. Each module has its own typed error mapped to a status
@@ -147,6 +148,12 @@ pub fn router(state: ApiState) -> Router {
         .merge(pages::router())
         .nest("/api", guarded(api, state.token.clone()))
         .with_state(state)
+}
+
+/// `router` plus the CTI websocket `GET /api/cti`, which authenticates on its own (session
+/// cookie and Origin, or a one-time ticket) instead of the admin bearer token.
+pub fn with_cti(router: Router, hub: Arc<crate::cti::Hub>) -> Router {
+    router.merge(crate::cti::routes(hub))
 }
 
 /// The IVR and prompt routes (relative to `/api`), with their own state.

@@ -8,6 +8,10 @@ use super::*;
 /// A semantic error in an otherwise well-formed config, naming the offending setting.
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
+    #[error(
+        "http.allowed_origins: {0:?} is not an origin (scheme://host[:port], http or https, no path)"
+    )]
+    AllowedOrigin(String),
     #[error("media.rtp_port_min ({min}) must be even and below media.rtp_port_max ({max})")]
     PortRange { min: u16, max: u16 },
     #[error("media.codecs: unknown codec {0:?} (known: PCMA, PCMU, opus)")]
@@ -128,6 +132,16 @@ impl Config {
         }
         if self.http.admin_token.len() < 16 {
             return Err(Invalid::WeakToken);
+        }
+        // A browser's Origin is exactly scheme://host[:port]: anything else never matches.
+        for o in &self.http.allowed_origins {
+            let host = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+                return Err(Invalid::AllowedOrigin(o.clone()));
+            }
         }
         let url = &self.database.url;
         if !["sqlite:", "postgres://", "postgresql://"]
@@ -254,6 +268,25 @@ mod tests {
         let bad = DEMO.replace("service = \"demo\"", "service = \"nope\"");
         let err = Config::parse(&bad).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn an_allowed_origin_with_a_path_is_refused_and_cti_defaults_apply() {
+        let ok = Config::parse(&DEMO.replace(
+            "admin_token = \"demo-admin-token-change-me\"",
+            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example:8443\"]",
+        ))
+        .expect("a valid origin");
+        assert_eq!(ok.http.allowed_origins, ["https://crm.example:8443"]);
+        assert_eq!(ok.cti, crate::cti::CtiSettings::default());
+        let bad = DEMO.replace(
+            "admin_token = \"demo-admin-token-change-me\"",
+            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example/desk\"]",
+        );
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::AllowedOrigin(o))) if o == "https://crm.example/desk"
+        ));
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Config {
     pub queues: Vec<crate::acd::QueueConfig>,
     #[serde(default)]
     pub acd: AcdSettings,
+    /// The CTI websocket's resume window and disconnect grace (`[cti]`).
+    #[serde(default)]
+    pub cti: crate::cti::CtiSettings,
     /// Where calls leave atende for the public network (callbacks to citizens).
     #[serde(default)]
     pub outbound: Option<OutboundConfig>,
@@ -169,6 +172,10 @@ pub struct MediaConfig {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub admin_token: String,
+    /// Origins (scheme://host:port) other than the server's own whose pages may open the
+    /// CTI websocket with the session cookie.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

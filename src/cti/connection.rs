@@ -1,0 +1,457 @@
+//! One CTI connection's task: owns the protocol `Session`, the socket while one is
+//! attached (a writer task behind a bounded queue), and the timers of a detached
+//! connection (the disconnect grace, the resume window). It filters the hub's fan-out by
+//! what its user may see, runs commands in their own tasks and replies when they finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::{SplitStream, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use crate::bus::AgentState;
+use crate::users::Principal;
+
+use super::backend::{AgentCommand, CommandError, Outcome, Registration};
+use super::hub::{Control, Entry, Fanout, Hub, Plan, RESERVED, REVALIDATE_WAIT, now_ms};
+use super::protocol::{
+    Command, Entity, ErrorCode, Registered, ReplyError, ResyncReason, ServerMessage, Welcome,
+};
+use super::session::{Action, Session, close};
+use super::view::visible;
+
+/// The socket side of a connection while one is attached.
+struct Attached {
+    out: mpsc::Sender<Message>,
+    inbound: SplitStream<WebSocket>,
+}
+
+impl Attached {
+    fn new(socket: WebSocket, queue: usize) -> Attached {
+        let (mut sink, inbound) = socket.split();
+        let (out, mut rx) = mpsc::channel::<Message>(queue + RESERVED);
+        tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                let closing = matches!(message, Message::Close(_));
+                if sink.send(message).await.is_err() || closing {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        Attached { out, inbound }
+    }
+}
+
+/// Results of commands run in their own tasks: (id, entity, what to reply, registration).
+type Finished = (
+    String,
+    Option<Entity>,
+    Result<Outcome, CommandError>,
+    Option<Registration>,
+);
+
+pub(super) struct Connection {
+    hub: Arc<Hub>,
+    principal: Principal,
+    session: Session,
+    attached: Option<Attached>,
+    /// Events dropped for a full queue: a resync is owed once it drains.
+    overflowed: bool,
+    /// Fan-out items up to this seq are already in the last snapshot.
+    skip_until: u64,
+    results: mpsc::Sender<Finished>,
+}
+
+impl Connection {
+    pub(super) async fn run(
+        hub: Arc<Hub>,
+        principal: Principal,
+        socket: WebSocket,
+        first: Option<String>,
+        resume_failed: bool,
+    ) {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let (control_tx, mut control) = mpsc::channel(4);
+        let kicked = {
+            let mut registry = hub.registry();
+            registry.conns.insert(
+                id.clone(),
+                Entry {
+                    user: principal.user.clone(),
+                    control: control_tx,
+                },
+            );
+            principal
+                .agent
+                .as_ref()
+                .and_then(|agent| registry.controllers.insert(agent.clone(), id.clone()))
+                .and_then(|old| registry.conns.get(&old).map(|c| c.control.clone()))
+        };
+        if let Some(old) = kicked {
+            let _ = old.try_send(Control::Kick);
+        }
+        // Subscribe before the snapshot so nothing falls between them.
+        let mut fanout = hub.fanout.subscribe();
+        let (results, mut finished) = mpsc::channel(64);
+        let settings = hub.settings.clone();
+        let mut conn = Connection {
+            session: Session::new(
+                id.clone(),
+                settings.resume_buffer,
+                settings.resume_window.as_millis() as i64,
+            ),
+            attached: Some(Attached::new(socket, settings.outgoing_queue)),
+            hub: hub.clone(),
+            principal,
+            overflowed: false,
+            skip_until: 0,
+            results,
+        };
+        info!(user = %conn.principal.user, agent = ?conn.principal.agent, connection = %id, "CTI desktop connected");
+        let welcome = ServerMessage::Welcome(Welcome {
+            connection: id.clone(),
+            server_time_ms: now_ms(),
+            resume_window_secs: settings.resume_window.as_secs(),
+            heartbeat_secs: settings.heartbeat.as_secs(),
+            user: conn.principal.user.clone(),
+            role: conn.principal.role.into(),
+            agent: conn.principal.agent.clone(),
+        });
+        conn.send_must(welcome).await;
+        if resume_failed {
+            conn.resync(ResyncReason::ResumeExpired).await;
+        } else {
+            conn.send_snapshot().await;
+        }
+        let mut ended = false;
+        if let Some(text) = first {
+            ended = conn.on_text(&text).await;
+        }
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let far = Duration::from_secs(86_400 * 365);
+        let mut grace_at = Instant::now() + far;
+        let mut window_at = Instant::now() + far;
+        let mut grace_pending = false;
+        while !ended {
+            let detached = conn.attached.is_none();
+            let room = conn
+                .attached
+                .as_ref()
+                .filter(|_| conn.overflowed)
+                .map(|a| a.out.clone());
+            tokio::select! {
+                frame = next_frame(&mut conn.attached) => match frame {
+                    Some(Ok(Message::Text(text))) => ended = conn.on_text(&text).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        let actions = conn.session.on_client_binary(now_ms());
+                        ended = conn.act(actions).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        conn.attached = None;
+                        conn.overflowed = false;
+                        let now = Instant::now();
+                        window_at = now + settings.resume_window;
+                        grace_pending = conn.principal.agent.is_some();
+                        grace_at = now + settings.disconnect_grace;
+                        info!(user = %conn.principal.user, connection = %id, "CTI desktop disconnected; connection kept for resume");
+                    }
+                },
+                item = fanout.recv() => match item {
+                    Ok(item) => conn.deliver(&item).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        debug!(connection = %id, missed = n, "CTI connection lagged");
+                        conn.resync(ResyncReason::Lagged).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => ended = true,
+                },
+                Some((cid, entity, result, registration)) = finished.recv() => {
+                    conn.finish(cid, entity, result, registration).await;
+                }
+                Some(control) = control.recv() => match control {
+                    Control::Kick => {
+                        info!(user = %conn.principal.user, connection = %id, "CTI desktop replaced by another one for the same agent");
+                        if let Some(a) = conn.attached.take() {
+                            let _ = a.out.send(close_message(close::OPENED_ELSEWHERE, "aberto em outro lugar")).await;
+                        }
+                        ended = true;
+                    }
+                    Control::Attach { socket, last_seq, principal } => {
+                        conn.principal = principal;
+                        conn.attached = Some(Attached::new(socket, settings.outgoing_queue));
+                        conn.overflowed = false;
+                        grace_pending = false;
+                        window_at = Instant::now() + far;
+                        info!(user = %conn.principal.user, connection = %id, "CTI desktop resumed");
+                        conn.resume(last_seq).await;
+                    }
+                },
+                _ = heartbeat.tick(), if !detached => {
+                    ended = conn.heartbeat().await;
+                }
+                _ = tokio::time::sleep_until(grace_at), if detached && grace_pending => {
+                    grace_pending = false;
+                    conn.grace_expired();
+                }
+                _ = tokio::time::sleep_until(window_at), if detached && !grace_pending => {
+                    debug!(connection = %id, "CTI connection not resumed in time; forgotten");
+                    ended = true;
+                }
+                _ = wait_room(room, settings.outgoing_queue / 2 + 1) => {
+                    conn.overflowed = false;
+                    conn.resync(ResyncReason::Lagged).await;
+                }
+            }
+        }
+        let mut registry = hub.registry();
+        registry.conns.remove(&id);
+        if let Some(agent) = &conn.principal.agent
+            && registry.controllers.get(agent) == Some(&id)
+        {
+            registry.controllers.remove(agent);
+        }
+    }
+
+    /// Reads one text frame; true when the connection ends.
+    async fn on_text(&mut self, text: &str) -> bool {
+        let actions = self.session.on_client_text(text, now_ms());
+        self.act(actions).await
+    }
+
+    async fn act(&mut self, actions: Vec<Action>) -> bool {
+        for action in actions {
+            match action {
+                Action::Send(frame) => self.write_must(frame).await,
+                Action::Close(code) => {
+                    warn!(user = %self.principal.user, "CTI connection closed after repeated malformed messages");
+                    if let Some(a) = self.attached.take() {
+                        let _ = a.out.send(close_message(code, "erro de protocolo")).await;
+                    }
+                    return true;
+                }
+                Action::Snapshot => self.send_snapshot().await,
+                Action::Run { id, command } => self.run_command(id, command).await,
+            }
+        }
+        false
+    }
+
+    async fn run_command(&mut self, id: String, command: Command) {
+        let plan = match self.hub.plan(&self.principal, command) {
+            Ok(plan) => plan,
+            Err(error) => {
+                if error.code == ErrorCode::NotAllowed {
+                    info!(user = %self.principal.user, command = %id, "CTI command refused: not allowed");
+                }
+                let frame = self.session.finish_command(&id, None, Err(error), now_ms());
+                return self.write_must(frame).await;
+            }
+        };
+        let entity = plan.entity();
+        self.session.begin_command(&id, entity.clone());
+        let backend = self.hub.backend.clone();
+        let who = self.principal.clone();
+        let results = self.results.clone();
+        tokio::spawn(async move {
+            let (result, registration) = match plan {
+                Plan::Agent(agent, c) => (backend.agent_command(who, agent, c).await, None),
+                Plan::Call(agent, c) => (backend.call_command(who, agent, c).await, None),
+                Plan::Register(agent, r) => {
+                    (backend.register(who, agent, r.clone()).await, Some(r))
+                }
+            };
+            let _ = results.send((id, entity, result, registration)).await;
+        });
+    }
+
+    async fn finish(
+        &mut self,
+        id: String,
+        entity: Option<Entity>,
+        result: Result<Outcome, CommandError>,
+        registration: Option<Registration>,
+    ) {
+        let ok = result.is_ok();
+        let result = result.map(|o| o.version).map_err(|e| ReplyError {
+            code: e.code,
+            message: e.message,
+        });
+        let frame = self.session.finish_command(&id, entity, result, now_ms());
+        self.write_must(frame).await;
+        if let (true, Some(r)) = (ok, registration) {
+            self.send_must(ServerMessage::Registered(Registered {
+                protocol: r.protocol,
+                code: r.code,
+                note: r.note,
+                command_id: id,
+            }))
+            .await;
+        }
+    }
+
+    /// One fan-out item: filtered by what the user may see now, numbered and written.
+    async fn deliver(&mut self, item: &Fanout) {
+        match item {
+            Fanout::Resync { seq } if *seq > self.skip_until => {
+                self.resync(ResyncReason::Lagged).await
+            }
+            Fanout::Resync { .. } => {}
+            Fanout::Event {
+                seq,
+                audience,
+                message,
+            } => {
+                if *seq <= self.skip_until || !visible(&self.principal, audience) {
+                    return;
+                }
+                if self.overflowed {
+                    return; // covered by the snapshot the resync brings
+                }
+                if let Some(a) = &self.attached
+                    && a.out.capacity() <= RESERVED
+                {
+                    debug!(connection = %self.session.id(), "CTI socket too slow; resync owed");
+                    self.overflowed = true;
+                    return;
+                }
+                let frame = self.session.push(message.clone(), now_ms());
+                self.write_must(frame).await;
+            }
+        }
+    }
+
+    /// Writes a numbered frame (a reply, resync or snapshot must not be lost: it may wait
+    /// for room). Detached, the frame stays in the resume buffer only.
+    async fn write_must(&mut self, frame: Arc<str>) {
+        if let Some(a) = &self.attached
+            && a.out
+                .send(Message::Text(frame.as_ref().into()))
+                .await
+                .is_err()
+        {
+            self.attached = None;
+        }
+    }
+
+    async fn send_must(&mut self, message: ServerMessage) {
+        let frame = self.session.push(message, now_ms());
+        self.write_must(frame).await;
+    }
+
+    async fn send_snapshot(&mut self) {
+        let (mut snapshot, as_of) = self.hub.snapshot(&self.principal).await;
+        snapshot.as_of_seq = self.session.next_seq();
+        self.skip_until = as_of;
+        self.send_must(ServerMessage::Snapshot(snapshot)).await;
+    }
+
+    async fn resync(&mut self, reason: ResyncReason) {
+        if self.overflowed && self.attached.is_some() {
+            return; // the resync goes out once the queue drains
+        }
+        self.send_must(ServerMessage::ResyncRequired { reason })
+            .await;
+        self.send_snapshot().await;
+    }
+
+    /// A resumed socket: the messages after `last_seq` again, or a resync when they are
+    /// gone.
+    async fn resume(&mut self, last_seq: u64) {
+        match self.session.replay_after(last_seq, now_ms()) {
+            Some(frames) => {
+                self.send_must(ServerMessage::Resumed {
+                    replayed: frames.len() as u64,
+                })
+                .await;
+                for frame in frames {
+                    self.write_must(frame).await;
+                }
+            }
+            None => self.resync(ResyncReason::ResumeExpired).await,
+        }
+    }
+
+    /// Re-checks the session and sends a heartbeat; true when the session is gone.
+    async fn heartbeat(&mut self) -> bool {
+        let check = self.hub.backend.revalidate(self.principal.session.clone());
+        match tokio::time::timeout(REVALIDATE_WAIT, check).await {
+            Ok(Ok(principal)) => self.principal = principal,
+            Ok(Err(e)) => {
+                info!(user = %self.principal.user, error = %e, "CTI session ended");
+                if let Some(a) = self.attached.take() {
+                    let _ = a
+                        .out
+                        .send(close_message(close::SESSION_EXPIRED, "sessão expirada"))
+                        .await;
+                }
+                return true;
+            }
+            Err(_) => warn!("session check timed out; CTI connection kept"),
+        }
+        self.send_must(ServerMessage::Heartbeat {
+            server_time_ms: now_ms(),
+        })
+        .await;
+        false
+    }
+
+    /// The desktop stayed away past the grace time: an available agent is paused.
+    fn grace_expired(&self) {
+        let Some(agent) = self.principal.agent.clone() else {
+            return;
+        };
+        let controls =
+            self.hub.registry().controllers.get(&agent) == Some(&self.session.id().to_owned());
+        let available = self
+            .hub
+            .shared()
+            .view
+            .agent(&agent)
+            .is_some_and(|a| a.state == AgentState::Available);
+        if !controls || !available {
+            return;
+        }
+        info!(%agent, "agent desktop disconnected past the grace time; pausing the agent (reason disconnected)");
+        let backend = self.hub.backend.clone();
+        let who = self.principal.clone();
+        tokio::spawn(async move {
+            let pause = AgentCommand::Pause {
+                reason: super::DISCONNECTED_REASON.to_owned(),
+            };
+            if let Err(e) = backend.agent_command(who, agent.clone(), pause).await {
+                warn!(%agent, error = %e, "could not pause the disconnected agent");
+            }
+        });
+    }
+}
+
+fn close_message(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+async fn next_frame(attached: &mut Option<Attached>) -> Option<Result<Message, axum::Error>> {
+    match attached {
+        Some(a) => a.inbound.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves once `out` has `room` free slots (never, without a queue to watch).
+async fn wait_room(out: Option<mpsc::Sender<Message>>, room: usize) {
+    match out {
+        Some(out) => {
+            let _ = out.reserve_many(room).await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,459 @@
+//! The CTI hub: one task reads the bus, keeps the `View` and fans its events out (a
+//! `broadcast` of its own); one task per connection numbers, filters and writes them.
+//!
+//! Nothing here ever waits on a reader: the bus and the hub's fan-out are `broadcast`
+//! channels (a reader that falls behind is told `Lagged`), and a connection writes through
+//! a bounded queue it only `try_send`s events into; a slow socket gets `resync_required`
+//! and a fresh snapshot once it has drained. A connection outlives its socket for the
+//! resume window (its events keep being numbered into the resume buffer), and a dropped
+//! desktop's available agent is paused with reason `disconnected` after the grace time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::bus::{Bus, Published};
+use crate::users::{Principal, Role};
+
+use super::CtiSettings;
+use super::backend::{AgentCommand, AuthError, Backend, CallCommand, Credential, Registration};
+use super::protocol::{Command, Entity, ErrorCode, ReplyError, ResumeFrom, ServerMessage};
+use super::session::close;
+use super::view::{Audience, View};
+
+/// How long the server waits for a `hello` before treating a connection as fresh.
+pub const HELLO_WAIT: Duration = Duration::from_secs(1);
+/// How long an offer waits for its screen-pop data before going out without it.
+pub const SCREEN_POP_WAIT: Duration = Duration::from_millis(500);
+/// How long a snapshot waits for the figures.
+const FIGURES_WAIT: Duration = Duration::from_millis(500);
+/// How long a session re-check may take before the heartbeat goes on without it.
+pub(super) const REVALIDATE_WAIT: Duration = Duration::from_secs(5);
+/// Hub events a connection may fall behind before it is told `Lagged`.
+const FANOUT_CAPACITY: usize = 4096;
+/// Slots of the outgoing queue kept for replies and the resync (events never use them).
+pub(super) const RESERVED: usize = 8;
+
+/// The hub's knobs (from `[cti]` and `[http] allowed_origins`; tests shrink them).
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub resume_window: Duration,
+    pub disconnect_grace: Duration,
+    pub heartbeat: Duration,
+    /// Messages kept per connection for resume.
+    pub resume_buffer: usize,
+    /// Frames a connection may queue for a slow socket before it is resynced.
+    pub outgoing_queue: usize,
+    /// Origins other than the server's own a browser may open the CTI from.
+    pub allowed_origins: Vec<String>,
+}
+
+impl HubSettings {
+    pub fn new(cti: &CtiSettings, allowed_origins: Vec<String>) -> HubSettings {
+        HubSettings {
+            resume_window: Duration::from_secs(cti.resume_window_secs),
+            disconnect_grace: Duration::from_secs(cti.disconnect_grace_secs),
+            heartbeat: Duration::from_secs(super::HEARTBEAT_SECS),
+            resume_buffer: super::RESUME_BUFFER,
+            outgoing_queue: 256,
+            allowed_origins,
+        }
+    }
+}
+
+/// One fan-out item: an event with its audience, or "everyone resync" (the hub itself
+/// lagged on the bus).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // always behind an `Arc`, never moved by value
+pub(super) enum Fanout {
+    Event {
+        seq: u64,
+        audience: Audience,
+        message: ServerMessage,
+    },
+    Resync {
+        seq: u64,
+    },
+}
+
+pub(super) struct Shared {
+    pub(super) view: View,
+    /// Numbers fan-out items, so a snapshot can say which ones it already contains.
+    seq: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Registry {
+    pub(super) conns: HashMap<String, Entry>,
+    /// Agent → the connection controlling it.
+    pub(super) controllers: HashMap<String, String>,
+}
+
+pub(super) struct Entry {
+    pub(super) user: String,
+    pub(super) control: mpsc::Sender<Control>,
+}
+
+#[allow(clippy::large_enum_variant)] // one message per resume or takeover
+pub(super) enum Control {
+    Attach {
+        socket: WebSocket,
+        last_seq: u64,
+        principal: Principal,
+    },
+    Kick,
+}
+
+pub struct Hub {
+    pub(super) backend: Arc<dyn Backend>,
+    pub(super) settings: HubSettings,
+    shared: Mutex<Shared>,
+    pub(super) fanout: broadcast::Sender<Arc<Fanout>>,
+    registry: Mutex<Registry>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Hub {
+    /// Subscribes to `bus`, loads the initial state and starts the hub task.
+    pub async fn start(backend: Arc<dyn Backend>, bus: &Bus, settings: HubSettings) -> Arc<Hub> {
+        // Subscribe first: a change made while the initial state loads is not lost (the
+        // versions drop it if the state already has it).
+        let rx = bus.subscribe();
+        let initial = backend.initial_state().await;
+        let (fanout, _) = broadcast::channel(FANOUT_CAPACITY);
+        let hub = Arc::new(Hub {
+            backend,
+            settings,
+            shared: Mutex::new(Shared {
+                view: View::new(initial),
+                seq: 0,
+            }),
+            fanout,
+            registry: Mutex::new(Registry::default()),
+        });
+        tokio::spawn(hub.clone().run(rx));
+        hub
+    }
+
+    pub fn settings(&self) -> &HubSettings {
+        &self.settings
+    }
+
+    pub(super) fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(self: Arc<Self>, mut rx: broadcast::Receiver<Arc<Published>>) {
+        loop {
+            match rx.recv().await {
+                Ok(published) => self.on_change(&published).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    warn!(
+                        missed = n,
+                        "CTI hub fell behind the bus; every desktop resyncs"
+                    );
+                    let initial = self.backend.initial_state().await;
+                    let mut shared = self.shared();
+                    shared.view.refresh(initial);
+                    shared.seq += 1;
+                    let seq = shared.seq;
+                    let _ = self.fanout.send(Arc::new(Fanout::Resync { seq }));
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
+    async fn on_change(&self, published: &Published) {
+        let wanted = self.shared().view.needs_screen_pop(&published.change);
+        let pop = match wanted {
+            Some((protocol, queue)) => {
+                tokio::time::timeout(SCREEN_POP_WAIT, self.backend.screen_pop(protocol, queue))
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
+        let mut shared = self.shared();
+        for addressed in shared.view.apply(&published.change, pop) {
+            shared.seq += 1;
+            let item = Fanout::Event {
+                seq: shared.seq,
+                audience: addressed.audience,
+                message: addressed.message,
+            };
+            // No connection is not an error.
+            let _ = self.fanout.send(Arc::new(item));
+        }
+    }
+
+    /// Whether a websocket from `origin` may open the CTI: the server's own origin (the
+    /// request's Host) or one listed in `[http] allowed_origins`.
+    pub fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
+        let own = host.is_some_and(|h| {
+            origin.eq_ignore_ascii_case(&format!("http://{h}"))
+                || origin.eq_ignore_ascii_case(&format!("https://{h}"))
+        });
+        own || self
+            .settings
+            .allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
+    /// Serves one accepted websocket: authenticates, then resumes a connection or starts
+    /// one. `credential` is `None` when the request carried none; `origin_ok` is the
+    /// Origin check's verdict.
+    pub async fn serve(
+        self: Arc<Self>,
+        mut socket: WebSocket,
+        credential: Option<Credential>,
+        origin_ok: bool,
+    ) {
+        let Some(credential) = credential else {
+            info!("CTI connection without a credential refused");
+            return close_socket(socket, close::NO_CREDENTIAL, "sem credencial").await;
+        };
+        if !origin_ok {
+            warn!("CTI connection from a foreign origin refused");
+            return close_socket(socket, close::BAD_CREDENTIAL, "origem não permitida").await;
+        }
+        let principal = match self.backend.authenticate(credential).await {
+            Ok(p) => p,
+            Err(e) => {
+                let (code, text) = match e {
+                    AuthError::Missing => (close::NO_CREDENTIAL, "sem credencial"),
+                    AuthError::Bad => (close::BAD_CREDENTIAL, "credencial inválida"),
+                    AuthError::Expired => (close::SESSION_EXPIRED, "sessão expirada"),
+                };
+                info!(error = %e, "CTI connection refused");
+                return close_socket(socket, code, text).await;
+            }
+        };
+        // The first message may be a hello asking to resume; anything else is kept and
+        // read by the new connection as its first message.
+        let mut first = None;
+        let mut resume = None;
+        match tokio::time::timeout(HELLO_WAIT, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                match serde_json::from_str::<super::protocol::ClientMessage>(&text) {
+                    Ok(super::protocol::ClientMessage::Hello {
+                        v: super::protocol::VERSION,
+                        resume: r,
+                    }) => resume = r,
+                    _ => first = Some(text.to_string()),
+                }
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(None) | Ok(Some(Err(_))) => return,
+        }
+        let mut resume_failed = false;
+        if let Some(ResumeFrom {
+            connection,
+            last_seq,
+        }) = resume
+        {
+            let control = {
+                let registry = self.registry();
+                registry
+                    .conns
+                    .get(&connection)
+                    .filter(|c| c.user == principal.user)
+                    .map(|c| c.control.clone())
+            };
+            if let Some(control) = control {
+                let attach = Control::Attach {
+                    socket,
+                    last_seq,
+                    principal: principal.clone(),
+                };
+                match control.send(attach).await {
+                    Ok(()) => return,
+                    // The connection ended meanwhile: start afresh with the socket.
+                    Err(mpsc::error::SendError(Control::Attach { socket: s, .. })) => socket = s,
+                    Err(_) => return,
+                }
+            }
+            debug!(user = %principal.user, "CTI resume of an unknown or ended connection");
+            resume_failed = true;
+        }
+        super::connection::Connection::run(self, principal, socket, first, resume_failed).await;
+    }
+
+    /// The snapshot `who` may see now, and the fan-out seq it includes.
+    pub(super) async fn snapshot(&self, who: &Principal) -> (super::protocol::Snapshot, u64) {
+        let figures = tokio::time::timeout(FIGURES_WAIT, self.backend.figures(who.clone()))
+            .await
+            .ok()
+            .flatten();
+        let shared = self.shared();
+        let mut snapshot = shared.view.snapshot(who);
+        snapshot.figures = figures;
+        (snapshot, shared.seq)
+    }
+
+    /// Checks a command against the user's rights and the live state; returns what to run.
+    pub(super) fn plan(&self, who: &Principal, command: Command) -> Result<Plan, ReplyError> {
+        let refuse = |code, message: &str| ReplyError {
+            code,
+            message: message.to_owned(),
+        };
+        if who.role == Role::Auditor {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "auditores não executam comandos",
+            ));
+        }
+        let Some(agent) = who.agent.clone() else {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "usuário sem agente vinculado",
+            ));
+        };
+        let shared = self.shared();
+        let view = &shared.view;
+        let live = |protocol: &str| {
+            if view.has_live_call(&agent, protocol) {
+                Ok(())
+            } else {
+                Err(refuse(ErrorCode::NotFound, "chamada não encontrada"))
+            }
+        };
+        let agent_cmd = |c| Ok(Plan::Agent(agent.clone(), c));
+        match command {
+            Command::Login { queues } => agent_cmd(AgentCommand::Login { queues }),
+            Command::Logout {} => agent_cmd(AgentCommand::Logout),
+            Command::Ready {} => agent_cmd(AgentCommand::Ready),
+            Command::Pause { reason } => agent_cmd(AgentCommand::Pause { reason }),
+            Command::NextState { state, reason } => {
+                agent_cmd(AgentCommand::NextState { state, reason })
+            }
+            Command::EndWrapUp {} => agent_cmd(AgentCommand::EndWrapUp),
+            Command::Answer {} => match view.ringing_at(&agent) {
+                Some(protocol) => Ok(Plan::Call(agent.clone(), CallCommand::Answer { protocol })),
+                None => Err(refuse(ErrorCode::InvalidState, "nenhuma chamada tocando")),
+            },
+            Command::HangUp { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(agent.clone(), CallCommand::HangUp { protocol }))
+            }
+            Command::Hold { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(agent.clone(), CallCommand::Hold { protocol }))
+            }
+            Command::Resume { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(agent.clone(), CallCommand::Resume { protocol }))
+            }
+            Command::Dtmf { protocol, digits } => {
+                if digits.is_empty()
+                    || !digits
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+                {
+                    return Err(refuse(ErrorCode::BadArgs, "dígitos inválidos"));
+                }
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::Dtmf { protocol, digits },
+                ))
+            }
+            Command::Transfer { protocol, to, mode } => {
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::Transfer { protocol, to, mode },
+                ))
+            }
+            Command::Call { number } => Ok(Plan::Call(agent.clone(), CallCommand::Call { number })),
+            Command::ScheduleCallback {
+                protocol,
+                at_ms,
+                number,
+            } => {
+                if !view.handled(&agent, &protocol) {
+                    return Err(refuse(ErrorCode::NotFound, "chamada não encontrada"));
+                }
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::ScheduleCallback {
+                        protocol,
+                        at_ms,
+                        number,
+                    },
+                ))
+            }
+            Command::Register {
+                protocol,
+                code,
+                note,
+            } => {
+                if !view.handled(&agent, &protocol) {
+                    return Err(refuse(ErrorCode::NotFound, "chamada não encontrada"));
+                }
+                Ok(Plan::Register(
+                    agent.clone(),
+                    Registration {
+                        protocol,
+                        code,
+                        note,
+                    },
+                ))
+            }
+        }
+    }
+}
+
+pub(super) enum Plan {
+    Agent(String, AgentCommand),
+    Call(String, CallCommand),
+    Register(String, Registration),
+}
+
+impl Plan {
+    pub(super) fn entity(&self) -> Option<Entity> {
+        match self {
+            Plan::Agent(agent, _) => Some(Entity::Agent(agent.clone())),
+            Plan::Call(_, c) => match c {
+                CallCommand::Answer { protocol }
+                | CallCommand::HangUp { protocol }
+                | CallCommand::Hold { protocol }
+                | CallCommand::Resume { protocol }
+                | CallCommand::Dtmf { protocol, .. }
+                | CallCommand::Transfer { protocol, .. } => Some(Entity::Call(protocol.clone())),
+                CallCommand::Call { .. } | CallCommand::ScheduleCallback { .. } => None,
+            },
+            Plan::Register(..) => None,
+        }
+    }
+}
+
+pub(super) async fn close_socket(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}

@@ -1,0 +1,64 @@
+//! The CTI: the websocket desktops (agents, supervisors) use to see live state and act on
+//! it, `GET /api/cti`. Protocol v1 is written up in `docs/cti.md`.
+//!
+//! - `protocol`: the messages (serde) and their JSON Schema.
+//! - `session`: one connection's protocol state, sans-IO (seq, resume buffer, replies).
+//! - `view`: what the hub knows from the bus, the events it makes, who sees what (pure).
+//! - `hub`: the bus reader, the fan-out, authentication and command checks (IO).
+//! - `connection`: one connection's task (IO).
+//! - `backend`: the one trait through which the CTI authenticates and acts on the server.
+//! - `ws`: the axum endpoint (credential, Origin).
+//!
+//! Limits: state comes from the bus only (plus an initial state), so a call that began
+//! before the hub did is not shown; figures are sent in snapshots, not pushed.
+
+pub mod backend;
+mod connection;
+pub mod hub;
+pub mod protocol;
+pub mod session;
+pub mod view;
+mod ws;
+
+use serde::Deserialize;
+
+pub use backend::{Backend, Credential};
+pub use hub::{Hub, HubSettings};
+pub use ws::routes;
+
+/// Seconds between heartbeats (the contract's value).
+pub const HEARTBEAT_SECS: u64 = 15;
+/// Messages kept per connection for resume.
+pub const RESUME_BUFFER: usize = 5_000;
+/// The pause reason of an agent whose desktop stayed disconnected past the grace time.
+pub const DISCONNECTED_REASON: &str = "disconnected";
+
+/// `[cti]` in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CtiSettings {
+    /// How long a dropped connection can be resumed (its missed messages replayed).
+    #[serde(default = "default_resume_window")]
+    pub resume_window_secs: u64,
+    /// How long an available agent's desktop may stay disconnected before the agent is
+    /// paused with reason `disconnected`.
+    #[serde(default = "default_disconnect_grace")]
+    pub disconnect_grace_secs: u64,
+}
+
+fn default_resume_window() -> u64 {
+    60
+}
+
+fn default_disconnect_grace() -> u64 {
+    30
+}
+
+impl Default for CtiSettings {
+    fn default() -> CtiSettings {
+        CtiSettings {
+            resume_window_secs: default_resume_window(),
+            disconnect_grace_secs: default_disconnect_grace(),
+        }
+    }
+}

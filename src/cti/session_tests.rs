@@ -1,0 +1,113 @@
+use super::*;
+use crate::cti::protocol::ResyncReason;
+
+fn frame(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("json")
+}
+
+fn heartbeat(s: &mut Session, now: i64) -> Arc<str> {
+    s.push(
+        ServerMessage::Heartbeat {
+            server_time_ms: now,
+        },
+        now,
+    )
+}
+
+#[test]
+fn seq_is_gapless_from_one_over_every_message() {
+    let mut s = Session::new("c".into(), 10, 60_000);
+    let a = heartbeat(&mut s, 0);
+    let b = s.push(
+        ServerMessage::ResyncRequired {
+            reason: ResyncReason::Lagged,
+        },
+        0,
+    );
+    let c = s.on_client_text("not json", 0);
+    assert_eq!(frame(&a)["seq"], 1);
+    assert_eq!(frame(&b)["seq"], 2);
+    let Action::Send(err) = &c[0] else {
+        panic!("an error frame")
+    };
+    assert_eq!(frame(err)["seq"], 3);
+    assert_eq!(frame(err)["type"], "error");
+}
+
+#[test]
+fn each_command_id_gets_one_reply_and_a_reused_one_is_refused() {
+    let mut s = Session::new("c".into(), 10, 60_000);
+    let cmd = r#"{"v":1,"type":"command","id":"a","command":"ready","args":{}}"#;
+    assert_eq!(
+        s.on_client_text(cmd, 0),
+        vec![Action::Run {
+            id: "a".into(),
+            command: Command::Ready {}
+        }]
+    );
+    let again = s.on_client_text(cmd, 0);
+    let Action::Send(err) = &again[0] else {
+        panic!("an error frame")
+    };
+    assert_eq!(frame(err)["code"], "duplicate_id");
+    assert_eq!(frame(err)["id"], "a");
+    let unknown = s.on_client_text(r#"{"v":1,"type":"command","id":"b","command":"fly"}"#, 0);
+    let Action::Send(reply) = &unknown[0] else {
+        panic!("a reply")
+    };
+    assert_eq!(frame(reply)["type"], "reply");
+    assert_eq!(frame(reply)["error"]["code"], "unknown_command");
+}
+
+#[test]
+fn the_fifth_malformed_message_closes_with_4002() {
+    let mut s = Session::new("c".into(), 10, 60_000);
+    for _ in 0..4 {
+        let out = s.on_client_text("{", 0);
+        assert_eq!(out.len(), 1);
+    }
+    let out = s.on_client_text(r#"{"v":2,"type":"snapshot_request"}"#, 0);
+    assert_eq!(out.last(), Some(&Action::Close(close::PROTOCOL_ERROR)));
+}
+
+#[test]
+fn events_while_a_command_runs_and_up_to_its_version_carry_its_id() {
+    let mut s = Session::new("c".into(), 10, 60_000);
+    let agent = |v| {
+        ServerMessage::AgentState(crate::cti::protocol::AgentStateBody {
+            agent: "1001".into(),
+            version: v,
+            state: crate::cti::protocol::AgentState::Paused,
+            reason: None,
+            since_ms: 0,
+            queues: vec![],
+            call: None,
+            next_state: None,
+            command_id: None,
+        })
+    };
+    s.begin_command("p1", Some(Entity::Agent("1001".into())));
+    assert_eq!(frame(&s.push(agent(1), 0))["command_id"], "p1");
+    s.finish_command("p1", Some(Entity::Agent("1001".into())), Ok(Some(2)), 0);
+    assert_eq!(frame(&s.push(agent(2), 0))["command_id"], "p1");
+    assert!(frame(&s.push(agent(3), 0)).get("command_id").is_none());
+}
+
+#[test]
+fn replay_gives_what_followed_or_nothing_when_it_is_gone() {
+    let mut s = Session::new("c".into(), 3, 60_000);
+    for _ in 0..5 {
+        heartbeat(&mut s, 0);
+    }
+    // Kept: 3, 4, 5.
+    let replay = s.replay_after(3, 0).expect("kept");
+    assert_eq!(replay.len(), 2);
+    assert_eq!(frame(&replay[0])["seq"], 4);
+    assert_eq!(s.replay_after(5, 0).map(|r| r.len()), Some(0));
+    assert!(s.replay_after(1, 0).is_none(), "2 is gone");
+    assert!(s.replay_after(9, 0).is_none(), "never sent");
+    assert!(
+        s.replay_after(3, 120_000).is_none(),
+        "older than the window"
+    );
+}
