@@ -240,10 +240,14 @@ fn sessions_roles_and_revocation_postgres() {
 
 fn failed_logins_are_limited_and_idle_sessions_expire(db: Db) {
     let server = Server::start(db, &["1001"]);
-    // Idle sessions end after 2 s (a restart applies the setting).
+    // Sessions end after 2 s idle or 4 s after login (a restart applies the settings).
     let config_path = server.dir.path().join("atende.toml");
     let config = std::fs::read_to_string(&config_path).expect("config");
-    let config = config.replacen("[http]\n", "[http]\nsession_idle_secs = 2\n", 1);
+    let config = config.replacen(
+        "[http]\n",
+        "[http]\nsession_idle_secs = 2\nsession_max_secs = 4\n",
+        1,
+    );
     std::fs::write(&config_path, config).expect("write config");
     let server = server.restart();
 

@@ -333,4 +333,62 @@ mod tests {
             Err(ConfigError::Invalid(Invalid::AgentSecret(a))) if a == "1001"
         ));
     }
+
+    #[test]
+    fn the_removed_admin_token_is_refused_pointing_to_users() {
+        let bad = DEMO.replacen(
+            "[http]\n",
+            "[http]\nadmin_token = \"0123456789abcdef\"\n",
+            1,
+        );
+        let err = Config::parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("[[users]]") && err.contains("atende user add"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn half_a_tls_setting_is_refused() {
+        let bad = DEMO.replacen("[http]\n", "[http]\ntls_cert = \"c.pem\"\n", 1);
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::TlsHalf))
+        ));
+    }
+
+    #[test]
+    fn users_are_checked() {
+        let demo = Config::parse(DEMO).expect("demo");
+        assert_eq!(demo.users.len(), 8);
+        for (from, to, says) in [
+            (
+                "agent = \"1001\"\npassword_hash",
+                "agent = \"9999\"\npassword_hash",
+                "9999",
+            ),
+            ("name = \"supervisora\"", "name = \"admin\"", "twice"),
+            (
+                "password_hash = \"$argon2id",
+                "password_hash = \"x$argon2id",
+                "PHC",
+            ),
+            (
+                "queues = [\"geral\", \"pericia\", \"beneficios\", \"pagamentos\", \"acessibilidade\"]\npassword_hash",
+                "queues = [\"nenhuma\"]\npassword_hash",
+                "nenhuma",
+            ),
+            (
+                "role = \"agent\"\nagent = \"1001\"\n",
+                "role = \"agent\"\n",
+                "needs agent",
+            ),
+        ] {
+            assert!(DEMO.contains(from), "{from}");
+            let err = Config::parse(&DEMO.replacen(from, to, 1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{from}: {err}");
+        }
+    }
 }
