@@ -286,6 +286,71 @@ pub fn from_cookie_header(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::users::{NewAccount, Role};
+
+    async fn sessions(dir: &std::path::Path) -> Sessions {
+        let store = crate::store::Store::connect(&crate::testkit::fresh_sqlite_url(dir))
+            .await
+            .expect("SQLite opens");
+        let accounts = Accounts::new(store.clone(), crate::audit::Audit::new(store));
+        accounts
+            .add(
+                "test",
+                NewAccount {
+                    name: "ana".into(),
+                    display_name: None,
+                    role: Role::Agent,
+                    agent: Some("1001".into()),
+                    queues: vec!["geral".into()],
+                    password: "senha-da-ana".into(),
+                },
+            )
+            .await
+            .expect("added");
+        Sessions::new(
+            accounts,
+            SessionSettings {
+                idle: Duration::from_secs(600),
+                max: Duration::from_secs(3600),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_ticket_works_once_and_only_while_its_session_is_open() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = sessions(dir.path()).await;
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let (cookie, p) = s.login("ana", "senha-da-ana", ip).await.expect("login");
+        assert_eq!(p.agent.as_deref(), Some("1001"));
+        assert_eq!(s.principal(&cookie).await.expect("open").user, "ana");
+        assert!(matches!(s.principal("").await, Err(AuthError::Missing)));
+        assert!(matches!(s.principal("nope").await, Err(AuthError::Bad)));
+
+        let ticket = s.ticket(&p);
+        let redeemed = s.redeem_ticket(&ticket).await.expect("first use");
+        assert_eq!(
+            (redeemed.user.as_str(), redeemed.role),
+            ("ana", Role::Agent)
+        );
+        assert!(matches!(
+            s.redeem_ticket(&ticket).await,
+            Err(AuthError::Bad)
+        ));
+        assert!(matches!(s.redeem_ticket("").await, Err(AuthError::Missing)));
+
+        let ticket = s.ticket(&p);
+        s.logout(&p).await.expect("logout");
+        assert!(matches!(
+            s.redeem_ticket(&ticket).await,
+            Err(AuthError::Bad)
+        ));
+        assert!(matches!(s.principal(&cookie).await, Err(AuthError::Bad)));
+        assert!(matches!(
+            s.login("ana", "errada-errada", ip).await,
+            Err(LoginError::Refused)
+        ));
+    }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
