@@ -456,3 +456,65 @@ fn cli_user_commands_sqlite() {
 fn cli_user_commands_postgres() {
     cli_user_commands(Db::Postgres);
 }
+
+fn live_acd_is_shown_within_the_supervisors_scope(db: Db) {
+    let server = Server::start_ivr(db, &support::ivr::IvrOptions::open_with(&["1001"]));
+    let adm = admin(&server);
+    add_user(
+        &server,
+        &adm,
+        serde_json::json!({"name": "pericia", "role": "supervisor", "queues": ["pericia"],
+                           "password": "senha-pericia"}),
+    );
+    add_user(
+        &server,
+        &adm,
+        serde_json::json!({"name": "vazia", "role": "supervisor", "password": "senha-vazia"}),
+    );
+    add_user(
+        &server,
+        &adm,
+        serde_json::json!({"name": "aud", "role": "auditor", "password": "senha-aud-1"}),
+    );
+    let ids = |v: &serde_json::Value, field: &str| -> Vec<String> {
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|x| x[field].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (status, _, all) = req(&server, "GET", "/api/queues", Some(&adm), None);
+    assert_eq!(status, 200);
+    assert_eq!(ids(&all, "queue").len(), 5, "{all}");
+
+    let sup = login_as(&server, "pericia", "senha-pericia");
+    let (status, _, queues) = req(&server, "GET", "/api/queues", Some(&sup), None);
+    assert_eq!(status, 200);
+    assert_eq!(ids(&queues, "queue"), ["pericia"]);
+    let (_, _, agents) = req(&server, "GET", "/api/agents", Some(&sup), None);
+    assert_eq!(ids(&agents, "agent"), ["1001"]);
+    let (status, _, _) = req(&server, "GET", "/api/agents/1001/events", Some(&sup), None);
+    assert_eq!(status, 200);
+
+    let none = login_as(&server, "vazia", "senha-vazia");
+    let (_, _, queues) = req(&server, "GET", "/api/queues", Some(&none), None);
+    assert_eq!(queues, serde_json::json!([]));
+    let (_, _, agents) = req(&server, "GET", "/api/agents", Some(&none), None);
+    assert_eq!(agents, serde_json::json!([]));
+    let (status, _, _) = req(&server, "GET", "/api/agents/1001/events", Some(&none), None);
+    assert_eq!(status, 403);
+
+    let aud = login_as(&server, "aud", "senha-aud-1");
+    let (status, _, _) = req(&server, "GET", "/api/queues", Some(&aud), None);
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn live_acd_is_shown_within_the_supervisors_scope_sqlite() {
+    live_acd_is_shown_within_the_supervisors_scope(Db::Sqlite);
+}
+
+#[test]
+fn live_acd_is_shown_within_the_supervisors_scope_postgres() {
+    live_acd_is_shown_within_the_supervisors_scope(Db::Postgres);
+}
