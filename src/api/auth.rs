@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -156,10 +156,10 @@ async fn audit_change(State(auth): State<Auth>, req: Request, next: Next) -> Res
         .extensions()
         .get::<Principal>()
         .map_or_else(|| "?".to_owned(), |p| p.user.clone());
-    let target = format!("{method} {}", req.uri().path());
+    let target = format!("{method} {}", full_path(&req));
     let resp = next.run(req).await;
     let action = match target.as_str() {
-        "POST /api/config/reload" | "POST /config/reload" => "config.reload",
+        "POST /api/config/reload" => "config.reload",
         t if t.ends_with("/ivr/reload") => "ivr.reload",
         _ => "api.change",
     };
@@ -183,6 +183,13 @@ pub fn guarded<S: Clone + Send + Sync + 'static>(
     roles: &'static [Role],
 ) -> Router<S> {
     authenticated(require(routes, auth, roles), auth)
+}
+
+/// The request's path as the client sent it (a nested router sees it without `/api`).
+fn full_path(req: &Request) -> String {
+    req.extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned())
 }
 
 fn session_id(headers: &HeaderMap) -> &str {
@@ -221,7 +228,7 @@ async fn check_role(
     if roles.contains(&p.role) {
         return next.run(req).await;
     }
-    denied(&auth, &p, req.method(), req.uri().path()).await
+    denied(&auth, &p, req.method(), &full_path(&req)).await
 }
 
 /// A 403 for `p`, written to the audit log and the server log.

@@ -208,7 +208,7 @@ async fn recording(
             .record(
                 &who.user,
                 "denied",
-                &format!("recording {protocol}"),
+                &format!("GET /api/calls/{protocol}/recording"),
                 "not in the supervisor's queues",
             )
             .await;

@@ -63,7 +63,9 @@ pub struct Principal {
     /// Queues (directly or through teams) the user may see and act on; empty for an
     /// admin or auditor means every queue.
     pub queues: Vec<String>,
-    /// The session this principal came from (to revoke or expire it).
+    /// The session this principal came from: the sha256 of its cookie value (never the
+    /// value itself, so a principal logged or serialised logs nobody in); check it again
+    /// with `Sessions::still_valid`.
     pub session: String,
 }
 
