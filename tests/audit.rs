@@ -147,6 +147,8 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
     let target = format!("GET /api/calls/{protocol}/recording");
     assert!(has(&log, "ag", "denied", &target), "{log}");
     assert!(has(&log, "sup", "denied", &target), "{log}");
+    let detail = format!("GET /api/calls/{protocol}");
+    assert!(has(&log, "sup", "denied", &detail), "{log}");
     let out = verify_cli(&server);
     assert!(
         out.status.success(),

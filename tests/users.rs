@@ -503,6 +503,11 @@ fn live_acd_is_shown_within_the_supervisors_scope(db: Db) {
     assert_eq!(agents, serde_json::json!([]));
     let (status, _, _) = req(&server, "GET", "/api/agents/1001/events", Some(&none), None);
     assert_eq!(status, 403);
+    let (actions, _) = audit_actions(&server, &adm);
+    assert!(
+        actions.contains(&"vazia denied GET /api/agents/1001/events".to_owned()),
+        "{actions:#?}"
+    );
 
     let aud = login_as(&server, "aud", "senha-aud-1");
     let (status, _, _) = req(&server, "GET", "/api/queues", Some(&aud), None);

@@ -100,6 +100,9 @@ async fn agent_events(
         return Err(ApiError::UnknownAgent);
     }
     if !sees_agent(&state, &who, &agent) {
+        let target = format!("GET /api/agents/{agent}/events");
+        let why = "the agent is in no queue of the user's scope";
+        super::auth::record_denied(&state.auth, &who, &target, why).await;
         return Err(ApiError::Forbidden);
     }
     let (from, to) = (p.from.unwrap_or(0), p.to.unwrap_or(i64::MAX));

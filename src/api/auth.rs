@@ -231,6 +231,17 @@ async fn check_role(
     denied(&auth, &p, req.method(), &full_path(&req)).await
 }
 
+/// Writes a refusal outside the role layer (a record out of the user's scope) to the
+/// audit log and the server log; the caller answers 403.
+pub async fn record_denied(auth: &Auth, p: &Principal, target: &str, why: &str) {
+    warn!(user = %p.user, role = %p.role, target, why, "request refused");
+    auth.sessions
+        .accounts()
+        .audit()
+        .record(&p.user, "denied", target, why)
+        .await;
+}
+
 /// A 403 for `p`, written to the audit log and the server log.
 pub async fn denied(auth: &Auth, p: &Principal, method: &Method, path: &str) -> Response {
     warn!(user = %p.user, role = %p.role, %method, path, "request refused: role not allowed");

@@ -21,6 +21,8 @@ use crate::store::protocol::Protocol;
 use crate::store::query::CallDetail;
 use crate::users::{Principal, Role};
 
+const OUT_OF_SCOPE: &str = "the call went through no queue of the user's scope";
+
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/calls", get(list_calls))
@@ -139,6 +141,8 @@ async fn call_detail(
         })?
         .ok_or(ApiError::NotFound)?;
     if who.role == Role::Supervisor && !queues_of(&detail).iter().any(|q| who.sees_queue(q)) {
+        let target = format!("GET /api/calls/{protocol}");
+        super::auth::record_denied(&state.auth, &who, &target, OUT_OF_SCOPE).await;
         return Err(ApiError::Forbidden);
     }
     Ok(Json(mask_restricted(detail)))
@@ -200,18 +204,8 @@ async fn recording(
         Some(_) => return Err(ApiError::BadRequest("format is pcm16 or stored")),
     };
     if !in_scope(&state, &who, &protocol).await? {
-        state
-            .auth
-            .sessions
-            .accounts()
-            .audit()
-            .record(
-                &who.user,
-                "denied",
-                &format!("GET /api/calls/{protocol}/recording"),
-                "not in the supervisor's queues",
-            )
-            .await;
+        let target = format!("GET /api/calls/{protocol}/recording");
+        super::auth::record_denied(&state.auth, &who, &target, OUT_OF_SCOPE).await;
         return Err(ApiError::Forbidden);
     }
     let path = state.exchange.recording_path(&protocol);
