@@ -1,10 +1,11 @@
-//! The admin API's command-line client: one `POST` to the running server (`atende ivr
-//! reload`, `atende reload`), in plain HTTP/1.1 over a std `TcpStream` (`Connection:
-//! close`, the answer read to its end). Returns the status code and body; what they mean
-//! is each command's business.
+//! The admin API's command-line client: log in as a user (`POST /api/login`, the password
+//! from `ATENDE_PASSWORD` or the first line of stdin), then one `POST` to the running
+//! server (`atende ivr reload`, `atende reload`) with the session cookie, in plain
+//! HTTP/1.1 over a std `TcpStream` (`Connection: close`, the answer read to its end).
+//! Returns the status code and body; what they mean is each command's business.
 //!
-//! Only `http://` URLs: the admin API is reached on loopback or a management network until
-//! the HTTPS listener exists.
+//! Only `http://` URLs: use it on loopback (a server with HTTPS only is reloaded with
+//! SIGHUP; its flows are reloaded by the file watcher).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -38,15 +39,39 @@ pub enum ClientError {
     BadAnswer { url: String },
 }
 
-/// The admin token of a command: `--token`, else `ATENDE_ADMIN_TOKEN`. `None` (after
-/// telling the operator how to give one) when neither is set or it is empty.
-pub fn token(given: Option<String>) -> Option<String> {
-    let token = given.or_else(|| std::env::var("ATENDE_ADMIN_TOKEN").ok());
-    let token = token.filter(|t| !t.is_empty());
-    if token.is_none() {
-        eprintln!("no admin token: pass --token or set ATENDE_ADMIN_TOKEN");
+/// Who a command logs in as.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+/// The user of a command: `--user`, else `ATENDE_USER`; the password from
+/// `ATENDE_PASSWORD`, else the first line of stdin. `None` (after telling the operator how
+/// to give them) when either is missing.
+pub fn token(given: Option<String>) -> Option<Credentials> {
+    let user = given
+        .or_else(|| std::env::var("ATENDE_USER").ok())
+        .filter(|u| !u.is_empty());
+    let Some(user) = user else {
+        eprintln!("no user: pass --user NAME or set ATENDE_USER (an admin user)");
+        return None;
+    };
+    let password = match std::env::var("ATENDE_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                line.clear();
+            }
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.is_empty() {
+        eprintln!("no password: set ATENDE_PASSWORD or give it on stdin");
+        return None;
     }
-    token
+    Some(Credentials { user, password })
 }
 
 /// Prints a command's answer (to stdout when the server `accepted` it, else to stderr)
@@ -69,8 +94,33 @@ pub fn report<L: std::fmt::Display>(
     }
 }
 
-/// `POST {url}{path}` with the admin bearer token and no body: (status, body).
-pub fn post(url: &str, path: &str, token: &str) -> Result<(u16, Vec<u8>), ClientError> {
+/// Logs in with `who`, then `POST {url}{path}` with no body: (status, body). A refused
+/// login is returned as its own answer (401 or 429).
+pub fn post(url: &str, path: &str, who: &Credentials) -> Result<(u16, Vec<u8>), ClientError> {
+    let login = serde_json::json!({ "user": who.user, "password": who.password }).to_string();
+    let (status, headers, body) = request(url, "/api/login", "", Some(&login))?;
+    if status != 204 {
+        return Ok((status, body));
+    }
+    let cookie = headers
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.trim().split(';').next().map(str::to_owned))
+        .ok_or_else(|| ClientError::BadAnswer {
+            url: url.to_owned(),
+        })?;
+    let (status, _, body) = request(url, path, &format!("Cookie: {cookie}\r\n"), None)?;
+    Ok((status, body))
+}
+
+/// One `POST` with `extra` header lines and an optional JSON body: (status, head, body).
+fn request(
+    url: &str,
+    path: &str,
+    extra: &str,
+    json: Option<&str>,
+) -> Result<(u16, String, Vec<u8>), ClientError> {
     let (authority, prefix) = split_url(url)?;
     let connect = |source| ClientError::Connect {
         url: url.to_owned(),
@@ -88,10 +138,16 @@ pub fn post(url: &str, path: &str, token: &str) -> Result<(u16, Vec<u8>), Client
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(connect)?;
     stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
+    let body = json.unwrap_or("");
+    let content_type = if json.is_some() {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
     let request = format!(
-        "POST {prefix}{path} HTTP/1.1\r\nHost: {authority}\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: 0\r\nAccept: application/json\r\n\
-         Connection: close\r\n\r\n"
+        "POST {prefix}{path} HTTP/1.1\r\nHost: {authority}\r\n{extra}{content_type}\
+         Content-Length: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).map_err(io)?;
     let mut answer = Vec::new();
@@ -99,9 +155,15 @@ pub fn post(url: &str, path: &str, token: &str) -> Result<(u16, Vec<u8>), Client
         .take(MAX_ANSWER)
         .read_to_end(&mut answer)
         .map_err(io)?;
-    parse_answer(&answer).ok_or_else(|| ClientError::BadAnswer {
+    let (status, body) = parse_answer(&answer).ok_or_else(|| ClientError::BadAnswer {
         url: url.to_owned(),
-    })
+    })?;
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    Ok((status, head, body))
 }
 
 /// `http://host:port[/prefix]` → ("host:port", "/prefix").

@@ -51,11 +51,10 @@ pub enum StartError {
     Recording(#[from] crate::media::recording::RecordingError),
     #[error("{0}")]
     Sip(#[from] server::SipServerError),
-    #[error("cannot listen for HTTP on {addr}: {source}")]
-    Http {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Http(#[from] crate::api::serve::ServeError),
+    #[error("users: {0}")]
+    Users(#[from] crate::users::AccountError),
 }
 
 /// A started server; dropping it does not stop it, `shutdown` does.
@@ -263,24 +262,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(async move { ep.serve().await });
     tokio::spawn(server::dispatch(exchange.clone(), endpoint));
 
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| StartError::Http {
-            addr: config.http.listen,
-            source,
-        })?;
-    let http_addr = listener.local_addr().unwrap_or(config.http.listen);
+    let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
     let app = api::router(ApiState {
         exchange: floor.clone(),
         ivr: api::IvrAdmin::from_exchange(&floor, &store).map(|a| a.with_in_use(users)),
         store,
-        token: Arc::from(config.http.admin_token.as_str()),
+        auth,
     });
-    let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "HTTP server stopped");
-        }
-    });
+    let (http_addr, http) = api::serve::start(&config.http, app).await?;
     info!(%sip_addr, %http_addr, "atende is up");
     Ok(Running {
         sip_addr,

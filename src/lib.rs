@@ -12,6 +12,7 @@ pub mod acd;
 pub mod admin_client;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod bus;
 pub mod call;
 pub mod config;

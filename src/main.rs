@@ -43,9 +43,21 @@ enum Command {
         /// The server's HTTP API.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
-        /// Admin bearer token (default: $ATENDE_ADMIN_TOKEN).
-        #[arg(long)]
+        /// An admin user (default: $ATENDE_USER); the password from $ATENDE_PASSWORD or
+        /// the first line of stdin.
+        #[arg(long = "user")]
         token: Option<String>,
+    },
+    /// Users of the pages, the API and the CTI: add, passwd, role, disable, enable, list,
+    /// hash.
+    User {
+        #[command(subcommand)]
+        command: atende::users::cli::UserCommand,
+    },
+    /// The audit log: verify its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: atende::users::cli::AuditCommand,
     },
     /// Print the digest hashes (HA1) to store for an agent instead of its password.
     Ha1 {
@@ -86,6 +98,8 @@ fn main() -> ExitCode {
         Command::Ivr { command } => atende::ivr::cli::run(command),
         Command::Acd { command } => atende::acd::cli::run(command),
         Command::Reload { url, token } => atende::reload::cli::run(&url, token),
+        Command::User { command } => atende::users::cli::run_user(command),
+        Command::Audit { command } => atende::users::cli::run_audit(command),
         Command::Ha1 {
             user,
             realm,

@@ -42,7 +42,8 @@ fn cli_reload(server: &Server) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_atende"))
         .args(["reload", "--url"])
         .arg(format!("http://127.0.0.1:{}", server.http_port))
-        .args(["--token", TOKEN])
+        .args(["--user", ADMIN_USER])
+        .env("ATENDE_PASSWORD", ADMIN_PASSWORD)
         .output()
         .expect("atende reload runs")
 }

@@ -1,16 +1,17 @@
 //! `atende ivr reload` (the real binary) against the admin routes served on a loopback
-//! socket: accepted, refused with the problems listed, wrong token, nobody listening.
+//! socket: accepted, refused with the problems listed, wrong password, nobody listening.
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use atende::api::{IvrAdmin, admin_routes, guarded};
+use atende::api::auth::login_routes;
+use atende::api::{Auth, IvrAdmin, admin_routes, guarded};
 use atende::ivr::{Announcements, LiveFlows};
 use atende::media::prompt::PromptLibrary;
 use atende::store::Store;
 
-const TOKEN: &str = "cli-test-token";
+const PASSWORD: &str = "cli-test-password";
 
 fn copy_shipped_flows(to: &Path) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
@@ -22,12 +23,13 @@ fn copy_shipped_flows(to: &Path) {
     }
 }
 
-async fn cli(args: &[&str], token: Option<&str>) -> Output {
+async fn cli(args: &[&str], password: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_atende"));
     cmd.args(["ivr", "reload"]).args(args);
-    cmd.env_remove("ATENDE_ADMIN_TOKEN");
-    if let Some(t) = token {
-        cmd.env("ATENDE_ADMIN_TOKEN", t);
+    cmd.env_remove("ATENDE_PASSWORD").env_remove("ATENDE_USER");
+    cmd.stdin(std::process::Stdio::null());
+    if let Some(p) = password {
+        cmd.env("ATENDE_PASSWORD", p);
     }
     tokio::task::spawn_blocking(move || cmd.output().expect("the atende binary runs"))
         .await
@@ -54,14 +56,37 @@ async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
         store,
         in_use: None,
     };
-    let app = axum::Router::new().nest("/api", guarded(admin_routes(admin), Arc::from(TOKEN)));
+    let http = atende::config::HttpConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_token: None,
+        allowed_origins: vec![],
+        tls_cert: None,
+        tls_key: None,
+        session_idle_secs: 600,
+        session_max_secs: 3600,
+    };
+    let seed = atende::users::accounts::UserSeed {
+        name: "admin".into(),
+        display_name: None,
+        role: atende::users::Role::Admin,
+        agent: None,
+        queues: vec![],
+        password_hash: atende::users::accounts::hash_password(PASSWORD.into())
+            .await
+            .expect("hash"),
+    };
+    let auth = Auth::start(admin.store.clone(), &http, &[seed])
+        .await
+        .expect("auth");
+    let routes = guarded(admin_routes(admin), &auth, &[atende::users::Role::Admin]);
+    let app = axum::Router::new().nest("/api", login_routes(auth).merge(routes));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let out = cli(&["--url", &url], Some(TOKEN)).await;
+    let out = cli(&["--url", &url, "--user", "admin"], Some(PASSWORD)).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("version 2"),
@@ -73,7 +98,7 @@ async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
     let main = flows_dir.path().join("principal.yaml");
     let good = std::fs::read_to_string(&main).expect("read");
     std::fs::write(&main, good.replace("next: horario", "next: nowhere")).expect("write");
-    let out = cli(&["--url", &url, "--token", TOKEN], None).await;
+    let out = cli(&["--url", &url, "--user", "admin"], Some(PASSWORD)).await;
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("principal.yaml:"), "{err}");
@@ -84,17 +109,20 @@ async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
     assert!(err.contains("the running version 2 stays"), "{err}");
     assert_eq!(flows.version(), 2);
 
-    let out = cli(&["--url", &url], Some("wrong")).await;
+    let out = cli(&["--url", &url, "--user", "admin"], Some("wrong-password")).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("refused the admin token"));
-    let out = cli(&["--url", &url], None).await;
+    assert!(text(&out.stderr).contains("refused the login"));
+    let out = cli(&["--url", &url, "--user", "admin"], None).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("ATENDE_ADMIN_TOKEN"));
+    assert!(text(&out.stderr).contains("ATENDE_PASSWORD"));
+    let out = cli(&["--url", &url], Some(PASSWORD)).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--user"));
     // Nobody listening: a clear error, not a hang.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let out = cli(&["--url", &dead], Some(TOKEN)).await;
+    let out = cli(&["--url", &dead, "--user", "admin"], Some(PASSWORD)).await;
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("cannot reach"),

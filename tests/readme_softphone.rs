@@ -11,7 +11,7 @@ use std::path::Path;
 use support::*;
 
 /// The shipped config with as little changed as a test needs: free loopback ports, the
-/// test's database and recordings, the API token the helpers send. Prompts and flows
+/// test's database and recordings, (the helpers log in as the shipped demo `admin`). Prompts and flows
 /// are the repository's own.
 fn shipped_config(db: &Db, data: &Path, sip_port: u16, http_port: u16, rtp: u16) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -32,10 +32,6 @@ fn shipped_config(db: &Db, data: &Path, sip_port: u16, http_port: u16, rtp: u16)
         (
             "listen = \"127.0.0.1:8080\"",
             format!("listen = \"127.0.0.1:{http_port}\""),
-        ),
-        (
-            "admin_token = \"demo-admin-token-change-me\"",
-            format!("admin_token = \"{TOKEN}\""),
         ),
         (
             "url = \"sqlite://data/atende.db\"",

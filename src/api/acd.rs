@@ -1,16 +1,18 @@
 //! `/api/agents…` and `/api/queues`: what the wallboard shows (every agent's state and
 //! time in it, each queue's waiting calls and staffing) from the ACD actor, and an
 //! agent's stored state changes over a period (login, pauses with reasons, calls).
+//! A supervisor sees the queues of their scope and the agents configured in any of them.
 
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::{ApiError, ApiState};
 use crate::floor::acd::{AcdStatus, AgentView};
+use crate::users::Principal;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -32,12 +34,32 @@ async fn status(state: &ApiState) -> Result<AcdStatus, ApiError> {
     acd.status().await.ok_or(ApiError::NoAcd)
 }
 
-async fn agents(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+/// Whether `who` may see agent `agent`: through a queue of their scope the agent is
+/// configured in.
+fn sees_agent(state: &ApiState, who: &Principal, agent: &str) -> bool {
+    state
+        .exchange
+        .config()
+        .agents
+        .iter()
+        .find(|a| a.id == agent)
+        .is_some_and(|a| a.queues.iter().any(|q| who.sees_queue(q)))
+        || matches!(
+            who.role,
+            crate::users::Role::Admin | crate::users::Role::Auditor
+        )
+}
+
+async fn agents(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
+) -> Result<impl IntoResponse, ApiError> {
     let status = status(&state).await?;
     let config = state.exchange.config();
     let agents: Vec<Agent> = status
         .agents
         .into_iter()
+        .filter(|v| sees_agent(&state, &who, &v.agent))
         .map(|view| Agent {
             name: config
                 .agents
@@ -51,8 +73,13 @@ async fn agents(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiE
     Ok(Json(agents))
 }
 
-async fn queues(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(status(&state).await?.queues))
+async fn queues(
+    State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut queues = status(&state).await?.queues;
+    queues.retain(|q| who.sees_queue(q.queue.as_str()));
+    Ok(Json(queues))
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,11 +92,18 @@ struct Period {
 
 async fn agent_events(
     State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(agent): Path<String>,
     Query(p): Query<Period>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !state.exchange.config().agents.iter().any(|a| a.id == agent) {
         return Err(ApiError::UnknownAgent);
+    }
+    if !sees_agent(&state, &who, &agent) {
+        let target = format!("GET /api/agents/{agent}/events");
+        let why = "the agent is in no queue of the user's scope";
+        super::auth::record_denied(&state.auth, &who, &target, why).await;
+        return Err(ApiError::Forbidden);
     }
     let (from, to) = (p.from.unwrap_or(0), p.to.unwrap_or(i64::MAX));
     if from > to {

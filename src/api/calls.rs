@@ -1,11 +1,15 @@
 //! `/api/calls`: call records of a period, one call's events, its recording.
+//!
+//! A supervisor sees only calls that passed through a queue of their scope; admins and
+//! auditors see every call (the role check itself is in `router` in `mod.rs`). Every
+//! recording play or download is written to the audit log before a byte is sent.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tracing::warn;
@@ -15,6 +19,9 @@ use crate::floor::RESTRICTED;
 use crate::media::recording::wav;
 use crate::store::protocol::Protocol;
 use crate::store::query::CallDetail;
+use crate::users::{Principal, Role};
+
+const OUT_OF_SCOPE: &str = "the call went through no queue of the user's scope";
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -33,6 +40,7 @@ struct Period {
 
 async fn list_calls(
     State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Query(p): Query<Period>,
 ) -> Result<impl IntoResponse, ApiError> {
     let from = p.from.unwrap_or(0);
@@ -59,7 +67,57 @@ async fn list_calls(
             c.a_number = Some(RESTRICTED.to_owned());
         }
     }
+    if who.role == Role::Supervisor {
+        // Scope is per queue, which only the call's events name: read them per call
+        // (bounded by `limit`; this list is a report, not a hot path).
+        let mut kept = Vec::with_capacity(calls.len());
+        for c in calls {
+            if in_scope(&state, &who, &c.protocol).await? {
+                kept.push(c);
+            }
+        }
+        calls = kept;
+    }
     Ok(Json(calls))
+}
+
+/// Every queue a call's events name (ACD events carry `queue`).
+fn queues_of(detail: &CallDetail) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    match (k.as_str(), x) {
+                        ("queue", serde_json::Value::String(q)) => out.push(q.clone()),
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for e in &detail.events {
+        walk(&e.detail, &mut out);
+    }
+    out
+}
+
+/// Whether `who` may see the call `protocol` (supervisors: through a queue of theirs).
+async fn in_scope(
+    state: &ApiState,
+    who: &Principal,
+    protocol: &Protocol,
+) -> Result<bool, ApiError> {
+    if who.role != Role::Supervisor {
+        return Ok(true);
+    }
+    let detail = state.store.call_detail(protocol).await.map_err(|e| {
+        warn!(error = %e, "reading a call failed");
+        ApiError::Database
+    })?;
+    Ok(detail.is_some_and(|d| queues_of(&d).iter().any(|q| who.sees_queue(q))))
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
@@ -69,6 +127,7 @@ fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
 
 async fn call_detail(
     State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(protocol): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let protocol = parse_protocol(&protocol)?;
@@ -81,6 +140,11 @@ async fn call_detail(
             ApiError::Database
         })?
         .ok_or(ApiError::NotFound)?;
+    if who.role == Role::Supervisor && !queues_of(&detail).iter().any(|q| who.sees_queue(q)) {
+        let target = format!("GET /api/calls/{protocol}");
+        super::auth::record_denied(&state.auth, &who, &target, OUT_OF_SCOPE).await;
+        return Err(ApiError::Forbidden);
+    }
     Ok(Json(mask_restricted(detail)))
 }
 
@@ -121,10 +185,15 @@ struct Download {
     /// `pcm16`: the audio converted to 16-bit PCM, for players without A-law. Absent: the
     /// file as stored, the bytes its recorded SHA-256 covers.
     format: Option<String>,
+    /// `true`: played in the page (audited as `recording.play`, served inline); else a
+    /// download (`recording.download`).
+    #[serde(default)]
+    play: bool,
 }
 
 async fn recording(
     State(state): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(protocol): Path<String>,
     Query(download): Query<Download>,
 ) -> Result<Response, ApiError> {
@@ -134,12 +203,51 @@ async fn recording(
         Some("pcm16") => true,
         Some(_) => return Err(ApiError::BadRequest("format is pcm16 or stored")),
     };
+    if !in_scope(&state, &who, &protocol).await? {
+        let target = format!("GET /api/calls/{protocol}/recording");
+        super::auth::record_denied(&state.auth, &who, &target, OUT_OF_SCOPE).await;
+        return Err(ApiError::Forbidden);
+    }
     let path = state.exchange.recording_path(&protocol);
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(ApiError::NoRecording);
+    }
+    let action = if download.play {
+        "recording.play"
+    } else {
+        "recording.download"
+    };
+    // Audited before the first byte: an access the log cannot record is refused.
+    let audited = state
+        .auth
+        .sessions
+        .accounts()
+        .audit()
+        .try_record(
+            &who.user,
+            action,
+            &protocol.to_string(),
+            &format!(
+                "role={} format={}",
+                who.role,
+                if convert { "pcm16" } else { "stored" }
+            ),
+        )
+        .await;
+    if let Err(e) = audited {
+        warn!(error = %e, "cannot audit a recording access; refused");
+        return Err(ApiError::Database);
+    }
+    let disposition = if download.play {
+        "inline"
+    } else {
+        "attachment"
+    };
     let headers = [
         (header::CONTENT_TYPE, "audio/wav".to_owned()),
         (
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{protocol}.wav\""),
+            format!("{disposition}; filename=\"{protocol}.wav\""),
         ),
     ];
     if convert {

@@ -1,6 +1,7 @@
 //! `/api/ivr` through `oneshot`: summary, reload refused and accepted, the emergency
-//! switch, statistics, and the token guard.
+//! switch, statistics, and the session and role guard.
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
@@ -193,9 +194,38 @@ async fn stats_are_read_from_the_stored_ivr_events() {
 }
 
 #[tokio::test]
-async fn every_admin_route_needs_the_token() {
+async fn every_admin_route_needs_an_admin_session() {
+    use crate::users::Role;
     let f = fixture().await;
-    let app = app(&f.admin);
+    let http: crate::config::HttpConfig = toml::from_str("listen = \"127.0.0.1:0\"").expect("http");
+    let hash = crate::users::accounts::hash_password("senha-de-teste".into())
+        .await
+        .expect("hash");
+    let seed = |name: &str, role| crate::users::accounts::UserSeed {
+        name: name.into(),
+        display_name: None,
+        role,
+        agent: None,
+        queues: vec![],
+        password_hash: hash.clone(),
+    };
+    let auth = super::Auth::start(
+        f.admin.store.clone(),
+        &http,
+        &[seed("adm", Role::Admin), seed("sup", Role::Supervisor)],
+    )
+    .await
+    .expect("auth");
+    let any = std::net::IpAddr::from([127, 0, 0, 1]);
+    let (sup, _) = auth
+        .sessions
+        .login("sup", "senha-de-teste", any)
+        .await
+        .expect("supervisor logs in");
+    let app = Router::new().nest(
+        "/api",
+        super::guarded(super::admin_routes(f.admin.clone()), &auth, &[Role::Admin]),
+    );
     for (method, uri) in [
         ("GET", "/api/ivr"),
         ("POST", "/api/ivr/reload"),
@@ -206,17 +236,32 @@ async fn every_admin_route_needs_the_token() {
         ("PUT", "/api/prompts/pt-BR/x"),
         ("DELETE", "/api/prompts/pt-BR/ura/boas-vindas"),
     ] {
-        for auth in [None, Some("Bearer wrong"), Some("test-admin-token")] {
+        for (cookie, status) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (
+                Some("atende_session=wrong".to_owned()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (Some(format!("atende_session={sup}")), StatusCode::FORBIDDEN),
+        ] {
             let mut req = Request::builder().method(method).uri(uri);
-            if let Some(a) = auth {
-                req = req.header("authorization", a);
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
             }
             let req = req.body(Body::empty()).expect("request");
             let resp = app.clone().oneshot(req).await.expect("infallible");
-            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {uri}");
+            assert_eq!(resp.status(), status, "{method} {uri}");
         }
     }
     assert_eq!(f.admin.flows.version(), 1);
+    let denied = auth
+        .sessions
+        .accounts()
+        .audit()
+        .latest(100)
+        .await
+        .expect("audit");
+    assert_eq!(denied.iter().filter(|e| e.action == "denied").count(), 8);
 }
 
 #[tokio::test]

@@ -9,27 +9,32 @@
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
 //! - `pages`: `/` (login) and `/desktop/` — the bundled agent desktop, open (no data).
 //! - `with_cti` adds `/api/cti`, the CTI websocket (`crate::cti`), outside the token guard.
+//! - `auth`: `/api/login`, `/api/logout`, `/api/me`, `/api/cti/ticket`, `/api/users…`,
+//!   `/api/audit`, and the session and role layers.
 //!
-//! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
-//! issue brings users and roles. Each module has its own typed error mapped to a status
+//! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
+//! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
+//! ACD; admin, auditor or supervisor (in scope) for call records and recordings; admin or
+//! auditor for the audit log. Each module has its own typed error mapped to a status
 //! code and a JSON `{"error": …}` without leaking internals (paths, SQL); details go to
 //! the log.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use tracing::warn;
 
 use crate::floor::Floor;
 use crate::ivr::{Announcements, LiveFlows};
 use crate::media::prompt::PromptLibrary;
 use crate::store::Store;
+use crate::users::Role;
+
+pub use auth::{Auth, guarded};
 
 mod acd;
+pub mod auth;
 mod calls;
 mod config;
 mod health;
@@ -40,6 +45,7 @@ mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
+pub mod serve;
 #[cfg(test)]
 mod testing;
 
@@ -49,7 +55,7 @@ pub struct ApiState {
     /// the SIP exchange.
     pub exchange: Arc<Floor>,
     pub store: Store,
-    pub token: Arc<str>,
+    pub auth: Auth,
     /// The IVR's running flows and switches; `None` mounts no `/api/ivr` or `/api/prompts`.
     pub ivr: Option<IvrAdmin>,
 }
@@ -100,8 +106,8 @@ impl IvrAdmin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or wrong bearer token")]
-    Unauthorized,
+    #[error("your role may not see this")]
+    Forbidden,
     #[error("no such call")]
     NotFound,
     #[error("bad request: {0}")]
@@ -121,7 +127,7 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound
             | ApiError::NoRecording
             | ApiError::NoAcd
@@ -139,14 +145,36 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(state: ApiState) -> Router {
-    let mut api = calls::router().merge(acd::router()).merge(config::router());
-    if let Some(admin) = state.ivr.clone() {
-        api = api.merge(admin_routes(admin));
+    let auth = state.auth.clone();
+    let mut admin = config::router();
+    if let Some(ivr) = state.ivr.clone() {
+        admin = admin.merge(admin_routes(ivr));
     }
+    let protected = Router::new()
+        .merge(auth::require(
+            auth::audited(admin, &auth),
+            &auth,
+            &[Role::Admin],
+        ))
+        .merge(auth::require(
+            acd::router(),
+            &auth,
+            &[Role::Supervisor, Role::Admin],
+        ))
+        .merge(auth::require(
+            calls::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::session_routes(auth.clone()))
+        .merge(auth::admin_routes(auth.clone()));
     Router::new()
         .merge(health::router())
         .merge(pages::router())
-        .nest("/api", guarded(api, state.token.clone()))
+        .nest(
+            "/api",
+            auth::login_routes(auth.clone()).merge(auth::authenticated(protected, &auth)),
+        )
         .with_state(state)
 }
 
@@ -159,28 +187,4 @@ pub fn with_cti(router: Router, hub: Arc<crate::cti::Hub>) -> Router {
 /// The IVR and prompt routes (relative to `/api`), with their own state.
 pub fn admin_routes<S: Clone + Send + Sync + 'static>(admin: IvrAdmin) -> Router<S> {
     ivr::router(admin.clone()).merge(prompts::router(admin))
-}
-
-/// `routes` behind the admin bearer token.
-pub fn guarded<S: Clone + Send + Sync + 'static>(routes: Router<S>, token: Arc<str>) -> Router<S> {
-    routes.layer(middleware::from_fn_with_state(token, require_token))
-}
-
-async fn require_token(
-    State(token): State<Arc<str>>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let ok: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()).into();
-    if !ok {
-        warn!(path = %req.uri().path(), "API request with a missing or wrong token");
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(next.run(req).await)
 }

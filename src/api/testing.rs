@@ -9,12 +9,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 
-use super::{IvrAdmin, admin_routes, guarded};
+use super::{IvrAdmin, admin_routes};
 use crate::ivr::{Announcements, LiveFlows};
 use crate::media::prompt::PromptLibrary;
 use crate::store::Store;
-
-pub(crate) const TOKEN: &str = "test-admin-token";
 
 pub(crate) struct Fixture {
     pub flows: tempfile::TempDir,
@@ -69,15 +67,25 @@ pub(crate) async fn fixture() -> Fixture {
     }
 }
 
-/// The admin routes under `/api` behind the token, as `router()` mounts them.
+/// The admin routes under `/api`, every request made as an admin (the session and role
+/// layers are tested in `ivr_tests` and end to end).
 pub(crate) fn app(admin: &IvrAdmin) -> Router {
-    Router::new().nest(
-        "/api",
-        guarded(admin_routes(admin.clone()), Arc::from(TOKEN)),
-    )
+    let as_admin = axum::middleware::from_fn(
+        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+            req.extensions_mut().insert(crate::users::Principal {
+                user: "admin".into(),
+                role: crate::users::Role::Admin,
+                agent: None,
+                queues: vec![],
+                session: String::new(),
+            });
+            next.run(req).await
+        },
+    );
+    Router::new().nest("/api", admin_routes(admin.clone()).layer(as_admin))
 }
 
-/// Sends one request with the admin token; the answer's status and JSON (`null` if none).
+/// Sends one request as an admin; the answer's status and JSON (`null` if none).
 pub(crate) async fn send(
     app: &Router,
     method: &str,
@@ -87,7 +95,6 @@ pub(crate) async fn send(
     let req = Request::builder()
         .method(method)
         .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(body.into())
         .expect("a valid test request");

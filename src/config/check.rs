@@ -60,8 +60,16 @@ pub enum Invalid {
     AgentHash { agent: String, field: &'static str },
     #[error("timezone {0:?} is not a known IANA time zone")]
     TimeZone(String),
-    #[error("http.admin_token must be at least 16 characters")]
-    WeakToken,
+    #[error(
+        "http.admin_token is no longer used: the API takes users' sessions. Remove it and add an admin with [[users]] (password_hash from `atende user hash`) or `atende user add NAME --role admin`"
+    )]
+    AdminTokenRemoved,
+    #[error("http.tls_cert and http.tls_key go together: give both for HTTPS, or neither")]
+    TlsHalf,
+    #[error("http.session_idle_secs and session_max_secs must be at least 1")]
+    SessionTimes,
+    #[error("user {user:?}: {problem}")]
+    User { user: String, problem: String },
     #[error("service {0:?} has ivr = true but there is no [ivr] section")]
     NoIvr(String),
     #[error("service {0:?} needs a welcome_prompt (or ivr = true)")]
@@ -130,8 +138,8 @@ impl Config {
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             return Err(Invalid::TimeZone(self.timezone.clone()));
         }
-        if self.http.admin_token.len() < 16 {
-            return Err(Invalid::WeakToken);
+        if self.http.admin_token.is_some() {
+            return Err(Invalid::AdminTokenRemoved);
         }
         // A browser's Origin is exactly scheme://host[:port]: anything else never matches.
         for o in &self.http.allowed_origins {
@@ -143,6 +151,13 @@ impl Config {
                 return Err(Invalid::AllowedOrigin(o.clone()));
             }
         }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            return Err(Invalid::TlsHalf);
+        }
+        if self.http.session_idle_secs == 0 || self.http.session_max_secs == 0 {
+            return Err(Invalid::SessionTimes);
+        }
+        self.check_users()?;
         let url = &self.database.url;
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -257,6 +272,51 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `[[users]]`: plain unique names, a PHC hash, agents linked to a configured agent,
+    /// queues that exist.
+    fn check_users(&self) -> Result<(), Invalid> {
+        let bad = |user: &str, problem: String| Invalid::User {
+            user: user.to_owned(),
+            problem,
+        };
+        let mut names = HashSet::new();
+        for u in &self.users {
+            crate::users::accounts::check_name(&u.name).map_err(|e| bad(&u.name, e.to_string()))?;
+            if !names.insert(u.name.as_str()) {
+                return Err(bad(&u.name, "appears twice".into()));
+            }
+            if !crate::users::accounts::is_argon2_phc(&u.password_hash) {
+                return Err(bad(
+                    &u.name,
+                    "password_hash is not an argon2 PHC string (`atende user hash` prints one)"
+                        .into(),
+                ));
+            }
+            match (&u.role, &u.agent) {
+                (crate::users::Role::Agent, None) => {
+                    return Err(bad(
+                        &u.name,
+                        "role agent needs agent = \"<agent id>\"".into(),
+                    ));
+                }
+                (_, Some(a)) if !self.agents.iter().any(|x| &x.id == a) => {
+                    return Err(bad(&u.name, format!("agent {a:?} is not in [[agents]]")));
+                }
+                _ => {}
+            }
+            if let Some(q) = u
+                .queues
+                .iter()
+                .find(|q| !self.queues.iter().any(|x| x.id.as_str() == q.as_str()))
+            {
+                return Err(bad(&u.name, format!("queue {q:?} is not in [[queues]]")));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,5 +365,63 @@ mod tests {
             Config::parse(&bad),
             Err(ConfigError::Invalid(Invalid::AgentSecret(a))) if a == "1001"
         ));
+    }
+
+    #[test]
+    fn the_removed_admin_token_is_refused_pointing_to_users() {
+        let bad = DEMO.replacen(
+            "[http]\n",
+            "[http]\nadmin_token = \"0123456789abcdef\"\n",
+            1,
+        );
+        let err = Config::parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("[[users]]") && err.contains("atende user add"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn half_a_tls_setting_is_refused() {
+        let bad = DEMO.replacen("[http]\n", "[http]\ntls_cert = \"c.pem\"\n", 1);
+        assert!(matches!(
+            Config::parse(&bad),
+            Err(ConfigError::Invalid(Invalid::TlsHalf))
+        ));
+    }
+
+    #[test]
+    fn users_are_checked() {
+        let demo = Config::parse(DEMO).expect("demo");
+        assert_eq!(demo.users.len(), 8);
+        for (from, to, says) in [
+            (
+                "agent = \"1001\"\npassword_hash",
+                "agent = \"9999\"\npassword_hash",
+                "9999",
+            ),
+            ("name = \"supervisora\"", "name = \"admin\"", "twice"),
+            (
+                "password_hash = \"$argon2id",
+                "password_hash = \"x$argon2id",
+                "PHC",
+            ),
+            (
+                "queues = [\"geral\", \"pericia\", \"beneficios\", \"pagamentos\", \"acessibilidade\"]\npassword_hash",
+                "queues = [\"nenhuma\"]\npassword_hash",
+                "nenhuma",
+            ),
+            (
+                "role = \"agent\"\nagent = \"1001\"\n",
+                "role = \"agent\"\n",
+                "needs agent",
+            ),
+        ] {
+            assert!(DEMO.contains(from), "{from}");
+            let err = Config::parse(&DEMO.replacen(from, to, 1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{from}: {err}");
+        }
     }
 }

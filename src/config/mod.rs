@@ -69,6 +69,9 @@ pub struct Config {
     /// Where calls leave atende for the public network (callbacks to citizens).
     #[serde(default)]
     pub outbound: Option<OutboundConfig>,
+    /// Operators added to the database at start when their name is not there yet.
+    #[serde(default)]
+    pub users: Vec<crate::users::accounts::UserSeed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -171,11 +174,32 @@ pub struct MediaConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
-    pub admin_token: String,
+    /// Removed: refused with a message pointing to `[[users]]` and `atende user add`.
+    #[serde(default)]
+    pub admin_token: Option<String>,
     /// Origins (scheme://host:port) other than the server's own whose pages may open the
     /// CTI websocket with the session cookie.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// HTTPS: a PEM certificate chain and its PEM private key (both or neither).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// A session unused this long ends (the user logs in again).
+    #[serde(default = "default_session_idle")]
+    pub session_idle_secs: u64,
+    /// A session ends this long after its login, used or not.
+    #[serde(default = "default_session_max")]
+    pub session_max_secs: u64,
+}
+
+fn default_session_idle() -> u64 {
+    30 * 60
+}
+
+fn default_session_max() -> u64 {
+    12 * 3600
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -73,8 +73,9 @@ pub enum IvrCommand {
         /// The server's HTTP API.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
-        /// Admin bearer token (default: $ATENDE_ADMIN_TOKEN).
-        #[arg(long)]
+        /// An admin user (default: $ATENDE_USER); the password from $ATENDE_PASSWORD or
+        /// the first line of stdin.
+        #[arg(long = "user")]
         token: Option<String>,
     },
 }

@@ -39,7 +39,7 @@ pub fn outcome(status: u16, body: &[u8]) -> (bool, Vec<String>) {
         },
         401 => (
             false,
-            vec!["the server refused the admin token (check --token or ATENDE_ADMIN_TOKEN)".into()],
+            vec!["the server refused the login (check --user and ATENDE_PASSWORD)".into()],
         ),
         _ => match serde_json::from_slice::<Refused>(body) {
             Ok(r) => {

@@ -210,8 +210,13 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     check("media.io_uring", a.io_uring == b.io_uring);
     check("http.listen", old.http.listen == new.http.listen);
     check(
-        "http.admin_token",
-        old.http.admin_token == new.http.admin_token,
+        "http.tls_cert/tls_key",
+        (&old.http.tls_cert, &old.http.tls_key) == (&new.http.tls_cert, &new.http.tls_key),
+    );
+    check(
+        "http.session_idle_secs/session_max_secs",
+        (old.http.session_idle_secs, old.http.session_max_secs)
+            == (new.http.session_idle_secs, new.http.session_max_secs),
     );
     check("database.url", old.database.url == new.database.url);
     check("recording.dir", old.recording.dir == new.recording.dir);
@@ -375,14 +380,18 @@ mod tests {
         let new = parse(
             &DEMO
                 .replace("rtp_port_min = 20000", "rtp_port_min = 20100")
-                .replacen("admin_token = \"", "admin_token = \"x", 1),
+                .replacen("session_idle_secs = 1800", "session_idle_secs = 60", 1),
         );
         let mut new = new;
         new.sip.max_calls += 1; // live
         new.database.url = "sqlite://elsewhere.db".into();
         assert_eq!(
             restart_only(&old, &new),
-            ["media.rtp_port_min", "http.admin_token", "database.url"]
+            [
+                "media.rtp_port_min",
+                "http.session_idle_secs/session_max_secs",
+                "database.url"
+            ]
         );
         assert!(Changes::between(&old, &new).other);
         let mut none = old.clone();

@@ -29,6 +29,7 @@ macro_rules! on_pool {
 }
 
 pub mod agent_log;
+pub mod audit;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;
@@ -40,6 +41,7 @@ pub mod settings;
 mod spill;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod users;
 mod write;
 
 use protocol::{Protocol, ProtocolError};

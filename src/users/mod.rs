@@ -1,9 +1,20 @@
 //! Users of the web pages and the CTI: who they are, their role and their scope.
 //!
-//! Only the vocabulary lives here for now (`Role`, `Principal`); accounts, password
-//! hashes and sessions are built on it.
+//! - `Role`, `Principal`: what every permission check sees.
+//! - `accounts`: the accounts in the database (argon2 PHC password hashes), the seeding of
+//!   the config's `[[users]]`, and the changes the CLI and `/api/users` make.
+//! - `sessions`: server-side login sessions, one-time CTI tickets, and the failed-login
+//!   limiter.
 
 use serde::{Deserialize, Serialize};
+
+pub mod accounts;
+pub mod cli;
+pub mod limit;
+pub mod sessions;
+
+pub use accounts::{Account, AccountError, Accounts, NewAccount};
+pub use sessions::{AuthError, LoginError, SessionSettings, Sessions};
 
 /// What a user may do. An auditor only reads (reports, recordings, the audit log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,6 +24,33 @@ pub enum Role {
     Supervisor,
     Admin,
     Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A logged-in user as every permission check sees them.
@@ -25,6 +63,16 @@ pub struct Principal {
     /// Queues (directly or through teams) the user may see and act on; empty for an
     /// admin or auditor means every queue.
     pub queues: Vec<String>,
-    /// The session this principal came from (to revoke or expire it).
+    /// The session this principal came from: the sha256 of its cookie value (never the
+    /// value itself, so a principal logged or serialised logs nobody in); check it again
+    /// with `Sessions::still_valid`.
     pub session: String,
+}
+
+impl Principal {
+    /// Whether this user may see queue `queue`'s calls and people: admins and auditors
+    /// see every queue, others only those in their scope.
+    pub fn sees_queue(&self, queue: &str) -> bool {
+        matches!(self.role, Role::Admin | Role::Auditor) || self.queues.iter().any(|q| q == queue)
+    }
 }

@@ -13,7 +13,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-pub const TOKEN: &str = "test-admin-token-0123456789";
+/// The admin every test server has (the demo config's own `admin`), whose session the
+/// helpers send when `auth` is true.
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "demo-admin";
+/// `ADMIN_PASSWORD` as an argon2 PHC string.
+pub const ADMIN_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$wHtIR3Vn5TurE29/1aMhLQ$33qEhSxcOw6c+mYs3wVV7uF7Z5rvpTJKrgXnll8lbOE";
 pub const DID: &str = "08000000000";
 
 /// Which database a test server uses.
@@ -430,14 +435,63 @@ pub fn http_request(
     auth: bool,
     json: Option<&str>,
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    if !auth {
+        return raw_request(port, method, path, "", json).map(|(s, _, b)| (s, b));
+    }
+    // Log in once per server and reuse the session; log in again if it was refused (a
+    // restart with a fresh database, a test revoking sessions).
+    for fresh in [false, true] {
+        let cookie = admin_cookie(port, fresh)?;
+        let (status, _, body) =
+            raw_request(port, method, path, &format!("Cookie: {cookie}\r\n"), json)?;
+        if status != 401 || fresh {
+            return Ok((status, body));
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+static SESSIONS: std::sync::Mutex<Vec<(u16, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// `atende_session=…` of the test admin on the server at `port` (`fresh`: log in anew).
+fn admin_cookie(port: u16, fresh: bool) -> std::io::Result<String> {
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    if !fresh && let Some((_, c)) = sessions.iter().find(|(p, _)| *p == port) {
+        return Ok(c.clone());
+    }
+    let cookie = login(port, ADMIN_USER, ADMIN_PASSWORD)?
+        .ok_or_else(|| std::io::Error::other("the test admin cannot log in"))?;
+    sessions.retain(|(p, _)| *p != port);
+    sessions.push((port, cookie.clone()));
+    Ok(cookie)
+}
+
+/// `POST /api/login`: the `atende_session=…` cookie, or `None` when refused.
+pub fn login(port: u16, user: &str, password: &str) -> std::io::Result<Option<String>> {
+    let body = serde_json::json!({ "user": user, "password": password }).to_string();
+    let (status, head, _) = raw_request(port, "POST", "/api/login", "", Some(&body))?;
+    if status != 204 {
+        return Ok(None);
+    }
+    Ok(head
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.trim().split(';').next().map(str::to_owned)))
+}
+
+/// One HTTP/1.1 request with `extra` header lines: (status, head, body).
+pub fn raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    extra: &str,
+    json: Option<&str>,
+) -> std::io::Result<(u16, String, Vec<u8>)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let auth = if auth {
-        format!("Authorization: Bearer {TOKEN}\r\n")
-    } else {
-        String::new()
-    };
+    let auth = extra;
     let body = json.unwrap_or("");
     let content = match json {
         Some(b) => format!(
@@ -469,7 +523,7 @@ pub fn http_request(
     {
         body = dechunk(&body);
     }
-    Ok((status, body))
+    Ok((status, head, body))
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -717,13 +771,16 @@ shared_ports = {}
 io_uring = {}
 [http]
 listen = "127.0.0.1:{http_port}"
-admin_token = "{TOKEN}"
 [database]
 url = "{db_url}"
 [recording]
 dir = "{}/recordings"
 [prompts]
 dir = "{}"
+[[users]]
+name = "{ADMIN_USER}"
+role = "admin"
+password_hash = "{ADMIN_HASH}"
 [[trunks]]
 name = "test-gateway"
 allow = ["127.0.0.1"]

@@ -12,7 +12,7 @@ use crate::admin_client::{self, ClientError};
 pub enum ReloadError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("the server refused the admin token (check --token or ATENDE_ADMIN_TOKEN)")]
+    #[error("the server refused the login (check --user and ATENDE_PASSWORD)")]
     Unauthorized,
     #[error("the server answered {status}: {message}")]
     Status { status: u16, message: String },
@@ -94,7 +94,7 @@ struct ErrorBody {
 }
 
 /// Asks the server at `url` to reload its flows.
-pub fn reload(url: &str, token: &str) -> Result<Outcome, ReloadError> {
+pub fn reload(url: &str, token: &admin_client::Credentials) -> Result<Outcome, ReloadError> {
     let (status, body) = admin_client::post(url, "/api/ivr/reload", token)?;
     interpret(status, &body)
 }
