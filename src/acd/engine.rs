@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::AcdError;
 use super::agent::{self, Agent, AgentState};
 use super::call::Call;
-use super::config::{Destination, EngineConfig, Escalation, MAX_PROFICIENCY, PAUSE_NO_ANSWER};
+use super::config::{Destination, EngineConfig, Escalation, MAX_PROFICIENCY, SYSTEM_PAUSE_REASONS};
 use super::event::{AcdEvent, AgentStatus, Input, Output};
 use super::ids::{AgentId, CallId, Now, QueueId, SkillId, Tick};
 use super::queue::{Queue, SkillIdx};
@@ -100,9 +100,7 @@ impl Engine {
         for q in &mut queues {
             q.cfg.escalation.sort_by_key(|s| s.after_secs);
         }
-        let mut pause_reasons: HashSet<String> = config.pause_reasons.into_iter().collect();
-        pause_reasons.insert(PAUSE_NO_ANSWER.to_string());
-        pause_reasons.insert("login".to_string());
+        let pause_reasons = agent_pause_reasons(config.pause_reasons);
         let mut engine = Engine {
             queues,
             queue_ids,
@@ -137,6 +135,8 @@ impl Engine {
             Input::AgentLogin(login) => self.login(login),
             Input::AgentReady { agent } => self.ready(&agent),
             Input::AgentPause { agent, reason } => self.pause(&agent, reason),
+            Input::SystemPause { agent, reason } => self.system_pause(&agent, reason),
+            Input::NextState { agent, next } => self.set_next_state(&agent, next),
             Input::AgentLogout { agent } => self.logout(&agent),
             Input::WrapUpEnded { agent } => self.wrap_up_ended(&agent),
             Input::OfferAnswered { call, agent } => self.offer_answered(&call, &agent),
@@ -150,6 +150,7 @@ impl Engine {
                 not_before,
             } => self.callback_requested(&call, number, keep_place, not_before),
             Input::CallbackResult { call, outcome } => self.callback_result(&call, outcome),
+            Input::ScheduleCallback(cb) => self.schedule_requested_callback(cb),
         }
     }
 
@@ -395,4 +396,15 @@ impl Engine {
     pub(super) fn pause_reason_known(&self, reason: &str) -> bool {
         self.pause_reasons.contains(reason)
     }
+}
+
+/// The reasons an agent may pause with: the configured ones and "login", never a system
+/// reason (those come only through `Input::SystemPause`, even if a config lists them).
+pub(super) fn agent_pause_reasons(configured: Vec<String>) -> HashSet<String> {
+    let mut reasons: HashSet<String> = configured.into_iter().collect();
+    reasons.insert("login".to_string());
+    for r in SYSTEM_PAUSE_REASONS {
+        reasons.remove(r);
+    }
+    reasons
 }
