@@ -7,6 +7,8 @@
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
+//! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
+//!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
 //!
 //! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
 //! issue brings users and roles. Each module has its own typed error mapped to a status
@@ -37,6 +39,7 @@ mod ivr_tests;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
+mod registrations;
 #[cfg(test)]
 mod testing;
 
@@ -134,7 +137,10 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(state: ApiState) -> Router {
-    let mut api = calls::router().merge(acd::router()).merge(config::router());
+    let mut api = calls::router()
+        .merge(acd::router())
+        .merge(config::router())
+        .merge(registrations::router());
     if let Some(admin) = state.ivr.clone() {
         api = api.merge(admin_routes(admin));
     }

@@ -322,7 +322,9 @@ mod tests {
         assert_eq!(last.kind, "registered");
         assert_eq!(last.detail["code"], "reclamacao");
         // A registration written again by the event writer (the bus) is a no-op.
-        s.write_batch(std::slice::from_ref(&first)).await.expect("idempotent");
+        s.write_batch(std::slice::from_ref(&first))
+            .await
+            .expect("idempotent");
         assert_eq!(s.registrations(&p).await.expect("read").len(), 2);
     }
     both_backends!(
