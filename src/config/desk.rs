@@ -11,8 +11,8 @@ use super::{AcdSettings, Config, Invalid};
 use crate::acd::config::SYSTEM_PAUSE_REASONS;
 
 /// A pause an agent may pick: `code` goes into the agent log and the ACD, `label`
-/// (pt-BR) is what the desktop shows; `productive` pauses (training, feedback) count as
-/// work time in the agent's figures, the others as away.
+/// (pt-BR) is what the desktop shows; `productive` pauses (training, feedback) are work
+/// time, the others away (`GET /api/pause_reasons` carries it to figures and reports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PauseReason {

@@ -189,6 +189,30 @@ impl Store {
         }))
     }
 
+    /// Of the calls an agent answered that started in `[from_ms, to_ms)`: how many, and
+    /// how many have at least one registration (the IAR KPI's two terms).
+    pub async fn registered_calls(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let counts: (i64, i64) = on_pool!(self, pool => {
+            sqlx::query_as(
+                // Registrations are exactly the events from REGISTRATION_SEQ_BASE on: the
+                // (protocol, seq) index answers EXISTS without reading the events.
+                "SELECT COUNT(*), COUNT(CASE WHEN EXISTS (SELECT 1 FROM call_events e \
+                 WHERE e.protocol = c.protocol AND e.seq >= $3) THEN 1 END) FROM calls c \
+                 WHERE c.started_at_ms >= $1 AND c.started_at_ms < $2 AND c.agent IS NOT NULL",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(REGISTRATION_SEQ_BASE))
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(counts)
+    }
+
     /// The last `limit` calls from `a_number` other than `except`, newest first, with
     /// their registrations. An empty number (anonymous) has no history.
     pub async fn caller_history(
@@ -409,6 +433,15 @@ mod tests {
         assert!(h[0].registrations.is_empty());
         assert_eq!(h[1].registrations[0].code, "informacao");
         assert!(s.caller_history("", &ps[3], 5).await.expect("q").is_empty());
+        // The IAR KPI: 5 answered calls started in the period, 1 registered (twice counts once).
+        s.append_registration(&ps[1], 9_500, registered("1001", "reclamacao", ""))
+            .await
+            .expect("appended");
+        assert_eq!(s.registered_calls(0, 10_000).await.expect("kpi"), (5, 1));
+        assert_eq!(
+            s.registered_calls(2_500, 10_000).await.expect("kpi"),
+            (2, 0)
+        );
     }
     both_backends!(
         history,
