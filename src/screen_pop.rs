@@ -35,6 +35,32 @@ pub struct PopSource {
     pub variables: BTreeMap<String, String>,
 }
 
+impl PopSource {
+    /// From the call's `offered` event (number, DID, privacy) and the IVR's variables;
+    /// `None` for another kind of event.
+    pub fn from_offered(
+        protocol: Protocol,
+        offered: &crate::events::EventKind,
+        variables: BTreeMap<String, String>,
+    ) -> Option<PopSource> {
+        match offered {
+            crate::events::EventKind::Offered {
+                a_number,
+                b_number,
+                restricted,
+                ..
+            } => Some(PopSource {
+                protocol,
+                a_number: a_number.clone(),
+                restricted: *restricted,
+                did: b_number.clone(),
+                variables,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// One previous call as the pop lists it: its latest registration on top, all of them
 /// in `registrations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -264,6 +290,31 @@ mod tests {
         let q = queue(&[], Some("https://x.example/a?n=${nome}"));
         let pop = assemble(&source(false), &q, 0, vec![], &[]);
         assert_eq!(pop.url.as_deref(), Some("https://x.example/a?n="));
+    }
+
+    #[test]
+    fn the_source_comes_from_the_offered_event() {
+        let offered = crate::events::EventKind::Offered {
+            call_id: "x@gw".into(),
+            a_number: "27999990000".into(),
+            b_number: "08000000000".into(),
+            service: "ura".into(),
+            source: "trunk:gw".into(),
+            restricted: true,
+        };
+        let s = source(true);
+        assert_eq!(
+            PopSource::from_offered(s.protocol.clone(), &offered, s.variables.clone()),
+            Some(s.clone())
+        );
+        assert_eq!(
+            PopSource::from_offered(
+                s.protocol.clone(),
+                &crate::events::EventKind::Answered,
+                BTreeMap::new()
+            ),
+            None
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! registered through the API with a disposition code and a note; the registration is an
 //! event of the call's log, listed on the call; another agent, an unknown code, a note
 //! with control characters or too long, and an unknown call are each refused with their
-//! own status — on SQLite and on PostgreSQL.
+//! own status; the caller's next call pops with the first one's registration in its
+//! history — on SQLite and on PostgreSQL.
 
 mod support;
 
@@ -135,6 +136,30 @@ fn a_call_is_registered_by_the_agent_who_answered_it(db: Db) {
     let registered = event(events, "registered");
     assert_eq!(registered["detail"]["code"], "informacao");
     assert!(registered["at_ms"].as_i64() >= detail["summary"]["ended_at_ms"].as_i64());
+
+    // The citizen calls again: the second call's screen-pop lists the first with what it
+    // was registered as last.
+    let agent = start_answering_agent(&server, agent_port, 1, 500);
+    let caller = start_caller(&server, 3500, 1500, &[]);
+    wait_ok(caller, "second caller", &server);
+    wait_ok(agent, "agent phone, second call", &server);
+    let (second, _) = wait_for_event(&server, "hung_up");
+    assert_ne!(second, protocol);
+    let pop = server.api(&format!("/api/calls/{second}/screen_pop"));
+    assert_eq!(pop["protocol"], second.as_str());
+    assert_eq!(pop["caller"], "1133334444");
+    assert_eq!(pop["did"], DID);
+    assert_eq!(pop["ivr"], serde_json::json!({}));
+    let history = pop["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{pop}");
+    assert_eq!(history[0]["protocol"], protocol.as_str());
+    assert_eq!(history[0]["disposition"], "reclamacao");
+    assert_eq!(history[0]["label"], "Reclamação registrada");
+    assert_eq!(history[0]["note"], "Demora na fila");
+    assert_eq!(
+        history[0]["registrations"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // The lists the desktop offers.
     let dispositions = server.api("/api/dispositions");

@@ -216,6 +216,19 @@ impl Engine {
         Some((self.status_of(&a.state), a.time_in_state(self.now.tick)))
     }
 
+    /// The caller's number and the IVR's variables of a call the engine holds: what the
+    /// shell needs for the screen-pop when `Output::Offer` names the call.
+    pub fn offer_context(
+        &self,
+        call: &CallId,
+    ) -> Option<(
+        &super::ids::CallerNumber,
+        &std::collections::BTreeMap<String, String>,
+    )> {
+        let c = self.c(*self.call_ids.get(call)?);
+        Some((&c.a_number, &c.variables))
+    }
+
     /// Calls the engine holds (waiting, ringing, talking or pending callback).
     pub fn calls_in_progress(&self) -> usize {
         self.call_ids.len()

@@ -187,6 +187,23 @@ fn end_wrap_up_ends_it_early_and_applies_the_next_state() {
 }
 
 #[test]
+fn the_offer_context_hands_the_ivr_variables_to_the_screen_pop() {
+    let mut h = Harness::new(vec![QueueConfig::new("q")]);
+    h.ok(Input::Enqueue(NewCall {
+        call: "c1".into(),
+        queue: "q".into(),
+        priority: 0,
+        skills: vec![],
+        a_number: CallerNumber::new("27999990000"),
+        variables: [("cpf".to_owned(), "52998224725".to_owned())].into(),
+    }));
+    let (number, vars) = h.engine.offer_context(&"c1".into()).expect("held");
+    assert_eq!(number, &CallerNumber::new("27999990000"));
+    assert_eq!(vars["cpf"], "52998224725");
+    assert!(h.engine.offer_context(&"c2".into()).is_none());
+}
+
+#[test]
 fn next_state_is_refused_without_a_call_or_with_a_bad_reason() {
     let mut h = Harness::new(vec![QueueConfig::new("q")]);
     h.login("a1", &[("q", 1)], &[]);

@@ -9,6 +9,7 @@
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
 //! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
 //!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
+//! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
 //!
 //! Everything under `/api` needs `Authorization: Bearer <http.admin_token>` until the CTI
 //! issue brings users and roles. Each module has its own typed error mapped to a status
@@ -40,6 +41,7 @@ pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
 mod registrations;
+mod screen_pop;
 #[cfg(test)]
 mod testing;
 
@@ -140,7 +142,8 @@ pub fn router(state: ApiState) -> Router {
     let mut api = calls::router()
         .merge(acd::router())
         .merge(config::router())
-        .merge(registrations::router());
+        .merge(registrations::router())
+        .merge(screen_pop::router());
     if let Some(admin) = state.ivr.clone() {
         api = api.merge(admin_routes(admin));
     }
