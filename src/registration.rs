@@ -41,6 +41,18 @@ pub struct Limits {
     pub note_max_chars: usize,
 }
 
+impl Limits {
+    /// `[acd] registration_window_secs` and `note_max_chars`.
+    pub fn from_config(acd: &crate::config::AcdSettings) -> Limits {
+        Limits {
+            window_ms: i64::try_from(acd.registration_window_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000),
+            note_max_chars: acd.note_max_chars,
+        }
+    }
+}
+
 /// Why a registration was refused; the message is what the agent's screen shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {

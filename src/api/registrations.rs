@@ -15,8 +15,9 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::ApiState;
-use crate::registration::{self, Limits, Refused, Registration};
+use crate::registration::{Limits, Refused, Registration};
 use crate::store::protocol::Protocol;
+use crate::store::registration::RegisterError;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -83,38 +84,28 @@ async fn register(
     Json(body): Json<Body>,
 ) -> Result<impl IntoResponse, RegistrationError> {
     let protocol = parse_protocol(&protocol)?;
-    let facts = state
-        .store
-        .registration_facts(&protocol, &body.agent)
-        .await
-        .map_err(database)?
-        .ok_or(RegistrationError::NotFound)?;
     let config = state.exchange.config();
-    let limits = Limits {
-        window_ms: i64::try_from(config.acd.registration_window_secs)
-            .unwrap_or(i64::MAX / 1000)
-            .saturating_mul(1000),
-        note_max_chars: config.acd.note_max_chars,
-    };
     let now_ms = jiff::Timestamp::now().as_millisecond();
-    let kind = registration::check(
-        &body.agent,
-        &body.registration,
-        &facts,
-        &config.dispositions,
-        limits,
-        now_ms,
-    )
-    .map_err(|r| {
-        // The note is the citizen's business: never logged.
-        info!(%protocol, agent = %body.agent, code = %body.registration.code, refused = %r, "registration refused");
-        RegistrationError::Refused(r)
-    })?;
     let event = state
         .store
-        .append_registration(&protocol, now_ms, kind)
+        .register_call(
+            &protocol,
+            &body.agent,
+            &body.registration,
+            &config.dispositions,
+            Limits::from_config(&config.acd),
+            now_ms,
+        )
         .await
-        .map_err(database)?;
+        .map_err(|e| match e {
+            RegisterError::UnknownCall => RegistrationError::NotFound,
+            RegisterError::Store(e) => database(e),
+            RegisterError::Refused(r) => {
+                // The note is the citizen's business: never logged.
+                info!(%protocol, agent = %body.agent, code = %body.registration.code, refused = %r, "registration refused");
+                RegistrationError::Refused(r)
+            }
+        })?;
     info!(%protocol, agent = %body.agent, code = %body.registration.code, "call registered");
     Ok((
         StatusCode::CREATED,

@@ -14,7 +14,19 @@ use serde::Serialize;
 use super::event::{CallEvent, EventKind};
 use super::protocol::Protocol;
 use super::{Store, StoreError};
-use crate::registration::CallFacts;
+use crate::config::Disposition;
+use crate::registration::{self, CallFacts, Limits, Refused, Registration};
+
+/// Why `register_call` stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("no such call")]
+    UnknownCall,
+    #[error(transparent)]
+    Refused(Refused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The first `seq` of a call's registrations (far above any call's own events).
 pub const REGISTRATION_SEQ_BASE: u32 = 1 << 30;
@@ -68,6 +80,27 @@ fn parse(r: &Row) -> Result<Option<StoredRegistration>, StoreError> {
 }
 
 impl Store {
+    /// The whole of a registration, as the API and the CTI's `register` command do it:
+    /// the call's facts, `registration::check`, and the append. Returns the stored event
+    /// (for the bus: publishing it again is harmless, the writer's insert is a no-op).
+    pub async fn register_call(
+        &self,
+        protocol: &Protocol,
+        agent: &str,
+        r: &Registration,
+        dispositions: &[Disposition],
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<CallEvent, RegisterError> {
+        let facts = self
+            .registration_facts(protocol, agent)
+            .await?
+            .ok_or(RegisterError::UnknownCall)?;
+        let kind = registration::check(agent, r, &facts, dispositions, limits, now_ms)
+            .map_err(RegisterError::Refused)?;
+        Ok(self.append_registration(protocol, now_ms, kind).await?)
+    }
+
     /// Appends `kind` (a `Registered`) to the call's log at `at_ms`; returns the event.
     pub async fn append_registration(
         &self,
