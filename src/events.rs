@@ -106,6 +106,15 @@ pub enum EventKind {
         sip_status: u16,
         reason: String,
     },
+    /// The agent who answered registered what the call was about: a configured
+    /// disposition code and a free-text note (the IAR KPI counts calls with one). Written
+    /// by the store with `seq` from `REGISTRATION_SEQ_BASE` on (see `store::registration`),
+    /// so it never takes a number the call's own log is about to use.
+    Registered {
+        agent: String,
+        code: String,
+        note: String,
+    },
 }
 
 impl EventKind {
@@ -132,6 +141,7 @@ impl EventKind {
             EventKind::CallbackAttempt { .. } => "callback_attempt",
             EventKind::CitizenDialled { .. } => "citizen_dialled",
             EventKind::CitizenFailed { .. } => "citizen_failed",
+            EventKind::Registered { .. } => "registered",
         }
     }
 }

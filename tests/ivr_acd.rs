@@ -168,7 +168,7 @@ fn abandon_after(talk_ms: u64, expected: std::ops::Range<u64>) {
 }
 
 /// (d) The first agent's phone rings out: the call goes back to the head of the queue, the
-/// agent is paused "no answer", and the second agent answers.
+/// agent is paused "no_answer", and the second agent answers.
 #[test]
 fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
     let server = Server::start_ivr(
@@ -201,8 +201,8 @@ fn ring_no_answer_pauses_the_agent_and_the_next_one_answers() {
         acd_events.iter().any(|e| e["kind"] == "agent_state_changed"
             && e["agent"] == "1001"
             && e["to"]["state"] == "paused"
-            && e["to"]["reason"] == "no answer"),
-        "1001 not paused with no answer: {acd_events:?}"
+            && e["to"]["reason"] == "no_answer"),
+        "1001 not paused with no_answer: {acd_events:?}"
     );
     assert_eq!(acd_event(&events, "answered")["agent"], "1002");
     assert!(kinds(&events).contains(&"bridged".to_owned()));

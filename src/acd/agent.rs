@@ -44,6 +44,8 @@ impl AgentState {
 /// What the agent asked for while on a call, applied when the call and wrap-up end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Pending {
+    /// Asked for explicitly (the default anyway; shown as the agent's next state).
+    Available,
     Pause(String),
     Logout,
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::AcdError;
 use super::agent::{Agent, AgentState, Member, Pending};
 use super::call::CallState;
+use super::config::SYSTEM_PAUSE_REASONS;
 use super::config::WrapUp;
 use super::engine::Engine;
-use super::event::{AcdEvent, AgentLogin, CancelReason, Output};
+use super::event::{AcdEvent, AgentLogin, CancelReason, NextState, Output, SystemPause};
 use super::ids::AgentId;
 use super::timers::{AgentIdx, CallIdx, CallTimer, QueueIdx};
 
@@ -114,9 +115,27 @@ impl Engine {
     }
 
     pub(super) fn pause(&mut self, id: &AgentId, reason: String) -> Result<(), AcdError> {
+        if SYSTEM_PAUSE_REASONS.contains(&reason.as_str()) {
+            return Err(AcdError::SystemPauseReason(reason));
+        }
         if !self.pause_reason_known(&reason) {
             return Err(AcdError::UnknownPauseReason(reason));
         }
+        self.pause_now(id, reason)
+    }
+
+    /// A pause the system decides: like an agent's, with a reason no agent may pick.
+    pub(super) fn system_pause(
+        &mut self,
+        id: &AgentId,
+        reason: SystemPause,
+    ) -> Result<(), AcdError> {
+        self.pause_now(id, reason.reason().to_string())
+    }
+
+    /// On a call: paused when it (and wrap-up) ends. Ringing: the offer goes to someone
+    /// else. Otherwise paused at once (ending wrap-up).
+    fn pause_now(&mut self, id: &AgentId, reason: String) -> Result<(), AcdError> {
         let a = self.logged_in(id)?;
         match self.agents[a as usize].state.clone() {
             AgentState::OnCall(_) => {
@@ -153,6 +172,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Records what the agent becomes when the call and wrap-up end; only on a call or in
+    /// wrap-up (otherwise the agent just changes state now).
+    pub(super) fn set_next_state(&mut self, id: &AgentId, next: NextState) -> Result<(), AcdError> {
+        let a = self.logged_in(id)?;
+        let state = &self.agents[a as usize].state;
+        if !matches!(state, AgentState::OnCall(_) | AgentState::WrapUp(_)) {
+            let state = self.status_of(state);
+            return Err(AcdError::NoCallToFollow {
+                agent: id.clone(),
+                state,
+            });
+        }
+        let pending = match next {
+            NextState::Available => Pending::Available,
+            NextState::LoggedOut => Pending::Logout,
+            NextState::Paused { reason } => {
+                if SYSTEM_PAUSE_REASONS.contains(&reason.as_str()) {
+                    return Err(AcdError::SystemPauseReason(reason));
+                }
+                if !self.pause_reason_known(&reason) {
+                    return Err(AcdError::UnknownPauseReason(reason));
+                }
+                Pending::Pause(reason)
+            }
+        };
+        self.agents[a as usize].pending = Some(pending);
+        Ok(())
+    }
+
+    /// What the agent asked to become when the call or wrap-up ends, if anything.
+    pub fn next_state(&self, id: &AgentId) -> Option<NextState> {
+        let a = *self.agent_ids.get(id)?;
+        Some(match self.agents[a as usize].pending.as_ref()? {
+            Pending::Available => NextState::Available,
+            Pending::Pause(r) => NextState::Paused { reason: r.clone() },
+            Pending::Logout => NextState::LoggedOut,
+        })
     }
 
     pub(super) fn wrap_up_ended(&mut self, id: &AgentId) -> Result<(), AcdError> {
@@ -221,7 +279,7 @@ impl Engine {
         match self.agents[a as usize].pending.take() {
             Some(Pending::Pause(r)) => self.set_agent_state(a, AgentState::Paused(r)),
             Some(Pending::Logout) => self.set_agent_state(a, AgentState::LoggedOut),
-            None => {
+            Some(Pending::Available) | None => {
                 self.agents[a as usize].idle_since = self.now.tick;
                 self.set_agent_state(a, AgentState::Available);
                 self.route_agent(a);

@@ -15,7 +15,9 @@ use super::AcdError;
 use super::call::{Call, CallState, CallbackInfo};
 use super::config::SkillLevel;
 use super::engine::Engine;
-use super::event::{AcdEvent, CallbackOutcome, CancelReason, DequeueReason, Output};
+use super::event::{
+    AcdEvent, CallbackOutcome, CancelReason, DequeueReason, Output, ScheduledCallback,
+};
 use super::ids::{CallId, CallerNumber, Now, QueueId, SkillId};
 use super::timers::{CALL_TIMERS, CallIdx, CallTimer};
 
@@ -104,6 +106,73 @@ impl Engine {
             Some(at) => self.schedule_callback(c, at, false),
             None => self.callback_waits(c),
         }
+        Ok(())
+    }
+
+    /// A callback the citizen asked for at a time (set by the agent on the call): a new
+    /// entry that waits, unseen by agents, until `at`, then joins the queue's callbacks
+    /// at that time's place. Its attempts and retries follow the queue's policy.
+    pub(super) fn schedule_requested_callback(
+        &mut self,
+        cb: ScheduledCallback,
+    ) -> Result<(), AcdError> {
+        if self.call_ids.contains_key(&cb.call) {
+            return Err(AcdError::DuplicateCall(cb.call));
+        }
+        if cb.number.is_empty() {
+            return Err(AcdError::NoCallbackNumber(cb.call));
+        }
+        let now = self.now;
+        if cb.at <= now.wall {
+            return Err(AcdError::CallbackInThePast { call: cb.call });
+        }
+        let qi = self.queue_idx(&cb.queue)?;
+        let mut skills = Vec::new();
+        for s in &cb.skills {
+            skills.push(self.skill(&s.skill, s.level)?);
+        }
+        skills.sort_unstable();
+        skills.dedup_by_key(|(s, _)| *s);
+        let seq = self.next_seq();
+        let at = now.tick_at(cb.at);
+        let call = Call {
+            id: cb.call.clone(),
+            queue: qi,
+            priority: cb.priority,
+            skills,
+            lowered: 0,
+            any_skill: false,
+            max_tier: self.queues[qi as usize].cfg.start_tier,
+            place: at,
+            first_enqueued: now.tick,
+            enqueued_wall: now.wall,
+            entered_queue: now.tick,
+            seq,
+            a_number: cb.number.clone(),
+            variables: cb.variables,
+            state: CallState::Scheduled,
+            next_step: 0,
+            escalation_due: false,
+            max_wait_due: false,
+            hops: 0,
+            callback: Some(CallbackInfo {
+                number: cb.number,
+                typed: true,
+                attempts: 0,
+                requested_wall: now.wall,
+                due_wall: None,
+                keep_place_when_due: false,
+            }),
+            timers: [None; CALL_TIMERS],
+        };
+        let c = self.insert_call(call);
+        self.log(AcdEvent::CallbackRequested {
+            call: cb.call,
+            queue: cb.queue,
+            waited_ms: 0,
+            typed_number: true,
+        });
+        self.schedule_callback(c, cb.at, false);
         Ok(())
     }
 

@@ -12,14 +12,19 @@ use crate::schedule::ScheduleSpec;
 pub const MAX_PROFICIENCY: u8 = 10;
 
 /// The pause reason the engine itself uses when an agent lets an offer ring out.
-pub const PAUSE_NO_ANSWER: &str = "no answer";
+pub const PAUSE_NO_ANSWER: &str = "no_answer";
+/// The pause reason of an agent whose desktop stayed disconnected past the grace period.
+pub const PAUSE_DISCONNECTED: &str = "disconnected";
+/// Reasons only the system sets: an agent asking for one of them is refused.
+pub const SYSTEM_PAUSE_REASONS: [&str; 2] = [PAUSE_NO_ANSWER, PAUSE_DISCONNECTED];
 
 /// Everything the engine needs at start-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     pub queues: Vec<QueueConfig>,
-    /// Pause reasons agents may pick on the CTI screen. "no answer" is always accepted.
+    /// Pause reason codes agents may pick on the CTI screen. "login" is always accepted;
+    /// the system reasons (`SYSTEM_PAUSE_REASONS`) only through `Input::SystemPause`.
     #[serde(default = "default_pause_reasons")]
     pub pause_reasons: Vec<String>,
 }
@@ -221,12 +226,21 @@ pub struct QueueConfig {
     /// Highest member tier a fresh call may reach (`NextTier` widens it); 0 = all tiers.
     #[serde(default)]
     pub start_tier: u8,
-    /// Pause an agent who lets an offer ring out (reason "no answer"). Ring-all never does.
+    /// Pause an agent who lets an offer ring out (reason "no_answer"). Ring-all never does.
     #[serde(default = "yes")]
     pub pause_on_no_answer: bool,
     /// An agent who rejects an offer gets no new one for this long.
     #[serde(default = "default_reject_delay")]
     pub reject_delay_secs: u64,
+    /// What the IVR collected that the agent's screen-pop may show (LGPD: only what this
+    /// queue's agents need); empty = none of it. The engine never reads it.
+    #[serde(default)]
+    pub screen_pop_fields: Vec<String>,
+    /// A link the screen-pop opens in the institute's own system: `${name}` placeholders
+    /// (`protocol`, `caller`, `did`, `queue`, `waited_ms` and the `screen_pop_fields`)
+    /// filled URL-encoded. The engine never reads it.
+    #[serde(default)]
+    pub screen_pop_url: Option<String>,
 }
 
 fn default_closed() -> Destination {
@@ -278,6 +292,8 @@ impl QueueConfig {
             start_tier: 0,
             pause_on_no_answer: true,
             reject_delay_secs: default_reject_delay(),
+            screen_pop_fields: Vec::new(),
+            screen_pop_url: None,
         }
     }
 }

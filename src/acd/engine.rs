@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::AcdError;
 use super::agent::{self, Agent, AgentState};
 use super::call::Call;
-use super::config::{Destination, EngineConfig, Escalation, MAX_PROFICIENCY, PAUSE_NO_ANSWER};
+use super::config::{Destination, EngineConfig, Escalation, MAX_PROFICIENCY, SYSTEM_PAUSE_REASONS};
 use super::event::{AcdEvent, AgentStatus, Input, Output};
 use super::ids::{AgentId, CallId, Now, QueueId, SkillId, Tick};
 use super::queue::{Queue, SkillIdx};
@@ -100,9 +100,7 @@ impl Engine {
         for q in &mut queues {
             q.cfg.escalation.sort_by_key(|s| s.after_secs);
         }
-        let mut pause_reasons: HashSet<String> = config.pause_reasons.into_iter().collect();
-        pause_reasons.insert(PAUSE_NO_ANSWER.to_string());
-        pause_reasons.insert("login".to_string());
+        let pause_reasons = agent_pause_reasons(config.pause_reasons);
         let mut engine = Engine {
             queues,
             queue_ids,
@@ -137,6 +135,8 @@ impl Engine {
             Input::AgentLogin(login) => self.login(login),
             Input::AgentReady { agent } => self.ready(&agent),
             Input::AgentPause { agent, reason } => self.pause(&agent, reason),
+            Input::SystemPause { agent, reason } => self.system_pause(&agent, reason),
+            Input::NextState { agent, next } => self.set_next_state(&agent, next),
             Input::AgentLogout { agent } => self.logout(&agent),
             Input::WrapUpEnded { agent } => self.wrap_up_ended(&agent),
             Input::OfferAnswered { call, agent } => self.offer_answered(&call, &agent),
@@ -150,6 +150,7 @@ impl Engine {
                 not_before,
             } => self.callback_requested(&call, number, keep_place, not_before),
             Input::CallbackResult { call, outcome } => self.callback_result(&call, outcome),
+            Input::ScheduleCallback(cb) => self.schedule_requested_callback(cb),
         }
     }
 
@@ -223,6 +224,19 @@ impl Engine {
     pub fn agent_status(&self, agent: &AgentId) -> Option<(AgentStatus, Duration)> {
         let a = &self.agents[*self.agent_ids.get(agent)? as usize];
         Some((self.status_of(&a.state), a.time_in_state(self.now.tick)))
+    }
+
+    /// The caller's number and the IVR's variables of a call the engine holds: what the
+    /// shell needs for the screen-pop when `Output::Offer` names the call.
+    pub fn offer_context(
+        &self,
+        call: &CallId,
+    ) -> Option<(
+        &super::ids::CallerNumber,
+        &std::collections::BTreeMap<String, String>,
+    )> {
+        let c = self.c(*self.call_ids.get(call)?);
+        Some((&c.a_number, &c.variables))
     }
 
     /// Calls the engine holds (waiting, ringing, talking or pending callback).
@@ -405,4 +419,15 @@ impl Engine {
     pub(super) fn pause_reason_known(&self, reason: &str) -> bool {
         self.pause_reasons.contains(reason)
     }
+}
+
+/// The reasons an agent may pause with: the configured ones and "login", never a system
+/// reason (those come only through `Input::SystemPause`, even if a config lists them).
+pub(super) fn agent_pause_reasons(configured: Vec<String>) -> HashSet<String> {
+    let mut reasons: HashSet<String> = configured.into_iter().collect();
+    reasons.insert("login".to_string());
+    for r in SYSTEM_PAUSE_REASONS {
+        reasons.remove(r);
+    }
+    reasons
 }

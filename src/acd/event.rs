@@ -60,6 +60,72 @@ pub struct AgentLogin {
     pub ready: bool,
 }
 
+/// A pause only the system sets (never an agent): the desktop stayed disconnected past
+/// the grace period, or the agent let an offer ring out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemPause {
+    Disconnected,
+    NoAnswer,
+}
+
+impl SystemPause {
+    /// The reason as agent states and the agent log show it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SystemPause::Disconnected => super::config::PAUSE_DISCONNECTED,
+            SystemPause::NoAnswer => super::config::PAUSE_NO_ANSWER,
+        }
+    }
+
+    /// The system pause a stored reason names (restoring an agent after a restart).
+    pub fn from_reason(reason: &str) -> Option<SystemPause> {
+        [SystemPause::Disconnected, SystemPause::NoAnswer]
+            .into_iter()
+            .find(|p| p.reason() == reason)
+    }
+}
+
+/// What an agent on a call or in wrap-up becomes when the call and wrap-up end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum NextState {
+    Available,
+    Paused { reason: String },
+    LoggedOut,
+}
+
+impl std::fmt::Display for NextState {
+    /// `available`, `paused:<reason>` or `logged_out` (the bus's `next_state`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NextState::Available => f.write_str("available"),
+            NextState::Paused { reason } => write!(f, "paused:{reason}"),
+            NextState::LoggedOut => f.write_str("logged_out"),
+        }
+    }
+}
+
+/// A callback for a time the citizen asked for, set by the agent on (or after) the call:
+/// a new entry in the engine, not a waiting call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledCallback {
+    /// The callback's own id (the shell picks one no call in the engine uses).
+    pub call: CallId,
+    pub queue: QueueId,
+    pub number: CallerNumber,
+    /// Not offered to an agent before this time (nor while the queue is closed).
+    #[serde(with = "crate::acd::ids::wall")]
+    pub at: jiff::Timestamp,
+    #[serde(default)]
+    pub priority: u8,
+    #[serde(default)]
+    pub skills: Vec<SkillLevel>,
+    /// The screen-pop data of the call it came from.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
 /// How the attempt to reach a citizen for a callback ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,9 +144,20 @@ pub enum Input {
     AgentReady {
         agent: AgentId,
     },
+    /// The agent picks a pause: a configured reason (or "login"), never a system one.
     AgentPause {
         agent: AgentId,
         reason: String,
+    },
+    /// The system pauses an agent (a desktop gone past its grace period).
+    SystemPause {
+        agent: AgentId,
+        reason: SystemPause,
+    },
+    /// What the agent on a call or in wrap-up becomes when they end.
+    NextState {
+        agent: AgentId,
+        next: NextState,
     },
     AgentLogout {
         agent: AgentId,
@@ -120,6 +197,8 @@ pub enum Input {
         call: CallId,
         outcome: CallbackOutcome,
     },
+    /// An agent schedules a callback for a time the citizen asked for.
+    ScheduleCallback(ScheduledCallback),
 }
 
 /// Why a call stopped waiting in the engine's queues.

@@ -46,6 +46,8 @@ mod proptests;
 mod tests;
 #[cfg(test)]
 mod tests_flow;
+#[cfg(test)]
+mod tests_next;
 
 pub use callback::{CallbackRecord, CallbackSnapshot, SNAPSHOT_VERSION};
 pub use config::{
@@ -55,7 +57,7 @@ pub use config::{
 pub use engine::{Engine, QueueStatus};
 pub use event::{
     AcdEvent, AgentLogin, AgentStatus, CallbackOutcome, CancelReason, DequeueReason, Input,
-    Membership, NewCall, Output, RouteReason,
+    Membership, NewCall, NextState, Output, RouteReason, ScheduledCallback, SystemPause,
 };
 pub use ids::{AgentId, CallId, CallerNumber, Now, QueueId, SkillId, Tick};
 pub use reconfigure::Reconfigured;
@@ -94,6 +96,12 @@ pub enum AcdError {
     AgentBusy(AgentId),
     #[error("unknown pause reason {0:?}")]
     UnknownPauseReason(String),
+    #[error("pause reason {0:?} is set by the system only")]
+    SystemPauseReason(String),
+    #[error("agent {agent} is neither on a call nor in wrap-up ({state:?})")]
+    NoCallToFollow { agent: AgentId, state: AgentStatus },
+    #[error("callback {call}: the time asked for has already passed")]
+    CallbackInThePast { call: CallId },
     #[error("agent {agent} is not in wrap-up ({state:?})")]
     NotInWrapUp { agent: AgentId, state: AgentStatus },
     #[error("call {call} is not being offered to agent {agent}")]

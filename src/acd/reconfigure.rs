@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use super::AcdError;
 use super::agent::{AgentState, Member};
 use super::call::CallState;
-use super::config::{EngineConfig, PAUSE_NO_ANSWER};
+use super::config::EngineConfig;
 use super::engine::Engine;
 use super::event::{AgentLogin, RouteReason};
 use super::ids::{Now, QueueId};
@@ -106,7 +106,6 @@ impl Engine {
             report.removed.push(id);
         }
         self.pause_reasons = fresh.pause_reasons;
-        self.pause_reasons.insert(PAUSE_NO_ANSWER.to_string());
         for a in indexed {
             self.route_agent(a);
         }

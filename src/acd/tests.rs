@@ -226,7 +226,7 @@ fn answered_and_abandoned_report_the_wait() {
 }
 
 /// Ring-no-answer: the call goes back to the head and the next agent rings; the agent who
-/// let it ring is paused with "no answer".
+/// let it ring is paused with "no_answer".
 #[test]
 fn ring_no_answer_requeues_at_head_and_pauses_agent() {
     let mut q = QueueConfig::new("q");
@@ -250,7 +250,7 @@ fn ring_no_answer_requeues_at_head_and_pauses_agent() {
     assert_eq!(
         h.status("a1"),
         AgentStatus::Paused {
-            reason: "no answer".into()
+            reason: "no_answer".into()
         }
     );
     h.login("a2", &[("q", 1)], &[]);

@@ -11,6 +11,9 @@
 //! - `with_cti` adds `/api/cti`, the CTI websocket (`crate::cti`), outside the token guard.
 //! - `auth`: `/api/login`, `/api/logout`, `/api/me`, `/api/cti/ticket`, `/api/users…`,
 //!   `/api/audit`, and the session and role layers.
+//! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
+//!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
+//! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -45,6 +48,8 @@ mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
+mod registrations;
+mod screen_pop;
 pub mod serve;
 #[cfg(test)]
 mod testing;
@@ -163,6 +168,16 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             calls::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            registrations::router(),
+            &auth,
+            &[Role::Agent, Role::Supervisor, Role::Admin, Role::Auditor],
+        ))
+        .merge(auth::require(
+            registrations::read_router().merge(screen_pop::router()),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

@@ -102,6 +102,14 @@ pub enum Invalid {
     CallbackOfferWithoutKey(String),
     #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
+    #[error("acd.pause_reasons: {code:?}: {why}")]
+    PauseReason { code: String, why: &'static str },
+    #[error("acd.note_max_chars must be between 1 and 10000 (got {0})")]
+    NoteLength(usize),
+    #[error("dispositions: {code:?}: {why}")]
+    Disposition { code: String, why: String },
+    #[error("queue {queue:?}: {why}")]
+    ScreenPop { queue: String, why: String },
 }
 
 impl Config {
@@ -247,6 +255,7 @@ impl Config {
                 _ => {}
             }
         }
+        self.check_desk()?;
         crate::acd::Engine::new(
             self.engine_config(),
             crate::acd::Now::new(crate::acd::Tick::ZERO, jiff::Timestamp::UNIX_EPOCH),

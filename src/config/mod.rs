@@ -14,9 +14,11 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod check;
+mod desk;
 mod digest;
 
 pub use check::Invalid;
+pub use desk::{Disposition, PauseReason, SCREEN_POP_BUILTINS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -66,6 +68,9 @@ pub struct Config {
     /// The CTI websocket's resume window and disconnect grace (`[cti]`).
     #[serde(default)]
     pub cti: crate::cti::CtiSettings,
+    /// What agents may register a call as (`[[dispositions]]`); none = no registrations.
+    #[serde(default)]
+    pub dispositions: Vec<Disposition>,
     /// Where calls leave atende for the public network (callbacks to citizens).
     #[serde(default)]
     pub outbound: Option<OutboundConfig>,
@@ -93,11 +98,32 @@ fn default_citizen_ring() -> u64 {
     40
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcdSettings {
-    /// Pause reasons agents may pick; absent = the engine's defaults ("no answer" always).
-    pub pause_reasons: Option<Vec<String>>,
+    /// Pause reasons agents may pick; absent = the defaults (`AcdSettings::pause_reasons`).
+    /// The system reasons `no_answer` and `disconnected` are never in it.
+    pub pause_reasons: Option<Vec<PauseReason>>,
+    /// How long after a call ended the agent who answered it may still register it.
+    #[serde(default = "desk::default_registration_window")]
+    pub registration_window_secs: u64,
+    /// Longest registration note, in characters.
+    #[serde(default = "desk::default_note_max_chars")]
+    pub note_max_chars: usize,
+    /// The caller's previous calls the screen-pop lists.
+    #[serde(default = "desk::default_history")]
+    pub screen_pop_history: usize,
+}
+
+impl Default for AcdSettings {
+    fn default() -> Self {
+        AcdSettings {
+            pause_reasons: None,
+            registration_window_secs: desk::default_registration_window(),
+            note_max_chars: desk::default_note_max_chars(),
+            screen_pop_history: desk::default_history(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -378,16 +404,16 @@ impl Config {
         Ok(config)
     }
 
-    /// The ACD engine's configuration: the queues and pause reasons.
+    /// The ACD engine's configuration: the queues and the pause reasons' codes, in order.
     pub fn engine_config(&self) -> crate::acd::EngineConfig {
-        // The engine's default pause reasons, taken from its own serde default.
-        let defaults =
-            serde_json::from_value::<crate::acd::EngineConfig>(serde_json::json!({ "queues": [] }))
-                .map(|c| c.pause_reasons)
-                .unwrap_or_default();
         crate::acd::EngineConfig {
             queues: self.queues.clone(),
-            pause_reasons: self.acd.pause_reasons.clone().unwrap_or(defaults),
+            pause_reasons: self
+                .acd
+                .pause_reasons()
+                .into_iter()
+                .map(|r| r.code)
+                .collect(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::floor::hot_desk::HotDesk;
 use crate::store::Store;
 use crate::store::settings::HOT_DESK_SEATS;
 
-use crate::acd::{AgentId, Input};
+use crate::acd::{AgentId, Input, SystemPause};
 use crate::config::AgentConfig;
 
 /// What restoring needs of the ACD actor: logging an agent in and pausing them.
@@ -30,10 +30,20 @@ pub fn restore(floor: &mut impl Floor, agent: &AgentConfig, last: Option<(&str, 
         None if agent.auto_login => floor.login(&id, true),
         None | Some(("logged_out", _)) => Ok(()),
         Some(("paused", reason)) => floor.login(&id, false).and_then(|()| match reason {
-            Some(reason) => floor.input(Input::AgentPause {
-                agent: id.clone(),
-                reason: reason.to_owned(),
-            }),
+            // A system pause comes back as one (agents may not pick those reasons);
+            // "no answer" is how logs before the rename wrote it.
+            Some(reason) => match SystemPause::from_reason(reason)
+                .or((reason == "no answer").then_some(SystemPause::NoAnswer))
+            {
+                Some(system) => floor.input(Input::SystemPause {
+                    agent: id.clone(),
+                    reason: system,
+                }),
+                None => floor.input(Input::AgentPause {
+                    agent: id.clone(),
+                    reason: reason.to_owned(),
+                }),
+            },
             None => Ok(()),
         }),
         Some(_) => floor.login(&id, true),
@@ -78,8 +88,14 @@ mod tests {
             Ok(())
         }
         fn input(&mut self, input: Input) -> Result<(), crate::acd::AcdError> {
-            if let Input::AgentPause { agent, reason } = input {
-                self.0.push(format!("pause {agent} {reason}"));
+            match input {
+                Input::AgentPause { agent, reason } => {
+                    self.0.push(format!("pause {agent} {reason}"))
+                }
+                Input::SystemPause { agent, reason } => self
+                    .0
+                    .push(format!("system pause {agent} {}", reason.reason())),
+                _ => {}
             }
             Ok(())
         }
@@ -107,6 +123,12 @@ mod tests {
             restored(true, Some(("paused", Some("almoço")))),
             ["login 1001 ready=false", "pause 1001 almoço"]
         );
+        for stored in ["no_answer", "no answer"] {
+            assert_eq!(
+                restored(true, Some(("paused", Some(stored)))),
+                ["login 1001 ready=false", "system pause 1001 no_answer"]
+            );
+        }
         for busy in ["available", "ringing", "on_call", "wrap_up"] {
             assert_eq!(
                 restored(false, Some((busy, None))),

@@ -111,6 +111,7 @@ impl Changes {
         let other = old.sip.max_calls != new.sip.max_calls
             || old.outbound != new.outbound
             || old.acd != new.acd
+            || old.dispositions != new.dispositions
             || old.ivr.as_ref().map(|i| &i.http_rewrite)
                 != new.ivr.as_ref().map(|i| &i.http_rewrite);
         Changes {

@@ -37,6 +37,7 @@ pub mod privacy;
 pub mod protocol;
 pub mod query;
 pub mod recovery;
+pub mod registration;
 pub mod settings;
 mod spill;
 #[cfg(test)]

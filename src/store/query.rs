@@ -83,11 +83,13 @@ impl Store {
     }
 
     /// The sequence number after the last stored event of a call (0 for none): where a
-    /// log picked up after a restart goes on.
+    /// log picked up after a restart goes on. Registrations, numbered in a range of their
+    /// own (`registration::REGISTRATION_SEQ_BASE`), do not count.
     pub async fn next_event_seq(&self, protocol: &Protocol) -> Result<u32, StoreError> {
         let last: Option<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT MAX(seq) FROM call_events WHERE protocol = $1")
+            sqlx::query_scalar("SELECT MAX(seq) FROM call_events WHERE protocol = $1 AND seq < $2")
                 .bind(protocol.as_str())
+                .bind(i64::from(super::registration::REGISTRATION_SEQ_BASE))
                 .fetch_one(pool)
                 .await?
         });
