@@ -201,6 +201,14 @@ impl CallMachine {
         }
     }
 
+    /// The agent leg the caller talks to, while bridged.
+    pub fn bridged_leg(&self) -> Option<LegId> {
+        match &self.state {
+            State::Bridged { leg, .. } => Some(*leg),
+            _ => None,
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
     }

@@ -16,6 +16,7 @@ mod answer;
 mod callback_offer;
 mod commands;
 mod dialogs;
+mod refer;
 mod refresh;
 mod ring;
 mod routing;
@@ -122,6 +123,8 @@ struct CallActor {
     external: Option<String>,
     /// An operator put the caller on hold (`floor::calls::CallCommand::Hold`).
     held: bool,
+    /// A REFER answered 202, carried out once the 202 is sent (`refer`).
+    refer: Option<refer::AcceptedRefer>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).

@@ -245,6 +245,7 @@ pub(super) async fn answer(
         bye_caller: false,
         external: None,
         held: false,
+        refer: None,
     };
     actor
         .machine

@@ -71,7 +71,7 @@ impl CallActor {
         }
     }
 
-    async fn blind_transfer(&mut self, to: TransferTarget) -> Result<(), CommandError> {
+    pub(super) async fn blind_transfer(&mut self, to: TransferTarget) -> Result<(), CommandError> {
         let Some(from) = self.machine.bridged_agent().map(str::to_owned) else {
             return Err(CommandError::NotInTalk);
         };
