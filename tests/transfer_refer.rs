@@ -4,7 +4,9 @@
 //! Trying", NOTIFY "200 OK", then atende's BYE; the caller is bridged to 1002 on the
 //! same recording (caller's 440 Hz on the left throughout, 1000 Hz then 1500 Hz on the
 //! right). A REFER to a target atende does not know gets NOTIFY "404" and the call
-//! stays with 1001 until an operator hangs it up. SQLite and PostgreSQL.
+//! stays with 1001 until an operator hangs it up. While 1002 talks to the caller the ACD
+//! sees them on a call (no queue offers them another), and available after it. SQLite
+//! and PostgreSQL.
 
 mod support;
 
@@ -93,8 +95,20 @@ fn phone_refers(db: Db, known: bool) {
     });
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
     let (protocol, _) = wait_for_nth(&server, "bridged", 1);
+    let acd = running.floor.acd.clone().expect("the ACD runs");
+    let state_of = |agent: &str| {
+        running
+            .block_on(acd.status())
+            .expect("ACD status")
+            .agents
+            .into_iter()
+            .find(|v| v.agent == agent)
+            .map(|v| v.state)
+    };
     if known {
         wait_for_nth(&server, "bridged", 2);
+        // Reached by a transfer, not by a queue: the ACD still sees 1002 busy.
+        assert_eq!(state_of("1002"), Some("on_call"));
     } else {
         // The refused REFER leaves the call as it was; the talk goes on.
         std::thread::sleep(Duration::from_millis(4000));
@@ -110,6 +124,14 @@ fn phone_refers(db: Db, known: bool) {
         wait_ok(p, "the transfer's target phone", &server);
     }
     let (_, events) = wait_for_event(&server, "recording_finalized");
+    // The transfer's call is over for 1002: available again (no queue's wrap-up).
+    for _ in 0..50 {
+        if state_of("1002") == Some("available") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state_of("1002"), Some("available"));
     let k = kinds(&events);
     let bridged: Vec<_> = events
         .iter()

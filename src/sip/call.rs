@@ -123,6 +123,8 @@ struct CallActor {
     external: Option<String>,
     /// An operator put the caller on hold (`floor::calls::CallCommand::Hold`).
     held: bool,
+    /// The agent a transfer rang directly, whom the ACD holds busy with this call.
+    direct: Option<String>,
     /// A REFER answered 202, carried out once the 202 is sent (`refer`).
     refer: Option<refer::AcceptedRefer>,
 }
@@ -259,6 +261,9 @@ impl CallActor {
         }
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::Hangup { call }).await;
+        }
+        if let Some(agent) = self.direct.clone() {
+            self.direct_ended(&agent).await;
         }
         self.ex.dialogs.remove_dialog(&self.caller.id());
         for leg in self.legs.values() {

@@ -246,6 +246,7 @@ pub(super) async fn answer(
         external: None,
         held: false,
         refer: None,
+        direct: None,
     };
     actor
         .machine

@@ -6,14 +6,16 @@
 //!
 //! Limits: DTMF towards the caller and attended transfer are refused as not supported
 //! yet. A transfer straight to an agent takes only an agent the ACD has available, then
-//! rings that agent's phones without the ACD (as the IVR's `transfer: {extension}` does):
-//! while that call lasts the ACD does not see the agent as busy.
+//! rings that agent's phones; the ACD holds that agent busy (`DirectCall`) until the call
+//! ends for them, so no queue offers them a second call meanwhile. (The IVR's
+//! `transfer: {extension}` does not reserve the agent yet.)
 
 use std::time::Instant;
 
 use tracing::info;
 
 use super::CallActor;
+use crate::acd::CallId;
 use crate::call::machine::Input;
 use crate::events::Party;
 use crate::floor::acd::AcdRequest;
@@ -85,15 +87,12 @@ impl CallActor {
                     return Err(CommandError::Invalid(format!("{a} is already on the call")));
                 }
                 // Ringing an agent the ACD has on a call, in wrap-up or paused would cut
-                // across the queue's own offers: only an available agent takes one.
+                // across the queue's own offers: only an available agent takes one, and
+                // the ACD holds them busy with this call until it ends for them.
                 if let Some(acd) = self.ex.acd.as_ref() {
-                    let state = acd.status().await.and_then(|s| {
-                        s.agents
-                            .into_iter()
-                            .find(|v| v.agent == *a)
-                            .map(|v| v.state)
-                    });
-                    if state.is_some_and(|s| s != "available") {
+                    let call = CallId::new(self.protocol.to_string());
+                    if let Err(e) = acd.direct_call(a.as_str().into(), call).await {
+                        info!(protocol = %self.protocol, agent = %a, error = %e, "transfer target busy");
                         return Err(CommandError::Invalid(format!("agent {a} is not available")));
                     }
                 }
@@ -118,10 +117,12 @@ impl CallActor {
         self.held = false;
         self.machine
             .handle(now, Input::TransferAway { to: label.clone() });
-        // The talk with `from` ended: the ACD puts them in wrap-up.
+        // The talk with `from` ended: the ACD puts them in wrap-up (a queue's call) or
+        // frees them (a direct one).
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::Hangup { call }).await;
         }
+        self.direct_ended(&from).await;
         match to {
             TransferTarget::Queue(queue) => {
                 self.transferring = false;
@@ -135,6 +136,7 @@ impl CallActor {
             }
             TransferTarget::Agent(agent) => {
                 self.transferring = true;
+                self.direct = self.ex.acd.as_ref().map(|_| agent.clone());
                 self.hold_music().await;
                 self.machine.handle(
                     now,
@@ -147,5 +149,21 @@ impl CallActor {
             TransferTarget::Number(number) => self.transfer_out(number).await,
         }
         Ok(())
+    }
+
+    /// The direct call ended for `agent` (if they are the one the ACD holds busy).
+    pub(super) async fn direct_ended(&mut self, agent: &str) {
+        if self.direct.as_deref() != Some(agent) {
+            return;
+        }
+        self.direct = None;
+        if let Some(acd) = self.ex.acd.as_ref() {
+            let call = CallId::new(self.protocol.to_string());
+            acd.send(AcdRequest::DirectEnded {
+                agent: agent.into(),
+                call,
+            })
+            .await;
+        }
     }
 }

@@ -333,6 +333,7 @@ impl CallActor {
     }
 
     pub(super) async fn offer_failed(&mut self, agent: String, rejected: bool) {
+        self.direct_ended(&agent).await;
         if self.transferring {
             self.machine.handle(
                 Instant::now(),
