@@ -6,13 +6,13 @@
 //! right). A REFER to a target atende does not know gets NOTIFY "404" and the call
 //! stays with 1001 until an operator hangs it up. While 1002 talks to the caller the ACD
 //! sees them on a call (no queue offers them another), and available after it. SQLite
-//! and PostgreSQL.
+//! and PostgreSQL. The CTI's DTMF towards the caller is taken while bridged.
 
 mod support;
 
 use std::time::Duration;
 
-use atende::floor::calls::CallCommand;
+use atende::floor::calls::{CallCommand, CommandError};
 use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
@@ -95,6 +95,18 @@ fn phone_refers(db: Db, known: bool) {
     });
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
     let (protocol, _) = wait_for_nth(&server, "bridged", 1);
+    // The CTI's keypad towards the caller (RFC 4733 on the caller's stream; the caller
+    // offered telephone-event): digits are taken, anything else is refused.
+    let dtmf = |digits: &str| {
+        running.block_on(calls.command(
+            &protocol,
+            CallCommand::Dtmf {
+                digits: digits.into(),
+            },
+        ))
+    };
+    assert_eq!(dtmf("12#"), Ok(()));
+    assert!(matches!(dtmf("9x"), Err(CommandError::Invalid(_))));
     let acd = running.floor.acd.clone().expect("the ACD runs");
     let state_of = |agent: &str| {
         running

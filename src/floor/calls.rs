@@ -34,7 +34,8 @@ pub enum CallCommand {
     Hold,
     /// Take the caller off hold.
     Resume,
-    /// Send DTMF digits towards the caller (the agent's far party).
+    /// Send DTMF digits towards the caller (the agent's far party, e.g. another IVR), as
+    /// RFC 4733 events: 1 to 32 of 0-9, *, #, A-D.
     Dtmf { digits: String },
     /// Send the caller elsewhere; `blind` only (attended is refused for now).
     Transfer { to: TransferTarget, blind: bool },

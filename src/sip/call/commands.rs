@@ -4,8 +4,11 @@
 //! ringing an agent, `[outbound]`). The caller's media session, and so the recording,
 //! stays the same from answer to the end.
 //!
-//! Limits: DTMF towards the caller and attended transfer are refused as not supported
-//! yet. A transfer straight to an agent takes only an agent the ACD has available, then
+//! DTMF goes to the caller as RFC 4733 events on the caller's own stream (the relay
+//! goes on; `media::dtmf_out`), refused when the caller's side negotiated none (no
+//! in-band tones are generated).
+//!
+//! Limits: attended transfer is refused as not supported yet. A transfer straight to an agent takes only an agent the ACD has available, then
 //! rings that agent's phones; the ACD holds that agent busy (`DirectCall`) until the call
 //! ends for them, so no queue offers them a second call meanwhile. (The IVR's
 //! `transfer: {extension}` does not reserve the agent yet.)
@@ -21,6 +24,7 @@ use crate::events::Party;
 use crate::floor::acd::AcdRequest;
 use crate::floor::calls::{CallCommand, Command, CommandError, TransferTarget};
 use crate::ivr::Enqueue;
+use crate::media::session::{Leg, MediaCommand};
 
 impl CallActor {
     /// Carries out one command and sends its one reply.
@@ -65,7 +69,31 @@ impl CallActor {
                 );
                 Ok(())
             }
-            CallCommand::Dtmf { .. } => Err(CommandError::Unsupported("DTMF towards the caller")),
+            CallCommand::Dtmf { digits } => {
+                if self.machine.bridged_agent().is_none() {
+                    return Err(CommandError::NotInTalk);
+                }
+                if !crate::media::dtmf_out::valid(&digits) {
+                    return Err(CommandError::Invalid(format!(
+                        "DTMF takes 1 to {} of 0-9, *, #, A-D",
+                        crate::media::dtmf_out::MAX_DIGITS
+                    )));
+                }
+                if self.admitted.negotiated.telephone_event_pt.is_none() {
+                    return Err(CommandError::Invalid(
+                        "the caller's side takes no RFC 4733 events".into(),
+                    ));
+                }
+                // The digits may be a citizen's number or CPF: only their count is logged.
+                info!(protocol = %self.protocol, count = digits.chars().count(), "DTMF to the caller");
+                self.media
+                    .send(MediaCommand::Dtmf {
+                        leg: Leg::Caller,
+                        digits,
+                    })
+                    .await;
+                Ok(())
+            }
             CallCommand::Transfer { blind: false, .. } => {
                 Err(CommandError::Unsupported("attended transfer"))
             }
