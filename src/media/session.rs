@@ -2,10 +2,10 @@
 //!
 //! It relays RTP between the legs (rewriting SSRC/sequence/timestamps so each party sees
 //! one continuous stream, transcoding A-law↔µ-law when the legs differ), plays prompts and
-//! hold music to the caller, detects RFC 4733 digits on both legs (and sends an operator's
-//! digits to a leg, `dtmf_out`), and feeds the stereo
-//! recording (caller left; what the caller hears right). Symmetric RTP: each leg latches to
-//! the address its media really comes from, so phones behind NAT work.
+//! hold music to the caller, detects RFC 4733 digits on both legs (and sends an
+//! operator's digits to a leg, `dtmf_out`), and feeds the stereo recording (caller left;
+//! what the caller hears right). Symmetric RTP: each leg latches to the address its media
+//! really comes from, so phones behind NAT work.
 //!
 //! A session is driven by a `reactor` worker thread (many sessions per thread), never by a
 //! task of its own. Hot path rules: no allocation and no blocking per packet (a full socket

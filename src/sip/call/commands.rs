@@ -10,8 +10,8 @@
 //!
 //! Limits: attended transfer is refused as not supported yet. A transfer straight to an agent takes only an agent the ACD has available, then
 //! rings that agent's phones; the ACD holds that agent busy (`DirectCall`) until the call
-//! ends for them, so no queue offers them a second call meanwhile. (The IVR's
-//! `transfer: {extension}` does not reserve the agent yet.)
+//! ends for them, so no queue offers them a second call meanwhile (the IVR's
+//! `transfer: {extension}` reserves an available agent the same way, in `routing`).
 
 use std::time::Instant;
 
