@@ -13,6 +13,7 @@
 //! their outcomes in `ring`; this file keeps the actor, its loop and `act`.
 
 mod answer;
+mod attended;
 mod callback_offer;
 mod commands;
 mod dialogs;
@@ -125,6 +126,8 @@ struct CallActor {
     held: bool,
     /// The agent a transfer rang directly, whom the ACD holds busy with this call.
     direct: Option<String>,
+    /// An attended transfer's consultation, while it lasts.
+    consult: Option<Box<attended::Consult>>,
     /// A REFER answered 202, carried out once the 202 is sent (`refer`).
     refer: Option<refer::AcceptedRefer>,
 }
@@ -262,6 +265,7 @@ impl CallActor {
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::Hangup { call }).await;
         }
+        self.end_consultation().await;
         if let Some(agent) = self.direct.clone() {
             self.direct_ended(&agent).await;
         }

@@ -247,6 +247,7 @@ pub(super) async fn answer(
         held: false,
         refer: None,
         direct: None,
+        consult: None,
     };
     actor
         .machine

@@ -8,7 +8,7 @@
 //! goes on; `media::dtmf_out`), refused when the caller's side negotiated none (no
 //! in-band tones are generated).
 //!
-//! Limits: attended transfer is refused as not supported yet. A transfer straight to an agent takes only an agent the ACD has available, then
+//! Attended transfer lives in `attended`. A transfer straight to an agent takes only an agent the ACD has available, then
 //! rings that agent's phones; the ACD holds that agent busy (`DirectCall`) until the call
 //! ends for them, so no queue offers them a second call meanwhile (the IVR's
 //! `transfer: {extension}` reserves an available agent the same way, in `routing`).
@@ -94,10 +94,24 @@ impl CallActor {
                     .await;
                 Ok(())
             }
-            CallCommand::Transfer { blind: false, .. } => {
-                Err(CommandError::Unsupported("attended transfer"))
+            _ if self.consult.is_some()
+                && !matches!(
+                    command,
+                    CallCommand::CompleteTransfer | CallCommand::CancelTransfer
+                ) =>
+            {
+                Err(CommandError::Invalid("a transfer is under way".into()))
             }
+            CallCommand::Transfer { to, blind: false } => self.start_attended(to).await,
             CallCommand::Transfer { to, blind: true } => self.blind_transfer(to).await,
+            CallCommand::CompleteTransfer => self.complete_attended().await,
+            CallCommand::CancelTransfer => {
+                if self.consult.is_none() {
+                    return Err(CommandError::Invalid("no transfer under way".into()));
+                }
+                self.fail_attended("cancelled").await;
+                Ok(())
+            }
         }
     }
 

@@ -58,7 +58,11 @@ impl CallActor {
             DialogState::Terminated(id, reason) => {
                 let leg = self.leg_by_call_id(&id.call_id);
                 if let (Some(leg), TerminatedReason::UasBye) = (leg, reason) {
-                    self.machine.handle(now, Input::AgentHungUp { leg });
+                    if self.is_consult_leg(leg) {
+                        self.consult_hung_up(leg).await;
+                    } else {
+                        self.machine.handle(now, Input::AgentHungUp { leg });
+                    }
                 }
             }
             DialogState::Updated(_, req, handle) => {
