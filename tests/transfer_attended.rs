@@ -4,7 +4,8 @@
 //! 1002 is rung, then the operator completes it (1002 takes 1001's place) or cancels it
 //! (the caller is back with 1001). One call, one recording: the caller's 440 Hz on the
 //! left throughout; on the right 1001, then 1002 (completed) or 1001 again (cancelled).
-//! The log shows transfer_started, then transferred (not blind) or transfer_failed.
+//! A target whose phone is busy (486) fails the transfer by itself, back to 1001. The
+//! log shows transfer_started, then transferred (not blind) or transfer_failed.
 //! SQLite and PostgreSQL.
 
 mod support;
@@ -42,7 +43,17 @@ fn tone(samples: &[i16], freq: u32) -> bool {
     rms(samples) > 500.0 && (crossings_per_sec(samples) - 2.0 * freq as f64).abs() < 150.0
 }
 
-fn attended(db: Db, complete: bool) {
+/// How the consultation ends.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Complete,
+    Cancel,
+    /// 1002's phone answers 486: the transfer fails by itself.
+    Busy,
+}
+
+fn attended(db: Db, end: End) {
+    let complete = end == End::Complete;
     set_in_process(true);
     let ports = [free_port(), free_port()];
     let other = "[[agents]]\nid = \"1002\"\npassword = \"pw1002\"\npin = \"1234\"\nqueues = [\"geral\"]\nauto_login = true\n";
@@ -75,9 +86,14 @@ fn attended(db: Db, complete: bool) {
     let mut phones = Vec::new();
     for ((agent, port), freq) in ["1001", "1002"].iter().zip(ports).zip([1000, 1500]) {
         register_agent(&server, agent, port);
+        let busy = end == End::Busy && *agent == "1002";
         phones.push(start_phone(
             &server,
-            "agent.xml",
+            if busy {
+                "citizen_busy.xml"
+            } else {
+                "agent.xml"
+            },
             port,
             1,
             freq,
@@ -100,14 +116,16 @@ fn attended(db: Db, complete: bool) {
         Ok(())
     );
     // Rung for the consultation: the ACD holds 1002 busy already.
-    assert_eq!(state_of("1002"), Some("on_call"));
-    assert_eq!(
-        command(CallCommand::Transfer {
-            to: TransferTarget::Agent("1002".into()),
-            blind: true
-        }),
-        Err(CommandError::Invalid("a transfer is under way".into()))
-    );
+    if end != End::Busy {
+        assert_eq!(state_of("1002"), Some("on_call"));
+        assert_eq!(
+            command(CallCommand::Transfer {
+                to: TransferTarget::Agent("1002".into()),
+                blind: true
+            }),
+            Err(CommandError::Invalid("a transfer is under way".into()))
+        );
+    }
     if complete {
         let mut done = false;
         for _ in 0..50 {
@@ -124,9 +142,15 @@ fn attended(db: Db, complete: bool) {
         }
         assert!(done, "1002 answered and took the call");
         wait_for_nth(&server, "bridged", 2);
-    } else {
+    } else if end == End::Cancel {
         std::thread::sleep(Duration::from_millis(2000));
         assert_eq!(command(CallCommand::CancelTransfer), Ok(()));
+    } else {
+        wait_for_nth(&server, "transfer_failed", 1);
+        assert_eq!(
+            command(CallCommand::CancelTransfer),
+            Err(CommandError::Invalid("no transfer under way".into()))
+        );
     }
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(command(CallCommand::HangUp), Ok(()));
@@ -176,7 +200,15 @@ fn attended(db: Db, complete: bool) {
         let f = &event(&events, "transfer_failed")["detail"];
         assert_eq!(
             (f["from"].as_str(), f["to"].as_str(), f["reason"].as_str()),
-            (Some("1001"), Some("agent:1002"), Some("cancelled")),
+            (
+                Some("1001"),
+                Some("agent:1002"),
+                Some(if end == End::Cancel {
+                    "cancelled"
+                } else {
+                    "not_answered"
+                })
+            ),
             "{f}"
         );
         assert!(pos("transfer_failed") < pos("resumed"), "{k:?}");
@@ -221,20 +253,30 @@ fn attended(db: Db, complete: bool) {
 
 #[test]
 fn attended_transfer_completed_sqlite() {
-    attended(Db::Sqlite, true);
+    attended(Db::Sqlite, End::Complete);
 }
 
 #[test]
 fn attended_transfer_completed_postgres() {
-    attended(Db::Postgres, true);
+    attended(Db::Postgres, End::Complete);
 }
 
 #[test]
 fn attended_transfer_cancelled_sqlite() {
-    attended(Db::Sqlite, false);
+    attended(Db::Sqlite, End::Cancel);
 }
 
 #[test]
 fn attended_transfer_cancelled_postgres() {
-    attended(Db::Postgres, false);
+    attended(Db::Postgres, End::Cancel);
+}
+
+#[test]
+fn attended_transfer_to_a_busy_phone_fails_back_to_the_agent_sqlite() {
+    attended(Db::Sqlite, End::Busy);
+}
+
+#[test]
+fn attended_transfer_to_a_busy_phone_fails_back_to_the_agent_postgres() {
+    attended(Db::Postgres, End::Busy);
 }

@@ -181,6 +181,7 @@ impl CallActor {
                 self.ivr.as_ref().and_then(|i| i.next_timeout()),
                 self.callback.as_ref().and_then(|c| c.next_timeout()),
                 self.session.as_ref().map(|s| s.deadline()),
+                self.consult.as_ref().and_then(|c| c.deadline()),
             ]
             .into_iter()
             .flatten()
@@ -253,6 +254,7 @@ impl CallActor {
                 }
                 self.callback_timeout(now()).await;
                 self.session_timeout(now());
+                self.consult_timeout(now()).await;
             }
         }
     }

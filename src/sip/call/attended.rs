@@ -3,7 +3,8 @@
 //! operator then completes (`CompleteTransfer`: the consulted agent takes the first
 //! agent's place in the same call, recording and protocol) or cancels
 //! (`CancelTransfer`: the caller is back with the first agent). A target that does not
-//! answer, or hangs up before completion, fails the transfer the same way. The log shows
+//! answer within the call's ring timeout, or hangs up before completion, fails the
+//! transfer the same way. The log shows
 //! `transfer_started`, then `transferred` (`blind: false`) or `transfer_failed`.
 //!
 //! Limits: the target is an agent (a queue or a number is refused); the two agents do not
@@ -12,6 +13,7 @@
 //! completes. The ACD holds the target busy from the first ring (`DirectCall`).
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use tracing::{info, warn};
 
@@ -36,6 +38,15 @@ pub(super) struct Consult {
     answered: Option<(LegId, SocketAddr, Negotiated)>,
     /// The caller was put on hold for it (and is taken off when it ends).
     held_for_it: bool,
+    /// Not answered by then: the transfer fails (`not_answered`).
+    ring_until: Instant,
+}
+
+impl Consult {
+    /// When the actor must wake for this consultation (while it rings).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.answered.is_none().then_some(self.ring_until)
+    }
 }
 
 impl CallActor {
@@ -83,7 +94,7 @@ impl CallActor {
             )));
         }
         info!(protocol = %self.protocol, %from, %agent, "attended transfer started");
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let held_for_it = !self.held;
         if held_for_it {
             self.held = true;
@@ -105,6 +116,7 @@ impl CallActor {
             ringing,
             answered: None,
             held_for_it,
+            ring_until: now + self.admitted.ring_timeout,
         }));
         Ok(())
     }
@@ -262,6 +274,18 @@ impl CallActor {
                     self.fail_attended("not_answered").await;
                 }
             }
+        }
+    }
+
+    /// The target's ring timeout (the call's, as for any agent) passed unanswered.
+    pub(super) async fn consult_timeout(&mut self, now: Instant) {
+        if self
+            .consult
+            .as_ref()
+            .and_then(|c| c.deadline())
+            .is_some_and(|at| at <= now)
+        {
+            self.fail_attended("not_answered").await;
         }
     }
 
