@@ -344,15 +344,15 @@ mod tests {
     #[test]
     fn an_allowed_origin_with_a_path_is_refused_and_cti_defaults_apply() {
         let ok = Config::parse(&DEMO.replace(
-            "admin_token = \"demo-admin-token-change-me\"",
-            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example:8443\"]",
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nallowed_origins = [\"https://crm.example:8443\"]",
         ))
         .expect("a valid origin");
         assert_eq!(ok.http.allowed_origins, ["https://crm.example:8443"]);
         assert_eq!(ok.cti, crate::config::CtiSettings::default());
         let bad = DEMO.replace(
-            "admin_token = \"demo-admin-token-change-me\"",
-            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example/desk\"]",
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nallowed_origins = [\"https://crm.example/desk\"]",
         );
         assert!(matches!(
             Config::parse(&bad),
