@@ -1,0 +1,567 @@
+//! CTI fan-out benchmark: how many desktops one hub serves, and how fast a change reaches
+//! the last of them.
+//!
+//! `cargo bench --bench cti -- [--clients N] [--changes M] [--interval-ms MS] [--agents A]
+//! [--queues Q]` starts the real hub in-process (real bus, real axum websocket endpoint on
+//! 127.0.0.1) with a bench `Backend` that takes `?ticket=u<i>` as a supervisor scoped to
+//! every queue, so every client sees every agent change. N desktops (default 10,000) are
+//! opened by a second process (this same binary re-run with `--client-process`), so the
+//! figures of this process are the server's alone: RSS per connection (after minus before
+//! ÷ N) and CPU seconds for the connects and for the fan-out. Once every desktop has its
+//! snapshot, M agent changes (default 200, 20 ms apart) are published on the bus; for each
+//! change the latency from publish to the LAST desktop receiving it is measured (wall
+//! clock, same machine, both processes) and reported as p50/p99/max. Target: p99 < 20 ms.
+//!
+//! Under `cargo test --benches` it runs a 20-client smoke so the harness keeps working.
+//! Limits: loopback only; the client process shares the machine's cores with the server,
+//! so its CPU (reported separately) weighs on the latency too.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
+use atende::cti::backend::{
+    AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
+    Outcome, Registration, ScreenPop,
+};
+use atende::cti::protocol::{ErrorCode, Figures};
+use atende::cti::{Backend, CtiSettings, Hub, HubSettings};
+use atende::users::{Principal, Role};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Desktops opening their websocket at the same time (the listen backlog is finite).
+const CONNECTING_AT_ONCE: usize = 256;
+/// First agent number; agents are `AGENT_BASE..AGENT_BASE + agents`.
+const AGENT_BASE: u64 = 5000;
+
+struct Args {
+    clients: usize,
+    changes: usize,
+    interval_ms: u64,
+    agents: usize,
+    queues: usize,
+}
+
+fn args(argv: &[String]) -> Args {
+    let get = |name: &str, default: usize| {
+        argv.iter()
+            .position(|a| a == name)
+            .and_then(|i| argv.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let bench = argv.iter().any(|a| a == "--bench");
+    let (clients, changes) = if bench { (10_000, 200) } else { (20, 5) };
+    Args {
+        clients: get("--clients", clients).max(1),
+        changes: get("--changes", changes).max(1),
+        interval_ms: get("--interval-ms", 20) as u64,
+        agents: get("--agents", 100).max(1),
+        queues: get("--queues", 10).max(1),
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    raise_nofile();
+    let a = args(&argv);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Some(i) = argv.iter().position(|x| x == "--client-process") {
+        let addr: SocketAddr = argv
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .expect("--client-process ADDR");
+        runtime.block_on(clients(addr, a));
+    } else {
+        runtime.block_on(server(a));
+    }
+}
+
+/// Lets this process hold one descriptor per connection (the soft limit up to the hard).
+fn raise_nofile() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) this process used so far.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage fills a zeroed local struct.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// This process's resident memory in KiB.
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn queue_name(q: usize) -> String {
+    format!("fila-{q}")
+}
+
+fn agent_change(agent: u64, version: u64, queue: String, paused: bool) -> AgentChange {
+    AgentChange {
+        agent: agent.to_string(),
+        version,
+        state: if paused {
+            AgentState::Paused
+        } else {
+            AgentState::Available
+        },
+        reason: paused.then(|| "almoço".to_owned()),
+        call: None,
+        since_ms: 1_000,
+        queues: vec![queue],
+        next_state: None,
+    }
+}
+
+/// Authenticates any `u<i>` ticket as a supervisor of every queue; acts on nothing.
+struct BenchBackend {
+    agents: usize,
+    queues: usize,
+}
+
+impl BenchBackend {
+    fn supervisor(&self, token: &str) -> Result<Principal, AuthError> {
+        if !token.starts_with('u') {
+            return Err(AuthError::Bad);
+        }
+        Ok(Principal {
+            user: token.to_owned(),
+            role: Role::Supervisor,
+            agent: None,
+            queues: (0..self.queues).map(queue_name).collect(),
+            session: token.to_owned(),
+        })
+    }
+}
+
+fn refused<'a>() -> BoxFuture<'a, Result<Outcome, CommandError>> {
+    Box::pin(async { Err(CommandError::new(ErrorCode::NotAllowed, "bench")) })
+}
+
+impl Backend for BenchBackend {
+    fn authenticate(&self, credential: Credential) -> BoxFuture<'_, Result<Principal, AuthError>> {
+        let (Credential::Session(t) | Credential::Ticket(t)) = credential;
+        Box::pin(async move { self.supervisor(&t) })
+    }
+
+    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>> {
+        Box::pin(async move { self.supervisor(&session) })
+    }
+
+    fn agent_command(
+        &self,
+        _: Principal,
+        _: String,
+        _: AgentCommand,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        refused()
+    }
+
+    fn call_command(
+        &self,
+        _: Principal,
+        _: String,
+        _: CallCommand,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        refused()
+    }
+
+    fn register(
+        &self,
+        _: Principal,
+        _: String,
+        _: Registration,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        refused()
+    }
+
+    fn screen_pop(&self, _: String, _: Option<String>) -> BoxFuture<'_, ScreenPop> {
+        Box::pin(async { ScreenPop::default() })
+    }
+
+    fn initial_state(&self) -> BoxFuture<'_, InitialState> {
+        let agents = (0..self.agents)
+            .map(|i| agent_change(AGENT_BASE + i as u64, 1, queue_name(i % self.queues), false))
+            .collect();
+        let queues = (0..self.queues)
+            .map(|q| QueueChange {
+                queue: queue_name(q),
+                version: 1,
+                open: true,
+                waiting: 0,
+                oldest_since_ms: None,
+                staffed: self.agents / self.queues,
+                available: self.agents / self.queues,
+            })
+            .collect();
+        Box::pin(async move { InitialState { agents, queues } })
+    }
+
+    fn figures(&self, _: Principal) -> BoxFuture<'_, Option<Figures>> {
+        Box::pin(async { None })
+    }
+}
+
+/// Change `i` moves agent `AGENT_BASE + i % agents` to its next version.
+fn change(i: usize, agents: usize, queues: usize) -> Change {
+    let agent = i % agents;
+    let version = (i / agents) as u64 + 2;
+    Change::Agent(agent_change(
+        AGENT_BASE + agent as u64,
+        version,
+        queue_name(agent % queues),
+        version.is_multiple_of(2),
+    ))
+}
+
+/// The change index of an `agent_state` frame (a cheap scan: the client process must
+/// leave the cores to the server).
+fn change_index(text: &str, agents: usize) -> Option<usize> {
+    if !text.contains("\"type\":\"agent_state\"") {
+        return None;
+    }
+    let field = |name: &str| -> Option<u64> {
+        let at = text.find(name)? + name.len();
+        let digits: String = text[at..]
+            .trim_start_matches('"')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let agent = field("\"agent\":")?.checked_sub(AGENT_BASE)? as usize;
+    let version = field("\"version\":")?.checked_sub(2)? as usize;
+    Some(version * agents + agent)
+}
+
+async fn server(a: Args) {
+    let bus = Bus::new(None);
+    let backend = Arc::new(BenchBackend {
+        agents: a.agents,
+        queues: a.queues,
+    });
+    let hub = Hub::start(
+        backend,
+        &bus,
+        HubSettings::new(&CtiSettings::default(), vec![]),
+    )
+    .await;
+    let app = atende::api::with_cti(axum::Router::new(), hub);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let rss_before = rss_kb();
+    let cpu_before = cpu_secs();
+    let exe = std::env::current_exe().expect("own executable");
+    let mut child = Command::new(exe)
+        .args([
+            "--client-process".to_owned(),
+            addr.to_string(),
+            "--clients".into(),
+            a.clients.to_string(),
+            "--changes".into(),
+            a.changes.to_string(),
+            "--interval-ms".into(),
+            a.interval_ms.to_string(),
+            "--agents".into(),
+            a.agents.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client process starts");
+    let mut to_child = child.stdin.take().expect("child stdin");
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    let stdout = child.stdout.take().expect("child stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    println!(
+        "CTI bench: {} desktops (supervisors of all {} queues), {} agents, {} changes {} ms apart",
+        a.clients, a.queues, a.agents, a.changes, a.interval_ms
+    );
+    let started = Instant::now();
+    let ready = lines.recv().await.expect("client process reports");
+    let connect_secs = started.elapsed().as_secs_f64();
+    let (ok, failed) = match ready.split_whitespace().collect::<Vec<_>>()[..] {
+        ["ready", ok, failed] => (
+            ok.parse::<usize>().unwrap_or(0),
+            failed.parse::<usize>().unwrap_or(0),
+        ),
+        _ => panic!("client process said {ready:?}"),
+    };
+    // Let the server's connection tasks settle before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected = rss_kb();
+    let cpu_connected = cpu_secs();
+
+    let mut published = Vec::with_capacity(a.changes);
+    let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(1)));
+    for i in 0..a.changes {
+        tick.tick().await;
+        published.push(wall_ns());
+        bus.publish(change(i, a.agents, a.queues));
+    }
+    let _ = writeln!(to_child, "published");
+
+    let mut last = vec![None; a.changes];
+    let mut client_cpu = 0.0;
+    let mut client_rss = 0;
+    while let Some(line) = lines.recv().await {
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["change", i, count, ns] => {
+                let (Ok(i), Ok(count), Ok(ns)) = (
+                    i.parse::<usize>(),
+                    count.parse::<usize>(),
+                    ns.parse::<u64>(),
+                ) else {
+                    continue;
+                };
+                if i < a.changes && count == ok && ok > 0 {
+                    last[i] = Some(ns);
+                }
+            }
+            ["client", cpu, rss] => {
+                client_cpu = cpu.parse().unwrap_or(0.0);
+                client_rss = rss.parse().unwrap_or(0);
+            }
+            ["done"] => break,
+            _ => {}
+        }
+    }
+    let cpu_fanout = cpu_secs() - cpu_connected;
+    let _ = child.wait();
+
+    let mut ms: Vec<f64> = last
+        .iter()
+        .zip(&published)
+        .filter_map(|(l, p)| l.map(|l| l.saturating_sub(*p) as f64 / 1e6))
+        .collect();
+    let undelivered = a.changes - ms.len();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        ms.get(((ms.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let per_conn_kb = rss_connected.saturating_sub(rss_before) as f64 / ok.max(1) as f64;
+    println!("--- CTI fan-out summary ---");
+    println!("desktops connected with snapshot: {ok} (failed {failed}) in {connect_secs:.1} s");
+    println!(
+        "publish → last desktop (ms, over {} changes): p50 {:.2}  p99 {:.2}  max {:.2}  (target p99 < 20)",
+        ms.len(),
+        pct(0.50),
+        pct(0.99),
+        ms.last().copied().unwrap_or(f64::NAN)
+    );
+    println!("changes not delivered to every desktop: {undelivered}");
+    println!(
+        "server RSS: {rss_before} KiB before, {rss_connected} KiB connected → {per_conn_kb:.1} KiB per connection"
+    );
+    println!(
+        "server CPU: {:.2} s for the connects, {cpu_fanout:.2} s for the fan-out ({:.1} µs per delivered frame)",
+        cpu_connected - cpu_before,
+        cpu_fanout * 1e6 / (ms.len() * ok).max(1) as f64
+    );
+    println!("client process (not the server): CPU {client_cpu:.2} s, RSS {client_rss} KiB");
+    let verdict = pct(0.99) < 20.0 && undelivered == 0 && failed == 0;
+    println!("verdict: {}", if verdict { "PASS" } else { "FAIL" });
+    if !argv_has_bench() {
+        // The smoke under `cargo test` must fail loudly if the harness stops working.
+        assert_eq!(failed, 0, "every desktop connects");
+        assert_eq!(undelivered, 0, "every change reaches every desktop");
+    }
+}
+
+fn argv_has_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// Per change: how many desktops got it and when the last one did.
+struct Tally {
+    count: Vec<AtomicU32>,
+    last_ns: Vec<AtomicU64>,
+    complete: AtomicU32,
+    clients: u32,
+    all: Notify,
+}
+
+impl Tally {
+    fn got(&self, i: usize) {
+        let (Some(count), Some(last)) = (self.count.get(i), self.last_ns.get(i)) else {
+            return;
+        };
+        last.fetch_max(wall_ns(), Ordering::Relaxed);
+        if count.fetch_add(1, Ordering::AcqRel) + 1 == self.clients
+            && self.complete.fetch_add(1, Ordering::AcqRel) + 1 == self.count.len() as u32
+        {
+            self.all.notify_one();
+        }
+    }
+}
+
+/// The client process: opens the desktops, reports `ready OK FAILED`, tallies the
+/// changes, reports `change I COUNT LAST_NS` per change, `client CPU RSS` and `done`.
+async fn clients(addr: SocketAddr, a: Args) {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<bool>();
+    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+    // Filled once the connected count is known; until then nothing is published.
+    let tally_cell = Arc::new(std::sync::OnceLock::<Arc<Tally>>::new());
+    for i in 0..a.clients {
+        let gate = gate.clone();
+        let done = done_tx.clone();
+        let cell = tally_cell.clone();
+        let agents = a.agents;
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await;
+            let ws = match desktop(addr, i).await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    eprintln!("desktop {i}: {e}");
+                    let _ = done.send(false);
+                    return;
+                }
+            };
+            drop(permit);
+            let _ = done.send(true);
+            let (_sink, mut stream) = ws.split();
+            while let Some(Ok(frame)) = stream.next().await {
+                if let Message::Text(text) = frame
+                    && let Some(idx) = change_index(&text, agents)
+                    && let Some(t) = cell.get()
+                {
+                    t.got(idx);
+                }
+            }
+        });
+    }
+    drop(done_tx);
+    let (mut ok, mut failed) = (0usize, 0usize);
+    while ok + failed < a.clients {
+        match done_rx.recv().await {
+            Some(true) => ok += 1,
+            Some(false) => failed += 1,
+            None => break,
+        }
+    }
+    let tally = Arc::new(Tally {
+        count: (0..a.changes).map(|_| AtomicU32::new(0)).collect(),
+        last_ns: (0..a.changes).map(|_| AtomicU64::new(0)).collect(),
+        complete: AtomicU32::new(0),
+        clients: ok as u32,
+        all: Notify::new(),
+    });
+    let _ = tally_cell.set(tally.clone());
+    println!("ready {ok} {failed}");
+
+    // Every change delivered everywhere, or the publisher's time plus a grace.
+    let patience =
+        Duration::from_millis(a.interval_ms * a.changes as u64) + Duration::from_secs(15);
+    let _ = tokio::time::timeout(patience, tally.all.notified()).await;
+    // The publisher says when it is done (so a short wait above cannot cut it off).
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await;
+    let mut out = std::io::stdout().lock();
+    for i in 0..a.changes {
+        let _ = writeln!(
+            out,
+            "change {i} {} {}",
+            tally.count[i].load(Ordering::Acquire),
+            tally.last_ns[i].load(Ordering::Acquire)
+        );
+    }
+    let _ = writeln!(out, "client {:.2} {}", cpu_secs(), rss_kb());
+    let _ = writeln!(out, "done");
+    let _ = out.flush();
+    // Closing 10,000 sockets one by one is not part of the measurement.
+    std::process::exit(0);
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens desktop `i`: connect, hello, welcome and snapshot.
+async fn desktop(addr: SocketAddr, i: usize) -> Result<Ws, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    // Small buffers: the client process should weigh little next to the server.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+        format!("ws://{addr}/api/cti?ticket=u{i}"),
+        stream,
+        Some(config),
+    )
+    .await
+    .map_err(|e| format!("handshake: {e}"))?;
+    ws.send(Message::Text(r#"{"v":1,"type":"hello"}"#.into()))
+        .await
+        .map_err(|e| format!("hello: {e}"))?;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .map_err(|_| "no snapshot in 60 s".to_owned())?
+            .ok_or("closed before the snapshot")?
+            .map_err(|e| format!("read: {e}"))?;
+        if let Message::Text(text) = frame
+            && text.contains("\"type\":\"snapshot\"")
+        {
+            return Ok(ws);
+        }
+    }
+}
