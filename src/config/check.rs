@@ -347,7 +347,7 @@ mod tests {
         ))
         .expect("a valid origin");
         assert_eq!(ok.http.allowed_origins, ["https://crm.example:8443"]);
-        assert_eq!(ok.cti, crate::cti::CtiSettings::default());
+        assert_eq!(ok.cti, crate::config::cti::CtiSettings::default());
         let bad = DEMO.replace(
             "admin_token = \"demo-admin-token-change-me\"",
             "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example/desk\"]",
