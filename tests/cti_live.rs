@@ -5,7 +5,8 @@
 //! phone answers and the desktop sees it answered; another agent's hang-up of that call
 //! is refused and audited; the agent hangs up from the desktop and registers the call
 //! over the websocket (reply, `registered`, an event in the call's log); a foreign origin
-//! is closed 4003 and a logged-out session too — on SQLite and PostgreSQL.
+//! is closed 4003 and a logged-out session too, an idle-expired one 4004 — on SQLite and
+//! PostgreSQL.
 
 mod support;
 
@@ -314,4 +315,42 @@ fn an_agent_desktop_follows_and_registers_a_call_sqlite() {
 #[test]
 fn an_agent_desktop_follows_and_registers_a_call_postgres() {
     an_agent_desktop_follows_and_registers_a_call(Db::Postgres);
+}
+
+/// A session left idle past `session_idle_secs` opens no desktop: closed 4004, log in again.
+fn an_expired_session_is_closed_4004(db: Db) {
+    let server = Server::start(db, &["1001"]);
+    let path = server.dir.path().join("atende.toml");
+    let config = std::fs::read_to_string(&path).expect("config").replacen(
+        "[http]\n",
+        "[http]\nsession_idle_secs = 1\n",
+        1,
+    );
+    let users = "[[users]]\nname = \"ag1001\"\nrole = \"agent\"\nagent = \"1001\"\npassword_hash = \"HASH\"\n";
+    std::fs::write(&path, config + &users.replace("HASH", ADMIN_HASH)).expect("config written");
+    let server = server.restart();
+    let port = server.http_port;
+    let origin = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ana = login(port, "ag1001", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("ag1001 logs in");
+    // Fresh: it opens.
+    let mut desk = rt.block_on(open(port, &ana, &origin));
+    let first = rt.block_on(start(&mut desk));
+    assert_eq!(first["welcome"]["agent"], "1001");
+    drop(desk);
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut late = rt.block_on(open(port, &ana, &origin));
+    assert_eq!(rt.block_on(close_code(&mut late)), 4004);
+}
+
+#[test]
+fn an_expired_session_is_closed_4004_sqlite() {
+    an_expired_session_is_closed_4004(Db::Sqlite);
+}
+
+#[test]
+fn an_expired_session_is_closed_4004_postgres() {
+    an_expired_session_is_closed_4004(Db::Postgres);
 }
