@@ -6,7 +6,7 @@
 //! is refused and audited; the agent hangs up from the desktop and registers the call
 //! over the websocket (reply, `registered`, an event in the call's log); a foreign origin
 //! is closed 4003 and a logged-out session too, an idle-expired one 4004 — on SQLite and
-//! PostgreSQL.
+//! PostgreSQL. Today's figures count the call (own and group).
 
 mod support;
 
@@ -134,6 +134,17 @@ async fn command(ws: &mut Ws, id: &str, name: &str, args: Value) -> Value {
         ws.read.push_front(v);
     }
     reply
+}
+
+/// Waits for a send on the test's runtime.
+trait AwaitSent {
+    fn await_sent(self, rt: &tokio::runtime::Runtime);
+}
+
+impl<F: std::future::Future<Output = Result<(), E>>, E: std::fmt::Debug> AwaitSent for F {
+    fn await_sent(self, rt: &tokio::runtime::Runtime) {
+        rt.block_on(self).expect("sent");
+    }
 }
 
 async fn start(ws: &mut Ws) -> Value {
@@ -281,6 +292,28 @@ fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
     let stored = event(events, "registered");
     assert_eq!(stored["detail"]["agent"], "1001");
     assert_eq!(stored["detail"]["note"], "orientado");
+
+    // Today's figures count the call (the agent log is written in batches: ask again).
+    let mut figures = Value::Null;
+    for _ in 0..20 {
+        desk.socket
+            .send(Message::Text(
+                json!({"v":1,"type":"snapshot_request"}).to_string().into(),
+            ))
+            .await_sent(&rt);
+        figures = rt.block_on(next(&mut desk, "snapshot"))["figures"].clone();
+        if figures["own"]["answered"] == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(figures["own"]["answered"], 1, "{figures}");
+    assert!(figures["own"]["talk_ms"].as_i64() > Some(0), "{figures}");
+    assert!(figures["own"]["aht_ms"].as_i64() > Some(0), "{figures}");
+    assert!(
+        figures["group"]["answered"].as_u64() >= Some(1),
+        "{figures}"
+    );
 
     let audit = server.api("/api/audit");
     let rows = audit["entries"].as_array().expect("audit rows");

@@ -371,12 +371,23 @@ impl Live {
                 return None;
             }
         };
+        // The group: agents sharing a queue the user sees, or one of the agent's own.
+        let own_queues: Vec<&str> = who
+            .agent
+            .as_deref()
+            .and_then(|me| config.agents.iter().find(|a| a.id == me))
+            .map(|a| a.queues.iter().map(|q| q.as_str()).collect())
+            .unwrap_or_default();
         let in_group = |agent: &str| {
             config
                 .agents
                 .iter()
                 .find(|a| a.id == agent)
-                .is_some_and(|a| a.queues.iter().any(|q| who.sees_queue(q.as_str())))
+                .is_some_and(|a| {
+                    a.queues
+                        .iter()
+                        .any(|q| who.sees_queue(q.as_str()) || own_queues.contains(&q.as_str()))
+                })
         };
         let mut own = Tally::default();
         let mut group = Tally::default();
