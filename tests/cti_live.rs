@@ -387,3 +387,78 @@ fn an_expired_session_is_closed_4004_sqlite() {
 fn an_expired_session_is_closed_4004_postgres() {
     an_expired_session_is_closed_4004(Db::Postgres);
 }
+
+/// The screen-pop carries what the IVR collected, only as the queue whitelists it: the
+/// citizen types their CPF in the process-status flow, asks for a human (0) and the
+/// desktop's `call_offered` shows the CPF (queue `screen_pop_fields = ["cpf"]`).
+fn the_offer_pops_the_cpf_typed_in_the_ivr(db: Db) {
+    const CPF: &str = "52998224725";
+    let (service, _) = fake_process_service(r#"{"situacao":"em_analise","numero":"123"}"#);
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: Some(service),
+        },
+        Prompts::Short,
+        10,
+        "screen_pop_fields = [\"cpf\"]",
+        // Only ag1001: the call can ring nowhere else.
+        &DESK[..DESK.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
+            .replace("HASH", ADMIN_HASH),
+    );
+    let port = server.http_port;
+    let origin = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ana = login(port, "ag1001", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("ag1001 logs in");
+    let mut desk = rt.block_on(open(port, &ana, &origin));
+    rt.block_on(start(&mut desk));
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let phone = start_phone(
+        &server,
+        "agent.xml",
+        agent_port,
+        1,
+        1000,
+        &[("ANSWER_AFTER_MS", "500".into())],
+    );
+    // 5 (process status), the CPF, 1 (confirm), then 0 (a human): queue "geral".
+    let caller = start_ivr_caller(
+        &server,
+        &[(800, "5"), (600, CPF), (2500, "1"), (4000, "0")],
+        40_000,
+        true,
+    );
+    let offered = rt.block_on(next(&mut desk, "call_offered"));
+    assert_eq!(offered["call"]["ivr"]["cpf"], CPF, "{offered}");
+    let protocol = offered["call"]["protocol"]
+        .as_str()
+        .expect("a protocol")
+        .to_owned();
+    rt.block_on(next(&mut desk, "call_answered"));
+    let r = rt.block_on(command(
+        &mut desk,
+        "c-1",
+        "hang_up",
+        json!({"protocol": protocol}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "agent phone", &server);
+}
+
+#[test]
+fn the_offer_pops_the_cpf_typed_in_the_ivr_sqlite() {
+    the_offer_pops_the_cpf_typed_in_the_ivr(Db::Sqlite);
+}
+
+#[test]
+fn the_offer_pops_the_cpf_typed_in_the_ivr_postgres() {
+    the_offer_pops_the_cpf_typed_in_the_ivr(Db::Postgres);
+}
