@@ -64,6 +64,19 @@ pub enum EventKind {
         to: String,
         blind: bool,
     },
+    /// An attended transfer began: the caller waits on hold while `to` (`agent:<id>`) is
+    /// rung for `from` to consult.
+    TransferStarted {
+        from: String,
+        to: String,
+    },
+    /// An attended transfer did not happen (`reason`: `cancelled`, `not_answered`,
+    /// `target_hung_up`); the caller is back with `from`, on the same recording.
+    TransferFailed {
+        from: String,
+        to: String,
+        reason: String,
+    },
     HungUp {
         by: Party,
         cause: String,
@@ -132,6 +145,8 @@ impl EventKind {
             EventKind::Held { .. } => "held",
             EventKind::Resumed { .. } => "resumed",
             EventKind::Transferred { .. } => "transferred",
+            EventKind::TransferStarted { .. } => "transfer_started",
+            EventKind::TransferFailed { .. } => "transfer_failed",
             EventKind::HungUp { .. } => "hung_up",
             EventKind::RecordingStarted { .. } => "recording_started",
             EventKind::RecordingFinalized { .. } => "recording_finalized",

@@ -18,7 +18,7 @@ const PURE: &[&str] = &[
     "ivr/keys.rs",
     "ivr/say.rs",
     "ivr/cpf.rs",
-    "ivr/template.rs",
+    "template.rs",
     "ivr/condition.rs",
     "ivr/http.rs",
     "ivr/model.rs",

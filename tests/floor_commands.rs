@@ -127,7 +127,7 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
     );
     assert!(matches!(
         command(CallCommand::Transfer {
-            to: TransferTarget::Agent(second.into()),
+            to: TransferTarget::Queue("pericia".into()),
             blind: false
         }),
         Err(CommandError::Unsupported(_))

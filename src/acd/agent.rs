@@ -13,6 +13,8 @@
 //!     │   └─ pause (now; or after the call when OnCall) ◀──────────────────────┘
 //!     └──── logout (any state; after the call when OnCall)
 //! ```
+//! A call straight to an available agent (a transfer, not a queue's offer) makes them
+//! `Direct` until it ends, then Available (or what they asked for meanwhile).
 //! A rejected offer leaves the agent Available but unroutable for the queue's reject
 //! delay. An agent takes one voice call at a time: only Available agents are indexed.
 
@@ -29,6 +31,9 @@ pub(super) enum AgentState {
     Available,
     Ringing(CallIdx),
     OnCall(CallIdx),
+    /// On a call that came straight to them, not through a queue (a transfer to this
+    /// agent): busy, offered nothing, no wrap-up after it.
+    Direct(super::ids::CallId),
     /// After-call work for a call from this queue.
     WrapUp(QueueIdx),
     Paused(String),
@@ -137,6 +142,7 @@ pub(super) fn status(
         AgentState::Available => AgentStatus::Available,
         AgentState::Ringing(c) => AgentStatus::Ringing { call: name(*c) },
         AgentState::OnCall(c) => AgentStatus::OnCall { call: name(*c) },
+        AgentState::Direct(call) => AgentStatus::OnCall { call: call.clone() },
         AgentState::WrapUp(_) => AgentStatus::WrapUp,
         AgentState::Paused(r) => AgentStatus::Paused { reason: r.clone() },
     }

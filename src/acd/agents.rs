@@ -11,7 +11,7 @@ use super::config::SYSTEM_PAUSE_REASONS;
 use super::config::WrapUp;
 use super::engine::Engine;
 use super::event::{AcdEvent, AgentLogin, CancelReason, NextState, Output, SystemPause};
-use super::ids::AgentId;
+use super::ids::{AgentId, CallId};
 use super::timers::{AgentIdx, CallIdx, CallTimer, QueueIdx};
 
 impl Engine {
@@ -38,7 +38,10 @@ impl Engine {
         let a = match self.agent_ids.get(&l.agent) {
             Some(&a) => {
                 let state = &self.agents[a as usize].state;
-                if matches!(state, AgentState::Ringing(_) | AgentState::OnCall(_)) {
+                if matches!(
+                    state,
+                    AgentState::Ringing(_) | AgentState::OnCall(_) | AgentState::Direct(_)
+                ) {
                     return Err(AcdError::AgentBusy(l.agent));
                 }
                 a
@@ -106,7 +109,7 @@ impl Engine {
                 self.route_agent(a);
             }
             AgentState::WrapUp(_) => self.after_call(a),
-            AgentState::Ringing(_) | AgentState::OnCall(_) => {
+            AgentState::Ringing(_) | AgentState::OnCall(_) | AgentState::Direct(_) => {
                 self.agents[a as usize].pending = None;
             }
             AgentState::Available | AgentState::LoggedOut => {}
@@ -138,7 +141,7 @@ impl Engine {
     fn pause_now(&mut self, id: &AgentId, reason: String) -> Result<(), AcdError> {
         let a = self.logged_in(id)?;
         match self.agents[a as usize].state.clone() {
-            AgentState::OnCall(_) => {
+            AgentState::OnCall(_) | AgentState::Direct(_) => {
                 self.agents[a as usize].pending = Some(Pending::Pause(reason));
             }
             AgentState::Ringing(c) => {
@@ -159,7 +162,9 @@ impl Engine {
         let a = self.agent_idx(id)?;
         match self.agents[a as usize].state.clone() {
             AgentState::LoggedOut => {}
-            AgentState::OnCall(_) => self.agents[a as usize].pending = Some(Pending::Logout),
+            AgentState::OnCall(_) | AgentState::Direct(_) => {
+                self.agents[a as usize].pending = Some(Pending::Logout)
+            }
             AgentState::Ringing(c) => {
                 self.withdraw(c, a, CancelReason::AgentLoggedOut);
                 self.set_agent_state(a, AgentState::LoggedOut);
@@ -221,6 +226,30 @@ impl Engine {
                 agent: id.clone(),
                 state,
             });
+        }
+        self.after_call(a);
+        Ok(())
+    }
+
+    /// A call straight to agent `id` (a transfer): only an available agent takes one.
+    pub(super) fn direct_call(&mut self, id: &AgentId, call: CallId) -> Result<(), AcdError> {
+        let a = self.logged_in(id)?;
+        if self.agents[a as usize].state != AgentState::Available {
+            return Err(AcdError::AgentBusy(id.clone()));
+        }
+        self.unindex_agent(a);
+        self.cancel_agent_timer(a);
+        self.agents[a as usize].blocked = false;
+        self.set_agent_state(a, AgentState::Direct(call));
+        Ok(())
+    }
+
+    /// The direct call `call` ended for agent `id`: no wrap-up (no queue's setting
+    /// applies), what they asked for meanwhile, else available.
+    pub(super) fn direct_ended(&mut self, id: &AgentId, call: &CallId) -> Result<(), AcdError> {
+        let a = self.agent_idx(id)?;
+        if self.agents[a as usize].state != AgentState::Direct(call.clone()) {
+            return Err(AcdError::UnknownCall(call.clone()));
         }
         self.after_call(a);
         Ok(())

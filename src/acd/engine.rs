@@ -143,6 +143,8 @@ impl Engine {
             Input::OfferRejected { call, agent } => self.offer_failed(&call, &agent, true),
             Input::OfferNotAnswered { call, agent } => self.offer_failed(&call, &agent, false),
             Input::Hangup { call } => self.hangup(&call),
+            Input::DirectCall { agent, call } => self.direct_call(&agent, call),
+            Input::DirectEnded { agent, call } => self.direct_ended(&agent, &call),
             Input::CallbackRequested {
                 call,
                 number,

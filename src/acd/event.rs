@@ -184,6 +184,17 @@ pub enum Input {
     Hangup {
         call: CallId,
     },
+    /// A call comes straight to this available agent (a transfer, not an offer): they
+    /// are busy with it, and offered nothing, until `DirectEnded`.
+    DirectCall {
+        agent: AgentId,
+        call: CallId,
+    },
+    /// The direct call ended for this agent (talk over, or never answered).
+    DirectEnded {
+        agent: AgentId,
+        call: CallId,
+    },
     /// The caller asked to be called back (`number` absent = the A-number).
     CallbackRequested {
         call: CallId,

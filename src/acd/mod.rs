@@ -45,6 +45,8 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_direct;
+#[cfg(test)]
 mod tests_flow;
 #[cfg(test)]
 mod tests_next;

@@ -90,6 +90,13 @@ pub enum Input {
     TransferAway {
         to: String,
     },
+    /// An attended transfer completes: the consulted agent's answered leg takes the
+    /// bridged agent's place (whose leg is hung up); `to` is logged, not blind.
+    TransferTo {
+        leg: LegId,
+        agent: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,6 +208,14 @@ impl CallMachine {
         }
     }
 
+    /// The agent leg the caller talks to, while bridged.
+    pub fn bridged_leg(&self) -> Option<LegId> {
+        match &self.state {
+            State::Bridged { leg, .. } => Some(*leg),
+            _ => None,
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
     }
@@ -305,6 +320,31 @@ impl CallMachine {
                 self.offers.clear();
                 self.routed = true;
                 self.state = State::Routing;
+            }
+            Input::TransferTo { leg, agent, to } => {
+                let State::Bridged {
+                    leg: old,
+                    agent: from,
+                } = &self.state
+                else {
+                    return;
+                };
+                let (old, from) = (*old, from.clone());
+                self.emit(Action::HangUpAgent(old));
+                self.emit(Action::Log(EventKind::Transferred {
+                    from,
+                    to,
+                    blind: false,
+                }));
+                self.emit(Action::Sending {
+                    to: Party::Agent,
+                    enabled: true,
+                });
+                self.emit(Action::Bridge(leg));
+                self.emit(Action::Log(EventKind::Bridged {
+                    agent: agent.clone(),
+                }));
+                self.state = State::Bridged { leg, agent };
             }
             Input::Release { cause } => {
                 self.emit(Action::HangUpCaller);

@@ -393,3 +393,43 @@ fn a_blind_transfer_hangs_up_the_agent_and_routes_the_same_call_again() {
     );
     assert!(drain(&mut idle).is_empty() && idle.is_routing());
 }
+
+#[test]
+fn an_attended_transfer_puts_the_consulted_agent_in_the_bridged_agents_place() {
+    let t0 = Instant::now();
+    let mut m = offered(t0);
+    m.handle(t0, Input::AgentAnswered { leg: 1 });
+    drain(&mut m);
+    m.handle(
+        t0,
+        Input::TransferTo {
+            leg: 7,
+            agent: "1002".into(),
+            to: "agent:1002".into(),
+        },
+    );
+    assert_eq!(
+        drain(&mut m),
+        vec![
+            Action::HangUpAgent(1),
+            Action::Log(EventKind::Transferred {
+                from: "1001".into(),
+                to: "agent:1002".into(),
+                blind: false
+            }),
+            Action::Sending {
+                to: Party::Agent,
+                enabled: true
+            },
+            Action::Bridge(7),
+            Action::Log(EventKind::Bridged {
+                agent: "1002".into()
+            }),
+        ]
+    );
+    assert_eq!(m.bridged_agent(), Some("1002"));
+    assert_eq!(m.bridged_leg(), Some(7));
+    // The old leg's BYE completing is no news.
+    m.handle(t0, Input::AgentHungUp { leg: 1 });
+    assert!(drain(&mut m).is_empty());
+}

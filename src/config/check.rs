@@ -291,11 +291,13 @@ impl Config {
         };
         let mut names = HashSet::new();
         for u in &self.users {
-            crate::users::accounts::check_name(&u.name).map_err(|e| bad(&u.name, e.to_string()))?;
+            if !super::users::name_ok(&u.name) {
+                return Err(bad(&u.name, format!("invalid user name: {}", u.name)));
+            }
             if !names.insert(u.name.as_str()) {
                 return Err(bad(&u.name, "appears twice".into()));
             }
-            if !crate::users::accounts::is_argon2_phc(&u.password_hash) {
+            if !super::users::is_argon2_phc(&u.password_hash) {
                 return Err(bad(
                     &u.name,
                     "password_hash is not an argon2 PHC string (`atende user hash` prints one)"
@@ -303,7 +305,7 @@ impl Config {
                 ));
             }
             match (&u.role, &u.agent) {
-                (crate::users::Role::Agent, None) => {
+                (super::users::Role::Agent, None) => {
                     return Err(bad(
                         &u.name,
                         "role agent needs agent = \"<agent id>\"".into(),
@@ -342,15 +344,15 @@ mod tests {
     #[test]
     fn an_allowed_origin_with_a_path_is_refused_and_cti_defaults_apply() {
         let ok = Config::parse(&DEMO.replace(
-            "\n[http]\n",
-            "\n[http]\nallowed_origins = [\"https://crm.example:8443\"]\n",
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nallowed_origins = [\"https://crm.example:8443\"]",
         ))
         .expect("a valid origin");
         assert_eq!(ok.http.allowed_origins, ["https://crm.example:8443"]);
-        assert_eq!(ok.cti, crate::config::cti::CtiSettings::default());
+        assert_eq!(ok.cti, crate::config::CtiSettings::default());
         let bad = DEMO.replace(
-            "\n[http]\n",
-            "\n[http]\nallowed_origins = [\"https://crm.example/desk\"]\n",
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nallowed_origins = [\"https://crm.example/desk\"]",
         );
         assert!(matches!(
             Config::parse(&bad),

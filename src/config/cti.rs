@@ -1,5 +1,4 @@
-//! `[cti]`: the CTI websocket's resume window and disconnect grace time (read by
-//! `crate::cti`; kept here so the config does not import the CTI).
+//! `[cti]`: the CTI websocket's resume window and disconnect grace (`crate::cti`).
 
 use serde::Deserialize;
 

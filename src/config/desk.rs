@@ -158,7 +158,7 @@ impl Config {
             let known = |n: &str| {
                 SCREEN_POP_BUILTINS.contains(&n) || q.screen_pop_fields.iter().any(|f| f == n)
             };
-            if let Some(n) = crate::ivr::template::referenced(url)
+            if let Some(n) = crate::template::referenced(url)
                 .into_iter()
                 .find(|n| !known(n))
             {

@@ -14,11 +14,13 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod check;
-pub mod cti;
+mod cti;
 mod desk;
 mod digest;
+pub mod users;
 
 pub use check::Invalid;
+pub use cti::CtiSettings;
 pub use desk::{Disposition, PauseReason, SCREEN_POP_BUILTINS};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,7 @@ pub struct Config {
     pub acd: AcdSettings,
     /// The CTI websocket's resume window and disconnect grace (`[cti]`).
     #[serde(default)]
-    pub cti: cti::CtiSettings,
+    pub cti: CtiSettings,
     /// What agents may register a call as (`[[dispositions]]`); none = no registrations.
     #[serde(default)]
     pub dispositions: Vec<Disposition>,
@@ -77,7 +79,7 @@ pub struct Config {
     pub outbound: Option<OutboundConfig>,
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
-    pub users: Vec<crate::users::accounts::UserSeed>,
+    pub users: Vec<users::UserSeed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -33,4 +33,5 @@ pub const RESUME_BUFFER: usize = 5_000;
 /// The pause reason of an agent whose desktop stayed disconnected past the grace time.
 pub const DISCONNECTED_REASON: &str = "disconnected";
 
-pub use crate::config::cti::CtiSettings;
+/// `[cti]` in the config file (defined with the rest of the config).
+pub use crate::config::CtiSettings;

@@ -340,6 +340,14 @@ impl AcdActor {
                 let _ = reply.send(context);
                 return;
             }
+            AcdRequest::DirectCall { agent, call, reply } => {
+                let r = self.input(Input::DirectCall { agent, call });
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+                return;
+            }
+            AcdRequest::DirectEnded { agent, call } => {
+                self.input(Input::DirectEnded { agent, call })
+            }
             AcdRequest::Status { reply } => {
                 let _ = reply.send(self.status());
                 return;

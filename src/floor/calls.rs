@@ -34,10 +34,16 @@ pub enum CallCommand {
     Hold,
     /// Take the caller off hold.
     Resume,
-    /// Send DTMF digits towards the caller (the agent's far party).
+    /// Send DTMF digits towards the caller (the agent's far party, e.g. another IVR), as
+    /// RFC 4733 events: 1 to 32 of 0-9, *, #, A-D.
     Dtmf { digits: String },
-    /// Send the caller elsewhere; `blind` only (attended is refused for now).
+    /// Send the caller elsewhere: `blind` at once; attended (to an agent) holds the
+    /// caller while the target is rung, until `CompleteTransfer` or `CancelTransfer`.
     Transfer { to: TransferTarget, blind: bool },
+    /// The attended transfer's target (who answered) takes the agent's place.
+    CompleteTransfer,
+    /// The attended transfer is called off: the caller is back with the agent.
+    CancelTransfer,
 }
 
 /// Why a command was not carried out.

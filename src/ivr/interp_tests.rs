@@ -920,7 +920,7 @@ fn the_pure_core_reads_no_clock_and_imports_no_shell() {
         "keys.rs",
         "say.rs",
         "cpf.rs",
-        "template.rs",
+        "../template.rs",
         "model.rs",
         "io.rs",
     ] {

@@ -33,7 +33,7 @@ pub mod model;
 pub mod say;
 pub mod sim;
 pub mod source;
-pub mod template;
+pub use crate::template;
 pub mod watch;
 pub mod yaml_keys;
 

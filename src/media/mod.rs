@@ -6,6 +6,7 @@
 //! prompt files copied in by hand live.
 
 pub mod dtmf;
+pub mod dtmf_out;
 pub mod g711;
 pub mod ports;
 pub mod prompt;

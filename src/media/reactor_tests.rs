@@ -322,6 +322,74 @@ fn a_finished_call_frees_its_ports(io: MediaIo) {
     media.shutdown();
 }
 
+/// Digits sent to the caller while the agent talks: RFC 4733 packets on the caller's
+/// one stream (same SSRC, sequence numbers going on) between the relayed audio, which
+/// keeps flowing; each digit once, in order, with later timestamps.
+fn digits_reach_the_caller_alongside_the_relayed_audio(io: MediaIo) {
+    let media = reactor(1, io);
+    let range = ports(io, 45000, 45100);
+    let (caller, agent) = (peer(), peer());
+    let (handle, locals, _events) = bridged_call(&media, &range, [false, false], &caller, &agent);
+    let with_events = Negotiated {
+        telephone_event_pt: Some(101),
+        ..PCMA
+    };
+    let send = |cmd| {
+        handle
+            .tx
+            .send(super::reactor::WorkerMsg::Command(handle.id, cmd))
+            .unwrap()
+    };
+    send(MediaCommand::Remote {
+        leg: Leg::Caller,
+        addr: caller.local_addr().unwrap(),
+        negotiated: with_events,
+    });
+    relayed(&agent, locals[1], &caller, 0x33);
+    send(MediaCommand::Dtmf {
+        leg: Leg::Caller,
+        digits: "1#1".into(),
+    });
+    caller
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let (mut audio, mut events, mut ssrcs, mut seqs) = (0, Vec::new(), Vec::new(), Vec::new());
+    let mut buf = [0u8; 1500];
+    for seq in 100..175u16 {
+        agent.send_to(&rtp(0xabc, seq, 0x33), locals[1]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        while let Ok(n) = caller.recv(&mut buf) {
+            ssrcs.push(u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]));
+            seqs.push(u16::from_be_bytes([buf[2], buf[3]]));
+            match buf[1] & 0x7f {
+                8 => audio += 1,
+                101 if n >= 16 => {
+                    let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    // End packets (E bit): one press each, repeated three times.
+                    if buf[13] & 0x80 != 0 && !events.contains(&(ts, buf[12])) {
+                        events.push((ts, buf[12]));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let digits: Vec<u8> = events.iter().map(|e| e.1).collect();
+    assert_eq!(digits, vec![1, 11, 1], "{events:?}");
+    assert!(events.windows(2).all(|w| w[1].0 > w[0].0), "{events:?}");
+    assert!(
+        audio > 40,
+        "the relayed audio kept flowing: {audio} packets"
+    );
+    ssrcs.dedup();
+    assert_eq!(ssrcs.len(), 1, "one stream towards the caller");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "sequence numbers go on without gaps"
+    );
+    media.shutdown();
+}
+
 /// A reactor on `io`, checked to really run there (this machine's kernel has io_uring).
 fn reactor(threads: usize, io: MediaIo) -> MediaReactor {
     let media = MediaReactor::start_with(threads, Duration::from_millis(2), io).unwrap();
@@ -377,6 +445,7 @@ macro_rules! on_both_io_paths {
 
 on_both_io_paths!(
     a_finished_call_frees_its_ports,
+    digits_reach_the_caller_alongside_the_relayed_audio,
     calls_sharing_a_port_each_hear_only_their_own_peer,
     a_peer_sending_from_another_port_than_announced_is_latched,
     an_own_port_and_a_shared_one_in_one_call,

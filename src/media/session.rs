@@ -2,9 +2,10 @@
 //!
 //! It relays RTP between the legs (rewriting SSRC/sequence/timestamps so each party sees
 //! one continuous stream, transcoding A-law↔µ-law when the legs differ), plays prompts and
-//! hold music to the caller, detects RFC 4733 digits on both legs, and feeds the stereo
-//! recording (caller left; what the caller hears right). Symmetric RTP: each leg latches to
-//! the address its media really comes from, so phones behind NAT work.
+//! hold music to the caller, detects RFC 4733 digits on both legs (and sends an
+//! operator's digits to a leg, `dtmf_out`), and feeds the stereo recording (caller left;
+//! what the caller hears right). Symmetric RTP: each leg latches to the address its media
+//! really comes from, so phones behind NAT work.
 //!
 //! A session is driven by a `reactor` worker thread (many sessions per thread), never by a
 //! task of its own. Hot path rules: no allocation and no blocking per packet (a full socket
@@ -23,6 +24,7 @@ use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::dtmf::DtmfReceiver;
+use crate::media::dtmf_out::DtmfQueue;
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
 use crate::media::shared_port::{LegPort, SharedPort};
 use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
@@ -85,6 +87,9 @@ pub enum MediaCommand {
     Unbridge,
     /// Whether a leg may be sent to (false while that party holds with sendonly/inactive).
     Sending { leg: Leg, enabled: bool },
+    /// Send these digits to a leg as RFC 4733 events (`dtmf_out`), alongside whatever
+    /// it hears; dropped when that leg negotiated no telephone-event.
+    Dtmf { leg: Leg, digits: String },
     /// End the call's media: the recording is finalized and its receipt returned.
     Finish {
         reply: oneshot::Sender<Option<RecordingReceipt>>,
@@ -339,6 +344,8 @@ pub struct MediaSession {
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<MediaStats>,
     local: LocalCounters,
+    /// Digits on their way to a leg; boxed, as most calls never send any.
+    dtmf_out: Option<Box<(Leg, DtmfQueue)>>,
 }
 
 #[derive(Default)]
@@ -390,6 +397,7 @@ impl MediaSession {
             events,
             stats,
             local: LocalCounters::default(),
+            dtmf_out: None,
         }
     }
 
@@ -491,6 +499,16 @@ impl MediaSession {
                 if !enabled {
                     l.out.pause();
                 }
+            }
+            MediaCommand::Dtmf { leg, digits } => {
+                let out = self
+                    .dtmf_out
+                    .get_or_insert_with(|| Box::new((leg, DtmfQueue::default())));
+                // Digits for another leg than the queued ones replace them.
+                if out.0 != leg {
+                    **out = (leg, DtmfQueue::default());
+                }
+                out.1.push(&digits);
             }
             MediaCommand::Finish { .. } => {}
         }
@@ -625,6 +643,7 @@ impl MediaSession {
     pub(super) fn on_tick(&mut self, tx: &mut SendBatch) {
         let now_sample = self.now_sample();
         self.play_frame(now_sample, tx);
+        self.send_dtmf(tx);
         if let Some(rec) = self.recording.as_mut() {
             rec.advance(now_sample);
         }
@@ -695,6 +714,30 @@ impl MediaSession {
                 .map_or((0, Leg::Caller), |p| (p.id, p.leg));
             self.legs[leg.index()].out.pause();
             let _ = self.events.try_send(MediaEvent::PromptFinished { id });
+        }
+    }
+
+    /// This tick's telephone-event packet of the digits being sent, if any.
+    fn send_dtmf(&mut self, tx: &mut SendBatch) {
+        let Some(out) = self.dtmf_out.as_mut() else {
+            return;
+        };
+        let (leg, queue) = &mut **out;
+        let l = &mut self.legs[leg.index()];
+        let pt = l.negotiated.and_then(|n| n.telephone_event_pt);
+        let (Some(dest), Some(pt)) = (l.remote, pt) else {
+            self.dtmf_out = None;
+            return;
+        };
+        if let Some(p) = queue.tick(l.out.last_ts())
+            && l.sending
+        {
+            let header = l.out.next_event(p.timestamp, p.marker);
+            let sent = l.send_rtp(tx, pt, header, &p.payload, dest);
+            self.local.count(sent);
+        }
+        if queue.is_done() {
+            self.dtmf_out = None;
         }
     }
 

@@ -126,6 +126,22 @@ impl OutStream {
         self.emit(ts, false, now_sample)
     }
 
+    /// The header of a telephone-event packet (RFC 4733) carrying its event's timestamp
+    /// `ts`: the stream's sequence goes on, its audio timing is left as it was.
+    pub fn next_event(&mut self, ts: u32, marker: bool) -> OutHeader {
+        self.seq = self.seq.wrapping_add(1);
+        OutHeader {
+            seq: self.seq,
+            ts,
+            marker,
+        }
+    }
+
+    /// The timestamp of the last packet sent (where an event starting now sits).
+    pub fn last_ts(&self) -> u32 {
+        self.ts
+    }
+
     /// Marks the stream idle (hold, silence): the next frame starts a new talk-spurt.
     pub fn pause(&mut self) {
         self.source = Source::None;

@@ -13,9 +13,11 @@
 //! their outcomes in `ring`; this file keeps the actor, its loop and `act`.
 
 mod answer;
+mod attended;
 mod callback_offer;
 mod commands;
 mod dialogs;
+mod refer;
 mod refresh;
 mod ring;
 mod routing;
@@ -122,6 +124,12 @@ struct CallActor {
     external: Option<String>,
     /// An operator put the caller on hold (`floor::calls::CallCommand::Hold`).
     held: bool,
+    /// The agent a transfer rang directly, whom the ACD holds busy with this call.
+    direct: Option<String>,
+    /// An attended transfer's consultation, while it lasts.
+    consult: Option<Box<attended::Consult>>,
+    /// A REFER answered 202, carried out once the 202 is sent (`refer`).
+    refer: Option<refer::AcceptedRefer>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -173,6 +181,7 @@ impl CallActor {
                 self.ivr.as_ref().and_then(|i| i.next_timeout()),
                 self.callback.as_ref().and_then(|c| c.next_timeout()),
                 self.session.as_ref().map(|s| s.deadline()),
+                self.consult.as_ref().and_then(|c| c.deadline()),
             ]
             .into_iter()
             .flatten()
@@ -245,6 +254,7 @@ impl CallActor {
                 }
                 self.callback_timeout(now()).await;
                 self.session_timeout(now());
+                self.consult_timeout(now()).await;
             }
         }
     }
@@ -256,6 +266,10 @@ impl CallActor {
         }
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::Hangup { call }).await;
+        }
+        self.end_consultation().await;
+        if let Some(agent) = self.direct.clone() {
+            self.direct_ended(&agent).await;
         }
         self.ex.dialogs.remove_dialog(&self.caller.id());
         for leg in self.legs.values() {

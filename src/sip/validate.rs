@@ -28,6 +28,8 @@ pub const METHODS: &[Method] = &[
     Method::Register,
     Method::Info,
     Method::Update,
+    // In a call's dialog only: the bridged agent's phone transfers the caller.
+    Method::Refer,
 ];
 
 /// The option-tags atende supports (a `Require` naming any other gets 420), also sent in

@@ -5,7 +5,6 @@
 //! Every change is written to the audit log with the actor who made it.
 
 use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -75,37 +74,14 @@ pub struct AccountChange {
     pub password: Option<String>,
 }
 
-/// A `[[users]]` entry of the config: seeded when the name is not in the database.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserSeed {
-    pub name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    pub role: Role,
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub queues: Vec<String>,
-    /// argon2 PHC string (`atende user hash` prints one).
-    pub password_hash: String,
-}
+pub use crate::config::users::{UserSeed, is_argon2_phc};
 
 pub fn check_name(name: &str) -> Result<(), AccountError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok {
+    if crate::config::users::name_ok(name) {
         Ok(())
     } else {
         Err(AccountError::BadName(name.to_owned()))
     }
-}
-
-/// Whether `phc` is an argon2 PHC string (for the config check).
-pub fn is_argon2_phc(phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
 }
 
 /// Hashes `password` into a PHC string (argon2id, default parameters, random salt).

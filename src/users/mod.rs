@@ -6,7 +6,7 @@
 //! - `sessions`: server-side login sessions, one-time CTI tickets, and the failed-login
 //!   limiter.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub mod accounts;
 pub mod cli;
@@ -16,36 +16,7 @@ pub mod sessions;
 pub use accounts::{Account, AccountError, Accounts, NewAccount};
 pub use sessions::{AuthError, LoginError, SessionSettings, Sessions};
 
-/// What a user may do. An auditor only reads (reports, recordings, the audit log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    Supervisor,
-    Admin,
-    Auditor,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "agent" => Some(Role::Agent),
-            "supervisor" => Some(Role::Supervisor),
-            "admin" => Some(Role::Admin),
-            "auditor" => Some(Role::Auditor),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::users::Role;
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -128,6 +128,18 @@ pub enum AcdRequest {
         call: CallId,
         agent: AgentId,
     },
+    /// A transfer straight to this agent: they are busy with `call` (offered nothing)
+    /// until `DirectEnded`; refused unless they are available.
+    DirectCall {
+        agent: AgentId,
+        call: CallId,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The direct call ended for the agent (talk over, or never answered).
+    DirectEnded {
+        agent: AgentId,
+        call: CallId,
+    },
     /// The caller confirmed a callback (`number` absent = their A-number).
     CallbackRequested {
         call: CallId,
@@ -254,6 +266,19 @@ impl AcdHandle {
             return None;
         }
         rx.await.ok().flatten()
+    }
+
+    /// Makes `agent` busy with the direct call `call`, if they are available.
+    pub async fn direct_call(&self, agent: AgentId, call: CallId) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        if !self
+            .send(AcdRequest::DirectCall { agent, call, reply })
+            .await
+        {
+            return Err("the ACD is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".into()))
     }
 
     /// Runs an agent command and waits for the engine's verdict.

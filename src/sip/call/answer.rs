@@ -245,6 +245,9 @@ pub(super) async fn answer(
         bye_caller: false,
         external: None,
         held: false,
+        refer: None,
+        direct: None,
+        consult: None,
     };
     actor
         .machine

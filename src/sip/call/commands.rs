@@ -4,21 +4,27 @@
 //! ringing an agent, `[outbound]`). The caller's media session, and so the recording,
 //! stays the same from answer to the end.
 //!
-//! Limits: DTMF towards the caller and attended transfer are refused as not supported
-//! yet. A transfer straight to an agent takes only an agent the ACD has available, then
-//! rings that agent's phones without the ACD (as the IVR's `transfer: {extension}` does):
-//! while that call lasts the ACD does not see the agent as busy.
+//! DTMF goes to the caller as RFC 4733 events on the caller's own stream (the relay
+//! goes on; `media::dtmf_out`), refused when the caller's side negotiated none (no
+//! in-band tones are generated).
+//!
+//! Attended transfer lives in `attended`. A transfer straight to an agent takes only an agent the ACD has available, then
+//! rings that agent's phones; the ACD holds that agent busy (`DirectCall`) until the call
+//! ends for them, so no queue offers them a second call meanwhile (the IVR's
+//! `transfer: {extension}` reserves an available agent the same way, in `routing`).
 
 use std::time::Instant;
 
 use tracing::info;
 
 use super::CallActor;
+use crate::acd::CallId;
 use crate::call::machine::Input;
 use crate::events::Party;
 use crate::floor::acd::AcdRequest;
 use crate::floor::calls::{CallCommand, Command, CommandError, TransferTarget};
 use crate::ivr::Enqueue;
+use crate::media::session::{Leg, MediaCommand};
 
 impl CallActor {
     /// Carries out one command and sends its one reply.
@@ -63,15 +69,53 @@ impl CallActor {
                 );
                 Ok(())
             }
-            CallCommand::Dtmf { .. } => Err(CommandError::Unsupported("DTMF towards the caller")),
-            CallCommand::Transfer { blind: false, .. } => {
-                Err(CommandError::Unsupported("attended transfer"))
+            CallCommand::Dtmf { digits } => {
+                if self.machine.bridged_agent().is_none() {
+                    return Err(CommandError::NotInTalk);
+                }
+                if !crate::media::dtmf_out::valid(&digits) {
+                    return Err(CommandError::Invalid(format!(
+                        "DTMF takes 1 to {} of 0-9, *, #, A-D",
+                        crate::media::dtmf_out::MAX_DIGITS
+                    )));
+                }
+                if self.admitted.negotiated.telephone_event_pt.is_none() {
+                    return Err(CommandError::Invalid(
+                        "the caller's side takes no RFC 4733 events".into(),
+                    ));
+                }
+                // The digits may be a citizen's number or CPF: only their count is logged.
+                info!(protocol = %self.protocol, count = digits.chars().count(), "DTMF to the caller");
+                self.media
+                    .send(MediaCommand::Dtmf {
+                        leg: Leg::Caller,
+                        digits,
+                    })
+                    .await;
+                Ok(())
             }
+            _ if self.consult.is_some()
+                && !matches!(
+                    command,
+                    CallCommand::CompleteTransfer | CallCommand::CancelTransfer
+                ) =>
+            {
+                Err(CommandError::Invalid("a transfer is under way".into()))
+            }
+            CallCommand::Transfer { to, blind: false } => self.start_attended(to).await,
             CallCommand::Transfer { to, blind: true } => self.blind_transfer(to).await,
+            CallCommand::CompleteTransfer => self.complete_attended().await,
+            CallCommand::CancelTransfer => {
+                if self.consult.is_none() {
+                    return Err(CommandError::Invalid("no transfer under way".into()));
+                }
+                self.fail_attended("cancelled").await;
+                Ok(())
+            }
         }
     }
 
-    async fn blind_transfer(&mut self, to: TransferTarget) -> Result<(), CommandError> {
+    pub(super) async fn blind_transfer(&mut self, to: TransferTarget) -> Result<(), CommandError> {
         let Some(from) = self.machine.bridged_agent().map(str::to_owned) else {
             return Err(CommandError::NotInTalk);
         };
@@ -85,15 +129,12 @@ impl CallActor {
                     return Err(CommandError::Invalid(format!("{a} is already on the call")));
                 }
                 // Ringing an agent the ACD has on a call, in wrap-up or paused would cut
-                // across the queue's own offers: only an available agent takes one.
+                // across the queue's own offers: only an available agent takes one, and
+                // the ACD holds them busy with this call until it ends for them.
                 if let Some(acd) = self.ex.acd.as_ref() {
-                    let state = acd.status().await.and_then(|s| {
-                        s.agents
-                            .into_iter()
-                            .find(|v| v.agent == *a)
-                            .map(|v| v.state)
-                    });
-                    if state.is_some_and(|s| s != "available") {
+                    let call = CallId::new(self.protocol.to_string());
+                    if let Err(e) = acd.direct_call(a.as_str().into(), call).await {
+                        info!(protocol = %self.protocol, agent = %a, error = %e, "transfer target busy");
                         return Err(CommandError::Invalid(format!("agent {a} is not available")));
                     }
                 }
@@ -118,10 +159,12 @@ impl CallActor {
         self.held = false;
         self.machine
             .handle(now, Input::TransferAway { to: label.clone() });
-        // The talk with `from` ended: the ACD puts them in wrap-up.
+        // The talk with `from` ended: the ACD puts them in wrap-up (a queue's call) or
+        // frees them (a direct one).
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
             acd.send(AcdRequest::Hangup { call }).await;
         }
+        self.direct_ended(&from).await;
         match to {
             TransferTarget::Queue(queue) => {
                 self.transferring = false;
@@ -135,6 +178,7 @@ impl CallActor {
             }
             TransferTarget::Agent(agent) => {
                 self.transferring = true;
+                self.direct = self.ex.acd.as_ref().map(|_| agent.clone());
                 self.hold_music().await;
                 self.machine.handle(
                     now,
@@ -147,5 +191,21 @@ impl CallActor {
             TransferTarget::Number(number) => self.transfer_out(number).await,
         }
         Ok(())
+    }
+
+    /// The direct call ended for `agent` (if they are the one the ACD holds busy).
+    pub(super) async fn direct_ended(&mut self, agent: &str) {
+        if self.direct.as_deref() != Some(agent) {
+            return;
+        }
+        self.direct = None;
+        if let Some(acd) = self.ex.acd.as_ref() {
+            let call = CallId::new(self.protocol.to_string());
+            acd.send(AcdRequest::DirectEnded {
+                agent: agent.into(),
+                call,
+            })
+            .await;
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The call's dialog states after the answer: the caller's (hang-up, re-INVITE, INFO
-//! digits, OPTIONS) and each agent leg's (their BYE, re-INVITE, INFO), and the SDP
-//! re-offer either party sends for hold/resume or a new media address.
+//! digits, OPTIONS; its REFER is declined) and each agent leg's (their BYE, re-INVITE,
+//! INFO, REFER: `refer`), and the SDP re-offer either party sends for hold/resume or a
+//! new media address.
 
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::sip::{Request, StatusCode};
@@ -36,11 +37,15 @@ impl CallActor {
             DialogState::Options(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
             }
+            // Only an agent's phone transfers the caller (`refer`).
+            DialogState::Refer(_, _, handle) => {
+                let _ = handle.reply(StatusCode::Decline).await;
+            }
             _ => {}
         }
     }
 
-    fn leg_by_call_id(&self, call_id: &str) -> Option<LegId> {
+    pub(super) fn leg_by_call_id(&self, call_id: &str) -> Option<LegId> {
         self.legs
             .iter()
             .find(|(_, l)| l.call_id == call_id)
@@ -53,7 +58,11 @@ impl CallActor {
             DialogState::Terminated(id, reason) => {
                 let leg = self.leg_by_call_id(&id.call_id);
                 if let (Some(leg), TerminatedReason::UasBye) = (leg, reason) {
-                    self.machine.handle(now, Input::AgentHungUp { leg });
+                    if self.is_consult_leg(leg) {
+                        self.consult_hung_up(leg).await;
+                    } else {
+                        self.machine.handle(now, Input::AgentHungUp { leg });
+                    }
                 }
             }
             DialogState::Updated(_, req, handle) => {
@@ -69,6 +78,11 @@ impl CallActor {
             DialogState::Options(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
             }
+            DialogState::Refer(id, req, handle) => {
+                self.on_agent_refer(&id.call_id, req, handle).await;
+            }
+            // Also sent once the answer to an in-dialog request is on its way.
+            DialogState::Confirmed(id, _) => self.on_agent_confirmed(&id.call_id).await,
             _ => {}
         }
     }

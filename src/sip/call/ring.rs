@@ -130,6 +130,10 @@ impl CallActor {
             self.refresh_outcome(now, o.result);
             return;
         }
+        if self.is_consult_leg(o.leg) {
+            self.consult_outcome(o.leg, o.result).await;
+            return;
+        }
         match o.result {
             Ok((status, body)) if status.code() / 100 == 2 => {
                 let parsed = body

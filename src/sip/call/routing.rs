@@ -137,6 +137,15 @@ impl CallActor {
             Handoff::Enqueue(e) => self.enqueue(e).await,
             Handoff::Transfer(Destination::Extension(agent)) => {
                 self.transferring = true;
+                // An available agent is held busy in the ACD while this call is theirs;
+                // one it has on a call, paused or logged out (or who is no ACD agent) is
+                // rung all the same, as the flow says.
+                if let Some(acd) = self.ex.acd.as_ref() {
+                    let call = crate::acd::CallId::new(self.protocol.to_string());
+                    if acd.direct_call(agent.as_str().into(), call).await.is_ok() {
+                        self.direct = Some(agent.clone());
+                    }
+                }
                 self.hold_music().await;
                 self.machine.handle(
                     now,
@@ -333,6 +342,7 @@ impl CallActor {
     }
 
     pub(super) async fn offer_failed(&mut self, agent: String, rejected: bool) {
+        self.direct_ended(&agent).await;
         if self.transferring {
             self.machine.handle(
                 Instant::now(),

@@ -1,4 +1,5 @@
-//! `${variable}` templates in URLs, bodies, `set` values and `say` values.
+//! `${variable}` templates in URLs, bodies, `set` values and `say` values (the IVR's, and
+//! the screen-pop URL of a queue).
 //!
 //! Deliberately tiny: no expressions, no filters. An unknown variable expands to nothing
 //! (a caller who skipped a step must not crash the call); `check` flags templates that name
