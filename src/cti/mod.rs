@@ -7,6 +7,7 @@
 //! - `hub`: the bus reader, the fan-out, authentication and command checks (IO).
 //! - `connection`: one connection's task (IO).
 //! - `backend`: the one trait through which the CTI authenticates and acts on the server.
+//! - `live`: the server's `Backend` (users, ACD, live calls, store).
 //! - `ws`: the axum endpoint (credential, Origin).
 //!
 //! Limits: state comes from the bus only (plus an initial state), so a call that began
@@ -15,6 +16,7 @@
 pub mod backend;
 mod connection;
 pub mod hub;
+pub mod live;
 pub mod protocol;
 pub mod session;
 pub mod view;
