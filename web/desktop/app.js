@@ -105,12 +105,17 @@ function renderEstado() {
   const barra = $('barra-estado');
   const estado = a?.state ?? 'logged_out';
   barra.dataset.estado = estado;
-  $('estado-nome').textContent = a ? (ESTADOS[estado] ?? estado) : 'Sem operador vinculado';
+  // Before the CTI's welcome nothing is known yet; after it, a user without an ACD agent
+  // (a supervisor) has no state bar of their own.
+  let nome = a ? (ESTADOS[estado] ?? estado) : ESTADOS.logged_out;
+  if (cti.state.user === null) nome = '—';
+  else if (cti.state.agentId === null) nome = 'Sem operador vinculado';
+  $('estado-nome').textContent = nome;
   $('estado-motivo').textContent = a?.reason ? `(${rotulo(pauseReasons, a.reason)})` : '';
   const prox = $('estado-proximo');
   prox.hidden = !a?.next_state;
   prox.textContent = a?.next_state ? `Depois: ${PROXIMOS[a.next_state] ?? a.next_state}` : '';
-  const semAgente = !a;
+  const semAgente = cti.state.agentId === null;
   $('btn-entrar-filas').hidden = semAgente || estado !== 'logged_out';
   $('btn-sair-filas').hidden = semAgente || estado === 'logged_out';
   $('btn-pronto').hidden = semAgente || estado !== 'paused';
