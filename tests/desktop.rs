@@ -205,6 +205,10 @@ const dup = c3.command('ready');
 srv({ seq: 7, type: 'error', code: 'duplicate_id', message: 'id de comando já usado nesta conexão',
   id: ws.sent.at(-1).id });
 r.duplicate = await dup;
+const problems = []; c3.addEventListener('problem', (e) => problems.push(e.detail.message));
+srv({ seq: 8, type: 'error', code: 'late_hello', message: 'hello só pode ser a primeira mensagem' });
+srv({ seq: 9, type: 'error', code: 'malformed', message: 'expected value at line 1 column 1' });
+r.problems = problems;
 return r;
 "#;
 
@@ -296,6 +300,11 @@ fn cti_module_follows_the_protocol() {
         r["duplicate"]["error"],
         json!({"code": "duplicate_id", "message": "id de comando já usado nesta conexão"}),
         "a reused id's error answers the command instead of leaving it waiting"
+    );
+    assert_eq!(
+        r["problems"],
+        json!(["expected value at line 1 column 1"]),
+        "a malformed message is told; a late hello (the server started afresh) is not"
     );
 }
 

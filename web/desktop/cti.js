@@ -473,6 +473,9 @@ export class Cti extends EventTarget {
       p.resolve({ id: msg.id, ok: false, error: { code: msg.code ?? 'malformed', message } });
       return true;
     }
+    // A hello the server took too late to resume: it started a new connection instead
+    // (welcome and snapshot follow), which is all the page needs; nothing to tell.
+    if (msg.code === 'late_hello') return true;
     this.emit('problem', { message });
     return true;
   }
