@@ -108,9 +108,18 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     let phone = start_answering_agent(&server, agent_port, 1, 1500);
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 8000, false);
 
-    b.wait_text("#pop-titulo", "Chamada");
-    let protocol = b.text("#pop-protocolo");
+    // The pop-up's markup is there from the start (hidden): wait for it to show a call.
+    let protocol = b
+        .wait_for(
+            "the pop-up shows the call",
+            "return !document.getElementById('pop').hidden \
+             && document.getElementById('pop-protocolo').textContent || null;",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(!protocol.is_empty(), "the pop-up names the protocol");
+    assert!(b.text("#pop-titulo").starts_with("Chamada"));
     assert_eq!(b.text("#pop-did"), DID, "the number the citizen dialled");
     assert!(!b.text("#pop-chamador").is_empty());
     b.screenshot("pop");
