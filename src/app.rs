@@ -263,12 +263,26 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(server::dispatch(exchange.clone(), endpoint));
 
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
-    let app = api::router(ApiState {
-        exchange: floor.clone(),
-        ivr: api::IvrAdmin::from_exchange(&floor, &store).map(|a| a.with_in_use(users)),
-        store,
-        auth,
-    });
+    // The CTI websocket over the real users, ACD, live calls and store.
+    let cti = crate::cti::Hub::start(
+        Arc::new(crate::cti::live::Live {
+            floor: floor.clone(),
+            store: store.clone(),
+            sessions: auth.sessions.clone(),
+        }),
+        &floor.bus,
+        crate::cti::HubSettings::new(&config.cti, config.http.allowed_origins.clone()),
+    )
+    .await;
+    let app = api::with_cti(
+        api::router(ApiState {
+            exchange: floor.clone(),
+            ivr: api::IvrAdmin::from_exchange(&floor, &store).map(|a| a.with_in_use(users)),
+            store,
+            auth,
+        }),
+        cti,
+    );
     let (http_addr, http) = api::serve::start(&config.http, app).await?;
     info!(%sip_addr, %http_addr, "atende is up");
     Ok(Running {

@@ -342,15 +342,15 @@ mod tests {
     #[test]
     fn an_allowed_origin_with_a_path_is_refused_and_cti_defaults_apply() {
         let ok = Config::parse(&DEMO.replace(
-            "admin_token = \"demo-admin-token-change-me\"",
-            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example:8443\"]",
+            "\n[http]\n",
+            "\n[http]\nallowed_origins = [\"https://crm.example:8443\"]\n",
         ))
         .expect("a valid origin");
         assert_eq!(ok.http.allowed_origins, ["https://crm.example:8443"]);
-        assert_eq!(ok.cti, crate::cti::CtiSettings::default());
+        assert_eq!(ok.cti, crate::config::cti::CtiSettings::default());
         let bad = DEMO.replace(
-            "admin_token = \"demo-admin-token-change-me\"",
-            "admin_token = \"demo-admin-token-change-me\"\nallowed_origins = [\"https://crm.example/desk\"]",
+            "\n[http]\n",
+            "\n[http]\nallowed_origins = [\"https://crm.example/desk\"]\n",
         );
         assert!(matches!(
             Config::parse(&bad),

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod check;
+pub mod cti;
 mod desk;
 mod digest;
 
@@ -67,7 +68,7 @@ pub struct Config {
     pub acd: AcdSettings,
     /// The CTI websocket's resume window and disconnect grace (`[cti]`).
     #[serde(default)]
-    pub cti: crate::cti::CtiSettings,
+    pub cti: cti::CtiSettings,
     /// What agents may register a call as (`[[dispositions]]`); none = no registrations.
     #[serde(default)]
     pub dispositions: Vec<Disposition>,

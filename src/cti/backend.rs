@@ -170,4 +170,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Today's figures for the user (own and group), if the server keeps them.
     fn figures(&self, who: Principal) -> BoxFuture<'_, Option<Figures>>;
+
+    /// A command the hub refused for the user's role or someone else's call: the server
+    /// writes it to the audit log (a fake may ignore it).
+    fn refused(&self, _who: Principal, _target: String, _why: String) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

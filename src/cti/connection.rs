@@ -244,11 +244,29 @@ impl Connection {
     }
 
     async fn run_command(&mut self, id: String, command: Command) {
+        // Named for the audit log before the plan takes it (no numbers or notes in it).
+        let target = serde_json::to_value(&command).ok().map(|v| {
+            let name = v["command"].as_str().unwrap_or("?").to_owned();
+            match v["args"]["protocol"].as_str() {
+                Some(p) => format!("cti {name} {p}"),
+                None => format!("cti {name}"),
+            }
+        });
         let plan = match self.hub.plan(&self.principal, command) {
             Ok(plan) => plan,
             Err(error) => {
                 if error.code == ErrorCode::NotAllowed {
                     info!(user = %self.principal.user, command = %id, "CTI command refused: not allowed");
+                }
+                if matches!(error.code, ErrorCode::NotAllowed | ErrorCode::NotFound) {
+                    let backend = self.hub.backend.clone();
+                    let who = self.principal.clone();
+                    let why = match error.code {
+                        ErrorCode::NotAllowed => "not allowed",
+                        _ => "not the agent's call",
+                    };
+                    let target = target.unwrap_or_else(|| "cti".into());
+                    tokio::spawn(async move { backend.refused(who, target, why.into()).await });
                 }
                 let frame = self.session.finish_command(&id, None, Err(error), now_ms());
                 return self.write_must(frame).await;

@@ -7,6 +7,7 @@
 //! - `hub`: the bus reader, the fan-out, authentication and command checks (IO).
 //! - `connection`: one connection's task (IO).
 //! - `backend`: the one trait through which the CTI authenticates and acts on the server.
+//! - `live`: the server's `Backend` (users, ACD, live calls, store).
 //! - `ws`: the axum endpoint (credential, Origin).
 //!
 //! Limits: state comes from the bus only (plus an initial state), so a call that began
@@ -15,12 +16,11 @@
 pub mod backend;
 mod connection;
 pub mod hub;
+pub mod live;
 pub mod protocol;
 pub mod session;
 pub mod view;
 mod ws;
-
-use serde::Deserialize;
 
 pub use backend::{Backend, Credential};
 pub use hub::{Hub, HubSettings};
@@ -33,32 +33,4 @@ pub const RESUME_BUFFER: usize = 5_000;
 /// The pause reason of an agent whose desktop stayed disconnected past the grace time.
 pub const DISCONNECTED_REASON: &str = "disconnected";
 
-/// `[cti]` in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CtiSettings {
-    /// How long a dropped connection can be resumed (its missed messages replayed).
-    #[serde(default = "default_resume_window")]
-    pub resume_window_secs: u64,
-    /// How long an available agent's desktop may stay disconnected before the agent is
-    /// paused with reason `disconnected`.
-    #[serde(default = "default_disconnect_grace")]
-    pub disconnect_grace_secs: u64,
-}
-
-fn default_resume_window() -> u64 {
-    60
-}
-
-fn default_disconnect_grace() -> u64 {
-    30
-}
-
-impl Default for CtiSettings {
-    fn default() -> CtiSettings {
-        CtiSettings {
-            resume_window_secs: default_resume_window(),
-            disconnect_grace_secs: default_disconnect_grace(),
-        }
-    }
-}
+pub use crate::config::cti::CtiSettings;

@@ -30,6 +30,8 @@ use crate::floor::call_log::CallLog;
 use crate::store::agent_log::{AgentEvent, AgentLog};
 
 mod callbacks;
+#[cfg(test)]
+mod commands_tests;
 mod messages;
 mod published;
 mod reload;
@@ -37,7 +39,7 @@ pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdSnapshot, AcdStatus, AgentCommand, AgentView,
-    NoticeReceiver, NoticeSender,
+    NoticeReceiver, NoticeSender, OfferContext,
 };
 
 /// The pause reason the phone's `*47` sets; the ACD actor always accepts it.
@@ -306,8 +308,36 @@ impl AcdActor {
                         self.input(Input::AgentPause { agent, reason })
                     }
                     AgentCommand::Ready => self.input(Input::AgentReady { agent }),
+                    AgentCommand::NextState { next } => {
+                        let r = self.input(Input::NextState {
+                            agent: agent.clone(),
+                            next,
+                        });
+                        if r.is_ok() {
+                            // No state change follows: desktops learn it from a republish.
+                            self.republish_agent(&agent);
+                        }
+                        r
+                    }
+                    AgentCommand::EndWrapUp => self.input(Input::WrapUpEnded { agent }),
+                    AgentCommand::SystemPause { reason } => {
+                        self.input(Input::SystemPause { agent, reason })
+                    }
                 };
+                // The outputs go out before the reply, so the desktop sees the change first.
+                self.dispatch();
                 let _ = reply.send(r.map_err(|e| e.to_string()));
+                return;
+            }
+            AcdRequest::OfferContext { call, reply } => {
+                let context =
+                    self.engine
+                        .offer_context(&call)
+                        .map(|(caller, variables)| OfferContext {
+                            caller: caller.expose().to_owned(),
+                            variables: variables.clone(),
+                        });
+                let _ = reply.send(context);
                 return;
             }
             AcdRequest::Status { reply } => {

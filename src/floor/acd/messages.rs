@@ -63,10 +63,46 @@ pub type NoticeReceiver = mpsc::Receiver<Box<AcdNotice>>;
 /// An agent's own command (feature code or start-up).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentCommand {
-    Login { agent: AgentId, ready: bool },
+    Login {
+        agent: AgentId,
+        ready: bool,
+    },
     Logout,
-    Pause { reason: String },
+    Pause {
+        reason: String,
+    },
     Ready,
+    /// What to become when the call and wrap-up end (the CTI's `next_state`).
+    NextState {
+        next: crate::acd::NextState,
+    },
+    /// End manual wrap-up now (the CTI's `end_wrap_up`).
+    EndWrapUp,
+    /// A pause the system decides (a desktop gone past its grace time).
+    SystemPause {
+        reason: crate::acd::SystemPause,
+    },
+}
+
+/// What the engine knew of a call when it was offered: the caller's number and the IVR's
+/// variables (the screen-pop's source).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OfferContext {
+    pub caller: String,
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OfferContext {
+    /// Personal data (the number, a CPF typed in the IVR) stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfferContext")
+            .field(
+                "caller",
+                &crate::acd::CallerNumber::new(self.caller.as_str()),
+            )
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -106,6 +142,11 @@ pub enum AcdRequest {
         agent: AgentId,
         command: AgentCommand,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The caller and IVR variables of a call the engine holds (`None`: not there).
+    OfferContext {
+        call: CallId,
+        reply: oneshot::Sender<Option<OfferContext>>,
     },
     /// What the wallboard shows: every configured agent and queue, now.
     Status {
@@ -203,6 +244,16 @@ impl AcdHandle {
         }
         rx.await
             .unwrap_or_else(|_| Err("the ACD is not running".into()))
+    }
+
+    /// The caller and IVR variables of `call` as queued; `None` when the engine no
+    /// longer holds it or the ACD actor is gone.
+    pub async fn offer_context(&self, call: CallId) -> Option<OfferContext> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(AcdRequest::OfferContext { call, reply }).await {
+            return None;
+        }
+        rx.await.ok().flatten()
     }
 
     /// Runs an agent command and waits for the engine's verdict.

@@ -59,7 +59,25 @@ impl AcdActor {
             call,
             since_ms: jiff::Timestamp::now().as_millisecond(),
             queues,
-            next_state: None,
+            next_state: self.engine.next_state(agent).map(|n| n.to_string()),
+        };
+        self.versions.agents.insert(agent.clone(), change.clone());
+        bus.publish(Change::Agent(change));
+    }
+
+    /// Publishes `agent` again with a new version when something but the state changed
+    /// (the next state asked for); the state and its start stay as published.
+    pub(super) fn republish_agent(&mut self, agent: &AgentId) {
+        let Some(bus) = &self.bus else {
+            return;
+        };
+        let Some(last) = self.versions.agents.get(agent) else {
+            return;
+        };
+        let change = AgentChange {
+            version: last.version + 1,
+            next_state: self.engine.next_state(agent).map(|n| n.to_string()),
+            ..last.clone()
         };
         self.versions.agents.insert(agent.clone(), change.clone());
         bus.publish(Change::Agent(change));

@@ -1,0 +1,520 @@
+//! The CTI's `Backend` on the running server: sessions and tickets from `users`, agent
+//! commands through the ACD actor, call commands through the floor's live-call registry,
+//! registrations through the store (published on the bus), the screen-pop from the ACD's
+//! offer context, and today's figures from the agent log. No SIP here.
+//!
+//! Limits: `answer` and `call` need the agent's phone (refused `unavailable`);
+//! `schedule_callback` and attended transfers are refused `unavailable` for now; logging
+//! in to part of one's queues is refused (`bad_args`). Every refused command that touches
+//! someone else's call or needs another role is written to the audit log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::backend::{
+    AgentCommand, AuthError, Backend, BoxFuture, CallCommand, CommandError, Credential,
+    InitialState, Outcome, Registration, ScreenPop,
+};
+use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
+use crate::acd::{AgentId, CallId, SystemPause};
+use crate::floor::Floor;
+use crate::floor::acd::{AcdHandle, AgentCommand as AcdCommand};
+use crate::floor::calls::{CallCommand as FloorCommand, CommandError as FloorError};
+use crate::screen_pop::PopSource;
+use crate::store::Store;
+use crate::store::protocol::Protocol;
+use crate::store::registration::RegisterError;
+use crate::users::{Principal, Role, Sessions};
+
+/// Agent-log rows read for one day's figures at most.
+const FIGURES_ROWS: i64 = 200_000;
+
+/// The server's real pieces behind the CTI.
+pub struct Live {
+    pub floor: Arc<Floor>,
+    pub store: Store,
+    pub sessions: Sessions,
+}
+
+fn refuse(code: ErrorCode, message: &str) -> CommandError {
+    CommandError::new(code, message)
+}
+
+fn auth_error(e: crate::users::AuthError) -> AuthError {
+    match e {
+        crate::users::AuthError::Missing => AuthError::Missing,
+        crate::users::AuthError::Expired => AuthError::Expired,
+        crate::users::AuthError::Bad | crate::users::AuthError::Store(_) => AuthError::Bad,
+    }
+}
+
+impl Live {
+    fn acd(&self) -> Result<&AcdHandle, CommandError> {
+        self.floor
+            .acd
+            .as_ref()
+            .ok_or_else(|| refuse(ErrorCode::Unavailable, "nenhuma fila configurada"))
+    }
+
+    /// Writes a refusal to the audit log (and the server log).
+    async fn audit_denied(&self, who: &Principal, target: &str, why: &str) {
+        warn!(user = %who.user, role = %who.role, target, why, "CTI command refused");
+        self.sessions
+            .accounts()
+            .audit()
+            .record(&who.user, "denied", target, why)
+            .await;
+    }
+
+    /// The call the ACD last published for `agent` (ringing, in talk or in wrap-up).
+    async fn agent_call(&self, agent: &str) -> Option<String> {
+        let snapshot = self.acd().ok()?.snapshot().await?;
+        snapshot
+            .agents
+            .into_iter()
+            .find(|a| a.agent == agent)
+            .and_then(|a| a.call)
+    }
+
+    async fn run_agent(
+        &self,
+        agent: String,
+        command: AgentCommand,
+    ) -> Result<Outcome, CommandError> {
+        let acd = self.acd()?;
+        let config = self.floor.config();
+        let configured = config.agents.iter().find(|a| a.id == agent);
+        let Some(configured) = configured else {
+            return Err(refuse(ErrorCode::NotAllowed, "agente não configurado"));
+        };
+        let reason_known = |r: &str| config.engine_config().pause_reasons.iter().any(|p| p == r);
+        let command = match command {
+            AgentCommand::Login { queues } => {
+                if let Some(queues) = queues {
+                    let mut asked: Vec<&str> = queues.iter().map(String::as_str).collect();
+                    let mut own: Vec<&str> = configured.queues.iter().map(|q| q.as_str()).collect();
+                    asked.sort_unstable();
+                    asked.dedup();
+                    own.sort_unstable();
+                    if asked != own {
+                        return Err(refuse(
+                            ErrorCode::BadArgs,
+                            "o login vale para todas as filas do agente",
+                        ));
+                    }
+                }
+                AcdCommand::Login {
+                    agent: AgentId::new(agent.as_str()),
+                    ready: false,
+                }
+            }
+            AgentCommand::Logout => AcdCommand::Logout,
+            AgentCommand::Ready => AcdCommand::Ready,
+            AgentCommand::Pause { reason } if reason == super::DISCONNECTED_REASON => {
+                AcdCommand::SystemPause {
+                    reason: SystemPause::Disconnected,
+                }
+            }
+            AgentCommand::Pause { reason } => {
+                if !reason_known(&reason) {
+                    return Err(refuse(ErrorCode::BadArgs, "motivo de pausa desconhecido"));
+                }
+                AcdCommand::Pause { reason }
+            }
+            AgentCommand::NextState { state, reason } => {
+                let next = match state {
+                    NextState::Available => crate::acd::NextState::Available,
+                    NextState::LoggedOut => crate::acd::NextState::LoggedOut,
+                    NextState::Paused => {
+                        let reason = reason.unwrap_or_default();
+                        if !reason_known(&reason) {
+                            return Err(refuse(ErrorCode::BadArgs, "motivo de pausa desconhecido"));
+                        }
+                        crate::acd::NextState::Paused { reason }
+                    }
+                };
+                AcdCommand::NextState { next }
+            }
+            AgentCommand::EndWrapUp => AcdCommand::EndWrapUp,
+        };
+        acd.agent(AgentId::new(agent.as_str()), command)
+            .await
+            .map_err(|e| {
+                info!(%agent, error = %e, "CTI agent command refused by the ACD");
+                refuse(ErrorCode::InvalidState, "não é possível no estado atual")
+            })?;
+        Ok(Outcome::default())
+    }
+
+    async fn run_call(
+        &self,
+        who: &Principal,
+        agent: String,
+        command: CallCommand,
+    ) -> Result<Outcome, CommandError> {
+        let (protocol, command) = match command {
+            CallCommand::Answer { .. } => {
+                return Err(refuse(ErrorCode::Unavailable, "atenda pelo telefone"));
+            }
+            CallCommand::Call { .. } => {
+                return Err(refuse(
+                    ErrorCode::Unavailable,
+                    "chamadas ativas ainda não disponíveis",
+                ));
+            }
+            CallCommand::ScheduleCallback { .. } => {
+                return Err(refuse(
+                    ErrorCode::Unavailable,
+                    "agendamento ainda não disponível",
+                ));
+            }
+            CallCommand::Transfer {
+                mode: TransferMode::Attended,
+                ..
+            } => {
+                return Err(refuse(
+                    ErrorCode::Unavailable,
+                    "transferência assistida ainda não disponível",
+                ));
+            }
+            CallCommand::HangUp { protocol } => (protocol, FloorCommand::HangUp),
+            CallCommand::Hold { protocol } => (protocol, FloorCommand::Hold),
+            CallCommand::Resume { protocol } => (protocol, FloorCommand::Resume),
+            CallCommand::Dtmf { protocol, digits } => (protocol, FloorCommand::Dtmf { digits }),
+            CallCommand::Transfer { protocol, to, .. } => {
+                let to = match to {
+                    TransferTarget::Agent(a) => crate::floor::calls::TransferTarget::Agent(a),
+                    TransferTarget::Queue(q) => crate::floor::calls::TransferTarget::Queue(q),
+                    TransferTarget::Number(n) => crate::floor::calls::TransferTarget::Number(n),
+                };
+                (protocol, FloorCommand::Transfer { to, blind: true })
+            }
+        };
+        // The hub checked its view; the ACD is the authority on whose call it is.
+        if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {
+            self.audit_denied(who, &format!("cti call {protocol}"), "not the agent's call")
+                .await;
+            return Err(refuse(ErrorCode::NotFound, "chamada não encontrada"));
+        }
+        self.floor
+            .calls
+            .command(&protocol, command)
+            .await
+            .map_err(|e| match e {
+                FloorError::UnknownCall | FloorError::Gone => {
+                    refuse(ErrorCode::NotFound, "chamada não encontrada")
+                }
+                FloorError::NotInTalk => {
+                    refuse(ErrorCode::InvalidState, "a chamada não está em conversa")
+                }
+                FloorError::AlreadyHeld => {
+                    refuse(ErrorCode::InvalidState, "a chamada já está em espera")
+                }
+                FloorError::NotHeld => {
+                    refuse(ErrorCode::InvalidState, "a chamada não está em espera")
+                }
+                FloorError::Invalid(_) => refuse(ErrorCode::InvalidState, "não é possível agora"),
+                FloorError::Unsupported(_) => {
+                    refuse(ErrorCode::Unavailable, "ainda não disponível")
+                }
+                FloorError::Busy => refuse(ErrorCode::Unavailable, "tente de novo"),
+            })?;
+        Ok(Outcome::default())
+    }
+
+    async fn run_register(
+        &self,
+        who: &Principal,
+        agent: String,
+        r: Registration,
+    ) -> Result<Outcome, CommandError> {
+        let protocol: Protocol = r
+            .protocol
+            .parse()
+            .map_err(|_| refuse(ErrorCode::BadArgs, "protocolo inválido"))?;
+        let config = self.floor.config();
+        let registration = crate::registration::Registration {
+            code: r.code.clone(),
+            note: r.note.clone(),
+        };
+        let event = self
+            .store
+            .register_call(
+                &protocol,
+                &agent,
+                &registration,
+                &config.dispositions,
+                crate::registration::Limits::from_config(&config.acd),
+                jiff::Timestamp::now().as_millisecond(),
+            )
+            .await;
+        let event = match event {
+            Ok(e) => e,
+            Err(RegisterError::UnknownCall) => {
+                return Err(refuse(ErrorCode::NotFound, "chamada não encontrada"));
+            }
+            Err(RegisterError::Store(e)) => {
+                warn!(error = %e, "CTI registration: the call log is unavailable");
+                return Err(refuse(
+                    ErrorCode::Unavailable,
+                    "banco de dados indisponível",
+                ));
+            }
+            Err(RegisterError::Refused(refused)) => {
+                use crate::registration::Refused;
+                return Err(match refused {
+                    Refused::NotYourCall => {
+                        self.audit_denied(
+                            who,
+                            &format!("cti register {protocol}"),
+                            "not the agent's call",
+                        )
+                        .await;
+                        refuse(
+                            ErrorCode::NotAllowed,
+                            "esta chamada não foi atendida por você",
+                        )
+                    }
+                    Refused::WindowClosed => {
+                        refuse(ErrorCode::InvalidState, "prazo de registro encerrado")
+                    }
+                    other => {
+                        info!(%protocol, %agent, refused = %other, "CTI registration refused");
+                        refuse(ErrorCode::BadArgs, "registro inválido")
+                    }
+                });
+            }
+        };
+        info!(%protocol, %agent, code = %r.code, "call registered (CTI)");
+        self.floor.bus.publish(crate::bus::Change::Call(event));
+        Ok(Outcome::default())
+    }
+
+    async fn pop(&self, protocol: String, queue: Option<String>) -> ScreenPop {
+        let (Ok(acd), Ok(parsed)) = (self.acd(), protocol.parse::<Protocol>()) else {
+            return ScreenPop::default();
+        };
+        let Some(context) = acd.offer_context(CallId::new(protocol.as_str())).await else {
+            return ScreenPop::default();
+        };
+        // The DID and privacy come from the call's `offered` entry; without it the caller
+        // is treated as restricted (no history looked up).
+        let offered = match self.store.call_detail(&parsed).await {
+            Ok(Some(d)) => d
+                .events
+                .iter()
+                .filter(|e| e.kind == "offered")
+                .find_map(|e| {
+                    serde_json::from_value::<crate::events::EventKind>(e.detail.clone()).ok()
+                }),
+            _ => None,
+        };
+        let source = offered
+            .and_then(|k| PopSource::from_offered(parsed.clone(), &k, context.variables.clone()))
+            .unwrap_or(PopSource {
+                protocol: parsed,
+                a_number: context.caller,
+                restricted: true,
+                did: String::new(),
+                variables: context.variables,
+            });
+        let config = self.floor.config();
+        let queue_name = queue.unwrap_or_default();
+        let queue = config
+            .queues
+            .iter()
+            .find(|q| q.id.as_str() == queue_name)
+            .cloned()
+            .unwrap_or_else(|| crate::acd::QueueConfig::new(queue_name.as_str()));
+        let pop = crate::screen_pop::ScreenPop::build(
+            &self.store,
+            &source,
+            &queue,
+            0,
+            config.acd.screen_pop_history,
+            &config.dispositions,
+        )
+        .await;
+        ScreenPop {
+            ivr: pop.ivr,
+            history: pop
+                .history
+                .into_iter()
+                .map(|h| HistoryEntry {
+                    protocol: h.protocol,
+                    at_ms: h.at_ms,
+                    disposition: h.disposition,
+                    note: h.note,
+                })
+                .collect(),
+            url: pop.url,
+        }
+    }
+
+    async fn today(&self, who: &Principal) -> Option<Figures> {
+        // "Today" in the server's configured time zone (the floor's working day).
+        let config = self.floor.config();
+        let tz = jiff::tz::TimeZone::get(&config.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let now = jiff::Timestamp::now();
+        let midnight = tz
+            .to_datetime(now)
+            .date()
+            .to_datetime(jiff::civil::Time::midnight());
+        let from = tz.to_timestamp(midnight).ok()?.as_millisecond();
+        let to = now.as_millisecond() + 1;
+        let rows = match self.store.agent_events(None, from, to, FIGURES_ROWS).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "CTI figures: the agent log is unreadable");
+                return None;
+            }
+        };
+        let in_group = |agent: &str| {
+            config
+                .agents
+                .iter()
+                .find(|a| a.id == agent)
+                .is_some_and(|a| a.queues.iter().any(|q| who.sees_queue(q.as_str())))
+        };
+        let mut own = Tally::default();
+        let mut group = Tally::default();
+        for e in &rows {
+            let mine = who.agent.as_deref() == Some(e.agent.as_str());
+            for (t, yes) in [(&mut own, mine), (&mut group, in_group(&e.agent))] {
+                if !yes {
+                    continue;
+                }
+                if e.to_state == "on_call" {
+                    t.answered += 1;
+                }
+                if e.from_state == "on_call" {
+                    t.talk_ms += e.in_previous_ms;
+                    t.ended += 1;
+                }
+                if e.from_state == "wrap_up" {
+                    t.wrap_ms += e.in_previous_ms;
+                }
+            }
+        }
+        Some(Figures {
+            own: own.figures(),
+            group: group.figures(),
+            targets: BTreeMap::new(),
+        })
+    }
+}
+
+/// One day's counts for an agent or a group.
+#[derive(Default)]
+struct Tally {
+    answered: u64,
+    /// Calls whose talk ended (the AHT's denominator).
+    ended: u64,
+    talk_ms: i64,
+    wrap_ms: i64,
+}
+
+impl Tally {
+    fn figures(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut m = BTreeMap::new();
+        m.insert("answered".into(), self.answered.into());
+        m.insert("talk_ms".into(), self.talk_ms.into());
+        if self.ended > 0 {
+            // Average handling time: talk plus after-call work, per call handled.
+            let aht = (self.talk_ms + self.wrap_ms) / self.ended as i64;
+            m.insert("aht_ms".into(), aht.into());
+        }
+        m
+    }
+}
+
+impl Backend for Live {
+    fn authenticate(&self, credential: Credential) -> BoxFuture<'_, Result<Principal, AuthError>> {
+        Box::pin(async move {
+            match credential {
+                Credential::Session(cookie) => self.sessions.principal(&cookie).await,
+                Credential::Ticket(ticket) => self.sessions.redeem_ticket(&ticket).await,
+            }
+            .map_err(auth_error)
+        })
+    }
+
+    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>> {
+        Box::pin(async move {
+            let p = Principal {
+                user: String::new(),
+                role: Role::Auditor,
+                agent: None,
+                queues: Vec::new(),
+                session,
+            };
+            match self.sessions.still_valid(&p).await {
+                Ok(p) => Ok(p),
+                Err(crate::users::AuthError::Store(e)) => {
+                    // A database blip is not a logout: outlast the hub's wait so the
+                    // connection is kept and checked again at the next heartbeat.
+                    warn!(error = %e, "CTI session check: database unavailable");
+                    tokio::time::sleep(super::hub::REVALIDATE_WAIT * 2).await;
+                    Err(AuthError::Bad)
+                }
+                Err(e) => Err(auth_error(e)),
+            }
+        })
+    }
+
+    fn agent_command(
+        &self,
+        _who: Principal,
+        agent: String,
+        command: AgentCommand,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        Box::pin(self.run_agent(agent, command))
+    }
+
+    fn call_command(
+        &self,
+        who: Principal,
+        agent: String,
+        command: CallCommand,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        Box::pin(async move { self.run_call(&who, agent, command).await })
+    }
+
+    fn register(
+        &self,
+        who: Principal,
+        agent: String,
+        registration: Registration,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        Box::pin(async move { self.run_register(&who, agent, registration).await })
+    }
+
+    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop> {
+        Box::pin(self.pop(protocol, queue))
+    }
+
+    fn initial_state(&self) -> BoxFuture<'_, InitialState> {
+        Box::pin(async move {
+            let Some(snapshot) = self.floor.acd.as_ref() else {
+                return InitialState::default();
+            };
+            match snapshot.snapshot().await {
+                Some(s) => InitialState {
+                    agents: s.agents,
+                    queues: s.queues,
+                },
+                None => InitialState::default(),
+            }
+        })
+    }
+
+    fn figures(&self, who: Principal) -> BoxFuture<'_, Option<Figures>> {
+        Box::pin(async move { self.today(&who).await })
+    }
+
+    fn refused(&self, who: Principal, target: String, why: String) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.audit_denied(&who, &target, &why).await })
+    }
+}
