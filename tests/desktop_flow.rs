@@ -5,9 +5,6 @@
 //! PostgreSQL. And a wrong password refused on the login page, in Portuguese; an agent
 //! user's login opening their desktop with their name and the server's lists.
 //! Screenshots: target/test-artifacts/<test>/.
-//!
-//! The full flow needs the CTI hub running in the server (`/api/cti` wired into the app,
-//! fed by the ACD): ignored until that branch (w1) is merged.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -243,13 +240,11 @@ fn agent_login_postgres() {
 }
 
 #[test]
-#[ignore = "needs the CTI hub wired into the server (branch w1) merged"]
 fn desktop_flow_sqlite() {
     log_in_go_ready_take_a_call_and_register_it(Db::Sqlite, "desktop_flow_sqlite");
 }
 
 #[test]
-#[ignore = "needs the CTI hub wired into the server (branch w1) merged"]
 fn desktop_flow_postgres() {
     log_in_go_ready_take_a_call_and_register_it(Db::Postgres, "desktop_flow_postgres");
 }
