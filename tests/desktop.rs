@@ -184,6 +184,31 @@ await new Promise((res) => setTimeout(res, 0));
 const before = sockets.length;
 advance(60000);
 r.sessionGone = { closed: closed2, reconnectsAfter: sockets.length - before, connection: c2.connection };
+
+// A supervisor (no agent of their own) watches an agent's call: no pop-up, no own state,
+// nothing in their list of today's calls. And a reused command id gets an `error` naming it.
+const c3 = new m.Cti({ url: 'ws://teste/api/cti', WebSocket: FakeWs, now: () => now, timers: t });
+c3.start();
+open();
+srv({ seq: 1, type: 'welcome', connection: 's1', server_time_ms: S(), resume_window_secs: 60,
+  heartbeat_secs: 15, user: 'bia', role: 'supervisor', agent: null });
+srv({ seq: 2, type: 'snapshot', as_of_seq: 2, agent: null, agents: [agent(1, 'available')], calls: [],
+  queues: [], figures: null });
+srv({ seq: 3, type: 'call_offered', call: { protocol: '20261207-000002', version: 1, caller: 'restrito',
+  did: '08000000000', queue: 'pericia', waited_ms: 0, ivr: {}, history: [], url: null } });
+srv({ seq: 4, type: 'call_answered', protocol: '20261207-000002', version: 2, agent: '1001' });
+srv({ seq: 5, type: 'agent_state', ...agent(2, 'on_call', { call: '20261207-000002' }) });
+srv({ seq: 6, type: 'wrap_up', agent: '1001', protocol: '20261207-000002', until_ms: null });
+r.supervisor = { pop: c3.state.pop, own: c3.state.agent, seen: c3.state.agents.get('1001').state,
+  calls: c3.state.calls.size, history: c3.history.length, wrapUp: c3.state.wrapUp };
+const dup = c3.command('ready');
+srv({ seq: 7, type: 'error', code: 'duplicate_id', message: 'id de comando já usado nesta conexão',
+  id: ws.sent.at(-1).id });
+r.duplicate = await dup;
+const problems = []; c3.addEventListener('problem', (e) => problems.push(e.detail.message));
+srv({ seq: 8, type: 'error', code: 'late_hello', message: 'hello só pode ser a primeira mensagem' });
+srv({ seq: 9, type: 'error', code: 'malformed', message: 'expected value at line 1 column 1' });
+r.problems = problems;
 return r;
 "#;
 
@@ -265,6 +290,22 @@ fn cti_module_follows_the_protocol() {
         "repeated drops with the login gone end in 'session expired', not endless retries"
     );
     assert_eq!(r["afterTakeover"], "desconectado");
+    assert_eq!(
+        r["supervisor"],
+        json!({"pop": null, "own": null, "seen": "on_call", "calls": 1, "history": 0, "wrapUp": null}),
+        "a supervisor sees the agent's call but gets no pop-up and no state bar of it"
+    );
+    assert_eq!(r["duplicate"]["ok"], false);
+    assert_eq!(
+        r["duplicate"]["error"],
+        json!({"code": "duplicate_id", "message": "id de comando já usado nesta conexão"}),
+        "a reused id's error answers the command instead of leaving it waiting"
+    );
+    assert_eq!(
+        r["problems"],
+        json!(["expected value at line 1 column 1"]),
+        "a malformed message is told; a late hello (the server started afresh) is not"
+    );
 }
 
 /// Put in front of the desktop page before its scripts run: `/api/me` and the two lists
@@ -278,8 +319,8 @@ const FAKE_SERVER: &str = r#"
   window.fetch = (url, opts) => {
     const u = String(url);
     if (u.endsWith('/api/me')) return Promise.resolve(json({ user: 'ana', display_name: 'Ana Souza', role: 'agent', agent: '1001', queues: ['pericia'] }));
-    if (u.endsWith('/api/acd/pause-reasons')) return Promise.resolve(json([{ code: 'lanche', label: 'Lanche' }, { code: 'treinamento', label: 'Treinamento' }]));
-    if (u.endsWith('/api/acd/dispositions')) return Promise.resolve(json([{ code: 'info', label: 'Informação' }, { code: 'agendamento', label: 'Agendamento' }]));
+    if (u.endsWith('/api/pause_reasons')) return Promise.resolve(json([{ code: 'lanche', label: 'Lanche', productive: false }, { code: 'treinamento', label: 'Treinamento', productive: true }]));
+    if (u.endsWith('/api/dispositions')) return Promise.resolve(json([{ code: 'info', label: 'Informação' }, { code: 'agendamento', label: 'Agendamento', queues: ['pericia'] }, { code: 'ouvidoria', label: 'Ouvidoria', queues: ['geral'] }]));
     return realFetch(url, opts);
   };
   class FakeWs {
@@ -498,6 +539,15 @@ fn desktop_shows_state_pop_and_registration_from_the_cti() {
             json!({"seq": seq, "type": "reply", "id": cmd["id"], "ok": true}),
         );
     }
+    let codes = b.eval(
+        "return [...document.querySelectorAll('#registro-codigo option')].map((o) => o.value);",
+        vec![],
+    );
+    assert_eq!(
+        codes,
+        json!(["info", "agendamento"]),
+        "only the dispositions of the call's queue"
+    );
     b.select("#registro-codigo", "agendamento");
     b.fill("#registro-nota", "agendou perícia para segunda");
     b.click("#btn-registrar");

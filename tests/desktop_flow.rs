@@ -2,11 +2,9 @@
 //! on the login page, open the desktop, go ready, a sipp caller rings the agent's sipp
 //! phone, the pop-up shows the call, the phone answers, the operator registers the call
 //! with a disposition and a note, and the call's log holds that registration. SQLite and
-//! PostgreSQL. And a wrong password refused on the login page, in Portuguese. Screenshots: target/test-artifacts/<test>/.
-//!
-//! Needs the users and sessions (`POST /api/login`, `[[users]]`, `atende user hash`), the
-//! CTI websocket (`/api/cti`) and the registrations on the call log: ignored until those
-//! branches are merged; the integrator removes the `ignore`.
+//! PostgreSQL. And a wrong password refused on the login page, in Portuguese; an agent
+//! user's login opening their desktop with their name and the server's lists.
+//! Screenshots: target/test-artifacts/<test>/.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -16,6 +14,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use browser::Browser;
+use support::ivr::*;
 use support::*;
 
 const PASSWORD: &str = "senha-da-ana-1001";
@@ -34,50 +33,35 @@ fn phc(password: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A server with agent 1001 behind the test DID and the user `ana` linked to it.
+/// The shipped IVR in front of the ACD's queues, agent 1001 (not logged in: the desktop
+/// does it) in every queue, the user `ana` linked to it, and two dispositions.
 fn server_with_ana(db: Db) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let prompts = dir.path().join("prompts/pt-BR");
-    std::fs::create_dir_all(&prompts).unwrap();
-    wav_tone(&prompts.join("welcome.wav"), 600, 1.0);
-    wav_tone(&prompts.join("hold-music.wav"), 300, 3.0);
-    let (sip_port, http_port, rtp) = (free_port(), free_port(), free_rtp_range(40));
-    let db_url = match db {
-        Db::Sqlite => format!("sqlite://{}/atende.db", dir.path().display()),
-        Db::Postgres => atende::testkit::pg::fresh_pg_database(),
-    };
-    let base = base_config(
-        (sip_port, http_port),
-        (rtp, rtp + 38),
-        r#""MD5", "SHA-256""#,
-        &db_url,
-        dir.path(),
-        &dir.path().join("prompts"),
-    );
     let hash = phc(PASSWORD);
-    let config = format!(
-        r#"{base}[[routes]]
-did = "{DID}"
-service = "test"
-[services.test]
-welcome_prompt = "pt-BR/welcome"
-hold_music = "pt-BR/hold-music"
-agents = ["1001"]
-ring_timeout_secs = 20
-
-[[agents]]
-id = "1001"
-password = "pw1001"
-
+    let extra = format!(
+        r#"
 [[users]]
 name = "ana"
 display_name = "Ana Souza"
 role = "agent"
 agent = "1001"
 password_hash = "{hash}"
+
+[[dispositions]]
+code = "informacao"
+label = "Informação prestada"
+
+[[dispositions]]
+code = "agendamento"
+label = "Perícia agendada"
+queues = ["pericia"]
 "#
     );
-    Server::launch(dir, &config, sip_port, http_port)
+    let options = IvrOptions {
+        auto_login: false,
+        ring_timeout_secs: 20,
+        ..IvrOptions::open_with(&["1001"])
+    };
+    Server::start_ivr_config(db, &options, Prompts::Short, 4, "", &extra)
 }
 
 fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
@@ -115,14 +99,24 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     b.wait_text("#estado-nome", "Disponível");
     b.screenshot("disponivel");
 
+    // The agent's phone, then a citizen through the menu: 1 (perícia), 1 (agendar).
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let phone = start_answering_agent(&server, agent_port, 1, 1500);
-    let caller = start_caller(&server, 60_000, 8000, &[]);
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 8000, false);
 
-    b.wait_text("#pop-titulo", "Chamada");
-    let protocol = b.text("#pop-protocolo");
+    // The pop-up's markup is there from the start (hidden): wait for it to show a call.
+    let protocol = b
+        .wait_for(
+            "the pop-up shows the call",
+            "return !document.getElementById('pop').hidden \
+             && document.getElementById('pop-protocolo').textContent || null;",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(!protocol.is_empty(), "the pop-up names the protocol");
+    assert!(b.text("#pop-titulo").starts_with("Chamada"));
     assert_eq!(b.text("#pop-did"), DID, "the number the citizen dialled");
     assert!(!b.text("#pop-chamador").is_empty());
     b.screenshot("pop");
@@ -169,6 +163,52 @@ fn a_wrong_password_is_refused_in_portuguese(db: Db, test: &str) {
     );
 }
 
+fn an_agent_logs_in_to_their_desktop(db: Db, test: &str) {
+    let server = server_with_ana(db);
+    let mut b = Browser::start(test);
+    b.collect_page_errors();
+    let base = format!("http://127.0.0.1:{}", server.http_port);
+    b.goto(&format!("{base}/"));
+    b.fill("#usuario", "ana");
+    b.fill("#senha", PASSWORD);
+    b.click("#entrar");
+    b.wait_for(
+        "the desktop opens",
+        "return location.pathname === '/desktop/';",
+    );
+    b.wait_text("#operador", "Ana Souza");
+    // The lists come from the server's config, in the operator's words.
+    let reasons = b.wait_for(
+        "the pause reasons are loaded",
+        "const o = [...document.querySelectorAll('#motivo-pausa option')].map((o) => o.value); \
+         return o.length > 0 && o[0] !== '' && o;",
+    );
+    assert!(
+        reasons
+            .as_array()
+            .is_some_and(|r| !r.is_empty() && r.iter().all(|c| c.is_string())),
+        "{reasons}"
+    );
+    assert_eq!(
+        first_disposition(&b),
+        "informacao",
+        "the dispositions of [[dispositions]]"
+    );
+    b.screenshot("mesa");
+    // A reload keeps the session: the login page sends a logged-in user straight back.
+    b.goto(&format!("{base}/"));
+    b.wait_for(
+        "the login page forwards to the desktop",
+        "return location.pathname === '/desktop/';",
+    );
+    b.wait_text("#operador", "Ana Souza");
+    assert_eq!(
+        b.page_errors(),
+        Vec::<String>::new(),
+        "no script error or CSP violation"
+    );
+}
+
 fn first_disposition(b: &Browser) -> String {
     b.wait_for(
         "the disposition list is loaded",
@@ -180,25 +220,31 @@ fn first_disposition(b: &Browser) -> String {
 }
 
 #[test]
-#[ignore = "needs users and sessions (H2) merged"]
 fn wrong_password_sqlite() {
     a_wrong_password_is_refused_in_portuguese(Db::Sqlite, "wrong_password_sqlite");
 }
 
 #[test]
-#[ignore = "needs users and sessions (H2) merged"]
 fn wrong_password_postgres() {
     a_wrong_password_is_refused_in_portuguese(Db::Postgres, "wrong_password_postgres");
 }
 
 #[test]
-#[ignore = "needs users/sessions (H2), the CTI websocket (H3) and registrations (H4) merged"]
+fn agent_login_sqlite() {
+    an_agent_logs_in_to_their_desktop(Db::Sqlite, "agent_login_sqlite");
+}
+
+#[test]
+fn agent_login_postgres() {
+    an_agent_logs_in_to_their_desktop(Db::Postgres, "agent_login_postgres");
+}
+
+#[test]
 fn desktop_flow_sqlite() {
     log_in_go_ready_take_a_call_and_register_it(Db::Sqlite, "desktop_flow_sqlite");
 }
 
 #[test]
-#[ignore = "needs users/sessions (H2), the CTI websocket (H3) and registrations (H4) merged"]
 fn desktop_flow_postgres() {
     log_in_go_ready_take_a_call_and_register_it(Db::Postgres, "desktop_flow_postgres");
 }

@@ -39,12 +39,18 @@ async function comando(nome, args = {}) {
 
 // ---- lists from the server -----------------------------------------------------------
 
+/** A list the server offers (`[{code, label, …}]`), or null when it cannot be read. */
 async function lista(caminho) {
   try {
     const r = await fetch(caminho, { credentials: 'same-origin' });
     if (!r.ok) return null;
     const body = await r.json();
-    return opcoes(Array.isArray(body) ? body : body.items ?? body.reasons ?? body.dispositions);
+    if (!Array.isArray(body)) return null;
+    // `queues` (dispositions only): the queues a code applies to; absent = every queue.
+    return opcoes(body).map((o, i) => {
+      const q = body[i]?.queues;
+      return Array.isArray(q) ? { ...o, queues: q } : o;
+    });
   } catch {
     return null;
   }
@@ -61,13 +67,25 @@ function preencher(select, itens, vazio) {
   if (itens.some((o) => o.code === atual)) select.value = atual;
 }
 
+/** Reads both lists again (after every snapshot: a config reload may have changed them). */
 async function carregarListas() {
-  const fromSnap = cti.state.pauseReasons ? opcoes(cti.state.pauseReasons) : null;
-  pauseReasons = fromSnap ?? (await lista('/api/acd/pause-reasons')) ?? [];
+  pauseReasons = (await lista('/api/pause_reasons')) ?? pauseReasons;
   preencher($('motivo-pausa'), pauseReasons, '(lista indisponível)');
-  const disp = cti.state.dispositions ? opcoes(cti.state.dispositions) : null;
-  dispositions = disp ?? (await lista('/api/acd/dispositions')) ?? [];
-  preencher($('registro-codigo'), dispositions, '(lista indisponível)');
+  dispositions = (await lista('/api/dispositions')) ?? dispositions;
+  preencherAssuntos();
+}
+
+/** The dispositions that apply to the pop-up call's queue (all when it has none). */
+let filaDosAssuntos;
+function preencherAssuntos() {
+  const p = cti.state.pop;
+  const call = p ? (cti.state.calls.get(p) ?? cti.state.popCall) : null;
+  const fila = call?.queue ?? null;
+  const itens = dispositions.filter((o) => !o.queues || fila === null || o.queues.includes(fila));
+  const chave = `${fila}|${itens.map((o) => o.code).join(',')}`;
+  if (chave === filaDosAssuntos) return;
+  filaDosAssuntos = chave;
+  preencher($('registro-codigo'), itens, '(lista indisponível)');
 }
 
 function rotulo(lista, code) {
@@ -87,12 +105,17 @@ function renderEstado() {
   const barra = $('barra-estado');
   const estado = a?.state ?? 'logged_out';
   barra.dataset.estado = estado;
-  $('estado-nome').textContent = a ? (ESTADOS[estado] ?? estado) : 'Sem operador vinculado';
+  // Before the CTI's welcome nothing is known yet; after it, a user without an ACD agent
+  // (a supervisor) has no state bar of their own.
+  let nome = a ? (ESTADOS[estado] ?? estado) : ESTADOS.logged_out;
+  if (cti.state.user === null) nome = '—';
+  else if (cti.state.agentId === null) nome = 'Sem operador vinculado';
+  $('estado-nome').textContent = nome;
   $('estado-motivo').textContent = a?.reason ? `(${rotulo(pauseReasons, a.reason)})` : '';
   const prox = $('estado-proximo');
   prox.hidden = !a?.next_state;
   prox.textContent = a?.next_state ? `Depois: ${PROXIMOS[a.next_state] ?? a.next_state}` : '';
-  const semAgente = !a;
+  const semAgente = cti.state.agentId === null;
   $('btn-entrar-filas').hidden = semAgente || estado !== 'logged_out';
   $('btn-sair-filas').hidden = semAgente || estado === 'logged_out';
   $('btn-pronto').hidden = semAgente || estado !== 'paused';
@@ -125,6 +148,7 @@ function renderPop() {
   const c = call ?? entry ?? { protocol: p };
   pop.hidden = false;
   pop.dataset.protocolo = p;
+  preencherAssuntos();
   const estado = call?.state ?? 'ended';
   pop.dataset.estado = estado;
   $('pop-titulo').textContent = estado === 'ringing' ? 'Chamada chegando' : 'Chamada';
@@ -323,7 +347,11 @@ $('form-registro').addEventListener('submit', async (ev) => {
   if (!protocol) return;
   if (!code) { $('registro-msg').textContent = 'Escolha o assunto.'; return; }
   $('btn-registrar').disabled = true;
-  const r = await comando('register', { protocol, code, note });
+  // Over the CTI when it is up; without it the same registration goes over HTTP, so a
+  // dropped websocket does not keep the operator from finishing the call's record.
+  const r = cti.connection === 'conectado'
+    ? await comando('register', { protocol, code, note })
+    : await registrarPorHttp(protocol, code, note);
   $('btn-registrar').disabled = false;
   if (r.ok) {
     cti.remember(protocol, { code, note });
@@ -333,6 +361,34 @@ $('form-registro').addEventListener('submit', async (ev) => {
     $('registro-msg').textContent = r.error?.message ?? 'Registro recusado.';
   }
 });
+/** `POST /api/calls/{p}/registrations`; answers like a CTI reply. */
+async function registrarPorHttp(protocol, code, note) {
+  try {
+    const r = await fetch(`/api/calls/${encodeURIComponent(protocol)}/registrations`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code, note }),
+    });
+    if (r.ok) return { ok: true };
+    const body = await r.json().catch(() => ({}));
+    // 422 and 409 carry the registration rule's own pt-BR words; the rest are mapped.
+    const proprio = (r.status === 422 || r.status === 409) && typeof body.error === 'string';
+    const message = proprio ? body.error : (RECUSAS[r.status] ?? 'Registro recusado pelo servidor.');
+    return { ok: false, error: { code: body.code ?? 'unavailable', message } };
+  } catch {
+    return { ok: false, error: { code: 'unavailable', message: 'Sem conexão com o servidor. Tente de novo.' } };
+  }
+}
+
+/** The HTTP API's other refusals in the operator's words (its `error` text is English). */
+const RECUSAS = {
+  400: 'Protocolo inválido.',
+  403: 'Esta chamada não foi atendida por você.',
+  404: 'Chamada não encontrada.',
+  503: 'Servidor indisponível; tente de novo.',
+};
+
 $('btn-fechar-pop').addEventListener('click', () => cti.dismissPop());
 $('btn-sair').addEventListener('click', async () => {
   cti.stop();
@@ -369,6 +425,7 @@ async function iniciar() {
   aviso('', true);
   $('operador').textContent = me.display_name || me.user || '';
   renderTudo();
+  carregarListas().then(renderTudo);
   cti.start();
   setInterval(tique, 1000);
 }

@@ -1,8 +1,10 @@
 // The desktop's side of the CTI protocol v1 (docs/cti.md): one websocket to /api/cti, and
 // every server message handled here, in `handle`. It keeps the state the page shows
 // (agent, calls, queues, figures, today's calls), numbers nothing itself but checks the
-// server's gapless `seq`: a gap asks for a snapshot, an overlap (a replay after resume) is
-// dropped, and entities are replaced only by a newer `version`. A lost connection is
+// server's gapless `seq`: a gap asks for a snapshot, an overlap is dropped, and entities
+// are replaced only by a newer `version`. After a resume the server's `resumed` takes the
+// next new seq and the replayed messages follow with their original (lower) seqs; live
+// messages then continue after `resumed`'s seq (docs/cti.md, Resume). A lost connection is
 // reopened with a growing delay and resumed from the last message seen; a refused
 // credential, an expired session or a desktop opened elsewhere stop the reconnects.
 //
@@ -322,9 +324,7 @@ export class Cti extends EventTarget {
         this.setSkew(msg.server_time_ms);
         return true;
       case 'reply': return this.onReply(msg);
-      case 'error':
-        this.emit('problem', { message: msg.message || 'Mensagem recusada pelo servidor.' });
-        return true;
+      case 'error': return this.onError(msg);
       default:
         break;
     }
@@ -340,6 +340,8 @@ export class Cti extends EventTarget {
       case 'call_ended': return this.onEnded(msg);
       case 'call_missed': return this.onMissed(msg);
       case 'wrap_up':
+        // A supervisor sees other agents' wrap-ups; the state bar is about one's own.
+        if (!this.isMe(msg.agent)) return true;
         this.state.wrapUp = { protocol: msg.protocol, until_ms: msg.until_ms ?? null };
         this.changed('wrap_up');
         return true;
@@ -445,8 +447,6 @@ export class Cti extends EventTarget {
     }
     for (const q of msg.queues ?? []) this.state.queues.set(q.queue, q);
     if (msg.figures) this.state.figures = msg.figures;
-    if (Array.isArray(msg.pause_reasons)) this.state.pauseReasons = msg.pause_reasons;
-    if (Array.isArray(msg.dispositions)) this.state.dispositions = msg.dispositions;
     const current = this.state.agent?.call;
     if (pop && (this.state.calls.has(pop) || pop === current || popCall?.protocol === pop)) {
       this.state.pop = pop;
@@ -457,6 +457,39 @@ export class Cti extends EventTarget {
     this.setConnection('conectado');
     this.changed('snapshot');
     return true;
+  }
+
+  /**
+   * A message the server refused (`{code, message, id?}`). A reused command id
+   * (`duplicate_id`) names the command: its promise gets the refusal instead of waiting
+   * for a reply that will not come.
+   */
+  onError(msg) {
+    const message = msg.message || 'Mensagem recusada pelo servidor.';
+    const p = typeof msg.id === 'string' ? this.pending.get(msg.id) : null;
+    if (p) {
+      this.pending.delete(msg.id);
+      this.timers.clear(p.timer);
+      p.resolve({ id: msg.id, ok: false, error: { code: msg.code ?? 'malformed', message } });
+      return true;
+    }
+    // A hello the server took too late to resume: it started a new connection instead
+    // (welcome and snapshot follow), which is all the page needs; nothing to tell.
+    if (msg.code === 'late_hello') return true;
+    this.emit('problem', { message });
+    return true;
+  }
+
+  /** Whether an event's `agent` is this desktop's own agent (a supervisor's has none). */
+  isMe(agent) {
+    return this.state.agentId !== null && (agent === undefined || agent === null || agent === this.state.agentId);
+  }
+
+  /** A call of this desktop's agent: named so, or one it was offered (agent may be null). */
+  isMyCall(protocol, agent) {
+    if (this.state.agentId === null) return false;
+    if (typeof agent === 'string') return agent === this.state.agentId;
+    return this.history.some((h) => h.protocol === protocol);
   }
 
   onReply(msg) {
@@ -472,7 +505,8 @@ export class Cti extends EventTarget {
     const had = this.state.agents.get(msg.agent);
     if (had && typeof had.version === 'number' && msg.version <= had.version) return false;
     this.state.agents.set(msg.agent, msg);
-    if (!this.state.agentId || msg.agent === this.state.agentId) {
+    // The state bar is the own agent's; a supervisor's view of others stays in `agents`.
+    if (this.state.agentId !== null && msg.agent === this.state.agentId) {
       this.state.agent = msg;
       if (msg.state !== 'wrap_up') this.state.wrapUp = null;
     }
@@ -501,6 +535,11 @@ export class Cti extends EventTarget {
       since_ms: this.serverNow() - (Number(c.waited_ms) || 0),
     });
     if (!call) return false;
+    // Offers reach an agent only for their own calls; a supervisor (no agent) just watches.
+    if (this.state.agentId === null) {
+      this.changed('call');
+      return true;
+    }
     this.state.pop = c.protocol;
     this.state.popCall = null;
     this.remember(c.protocol, {
@@ -516,11 +555,12 @@ export class Cti extends EventTarget {
     if (msg.agent !== undefined) extra.agent = msg.agent;
     const call = this.putCall(msg.protocol, msg.version, extra);
     if (!call) return false;
-    if (fields.state === 'talking' && fields.answered_ms) {
+    const mine = this.isMyCall(msg.protocol, msg.agent);
+    if (mine && fields.state === 'talking' && fields.answered_ms) {
       this.state.pop = msg.protocol;
       this.remember(msg.protocol, { answered_ms: fields.answered_ms, outcome: 'atendida' });
     }
-    if (fields.transferred_to !== undefined) {
+    if (mine && fields.transferred_to !== undefined) {
       this.remember(msg.protocol, { outcome: 'transferida', to: fields.transferred_to });
     }
     this.changed('call');
@@ -534,9 +574,11 @@ export class Cti extends EventTarget {
     // The pop-up keeps the screen-pop data for the registration after the call.
     if (had && this.state.pop === msg.protocol) this.state.popCall = { ...had, state: 'ended' };
     const entry = this.history.find((h) => h.protocol === msg.protocol);
-    const fields = { ended_ms: this.serverNow(), by: msg.by, cause: msg.cause };
-    if (entry && entry.outcome === 'oferecida') fields.outcome = 'encerrada';
-    this.remember(msg.protocol, fields);
+    if (entry) {
+      const fields = { ended_ms: this.serverNow(), by: msg.by, cause: msg.cause };
+      if (entry.outcome === 'oferecida') fields.outcome = 'encerrada';
+      this.remember(msg.protocol, fields);
+    }
     // The pop-up stays for the registration; it closes when the operator dismisses it.
     this.changed('call');
     return true;
@@ -544,7 +586,9 @@ export class Cti extends EventTarget {
 
   onMissed(msg) {
     this.state.calls.delete(msg.protocol);
-    this.remember(msg.protocol, { outcome: 'perdida', reason: msg.reason, ended_ms: this.serverNow() });
+    if (this.isMyCall(msg.protocol, msg.agent)) {
+      this.remember(msg.protocol, { outcome: 'perdida', reason: msg.reason, ended_ms: this.serverNow() });
+    }
     if (this.state.pop === msg.protocol) this.state.pop = null;
     this.changed('call');
     return true;
@@ -559,7 +603,7 @@ export class Cti extends EventTarget {
   }
 
   onRegistered(msg) {
-    this.remember(msg.protocol, { code: msg.code, note: msg.note });
+    if (this.state.agentId !== null) this.remember(msg.protocol, { code: msg.code, note: msg.note });
     this.changed('registered');
     return true;
   }
