@@ -38,71 +38,52 @@ impl Browser {
     pub fn start(test: &str) -> Browser {
         let chromium = require("chromium");
         let chromedriver = require("chromedriver");
-        let port = free_port();
-        let driver = Driver(
-            Command::new(&chromedriver)
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("chromedriver starts"),
-        );
-        let deadline = Instant::now() + WAIT;
-        // Listening means ready (chromedriver keeps connections open, so no HTTP probe).
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let mut caps = Capabilities::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--window-size=1280,1000", "--lang=pt-BR",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let mut builder =
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps);
-        let url = format!("http://127.0.0.1:{port}");
-        let client = rt
-            .block_on(async { tokio::time::timeout(WAIT, builder.connect(&url)).await })
-            .expect("chromium session in time")
-            .unwrap_or_else(|e| {
-                panic!(
-                    "chromium did not start under chromedriver ({e}); \
-                     run ./scripts/install-test-deps.sh (apt-get install chromium chromium-driver)"
-                )
-            });
         let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("target/test-artifacts")
             .join(test);
         let _ = std::fs::remove_dir_all(&artifacts);
         std::fs::create_dir_all(&artifacts).expect("artifact dir");
-        Browser {
-            rt,
-            client: Some(client),
-            driver,
-            artifacts,
-            shots: 0,
-            _profile: profile,
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // A cold machine under a parallel test load sometimes drops the very first
+        // session request (chromedriver resets the connection while Chromium starts).
+        // That is the tool's start-up, not the page under test: try a fresh driver on a
+        // fresh port, and keep each driver's log for the failure message.
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            let log = artifacts.join(format!("chromedriver-{attempt}.log"));
+            let profile = tempfile::tempdir().expect("profile dir");
+            match start_session(&rt, &chromium, &chromedriver, &log, profile.path()) {
+                Ok((driver, client)) => {
+                    return Browser {
+                        rt,
+                        client: Some(client),
+                        driver,
+                        artifacts,
+                        shots: 0,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => {
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    failures.push(format!(
+                        "attempt {attempt}: {e}\n  chromedriver log ({}):\n    {}",
+                        log.display(),
+                        tail.join("\n    ")
+                    ));
+                }
+            }
         }
+        panic!(
+            "chromium did not start under chromedriver; \
+             run ./scripts/install-test-deps.sh (apt-get install chromium chromium-driver)\n{}",
+            failures.join("\n")
+        );
     }
 
     fn c(&self) -> &Client {
@@ -307,6 +288,57 @@ impl Drop for Browser {
                 tokio::time::timeout(Duration::from_secs(5), client.close()).await
             });
         }
+    }
+}
+
+/// One chromedriver on a free loopback port and one headless Chromium session under it.
+fn start_session(
+    rt: &tokio::runtime::Runtime,
+    chromium: &std::path::Path,
+    chromedriver: &std::path::Path,
+    log: &std::path::Path,
+    profile: &std::path::Path,
+) -> Result<(Driver, Client), String> {
+    let port = free_port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("chromedriver does not start: {e}"))?,
+    );
+    let deadline = Instant::now() + WAIT;
+    // Listening means ready (chromedriver keeps connections open, so no HTTP probe).
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() >= deadline {
+            return Err(format!("chromedriver did not answer on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut caps = Capabilities::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", "--lang=pt-BR",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+    builder.capabilities(caps);
+    let url = format!("http://127.0.0.1:{port}");
+    match rt.block_on(async { tokio::time::timeout(WAIT, builder.connect(&url)).await }) {
+        Ok(Ok(client)) => Ok((driver, client)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no session in {WAIT:?}")),
     }
 }
 
