@@ -128,6 +128,26 @@ pub enum EventKind {
         code: String,
         note: String,
     },
+    /// The agent's part ended and the caller was put to the satisfaction survey
+    /// `survey` (the call's talk time stops here; the survey is not talk). `agent` is the
+    /// agent the answers are about (the last one who talked to the caller).
+    SurveyStarted {
+        survey: String,
+        agent: Option<String>,
+    },
+    /// One survey question asked of the caller. `score` is the valid key pressed (1–5);
+    /// `None` when there was no valid answer after the retries, with `reason` saying why
+    /// (`timeout`, `invalid`, `hung_up`). `isa` says whether the question counts for the
+    /// ISA KPI. One event per question asked, in the order asked.
+    SurveyAnswered {
+        survey: String,
+        question: String,
+        agent: Option<String>,
+        score: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        isa: bool,
+    },
 }
 
 impl EventKind {
@@ -157,6 +177,8 @@ impl EventKind {
             EventKind::CitizenDialled { .. } => "citizen_dialled",
             EventKind::CitizenFailed { .. } => "citizen_failed",
             EventKind::Registered { .. } => "registered",
+            EventKind::SurveyStarted { .. } => "survey_started",
+            EventKind::SurveyAnswered { .. } => "survey_answered",
         }
     }
 }
