@@ -14,6 +14,8 @@
 //! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
 //!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
 //! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
+//! - `quality`: `/api/quality/…` (IMQ sample, forms, evaluations) and `/api/contract/{month}`
+//!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -48,6 +50,7 @@ mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
+mod quality;
 mod registrations;
 mod screen_pop;
 pub mod serve;
@@ -178,6 +181,11 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             registrations::read_router().merge(screen_pop::router()),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            quality::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

@@ -1,4 +1,5 @@
-//! The bundled web pages: the login page at `/` and the agent desktop at `/desktop/`.
+//! The bundled web pages: the login page at `/`, the agent desktop at `/desktop/` and
+//! quality monitoring at `/qualidade/`.
 //!
 //! The files live in `web/` and are compiled into the binary (`include_str!`), so the
 //! README's one command runs the desktop with no build step and no files to install.
@@ -74,14 +75,34 @@ const PAGES: &[Page] = &[
         content_type: CSS,
         body: include_str!("../../web/desktop/desktop.css"),
     },
+    Page {
+        path: "/qualidade/",
+        content_type: HTML,
+        body: include_str!("../../web/qualidade/index.html"),
+    },
+    Page {
+        path: "/qualidade/app.js",
+        content_type: JS,
+        body: include_str!("../../web/qualidade/app.js"),
+    },
+    Page {
+        path: "/qualidade/qualidade.css",
+        content_type: CSS,
+        body: include_str!("../../web/qualidade/qualidade.css"),
+    },
 ];
 
 /// The pages' routes; merge into the server's router (outside the `/api` guard).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let mut r = Router::new().route(
-        "/desktop",
-        get(|| async { Redirect::permanent("/desktop/") }),
-    );
+    let mut r = Router::new()
+        .route(
+            "/desktop",
+            get(|| async { Redirect::permanent("/desktop/") }),
+        )
+        .route(
+            "/qualidade",
+            get(|| async { Redirect::permanent("/qualidade/") }),
+        );
     for (i, page) in PAGES.iter().enumerate() {
         r = r.route(page.path, get(move |headers: HeaderMap| serve(i, headers)));
     }
@@ -141,7 +162,8 @@ async fn serve(i: usize, headers: HeaderMap) -> Response {
     resp
 }
 
-/// The Content-Security-Policy: this origin only, plus its websocket (`ws:`/`wss:` on the
+/// The Content-Security-Policy: this origin only (recordings played in the page included,
+/// `media-src`), plus its websocket (`ws:`/`wss:` on the
 /// same host; older browsers do not count those as `'self'`). A Host header with anything
 /// but host-name characters is left out rather than echoed into the policy.
 fn policy(host: Option<&HeaderValue>) -> String {
@@ -157,7 +179,7 @@ fn policy(host: Option<&HeaderValue>) -> String {
     };
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         connect-src 'self'{sockets}; base-uri 'none'; form-action 'self'; \
+         media-src 'self'; connect-src 'self'{sockets}; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"
     )
 }

@@ -110,6 +110,10 @@ pub enum Invalid {
     Disposition { code: String, why: String },
     #[error("queue {queue:?}: {why}")]
     ScreenPop { queue: String, why: String },
+    #[error("{0}")]
+    Contract(#[from] crate::contract::SettingsError),
+    #[error("quality.{0}")]
+    Quality(String),
 }
 
 impl Config {
@@ -166,6 +170,8 @@ impl Config {
             return Err(Invalid::SessionTimes);
         }
         self.check_users()?;
+        self.contract.contract()?;
+        self.quality.check().map_err(Invalid::Quality)?;
         let url = &self.database.url;
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()

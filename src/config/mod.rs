@@ -80,6 +80,12 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// The contract's invoice value, start and penalty tables (`[contract]`).
+    #[serde(default)]
+    pub contract: crate::contract::ContractSettings,
+    /// Quality monitoring's sample size and filters (`[quality]`).
+    #[serde(default)]
+    pub quality: crate::quality::QualitySettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

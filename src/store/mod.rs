@@ -35,6 +35,7 @@ pub mod event_log;
 pub mod ivr_stats;
 pub mod privacy;
 pub mod protocol;
+pub mod quality;
 pub mod query;
 pub mod recovery;
 pub mod registration;
