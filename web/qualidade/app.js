@@ -19,6 +19,10 @@ export function duracao(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+function ligacoes(n) {
+  return `${n} ${n === 1 ? 'ligação' : 'ligações'}`;
+}
+
 function aviso(texto) {
   $('aviso').textContent = texto;
   $('aviso').hidden = !texto;
@@ -71,12 +75,12 @@ function mostrarMes() {
   $('btn-sortear').hidden = !!s || !podeEscrever();
   $('sorteio').textContent = s
     ? `Amostra sorteada por ${s.drawn_by} em ${new Date(s.drawn_at_ms).toLocaleString('pt-BR')}: `
-      + `${d.calls.length} ligações de ${s.candidates} elegíveis (até ${s.per_agent} por operador, `
+      + `${ligacoes(d.calls.length)} de ${s.candidates} elegíveis (até ${s.per_agent} por operador, `
       + `conversa acima de ${Math.round(s.min_talk_ms / 1000)} s, gravação íntegra). Semente ${s.seed}.`
     : `Ainda não sorteada. Serão até ${d.sample_per_agent} ligações por operador, com gravação íntegra e conversa acima de ${d.min_talk_secs} s.`;
   $('imq').textContent = d.imq.value;
   const linha = d.imq_row;
-  $('imq-meta').textContent = `Meta ${linha?.target ?? '—'} · ${d.imq.denominator} ligações avaliadas`;
+  $('imq-meta').textContent = `Meta ${linha?.target ?? '—'} · ${ligacoes(d.imq.denominator)} avaliada${d.imq.denominator === 1 ? '' : 's'}`;
   const faixa = $('imq-faixa');
   if (!linha || linha.met === null) {
     faixa.textContent = '';
@@ -161,6 +165,9 @@ function mostrarChamada() {
     return li;
   }));
   const e = estado.revisa;
+  // One evaluation per monitor and form: after it, only a correction can be sent.
+  const jaAvaliou = c.evaluations.some((x) => x.evaluator === estado.eu.user && x.revises === null);
+  $('form-avaliacao').hidden = !podeEscrever() || (jaAvaliou && !e);
   const form = e ? formulario(e.form_id, e.form_version) : formulario('imq');
   $('av-revisao').hidden = !e;
   $('av-revisao').textContent = e ? `Correção da avaliação ${e.id}: diga o motivo nas observações.` : '';
