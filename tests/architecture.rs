@@ -31,6 +31,8 @@ const PURE: &[&str] = &[
     "cti/protocol.rs",
     "cti/session.rs",
     "cti/view.rs",
+    "contract/",
+    "quality/",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.
@@ -44,6 +46,8 @@ const TEST_FILES: &[&str] = &[
     "acd/invariants.rs",
     "acd/sim/tests.rs",
     "call/machine_tests.rs",
+    "contract/tests.rs",
+    "quality/tests.rs",
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use super::ApiState;
 use crate::contract::{self, KpiId, Kpis, Unit};
 use crate::quality::form::DEFAULT_FORM;
-use crate::quality::sample::{candidates_digest, draw, new_seed};
+use crate::quality::sample::{candidates_digest, draw};
 use crate::quality::score::{current, summary};
 use crate::quality::{Criterion, Evaluation, Form, Month};
 use crate::store::StoreError;
@@ -73,6 +73,11 @@ pub fn router() -> Router<ApiState> {
         .route("/quality/months/{month}/sample", post(draw_sample))
         .route("/quality/evaluations", post(submit))
         .route("/contract/{month}", get(contract_panel))
+}
+
+/// A fresh draw seed: 32 random bytes from the OS-seeded generator, hex.
+fn new_seed() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 fn now_ms() -> i64 {

@@ -3,7 +3,7 @@
 //!
 //! The draw: every candidate gets the key SHA-256(seed ‖ ":" ‖ protocol) (hex seed, the
 //! protocol as text); within each agent the candidates are ordered by that key (then by
-//! protocol) and the first `per_agent` are picked. The seed is 32 random bytes drawn at
+//! protocol) and the first `per_agent` are picked. The seed is 32 random bytes the API draws at
 //! the moment of the draw, so nobody knows the keys in advance; SHA-256 makes the order
 //! independent of the call data. The list's digest (`candidates_digest`) is stored beside
 //! the seed, so a later recount of the candidates can be compared with the one drawn from.
@@ -30,11 +30,6 @@ pub struct Candidate {
 pub struct Picked {
     pub candidate: Candidate,
     pub rank: u32,
-}
-
-/// A fresh seed: 32 random bytes, hex.
-pub fn new_seed() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// The draw key of one call.
