@@ -405,3 +405,56 @@ fn quality_sqlite_with_the_page() {
 fn quality_postgres() {
     quality_end_to_end(Db::Postgres, None);
 }
+
+/// A `[contract]` or `[quality]` setting that cannot work is refused with its name, by
+/// `atende check-config` (which a start and a reload run too).
+#[test]
+fn unusable_contract_and_quality_settings_are_refused() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("config/atende.toml"))
+        .expect("shipped config")
+        .replace(
+            "dir = \"ivr-flows\"",
+            &format!("dir = {:?}", root.join("ivr-flows").display().to_string()),
+        )
+        .replace(
+            "dir = \"prompts\"",
+            &format!("dir = {:?}", root.join("prompts").display().to_string()),
+        );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "adaptation_days = 90",
+            "adaptation_days = 90\n[contract.tab]\ntarget = 7\nbands = [{ limit = 6, discount = 1 }, { discount = 3 }]",
+            "contract.tab: band limits must move away from the target",
+        ),
+        (
+            "adaptation_days = 90",
+            "adaptation_days = 90\nstart_date = \"2027-02-30\"",
+            "contract.start_date",
+        ),
+        (
+            "sample_per_agent = 5",
+            "sample_per_agent = 0",
+            "quality.sample_per_agent must be between 1 and 1000",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(shipped.contains(from), "the shipped config has {from:?}");
+        let path = dir.path().join("atende.toml");
+        std::fs::write(&path, shipped.replacen(from, to, 1)).expect("config written");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
+            .current_dir(root)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("atende runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{to}: {said}");
+        assert!(said.contains(want), "{to}: {said}");
+    }
+}
