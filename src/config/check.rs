@@ -110,6 +110,8 @@ pub enum Invalid {
     Disposition { code: String, why: String },
     #[error("queue {queue:?}: {why}")]
     ScreenPop { queue: String, why: String },
+    #[error("{0}")]
+    Survey(#[from] crate::survey::SurveyProblem),
 }
 
 impl Config {
@@ -277,6 +279,11 @@ impl Config {
                 }
             }
         }
+        crate::survey::config::check(
+            &self.surveys,
+            self.queues.iter().map(|q| q.id.as_str()),
+            self.services.keys().map(String::as_str),
+        )?;
         Ok(())
     }
 }

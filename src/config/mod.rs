@@ -80,6 +80,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// Satisfaction surveys (ISA) callers answer after the agent (`[surveys.NAME]`).
+    #[serde(default)]
+    pub surveys: BTreeMap<String, crate::survey::SurveyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

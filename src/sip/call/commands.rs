@@ -119,6 +119,9 @@ impl CallActor {
         let Some(from) = self.machine.bridged_agent().map(str::to_owned) else {
             return Err(CommandError::NotInTalk);
         };
+        if to == TransferTarget::Survey {
+            return self.transfer_to_survey(&from);
+        }
         let config = self.admitted.config.clone();
         let label = match &to {
             TransferTarget::Agent(a) => {
@@ -153,6 +156,7 @@ impl CallActor {
                 }
                 "number".to_owned()
             }
+            TransferTarget::Survey => return Err(CommandError::Invalid("survey".into())),
         };
         info!(protocol = %self.protocol, %from, to = %label, "blind transfer");
         let now = Instant::now();
@@ -189,6 +193,7 @@ impl CallActor {
                 );
             }
             TransferTarget::Number(number) => self.transfer_out(number).await,
+            TransferTarget::Survey => {}
         }
         Ok(())
     }
