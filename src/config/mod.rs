@@ -465,6 +465,13 @@ mod tests {
         );
         assert!(c.agents.iter().all(|a| a.auto_login && a.pin.is_some()));
         assert_eq!(c.media.codecs[0], "PCMA");
+        // Every queue and the direct demo service end in the satisfaction survey.
+        for q in &queues {
+            let s = crate::survey::config::survey_for(&c.surveys, Some(q), "ura");
+            assert_eq!(s.map(|s| s.0), Some("atendimento"), "queue {q}");
+        }
+        let s = crate::survey::config::survey_for(&c.surveys, None, "demo");
+        assert_eq!(s.map(|s| s.0), Some("atendimento"));
     }
 
     #[test]
