@@ -11,6 +11,8 @@
 
 mod support;
 
+use atende::floor::calls::{CallCommand, CommandError, TransferTarget};
+use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
 
@@ -288,6 +290,102 @@ fn the_phone_transfers_the_caller_to_the_survey() {
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
         "survey_completed"
+    );
+    assert_survey_story(&server, &protocol, &events);
+}
+
+/// A broken survey is refused at reload (naming the survey and the setting) and by
+/// `atende check-config` (as at start); the running survey stays, a good change applies.
+#[test]
+fn a_broken_survey_is_refused_at_reload_and_by_check_config() {
+    let server = server(Db::Sqlite);
+    let path = server.dir.path().join("atende.toml");
+    let good = std::fs::read_to_string(&path).expect("config");
+    let reload = |text: &str| {
+        std::fs::write(&path, text).expect("config written");
+        let (status, body) =
+            http_request(server.http_port, "POST", "/api/config/reload", true, None)
+                .expect("API reachable");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        (status, json.to_string())
+    };
+    let check = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run atende check-config");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let cases = [
+        (
+            good.replace("queues = [\"geral\"]", "queues = [\"nenhuma\"]"),
+            "surveys.atendimento: queues: unknown queue \\\"nenhuma\\\"",
+        ),
+        (
+            good.replace(
+                "prompt = \"pt-BR/pesquisa/instituto\"",
+                "prompt = \"pt-BR/pesquisa/x\"",
+            ),
+            "service \\\"survey atendimento\\\" names prompt \\\"pt-BR/pesquisa/x\\\"",
+        ),
+        (
+            good.replace("isa = false", "isa = false, keys = \"1234567\""),
+            "keys \\\"1234567\\\" must be distinct keys 1 to 5",
+        ),
+    ];
+    for (text, expected) in &cases {
+        let (status, body) = reload(text);
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(expected), "{body} lacks {expected}");
+        let (ok, out) = check();
+        assert!(!ok, "check-config passed a broken survey: {out}");
+    }
+    let (status, body) = reload(&good.replace("retries = 1", "retries = 2"));
+    assert_eq!(status, 200, "{body}");
+    let (ok, out) = check();
+    assert!(ok, "{out}");
+}
+
+/// The floor's transfer to `Survey` (what the CTI's transfer button sends): the agent's
+/// leg is hung up by atende and the caller answers; a second one finds no talk.
+#[test]
+fn a_floor_transfer_sends_the_caller_to_the_survey() {
+    set_in_process(true);
+    let server = server(Db::Sqlite);
+    let running = server.in_process.as_ref().expect("in process");
+    let calls = running.floor.calls.clone();
+    let port = free_port();
+    register_agent(&server, "1001", port);
+    let agent = start_answering_agent(&server, port, 1, 300);
+    let caller = start_ivr_caller(
+        &server,
+        &[(800, "0"), (4200, "5"), (1500, "3")],
+        20_000,
+        true,
+    );
+    let (protocol, _) = wait_for_event(&server, "bridged");
+    let to_survey = CallCommand::Transfer {
+        to: TransferTarget::Survey,
+        blind: true,
+    };
+    assert_eq!(
+        running.block_on(calls.command(&protocol, to_survey.clone())),
+        Ok(())
+    );
+    assert_eq!(
+        running.block_on(calls.command(&protocol, to_survey)),
+        Err(CommandError::NotInTalk)
+    );
+    wait_ok(caller, "caller", &server);
+    wait_ok(agent, "agent phone (hung up by atende)", &server);
+    let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(
+        answers(&events),
+        [a("atendente", Some(5), None), a("instituto", Some(3), None)]
     );
     assert_survey_story(&server, &protocol, &events);
 }
