@@ -389,3 +389,133 @@ fn a_floor_transfer_sends_the_caller_to_the_survey() {
     );
     assert_survey_story(&server, &protocol, &events);
 }
+
+/// A service without IVR (`services = [...]`): the welcome, the agent rings, answers and
+/// hangs up; the caller answers the first question by SIP INFO and the second by an
+/// RFC 4733 key, as the IVR takes keys.
+#[test]
+fn a_service_survey_takes_sip_info_and_rfc4733_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prompts = dir.path().join("prompts");
+    let tones = [
+        "welcome",
+        "hold-music",
+        "pesquisa/q1",
+        "pesquisa/q2",
+        "pesquisa/de-novo",
+    ];
+    for (i, name) in tones.iter().enumerate() {
+        let path = prompts.join(format!("pt-BR/{name}.wav"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let secs = if i < 2 { 1.0 } else { 0.2 };
+        wav_tone(&path, 600 + 100 * i as u32, secs);
+    }
+    let (sip_port, http_port) = (free_port(), free_port());
+    let rtp = free_rtp_range(40);
+    let base = base_config(
+        (sip_port, http_port),
+        (rtp, rtp + 38),
+        "\"MD5\"",
+        &format!("sqlite://{}/atende.db", dir.path().display()),
+        dir.path(),
+        &prompts,
+    );
+    let config = format!(
+        r#"{base}[[routes]]
+did = "{DID}"
+service = "direto"
+[services.direto]
+welcome_prompt = "pt-BR/welcome"
+hold_music = "pt-BR/hold-music"
+agents = ["1001"]
+[[agents]]
+id = "1001"
+password = "pw1001"
+[surveys.direto]
+services = ["direto"]
+questions = [
+    {{ id = "atendente", prompt = "pt-BR/pesquisa/q1" }},
+    {{ id = "instituto", prompt = "pt-BR/pesquisa/q2", isa = false }},
+]
+timeout_secs = 4
+timeout_prompt = "pt-BR/pesquisa/de-novo"
+invalid_prompt = "pt-BR/pesquisa/de-novo"
+"#
+    );
+    let server = Server::launch(dir, &config, sip_port, http_port);
+    let agent = agent_hanging_up(&server, 1500);
+    let d = server.dir.path();
+    let info = r#"  <pause milliseconds="5000"/>
+  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Cidadao" <sip:1133334444@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 INFO
+      Contact: <sip:1133334444@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal=2
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+  <pause milliseconds="1500"/>
+"#;
+    let keys = format!(
+        "{info}  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
+        dtmf_pcap(d, '4', 1).display()
+    );
+    let sf = scenario(
+        d,
+        "ivr_caller_served.xml",
+        &[
+            ("AUDIO", caller_audio(d).display().to_string()),
+            ("KEYS", keys),
+            ("TALK_MS", "20000".into()),
+        ],
+    );
+    let mut args = trunk_caller_args(&server, &sf, 4);
+    args.extend(["-m".into(), "1".into()]);
+    let caller = sipp(&args).spawn().expect("caller sipp starts");
+    wait_ok(caller, "caller", &server);
+    wait_ok(agent, "agent phone", &server);
+    let (_, events) = wait_for_event(&server, "recording_finalized");
+    let answered: Vec<(String, Option<u64>)> = events
+        .iter()
+        .filter(|e| e["kind"] == "survey_answered")
+        .map(|e| {
+            let d = &e["detail"];
+            assert_eq!(
+                (&d["survey"], &d["agent"]),
+                (&"direto".into(), &"1001".into())
+            );
+            (
+                d["question"].as_str().unwrap_or("?").to_owned(),
+                d["score"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("atendente".to_owned(), Some(2)),
+            ("instituto".to_owned(), Some(4))
+        ]
+    );
+    let vias: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "dtmf")
+        .map(|e| e["detail"]["via"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(vias, ["info", "rfc4733"]);
+    // No thank-you prompt: the last answer ends the call.
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "survey_completed"
+    );
+}
