@@ -191,6 +191,27 @@ fn silence_then_invalid_then_four(db: Db) {
         .map(|e| e["detail"]["digit"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(keys, ["0", "9", "4"], "the keys logged as pressed");
+    // What the caller heard from the survey, in order: each retry prompt before the
+    // question again, then the thanks.
+    let started = at_ms(&events, "survey_started");
+    let heard: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "prompt_played" && e["at_ms"].as_i64() >= Some(started))
+        .map(|e| e["detail"]["prompt"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            "pt-BR/pesquisa/introducao",
+            "pt-BR/pesquisa/atendente",
+            "pt-BR/ura/nao-ouvi",
+            "pt-BR/pesquisa/atendente",
+            "pt-BR/pesquisa/instituto",
+            "pt-BR/ura/opcao-invalida",
+            "pt-BR/pesquisa/instituto",
+            "pt-BR/pesquisa/obrigado",
+        ]
+    );
     assert_eq!(
         event(&events, "hung_up")["detail"]["cause"],
         "survey_completed"

@@ -6,7 +6,8 @@
 //! up. When the machine says `StartSurvey` the agent's part is over: the ACD is told at
 //! once (the agent goes to wrap-up or is free, as after any call), and the caller, still on
 //! the same media session and recording, hears the questions. Keys come from RFC 4733 and
-//! SIP INFO through `routing::on_digit`. The interview's entries go to the call's log; its
+//! SIP INFO through `routing::on_digit`. The interview's entries, and each prompt it
+//! plays (`PromptPlayed`), go to the call's log; its
 //! end releases the call (`survey_completed`); a caller hanging up first ends it where it
 //! stood (`EndSurvey`).
 
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 
 use super::CallActor;
 use crate::call::machine::Input;
+use crate::events::EventKind;
 use crate::floor::acd::AcdRequest;
 use crate::floor::calls::CommandError;
 use crate::survey::{Action, Input as SurveyInput, Interview};
@@ -140,6 +142,10 @@ impl CallActor {
                     }
                     // No part at all still ends at once: the interview goes on.
                     self.media.play_parts(parts, false).await;
+                    // What the caller was asked (and asked again) stays in the call's story.
+                    for prompt in names {
+                        self.log.record(EventKind::PromptPlayed { prompt });
+                    }
                 }
                 Action::Stop => self.media.stop().await,
                 Action::Log(kind) => self.log.record(kind),
