@@ -111,7 +111,7 @@ pub enum Invalid {
     #[error("queue {queue:?}: {why}")]
     ScreenPop { queue: String, why: String },
     #[error("{0}")]
-    Survey(#[from] crate::survey::SurveyProblem),
+    Survey(#[from] super::survey::SurveyProblem),
 }
 
 impl Config {
@@ -279,7 +279,7 @@ impl Config {
                 }
             }
         }
-        crate::survey::config::check(
+        super::survey::check(
             &self.surveys,
             self.queues.iter().map(|q| q.id.as_str()),
             self.services.keys().map(String::as_str),

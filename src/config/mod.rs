@@ -17,6 +17,7 @@ mod check;
 mod cti;
 mod desk;
 mod digest;
+pub mod survey;
 pub mod users;
 
 pub use check::Invalid;
@@ -82,7 +83,7 @@ pub struct Config {
     pub users: Vec<users::UserSeed>,
     /// Satisfaction surveys (ISA) callers answer after the agent (`[surveys.NAME]`).
     #[serde(default)]
-    pub surveys: BTreeMap<String, crate::survey::SurveyConfig>,
+    pub surveys: BTreeMap<String, survey::SurveyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -467,10 +468,10 @@ mod tests {
         assert_eq!(c.media.codecs[0], "PCMA");
         // Every queue and the direct demo service end in the satisfaction survey.
         for q in &queues {
-            let s = crate::survey::config::survey_for(&c.surveys, Some(q), "ura");
+            let s = survey::survey_for(&c.surveys, Some(q), "ura");
             assert_eq!(s.map(|s| s.0), Some("atendimento"), "queue {q}");
         }
-        let s = crate::survey::config::survey_for(&c.surveys, None, "demo");
+        let s = survey::survey_for(&c.surveys, None, "demo");
         assert_eq!(s.map(|s| s.0), Some("atendimento"));
     }
 

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::config::SurveyConfig;
+use crate::config::survey::SurveyConfig;
 use crate::events::EventKind;
 
 #[derive(Debug, Clone, PartialEq)]

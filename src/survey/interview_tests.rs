@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::config::{QuestionConfig, SurveyConfig};
 use super::interview::{Action, Input, Interview};
+use crate::config::survey::{QuestionConfig, SurveyConfig};
 use crate::events::EventKind;
 
 fn survey(intro: bool, thanks: bool, retries: u32) -> Arc<SurveyConfig> {

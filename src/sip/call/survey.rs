@@ -29,7 +29,7 @@ pub(super) const COMPLETED: &str = "survey_completed";
 impl CallActor {
     /// Tells the machine the survey for a call answered from `queue` (none: the service's).
     pub(super) fn choose_survey(&mut self, queue: Option<&str>) {
-        let survey = crate::survey::config::survey_for(
+        let survey = crate::config::survey::survey_for(
             &self.admitted.config.surveys,
             queue,
             &self.admitted.service,

@@ -5,7 +5,8 @@
 //! a thank-you prompt. The survey names the queues and services whose calls get it (a
 //! queue's survey wins over its service's). Checked with the rest of the config at start,
 //! at reload and by `atende check-config` (`check`); that its prompts are in the library
-//! is checked with the other prompts (`reload::checks`). Pure: no files.
+//! is checked with the other prompts (`reload::checks`). Pure: no files. The interview
+//! that runs a survey is `crate::survey`.
 
 use std::collections::{BTreeMap, HashMap};
 
