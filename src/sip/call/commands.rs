@@ -119,9 +119,6 @@ impl CallActor {
         let Some(from) = self.machine.bridged_agent().map(str::to_owned) else {
             return Err(CommandError::NotInTalk);
         };
-        if to == TransferTarget::Survey {
-            return self.transfer_to_survey(&from);
-        }
         let config = self.admitted.config.clone();
         let label = match &to {
             TransferTarget::Agent(a) => {
@@ -156,7 +153,8 @@ impl CallActor {
                 }
                 "number".to_owned()
             }
-            TransferTarget::Survey => return Err(CommandError::Invalid("survey".into())),
+            // The agent's part ends where the call is: no ACD or ringing work below.
+            TransferTarget::Survey => return self.transfer_to_survey(&from),
         };
         info!(protocol = %self.protocol, %from, to = %label, "blind transfer");
         let now = Instant::now();
@@ -193,7 +191,7 @@ impl CallActor {
                 );
             }
             TransferTarget::Number(number) => self.transfer_out(number).await,
-            TransferTarget::Survey => {}
+            TransferTarget::Survey => {} // returned above
         }
         Ok(())
     }
