@@ -59,6 +59,8 @@ impl CallActor {
             acd.send(AcdRequest::Hangup { call }).await;
         }
         self.direct_ended(&agent).await;
+        // An attended transfer the agent had started goes with them.
+        self.end_consultation().await;
         self.held = false;
         self.waiting = None;
         self.callback = None;
