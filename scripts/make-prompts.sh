@@ -12,8 +12,10 @@
 #                  and the callback request dialog
 #   agente/*.wav   confirmations of the agents' feature codes (*45 login, *46, *47, *48)
 #                  and the cues an agent hears on a callback
+#   pesquisa/*.wav the satisfaction survey (ISA) of the demo config ([surveys.atendimento])
 # PROMPTS=base only regenerates welcome and hold music, PROMPTS=ivr only the IVR prompts,
-# PROMPTS=acd only the queue and agent prompts (default: all).
+# PROMPTS=acd only the queue and agent prompts, PROMPTS=survey only the survey's
+# (default: all).
 # Everything is synthesized here: no recorded or copyrighted audio.
 # Needs: espeak-ng, sox   (Debian/Ubuntu: apt-get install -y espeak-ng sox)
 set -euo pipefail
@@ -209,4 +211,27 @@ while IFS='|' read -r name text; do
     count=$((count + 1))
 done < <(acd_phrases)
 printf 'ACD: %d prompts in %s\n' "$count" "$out"
+fi
+
+if want survey; then
+# --- satisfaction survey (ISA) --------------------------------------------------------------
+# The questions say the scale; "opção inválida" and "não recebemos" are the IVR's own.
+survey_phrases() {
+    cat <<'TXT'
+pesquisa/introducao|Antes de encerrar, responda à nossa pesquisa de satisfação. São duas perguntas rápidas.
+pesquisa/atendente|Como você avalia o atendimento prestado pelo atendente? Tecle de 1 a 5, sendo 1 muito insatisfeito e 5 muito satisfeito.
+pesquisa/instituto|Como você avalia os serviços do Instituto? Tecle de 1 a 5, sendo 1 muito insatisfeito e 5 muito satisfeito.
+pesquisa/obrigado|Obrigado por avaliar o nosso atendimento. Até logo.
+TXT
+}
+count=0
+while IFS='|' read -r name text; do
+    mkdir -p "$out/$(dirname "$name")"
+    espeak-ng -v pt-br -s 150 -p 45 -w "$tmp/phrase.wav" "$text"
+    to_8k "$tmp/phrase.wav" "$out/$name.wav" \
+        highpass 200 lowpass 3400 gain -n -3 \
+        silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.15 0.25
+    count=$((count + 1))
+done < <(survey_phrases)
+printf 'Survey: %d prompts in %s\n' "$count" "$out"
 fi

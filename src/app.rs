@@ -295,8 +295,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-/// Who plays a prompt now: the flows of the running set, the emergency announcement and
-/// the services' welcome and hold music. A prompt file deleted by hand stays loaded while
+/// Who plays a prompt now: the flows of the running set, the emergency announcement, the
+/// services' welcome and hold music and the surveys' prompts. A prompt file deleted by hand stays loaded while
 /// any of them does, so no caller meets silence. Services and queues are read from the
 /// config of the moment (it may have been reloaded).
 fn prompt_users(exchange: &Arc<Floor>) -> api::PromptUsers {
@@ -338,6 +338,11 @@ fn prompt_users(exchange: &Arc<Floor>) -> api::PromptUsers {
                     .iter()
                     .map(|q| format!("queue {q} (callbacks)")),
             );
+        }
+        for (name, survey) in config.iter().flat_map(|c| c.surveys.iter()) {
+            if survey.prompts().contains(&prompt) {
+                users.push(format!("survey {name}"));
+            }
         }
         users
     }))

@@ -34,6 +34,7 @@ pub mod screen_pop;
 pub mod sdp;
 pub mod sip;
 pub mod store;
+pub mod survey;
 pub mod template;
 #[doc(hidden)]
 pub mod testkit;

@@ -33,6 +33,7 @@ const PURE: &[&str] = &[
     "cti/view.rs",
     "contract/",
     "quality/",
+    "survey/",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.
@@ -48,6 +49,8 @@ const TEST_FILES: &[&str] = &[
     "call/machine_tests.rs",
     "contract/tests.rs",
     "quality/tests.rs",
+    "call/machine_survey_tests.rs",
+    "survey/interview_tests.rs",
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

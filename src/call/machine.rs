@@ -23,6 +23,11 @@
 //!                  ▲           Offer(another) ─┘ │ the last offer failed or was cancelled,
 //!                  └──────── OfferFailed ◀───────┘ ring timeout
 //! ```
+//! A call with a satisfaction survey (`set_survey`) does not end when the agent hangs up
+//! (or sends the caller to the survey, `ToSurvey`): it goes to `Survey`, logging
+//! `SurveyStarted` (talk ends there), and the shell's survey has the caller until it
+//! releases the call or the caller hangs up (`EndSurvey` first, so the survey's last
+//! entry comes before the hang-up).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -97,6 +102,9 @@ pub enum Input {
         agent: String,
         to: String,
     },
+    /// While bridged: the agent sends the caller to the call's survey (their leg is hung
+    /// up). Ignored without a survey (`set_survey`).
+    ToSurvey,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +139,13 @@ pub enum Action {
         agent: String,
         rejected: bool,
     },
+    /// The caller is put to survey `survey` about `agent` (already logged).
+    StartSurvey {
+        survey: String,
+        agent: String,
+    },
+    /// The call ends while the survey has the caller: it records where it stopped.
+    EndSurvey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +165,8 @@ enum State {
         leg: LegId,
         agent: String,
     },
+    /// The agent's part is over; the survey has the caller.
+    Survey,
     Ended,
 }
 
@@ -173,6 +190,8 @@ pub struct CallMachine {
     routed: bool,
     /// Routed calls: the agents being offered the call, in offer order.
     offers: Vec<Offer>,
+    /// The survey the caller is put to when the agent's part ends.
+    survey: Option<String>,
 }
 
 impl CallMachine {
@@ -185,6 +204,7 @@ impl CallMachine {
             actions: VecDeque::new(),
             routed: false,
             offers: Vec::new(),
+            survey: None,
         }
     }
 
@@ -214,6 +234,20 @@ impl CallMachine {
             State::Bridged { leg, .. } => Some(*leg),
             _ => None,
         }
+    }
+
+    /// The survey the caller goes to when the agent's part ends (`None`: the call ends).
+    pub fn set_survey(&mut self, survey: Option<String>) {
+        self.survey = survey;
+    }
+
+    pub fn survey(&self) -> Option<&str> {
+        self.survey.as_deref()
+    }
+
+    /// Whether the survey has the caller.
+    pub fn in_survey(&self) -> bool {
+        self.state == State::Survey
     }
 
     pub fn is_ended(&self) -> bool {
@@ -400,12 +434,20 @@ impl CallMachine {
             Input::CallerHungUp => self.end(Party::Caller, "normal_clearing", None),
             Input::CallerCleared { cause } => self.end(Party::Caller, &cause, None),
             Input::AgentHungUp { leg } => match &self.state {
+                State::Bridged { leg: l, .. } if *l == leg && self.survey.is_some() => {
+                    self.put_to_survey(false);
+                }
                 State::Bridged { leg: l, .. } if *l == leg => {
                     self.emit(Action::HangUpCaller);
                     self.end(Party::Agent, "normal_clearing", None);
                 }
                 _ => {}
             },
+            Input::ToSurvey => {
+                if matches!(self.state, State::Bridged { .. }) && self.survey.is_some() {
+                    self.put_to_survey(true);
+                }
+            }
             Input::Hold { by, on } => self.hold(by, on),
             Input::Dtmf { digit, via } => self.emit(Action::Log(EventKind::Dtmf {
                 digit,
@@ -549,7 +591,28 @@ impl CallMachine {
         }
     }
 
+    /// From `Bridged`: the agent's part ends, the survey takes the caller.
+    fn put_to_survey(&mut self, hang_up_agent: bool) {
+        let (State::Bridged { leg, agent }, Some(survey)) = (&self.state, &self.survey) else {
+            return;
+        };
+        let (leg, agent, survey) = (*leg, agent.clone(), survey.clone());
+        self.emit(Action::Unbridge);
+        if hang_up_agent {
+            self.emit(Action::HangUpAgent(leg));
+        }
+        self.emit(Action::Log(EventKind::SurveyStarted {
+            survey: survey.clone(),
+            agent: Some(agent.clone()),
+        }));
+        self.emit(Action::StartSurvey { survey, agent });
+        self.state = State::Survey;
+    }
+
     fn end(&mut self, by: Party, cause: &str, sip_status: Option<u16>) {
+        if self.state == State::Survey {
+            self.emit(Action::EndSurvey);
+        }
         for (leg, _) in std::mem::take(&mut self.ringing) {
             self.emit(Action::CancelLeg(leg));
         }
@@ -571,3 +634,7 @@ impl CallMachine {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_survey_tests.rs"]
+mod survey_tests;

@@ -114,6 +114,8 @@ pub enum Invalid {
     Contract(#[from] crate::contract::SettingsError),
     #[error("quality.{0}")]
     Quality(String),
+    #[error("{0}")]
+    Survey(#[from] super::survey::SurveyProblem),
 }
 
 impl Config {
@@ -283,6 +285,11 @@ impl Config {
                 }
             }
         }
+        super::survey::check(
+            &self.surveys,
+            self.queues.iter().map(|q| q.id.as_str()),
+            self.services.keys().map(String::as_str),
+        )?;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ mod check;
 mod cti;
 mod desk;
 mod digest;
+pub mod survey;
 pub mod users;
 
 pub use check::Invalid;
@@ -86,6 +87,9 @@ pub struct Config {
     /// Quality monitoring's sample size and filters (`[quality]`).
     #[serde(default)]
     pub quality: crate::quality::QualitySettings,
+    /// Satisfaction surveys (ISA) callers answer after the agent (`[surveys.NAME]`).
+    #[serde(default)]
+    pub surveys: BTreeMap<String, survey::SurveyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -468,6 +472,13 @@ mod tests {
         );
         assert!(c.agents.iter().all(|a| a.auto_login && a.pin.is_some()));
         assert_eq!(c.media.codecs[0], "PCMA");
+        // Every queue and the direct demo service end in the satisfaction survey.
+        for q in &queues {
+            let s = survey::survey_for(&c.surveys, Some(q), "ura");
+            assert_eq!(s.map(|s| s.0), Some("atendimento"), "queue {q}");
+        }
+        let s = survey::survey_for(&c.surveys, None, "demo");
+        assert_eq!(s.map(|s| s.0), Some("atendimento"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum TransferTarget {
     Queue(String),
     /// An external number through `[outbound]`.
     Number(String),
+    /// The call's satisfaction survey (its queue's or service's): the agent's part ends,
+    /// the caller answers the questions on the same call and recording. Blind only.
+    Survey,
 }
 
 /// What can be asked of a live call.

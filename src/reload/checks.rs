@@ -71,7 +71,8 @@ pub fn problems_offline(config: &Config) -> Vec<String> {
     problems(config, &prompts, flows.as_ref())
 }
 
-/// Every prompt a service or a callback queue names that the library does not have.
+/// Every prompt a service, a callback queue or a survey names that the library does not
+/// have.
 fn missing_prompts(config: &Config, prompts: &PromptLibrary) -> Vec<Problem> {
     let mut missing = Vec::new();
     for (name, svc) in &config.services {
@@ -91,6 +92,16 @@ fn missing_prompts(config: &Config, prompts: &PromptLibrary) -> Vec<Problem> {
                 missing.push(Problem::MissingPrompt {
                     service: format!("queue {} (callbacks)", q.id),
                     prompt,
+                });
+            }
+        }
+    }
+    for (name, survey) in &config.surveys {
+        for prompt in survey.prompts() {
+            if prompts.get(prompt).is_none() {
+                missing.push(Problem::MissingPrompt {
+                    service: format!("survey {name}"),
+                    prompt: prompt.to_owned(),
                 });
             }
         }

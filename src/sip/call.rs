@@ -21,6 +21,7 @@ mod refer;
 mod refresh;
 mod ring;
 mod routing;
+mod survey;
 mod transfer;
 
 use std::collections::HashMap;
@@ -130,6 +131,8 @@ struct CallActor {
     consult: Option<Box<attended::Consult>>,
     /// A REFER answered 202, carried out once the 202 is sent (`refer`).
     refer: Option<refer::AcceptedRefer>,
+    /// The satisfaction survey, while it has the caller (`survey`).
+    survey: Option<Box<crate::survey::Interview>>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -182,6 +185,7 @@ impl CallActor {
                 self.callback.as_ref().and_then(|c| c.next_timeout()),
                 self.session.as_ref().map(|s| s.deadline()),
                 self.consult.as_ref().and_then(|c| c.deadline()),
+                self.survey_deadline(),
             ]
             .into_iter()
             .flatten()
@@ -255,6 +259,7 @@ impl CallActor {
                 self.callback_timeout(now()).await;
                 self.session_timeout(now());
                 self.consult_timeout(now()).await;
+                self.survey_timeout(now()).await;
             }
         }
     }
@@ -306,6 +311,8 @@ impl CallActor {
             }
             Action::OfferAnswered { agent } => self.offer_answered(agent).await,
             Action::OfferFailed { agent, rejected } => self.offer_failed(agent, rejected).await,
+            Action::StartSurvey { survey, agent } => self.start_survey(survey, agent).await,
+            Action::EndSurvey => self.end_survey(),
             Action::RingAgent(agent) => {
                 let legs = match self.external.take() {
                     Some(target) => self.ring_external(target),

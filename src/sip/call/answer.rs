@@ -248,7 +248,9 @@ pub(super) async fn answer(
         refer: None,
         direct: None,
         consult: None,
+        survey: None,
     };
+    actor.choose_survey(None);
     actor
         .machine
         .handle(std::time::Instant::now(), Input::Answered);

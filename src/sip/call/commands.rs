@@ -153,6 +153,8 @@ impl CallActor {
                 }
                 "number".to_owned()
             }
+            // The agent's part ends where the call is: no ACD or ringing work below.
+            TransferTarget::Survey => return self.transfer_to_survey(&from),
         };
         info!(protocol = %self.protocol, %from, to = %label, "blind transfer");
         let now = Instant::now();
@@ -189,6 +191,7 @@ impl CallActor {
                 );
             }
             TransferTarget::Number(number) => self.transfer_out(number).await,
+            TransferTarget::Survey => {} // returned above
         }
         Ok(())
     }

@@ -7,8 +7,9 @@
 //! the target, or `404 Not Found` / `603 Declined` (the call stays as it was). The
 //! transferor's leg is hung up after the last NOTIFY.
 //!
-//! `Refer-To` names an agent (their id), a queue (its id) or, with `[outbound]`, an
-//! external number (digits). Limits: a REFER from a leg that is not the bridged one is
+//! `Refer-To` names an agent (their id), a queue (its id), `survey` (the call's
+//! satisfaction survey: the agent's part ends there) or, with `[outbound]`, an external
+//! number (digits). Limits: a REFER from a leg that is not the bridged one is
 //! refused (603); an attended REFER (`Replaces`) is declined with 501, as agent phones do
 //! not call one another through atende; each NOTIFY waits for its answer at most
 //! `NOTIFY_WAIT` inside the call's task.
@@ -24,6 +25,9 @@ use crate::call::machine::LegId;
 use crate::config::Config;
 use crate::floor::calls::{CommandError, TransferTarget};
 use crate::sip::request;
+
+/// The `Refer-To` user that sends the caller to the call's satisfaction survey.
+const SURVEY: &str = "survey";
 
 /// How long one NOTIFY may hold the call's task waiting for the phone's answer.
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
@@ -44,6 +48,9 @@ pub(super) fn refer_target(user: &str, config: &Config) -> Option<TransferTarget
     }
     if config.queues.iter().any(|q| q.id.as_str() == user) {
         return Some(TransferTarget::Queue(user.to_owned()));
+    }
+    if user == SURVEY {
+        return Some(TransferTarget::Survey);
     }
     let digits = !user.is_empty() && user.chars().all(|c| c.is_ascii_digit());
     (digits && config.outbound.is_some()).then(|| TransferTarget::Number(user.to_owned()))

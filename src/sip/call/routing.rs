@@ -98,7 +98,7 @@ impl CallActor {
     pub(super) async fn on_digit(&mut self, digit: char, via: &'static str) {
         let now = Instant::now();
         self.machine.handle(now, Input::Dtmf { digit, via });
-        if self.callback_digit(now, digit).await {
+        if self.survey_digit(now, digit).await || self.callback_digit(now, digit).await {
             return;
         }
         if let Some(ivr) = self.ivr.as_mut() {
@@ -109,7 +109,9 @@ impl CallActor {
 
     pub(super) async fn on_prompt_finished(&mut self) {
         let now = Instant::now();
-        if let Some(ivr) = self.ivr.as_mut() {
+        if self.survey_prompt_finished(now).await {
+            // The survey goes on (next question, the wait for a key, or its end).
+        } else if let Some(ivr) = self.ivr.as_mut() {
             let h = ivr.prompt_finished(now).await;
             self.handoff(h).await;
         } else if self.callback_prompt_finished(now) {
@@ -219,13 +221,16 @@ impl CallActor {
     pub(super) async fn on_notice(&mut self, n: AcdNotice) {
         let now = Instant::now();
         match n {
-            AcdNotice::Offer { agent, .. } => self.machine.handle(
-                now,
-                Input::Offer {
-                    agent: agent.0,
-                    ring_timeout: None,
-                },
-            ),
+            AcdNotice::Offer { agent, queue } => {
+                self.choose_survey(Some(queue.as_str()));
+                self.machine.handle(
+                    now,
+                    Input::Offer {
+                        agent: agent.0,
+                        ring_timeout: None,
+                    },
+                )
+            }
             AcdNotice::CancelOffer { agent } => self
                 .machine
                 .handle(now, Input::CancelOffer { agent: agent.0 }),

@@ -37,6 +37,8 @@ impl CallActor {
         };
         info!(protocol = %self.protocol, "IVR transfer to an external number");
         self.transferring = true;
+        // A survey is about an agent: a caller sent out of atende gets none.
+        self.machine.set_survey(None);
         self.external = Some(format!("{}{}", out.prefix, number));
         let ring_timeout = Duration::from_secs(out.ring_timeout_secs);
         let mut w = Waiting::new(self.admitted.hold_music.clone());
