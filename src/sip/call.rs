@@ -17,6 +17,7 @@ mod attended;
 mod callback_offer;
 mod commands;
 mod dialogs;
+mod internal;
 mod refer;
 mod refresh;
 mod ring;
@@ -130,6 +131,8 @@ struct CallActor {
     consult: Option<Box<attended::Consult>>,
     /// A REFER answered 202, carried out once the 202 is sent (`refer`).
     refer: Option<refer::AcceptedRefer>,
+    /// An internal call's calling agent, when the ACD holds them busy with it.
+    internal_from: Option<String>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
@@ -271,6 +274,7 @@ impl CallActor {
         if let Some(agent) = self.direct.clone() {
             self.direct_ended(&agent).await;
         }
+        self.internal_ended().await;
         self.ex.dialogs.remove_dialog(&self.caller.id());
         for leg in self.legs.values() {
             self.ex.dialogs.remove_dialog(&leg.dialog.id());
