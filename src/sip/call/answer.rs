@@ -265,6 +265,7 @@ pub(super) async fn answer(
         direct: None,
         consult: None,
         internal_from: None,
+        handover: None,
     };
     actor
         .machine

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::CallActor;
 use crate::acd::CallId;
@@ -24,6 +24,7 @@ use crate::call::machine::Input;
 use crate::floor::acd::AcdRequest;
 use crate::sip::admit::{Admitted, INTERNAL_RING};
 use crate::sip::exchange::Exchange;
+use crate::sip::handover::{HandoverError, HandoverRequest, LegParcel};
 use crate::store::protocol::Protocol;
 
 /// Holds `callee` (and `from`, when available) busy in the ACD for the internal call
@@ -80,11 +81,72 @@ impl CallActor {
             self.direct = Some(callee.clone());
         }
         self.internal_from = from_held.then_some(from);
+        // The calling phone may hand this call's colleague to a citizen's call it has
+        // (REFER with Replaces naming this dialog).
+        self.handover = Some(self.ex.handovers.register(&self.caller.id().call_id));
         self.machine.handle(
             Instant::now(),
             Input::Offer {
                 agent: callee,
                 ring_timeout: Some(INTERNAL_RING),
+            },
+        );
+    }
+
+    /// A citizen's call asks for this call's answered colleague (an attended transfer by
+    /// the calling agent's phone): the leg is given up when the dialog and the agent
+    /// match, and this call ends (`replaced`), its calling phone hung up.
+    pub(super) async fn on_handover(&mut self, req: HandoverRequest) {
+        let id = self.caller.id();
+        let result = if !req
+            .replaces
+            .names(&id.call_id, &id.local_tag, &id.remote_tag)
+        {
+            Err(HandoverError::UnknownDialog)
+        } else if self.admitted.internal.as_deref() != Some(req.agent.as_str()) {
+            Err(HandoverError::NotYours)
+        } else {
+            match (self.machine.bridged_leg(), self.machine.bridged_agent()) {
+                (Some(leg), Some(agent)) => {
+                    let agent = agent.to_owned();
+                    match self.legs.remove(&leg) {
+                        Some(l) => Ok((l, agent)),
+                        None => Err(HandoverError::NotAnswered),
+                    }
+                }
+                _ => Err(HandoverError::NotAnswered),
+            }
+        };
+        let (leg, agent) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                info!(protocol = %self.protocol, agent = %req.agent, error = %e, "leg not handed over");
+                let _ = req.reply.send(Err(e));
+                return;
+            }
+        };
+        // The colleague is the citizen's call's from here: the ACD lets go of them for
+        // this call before that call takes them.
+        self.direct_ended(&agent).await;
+        info!(protocol = %self.protocol, %agent, "colleague handed to a citizen's call");
+        let parcel = LegParcel {
+            dialog: leg.dialog,
+            call_id: leg.call_id,
+            agent,
+            session_id: self.session_id,
+            sdp_version: 1,
+        };
+        if let Err(Ok(p)) = req.reply.send(Ok(Box::new(parcel))) {
+            warn!(protocol = %self.protocol, "the citizen's call left before taking the leg");
+            self.ex.lifecycle.spawn(async move {
+                let _ = p.dialog.bye().await;
+            });
+        }
+        self.handover = None;
+        self.machine.handle(
+            Instant::now(),
+            Input::Release {
+                cause: "replaced".into(),
             },
         );
     }
