@@ -5,8 +5,8 @@
 //! joins the citizen to 1002 (re-offering 1002's leg its media), NOTIFYs 100 and 200,
 //! hangs up 1001's two legs, and logs `transferred` (not blind) on the citizen's call,
 //! whose one recording goes on: caller on the left throughout, 1001 then 1002 on the
-//! right. A REFER whose Replaces names no dialog of ours gets 481 first, and the call
-//! goes on. The ACD sees 1002 on the citizen's call. SQLite and PostgreSQL.
+//! right. A REFER whose Replaces names no dialog of ours, or the consultation's Call-ID
+//! with other tags, gets 481 first, and the call goes on. The ACD sees 1002 on the citizen's call. SQLite and PostgreSQL.
 
 mod support;
 
@@ -241,7 +241,7 @@ fn replaces(db: Db) {
         &dialog1,
         p1,
         escaped(&dialog2[0], &dialog2[1], &dialog2[2]),
-        11,
+        12,
         202,
     );
     let events = wait_in(&server, &protocol, "transferred");
