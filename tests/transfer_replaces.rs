@@ -68,6 +68,12 @@ fn written(path: &Path, what: &str) -> Vec<String> {
     panic!("{what} never wrote {}", path.display());
 }
 
+/// The REFER's two NOTIFYs, answered 200, for agent_consulting.xml.
+fn notify_twice() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/notify_twice.xml");
+    std::fs::read_to_string(path).expect("notify_twice.xml")
+}
+
 /// The events of call `protocol` once `kind` is among them.
 fn wait_in(server: &Server, protocol: &str, kind: &str) -> Vec<serde_json::Value> {
     for _ in 0..100 {
@@ -115,6 +121,49 @@ fn refer(
         &[server.sip_target(), "-cid_str".into(), dialog[0].clone()],
     );
     wait_ok(child, &format!("REFER expecting {status}"), server);
+}
+
+/// Agent `user`'s phone calls `to` through atende (agent_dials_consult.xml), writing its
+/// dialog to `out`.
+fn consult_call(server: &Server, user: &str, to: &str, out: &Path, audio: String) -> Child {
+    let sf = scenario(
+        server.dir.path(),
+        "agent_dials_consult.xml",
+        &[
+            ("USER", user.into()),
+            ("OUT", out.display().to_string()),
+            ("AUDIO", audio),
+        ],
+    );
+    // One scenario file per phone: the next one must not overwrite it before sipp reads it.
+    let own = server
+        .dir
+        .path()
+        .join(format!("agent_dials_consult_{user}.xml"));
+    std::fs::rename(&sf, &own).unwrap();
+    sipp(&[
+        server.sip_target(),
+        "-sf".into(),
+        own.display().to_string(),
+        "-s".into(),
+        to.into(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-au".into(),
+        user.into(),
+        "-ap".into(),
+        format!("pw{user}"),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("a consulting phone starts")
 }
 
 fn replaces(db: Db) {
@@ -166,6 +215,7 @@ fn replaces(db: Db) {
             ("TAG", "a1tag".into()),
             ("OUT", out1.display().to_string()),
             ("AUDIO", tone_file(1000)),
+            ("NOTIFYS", notify_twice()),
         ],
         &[],
     );
@@ -186,38 +236,7 @@ fn replaces(db: Db) {
 
     // 1001's phone consults 1002 through atende.
     let out2 = dir.join("dialog2.txt");
-    let sf = scenario(
-        &dir,
-        "agent_dials_consult.xml",
-        &[
-            ("USER", "1001".into()),
-            ("OUT", out2.display().to_string()),
-            ("AUDIO", tone_file(1000)),
-        ],
-    );
-    let a2 = sipp(&[
-        server.sip_target(),
-        "-sf".into(),
-        sf.display().to_string(),
-        "-s".into(),
-        "1002".into(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(4).to_string(),
-        "-au".into(),
-        "1001".into(),
-        "-ap".into(),
-        "pw1001".into(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("1001's consulting phone starts");
+    let a2 = consult_call(&server, "1001", "1002", &out2, tone_file(1000));
     let dialog2 = written(&out2, "1001's consulting phone");
     assert_eq!(
         state_of("1002"),
@@ -318,6 +337,112 @@ fn replaces(db: Db) {
         caller_secs >= secs - 3,
         "the caller's audio runs through the recording ({caller_secs} of {secs} s)"
     );
+}
+
+/// 1001's phone REFERs its citizen to the call agent 1003 has with 1004: 403, logged, and
+/// the citizen stays with 1001.
+fn others_call(db: Db) {
+    set_in_process(true);
+    let others = "[[agents]]\nid = \"1003\"\npassword = \"pw1003\"\npin = \"1234\"\nqueues = [\"geral\"]\nauto_login = true\n\n[[agents]]\nid = \"1004\"\npassword = \"pw1004\"\npin = \"1234\"\nqueues = [\"geral\"]\nauto_login = true\n";
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        others,
+    );
+    let running = server.in_process.as_ref().expect("in process");
+    let calls = running.floor.calls.clone();
+    let dir = server.dir.path().to_owned();
+    let audio = dir.join("phone1000.al");
+    alaw_tone(&audio, 1000, 120.0);
+    let audio = audio.display().to_string();
+    let (p1, p4) = (free_port(), free_port());
+    register_agent(&server, "1001", p1);
+    register_agent(&server, "1004", p4);
+    let out1 = dir.join("dialog1.txt");
+    let a1 = phone(
+        &server,
+        "agent_consulting.xml",
+        p1,
+        &[
+            ("TAG", "a1tag".into()),
+            ("OUT", out1.display().to_string()),
+            ("AUDIO", audio.clone()),
+            ("NOTIFYS", String::new()),
+        ],
+        &[],
+    );
+    let d = phone(
+        &server,
+        "agent.xml",
+        p4,
+        &[("ANSWER_AFTER_MS", "300".into()), ("AUDIO", audio.clone())],
+        &[],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let (protocol, _) = wait_for_event(&server, "bridged");
+    let dialog1 = written(&out1, "1001's phone");
+    let out2 = dir.join("dialog2.txt");
+    let c = consult_call(&server, "1003", "1004", &out2, audio);
+    let dialog2 = written(&out2, "1003's phone");
+    refer(
+        &server,
+        &dialog1,
+        p1,
+        escaped(&dialog2[0], &dialog2[1], &dialog2[2]),
+        10,
+        403,
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let internal = server
+        .api("/api/calls")
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["service"] == "internal"))
+        .and_then(|c| c["protocol"].as_str())
+        .expect("1003's call is logged")
+        .to_owned();
+    for p in [&protocol, &internal] {
+        assert_eq!(
+            running.block_on(calls.command(p, CallCommand::HangUp)),
+            Ok(())
+        );
+    }
+    wait_ok(caller, "caller", &server);
+    wait_ok(a1, "1001's phone", &server);
+    wait_ok(c, "1003's phone", &server);
+    wait_ok(d, "1004's phone", &server);
+    let events = wait_in(&server, &protocol, "hung_up");
+    let k = kinds(&events);
+    assert!(!k.iter().any(|x| x == "transferred"), "{k:?}");
+    let bridged: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "bridged")
+        .map(|e| e["detail"]["agent"].clone())
+        .collect();
+    assert_eq!(bridged, vec![serde_json::json!("1001")]);
+    let events = wait_in(&server, &internal, "hung_up");
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "operator_hang_up"
+    );
+}
+
+#[test]
+fn refer_naming_another_agents_call_is_forbidden_sqlite() {
+    others_call(Db::Sqlite);
+}
+
+#[test]
+fn refer_naming_another_agents_call_is_forbidden_postgres() {
+    others_call(Db::Postgres);
 }
 
 #[test]
