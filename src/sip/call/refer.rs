@@ -11,7 +11,7 @@
 //! external number (digits). An attended REFER (`Replaces`) names the agent's internal
 //! call to a colleague (`internal`): `replaces` joins the caller to that colleague. One
 //! that names no dialog of ours is answered 481, one naming another agent's call 403, a
-//! colleague who has not answered 491 — each logged, and the call goes on as it was.
+//! colleague who has not answered 603 — each logged, and the call goes on as it was.
 //! Limits: a REFER from a leg that is not the bridged one is refused (603); each NOTIFY
 //! waits for its answer at most `NOTIFY_WAIT` inside the call's task.
 
