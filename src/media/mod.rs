@@ -8,6 +8,7 @@
 pub mod dtmf;
 pub mod dtmf_out;
 pub mod g711;
+mod leg;
 pub mod ports;
 pub mod prompt;
 pub mod prompt_watch;
@@ -17,6 +18,7 @@ pub mod reactor;
 #[cfg(test)]
 mod reactor_tests;
 pub mod recording;
+mod relay;
 pub mod session;
 pub mod shared_port;
 pub mod stream;

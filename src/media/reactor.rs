@@ -41,9 +41,13 @@ use super::shared_port::{LegPort, OpenedPort, SharedPorts};
 use super::udp_batch::{self, RecvBatch, SHARED_SLOTS, SendBatch};
 use super::uring::Uring;
 
-/// Tokens from here up are shared ports (`PORT_TOKEN + port`); below, a slot's own
-/// sockets (`2 * slot + leg`).
+mod consult;
+
+/// Tokens from here up are shared ports (`PORT_TOKEN + port`); from `CONSULT_TOKEN` up
+/// to it, a slot's consultation leg (`CONSULT_TOKEN + slot`); below, a slot's own sockets
+/// (`2 * slot + leg`).
 const PORT_TOKEN: usize = 1 << (usize::BITS - 2);
+const CONSULT_TOKEN: usize = 1 << (usize::BITS - 3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReactorError {
@@ -325,6 +329,13 @@ impl Worker {
                     let receipt = self.remove(id).and_then(|mut s| s.finish());
                     let _ = reply.send(receipt);
                 }
+                Ok(WorkerMsg::Command(id, MediaCommand::ConsultLeg { socket, seed })) => {
+                    self.seat_consult(id, socket, seed)
+                }
+                Ok(WorkerMsg::Command(id, MediaCommand::ConsultEnd)) => self.end_consult(id),
+                Ok(WorkerMsg::Command(id, MediaCommand::ConsultComplete)) => {
+                    self.complete_consult(id)
+                }
                 Ok(WorkerMsg::Command(id, cmd)) => {
                     if let Some(slot) = self.by_id.get(&id).copied()
                         && let Some(s) = self.slots[slot].as_mut()
@@ -392,6 +403,9 @@ impl Worker {
     fn remove(&mut self, id: u64) -> Option<Box<MediaSession>> {
         let slot = self.by_id.remove(&id)?;
         let mut s = self.slots[slot].take()?;
+        if let Some(mut c) = s.session.take_consult() {
+            self.unwatch(&mut c);
+        }
         for (i, leg) in s.session.legs.iter_mut().enumerate() {
             if let LegSocket::Own(sock) = &mut leg.sock {
                 match self.uring.as_mut() {
@@ -445,19 +459,28 @@ impl Worker {
                 self.drain_port(t - PORT_TOKEN, now, wide, tx);
                 continue;
             }
-            let (slot, leg) = (t / 2, if t % 2 == 0 { Leg::Caller } else { Leg::Agent });
+            let (slot, leg) = own_token(t);
             let Some(Some(s)) = self.slots.get_mut(slot) else {
                 continue;
             };
             // Edge-triggered: drain until the kernel says there is no more; a batch short
             // of full says it at once, without a further call.
-            let fd = s.session.legs[leg.index()].sock.fd();
+            let fd = match leg {
+                Some(leg) => s.session.legs[leg.index()].sock.fd(),
+                None => match s.session.consult_leg() {
+                    Some(c) => c.sock.fd(),
+                    None => continue,
+                },
+            };
             loop {
                 match batch.recv(fd) {
                     Ok(n) => {
                         for i in 0..n {
                             if let Some((packet, from)) = batch.packet(i) {
-                                s.session.on_packet(leg, packet, from, now, tx);
+                                match leg {
+                                    Some(leg) => s.session.on_packet(leg, packet, from, now, tx),
+                                    None => s.session.on_consult_packet(packet, from, now, tx),
+                                }
                             }
                         }
                         if n < udp_batch::SLOTS {
@@ -526,13 +549,12 @@ impl Worker {
         if token >= PORT_TOKEN {
             return self.deliver_shared(token - PORT_TOKEN, packet, from, now, tx);
         }
-        let leg = if token.is_multiple_of(2) {
-            Leg::Caller
-        } else {
-            Leg::Agent
-        };
-        if let Some(Some(s)) = self.slots.get_mut(token / 2) {
-            s.session.on_packet(leg, packet, from, now, tx);
+        let (slot, leg) = own_token(token);
+        if let Some(Some(s)) = self.slots.get_mut(slot) {
+            match leg {
+                Some(leg) => s.session.on_packet(leg, packet, from, now, tx),
+                None => s.session.on_consult_packet(packet, from, now, tx),
+            }
         }
         true
     }
@@ -631,6 +653,19 @@ impl Worker {
             self.stats.workers_io_uring.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The slot and leg of an own-socket token; `None` for the leg: the consultation's.
+fn own_token(token: usize) -> (usize, Option<Leg>) {
+    if token >= CONSULT_TOKEN {
+        return (token - CONSULT_TOKEN, None);
+    }
+    let leg = if token.is_multiple_of(2) {
+        Leg::Caller
+    } else {
+        Leg::Agent
+    };
+    (token / 2, Some(leg))
 }
 
 /// Brings a slot's entries in its legs' shared ports up to date with where each leg now

@@ -14,21 +14,20 @@
 //! its `MediaHandle` and hears back by `MediaEvent`; it never touches the sockets.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
-use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use rtp_rs::RtpReader;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::media::dtmf::DtmfReceiver;
 use crate::media::dtmf_out::DtmfQueue;
+pub(super) use crate::media::leg::{LegSocket, LegState};
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
-use crate::media::shared_port::{LegPort, SharedPort};
-use crate::media::stream::{InClock, OutHeader, OutStream, RATE};
-use crate::media::udp_batch::{self, SendBatch};
+use crate::media::relay::{self, Inbound, LocalCounters};
+use crate::media::shared_port::LegPort;
+use crate::media::stream::RATE;
+use crate::media::udp_batch::SendBatch;
 use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
 use crate::sdp::{Codec, Negotiated};
 
@@ -90,6 +89,25 @@ pub enum MediaCommand {
     /// Send these digits to a leg as RFC 4733 events (`dtmf_out`), alongside whatever
     /// it hears; dropped when that leg negotiated no telephone-event.
     Dtmf { leg: Leg, digits: String },
+    /// An attended transfer's consultation leg, on a socket of its own (the one offered
+    /// to the target): once its peer is known (`ConsultRemote`) and while the caller is
+    /// not bridged, the agent and the target hear each other; the caller hears what
+    /// plays to them (hold music) and the recording keeps what the caller hears.
+    ConsultLeg {
+        socket: std::net::UdpSocket,
+        /// SSRC and initial sequence number/timestamp of what the target is sent.
+        seed: [u32; 2],
+    },
+    /// Where the consulted target's RTP goes and which codec it speaks (its answer).
+    ConsultRemote {
+        addr: SocketAddr,
+        negotiated: Negotiated,
+    },
+    /// The consultation ends without a transfer: its leg and socket are closed.
+    ConsultEnd,
+    /// The target takes the agent's place: the consultation leg becomes the agent leg
+    /// (its stream and socket go on) and the first agent's socket is closed.
+    ConsultComplete,
     /// End the call's media: the recording is finalized and its receipt returned.
     Finish {
         reply: oneshot::Sender<Option<RecordingReceipt>>,
@@ -193,134 +211,6 @@ impl MediaHandle {
     }
 }
 
-/// A leg's socket as its worker sees it.
-pub(super) enum LegSocket {
-    /// Registered with the worker's poll under the leg's own token.
-    Own(UdpSocket),
-    /// Read by the worker on the shared port; packets reach the leg by source address.
-    Shared(SharedPort),
-}
-
-impl LegSocket {
-    pub(super) fn fd(&self) -> RawFd {
-        match self {
-            LegSocket::Own(s) => s.as_raw_fd(),
-            LegSocket::Shared(p) => p.fd,
-        }
-    }
-}
-
-pub(super) struct LegState {
-    pub(super) sock: LegSocket,
-    remote: Option<SocketAddr>,
-    /// Where the peer's SDP says its RTP comes from.
-    announced: Option<SocketAddr>,
-    /// Whether `remote` came from real packets (symmetric RTP) rather than SDP.
-    latched: bool,
-    /// Whether the leg's own socket is connected to `remote` (see `latch`).
-    connected: bool,
-    negotiated: Option<Negotiated>,
-    /// The codec state for what this leg speaks; set with `negotiated`.
-    voice: Option<Voice>,
-    out: OutStream,
-    in_clock: InClock,
-    dtmf: DtmfReceiver,
-    sending: bool,
-    last_rx: Instant,
-    timeout_reported: bool,
-}
-
-impl LegState {
-    fn new(port: LegPort, ssrc: u32, seq: u16, ts: u32, now: Instant) -> Self {
-        let sock = match port {
-            LegPort::Own(s) => LegSocket::Own(UdpSocket::from_std(s)),
-            LegPort::Shared(p) => LegSocket::Shared(p),
-        };
-        LegState {
-            sock,
-            remote: None,
-            announced: None,
-            latched: false,
-            connected: false,
-            negotiated: None,
-            voice: None,
-            out: OutStream::new(ssrc, seq, ts),
-            in_clock: InClock::default(),
-            dtmf: DtmfReceiver::default(),
-            sending: true,
-            last_rx: now,
-            timeout_reported: false,
-        }
-    }
-
-    /// The shared port and the source addresses this leg's packets are taken from, when
-    /// it sits on a shared port: the one its peer's SDP announced (always, so a peer
-    /// that sends from there again is heard even after a stray packet was latched to),
-    /// and the one latched to, if another.
-    pub(super) fn shared_keys(&self) -> [Option<(usize, SocketAddr)>; 2] {
-        let LegSocket::Shared(p) = &self.sock else {
-            return [None, None];
-        };
-        let latched = self.remote.filter(|r| Some(*r) != self.announced);
-        [
-            self.announced.map(|a| (p.port, a)),
-            latched.map(|a| (p.port, a)),
-        ]
-    }
-
-    /// Whether a packet from `from` may be this leg's first: nothing came in yet and it
-    /// comes from the host its SDP names (a gateway sending from another port than it
-    /// announced).
-    pub(super) fn awaits_first_packet_from(&self, from: SocketAddr) -> bool {
-        !self.latched && self.announced.is_some_and(|r| r.ip() == from.ip())
-    }
-
-    /// Symmetric RTP: sends follow where the peer's packets come from. A leg on its own
-    /// port whose peer sends from exactly the address its SDP announced (a gateway, a LAN
-    /// phone) has its socket connected there: the kernel then skips a route lookup per
-    /// datagram sent, and packets from anywhere else never reach the call (no injected or
-    /// stray audio). A peer sending from elsewhere (NAT) stays unconnected and followed.
-    fn latch(&mut self, from: SocketAddr) {
-        if self.connected {
-            // Only a datagram queued before the connect can come from elsewhere.
-            return;
-        }
-        if !self.latched || self.remote != Some(from) {
-            self.remote = Some(from);
-            self.latched = true;
-        }
-        if let LegSocket::Own(sock) = &self.sock
-            && self.announced == Some(from)
-        {
-            match sock.connect(from) {
-                Ok(()) => self.connected = true,
-                Err(e) => tracing::debug!(error = %e, %from, "cannot connect an RTP socket"),
-            }
-        }
-    }
-
-    /// The peer announced a new media address (a re-INVITE): forget the old association
-    /// so its packets, from wherever they now come, are heard again.
-    fn reannounce(&mut self, addr: SocketAddr) {
-        // A zero address is old-style hold (RFC 3264 §8.4), not a move: on resume the peer
-        // names its address again.
-        if self.announced == Some(addr) || addr.ip().is_unspecified() {
-            return;
-        }
-        if self.connected {
-            if let Err(e) = udp_batch::disconnect(self.sock.fd()) {
-                tracing::warn!(error = %e, "cannot disconnect an RTP socket; the peer's new address may go unheard");
-            }
-            self.connected = false;
-            self.latched = false;
-        }
-        if !self.latched {
-            self.remote = Some(addr);
-        }
-        self.announced = Some(addr);
-    }
-}
-
 struct Playback {
     parts: Vec<Arc<[i16]>>,
     /// The part playing and the position in it.
@@ -346,23 +236,9 @@ pub struct MediaSession {
     local: LocalCounters,
     /// Digits on their way to a leg; boxed, as most calls never send any.
     dtmf_out: Option<Box<(Leg, DtmfQueue)>>,
-}
-
-#[derive(Default)]
-struct LocalCounters {
-    packets_in: u64,
-    dropped: u64,
-    invalid: u64,
-}
-
-impl LocalCounters {
-    /// Counts a packet that could not even be built; what is queued is counted sent or
-    /// dropped by the worker when it flushes.
-    fn count(&mut self, queued: bool) {
-        if !queued {
-            self.dropped += 1;
-        }
-    }
+    /// An attended transfer's consultation leg while it lasts; boxed, as most calls never
+    /// consult.
+    consult: Option<Box<LegState>>,
 }
 
 impl MediaSession {
@@ -398,6 +274,7 @@ impl MediaSession {
             stats,
             local: LocalCounters::default(),
             dtmf_out: None,
+            consult: None,
         }
     }
 
@@ -439,22 +316,11 @@ impl MediaSession {
                 addr,
                 negotiated,
             } => {
-                let l = &mut self.legs[leg.index()];
-                l.reannounce(addr);
-                l.negotiated = Some(negotiated);
-                if l.voice.as_ref().map(Voice::codec) != Some(negotiated.codec) {
-                    match Voice::new(negotiated.codec) {
-                        Ok(v) => {
-                            l.out.set_ticks(v.ticks_per_sample());
-                            l.in_clock.set_ticks(v.ticks_per_sample());
-                            l.voice = Some(v);
-                        }
-                        Err(e) => {
-                            // The leg stays silent; the call and its recording go on.
-                            tracing::error!(error = %e, ?leg, "cannot set up the leg's codec");
-                            l.voice = None;
-                        }
-                    }
+                self.legs[leg.index()].set_remote(addr, negotiated);
+            }
+            MediaCommand::ConsultRemote { addr, negotiated } => {
+                if let Some(c) = self.consult.as_deref_mut() {
+                    c.set_remote(addr, negotiated);
                 }
             }
             MediaCommand::Play {
@@ -510,7 +376,11 @@ impl MediaSession {
                 }
                 out.1.push(&digits);
             }
-            MediaCommand::Finish { .. } => {}
+            // The worker carries these out: they add or move sockets it watches.
+            MediaCommand::Finish { .. }
+            | MediaCommand::ConsultLeg { .. }
+            | MediaCommand::ConsultEnd
+            | MediaCommand::ConsultComplete => {}
         }
     }
 
@@ -557,10 +427,22 @@ impl MediaSession {
             Leg::Agent if self.bridged => Some(Channel::Other),
             Leg::Agent => None,
         };
-        let out_codec = self.legs[leg.other().index()]
-            .negotiated
-            .filter(|_| self.bridged)
-            .map(|n| n.codec);
+        // Where the packet goes: the other party while bridged; the consulted agent while
+        // the agent consults (the caller on hold hears neither of them).
+        let consulting = leg == Leg::Agent && !self.bridged && self.consulting();
+        let out_codec = if self.bridged {
+            self.legs[leg.other().index()]
+                .negotiated
+                .filter(|_| self.legs[leg.other().index()].sending)
+                .map(|n| n.codec)
+        } else if consulting {
+            self.consult
+                .as_ref()
+                .and_then(|c| c.negotiated)
+                .map(|n| n.codec)
+        } else {
+            None
+        };
         // A PCMA payload is recorded as it came and relayed untouched to a PCMA leg: the
         // trunks' common case decodes nothing.
         let alaw = neg.codec == Codec::Pcma;
@@ -583,61 +465,126 @@ impl MediaSession {
                 rec.push(ch, pos, &pcm[..n]);
             }
         }
-        if !self.bridged {
+        if out_codec.is_none() {
             return;
         }
-        let other = &mut self.legs[leg.other().index()];
-        let (Some(dest), Some(out_neg), true) = (other.remote, other.negotiated, other.sending)
-        else {
-            return;
+        let inb = Inbound {
+            ssrc: rtp.ssrc(),
+            ts: rtp.timestamp(),
+            mark: rtp.mark(),
+            payload,
+            codec: neg.codec,
+            in_ticks,
+            pcm: &pcm[..n],
         };
-        if out_neg.codec == neg.codec {
-            // Same codec both ways: the payload passes through untouched.
-            let header = other.out.next_relayed(
-                now_sample,
-                rtp.ssrc(),
-                rtp.timestamp(),
-                in_ticks,
-                rtp.mark(),
-            );
-            let sent = other.send_rtp(tx, out_neg.pt, header, payload, dest);
-            self.local.count(sent);
-            return;
-        }
-        // Transcode, cutting the frame into packets the other codec accepts. The codec
-        // state is lent out of the leg for the loop (a move of a pointer, not a copy).
-        let Some(mut voice) = other.voice.take() else {
-            return;
-        };
-        let mut body = [0u8; MAX_PAYLOAD];
-        let mut done = 0;
-        let mut prev = 0;
-        while done < n {
-            let len = voice.frame_len(n - done);
-            if len == 0 {
-                break;
+        let to = if consulting {
+            match self.consult.as_deref_mut() {
+                Some(c) => c,
+                None => return,
             }
-            let header = if done == 0 {
-                other.out.next_relayed(
-                    now_sample,
-                    rtp.ssrc(),
-                    rtp.timestamp(),
-                    in_ticks,
-                    rtp.mark(),
-                )
-            } else {
-                other.out.next_piece(now_sample, prev as u32)
-            };
-            let Some(bytes) = voice.encode(&pcm[done..done + len], &mut body) else {
-                self.local.invalid += 1;
-                break;
-            };
-            let sent = other.send_rtp(tx, out_neg.pt, header, &body[..bytes], dest);
-            self.local.count(sent);
-            done += len;
-            prev = len;
+        } else {
+            &mut self.legs[leg.other().index()]
+        };
+        relay::forward(to, &inb, now_sample, &mut self.local, tx);
+    }
+
+    /// Whether the agent and a consulted target hear each other (its answer arrived).
+    fn consulting(&self) -> bool {
+        self.consult
+            .as_ref()
+            .is_some_and(|c| c.negotiated.is_some())
+    }
+
+    /// Seats a consultation leg on `socket`; returns the one it replaces, for the worker
+    /// to stop watching.
+    pub(super) fn set_consult(
+        &mut self,
+        socket: std::net::UdpSocket,
+        seed: [u32; 2],
+    ) -> Option<Box<LegState>> {
+        let leg = LegState::new(
+            LegPort::Own(socket),
+            seed[0],
+            seed[1] as u16,
+            seed[1],
+            Instant::now(),
+        );
+        self.consult.replace(Box::new(leg))
+    }
+
+    /// The consultation leg, taken out (its end).
+    pub(super) fn take_consult(&mut self) -> Option<Box<LegState>> {
+        self.consult.take()
+    }
+
+    /// The consultation leg becomes the agent leg; the first agent's leg is returned for
+    /// the worker to stop watching and close. `None` when no consultation was seated.
+    pub(super) fn complete_consult(&mut self) -> Option<Box<LegState>> {
+        let mut leg = self.consult.take()?;
+        std::mem::swap(&mut self.legs[Leg::Agent.index()], &mut *leg);
+        let agent = &mut self.legs[Leg::Agent.index()];
+        agent.last_rx = Instant::now();
+        agent.timeout_reported = false;
+        Some(leg)
+    }
+
+    /// The agent leg (for the worker to watch its socket).
+    pub(super) fn agent_leg(&mut self) -> &mut LegState {
+        &mut self.legs[Leg::Agent.index()]
+    }
+
+    /// The consultation leg, if one is seated.
+    pub(super) fn consult_leg(&mut self) -> Option<&mut LegState> {
+        self.consult.as_deref_mut()
+    }
+
+    /// A datagram on the consultation leg's socket: the target's voice goes to the agent
+    /// while they consult. Never recorded (the caller does not hear it); digits between
+    /// the agents are theirs and are not relayed.
+    pub(super) fn on_consult_packet(
+        &mut self,
+        packet: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        tx: &mut SendBatch,
+    ) {
+        let Ok(rtp) = RtpReader::new(packet) else {
+            self.local.invalid += 1;
+            return;
+        };
+        self.local.packets_in += 1;
+        let now_sample = self.sample_at(now);
+        let Some(c) = self.consult.as_deref_mut() else {
+            return;
+        };
+        c.latch(from);
+        c.last_rx = now;
+        let Some(neg) = c.negotiated else { return };
+        if rtp.payload_type() != neg.pt || self.bridged {
+            return;
         }
-        other.voice = Some(voice);
+        let agent = &mut self.legs[Leg::Agent.index()];
+        let Some(out) = agent.negotiated else { return };
+        let payload = rtp.payload();
+        let mut pcm = [0i16; MAX_PCM];
+        let mut n = 0;
+        if out.codec != neg.codec {
+            let Some(decoded) = c.voice.as_mut().and_then(|v| v.decode(payload, &mut pcm)) else {
+                self.local.invalid += 1;
+                return;
+            };
+            n = decoded;
+        }
+        let inb = Inbound {
+            ssrc: rtp.ssrc(),
+            ts: rtp.timestamp(),
+            mark: rtp.mark(),
+            payload,
+            codec: neg.codec,
+            in_ticks: c.voice.as_ref().map_or(1, Voice::ticks_per_sample),
+            pcm: &pcm[..n],
+        };
+        relay::forward(agent, &inb, now_sample, &mut self.local, tx);
     }
 
     pub(super) fn on_tick(&mut self, tx: &mut SendBatch) {
@@ -747,39 +694,5 @@ impl MediaSession {
         s.packets_in.fetch_add(c.packets_in, Ordering::Relaxed);
         s.packets_dropped.fetch_add(c.dropped, Ordering::Relaxed);
         s.packets_invalid.fetch_add(c.invalid, Ordering::Relaxed);
-    }
-}
-
-impl LegState {
-    /// Builds one RTP packet of this leg's stream and queues it on the worker's send
-    /// batch; false when it could not be built. (A full socket buffer at the flush drops
-    /// the packet rather than block the worker; the worker counts those.)
-    fn send_rtp(
-        &self,
-        tx: &mut SendBatch,
-        pt: u8,
-        header: OutHeader,
-        payload: &[u8],
-        dest: SocketAddr,
-    ) -> bool {
-        let built = RtpPacketBuilder::new()
-            .payload_type(pt)
-            .ssrc(self.out.ssrc)
-            .sequence(Seq::from(header.seq))
-            .timestamp(header.ts)
-            .marked(header.marker)
-            .payload(payload)
-            .build_into(tx.buffer());
-        match built {
-            Ok(len) => {
-                if self.connected && self.remote == Some(dest) {
-                    tx.queue_connected(self.sock.fd(), len);
-                } else {
-                    tx.queue(self.sock.fd(), len, dest);
-                }
-                true
-            }
-            Err(_) => false,
-        }
     }
 }

@@ -47,7 +47,14 @@ pub(super) struct Admitted {
     pub(super) source: SocketAddr,
     pub(super) remote: sdp::RemoteAudio,
     pub(super) negotiated: Negotiated,
+    /// An internal call (`internal`): the agent whose phone dialled another agent's id.
+    pub(super) internal: Option<String>,
 }
+
+/// The service name internal calls are logged under (`Offered.service`).
+pub const INTERNAL_SERVICE: &str = "internal";
+/// How long an internal call rings the dialled agent's phones before it is given up.
+pub const INTERNAL_RING: Duration = Duration::from_secs(30);
 
 pub(super) struct SessionAgreed {
     pub(super) expires: u32,
@@ -64,6 +71,13 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
             StatusCode::ServiceUnavailable,
             "at capacity",
         ));
+    }
+    // An agent's phone dialling another agent's id (no DID of that name): an internal
+    // call, admitted on the agent account's digest whatever the source (a trunk's
+    // allow-listed address gives no right to ring agents' phones).
+    let dialled = request::request_user(req).unwrap_or_default();
+    if config.service_for_did(&dialled).is_none() && config.agents.iter().any(|a| a.id == dialled) {
+        return admit_internal(ex, req, source, config, dialled);
     }
     let trunk = match ex.trunk_for(source.ip()) {
         Some(name) => config.trunks.iter().find(|t| t.name == name),
@@ -98,22 +112,7 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
     let (service, cfg) = config
         .service_for_did(&b_number)
         .ok_or(Refusal::Status(StatusCode::NotFound, "unknown DID"))?;
-    let body = request::sdp_body(req).ok_or(Refusal::Status(
-        StatusCode::NotAcceptableHere,
-        "INVITE without SDP offer",
-    ))?;
-    if crate::sip::validate::sdp_profile(body).is_some() {
-        return Err(Refusal::Status(
-            StatusCode::NotAcceptableHere,
-            "SDP transport profile not served (RTP/AVP only)",
-        ));
-    }
-    let remote = sdp::parse(body).map_err(|e| match e {
-        SdpError::Syntax(_) => Refusal::Status(StatusCode::BadRequest, "malformed SDP"),
-        _ => Refusal::Status(StatusCode::NotAcceptableHere, "unusable SDP"),
-    })?;
-    let negotiated = sdp::negotiate(&remote, &ex.codecs)
-        .map_err(|_| Refusal::Status(StatusCode::NotAcceptableHere, "no common codec"))?;
+    let (remote, negotiated) = offer(ex, req)?;
     let identity = caller_identity(
         request::from_user(req),
         &request::header_values(req, "P-Asserted-Identity"),
@@ -147,6 +146,96 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         source,
         remote,
         negotiated,
+        internal: None,
+    })
+}
+
+/// The INVITE's SDP offer and the codec agreed from it.
+fn offer(
+    ex: &Exchange,
+    req: &rsipstack::sip::Request,
+) -> Result<(sdp::RemoteAudio, Negotiated), Refusal> {
+    let body = request::sdp_body(req).ok_or(Refusal::Status(
+        StatusCode::NotAcceptableHere,
+        "INVITE without SDP offer",
+    ))?;
+    if crate::sip::validate::sdp_profile(body).is_some() {
+        return Err(Refusal::Status(
+            StatusCode::NotAcceptableHere,
+            "SDP transport profile not served (RTP/AVP only)",
+        ));
+    }
+    let remote = sdp::parse(body).map_err(|e| match e {
+        SdpError::Syntax(_) => Refusal::Status(StatusCode::BadRequest, "malformed SDP"),
+        _ => Refusal::Status(StatusCode::NotAcceptableHere, "unusable SDP"),
+    })?;
+    let negotiated = sdp::negotiate(&remote, &ex.codecs)
+        .map_err(|_| Refusal::Status(StatusCode::NotAcceptableHere, "no common codec"))?;
+    Ok((remote, negotiated))
+}
+
+/// An agent's phone calling agent `callee`: the INVITE must carry an agent account's
+/// digest (challenged with 407, as feature codes are); the caller is the agent working at
+/// that phone (hot-desking). Calling oneself is refused (486).
+fn admit_internal(
+    ex: &Exchange,
+    req: &rsipstack::sip::Request,
+    source: SocketAddr,
+    config: std::sync::Arc<crate::config::Config>,
+    callee: String,
+) -> Result<Admitted, Refusal> {
+    // Phones answer a 407 with Proxy-Authorization; a few send Authorization regardless.
+    let auth = request::header(req, "Proxy-Authorization")
+        .or_else(|| request::header(req, "Authorization"));
+    let account = match ex
+        .registrar
+        .authenticate(auth.as_deref(), "INVITE", source.ip())
+    {
+        AuthOutcome::Authenticated(user) => user,
+        AuthOutcome::Challenge { stale } => {
+            let user = request::from_user(req);
+            return Err(Refusal::Challenge(ex.registrar.challenge_headers(
+                "Proxy-Authenticate",
+                stale,
+                user.as_deref(),
+            )));
+        }
+        AuthOutcome::Forbidden(_) | AuthOutcome::Blocked => {
+            return Err(Refusal::Status(
+                StatusCode::Forbidden,
+                "internal call without an agent's credentials",
+            ));
+        }
+    };
+    let from = ex.hot_desk.agent_at(&account);
+    if from == callee {
+        return Err(Refusal::Status(
+            StatusCode::BusyHere,
+            "an agent calling themself",
+        ));
+    }
+    let session = session_request(req, RFC_MIN_SE)?;
+    let (remote, negotiated) = offer(ex, req)?;
+    Ok(Admitted {
+        config,
+        service: INTERNAL_SERVICE.to_owned(),
+        ring_timeout: INTERNAL_RING,
+        welcome: String::new(),
+        hold_music: String::new(),
+        agents: vec![callee.clone()],
+        ivr: false,
+        a_number: from.clone(),
+        restricted: false,
+        b_number: callee,
+        session,
+        min_se: RFC_MIN_SE,
+        peer_allows_update: request::header_values(req, "Allow")
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("UPDATE")),
+        source,
+        remote,
+        negotiated,
+        internal: Some(from),
     })
 }
 

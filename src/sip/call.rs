@@ -17,8 +17,10 @@ mod attended;
 mod callback_offer;
 mod commands;
 mod dialogs;
+mod internal;
 mod refer;
 mod refresh;
+mod replaces;
 mod ring;
 mod routing;
 mod survey;
@@ -133,12 +135,33 @@ struct CallActor {
     refer: Option<refer::AcceptedRefer>,
     /// The satisfaction survey, while it has the caller (`survey`).
     survey: Option<Box<crate::survey::Interview>>,
+    /// An internal call's calling agent, when the ACD holds them busy with it.
+    internal_from: Option<String>,
+    /// An internal call's requests for its answered leg (`handover`), and its place in
+    /// the registry of such calls while it runs.
+    handover: Option<(
+        crate::sip::handover::HandoverRegistration,
+        mpsc::Receiver<crate::sip::handover::HandoverRequest>,
+    )>,
 }
 
 /// The next message of a channel that may not exist yet (never, if it does not).
 async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next handover request of an internal call (never, for other calls).
+async fn handover_request(
+    h: &mut Option<(
+        crate::sip::handover::HandoverRegistration,
+        mpsc::Receiver<crate::sip::handover::HandoverRequest>,
+    )>,
+) -> Option<crate::sip::handover::HandoverRequest> {
+    match h {
+        Some((_, rx)) => rx.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -152,6 +175,8 @@ enum Wake {
     Notice(Box<AcdNotice>),
     /// A command from the floor's registry of live calls.
     Command(crate::floor::calls::Command),
+    /// A citizen's call asks this internal call for its answered leg.
+    Handover(crate::sip::handover::HandoverRequest),
     Timeout,
     /// The server is stopping.
     Drain,
@@ -203,6 +228,7 @@ impl CallActor {
                 Some(r) = recv_some(&mut self.fetches) => Wake::Fetch(r),
                 Some(n) = notices.recv() => Wake::Notice(n),
                 Some(c) = commands.recv() => Wake::Command(c),
+                Some(h) = handover_request(&mut self.handover) => Wake::Handover(h),
                 _ = sleep => Wake::Timeout,
                 () = self.ex.lifecycle.drain_started() => Wake::Drain,
             };
@@ -246,6 +272,7 @@ impl CallActor {
             }
             Wake::Notice(n) => self.on_notice(*n).await,
             Wake::Command(c) => self.on_command(c).await,
+            Wake::Handover(h) => self.on_handover(h).await,
             Wake::Drain => {
                 let cause = "server_shutdown".to_owned();
                 self.machine.handle(now(), Input::Release { cause });
@@ -276,6 +303,7 @@ impl CallActor {
         if let Some(agent) = self.direct.clone() {
             self.direct_ended(&agent).await;
         }
+        self.internal_ended().await;
         self.ex.dialogs.remove_dialog(&self.caller.id());
         for leg in self.legs.values() {
             self.ex.dialogs.remove_dialog(&leg.dialog.id());

@@ -26,6 +26,8 @@ pub struct Exchange {
     pub dialog_router: crate::sip::dialog_router::DialogRouter,
     /// Our SIP address for Contact headers.
     pub sip_addr: SocketAddr,
+    /// Internal calls whose answered leg an attended REFER may take (`handover`).
+    pub handovers: crate::sip::handover::Handovers,
 }
 
 impl Exchange {
@@ -42,6 +44,7 @@ impl Exchange {
             dialogs,
             dialog_router: crate::sip::dialog_router::DialogRouter::start(),
             sip_addr,
+            handovers: Default::default(),
         });
         let edge: Weak<dyn Edge> = Arc::downgrade(&ex) as Weak<dyn Edge>;
         ex.floor.set_edge(edge);

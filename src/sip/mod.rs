@@ -9,6 +9,7 @@ pub mod callback;
 pub mod dialog_router;
 pub mod exchange;
 pub mod feature_code;
+pub mod handover;
 pub mod identity;
 mod ivr_driver;
 mod legs;

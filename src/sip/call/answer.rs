@@ -12,7 +12,7 @@ use rsipstack::transaction::transaction::Transaction;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{CallActor, Inputs};
+use super::{CallActor, Inputs, internal};
 use crate::call::machine::{CallMachine, Input};
 use crate::events::{EventKind, Party};
 use crate::floor::call_log::CallLog;
@@ -117,12 +117,26 @@ pub(super) async fn answer(
         restricted: admitted.restricted,
     });
 
+    // An internal call rings an agent the ACD must hold busy for it: one who cannot take
+    // it (on a call, paused, logged out) is answered 486 before anything is set up.
+    let internal_from = match admitted.internal.clone() {
+        Some(from) => match internal::reserve(&ex, &protocol, &from, &admitted.b_number).await {
+            Ok(caller_held) => Some((from, caller_held)),
+            Err(()) => {
+                refuse_offered(&mut tx, &log, StatusCode::BusyHere, "agent_busy").await;
+                return None;
+            }
+        },
+        None => None,
+    };
+
     // Dialog states come through the server's one state channel (`DialogRouter`), routed
     // here by Call-ID: the caller's now, each agent leg's when it is rung. States carry
     // their dialog's id, which tells the caller's (fixed) from the legs'.
     let caller_call_id = request::call_id(&tx.original).unwrap_or_default();
     let Some((dialog_route, dialog_states)) = ex.dialog_router.register(&caller_call_id) else {
         warn!(%protocol, "INVITE reuses the Call-ID of a call in progress: refused");
+        internal::release(&ex, &protocol, &admitted, internal_from.as_ref()).await;
         refuse_offered(&mut tx, &log, StatusCode::BadRequest, "call_id_in_use").await;
         return None;
     };
@@ -137,6 +151,7 @@ pub(super) async fn answer(
         Err(e) => {
             ex.dialog_router.remove(&[&caller_call_id]);
             warn!(error = %e, %protocol, "cannot create the caller's dialog");
+            internal::release(&ex, &protocol, &admitted, internal_from.as_ref()).await;
             refuse_offered(
                 &mut tx,
                 &log,
@@ -210,11 +225,12 @@ pub(super) async fn answer(
     let (outcome_tx, outcomes) = mpsc::channel(16);
     let (notice_tx, notices) = mpsc::channel(32);
     let routed = admitted.ivr;
+    let internal = admitted.internal.is_some();
     let mut actor = CallActor {
         ex: ex.clone(),
         log,
         protocol,
-        machine: if routed {
+        machine: if routed || internal {
             CallMachine::routed()
         } else {
             CallMachine::new(admitted.ring_timeout)
@@ -249,11 +265,16 @@ pub(super) async fn answer(
         direct: None,
         consult: None,
         survey: None,
+        internal_from: None,
+        handover: None,
     };
     actor.choose_survey(None);
     actor
         .machine
         .handle(std::time::Instant::now(), Input::Answered);
+    if let Some((from, caller_held)) = internal_from {
+        actor.start_internal(from, caller_held);
+    }
     let inputs = Inputs {
         dialog_states,
         media_events,

@@ -7,10 +7,15 @@
 //! transfer the same way. The log shows
 //! `transfer_started`, then `transferred` (`blind: false`) or `transfer_failed`.
 //!
-//! Limits: the target is an agent (a queue or a number is refused); the two agents do not
-//! hear each other before completion (the call's media has two legs: the caller's and
-//! the bridged agent's), so the consulted agent hears silence until the operator
-//! completes. The ACD holds the target busy from the first ring (`DirectCall`).
+//! The consultation has a media leg of its own (`MediaCommand::ConsultLeg`, a socket
+//! offered to the target's phones): once the target answers, the first agent and the
+//! target hear each other while the caller hears hold music (which is what the recording's
+//! right channel keeps). On completion that leg becomes the call's agent leg (its stream
+//! goes on, the first agent's socket closes); on failure it is closed and the caller is
+//! bridged to the first agent again.
+//!
+//! Limits: the target is an agent (a queue or a number is refused). The ACD holds the
+//! target busy from the first ring (`DirectCall`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -23,7 +28,7 @@ use crate::call::machine::{Input, LegId};
 use crate::events::{EventKind, Party};
 use crate::floor::acd::AcdRequest;
 use crate::floor::calls::{CommandError, TransferTarget};
-use crate::media::session::{Leg, MediaCommand};
+use crate::media::session::MediaCommand;
 use crate::sdp::{self, Negotiated};
 use crate::sip::legs::FinalResponse;
 
@@ -32,6 +37,8 @@ use crate::sip::legs::FinalResponse;
 pub(super) struct Consult {
     from: String,
     agent: String,
+    /// The consultation's media socket, offered to the target's phones.
+    local: SocketAddr,
     /// The target's phones still ringing.
     ringing: Vec<LegId>,
     /// The phone that answered, and where its media goes.
@@ -82,12 +89,31 @@ impl CallActor {
                 )));
             }
         }
+        let socket = match self.ex.ports.bind() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(protocol = %self.protocol, error = %e, "no RTP port for a consultation");
+                self.release_reserved(&agent).await;
+                return Err(CommandError::Invalid("no media port free".into()));
+            }
+        };
+        let Ok(local) = socket.local_addr() else {
+            self.release_reserved(&agent).await;
+            return Err(CommandError::Invalid("no media port free".into()));
+        };
+        self.media
+            .send(MediaCommand::ConsultLeg {
+                socket,
+                seed: rand::random(),
+            })
+            .await;
         let ringing: Vec<LegId> = self
-            .ring_agents(vec![agent.clone()])
+            .ring_agents_at(vec![agent.clone()], local)
             .into_iter()
             .map(|(leg, _, _)| leg)
             .collect();
         if ringing.is_empty() {
+            self.media.send(MediaCommand::ConsultEnd).await;
             self.release_reserved(&agent).await;
             return Err(CommandError::Invalid(format!(
                 "agent {agent} has no phone registered"
@@ -113,6 +139,7 @@ impl CallActor {
         self.consult = Some(Box::new(Consult {
             from,
             agent,
+            local,
             ringing,
             answered: None,
             held_for_it,
@@ -126,7 +153,7 @@ impl CallActor {
         let Some(c) = self.consult.as_ref() else {
             return Err(CommandError::Invalid("no transfer under way".into()));
         };
-        let Some((leg, addr, negotiated)) = c.answered else {
+        let Some((leg, _, _)) = c.answered else {
             return Err(CommandError::Invalid(format!(
                 "agent {} has not answered yet",
                 c.agent
@@ -136,13 +163,10 @@ impl CallActor {
             return Ok(());
         };
         info!(protocol = %self.protocol, from = %c.from, to = %c.agent, "attended transfer completed");
-        self.media
-            .send(MediaCommand::Remote {
-                leg: Leg::Agent,
-                addr,
-                negotiated,
-            })
-            .await;
+        // The consultation's leg is the agent leg from now on, and its socket the one a
+        // later transfer offers.
+        self.media.send(MediaCommand::ConsultComplete).await;
+        self.agent_local = c.local;
         self.held = false;
         // The first agent's talk ended: wrap-up (a queue's call) or free (a direct one).
         if let (Some(call), Some(acd)) = (self.acd_call.take(), self.ex.acd.as_ref()) {
@@ -168,6 +192,7 @@ impl CallActor {
         };
         info!(protocol = %self.protocol, to = %c.agent, reason, "attended transfer failed");
         self.end_consult_legs(&c);
+        self.media.send(MediaCommand::ConsultEnd).await;
         self.release_reserved(&c.agent).await;
         self.log.record(EventKind::TransferFailed {
             from: c.from.clone(),
@@ -190,6 +215,7 @@ impl CallActor {
     pub(super) async fn end_consultation(&mut self) {
         if let Some(c) = self.consult.take() {
             self.end_consult_legs(&c);
+            self.media.send(MediaCommand::ConsultEnd).await;
             self.release_reserved(&c.agent).await;
         }
     }
@@ -251,6 +277,13 @@ impl CallActor {
         match answer {
             Some((addr, neg)) if c.answered.is_none() => {
                 c.answered = Some((leg, addr, neg));
+                // The agents hear each other from here.
+                self.media
+                    .send(MediaCommand::ConsultRemote {
+                        addr,
+                        negotiated: neg,
+                    })
+                    .await;
                 // One phone is enough: the others stop ringing.
                 for other in std::mem::take(&mut c.ringing) {
                     if let Some(l) = self.legs.get(&other) {

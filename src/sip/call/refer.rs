@@ -9,10 +9,12 @@
 //!
 //! `Refer-To` names an agent (their id), a queue (its id), `survey` (the call's
 //! satisfaction survey: the agent's part ends there) or, with `[outbound]`, an external
-//! number (digits). Limits: a REFER from a leg that is not the bridged one is
-//! refused (603); an attended REFER (`Replaces`) is declined with 501, as agent phones do
-//! not call one another through atende; each NOTIFY waits for its answer at most
-//! `NOTIFY_WAIT` inside the call's task.
+//! number (digits). An attended REFER (`Replaces`) names the agent's internal call to a
+//! colleague (`internal`): `replaces` joins the caller to that colleague. One that names
+//! no dialog of ours is answered 481, one naming another agent's call 403, a colleague who
+//! has not answered 603 — each logged, and the call goes on as it was. Limits: a REFER
+//! from a leg that is not the bridged one is refused (603); each NOTIFY waits for its
+//! answer at most `NOTIFY_WAIT` inside the call's task.
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use super::CallActor;
 use crate::call::machine::LegId;
 use crate::config::Config;
 use crate::floor::calls::{CommandError, TransferTarget};
+use crate::sip::handover::LegParcel;
 use crate::sip::request;
 
 /// The `Refer-To` user that sends the caller to the call's satisfaction survey.
@@ -38,6 +41,8 @@ pub(super) struct AcceptedRefer {
     leg: LegId,
     /// `None`: the target is unknown (NOTIFY 404).
     to: Option<TransferTarget>,
+    /// An attended REFER's colleague, already handed over by their internal call.
+    replacing: Option<Box<LegParcel>>,
 }
 
 /// Where a `Refer-To` URI's user part sends the caller: an agent, a queue, or (with
@@ -99,28 +104,42 @@ impl CallActor {
             return;
         };
         let target = rsipstack::sip::event_packages::parse_refer_to(&value);
-        if target.replaces.is_some() {
-            info!(protocol = %self.protocol, "attended REFER (Replaces): not supported");
-            let _ = handle.reply(StatusCode::NotImplemented).await;
-            return;
+        let mut replacing = None;
+        if let Some(value) = target.replaces.as_deref() {
+            match self.take_replaced(value).await {
+                Ok(parcel) => replacing = Some(parcel),
+                Err(status) => {
+                    let _ = handle.reply(status).await;
+                    return;
+                }
+            }
         }
         let to = uri_user(&target.uri).and_then(|u| refer_target(u, &self.admitted.config));
         // The NOTIFYs wait for the dialog to confirm the 202 is sent: a phone may not
         // take a NOTIFY that overtakes it.
-        self.refer = Some(AcceptedRefer { leg, to });
+        self.refer = Some(AcceptedRefer { leg, to, replacing });
         let _ = handle.reply(StatusCode::Accepted).await;
     }
 
     /// The agent leg `call_id` is confirmed again: a 202 to its REFER was sent.
     pub(super) async fn on_agent_confirmed(&mut self, call_id: &str) {
         let leg = self.leg_by_call_id(call_id);
-        let Some(AcceptedRefer { leg, to }) = self.refer.take_if(|r| Some(r.leg) == leg) else {
+        let Some(AcceptedRefer { leg, to, replacing }) = self.refer.take_if(|r| Some(r.leg) == leg)
+        else {
             return;
         };
         self.notify_refer(leg, 100).await;
         // The transfer key was pressed while the call changed hands: nothing to do.
         if self.machine.bridged_leg() != Some(leg) {
+            if let Some(p) = replacing {
+                self.drop_parcel(*p);
+            }
             self.notify_refer(leg, 603).await;
+            return;
+        }
+        if let Some(p) = replacing {
+            let status = self.join_replaced(*p).await;
+            self.notify_refer(leg, status).await;
             return;
         }
         let Some(to) = to else {
@@ -143,7 +162,7 @@ impl CallActor {
     }
 
     /// One NOTIFY of the REFER's implicit subscription on `leg`; the final one ends it.
-    async fn notify_refer(&self, leg: LegId, status: u16) {
+    pub(super) async fn notify_refer(&self, leg: LegId, status: u16) {
         let Some(l) = self.legs.get(&leg) else { return };
         let state = if status == 100 {
             "active;expires=60"

@@ -19,6 +19,15 @@ use crate::sip::request;
 impl CallActor {
     /// Starts an outbound leg to every registered phone of the service's agents.
     pub(super) fn ring_agents(&mut self, agents: Vec<String>) -> Vec<(LegId, String, String)> {
+        self.ring_agents_at(agents, self.agent_local)
+    }
+
+    /// As `ring_agents`, offering media at `local` (a consultation's own socket).
+    pub(super) fn ring_agents_at(
+        &mut self,
+        agents: Vec<String>,
+        local: std::net::SocketAddr,
+    ) -> Vec<(LegId, String, String)> {
         let mut started = Vec::new();
         for agent in agents {
             // An agent whose phone still rings is not rung again (a leg that ended does
@@ -41,7 +50,7 @@ impl CallActor {
                 };
                 let caller = contact_uri(&self.ex, &caller_user);
                 let destination = SipAddr::from(route_target(&binding));
-                let leg = match self.place_leg(caller, callee, destination, false) {
+                let leg = match self.place_leg_at(caller, callee, destination, false, local) {
                     Ok(leg) => leg,
                     Err(e) => {
                         warn!(error = %e, %agent, "cannot ring agent");
@@ -66,6 +75,18 @@ impl CallActor {
         destination: SipAddr,
         support_prack: bool,
     ) -> Result<LegId, Box<rsipstack::Error>> {
+        self.place_leg_at(caller, callee, destination, support_prack, self.agent_local)
+    }
+
+    /// As `place_leg`, offering media at `local`.
+    pub(super) fn place_leg_at(
+        &mut self,
+        caller: Uri,
+        callee: Uri,
+        destination: SipAddr,
+        support_prack: bool,
+        local: std::net::SocketAddr,
+    ) -> Result<LegId, Box<rsipstack::Error>> {
         let neg = self.admitted.negotiated;
         let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
         for c in &self.ex.codecs {
@@ -79,7 +100,7 @@ impl CallActor {
         let offer = sdp::write(
             self.session_id,
             1,
-            self.ex.advertised(self.agent_local),
+            self.ex.advertised(local),
             &formats,
             Some(101),
             Direction::SendRecv,

@@ -348,6 +348,15 @@ impl CallActor {
 
     pub(super) async fn offer_failed(&mut self, agent: String, rejected: bool) {
         self.direct_ended(&agent).await;
+        if self.admitted.internal.is_some() {
+            self.machine.handle(
+                Instant::now(),
+                Input::Release {
+                    cause: "not_answered".into(),
+                },
+            );
+            return;
+        }
         if self.transferring {
             self.machine.handle(
                 Instant::now(),
