@@ -27,6 +27,7 @@ pub mod media;
 pub mod memory;
 pub mod registration;
 pub mod reload;
+pub mod reports;
 pub mod schedule;
 pub mod screen_pop;
 pub mod sdp;

@@ -31,6 +31,7 @@ const PURE: &[&str] = &[
     "cti/protocol.rs",
     "cti/session.rs",
     "cti/view.rs",
+    "reports/",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.
@@ -44,6 +45,8 @@ const TEST_FILES: &[&str] = &[
     "acd/invariants.rs",
     "acd/sim/tests.rs",
     "call/machine_tests.rs",
+    "reports/golden_tests.rs",
+    "reports/proptests.rs",
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

@@ -14,6 +14,8 @@
 //! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
 //!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
 //! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
+//! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
+//!   per-call list, agent production), read-only, for admin, auditor and supervisor.
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -49,6 +51,7 @@ pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
 mod registrations;
+mod reports;
 mod screen_pop;
 pub mod serve;
 #[cfg(test)]
@@ -168,6 +171,11 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             calls::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            reports::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

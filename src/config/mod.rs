@@ -80,6 +80,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
+    #[serde(default)]
+    pub reports: crate::reports::Definitions,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

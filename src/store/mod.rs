@@ -38,6 +38,9 @@ pub mod protocol;
 pub mod query;
 pub mod recovery;
 pub mod registration;
+pub mod reports;
+pub mod reports_projector;
+pub mod reports_read;
 pub mod settings;
 mod spill;
 #[cfg(test)]
