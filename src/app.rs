@@ -264,7 +264,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     // The reports' projector follows the bus (after the ACD, whose agent log it reads).
     match crate::store::reports_projector::Projector::for_config(store.clone(), &config) {
-        Ok(p) => crate::store::reports_projector::spawn(p, &floor.bus, agent_log.clone()),
+        Ok(p) => crate::projector::spawn(p, &floor.bus, agent_log.clone()),
         Err(e) => tracing::error!(error = %e, "reports: projector not started"),
     }
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;

@@ -25,6 +25,7 @@ pub mod ivr;
 pub mod lifecycle;
 pub mod media;
 pub mod memory;
+pub mod projector;
 pub mod registration;
 pub mod reload;
 pub mod reports;

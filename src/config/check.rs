@@ -9,7 +9,7 @@ use super::*;
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
     #[error("{0}")]
-    Reports(#[from] crate::reports::DefinitionsError),
+    Reports(#[from] super::reports::DefinitionsError),
     #[error(
         "http.allowed_origins: {0:?} is not an origin (scheme://host[:port], http or https, no path)"
     )]

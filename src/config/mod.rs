@@ -17,6 +17,7 @@ mod check;
 mod cti;
 mod desk;
 mod digest;
+pub mod reports;
 pub mod users;
 
 pub use check::Invalid;
@@ -82,7 +83,7 @@ pub struct Config {
     pub users: Vec<users::UserSeed>,
     /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
     #[serde(default)]
-    pub reports: crate::reports::Definitions,
+    pub reports: reports::Definitions,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

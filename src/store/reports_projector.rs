@@ -2,23 +2,18 @@
 //! agent logs, incrementally, and rebuilds them from the logs on demand — with the same
 //! functions, so a rebuild gives exactly the incremental numbers.
 //!
-//! Driven by the bus (nothing polls): a call change names its protocol, which is
-//! re-projected from its stored log once the event writer has flushed it; an agent change
-//! makes it read the agent log after its watermark. Only the intervals whose calls changed
-//! are recomputed. At start it catches up from the watermarks (the last ids projected),
+//! The live task (`crate::projector`) calls `project_calls` with the protocols the bus
+//! names and `tail_agents` when agents change; only the intervals whose calls changed are
+//! recomputed. `catch_up` reads the logs after the watermarks (the last ids projected),
 //! re-reading a margin of call events before the call watermark because PostgreSQL may
-//! commit ids out of order. A lagging bus subscription falls back to the same catch-up.
+//! commit ids out of order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::agent_log::AgentLog;
 use super::reports::ALL_QUEUES;
 use super::{Store, StoreError};
-use crate::bus::{Bus, Change};
 use crate::reports::slot::SLOT_MS;
 use crate::reports::{Definitions, SlotStats, Slotter, agent_slices, project};
 
@@ -28,9 +23,8 @@ const PAGE: i64 = 5000;
 const CATCH_UP_MARGIN: i64 = 1000;
 /// Agent log entries read before an interval (its open state and the call of a wrap-up).
 const AGENT_LOOKBACK: i64 = 3;
-const WM_CALLS: &str = "calls";
+pub(crate) const WM_CALLS: &str = "calls";
 const WM_AGENTS: &str = "agents";
-const RETRY: Duration = Duration::from_secs(1);
 
 /// The projection's logic over a store: what the live task and the rebuild both run.
 #[derive(Debug, Clone)]
@@ -47,6 +41,11 @@ impl Projector {
             threshold_ms: defs.threshold_ms,
             slotter,
         }
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The projector a config asks for: its `[reports]` definitions and reporting zone.
@@ -126,7 +125,7 @@ impl Projector {
     }
 
     /// Projects the agent log after its watermark; returns calls to re-project.
-    async fn tail_agents(&self) -> Result<BTreeSet<String>, StoreError> {
+    pub async fn tail_agents(&self) -> Result<BTreeSet<String>, StoreError> {
         let mut calls = BTreeSet::new();
         loop {
             let wm = self.store.report_watermark(WM_AGENTS).await?;
@@ -224,91 +223,6 @@ impl Projector {
 pub struct RebuildSummary {
     pub calls: u64,
     pub agents: u64,
-}
-
-/// Starts the live projector: it subscribes to the bus first, then catches up, then
-/// follows the bus.
-pub fn spawn(projector: Projector, bus: &Bus, agent_log: Option<AgentLog>) {
-    let rx = bus.subscribe();
-    let bus = bus.clone();
-    tokio::spawn(run(projector, bus, rx, agent_log));
-}
-
-async fn run(
-    p: Projector,
-    bus: Bus,
-    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::bus::Published>>,
-    agent_log: Option<AgentLog>,
-) {
-    let mut behind = true;
-    loop {
-        if behind {
-            match p.catch_up().await {
-                Ok(()) => behind = false,
-                Err(e) => {
-                    warn!(error = %e, "reports: catching up failed; retrying");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
-            }
-        }
-        let first = match rx.recv().await {
-            Ok(m) => m,
-            Err(RecvError::Lagged(n)) => {
-                info!(missed = n, "reports: bus lagged; catching up from the logs");
-                behind = true;
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        // Events at or below this id were published before now: they are in this batch.
-        let upto = p.store.max_call_event_id().await;
-        let mut calls = BTreeSet::new();
-        let mut agents = false;
-        let mut take = |m: &crate::bus::Published| match &m.change {
-            Change::Call(ev) => {
-                calls.insert(ev.protocol.to_string());
-            }
-            Change::Agent(_) => agents = true,
-            Change::Queue(_) => {}
-        };
-        take(&first);
-        loop {
-            match rx.try_recv() {
-                Ok(m) => take(&m),
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => behind = true,
-                Err(_) => break,
-            }
-        }
-        if behind {
-            continue;
-        }
-        if calls.is_empty() && !agents {
-            continue;
-        }
-        if let Some(log) = bus.event_log() {
-            log.flush().await;
-        }
-        if agents && let Some(log) = &agent_log {
-            log.flush().await;
-        }
-        let step = async {
-            if agents {
-                calls.extend(p.tail_agents().await?);
-            }
-            p.project_calls(&calls).await?;
-            if let Ok(id) = &upto {
-                let wm = p.store.report_watermark(WM_CALLS).await?;
-                p.store.set_report_watermark(WM_CALLS, wm.max(*id)).await?;
-            }
-            Ok::<(), StoreError>(())
-        };
-        if let Err(e) = step.await {
-            warn!(error = %e, "reports: projecting failed; catching up from the logs");
-            behind = true;
-            tokio::time::sleep(RETRY).await;
-        }
-    }
 }
 
 #[cfg(test)]

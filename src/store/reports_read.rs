@@ -13,6 +13,9 @@ use super::{Store, StoreError};
 use crate::reports::report::{Period, Report, SlotRow, by_day, by_interval};
 use crate::reports::{CallFact, Definitions, Outcome, SlotStats, Slotter};
 
+/// How a restricted caller's number is shown (as everywhere else in atende).
+const RESTRICTED: &str = "restrito";
+
 /// Longest period a report covers (tender: any period up to a year).
 pub const MAX_DAYS: i64 = 366;
 
@@ -228,7 +231,7 @@ pub struct CallPage {
 
 fn mask(number: &str, restricted: bool, view: NumberView) -> String {
     if restricted {
-        return crate::screen_pop::RESTRICTED.to_owned();
+        return RESTRICTED.to_owned();
     }
     match view {
         NumberView::Full => number.to_owned(),
