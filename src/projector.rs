@@ -34,7 +34,11 @@ async fn run(
     let mut behind = true;
     loop {
         if behind {
-            match p.catch_up().await {
+            let ready = async {
+                p.ensure_basis().await?;
+                p.catch_up().await
+            };
+            match ready.await {
                 Ok(()) => behind = false,
                 Err(e) => {
                     warn!(error = %e, "reports: catching up failed; retrying");

@@ -204,6 +204,62 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
     let again = server.api(&format!("/api/reports/day?date={date}"));
     assert_eq!(again["total"], day["total"]);
     assert_eq!(again["rows"], day["rows"]);
+
+    // The `[reports]` settings work: a 500 ms threshold, the tender's literal NS (IVR
+    // abandons in the denominator) and TMA with after-call work. The server refuses them
+    // on a live reload, and after a restart the projection is rebuilt with them.
+    let config_path = server.dir.path().join("atende.toml");
+    let mut config = std::fs::read_to_string(&config_path).expect("config");
+    config.push_str(
+        "\n[reports]\nthreshold_ms = 500\nns_counts_ivr_abandons = true\ntma_includes_after_call = true\n",
+    );
+    std::fs::write(&config_path, &config).expect("config written");
+    let (status, body) =
+        http_request(server.http_port, "POST", "/api/config/reload", true, None).expect("reload");
+    assert_ne!(status, 200, "a live reload of [reports] is refused");
+    assert!(
+        String::from_utf8_lossy(&body).contains("reports"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let acw = day["total"]["stats"]["acw_ms"].as_i64().unwrap_or(0);
+    let server = server.restart();
+    let fast = |o: &Own| o.wait_ms <= 500;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let strict = loop {
+        let r = server.api(&format!("/api/reports/day?date={date}"));
+        let s = &r["total"]["stats"];
+        // Mid-rebuild a report may show part of the day: wait for all of it.
+        if r["definitions"]["threshold_ms"] == 500
+            && s["offered"] == 3
+            && r["total"]["kpis"]["ns"]["denominator"] == 3
+            && s["answered_within"] == u64::from(fast(&mine[0].1))
+            && s["queue_abandon_within"] == u64::from(fast(&mine[1].1))
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never rebuilt with the new threshold: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let k = &strict["total"]["kpis"];
+    let ns_within = u64::from(fast(&mine[0].1)) + u64::from(fast(&mine[1].1));
+    assert_eq!(
+        (
+            k["ns"]["numerator"].as_u64(),
+            k["ns"]["denominator"].as_u64()
+        ),
+        (Some(ns_within), Some(3))
+    );
+    assert_eq!(
+        k["tab"]["numerator"].as_u64(),
+        Some(u64::from(!fast(&mine[1].1)))
+    );
+    assert_eq!(k["tma"]["total_ms"].as_i64(), Some(talk + acw));
+    assert_eq!(strict["definitions"]["ns_counts_ivr_abandons"], true);
+    assert_eq!(strict["definitions"]["tma_includes_after_call"], true);
 }
 
 #[test]

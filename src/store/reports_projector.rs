@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::reports::ALL_QUEUES;
 use super::{Store, StoreError};
 use crate::reports::slot::SLOT_MS;
-use crate::reports::{Definitions, SlotStats, Slotter, agent_slices, project};
+use crate::reports::{DEFINITIONS_VERSION, Definitions, SlotStats, Slotter, agent_slices, project};
 
 /// Rows read per page when tailing or rebuilding.
 const PAGE: i64 = 5000;
@@ -25,6 +25,8 @@ const CATCH_UP_MARGIN: i64 = 1000;
 const AGENT_LOOKBACK: i64 = 3;
 pub(crate) const WM_CALLS: &str = "calls";
 const WM_AGENTS: &str = "agents";
+/// The `settings` key holding what the stored projection was computed with.
+const BASIS_KEY: &str = "reports.projection";
 
 /// The projection's logic over a store: what the live task and the rebuild both run.
 #[derive(Debug, Clone)]
@@ -32,11 +34,18 @@ pub struct Projector {
     store: Store,
     threshold_ms: i64,
     slotter: Slotter,
+    /// What the stored projection depends on: rules version, threshold, zone.
+    basis: String,
 }
 
 impl Projector {
     pub fn new(store: Store, defs: &Definitions, slotter: Slotter) -> Projector {
+        let zone = slotter.time_zone().iana_name().unwrap_or("UTC");
         Projector {
+            basis: format!(
+                "{DEFINITIONS_VERSION} threshold_ms={} timezone={zone}",
+                defs.threshold_ms
+            ),
             store,
             threshold_ms: defs.threshold_ms,
             slotter,
@@ -168,6 +177,38 @@ impl Projector {
         }
     }
 
+    /// Rebuilds everything when the stored projection was computed with other
+    /// definitions (a new rules version, threshold or reporting zone): stored intervals
+    /// must mean what the reports print. Returns whether it rebuilt.
+    pub async fn ensure_basis(&self) -> Result<bool, StoreError> {
+        let stored = self.store.setting(BASIS_KEY).await?;
+        if stored.as_deref() == Some(self.basis.as_str()) {
+            return Ok(false);
+        }
+        let fresh = stored.is_none()
+            && self.store.report_watermark(WM_CALLS).await? == 0
+            && self.store.report_watermark(WM_AGENTS).await? == 0;
+        if fresh {
+            self.remember_basis().await?;
+            return Ok(false);
+        }
+        warn!(was = ?stored, now = %self.basis, "reports: definitions changed; rebuilding the projection");
+        let s = self.rebuild(None).await?;
+        info!(
+            calls = s.calls,
+            agents = s.agents,
+            "reports: projection rebuilt"
+        );
+        Ok(true)
+    }
+
+    async fn remember_basis(&self) -> Result<(), StoreError> {
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.store
+            .set_setting(BASIS_KEY, Some(&self.basis), now)
+            .await
+    }
+
     /// Everything the logs hold that the projection has not seen.
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let calls = self.tail_agents().await?;
@@ -214,6 +255,9 @@ impl Projector {
         self.store
             .set_report_watermark(WM_AGENTS, agents_end)
             .await?;
+        if from.is_none() {
+            self.remember_basis().await?;
+        }
         Ok(summary)
     }
 }
