@@ -189,6 +189,76 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         http_get(server.http_port, "/api/reports/day?date=2026-13-01", true).expect("http");
     assert_eq!(status, 400, "a bad date is refused");
 
+    // Roles: an agent is refused; a supervisor of "geral" sees that queue's call only,
+    // with the caller's number masked to its last four digits.
+    for user in [
+        serde_json::json!({"name": "sup", "role": "supervisor", "queues": ["geral"], "password": "senha-sup-1"}),
+        serde_json::json!({"name": "ag", "role": "agent", "agent": "1001", "password": "senha-ag-1"}),
+    ] {
+        let (status, body) = http_request(
+            server.http_port,
+            "POST",
+            "/api/users",
+            true,
+            Some(&user.to_string()),
+        )
+        .expect("add user");
+        assert!(
+            (200..300).contains(&status),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let as_user = |user: &str, pw: &str, path: &str| -> (u16, serde_json::Value) {
+        let cookie = login(server.http_port, user, pw)
+            .expect("login")
+            .expect("logged in");
+        let (status, _, body) = raw_request(
+            server.http_port,
+            "GET",
+            path,
+            &format!("Cookie: {cookie}\r\n"),
+            None,
+        )
+        .expect("GET");
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    };
+    assert_eq!(
+        as_user("ag", "senha-ag-1", "/api/reports/today").0,
+        403,
+        "an agent is refused"
+    );
+    let (status, sup_today) = as_user("sup", "senha-sup-1", "/api/reports/today");
+    assert_eq!(status, 200);
+    assert_eq!(
+        sup_today["total"]["stats"]["offered"], 1,
+        "only the call of geral"
+    );
+    assert_eq!(sup_today["total"]["stats"]["queue_abandon_within"], 1);
+    assert_eq!(
+        as_user(
+            "sup",
+            "senha-sup-1",
+            &format!("/api/reports/day?date={date}&queue=pericia")
+        )
+        .0,
+        403
+    );
+    let (_, sup_calls) = as_user(
+        "sup",
+        "senha-sup-1",
+        &format!("/api/reports/calls?from={date}"),
+    );
+    let sup_rows = sup_calls["calls"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sup_rows.len(), 1);
+    assert_eq!(sup_rows[0]["protocol"].as_str(), Some(mine[1].0.as_str()));
+    assert!(
+        sup_rows[0]["caller"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('•')),
+        "{sup_rows:?}"
+    );
+
     // The operators' rebuild gives exactly the live projector's numbers.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
         .args(["reports", "rebuild", "--config"])
