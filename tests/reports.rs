@@ -150,6 +150,25 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         day["total"], today["total"],
         "today's figures are the day report's"
     );
+    let table = server.api(&format!("/api/reports/day?date={date}&format=table"));
+    let columns = table["columns"].as_array().cloned().unwrap_or_default();
+    let total_row = table["rows"]
+        .as_array()
+        .and_then(|r| r.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(total_row.as_array().map(Vec::len), Some(columns.len()));
+    let offered = columns
+        .iter()
+        .position(|c| c["key"] == "offered")
+        .expect("offered column");
+    assert_eq!(
+        total_row[offered],
+        serde_json::json!({"type": "count", "value": 3})
+    );
+    assert_eq!(columns[offered]["label"], "Oferecidas");
+    let calls_table = server.api(&format!("/api/reports/calls?from={date}&format=table"));
+    assert_eq!(calls_table["rows"].as_array().map(Vec::len), Some(3));
 
     // The per-call list: one line per call, same outcomes, the caller's number shown to
     // an admin, paged by key set.

@@ -8,13 +8,16 @@
 //!   per-call list, key-set paged (`next` → `after`).
 //! - `GET /api/reports/agents?from=&to=[&agent=]` — agent production per day, with totals.
 //!
+//! `format=table` returns the same report as a typed table (`reports::table`: columns with
+//! pt-BR labels and kinds, typed cells, the definitions as notes) for pages and exports.
+//!
 //! Roles (set in `api::router`): admin, auditor, supervisor; an agent is refused. A
 //! supervisor sees the queues of their scope only (their sum when no queue is named) and
 //! callers' numbers with the last four digits only; restricted callers are never shown.
 //! Every response carries the definitions in force and its period.
 
 use axum::extract::{Query, State};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -48,6 +51,27 @@ struct Params {
     agent: Option<String>,
     after: Option<String>,
     limit: Option<i64>,
+    /// `table`: the typed table (`reports::table`) instead of the report's own shape.
+    format: Option<String>,
+}
+
+impl Params {
+    fn table(&self) -> Result<bool, ApiError> {
+        match self.format.as_deref() {
+            None | Some("report") => Ok(false),
+            Some("table") => Ok(true),
+            Some(_) => Err(ApiError::BadRequest("format is report or table")),
+        }
+    }
+}
+
+/// The report, or its typed table when asked for.
+fn shaped(r: crate::reports::report::Report, table: bool, title: &str) -> Response {
+    if table {
+        Json(crate::reports::table::report_table(&r, title)).into_response()
+    } else {
+        Json(r).into_response()
+    }
 }
 
 fn context(state: &ApiState) -> Result<ReportContext, ApiError> {
@@ -95,10 +119,11 @@ async fn day(
     let cx = context(&state)?;
     let date = need(&p.date, "date is required (YYYY-MM-DD)")?;
     let q = queues(&who, p.queue.as_deref())?;
+    let table = p.table()?;
     let r = reports_read::day_report(&state.store, &cx, date, &q)
         .await
         .map_err(read_error)?;
-    Ok(Json(r))
+    Ok(shaped(r, table, "Relatório diário por intervalo"))
 }
 
 async fn month(
@@ -111,10 +136,11 @@ async fn month(
     let (from, to) =
         reports_read::month_bounds(month).map_err(|_| ApiError::BadRequest("month is YYYY-MM"))?;
     let q = queues(&who, p.queue.as_deref())?;
+    let table = p.table()?;
     let r = reports_read::period_report(&state.store, &cx, &from, &to, &q)
         .await
         .map_err(read_error)?;
-    Ok(Json(r))
+    Ok(shaped(r, table, "Relatório mensal por dia"))
 }
 
 async fn period(
@@ -126,10 +152,11 @@ async fn period(
     let from = need(&p.from, "from is required (YYYY-MM-DD)")?;
     let to = need(&p.to, "to is required (YYYY-MM-DD)")?;
     let q = queues(&who, p.queue.as_deref())?;
+    let table = p.table()?;
     let r = reports_read::period_report(&state.store, &cx, from, to, &q)
         .await
         .map_err(read_error)?;
-    Ok(Json(r))
+    Ok(shaped(r, table, "Relatório do período por dia"))
 }
 
 async fn today(
@@ -176,10 +203,15 @@ async fn calls(
         after: p.after.clone(),
         limit: p.limit.unwrap_or(200),
     };
+    let table = p.table()?;
     let page = reports_read::call_page(&state.store, &cx, &query, scope, view)
         .await
         .map_err(read_error)?;
-    Ok(Json(page))
+    Ok(if table {
+        Json(reports_read::calls_table(&page)).into_response()
+    } else {
+        Json(page).into_response()
+    })
 }
 
 async fn agents(
@@ -204,5 +236,9 @@ async fn agents(
             .collect();
         r.rows.retain(|row| visible.contains(&row.agent.as_str()));
     }
-    Ok(Json(r))
+    Ok(if p.table()? {
+        Json(reports_read::agents_table(&r)).into_response()
+    } else {
+        Json(r).into_response()
+    })
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::reports::{ALL_QUEUES, AgentDayRow, FactFilter};
 use super::{Store, StoreError};
 use crate::reports::report::{Period, Report, SlotRow, by_day, by_interval};
+use crate::reports::table::{Cell, Table, definition_notes};
 use crate::reports::{CallFact, Definitions, Outcome, SlotStats, Slotter};
 
 /// How a restricted caller's number is shown (as everywhere else in atende).
@@ -460,4 +461,122 @@ pub async fn agent_report(
         period: cx.period(from, to),
         rows: out,
     })
+}
+
+/// The per-call list as a typed table (for the exports), with the definitions as notes.
+pub fn calls_table(page: &CallPage) -> Table {
+    use crate::reports::table::Kind::*;
+    let mut t = Table::new(
+        "Lista de chamadas",
+        &[
+            ("date", "Data", Date),
+            ("time", "Hora", Time),
+            ("weekday", "Dia da semana", Text),
+            ("protocol", "Protocolo", Text),
+            ("agent", "Atendente", Text),
+            ("caller", "Número do chamador", Text),
+            ("queue", "Fila", Text),
+            ("ivr", "Tempo de URA", Duration),
+            ("wait", "Tempo de fila", Duration),
+            ("talk", "Tempo de conversa", Duration),
+            ("after_call", "Pós-atendimento", Duration),
+            ("total", "Tempo total", Duration),
+            ("outcome", "Resultado", Text),
+            ("survey", "Nota da pesquisa", Count),
+            ("registered", "Registrada", Text),
+            ("recording", "Gravação", Text),
+        ],
+    );
+    let text = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Empty);
+    t.rows = page
+        .calls
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::Date(c.date.clone()),
+                Cell::Time(c.time.clone()),
+                Cell::Text(c.weekday.clone()),
+                Cell::Text(c.protocol.clone()),
+                text(&c.agent),
+                Cell::Text(c.caller.clone()),
+                text(&c.queue),
+                Cell::DurationMs(c.ivr_ms),
+                Cell::DurationMs(c.wait_ms),
+                Cell::DurationMs(c.talk_ms),
+                Cell::DurationMs(c.after_call_ms),
+                Cell::DurationMs(c.total_ms),
+                Cell::Text(c.outcome_label.clone()),
+                c.survey_score
+                    .map(|s| Cell::Count(u64::from(s)))
+                    .unwrap_or(Cell::Empty),
+                Cell::Text(if c.registered { "sim" } else { "não" }.to_owned()),
+                text(&c.recording),
+            ]
+        })
+        .collect();
+    t.notes = definition_notes(&page.definitions);
+    t.notes.push(format!(
+        "Período: {} a {}",
+        page.period.from, page.period.to
+    ));
+    t
+}
+
+/// Agent production as a typed table (pauses by reason in one text column).
+pub fn agents_table(r: &AgentReport) -> Table {
+    use crate::reports::table::Kind::*;
+    let mut t = Table::new(
+        "Produção por atendente",
+        &[
+            ("agent", "Atendente", Text),
+            ("date", "Data", Text),
+            ("calls", "Chamadas atendidas", Count),
+            ("talk", "Tempo de conversa", Duration),
+            ("talk_mean", "Conversa média", Duration),
+            ("talk_max", "Conversa mais longa", Duration),
+            ("first_login", "Primeiro login (UTC ms)", Count),
+            ("last_logout", "Último logout (UTC ms)", Count),
+            ("logged", "Tempo logado", Duration),
+            ("pause", "Pausa total", Duration),
+            ("pause_by_reason", "Pausas por motivo", Text),
+            ("after_call", "Pós-atendimento", Duration),
+        ],
+    );
+    let ms = |v: Option<i64>| {
+        v.and_then(|x| u64::try_from(x).ok())
+            .map(Cell::Count)
+            .unwrap_or(Cell::Empty)
+    };
+    t.rows = r
+        .rows
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Text(a.agent.clone()),
+                Cell::Text(a.date.clone()),
+                Cell::Count(a.calls),
+                Cell::DurationMs(a.talk_ms),
+                a.talk_mean_s
+                    .map(|s| Cell::DurationMs((s * 1000.0).round() as i64))
+                    .unwrap_or(Cell::Empty),
+                Cell::DurationMs(a.talk_max_ms),
+                ms(a.first_login_ms),
+                ms(a.last_logout_ms),
+                Cell::DurationMs(a.logged_ms),
+                Cell::DurationMs(a.pause_ms),
+                Cell::Text(
+                    a.pause_by_reason
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {} s", v / 1000))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                Cell::DurationMs(a.after_call_ms),
+            ]
+        })
+        .collect();
+    t.notes = definition_notes(&r.definitions);
+    t.notes
+        .push(format!("Período: {} a {}", r.period.from, r.period.to));
+    t
 }
