@@ -4,7 +4,7 @@
 //!
 //! A state still open (no later entry) is not counted here: the stored figures only hold
 //! what the log closed, so a rebuild tomorrow gives the same numbers as today's
-//! projection. Today's live view adds the open state up to "now" itself.
+//! projection. (Adding the open state up to "now" in today's live view is still to do.)
 
 use std::collections::BTreeMap;
 
