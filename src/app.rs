@@ -262,6 +262,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(async move { ep.serve().await });
     tokio::spawn(server::dispatch(exchange.clone(), endpoint));
 
+    // The reports' projector follows the bus (after the ACD, whose agent log it reads).
+    match crate::store::reports_projector::Projector::for_config(store.clone(), &config) {
+        Ok(p) => crate::projector::spawn(p, &floor.bus, agent_log.clone()),
+        Err(e) => tracing::error!(error = %e, "reports: projector not started"),
+    }
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(

@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: atende::users::cli::AuditCommand,
     },
+    /// Reports: rebuild the projection (facts, intervals, agent time) from the logs.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Print the digest hashes (HA1) to store for an agent instead of its password.
     Ha1 {
         #[arg(long)]
@@ -67,6 +72,19 @@ enum Command {
         realm: String,
         #[arg(long)]
         password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Drop the reports' projection from a local day on (all of it without --from) and
+    /// replay the call and agent logs: gives exactly the numbers the live projector keeps.
+    Rebuild {
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+        /// First local day to rebuild, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
     },
 }
 
@@ -100,6 +118,9 @@ fn main() -> ExitCode {
         Command::Reload { url, token } => atende::reload::cli::run(&url, token),
         Command::User { command } => atende::users::cli::run_user(command),
         Command::Audit { command } => atende::users::cli::run_audit(command),
+        Command::Reports {
+            command: ReportsCommand::Rebuild { config, from },
+        } => rebuild_reports(&config, from.as_deref()),
         Command::Ha1 {
             user,
             realm,
@@ -143,6 +164,50 @@ fn main() -> ExitCode {
             runtime.block_on(serve(config, path))
         }
     }
+}
+
+fn rebuild_reports(path: &std::path::Path, from: Option<&str>) -> ExitCode {
+    let config = match atende::config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let store = match atende::store::Store::connect(&config.database.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let projector =
+            match atende::store::reports_projector::Projector::for_config(store, &config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        match projector.rebuild(from).await {
+            Ok(s) => {
+                println!("rebuilt: {} calls, {} agents", s.calls, s.agents);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rebuild failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 async fn serve(config: atende::config::Config, path: PathBuf) -> ExitCode {

@@ -34,6 +34,7 @@ const PURE: &[&str] = &[
     "contract/",
     "quality/",
     "survey/",
+    "reports/",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.
@@ -51,6 +52,8 @@ const TEST_FILES: &[&str] = &[
     "quality/tests.rs",
     "call/machine_survey_tests.rs",
     "survey/interview_tests.rs",
+    "reports/golden_tests.rs",
+    "reports/proptests.rs",
 ];
 
 const FORBIDDEN: &[(&str, &str)] = &[

@@ -16,6 +16,8 @@
 //! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
 //! - `quality`: `/api/quality/…` (IMQ sample, forms, evaluations) and `/api/contract/{month}`
 //!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
+//! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
+//!   per-call list, agent production), read-only, for admin, auditor and supervisor.
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -52,6 +54,7 @@ pub mod prompts;
 mod prompts_tests;
 mod quality;
 mod registrations;
+mod reports;
 mod screen_pop;
 pub mod serve;
 #[cfg(test)]
@@ -171,6 +174,11 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             calls::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            reports::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

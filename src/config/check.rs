@@ -8,6 +8,8 @@ use super::*;
 /// A semantic error in an otherwise well-formed config, naming the offending setting.
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
+    #[error("{0}")]
+    Reports(#[from] super::reports::DefinitionsError),
     #[error(
         "http.allowed_origins: {0:?} is not an origin (scheme://host[:port], http or https, no path)"
     )]
@@ -152,6 +154,7 @@ impl Config {
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
             return Err(Invalid::TimeZone(self.timezone.clone()));
         }
+        self.reports.check()?;
         if self.http.admin_token.is_some() {
             return Err(Invalid::AdminTokenRemoved);
         }

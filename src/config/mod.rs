@@ -18,6 +18,7 @@ mod cti;
 mod desk;
 mod digest;
 pub mod survey;
+pub mod reports;
 pub mod users;
 
 pub use check::Invalid;
@@ -90,6 +91,9 @@ pub struct Config {
     /// Satisfaction surveys (ISA) callers answer after the agent (`[surveys.NAME]`).
     #[serde(default)]
     pub surveys: BTreeMap<String, survey::SurveyConfig>,
+    /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
+    #[serde(default)]
+    pub reports: reports::Definitions,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

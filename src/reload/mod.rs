@@ -179,6 +179,8 @@ pub fn restart_only(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     let (a, b) = (&old.sip, &new.sip);
     check("timezone", old.timezone == new.timezone);
+    // The stored report intervals are computed with these (rebuilt at start if changed).
+    check("reports", old.reports == new.reports);
     check("sip.listen_udp", a.listen_udp == b.listen_udp);
     check("sip.listen_tcp", a.listen_tcp == b.listen_tcp);
     check("sip.public_address", a.public_address == b.public_address);

@@ -39,6 +39,9 @@ pub mod quality;
 pub mod query;
 pub mod recovery;
 pub mod registration;
+pub mod reports;
+pub mod reports_projector;
+pub mod reports_read;
 pub mod settings;
 mod spill;
 #[cfg(test)]

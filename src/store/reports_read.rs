@@ -1,0 +1,582 @@
+//! Reading the reports: the day in intervals, any period by day, the per-call list, agent
+//! production, and today's figures for the wallboard — all from the projection, with the
+//! same code, so the live figures and the reports cannot disagree. Typed results for the
+//! JSON API and the exports (`src/export`); the caller decides who may see what (queue
+//! scope, masking of caller numbers) and passes it in.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::reports::{ALL_QUEUES, AgentDayRow, FactFilter};
+use super::{Store, StoreError};
+use crate::reports::report::{Period, Report, SlotRow, by_day, by_interval};
+use crate::reports::table::{Cell, Table, definition_notes};
+use crate::reports::{CallFact, Definitions, Outcome, SlotStats, Slotter};
+
+/// How a restricted caller's number is shown (as everywhere else in atende).
+const RESTRICTED: &str = "restrito";
+
+/// Longest period a report covers (tender: any period up to a year).
+pub const MAX_DAYS: i64 = 366;
+
+/// Which queues a report sums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queues {
+    /// Every call (the overall rows).
+    All,
+    /// The calls whose last queue is one of these (a queue, or a supervisor's scope).
+    Only(Vec<String>),
+}
+
+impl Queues {
+    fn label(&self) -> String {
+        match self {
+            Queues::All => ALL_QUEUES.to_owned(),
+            Queues::Only(q) => q.join(","),
+        }
+    }
+}
+
+/// What a report needs besides the store: the definitions in force and their zone.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub definitions: Definitions,
+    pub slotter: Slotter,
+}
+
+impl ReportContext {
+    /// From the running config: `[reports]` and the reporting zone.
+    pub fn for_config(config: &crate::config::Config) -> Result<ReportContext, String> {
+        let definitions = config.reports.in_force(&config.timezone);
+        let slotter = Slotter::named(definitions.timezone.as_deref().unwrap_or("UTC"))?;
+        Ok(ReportContext {
+            definitions,
+            slotter,
+        })
+    }
+
+    fn period(&self, from: &str, to: &str) -> Period {
+        Period {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            timezone: self.definitions.timezone.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A bad period or filter, for a 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PeriodError {
+    #[error("dates are YYYY-MM-DD (months YYYY-MM)")]
+    BadDate,
+    #[error("the period ends before it starts")]
+    Reversed,
+    #[error("a period covers at most 366 days")]
+    TooLong,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks `[from, to]` (local days, inclusive).
+pub fn check_period(from: &str, to: &str) -> Result<(), PeriodError> {
+    let f: jiff::civil::Date = from.parse().map_err(|_| PeriodError::BadDate)?;
+    let t: jiff::civil::Date = to.parse().map_err(|_| PeriodError::BadDate)?;
+    if t < f {
+        return Err(PeriodError::Reversed);
+    }
+    let days = (t - f).get_days();
+    if i64::from(days) >= MAX_DAYS {
+        return Err(PeriodError::TooLong);
+    }
+    Ok(())
+}
+
+/// The first and last day of month `YYYY-MM`.
+pub fn month_bounds(month: &str) -> Result<(String, String), PeriodError> {
+    let first: jiff::civil::Date = format!("{month}-01")
+        .parse()
+        .map_err(|_| PeriodError::BadDate)?;
+    Ok((first.to_string(), first.last_of_month().to_string()))
+}
+
+async fn slots(
+    store: &Store,
+    from: &str,
+    to: &str,
+    queues: &Queues,
+) -> Result<Vec<SlotRow>, StoreError> {
+    match queues {
+        Queues::All => store.slot_rows(from, to, ALL_QUEUES).await,
+        Queues::Only(list) => {
+            let mut merged: BTreeMap<i64, (String, i64, SlotStats)> = BTreeMap::new();
+            for q in list {
+                for (start, date, index, s) in store.slot_rows(from, to, q).await? {
+                    merged
+                        .entry(start)
+                        .or_insert_with(|| (date, index, SlotStats::default()))
+                        .2
+                        .merge(&s);
+                }
+            }
+            Ok(merged
+                .into_iter()
+                .map(|(start, (date, index, s))| (start, date, index, s))
+                .collect())
+        }
+    }
+}
+
+/// One local day in 30-minute intervals, with its total and TMA per hour.
+pub async fn day_report(
+    store: &Store,
+    cx: &ReportContext,
+    date: &str,
+    queues: &Queues,
+) -> Result<Report, ReadError> {
+    check_period(date, date)?;
+    let rows = slots(store, date, date, queues).await?;
+    Ok(by_interval(
+        &rows,
+        cx.period(date, date),
+        &queues.label(),
+        &cx.slotter,
+        &cx.definitions,
+    ))
+}
+
+/// Local days `[from, to]` one row per day (a month, or any period up to a year).
+pub async fn period_report(
+    store: &Store,
+    cx: &ReportContext,
+    from: &str,
+    to: &str,
+    queues: &Queues,
+) -> Result<Report, ReadError> {
+    check_period(from, to)?;
+    let rows = slots(store, from, to, queues).await?;
+    Ok(by_day(
+        &rows,
+        cx.period(from, to),
+        &queues.label(),
+        &cx.slotter,
+        &cx.definitions,
+    ))
+}
+
+/// Today's figures (the wallboard): the same day report, for the local day of `now_ms`.
+pub async fn today(
+    store: &Store,
+    cx: &ReportContext,
+    now_ms: i64,
+    queues: &Queues,
+) -> Result<Report, ReadError> {
+    let date = cx.slotter.date(now_ms);
+    day_report(store, cx, &date, queues).await
+}
+
+/// How a caller's number is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberView {
+    /// As stored (admin, auditor).
+    Full,
+    /// The last four digits only (supervisors).
+    LastFour,
+}
+
+/// One line of the per-call list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRow {
+    pub protocol: String,
+    pub date: String,
+    /// Local arrival time, `HH:MM:SS`.
+    pub time: String,
+    pub weekday: String,
+    pub arrived_ms: i64,
+    pub agent: Option<String>,
+    pub agents: Vec<String>,
+    pub caller: String,
+    pub queue: Option<String>,
+    pub ivr_ms: i64,
+    pub wait_ms: i64,
+    pub talk_ms: i64,
+    pub hold_ms: i64,
+    pub after_call_ms: i64,
+    pub total_ms: i64,
+    pub outcome: Outcome,
+    pub outcome_label: String,
+    pub subcode: Option<String>,
+    pub transfers: u32,
+    pub survey_score: Option<u8>,
+    pub registered: bool,
+    pub hangup_by: Option<String>,
+    /// `/api/calls/{protocol}/recording` when there is one (served by role, audited).
+    pub recording: Option<String>,
+}
+
+/// A page of the per-call list and the key of the next one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallPage {
+    pub definitions: Definitions,
+    pub period: Period,
+    pub calls: Vec<CallRow>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+fn mask(number: &str, restricted: bool, view: NumberView) -> String {
+    if restricted {
+        return RESTRICTED.to_owned();
+    }
+    match view {
+        NumberView::Full => number.to_owned(),
+        NumberView::LastFour => {
+            let n = number.chars().count();
+            let tail: String = number.chars().skip(n.saturating_sub(4)).collect();
+            format!("{}{tail}", "•".repeat(n.saturating_sub(4)))
+        }
+    }
+}
+
+fn call_row(f: CallFact, slotter: &Slotter, view: NumberView) -> CallRow {
+    let date = slotter.date(f.arrived_ms);
+    let time = jiff::Timestamp::from_millisecond(f.arrived_ms)
+        .map(|t| {
+            t.to_zoned_datetime(slotter.time_zone().clone())
+                .strftime("%H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default();
+    CallRow {
+        weekday: Slotter::weekday_pt(&date).to_owned(),
+        agent: f.first_agent().map(str::to_owned),
+        agents: f.agents.iter().map(|a| a.agent.clone()).collect(),
+        caller: mask(&f.a_number, f.restricted, view),
+        after_call_ms: f.acw_ms,
+        total_ms: f.total_ms(),
+        outcome_label: f.outcome.label_pt().to_owned(),
+        recording: f
+            .recording
+            .as_ref()
+            .filter(|_| !f.recording_failed)
+            .map(|_| format!("/api/calls/{}/recording", f.protocol)),
+        date,
+        time,
+        protocol: f.protocol,
+        arrived_ms: f.arrived_ms,
+        queue: f.queue,
+        ivr_ms: f.ivr_ms,
+        wait_ms: f.wait_ms,
+        talk_ms: f.talk_ms,
+        hold_ms: f.hold_ms,
+        outcome: f.outcome,
+        subcode: f.subcode,
+        transfers: f.transfers,
+        survey_score: f.survey_score,
+        registered: f.registered,
+        hangup_by: f.hangup_by,
+    }
+}
+
+/// Filters of the per-call list (local days, inclusive).
+#[derive(Debug, Clone, Default)]
+pub struct CallQuery {
+    pub from: String,
+    pub to: String,
+    pub outcome: Option<Outcome>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    /// `arrived_ms:protocol` from the previous page.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of the per-call list, oldest first.
+pub async fn call_page(
+    store: &Store,
+    cx: &ReportContext,
+    q: &CallQuery,
+    scope: Option<Vec<String>>,
+    view: NumberView,
+) -> Result<CallPage, ReadError> {
+    check_period(&q.from, &q.to)?;
+    let from_ms = cx
+        .slotter
+        .day_start_ms(&q.from)
+        .ok_or(PeriodError::BadDate)?;
+    let (_, to_ms) = cx
+        .slotter
+        .day_bounds_ms(&q.to)
+        .ok_or(PeriodError::BadDate)?;
+    let after = match &q.after {
+        Some(a) => {
+            let (ms, p) = a.split_once(':').ok_or(PeriodError::BadDate)?;
+            Some((ms.parse().map_err(|_| PeriodError::BadDate)?, p.to_owned()))
+        }
+        None => None,
+    };
+    let limit = q.limit.clamp(1, 1000);
+    let facts = store
+        .fact_page(&FactFilter {
+            from_ms,
+            to_ms,
+            outcome: q.outcome.map(|o| o.as_str().to_owned()),
+            queue: q.queue.clone(),
+            agent: q.agent.clone(),
+            scope,
+            after,
+            limit,
+        })
+        .await?;
+    let next = (facts.len() as i64 == limit)
+        .then(|| {
+            facts
+                .last()
+                .map(|f| format!("{}:{}", f.arrived_ms, f.protocol))
+        })
+        .flatten();
+    Ok(CallPage {
+        definitions: cx.definitions.clone(),
+        period: cx.period(&q.from, &q.to),
+        calls: facts
+            .into_iter()
+            .map(|f| call_row(f, &cx.slotter, view))
+            .collect(),
+        next,
+    })
+}
+
+/// One agent's production on one day (or, with `date` = `total`, the period).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentProduction {
+    pub agent: String,
+    pub date: String,
+    /// Calls this agent talked to (a transferred call counts for each agent).
+    pub calls: u64,
+    pub talk_ms: i64,
+    pub talk_max_ms: i64,
+    /// Mean talk in seconds; `None` without calls.
+    pub talk_mean_s: Option<f64>,
+    /// Logged in (every state but logged out), cut at day borders.
+    pub logged_ms: i64,
+    pub pause_ms: i64,
+    pub pause_by_reason: BTreeMap<String, i64>,
+    pub after_call_ms: i64,
+    pub first_login_ms: Option<i64>,
+    pub last_logout_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentReport {
+    pub definitions: Definitions,
+    pub period: Period,
+    /// Per agent per day, then one `total` row per agent.
+    pub rows: Vec<AgentProduction>,
+}
+
+/// Agent production per day over `[from, to]`, with a total row per agent.
+pub async fn agent_report(
+    store: &Store,
+    cx: &ReportContext,
+    from: &str,
+    to: &str,
+    agent: Option<&str>,
+) -> Result<AgentReport, ReadError> {
+    check_period(from, to)?;
+    let mut rows: BTreeMap<(String, String), AgentProduction> = BTreeMap::new();
+    let entry = |rows: &mut BTreeMap<(String, String), AgentProduction>, a: &str, d: &str| {
+        rows.entry((a.to_owned(), d.to_owned()))
+            .or_insert_with(|| AgentProduction {
+                agent: a.to_owned(),
+                date: d.to_owned(),
+                ..AgentProduction::default()
+            })
+            .clone()
+    };
+    for AgentDayRow {
+        agent: a,
+        date,
+        calls,
+        talk_ms,
+        talk_max_ms,
+    } in store.agent_days(from, to, agent).await?
+    {
+        let mut r = entry(&mut rows, &a, &date);
+        r.calls = calls;
+        r.talk_ms = talk_ms;
+        r.talk_max_ms = talk_max_ms;
+        rows.insert((a, date), r);
+    }
+    for (a, date, state, reason, ms) in store.agent_time(from, to, agent).await? {
+        let mut r = entry(&mut rows, &a, &date);
+        r.logged_ms += ms;
+        match state.as_str() {
+            "paused" => {
+                r.pause_ms += ms;
+                *r.pause_by_reason.entry(reason).or_default() += ms;
+            }
+            "wrap_up" => r.after_call_ms += ms,
+            _ => {}
+        }
+        rows.insert((a, date), r);
+    }
+    let mut out = Vec::new();
+    let mut total: Option<AgentProduction> = None;
+    for ((a, date), mut r) in rows {
+        if let Some((start, end)) = cx.slotter.day_bounds_ms(&date) {
+            (r.first_login_ms, r.last_logout_ms) = store.agent_login_span(&a, start, end).await?;
+        }
+        r.talk_mean_s = (r.calls > 0).then(|| r.talk_ms as f64 / 1000.0 / r.calls as f64);
+        if total.as_ref().is_some_and(|t| t.agent != a) {
+            out.extend(total.take());
+        }
+        let t = total.get_or_insert_with(|| AgentProduction {
+            agent: a.clone(),
+            date: "total".into(),
+            ..AgentProduction::default()
+        });
+        t.calls += r.calls;
+        t.talk_ms += r.talk_ms;
+        t.talk_max_ms = t.talk_max_ms.max(r.talk_max_ms);
+        t.logged_ms += r.logged_ms;
+        t.pause_ms += r.pause_ms;
+        t.after_call_ms += r.after_call_ms;
+        for (k, v) in &r.pause_by_reason {
+            *t.pause_by_reason.entry(k.clone()).or_default() += v;
+        }
+        t.first_login_ms = t.first_login_ms.or(r.first_login_ms);
+        t.last_logout_ms = r.last_logout_ms.or(t.last_logout_ms);
+        t.talk_mean_s = (t.calls > 0).then(|| t.talk_ms as f64 / 1000.0 / t.calls as f64);
+        out.push(r);
+    }
+    out.extend(total);
+    Ok(AgentReport {
+        definitions: cx.definitions.clone(),
+        period: cx.period(from, to),
+        rows: out,
+    })
+}
+
+/// The per-call list as a typed table (for the exports), with the definitions as notes.
+pub fn calls_table(page: &CallPage) -> Table {
+    use crate::reports::table::Kind::*;
+    let mut t = Table::new(
+        "Lista de chamadas",
+        &[
+            ("date", "Data", Date),
+            ("time", "Hora", Time),
+            ("weekday", "Dia da semana", Text),
+            ("protocol", "Protocolo", Text),
+            ("agent", "Atendente", Text),
+            ("caller", "Número do chamador", Text),
+            ("queue", "Fila", Text),
+            ("ivr", "Tempo de URA", Duration),
+            ("wait", "Tempo de fila", Duration),
+            ("talk", "Tempo de conversa", Duration),
+            ("after_call", "Pós-atendimento", Duration),
+            ("total", "Tempo total", Duration),
+            ("outcome", "Resultado", Text),
+            ("survey", "Nota da pesquisa", Count),
+            ("registered", "Registrada", Text),
+            ("recording", "Gravação", Text),
+        ],
+    );
+    let text = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Empty);
+    t.rows = page
+        .calls
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::Date(c.date.clone()),
+                Cell::Time(c.time.clone()),
+                Cell::Text(c.weekday.clone()),
+                Cell::Text(c.protocol.clone()),
+                text(&c.agent),
+                Cell::Text(c.caller.clone()),
+                text(&c.queue),
+                Cell::DurationMs(c.ivr_ms),
+                Cell::DurationMs(c.wait_ms),
+                Cell::DurationMs(c.talk_ms),
+                Cell::DurationMs(c.after_call_ms),
+                Cell::DurationMs(c.total_ms),
+                Cell::Text(c.outcome_label.clone()),
+                c.survey_score
+                    .map(|s| Cell::Count(u64::from(s)))
+                    .unwrap_or(Cell::Empty),
+                Cell::Text(if c.registered { "sim" } else { "não" }.to_owned()),
+                text(&c.recording),
+            ]
+        })
+        .collect();
+    t.notes = definition_notes(&page.definitions);
+    t.notes.push(format!(
+        "Período: {} a {}",
+        page.period.from, page.period.to
+    ));
+    t
+}
+
+/// Agent production as a typed table (pauses by reason in one text column).
+pub fn agents_table(r: &AgentReport) -> Table {
+    use crate::reports::table::Kind::*;
+    let mut t = Table::new(
+        "Produção por atendente",
+        &[
+            ("agent", "Atendente", Text),
+            ("date", "Data", Text),
+            ("calls", "Chamadas atendidas", Count),
+            ("talk", "Tempo de conversa", Duration),
+            ("talk_mean", "Conversa média", Duration),
+            ("talk_max", "Conversa mais longa", Duration),
+            ("first_login", "Primeiro login (UTC ms)", Count),
+            ("last_logout", "Último logout (UTC ms)", Count),
+            ("logged", "Tempo logado", Duration),
+            ("pause", "Pausa total", Duration),
+            ("pause_by_reason", "Pausas por motivo", Text),
+            ("after_call", "Pós-atendimento", Duration),
+        ],
+    );
+    let ms = |v: Option<i64>| {
+        v.and_then(|x| u64::try_from(x).ok())
+            .map(Cell::Count)
+            .unwrap_or(Cell::Empty)
+    };
+    t.rows = r
+        .rows
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Text(a.agent.clone()),
+                Cell::Text(a.date.clone()),
+                Cell::Count(a.calls),
+                Cell::DurationMs(a.talk_ms),
+                a.talk_mean_s
+                    .map(|s| Cell::DurationMs((s * 1000.0).round() as i64))
+                    .unwrap_or(Cell::Empty),
+                Cell::DurationMs(a.talk_max_ms),
+                ms(a.first_login_ms),
+                ms(a.last_logout_ms),
+                Cell::DurationMs(a.logged_ms),
+                Cell::DurationMs(a.pause_ms),
+                Cell::Text(
+                    a.pause_by_reason
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {} s", v / 1000))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                Cell::DurationMs(a.after_call_ms),
+            ]
+        })
+        .collect();
+    t.notes = definition_notes(&r.definitions);
+    t.notes
+        .push(format!("Período: {} a {}", r.period.from, r.period.to));
+    t
+}

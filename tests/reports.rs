@@ -1,0 +1,362 @@
+//! End to end: a small real day driven by sipp through the shipped IVR and the ACD (an
+//! answered call, a caller who gives up in the queue while an agent's phone rings, a
+//! caller who hangs up in the IVR), whose reports (`/api/reports/…`, kept by the live
+//! projector) agree with a second, independent computation from the raw event log
+//! (`/api/calls/{protocol}`); then `atende reports rebuild` gives the same numbers.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::ivr::*;
+use support::*;
+
+/// What the test computes itself from one call's raw events.
+#[derive(Debug, Default, PartialEq)]
+struct Own {
+    outcome: &'static str,
+    wait_ms: i64,
+    talk_ms: i64,
+}
+
+fn at(events: &[serde_json::Value], pred: impl Fn(&serde_json::Value) -> bool) -> Option<i64> {
+    events
+        .iter()
+        .find(|e| pred(e))
+        .and_then(|e| e["at_ms"].as_i64())
+}
+
+/// The contract's rules, written again from `docs/reports.md` without the projector's
+/// code: answered by a human if the ACD logged an answer; else abandoned in queue if it
+/// queued and the caller hung up; else abandoned in the IVR if the caller hung up.
+fn own(events: &[serde_json::Value]) -> Own {
+    let acd = |kind: &'static str| {
+        move |e: &serde_json::Value| e["kind"] == "acd" && e["detail"]["event"]["kind"] == kind
+    };
+    let queued = at(events, acd("queue_entered"));
+    let answered = at(events, acd("answered"));
+    let hung = events
+        .iter()
+        .find(|e| e["kind"] == "hung_up")
+        .expect("every call ended");
+    let end = hung["at_ms"].as_i64().unwrap_or(0);
+    let by_caller = hung["detail"]["by"] == "caller";
+    match (queued, answered) {
+        (Some(q), Some(a)) => {
+            let bridged = at(events, |e| e["kind"] == "bridged").expect("bridged");
+            Own {
+                outcome: "human_answered",
+                wait_ms: a - q,
+                talk_ms: end - bridged,
+            }
+        }
+        (Some(q), None) if by_caller => Own {
+            outcome: "queue_abandon",
+            wait_ms: end.min(at(events, acd("abandoned")).unwrap_or(end)) - q,
+            talk_ms: 0,
+        },
+        (None, None) if by_caller => Own {
+            outcome: "ivr_abandon",
+            ..Own::default()
+        },
+        other => panic!("unexpected call shape {other:?}: {events:?}"),
+    }
+}
+
+fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
+    let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
+    // 1. Menu 1 → 1 → queue "pericia": the agent answers after 1 s; 4 s of talk.
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let agent = start_answering_agent(&server, agent_port, 1, 1000);
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 4000, false);
+    wait_ok(caller, "answered caller", &server);
+    wait_ok(agent, "agent phone", &server);
+    // 2. 0 (operator) → queue "geral": the agent's phone is gone, so it rings unanswered
+    // while the caller waits 2.5 s and gives up: abandoned in queue, within 30 s.
+    let caller = start_ivr_caller(&server, &[(800, "0")], 2500, false);
+    wait_ok(caller, "abandoning caller", &server);
+    // 3. Hangs up in the IVR's menu without pressing anything.
+    let caller = start_ivr_caller(&server, &[], 600, false);
+    wait_ok(caller, "caller leaving the IVR", &server);
+
+    // The independent computation, from the stored raw events.
+    let calls = server.api("/api/calls");
+    let calls = calls.as_array().expect("call list");
+    assert_eq!(calls.len(), 3, "three calls");
+    let mut mine = Vec::new();
+    for c in calls {
+        let p = c["protocol"].as_str().expect("protocol").to_owned();
+        let detail = server.api(&format!("/api/calls/{p}"));
+        let events = detail["events"].as_array().cloned().unwrap_or_default();
+        mine.push((p, own(&events)));
+    }
+    let outcomes: Vec<&str> = mine.iter().map(|(_, o)| o.outcome).collect();
+    assert_eq!(outcomes, ["human_answered", "queue_abandon", "ivr_abandon"]);
+    let within = |o: &Own| o.wait_ms <= 30_000;
+    let talk: i64 = mine.iter().map(|(_, o)| o.talk_ms).sum();
+    let wait_answered: i64 = mine
+        .iter()
+        .filter(|(_, o)| o.outcome == "human_answered")
+        .map(|(_, o)| o.wait_ms)
+        .sum();
+
+    // The projector's report, once it has seen every call end.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let today = loop {
+        let r = server.api("/api/reports/today");
+        let s = &r["total"]["stats"];
+        if s["offered"] == 3 && s["in_progress"] == 0 && s["talk_ms"] == talk {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "projection never caught up: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let s = &today["total"]["stats"];
+    assert_eq!(s["not_received"], 0);
+    assert_eq!(s["answered_within"], u64::from(within(&mine[0].1)));
+    assert_eq!(s["answered_beyond"], u64::from(!within(&mine[0].1)));
+    assert_eq!(s["queue_abandon_within"], u64::from(within(&mine[1].1)));
+    assert_eq!(s["ivr_abandon"], 1);
+    assert_eq!(s["lost"], 0);
+    assert_eq!(s["wait_answered_ms"], wait_answered);
+    assert_eq!(s["wait_abandon_ms"], mine[1].1.wait_ms);
+    // NS = (1 answered ≤ 30 s + 1 queue abandon ≤ 30 s) ÷ (1 + 1 + 0 lost); TAB = 0 ÷ 3.
+    let k = &today["total"]["kpis"];
+    assert_eq!(
+        (
+            k["ns"]["numerator"].as_u64(),
+            k["ns"]["denominator"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        (
+            k["tab"]["numerator"].as_u64(),
+            k["tab"]["denominator"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+    assert_eq!(k["tma"]["total_ms"], talk);
+    assert_eq!(today["definitions"]["threshold_ms"], 30_000);
+    assert_eq!(
+        today["definitions"]["version"],
+        atende::reports::DEFINITIONS_VERSION
+    );
+    assert_eq!(today["definitions"]["timezone"], "America/Sao_Paulo");
+    let date = today["period"]["from"].as_str().expect("period").to_owned();
+    let day = server.api(&format!("/api/reports/day?date={date}"));
+    assert_eq!(
+        day["total"], today["total"],
+        "today's figures are the day report's"
+    );
+    let table = server.api(&format!("/api/reports/day?date={date}&format=table"));
+    let columns = table["columns"].as_array().cloned().unwrap_or_default();
+    let total_row = table["rows"]
+        .as_array()
+        .and_then(|r| r.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(total_row.as_array().map(Vec::len), Some(columns.len()));
+    let offered = columns
+        .iter()
+        .position(|c| c["key"] == "offered")
+        .expect("offered column");
+    assert_eq!(
+        total_row[offered],
+        serde_json::json!({"type": "count", "value": 3})
+    );
+    assert_eq!(columns[offered]["label"], "Oferecidas");
+    let calls_table = server.api(&format!("/api/reports/calls?from={date}&format=table"));
+    assert_eq!(calls_table["rows"].as_array().map(Vec::len), Some(3));
+
+    // The per-call list: one line per call, same outcomes, the caller's number shown to
+    // an admin, paged by key set.
+    let list = server.api(&format!("/api/reports/calls?from={date}&limit=2"));
+    let first: Vec<serde_json::Value> = list["calls"].as_array().cloned().unwrap_or_default();
+    let next = list["next"].as_str().expect("a second page").to_owned();
+    let rest = server.api(&format!(
+        "/api/reports/calls?from={date}&limit=2&after={next}"
+    ));
+    let rows: Vec<serde_json::Value> = first
+        .into_iter()
+        .chain(rest["calls"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let listed: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["protocol"].as_str().unwrap_or("").to_owned(),
+                r["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = mine
+        .iter()
+        .map(|(p, o)| (p.clone(), o.outcome.to_owned()))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(rows[0]["wait_ms"], mine[0].1.wait_ms);
+    assert_eq!(rows[0]["talk_ms"], mine[0].1.talk_ms);
+    assert_eq!(rows[0]["agent"], "1001");
+    assert!(
+        rows[0]["caller"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty() && !c.contains('•'))
+    );
+    let (status, _) =
+        http_get(server.http_port, "/api/reports/day?date=2026-13-01", true).expect("http");
+    assert_eq!(status, 400, "a bad date is refused");
+
+    // Roles: an agent is refused; a supervisor of "geral" sees that queue's call only,
+    // with the caller's number masked to its last four digits.
+    for user in [
+        serde_json::json!({"name": "sup", "role": "supervisor", "queues": ["geral"], "password": "senha-sup-1"}),
+        serde_json::json!({"name": "ag", "role": "agent", "agent": "1001", "password": "senha-ag-1"}),
+    ] {
+        let (status, body) = http_request(
+            server.http_port,
+            "POST",
+            "/api/users",
+            true,
+            Some(&user.to_string()),
+        )
+        .expect("add user");
+        assert!(
+            (200..300).contains(&status),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let as_user = |user: &str, pw: &str, path: &str| -> (u16, serde_json::Value) {
+        let cookie = login(server.http_port, user, pw)
+            .expect("login")
+            .expect("logged in");
+        let (status, _, body) = raw_request(
+            server.http_port,
+            "GET",
+            path,
+            &format!("Cookie: {cookie}\r\n"),
+            None,
+        )
+        .expect("GET");
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    };
+    assert_eq!(
+        as_user("ag", "senha-ag-1", "/api/reports/today").0,
+        403,
+        "an agent is refused"
+    );
+    let (status, sup_today) = as_user("sup", "senha-sup-1", "/api/reports/today");
+    assert_eq!(status, 200);
+    assert_eq!(
+        sup_today["total"]["stats"]["offered"], 1,
+        "only the call of geral"
+    );
+    assert_eq!(sup_today["total"]["stats"]["queue_abandon_within"], 1);
+    assert_eq!(
+        as_user(
+            "sup",
+            "senha-sup-1",
+            &format!("/api/reports/day?date={date}&queue=pericia")
+        )
+        .0,
+        403
+    );
+    let (_, sup_calls) = as_user(
+        "sup",
+        "senha-sup-1",
+        &format!("/api/reports/calls?from={date}"),
+    );
+    let sup_rows = sup_calls["calls"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sup_rows.len(), 1);
+    assert_eq!(sup_rows[0]["protocol"].as_str(), Some(mine[1].0.as_str()));
+    assert!(
+        sup_rows[0]["caller"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('•')),
+        "{sup_rows:?}"
+    );
+
+    // The operators' rebuild gives exactly the live projector's numbers.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["reports", "rebuild", "--config"])
+        .arg(server.dir.path().join("atende.toml"))
+        .output()
+        .expect("atende reports rebuild runs");
+    assert!(
+        out.status.success(),
+        "rebuild: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rebuilt: 3 calls"));
+    let again = server.api(&format!("/api/reports/day?date={date}"));
+    assert_eq!(again["total"], day["total"]);
+    assert_eq!(again["rows"], day["rows"]);
+
+    // The `[reports]` settings work: a 500 ms threshold, the tender's literal NS (IVR
+    // abandons in the denominator) and TMA with after-call work. The server refuses them
+    // on a live reload, and after a restart the projection is rebuilt with them.
+    let config_path = server.dir.path().join("atende.toml");
+    let mut config = std::fs::read_to_string(&config_path).expect("config");
+    config.push_str(
+        "\n[reports]\nthreshold_ms = 500\nns_counts_ivr_abandons = true\ntma_includes_after_call = true\n",
+    );
+    std::fs::write(&config_path, &config).expect("config written");
+    let (status, body) =
+        http_request(server.http_port, "POST", "/api/config/reload", true, None).expect("reload");
+    assert_ne!(status, 200, "a live reload of [reports] is refused");
+    assert!(
+        String::from_utf8_lossy(&body).contains("reports"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let acw = day["total"]["stats"]["acw_ms"].as_i64().unwrap_or(0);
+    let server = server.restart();
+    let fast = |o: &Own| o.wait_ms <= 500;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let strict = loop {
+        let r = server.api(&format!("/api/reports/day?date={date}"));
+        let s = &r["total"]["stats"];
+        // Mid-rebuild a report may show part of the day: wait for all of it.
+        if r["definitions"]["threshold_ms"] == 500
+            && s["offered"] == 3
+            && r["total"]["kpis"]["ns"]["denominator"] == 3
+            && s["answered_within"] == u64::from(fast(&mine[0].1))
+            && s["queue_abandon_within"] == u64::from(fast(&mine[1].1))
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never rebuilt with the new threshold: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let k = &strict["total"]["kpis"];
+    let ns_within = u64::from(fast(&mine[0].1)) + u64::from(fast(&mine[1].1));
+    assert_eq!(
+        (
+            k["ns"]["numerator"].as_u64(),
+            k["ns"]["denominator"].as_u64()
+        ),
+        (Some(ns_within), Some(3))
+    );
+    assert_eq!(
+        k["tab"]["numerator"].as_u64(),
+        Some(u64::from(!fast(&mine[1].1)))
+    );
+    assert_eq!(k["tma"]["total_ms"].as_i64(), Some(talk + acw));
+    assert_eq!(strict["definitions"]["ns_counts_ivr_abandons"], true);
+    assert_eq!(strict["definitions"]["tma_includes_after_call"], true);
+}
+
+#[test]
+fn a_day_of_calls_reports_what_its_event_log_says_sqlite() {
+    a_day_of_calls_reports_what_its_event_log_says(Db::Sqlite);
+}
+
+#[test]
+fn a_day_of_calls_reports_what_its_event_log_says_postgres() {
+    a_day_of_calls_reports_what_its_event_log_says(Db::Postgres);
+}
