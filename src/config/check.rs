@@ -110,6 +110,8 @@ pub enum Invalid {
     Disposition { code: String, why: String },
     #[error("queue {queue:?}: {why}")]
     ScreenPop { queue: String, why: String },
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 impl Config {
@@ -134,6 +136,9 @@ impl Config {
             }
         }
         self.sip.algorithms()?;
+        if let Some(mail) = &self.mail {
+            mail.check(&self.timezone)?;
+        }
         if self.sip.user_agent.is_empty()
             || !self
                 .sip

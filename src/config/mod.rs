@@ -80,6 +80,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// Report e-mail (`[mail]`); absent = no report mails.
+    #[serde(default)]
+    pub mail: Option<crate::mail::MailSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
