@@ -34,10 +34,20 @@ impl Drop for Smtp {
 fn start_smtp(dir: &Path) -> Smtp {
     let py = support::python_with("aiosmtpd", "python3-aiosmtpd");
     let openssl = support::require("openssl");
-    let cert = dir.join("smtp-cert.pem");
+    // A throwaway CA (what atende is told to trust) and the server's certificate it signs.
+    let cert = dir.join("smtp-ca.pem");
+    let ca_key = dir.join("smtp-ca-key.pem");
     let key = dir.join("smtp-key.pem");
-    let made = Command::new(openssl)
-        .args([
+    let csr = dir.join("smtp.csr");
+    let leaf = dir.join("smtp-cert.pem");
+    let ext = dir.join("smtp.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [Vec<&std::ffi::OsStr>; 3] = [
+        [
             "req",
             "-x509",
             "-newkey",
@@ -46,26 +56,59 @@ fn start_smtp(dir: &Path) -> Smtp {
             "-days",
             "2",
             "-subj",
+            "/CN=atende test CA",
+            "-keyout",
+        ]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([ca_key.as_os_str(), "-out".as_ref(), cert.as_os_str()])
+        .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
             "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+            "-keyout",
+        ]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([key.as_os_str(), "-out".as_ref(), csr.as_os_str()])
+        .collect(),
+        ["x509", "-req", "-days", "2", "-CAcreateserial", "-in"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain([
+                csr.as_os_str(),
+                "-CA".as_ref(),
+                cert.as_os_str(),
+                "-CAkey".as_ref(),
+                ca_key.as_os_str(),
+                "-extfile".as_ref(),
+                ext.as_os_str(),
+                "-out".as_ref(),
+                leaf.as_os_str(),
+            ])
+            .collect(),
+    ];
+    for args in steps {
+        let made = Command::new(&openssl)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
     let maildir = dir.join("maildir");
     let port = support::free_port();
     let child = Command::new(py)
         .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
         .arg("--tlscert")
-        .arg(&cert)
+        .arg(&leaf)
         .arg("--tlskey")
         .arg(&key)
         .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -110,8 +153,8 @@ fn seed_yesterday_call(url: &str) -> String {
         .as_millisecond();
     let protocol = format!("{}-000001", yesterday.strftime("%Y%m%d"));
     let sql = format!(
-        "INSERT INTO calls (protocol, a_number, service, started_at_ms, answered_at_ms, ended_at_ms, agent, hangup_by, hangup_cause) \
-         VALUES ('{protocol}', '11987651234', 'test', {start}, {}, {}, '2001', 'caller', 'normal')",
+        "INSERT INTO calls (protocol, a_number, service, started_at_ms, answered_at_ms, ended_at_ms, agent, hangup_by, hangup_cause, recording_sha256) \
+         VALUES ('{protocol}', '11987651234', 'test', {start}, {}, {}, '2001', 'caller', 'normal', 'sealed')",
         start + 20_000,
         start + 200_000
     );

@@ -5,7 +5,7 @@
 CREATE TABLE IF NOT EXISTS mail_jobs (
     job TEXT PRIMARY KEY NOT NULL,
     state TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
+    attempts BIGINT NOT NULL,
     next_attempt_at_ms BIGINT,
     last_error TEXT,
     updated_at_ms BIGINT NOT NULL
