@@ -31,6 +31,7 @@ const PURE: &[&str] = &[
     "cti/protocol.rs",
     "cti/session.rs",
     "cti/view.rs",
+    "mail/plan.rs",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.

@@ -111,7 +111,7 @@ pub enum Invalid {
     #[error("queue {queue:?}: {why}")]
     ScreenPop { queue: String, why: String },
     #[error("{0}")]
-    Mail(#[from] crate::mail::MailError),
+    Mail(#[from] super::mail::MailInvalid),
 }
 
 impl Config {

@@ -17,6 +17,7 @@ mod check;
 mod cti;
 mod desk;
 mod digest;
+pub mod mail;
 pub mod users;
 
 pub use check::Invalid;
@@ -82,7 +83,7 @@ pub struct Config {
     pub users: Vec<users::UserSeed>,
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
-    pub mail: Option<crate::mail::MailSettings>,
+    pub mail: Option<mail::MailSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

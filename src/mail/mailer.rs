@@ -63,8 +63,8 @@ pub fn spawn(
     let tz = TimeZone::get(time_zone)
         .map_err(|_| MailError::Plan(super::PlanError::TimeZone(time_zone.to_owned())))?;
     let mailer = Mailer {
-        plan: settings.plan(time_zone)?,
-        retry: settings.retry(),
+        plan: super::plan(settings, time_zone)?,
+        retry: super::retry(settings),
         smtp: Smtp::new(settings)?,
         formats: settings.file_formats()?,
         store,

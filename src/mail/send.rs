@@ -33,11 +33,8 @@ pub enum SendError {
     Smtp(#[from] lettre::transport::smtp::Error),
 }
 
-pub(super) fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MailError> {
-    value.parse().map_err(|_| MailError::Address {
-        field,
-        value: value.to_owned(),
-    })
+fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MailError> {
+    Ok(crate::config::mail::mailbox(field, value)?)
 }
 
 /// The connection to the SMTP server, with its sender and recipients.
@@ -75,7 +72,7 @@ impl Smtp {
             .port(settings.port())
             .tls(tls)
             .timeout(Some(SMTP_TIMEOUT));
-        if let (Some(user), Some(password)) = (&settings.user, settings.password()?) {
+        if let (Some(user), Some(password)) = (&settings.user, super::password(settings)?) {
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         let from = mailbox("from", &settings.from)?;
