@@ -183,3 +183,57 @@ fn is_local(server: &str) -> bool {
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> Result<MailSettings, toml::de::Error> {
+        toml::from_str(&format!(
+            "server = \"smtp.instituto.test\"\nfrom = \"Atende <r@i.test>\"\nto = [\"g@i.test\"]\n{extra}"
+        ))
+    }
+
+    fn check(extra: &str) -> Result<(), MailInvalid> {
+        settings(extra)
+            .expect("valid TOML")
+            .check("America/Sao_Paulo")
+    }
+
+    #[test]
+    fn defaults_are_starttls_on_587_at_seven_with_xlsx_and_ods() {
+        let s = settings("").unwrap();
+        assert!(check("").is_ok());
+        assert_eq!((s.tls, s.port()), (TlsMode::Starttls, 587));
+        assert_eq!(s.daily_at_time().unwrap(), jiff::civil::time(7, 0, 0, 0));
+        assert_eq!(s.file_formats().unwrap(), [Format::Xlsx, Format::Ods]);
+        assert_eq!(settings("tls = \"tls\"").unwrap().port(), 465);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let err = |extra: &str| check(extra).expect_err(extra).to_string();
+        assert!(err("daily_at = \"7h\"").contains("mail.daily_at"));
+        assert!(err("monthly_business_day = 6").contains("monthly_business_day"));
+        assert!(err("formats = [\"pdf\"]").contains("mail.formats"));
+        assert!(err("tls = \"none\"").contains("only allowed for a server on this machine"));
+        assert!(err("user = \"r\"").contains("password_env or password_file"));
+        assert!(
+            err("user = \"r\"\npassword_env = \"A\"\npassword_file = \"/x\"").contains("not both")
+        );
+        assert!(err("retry_secs = 0").contains("mail.retries"));
+        assert!(err("holidays = { national = \"AR\" }").contains("mail.holidays"));
+        assert!(check("user = \"r\"\npassword_env = \"A\"").is_ok());
+        let bad_to = settings("").map(|mut s| {
+            s.to = vec!["not an address".into()];
+            s.check("America/Sao_Paulo")
+                .expect_err("bad address")
+                .to_string()
+        });
+        assert!(bad_to.unwrap().contains("mail.to"));
+        assert!(
+            settings("password = \"x\"").is_err(),
+            "no password in the file"
+        );
+    }
+}
