@@ -55,6 +55,8 @@ pub enum StartError {
     Http(#[from] crate::api::serve::ServeError),
     #[error("users: {0}")]
     Users(#[from] crate::users::AccountError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 /// A started server; dropping it does not stop it, `shutdown` does.
@@ -218,6 +220,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })?;
 
     let cancel = CancellationToken::new();
+    if let Some(mail) = &config.mail {
+        // The interim source: the call log's list, until the projector's reports.
+        let source = Arc::new(crate::mail::CallList {
+            store: store.clone(),
+            time_zone: jiff::tz::TimeZone::get(&config.timezone).map_err(|_| {
+                crate::mail::MailError::Plan(crate::mail::PlanError::TimeZone(
+                    config.timezone.clone(),
+                ))
+            })?,
+            time_zone_name: config.timezone.clone(),
+        });
+        crate::mail::spawn(
+            mail,
+            &config.timezone,
+            store.clone(),
+            source,
+            cancel.clone(),
+        )?;
+    }
     let (endpoint, sip_addr) = server::bind(&config.sip, cancel.clone()).await?;
     let endpoint = Arc::new(endpoint);
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));

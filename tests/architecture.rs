@@ -35,6 +35,7 @@ const PURE: &[&str] = &[
     "quality/",
     "survey/",
     "reports/",
+    "mail/plan.rs",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.

@@ -70,6 +70,25 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "New calls refused before answer.",
         c.rejected.load(Ordering::Relaxed),
     );
+    for (name, help, counter) in [
+        (
+            "atende_mail_sent_total",
+            "Report mails accepted by the SMTP server.",
+            &crate::mail::SENT_TOTAL,
+        ),
+        (
+            "atende_mail_retries_total",
+            "Report mail attempts that failed and will be retried.",
+            &crate::mail::RETRIES_TOTAL,
+        ),
+        (
+            "atende_mail_failed_total",
+            "Report mails given up after the last retry (each one an alarm).",
+            &crate::mail::FAILED_TOTAL,
+        ),
+    ] {
+        metric(name, "counter", help, counter.load(Ordering::Relaxed));
+    }
     metric(
         "atende_registrations",
         "gauge",

@@ -118,6 +118,8 @@ pub enum Invalid {
     Quality(String),
     #[error("{0}")]
     Survey(#[from] super::survey::SurveyProblem),
+    #[error("{0}")]
+    Mail(#[from] super::mail::MailInvalid),
 }
 
 impl Config {
@@ -142,6 +144,9 @@ impl Config {
             }
         }
         self.sip.algorithms()?;
+        if let Some(mail) = &self.mail {
+            mail.check(&self.timezone)?;
+        }
         if self.sip.user_agent.is_empty()
             || !self
                 .sip

@@ -19,6 +19,7 @@ mod desk;
 mod digest;
 pub mod survey;
 pub mod reports;
+pub mod mail;
 pub mod users;
 
 pub use check::Invalid;
@@ -94,6 +95,9 @@ pub struct Config {
     /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
     #[serde(default)]
     pub reports: reports::Definitions,
+    /// Report e-mail (`[mail]`); absent = no report mails.
+    #[serde(default)]
+    pub mail: Option<mail::MailSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

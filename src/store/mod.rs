@@ -33,6 +33,7 @@ pub mod audit;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;
+pub mod mail;
 pub mod privacy;
 pub mod protocol;
 pub mod quality;

@@ -973,3 +973,23 @@ pub fn end_call_with_baresip(
         server.log()
     );
 }
+
+/// A Python interpreter that can import `module`: Debian's `/usr/bin/python3` first (the
+/// `python3` on PATH may be a pyenv shim without Debian's packages), then `python3`.
+/// Fails loudly naming the Debian package when none has it.
+pub fn python_with(module: &str, debian_package: &str) -> PathBuf {
+    for candidate in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!(
+        "no python3 with the module {module}: install {debian_package} (run ./scripts/install-test-deps.sh)"
+    );
+}
