@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The service name an agent-to-agent call is logged under (`Offered.service`): not a
+/// citizen's call, so the contract's reports leave it out.
+pub const INTERNAL_SERVICE: &str = "internal";
+
 /// Who did something to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

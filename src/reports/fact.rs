@@ -106,6 +106,9 @@ pub struct CallFact {
     pub restricted: bool,
     /// A callback's own outbound leg: not an offered call, left out of every count.
     pub callback_leg: bool,
+    /// An agent-to-agent call (service `internal`): not a citizen's, left out of every count.
+    #[serde(default)]
+    pub internal: bool,
     pub queued: bool,
     pub ivr_ms: i64,
     pub wait_ms: i64,
@@ -184,6 +187,7 @@ pub fn project(protocol: &str, entries: &[LogEntry], after_call_ms: i64) -> Call
         a_number: String::new(),
         restricted: false,
         callback_leg: false,
+        internal: false,
         queued: false,
         ivr_ms: 0,
         wait_ms: 0,
@@ -262,6 +266,7 @@ pub fn project(protocol: &str, entries: &[LogEntry], after_call_ms: i64) -> Call
                 f.arrived_ms = at;
                 f.a_number = a_number.clone();
                 f.service = service.clone();
+                f.internal = service == crate::events::INTERNAL_SERVICE;
                 f.restricted = *restricted;
             }
             EventKind::Answered => accepted = true,

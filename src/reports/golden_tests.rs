@@ -476,3 +476,27 @@ fn events_out_of_order_or_twice_give_the_same_fact() {
         assert_eq!(project(&fx.protocol, &shuffled, acw), fx.project(acw));
     }
 }
+
+/// An agent dialling a colleague (service `internal`) is not a citizen's call: it is in no
+/// count of the contract's reports.
+#[test]
+fn an_agent_to_agent_call_is_not_offered() {
+    let t0 = local("10:00:00");
+    let mut f = Fixture::new("INT1", t0);
+    if let EventKind::Offered { service, .. } = &mut f.log[0].kind {
+        *service = crate::events::INTERNAL_SERVICE.into();
+    }
+    f.at(0, EventKind::Answered).at(
+        60_000,
+        EventKind::HungUp {
+            by: Party::Caller,
+            cause: "normal".into(),
+            sip_status: None,
+        },
+    );
+    let fact = f.project(0);
+    assert!(fact.internal);
+    let mut stats = SlotStats::default();
+    stats.add(&fact, 30_000);
+    assert_eq!(stats, SlotStats::default(), "nothing counted");
+}

@@ -51,7 +51,7 @@ pub struct SlotStats {
 impl SlotStats {
     /// Counts one call; `threshold_ms` is the inclusive "within" limit.
     pub fn add(&mut self, f: &CallFact, threshold_ms: i64) {
-        if f.callback_leg {
+        if f.callback_leg || f.internal {
             return;
         }
         self.offered += 1;

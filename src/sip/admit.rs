@@ -51,8 +51,7 @@ pub(super) struct Admitted {
     pub(super) internal: Option<String>,
 }
 
-/// The service name internal calls are logged under (`Offered.service`).
-pub const INTERNAL_SERVICE: &str = "internal";
+pub use crate::events::INTERNAL_SERVICE;
 /// How long an internal call rings the dialled agent's phones before it is given up.
 pub const INTERNAL_RING: Duration = Duration::from_secs(30);
 
