@@ -11,7 +11,7 @@ use std::time::Duration;
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
     AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
-    Outcome, Registration, ScreenPop,
+    Outcome, PopRequest, Registration, ScreenPop,
 };
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, Hub, HubSettings};
@@ -161,7 +161,10 @@ impl Backend for Fake {
         })
     }
 
-    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop> {
+    fn screen_pop(&self, request: PopRequest) -> BoxFuture<'_, ScreenPop> {
+        let PopRequest {
+            protocol, queue, ..
+        } = request;
         Box::pin(async move {
             ScreenPop {
                 url: Some(format!(

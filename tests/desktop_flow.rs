@@ -97,6 +97,12 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         b.click("#btn-pronto");
     }
     b.wait_text("#estado-nome", "Disponível");
+    // The contract's targets next to the figures, and the agent's queues live.
+    b.wait_text("#num-tma-meta", "481 s");
+    b.wait_text("#num-ns-meta", "90 %");
+    b.wait_text("#num-tab-meta", "7 %");
+    b.wait_text("#num-iar-meta", "90 %");
+    b.wait_text("#filas tr[data-fila='pericia']", "1 de 1");
     b.screenshot("disponivel");
 
     // The agent's phone, then a citizen through the menu: 1 (perícia), 1 (agendar).
@@ -122,6 +128,8 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     b.screenshot("pop");
 
     b.wait_text("#estado-nome", "Em atendimento");
+    // The queue's figures follow without a reload: its one agent is busy now.
+    b.wait_text("#filas tr[data-fila='pericia']", "0 de 1");
     b.select("#registro-codigo", &first_disposition(&b));
     b.fill("#registro-nota", "cidadã pediu agendamento");
     b.click("#btn-registrar");
@@ -134,6 +142,21 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         &format!("#historico tr[data-protocolo='{protocol}']"),
         "atendida",
     );
+    // The caller hung up: without a reload the pop-up says so, today's row has the
+    // conversation's duration and the operator's own count went up.
+    b.wait_text("#pop-estado", "encerrada");
+    let duration = b.wait_for(
+        "the history row shows the call's duration",
+        &format!(
+            "const r = document.querySelector(\"#historico tr[data-protocolo='{protocol}']\"); \
+             const d = r && r.cells[4].textContent; return d && d !== '—' && d;"
+        ),
+    );
+    assert!(
+        duration.as_str().is_some_and(|d| d.contains(':')),
+        "a duration like 0:08: {duration}"
+    );
+    b.wait_text("#num-atendidas-eu", "1");
     b.screenshot("historico");
 
     let (_, events) = wait_for_event(&server, "registered");

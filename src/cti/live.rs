@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::backend::{
     AgentCommand, AuthError, Backend, BoxFuture, CallCommand, CommandError, Credential,
-    InitialState, Outcome, Registration, ScreenPop,
+    InitialState, Outcome, PopRequest, Registration, ScreenPop,
 };
 use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
 use crate::acd::{AgentId, CallId, SystemPause};
@@ -292,7 +292,12 @@ impl Live {
         Ok(Outcome::default())
     }
 
-    async fn pop(&self, protocol: String, queue: Option<String>) -> ScreenPop {
+    async fn pop(&self, request: PopRequest) -> ScreenPop {
+        let PopRequest {
+            protocol,
+            queue,
+            waited_ms,
+        } = request;
         let (Ok(acd), Ok(parsed)) = (self.acd(), protocol.parse::<Protocol>()) else {
             return ScreenPop::default();
         };
@@ -332,7 +337,7 @@ impl Live {
             &self.store,
             &source,
             &queue,
-            0,
+            waited_ms,
             config.acd.screen_pop_history,
             &config.dispositions,
         )
@@ -412,9 +417,37 @@ impl Live {
         Some(Figures {
             own: own.figures(),
             group: group.figures(),
-            targets: BTreeMap::new(),
+            targets: contract_targets(),
         })
     }
+}
+
+/// The contract's targets (the tender's service levels: NS ≥ 90 %, TAB ≤ 7 %,
+/// TMA ≤ 481 s, IAR ≥ 90 %), shown next to the figures. The config has no contract
+/// section of its own yet; when one comes, these come from it.
+fn contract_targets() -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::from([
+        ("service_level".into(), 0.9.into()),
+        ("abandon_rate".into(), 0.07.into()),
+        ("aht_ms".into(), 481_000.into()),
+        ("registration_rate".into(), 0.9.into()),
+    ])
+}
+
+/// An agent user sees the queues their agent serves (the user's own list is for
+/// supervisors' scope and is usually empty for an agent).
+fn with_agent_queues(mut p: Principal, config: &crate::config::Config) -> Principal {
+    if p.role == Role::Agent
+        && let Some(agent) = p.agent.as_deref()
+        && let Some(a) = config.agents.iter().find(|a| a.id == agent)
+    {
+        for q in &a.queues {
+            if !p.queues.iter().any(|x| x == q.as_str()) {
+                p.queues.push(q.as_str().to_owned());
+            }
+        }
+    }
+    p
 }
 
 /// One day's counts for an agent or a group.
@@ -448,6 +481,7 @@ impl Backend for Live {
                 Credential::Session(cookie) => self.sessions.principal(&cookie).await,
                 Credential::Ticket(ticket) => self.sessions.redeem_ticket(&ticket).await,
             }
+            .map(|p| with_agent_queues(p, &self.floor.config()))
             .map_err(auth_error)
         })
     }
@@ -462,7 +496,7 @@ impl Backend for Live {
                 session,
             };
             match self.sessions.still_valid(&p).await {
-                Ok(p) => Ok(p),
+                Ok(p) => Ok(with_agent_queues(p, &self.floor.config())),
                 Err(crate::users::AuthError::Store(e)) => {
                     // A database blip is not a logout: outlast the hub's wait so the
                     // connection is kept and checked again at the next heartbeat.
@@ -502,8 +536,8 @@ impl Backend for Live {
         Box::pin(async move { self.run_register(&who, agent, registration).await })
     }
 
-    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop> {
-        Box::pin(self.pop(protocol, queue))
+    fn screen_pop(&self, request: PopRequest) -> BoxFuture<'_, ScreenPop> {
+        Box::pin(self.pop(request))
     }
 
     fn initial_state(&self) -> BoxFuture<'_, InitialState> {

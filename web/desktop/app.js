@@ -154,7 +154,14 @@ function renderPop() {
   $('pop-titulo').textContent = estado === 'ringing' ? 'Chamada chegando' : 'Chamada';
   $('pop-estado').textContent = {
     ringing: 'tocando', talking: 'em conversa', held: 'em espera', ended: 'encerrada',
+    transferred: 'transferida',
   }[estado] ?? estado;
+  const t = c.transfer;
+  const origem = $('pop-transferencia');
+  origem.hidden = !t;
+  origem.textContent = t
+    ? `Transferida por ${t.from} (${t.mode === 'attended' ? 'consulta' : 'direta'})`
+    : '';
   $('pop-protocolo').textContent = p;
   $('pop-chamador').textContent = c.caller ?? '—';
   $('pop-did').textContent = c.did ?? '—';
@@ -222,6 +229,9 @@ function renderNumeros() {
   $('num-ns-eu').textContent = percentual(own.service_level);
   $('num-ns-grupo').textContent = percentual(group.service_level);
   $('num-ns-meta').textContent = percentual(targets.service_level);
+  // Abandonment is a ceiling, registered calls a floor (the contract's IAR).
+  $('num-tab-meta').textContent = Number.isFinite(targets.abandon_rate) ? `≤ ${percentual(targets.abandon_rate)}` : '—';
+  $('num-iar-meta').textContent = Number.isFinite(targets.registration_rate) ? `≥ ${percentual(targets.registration_rate)}` : '—';
   const acima = Number.isFinite(own.aht_ms) && Number.isFinite(targets.aht_ms) && own.aht_ms > targets.aht_ms;
   $('num-tma-eu').classList.toggle('fora-da-meta', acima);
   const nsBaixo = Number.isFinite(group.service_level) && Number.isFinite(targets.service_level)
