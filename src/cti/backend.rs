@@ -102,6 +102,12 @@ pub enum CallCommand {
         to: TransferTarget,
         mode: TransferMode,
     },
+    CompleteTransfer {
+        protocol: String,
+    },
+    CancelTransfer {
+        protocol: String,
+    },
     Call {
         number: String,
     },

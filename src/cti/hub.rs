@@ -400,6 +400,20 @@ impl Hub {
                     CallCommand::Transfer { protocol, to, mode },
                 ))
             }
+            Command::CompleteTransfer { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::CompleteTransfer { protocol },
+                ))
+            }
+            Command::CancelTransfer { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::CancelTransfer { protocol },
+                ))
+            }
             Command::Call { number } => Ok(Plan::Call(agent.clone(), CallCommand::Call { number })),
             Command::ScheduleCallback {
                 protocol,
@@ -455,7 +469,9 @@ impl Plan {
                 | CallCommand::Hold { protocol }
                 | CallCommand::Resume { protocol }
                 | CallCommand::Dtmf { protocol, .. }
-                | CallCommand::Transfer { protocol, .. } => Some(Entity::Call(protocol.clone())),
+                | CallCommand::Transfer { protocol, .. }
+                | CallCommand::CompleteTransfer { protocol }
+                | CallCommand::CancelTransfer { protocol } => Some(Entity::Call(protocol.clone())),
                 CallCommand::Call { .. } | CallCommand::ScheduleCallback { .. } => None,
             },
             Plan::Register(..) => None,

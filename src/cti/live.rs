@@ -92,22 +92,28 @@ impl Live {
         let reason_known = |r: &str| config.engine_config().pause_reasons.iter().any(|p| p == r);
         let command = match command {
             AgentCommand::Login { queues } => {
-                if let Some(queues) = queues {
-                    let mut asked: Vec<&str> = queues.iter().map(String::as_str).collect();
-                    let mut own: Vec<&str> = configured.queues.iter().map(|q| q.as_str()).collect();
-                    asked.sort_unstable();
-                    asked.dedup();
-                    own.sort_unstable();
-                    if asked != own {
-                        return Err(refuse(
-                            ErrorCode::BadArgs,
-                            "o login vale para todas as filas do agente",
-                        ));
-                    }
+                let own: Vec<&str> = configured.queues.iter().map(|q| q.as_str()).collect();
+                if queues.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(refuse(ErrorCode::BadArgs, "escolha ao menos uma fila"));
                 }
-                AcdCommand::Login {
-                    agent: AgentId::new(agent.as_str()),
-                    ready: false,
+                let mut asked: Vec<String> = queues.unwrap_or_default();
+                asked.sort_unstable();
+                asked.dedup();
+                if let Some(q) = asked.iter().find(|q| !own.contains(&q.as_str())) {
+                    info!(%agent, queue = %q, "CTI login to a queue the agent does not serve");
+                    return Err(refuse(ErrorCode::BadArgs, "fila que não é do agente"));
+                }
+                if asked.is_empty() || asked.len() == own.len() {
+                    AcdCommand::Login {
+                        agent: AgentId::new(agent.as_str()),
+                        ready: false,
+                    }
+                } else {
+                    AcdCommand::LoginTo {
+                        agent: AgentId::new(agent.as_str()),
+                        ready: false,
+                        queues: asked,
+                    }
                 }
             }
             AgentCommand::Logout => AcdCommand::Logout,
@@ -164,33 +170,32 @@ impl Live {
                     "chamadas ativas ainda não disponíveis",
                 ));
             }
-            CallCommand::ScheduleCallback { .. } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "agendamento ainda não disponível",
-                ));
-            }
-            CallCommand::Transfer {
-                mode: TransferMode::Attended,
-                ..
+            CallCommand::ScheduleCallback {
+                protocol,
+                at_ms,
+                number,
             } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "transferência assistida ainda não disponível",
-                ));
+                return self
+                    .schedule_callback(&agent, protocol, at_ms, number)
+                    .await;
             }
             CallCommand::HangUp { protocol } => (protocol, FloorCommand::HangUp),
             CallCommand::Hold { protocol } => (protocol, FloorCommand::Hold),
             CallCommand::Resume { protocol } => (protocol, FloorCommand::Resume),
             CallCommand::Dtmf { protocol, digits } => (protocol, FloorCommand::Dtmf { digits }),
-            CallCommand::Transfer { protocol, to, .. } => {
+            CallCommand::Transfer { protocol, to, mode } => {
                 let to = match to {
                     TransferTarget::Agent(a) => crate::floor::calls::TransferTarget::Agent(a),
                     TransferTarget::Queue(q) => crate::floor::calls::TransferTarget::Queue(q),
                     TransferTarget::Number(n) => crate::floor::calls::TransferTarget::Number(n),
                 };
-                (protocol, FloorCommand::Transfer { to, blind: true })
+                let blind = mode == TransferMode::Blind;
+                (protocol, FloorCommand::Transfer { to, blind })
             }
+            CallCommand::CompleteTransfer { protocol } => {
+                (protocol, FloorCommand::CompleteTransfer)
+            }
+            CallCommand::CancelTransfer { protocol } => (protocol, FloorCommand::CancelTransfer),
         };
         // The hub checked its view; the ACD is the authority on whose call it is.
         if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {
@@ -215,7 +220,10 @@ impl Live {
                 FloorError::NotHeld => {
                     refuse(ErrorCode::InvalidState, "a chamada não está em espera")
                 }
-                FloorError::Invalid(_) => refuse(ErrorCode::InvalidState, "não é possível agora"),
+                FloorError::Invalid(why) => {
+                    info!(%protocol, %why, "CTI call command refused by the call");
+                    refuse(ErrorCode::InvalidState, invalid_text(&why))
+                }
                 FloorError::Unsupported(_) => {
                     refuse(ErrorCode::Unavailable, "ainda não disponível")
                 }
@@ -419,6 +427,19 @@ impl Live {
             group: group.figures(),
             targets: contract_targets(),
         })
+    }
+}
+
+/// The operator's words for the call's refusals that an operator can act on.
+fn invalid_text(why: &str) -> &'static str {
+    if why.contains("no transfer under way") {
+        "nenhuma transferência em andamento"
+    } else if why.contains("not answered yet") {
+        "o destino ainda não atendeu"
+    } else if why.contains("transfer is under way") {
+        "já há uma transferência em andamento"
+    } else {
+        "não é possível agora"
     }
 }
 

@@ -18,6 +18,7 @@ pub mod backend;
 mod connection;
 pub mod hub;
 pub mod live;
+mod live_callback;
 pub mod protocol;
 pub mod session;
 pub mod view;

@@ -370,6 +370,14 @@ pub enum Command {
         to: TransferTarget,
         mode: TransferMode,
     },
+    /// The attended transfer's target (who answered) takes the agent's place.
+    CompleteTransfer {
+        protocol: String,
+    },
+    /// The attended transfer is called off: the caller is back with the agent.
+    CancelTransfer {
+        protocol: String,
+    },
     Call {
         number: String,
     },
@@ -401,6 +409,8 @@ pub const COMMANDS: &[&str] = &[
     "resume",
     "dtmf",
     "transfer",
+    "complete_transfer",
+    "cancel_transfer",
     "call",
     "schedule_callback",
     "register",

@@ -229,14 +229,32 @@ impl AcdActor {
     }
 
     fn login(&mut self, agent: &AgentId, ready: bool) -> Result<(), AcdError> {
+        self.login_to(agent, ready, None)
+    }
+
+    /// Logs `agent` in to their configured queues, or only to those of `only`.
+    fn login_to(
+        &mut self,
+        agent: &AgentId,
+        ready: bool,
+        only: Option<&[String]>,
+    ) -> Result<(), AcdError> {
         let p = self
             .profiles
             .get(agent)
             .cloned()
             .ok_or_else(|| AcdError::UnknownAgent(agent.clone()))?;
+        let memberships = match only {
+            Some(only) => p
+                .memberships
+                .into_iter()
+                .filter(|m| only.iter().any(|q| q.as_str() == m.queue.as_str()))
+                .collect(),
+            None => p.memberships,
+        };
         self.input(Input::AgentLogin(AgentLogin {
             agent: agent.clone(),
-            memberships: p.memberships,
+            memberships,
             skills: p.skills,
             ready,
         }))
@@ -303,6 +321,11 @@ impl AcdActor {
             } => {
                 let r = match command {
                     AgentCommand::Login { agent, ready } => self.login(&agent, ready),
+                    AgentCommand::LoginTo {
+                        agent,
+                        ready,
+                        queues,
+                    } => self.login_to(&agent, ready, Some(&queues)),
                     AgentCommand::Logout => self.input(Input::AgentLogout { agent }),
                     AgentCommand::Pause { reason } => {
                         self.input(Input::AgentPause { agent, reason })
@@ -338,6 +361,22 @@ impl AcdActor {
                             variables: variables.clone(),
                         });
                 let _ = reply.send(context);
+                return;
+            }
+            AcdRequest::ScheduleCallback {
+                callback,
+                log,
+                reply,
+            } => {
+                let id = callback.call.clone();
+                self.calls.insert(id.clone(), Member { log, notices: None });
+                let r = self.input(Input::ScheduleCallback(callback));
+                if r.is_err() {
+                    self.calls.remove(&id);
+                }
+                // Logged and saved (it must survive a restart) before the reply.
+                self.dispatch();
+                let _ = reply.send(r.map_err(|e| e.to_string()));
                 return;
             }
             AcdRequest::DirectCall { agent, call, reply } => {
