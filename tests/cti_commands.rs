@@ -381,3 +381,100 @@ fn login_to_some_queues_and_schedule_a_callback_sqlite() {
 fn login_to_some_queues_and_schedule_a_callback_postgres() {
     login_to_some_queues_and_schedule_a_callback(Db::Postgres);
 }
+
+/// `call`: the agent's phone rings first, then the number through `[outbound]`; the call
+/// is recorded and logged under a protocol of its own, and the agent is busy meanwhile.
+fn an_agent_calls_an_outside_number(db: Db) {
+    let gateway = free_port();
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        &format!(
+            "[outbound]\ngateway = \"127.0.0.1:{gateway}\"\ncaller_id = \"08000000000\"\nring_timeout_secs = 10\n{}",
+            USERS[..USERS.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
+                .replace("HASH", ADMIN_HASH)
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut ana = desk(&rt, &server, "ag1001");
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let phone = start_answering_agent(&server, agent_port, 1, 500);
+    let citizen = start_phone(
+        &server,
+        "citizen.xml",
+        gateway,
+        1,
+        440,
+        &[
+            ("ANSWER_AFTER_MS", "500".into()),
+            ("TALK_MS", "2000".into()),
+        ],
+    );
+    let r = rt.block_on(command(&mut ana, "o-1", "call", json!({"number": "6199x"})));
+    assert_eq!(r["error"]["code"], "bad_args", "{r}");
+    let r = rt.block_on(command(
+        &mut ana,
+        "o-2",
+        "call",
+        json!({"number": "61999990000"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let busy = rt.block_on(next(&mut ana, "agent_state"));
+    assert_eq!(busy["state"], "on_call", "{busy}");
+    // Busy: a second call is refused.
+    let r = rt.block_on(command(
+        &mut ana,
+        "o-3",
+        "call",
+        json!({"number": "61999990001"}),
+    ));
+    assert_eq!(r["error"]["code"], "invalid_state", "{r}");
+    wait_ok(citizen, "the number called", &server);
+    wait_ok(phone, "agent phone", &server);
+    let free = rt.block_on(next(&mut ana, "agent_state"));
+    assert_eq!(free["state"], "available", "free again: {free}");
+
+    let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    let dialled = &event(&events, "citizen_dialled")["detail"];
+    assert!(
+        dialled["target"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("61999990000")),
+        "{dialled}"
+    );
+    let k = kinds(&events);
+    let pos = |kind: &str| k.iter().position(|x| x == kind);
+    assert!(
+        pos("ringing") < pos("citizen_dialled") && pos("ringing").is_some(),
+        "the agent first, then the number: {k:?}"
+    );
+    let summary = server
+        .api("/api/calls")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c["protocol"] == protocol.as_str())
+        .expect("the call is listed");
+    assert_eq!(summary["a_number"], "61999990000", "{summary}");
+}
+
+#[test]
+fn an_agent_calls_an_outside_number_sqlite() {
+    an_agent_calls_an_outside_number(Db::Sqlite);
+}
+
+#[test]
+fn an_agent_calls_an_outside_number_postgres() {
+    an_agent_calls_an_outside_number(Db::Postgres);
+}

@@ -196,6 +196,14 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     }
     assert!(asked.iter().any(|k| k == "callback_requested"), "{asked:?}");
 
+    // Back to available, the operator may call out; this server has no [outbound], and
+    // the page says so in Portuguese.
+    b.wait_text("#estado-nome", "Disponível");
+    b.fill("#ligar-numero", "61999990000");
+    b.click("#btn-ligar");
+    b.wait_text("#aviso", "sem saída para a rede pública");
+    b.screenshot("ligar-sem-saida");
+
     let (_, events) = wait_for_event(&server, "registered");
     let reg = event(&events, "registered");
     assert_eq!(reg["detail"]["agent"], "1001", "{reg}");

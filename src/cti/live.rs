@@ -3,10 +3,11 @@
 //! registrations through the store (published on the bus), the screen-pop from the ACD's
 //! offer context, and today's figures from the agent log. No SIP here.
 //!
-//! Limits: `answer` and `call` need the agent's phone (refused `unavailable`);
-//! `schedule_callback` and attended transfers are refused `unavailable` for now; logging
-//! in to part of one's queues is refused (`bad_args`). Every refused command that touches
-//! someone else's call or needs another role is written to the audit log.
+//! `call` and `schedule_callback` are in `live_callback`.
+//!
+//! Limits: `answer` needs the agent's phone to pick up on request (refused `unavailable`).
+//! Every refused command that touches someone else's call or needs another role is
+//! written to the audit log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,11 +165,8 @@ impl Live {
             CallCommand::Answer { .. } => {
                 return Err(refuse(ErrorCode::Unavailable, "atenda pelo telefone"));
             }
-            CallCommand::Call { .. } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "chamadas ativas ainda não disponíveis",
-                ));
+            CallCommand::Call { number } => {
+                return self.place_call(&agent, &number).await;
             }
             CallCommand::ScheduleCallback {
                 protocol,

@@ -1,4 +1,6 @@
-//! The CTI's `schedule_callback` on the running server: a callback for the date and time
+//! The CTI's `call` and `schedule_callback` on the running server. `call`: the ACD makes
+//! the agent busy and hands the call to the callback dialler (`floor::acd::outbound`).
+//! `schedule_callback`: a callback for the date and time
 //! the citizen asked for, handed to the ACD as an entry under the call's own protocol
 //! (`AcdRequest::ScheduleCallback`), its log going on after the call's last entry; when
 //! due it is started like any callback (the agent's phone first, then the citizen through
@@ -60,6 +62,49 @@ async fn caller_and_queue(live: &Live, protocol: &Protocol) -> Option<(String, O
 }
 
 impl Live {
+    /// The CTI's `call`: the agent calls an outside number through `[outbound]` (their
+    /// phone rings first, then the number), as the callbacks do; recorded and logged
+    /// under a protocol of its own like any call.
+    pub(super) async fn place_call(
+        &self,
+        agent: &str,
+        number: &str,
+    ) -> Result<Outcome, CommandError> {
+        let acd = self
+            .floor
+            .acd
+            .as_ref()
+            .ok_or_else(|| refuse(ErrorCode::Unavailable, "nenhuma fila configurada"))?;
+        let number = number.trim();
+        if !dialable(number) {
+            return Err(refuse(ErrorCode::BadArgs, "número inválido"));
+        }
+        if self.floor.config().outbound.is_none() {
+            return Err(refuse(
+                ErrorCode::Unavailable,
+                "sem saída para a rede pública ([outbound])",
+            ));
+        }
+        let protocol = self.floor.next_protocol();
+        let log = CallLog::new(self.floor.bus.clone(), protocol.clone());
+        acd.agent_call(
+            crate::acd::AgentId::new(agent),
+            CallId::new(protocol.to_string()),
+            CallerNumber::new(number),
+            log,
+        )
+        .await
+        .map_err(|e| {
+            info!(%agent, error = %e, "CTI call refused");
+            refuse(
+                ErrorCode::InvalidState,
+                "só é possível ligar estando disponível",
+            )
+        })?;
+        info!(%agent, request = %protocol, "agent's outside call placed (CTI)");
+        Ok(Outcome::default())
+    }
+
     pub(super) async fn schedule_callback(
         &self,
         agent: &str,

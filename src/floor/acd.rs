@@ -33,6 +33,7 @@ mod callbacks;
 #[cfg(test)]
 mod commands_tests;
 mod messages;
+mod outbound;
 mod published;
 mod reload;
 pub use callbacks::CallbackJob;
@@ -112,6 +113,8 @@ struct AcdActor {
     /// Where agent and queue changes are published (`None` in tests without readers).
     bus: Option<crate::bus::Bus>,
     versions: published::Versions,
+    /// Agents' outside calls (the CTI's `call`) and whose they are.
+    outbound: HashMap<CallId, AgentId>,
 }
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
@@ -144,6 +147,7 @@ pub fn spawn(
         callbacks_changed: false,
         bus: callbacks.bus,
         versions: Default::default(),
+        outbound: HashMap::new(),
     };
     if let Some((snapshot, logs)) = callbacks.restored {
         let now = actor.now();
@@ -261,6 +265,9 @@ impl AcdActor {
     }
 
     fn request(&mut self, r: AcdRequest) {
+        let Some(r) = self.outbound_report(r) else {
+            return;
+        };
         let result = match r {
             AcdRequest::Enqueue { call, log, notices } => {
                 let id = call.call.clone();
@@ -377,6 +384,18 @@ impl AcdActor {
                 // Logged and saved (it must survive a restart) before the reply.
                 self.dispatch();
                 let _ = reply.send(r.map_err(|e| e.to_string()));
+                return;
+            }
+            AcdRequest::AgentCall {
+                agent,
+                call,
+                number,
+                log,
+                reply,
+            } => {
+                let r = self.agent_call(agent, call, number, log);
+                self.dispatch();
+                let _ = reply.send(r);
                 return;
             }
             AcdRequest::DirectCall { agent, call, reply } => {

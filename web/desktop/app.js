@@ -125,6 +125,8 @@ function renderEstado() {
   $('btn-pausa').hidden = semAgente || !['available', 'paused'].includes(estado);
   $('motivo-pausa').parentElement.hidden = $('btn-pausa').hidden && !['on_call', 'wrap_up', 'ringing'].includes(estado);
   $('btn-fim-pos').hidden = estado !== 'wrap_up';
+  // An outside call is placed from available (the phone rings first, then the number).
+  $('form-ligar').hidden = semAgente || estado !== 'available';
   const ocupado = ['ringing', 'on_call', 'wrap_up'].includes(estado);
   $('grupo-proximo').hidden = !ocupado;
   $('btn-proximo').hidden = !ocupado;
@@ -353,6 +355,16 @@ $('btn-pausa').addEventListener('click', () => {
   comando('pause', { reason });
 });
 $('btn-fim-pos').addEventListener('click', () => comando('end_wrap_up'));
+$('form-ligar').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const number = $('ligar-numero').value.trim();
+  if (!number) { aviso('Informe o número.'); return; }
+  const r = await comando('call', { number });
+  if (r.ok) {
+    $('ligar-numero').value = '';
+    aviso('Atenda o seu telefone: em seguida chamamos o número.');
+  }
+});
 $('btn-proximo').addEventListener('click', () => {
   const state = $('proximo-estado').value;
   if (!state) return;
