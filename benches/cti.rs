@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
     AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
-    Outcome, Registration, ScreenPop,
+    Outcome, PopRequest, Registration, ScreenPop,
 };
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, CtiSettings, Hub, HubSettings};
@@ -216,7 +216,7 @@ impl Backend for BenchBackend {
         refused()
     }
 
-    fn screen_pop(&self, _: String, _: Option<String>) -> BoxFuture<'_, ScreenPop> {
+    fn screen_pop(&self, _: PopRequest) -> BoxFuture<'_, ScreenPop> {
         Box::pin(async { ScreenPop::default() })
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
     AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
-    Outcome, Registration, ScreenPop,
+    Outcome, PopRequest, Registration, ScreenPop,
 };
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, Hub, HubSettings};
@@ -161,7 +161,10 @@ impl Backend for Fake {
         })
     }
 
-    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop> {
+    fn screen_pop(&self, request: PopRequest) -> BoxFuture<'_, ScreenPop> {
+        let PopRequest {
+            protocol, queue, ..
+        } = request;
         Box::pin(async move {
             ScreenPop {
                 url: Some(format!(
@@ -849,4 +852,28 @@ async fn a_desktop_back_within_the_grace_time_leaves_the_agent_available() {
         s.commands.try_recv().is_err(),
         "no pause for an agent whose desktop came back"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_follow_a_call_without_a_snapshot_for_those_who_see_the_agent() {
+    let s = server(settings()).await;
+    let (mut ana, _, _) = desktop(s.addr, "ana").await;
+    let (mut sup, _, _) = desktop(s.addr, "sup").await;
+    let (mut bruno, _, _) = desktop(s.addr, "bruno").await;
+    s.fake.set_agent("1001", AgentState::OnCall, None);
+    let seen = until(&mut ana, "figures").await;
+    assert_eq!(seen[0]["type"], "agent_state", "{seen:?}");
+    let figures = seen.last().expect("figures");
+    assert_eq!(figures["targets"]["aht_ms"], 481_000, "{figures}");
+    until(&mut sup, "figures").await;
+    // The talk is over: again.
+    s.fake.set_agent("1001", AgentState::Available, None);
+    until(&mut ana, "figures").await;
+    // bruno does not see 1001: nothing for him but what he asks for.
+    s.fake.set_agent("1002", AgentState::Paused, Some("almoço"));
+    let m = next(&mut bruno).await;
+    assert_eq!(m["type"], "agent_state", "{m}");
+    assert_eq!(m["agent"], "1002", "{m}");
+    send(&mut bruno, json!({"v": 1, "type": "snapshot_request"})).await;
+    assert_eq!(next(&mut bruno).await["type"], "snapshot");
 }

@@ -87,6 +87,15 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         "const t = document.getElementById('estado-nome').textContent; return t !== '—' && t;",
     );
     if state == "Fora das filas" {
+        // Only "pericia" of the agent's queues (the call below goes there).
+        b.wait_for(
+            "the agent's queues offered to log in to",
+            "return document.querySelectorAll('#lista-filas input').length > 1;",
+        );
+        b.eval(
+            "for (const i of document.querySelectorAll('#lista-filas input')) i.checked = i.value === 'pericia';",
+            vec![],
+        );
         b.click("#btn-entrar-filas");
         b.wait_for(
             "logged in to the queues",
@@ -97,6 +106,13 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         b.click("#btn-pronto");
     }
     b.wait_text("#estado-nome", "Disponível");
+    // The contract's targets next to the figures, and the agent's queues live.
+    b.wait_text("#num-tma-meta", "481 s");
+    b.wait_text("#num-ns-meta", "90 %");
+    b.wait_text("#num-tab-meta", "7 %");
+    b.wait_text("#num-iar-meta", "90 %");
+    b.wait_text("#filas tr[data-fila='pericia']", "1 de 1");
+    b.wait_text("#filas tr[data-fila='geral']", "0 de 0");
     b.screenshot("disponivel");
 
     // The agent's phone, then a citizen through the menu: 1 (perícia), 1 (agendar).
@@ -122,6 +138,8 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     b.screenshot("pop");
 
     b.wait_text("#estado-nome", "Em atendimento");
+    // The queue's figures follow without a reload: its one agent is busy now.
+    b.wait_text("#filas tr[data-fila='pericia']", "0 de 1");
     b.select("#registro-codigo", &first_disposition(&b));
     b.fill("#registro-nota", "cidadã pediu agendamento");
     b.click("#btn-registrar");
@@ -134,7 +152,57 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         &format!("#historico tr[data-protocolo='{protocol}']"),
         "atendida",
     );
+    // The caller hung up: without a reload the pop-up says so, today's row has the
+    // conversation's duration and the operator's own count went up.
+    b.wait_text("#pop-estado", "encerrada");
+    let duration = b.wait_for(
+        "the history row shows the call's duration",
+        &format!(
+            "const r = document.querySelector(\"#historico tr[data-protocolo='{protocol}']\"); \
+             const d = r && r.cells[4].textContent; return d && d !== '—' && d;"
+        ),
+    );
+    assert!(
+        duration.as_str().is_some_and(|d| d.contains(':')),
+        "a duration like 0:08: {duration}"
+    );
+    b.wait_text("#num-atendidas-eu", "1");
     b.screenshot("historico");
+
+    // The citizen asked to be called back tomorrow at this time: scheduled from the pop.
+    b.eval(
+        "const d = new Date(Date.now() + 86400000); d.setSeconds(0, 0); \
+         const p = (n) => String(n).padStart(2, '0'); \
+         document.getElementById('retorno-quando').value = \
+           `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;",
+        vec![],
+    );
+    b.fill("#retorno-numero", "61999990000");
+    b.click("#btn-agendar");
+    b.wait_text("#retorno-msg", "Retorno agendado para");
+    b.screenshot("retorno");
+    // The call's log holds the request (the event log is written in batches).
+    let mut asked = Vec::new();
+    for _ in 0..50 {
+        let events = server.api(&format!("/api/calls/{protocol}"))["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        asked = acd_kinds(&events);
+        if asked.iter().any(|k| k == "callback_requested") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(asked.iter().any(|k| k == "callback_requested"), "{asked:?}");
+
+    // Back to available, the operator may call out; this server has no [outbound], and
+    // the page says so in Portuguese.
+    b.wait_text("#estado-nome", "Disponível");
+    b.fill("#ligar-numero", "61999990000");
+    b.click("#btn-ligar");
+    b.wait_text("#aviso", "sem saída para a rede pública");
+    b.screenshot("ligar-sem-saida");
 
     let (_, events) = wait_for_event(&server, "registered");
     let reg = event(&events, "registered");

@@ -222,6 +222,17 @@ impl Engine {
             .min()
     }
 
+    /// The queues an agent is logged in to now (all of theirs, or those they chose).
+    pub fn agent_queues(&self, agent: &AgentId) -> Option<Vec<QueueId>> {
+        let a = &self.agents[*self.agent_ids.get(agent)? as usize];
+        Some(
+            a.members
+                .iter()
+                .map(|m| self.queues[m.queue as usize].id.clone())
+                .collect(),
+        )
+    }
+
     /// An agent's state and how long they have been in it.
     pub fn agent_status(&self, agent: &AgentId) -> Option<(AgentStatus, Duration)> {
         let a = &self.agents[*self.agent_ids.get(agent)? as usize];

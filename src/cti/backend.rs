@@ -102,6 +102,12 @@ pub enum CallCommand {
         to: TransferTarget,
         mode: TransferMode,
     },
+    CompleteTransfer {
+        protocol: String,
+    },
+    CancelTransfer {
+        protocol: String,
+    },
     Call {
         number: String,
     },
@@ -126,6 +132,15 @@ pub struct ScreenPop {
     pub ivr: std::collections::BTreeMap<String, String>,
     pub history: Vec<HistoryEntry>,
     pub url: Option<String>,
+}
+
+/// The screen-pop data the hub asks for: the call, the queue it was offered from and how
+/// long it waited there (for the URL template's `${waited_ms}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopRequest {
+    pub protocol: String,
+    pub queue: Option<String>,
+    pub waited_ms: u64,
 }
 
 /// What the hub knows before the first change: the ACD's agents and queues now.
@@ -162,9 +177,10 @@ pub trait Backend: Send + Sync + 'static {
         registration: Registration,
     ) -> BoxFuture<'_, Result<Outcome, CommandError>>;
 
-    /// Screen-pop data for `protocol` offered from `queue`; the hub waits for it only
-    /// briefly (`SCREEN_POP_WAIT`) and offers the call without it otherwise.
-    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop>;
+    /// Screen-pop data for a call offered; the hub waits for it only briefly
+    /// (`SCREEN_POP_WAIT`) and offers the call without it otherwise. Asked once per call:
+    /// the hub shows the same data to whoever the call is transferred to.
+    fn screen_pop(&self, request: PopRequest) -> BoxFuture<'_, ScreenPop>;
 
     fn initial_state(&self) -> BoxFuture<'_, InitialState>;
 

@@ -19,10 +19,18 @@ use crate::users::Principal;
 use super::backend::{AgentCommand, CommandError, Outcome, Registration};
 use super::hub::{Control, Entry, Fanout, Hub, Plan, RESERVED, REVALIDATE_WAIT, now_ms};
 use super::protocol::{
-    Command, Entity, ErrorCode, Registered, ReplyError, ResyncReason, ServerMessage, Welcome,
+    Command, Entity, ErrorCode, Figures, Registered, ReplyError, ResyncReason, ServerMessage,
+    Welcome,
 };
 use super::session::{Action, Session, close};
 use super::view::visible;
+
+/// How long a figures refresh waits for more changes before reading: with one read at a
+/// time per connection, a busy floor costs a supervisor's desktop at most about one read
+/// of the day's agent log per second.
+const FIGURES_SETTLE: Duration = Duration::from_secs(1);
+/// How long a figures refresh may take before it is given up (the next change retries).
+const FIGURES_FETCH_WAIT: Duration = Duration::from_secs(5);
 
 /// The socket side of a connection while one is attached.
 struct Attached {
@@ -65,6 +73,11 @@ pub(super) struct Connection {
     /// Fan-out items up to this seq are already in the last snapshot.
     skip_until: u64,
     results: mpsc::Sender<Finished>,
+    /// Fresh figures fetched after `Fanout::Figures` come back here.
+    figures: mpsc::Sender<Option<Figures>>,
+    /// A figures fetch is running; `figures_owed`: another is due when it ends.
+    figures_running: bool,
+    figures_owed: bool,
 }
 
 impl Connection {
@@ -98,6 +111,7 @@ impl Connection {
         // Subscribe before the snapshot so nothing falls between them.
         let mut fanout = hub.fanout.subscribe();
         let (results, mut finished) = mpsc::channel(64);
+        let (figures, mut fetched) = mpsc::channel(1);
         let settings = hub.settings.clone();
         let mut conn = Connection {
             session: Session::new(
@@ -111,6 +125,9 @@ impl Connection {
             overflowed: false,
             skip_until: 0,
             results,
+            figures,
+            figures_running: false,
+            figures_owed: false,
         };
         info!(user = %conn.principal.user, agent = ?conn.principal.agent, connection = %id, "CTI desktop connected");
         let welcome = ServerMessage::Welcome(Welcome {
@@ -172,6 +189,15 @@ impl Connection {
                     }
                     Err(broadcast::error::RecvError::Closed) => ended = true,
                 },
+                Some(figures) = fetched.recv() => {
+                    conn.figures_running = false;
+                    if let Some(figures) = figures {
+                        conn.send_must(ServerMessage::Figures(figures)).await;
+                    }
+                    if std::mem::take(&mut conn.figures_owed) {
+                        conn.fetch_figures();
+                    }
+                }
                 Some((cid, entity, result, registration)) = finished.recv() => {
                     conn.finish(cid, entity, result, registration).await;
                 }
@@ -321,6 +347,11 @@ impl Connection {
                 self.resync(ResyncReason::Lagged).await
             }
             Fanout::Resync { .. } => {}
+            Fanout::Figures { seq, audience } => {
+                if *seq > self.skip_until && visible(&self.principal, audience) {
+                    self.fetch_figures();
+                }
+            }
             Fanout::Event {
                 seq,
                 audience,
@@ -343,6 +374,28 @@ impl Connection {
                 self.write_must(frame).await;
             }
         }
+    }
+
+    /// Fetches today's figures again in a task of its own (a database read), at most one at
+    /// a time: changes during a fetch make one more after it. A short pause first lets a
+    /// burst of changes (talk over, wrap-up over) cost one read.
+    fn fetch_figures(&mut self) {
+        if self.figures_running {
+            self.figures_owed = true;
+            return;
+        }
+        self.figures_running = true;
+        let backend = self.hub.backend.clone();
+        let who = self.principal.clone();
+        let out = self.figures.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(FIGURES_SETTLE).await;
+            let figures = tokio::time::timeout(FIGURES_FETCH_WAIT, backend.figures(who))
+                .await
+                .ok()
+                .flatten();
+            let _ = out.send(figures).await;
+        });
     }
 
     /// Writes a numbered frame (a reply, resync or snapshot must not be lost: it may wait

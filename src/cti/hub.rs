@@ -16,7 +16,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::bus::{Bus, Published};
+use crate::bus::{AgentState, Bus, Change, Published};
 use crate::users::{Principal, Role};
 
 use super::CtiSettings;
@@ -77,6 +77,12 @@ pub(super) enum Fanout {
     },
     Resync {
         seq: u64,
+    },
+    /// Today's figures moved (an agent of the audience answered or finished a call): each
+    /// connection that sees the agent asks for its own figures again.
+    Figures {
+        seq: u64,
+        audience: Audience,
     },
 }
 
@@ -187,14 +193,15 @@ impl Hub {
     async fn on_change(&self, published: &Published) {
         let wanted = self.shared().view.needs_screen_pop(&published.change);
         let pop = match wanted {
-            Some((protocol, queue)) => {
-                tokio::time::timeout(SCREEN_POP_WAIT, self.backend.screen_pop(protocol, queue))
+            Some(request) => {
+                tokio::time::timeout(SCREEN_POP_WAIT, self.backend.screen_pop(request))
                     .await
                     .ok()
             }
             None => None,
         };
         let mut shared = self.shared();
+        let figures = figures_moved(&shared.view, &published.change);
         for addressed in shared.view.apply(&published.change, pop) {
             shared.seq += 1;
             let item = Fanout::Event {
@@ -204,6 +211,13 @@ impl Hub {
             };
             // No connection is not an error.
             let _ = self.fanout.send(Arc::new(item));
+        }
+        if let Some(audience) = figures {
+            shared.seq += 1;
+            let seq = shared.seq;
+            let _ = self
+                .fanout
+                .send(Arc::new(Fanout::Figures { seq, audience }));
         }
     }
 
@@ -386,6 +400,20 @@ impl Hub {
                     CallCommand::Transfer { protocol, to, mode },
                 ))
             }
+            Command::CompleteTransfer { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::CompleteTransfer { protocol },
+                ))
+            }
+            Command::CancelTransfer { protocol } => {
+                live(&protocol)?;
+                Ok(Plan::Call(
+                    agent.clone(),
+                    CallCommand::CancelTransfer { protocol },
+                ))
+            }
             Command::Call { number } => Ok(Plan::Call(agent.clone(), CallCommand::Call { number })),
             Command::ScheduleCallback {
                 protocol,
@@ -441,12 +469,34 @@ impl Plan {
                 | CallCommand::Hold { protocol }
                 | CallCommand::Resume { protocol }
                 | CallCommand::Dtmf { protocol, .. }
-                | CallCommand::Transfer { protocol, .. } => Some(Entity::Call(protocol.clone())),
+                | CallCommand::Transfer { protocol, .. }
+                | CallCommand::CompleteTransfer { protocol }
+                | CallCommand::CancelTransfer { protocol } => Some(Entity::Call(protocol.clone())),
                 CallCommand::Call { .. } | CallCommand::ScheduleCallback { .. } => None,
             },
             Plan::Register(..) => None,
         }
     }
+}
+
+/// Whether an agent's change moves today's figures (a call answered, its talk or wrap-up
+/// over): the audience that should fetch them again.
+fn figures_moved(view: &View, change: &Change) -> Option<Audience> {
+    let Change::Agent(a) = change else {
+        return None;
+    };
+    let old = view.agent(&a.agent);
+    if old.is_some_and(|o| o.version >= a.version) {
+        return None;
+    }
+    let before = old.map(|o| o.state);
+    let counted =
+        |s: Option<AgentState>| matches!(s, Some(AgentState::OnCall | AgentState::WrapUp));
+    let moved = before != Some(a.state) && (a.state == AgentState::OnCall || counted(before));
+    moved.then(|| Audience::Agent {
+        agent: a.agent.clone(),
+        queues: a.queues.clone(),
+    })
 }
 
 pub(super) async fn close_socket(mut socket: WebSocket, code: u16, reason: &'static str) {

@@ -3,10 +3,11 @@
 //! registrations through the store (published on the bus), the screen-pop from the ACD's
 //! offer context, and today's figures from the agent log. No SIP here.
 //!
-//! Limits: `answer` and `call` need the agent's phone (refused `unavailable`);
-//! `schedule_callback` and attended transfers are refused `unavailable` for now; logging
-//! in to part of one's queues is refused (`bad_args`). Every refused command that touches
-//! someone else's call or needs another role is written to the audit log.
+//! `call` and `schedule_callback` are in `live_callback`.
+//!
+//! Limits: `answer` needs the agent's phone to pick up on request (refused `unavailable`).
+//! Every refused command that touches someone else's call or needs another role is
+//! written to the audit log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 
 use super::backend::{
     AgentCommand, AuthError, Backend, BoxFuture, CallCommand, CommandError, Credential,
-    InitialState, Outcome, Registration, ScreenPop,
+    InitialState, Outcome, PopRequest, Registration, ScreenPop,
 };
 use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
 use crate::acd::{AgentId, CallId, SystemPause};
@@ -92,22 +93,28 @@ impl Live {
         let reason_known = |r: &str| config.engine_config().pause_reasons.iter().any(|p| p == r);
         let command = match command {
             AgentCommand::Login { queues } => {
-                if let Some(queues) = queues {
-                    let mut asked: Vec<&str> = queues.iter().map(String::as_str).collect();
-                    let mut own: Vec<&str> = configured.queues.iter().map(|q| q.as_str()).collect();
-                    asked.sort_unstable();
-                    asked.dedup();
-                    own.sort_unstable();
-                    if asked != own {
-                        return Err(refuse(
-                            ErrorCode::BadArgs,
-                            "o login vale para todas as filas do agente",
-                        ));
-                    }
+                let own: Vec<&str> = configured.queues.iter().map(|q| q.as_str()).collect();
+                if queues.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(refuse(ErrorCode::BadArgs, "escolha ao menos uma fila"));
                 }
-                AcdCommand::Login {
-                    agent: AgentId::new(agent.as_str()),
-                    ready: false,
+                let mut asked: Vec<String> = queues.unwrap_or_default();
+                asked.sort_unstable();
+                asked.dedup();
+                if let Some(q) = asked.iter().find(|q| !own.contains(&q.as_str())) {
+                    info!(%agent, queue = %q, "CTI login to a queue the agent does not serve");
+                    return Err(refuse(ErrorCode::BadArgs, "fila que não é do agente"));
+                }
+                if asked.is_empty() || asked.len() == own.len() {
+                    AcdCommand::Login {
+                        agent: AgentId::new(agent.as_str()),
+                        ready: false,
+                    }
+                } else {
+                    AcdCommand::LoginTo {
+                        agent: AgentId::new(agent.as_str()),
+                        ready: false,
+                        queues: asked,
+                    }
                 }
             }
             AgentCommand::Logout => AcdCommand::Logout,
@@ -158,39 +165,35 @@ impl Live {
             CallCommand::Answer { .. } => {
                 return Err(refuse(ErrorCode::Unavailable, "atenda pelo telefone"));
             }
-            CallCommand::Call { .. } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "chamadas ativas ainda não disponíveis",
-                ));
+            CallCommand::Call { number } => {
+                return self.place_call(&agent, &number).await;
             }
-            CallCommand::ScheduleCallback { .. } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "agendamento ainda não disponível",
-                ));
-            }
-            CallCommand::Transfer {
-                mode: TransferMode::Attended,
-                ..
+            CallCommand::ScheduleCallback {
+                protocol,
+                at_ms,
+                number,
             } => {
-                return Err(refuse(
-                    ErrorCode::Unavailable,
-                    "transferência assistida ainda não disponível",
-                ));
+                return self
+                    .schedule_callback(&agent, protocol, at_ms, number)
+                    .await;
             }
             CallCommand::HangUp { protocol } => (protocol, FloorCommand::HangUp),
             CallCommand::Hold { protocol } => (protocol, FloorCommand::Hold),
             CallCommand::Resume { protocol } => (protocol, FloorCommand::Resume),
             CallCommand::Dtmf { protocol, digits } => (protocol, FloorCommand::Dtmf { digits }),
-            CallCommand::Transfer { protocol, to, .. } => {
+            CallCommand::Transfer { protocol, to, mode } => {
                 let to = match to {
                     TransferTarget::Agent(a) => crate::floor::calls::TransferTarget::Agent(a),
                     TransferTarget::Queue(q) => crate::floor::calls::TransferTarget::Queue(q),
                     TransferTarget::Number(n) => crate::floor::calls::TransferTarget::Number(n),
                 };
-                (protocol, FloorCommand::Transfer { to, blind: true })
+                let blind = mode == TransferMode::Blind;
+                (protocol, FloorCommand::Transfer { to, blind })
             }
+            CallCommand::CompleteTransfer { protocol } => {
+                (protocol, FloorCommand::CompleteTransfer)
+            }
+            CallCommand::CancelTransfer { protocol } => (protocol, FloorCommand::CancelTransfer),
         };
         // The hub checked its view; the ACD is the authority on whose call it is.
         if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {
@@ -215,7 +218,10 @@ impl Live {
                 FloorError::NotHeld => {
                     refuse(ErrorCode::InvalidState, "a chamada não está em espera")
                 }
-                FloorError::Invalid(_) => refuse(ErrorCode::InvalidState, "não é possível agora"),
+                FloorError::Invalid(why) => {
+                    info!(%protocol, %why, "CTI call command refused by the call");
+                    refuse(ErrorCode::InvalidState, invalid_text(&why))
+                }
                 FloorError::Unsupported(_) => {
                     refuse(ErrorCode::Unavailable, "ainda não disponível")
                 }
@@ -292,7 +298,12 @@ impl Live {
         Ok(Outcome::default())
     }
 
-    async fn pop(&self, protocol: String, queue: Option<String>) -> ScreenPop {
+    async fn pop(&self, request: PopRequest) -> ScreenPop {
+        let PopRequest {
+            protocol,
+            queue,
+            waited_ms,
+        } = request;
         let (Ok(acd), Ok(parsed)) = (self.acd(), protocol.parse::<Protocol>()) else {
             return ScreenPop::default();
         };
@@ -332,7 +343,7 @@ impl Live {
             &self.store,
             &source,
             &queue,
-            0,
+            waited_ms,
             config.acd.screen_pop_history,
             &config.dispositions,
         )
@@ -412,9 +423,50 @@ impl Live {
         Some(Figures {
             own: own.figures(),
             group: group.figures(),
-            targets: BTreeMap::new(),
+            targets: contract_targets(),
         })
     }
+}
+
+/// The operator's words for the call's refusals that an operator can act on.
+fn invalid_text(why: &str) -> &'static str {
+    if why.contains("no transfer under way") {
+        "nenhuma transferência em andamento"
+    } else if why.contains("not answered yet") {
+        "o destino ainda não atendeu"
+    } else if why.contains("transfer is under way") {
+        "já há uma transferência em andamento"
+    } else {
+        "não é possível agora"
+    }
+}
+
+/// The contract's targets (the tender's service levels: NS ≥ 90 %, TAB ≤ 7 %,
+/// TMA ≤ 481 s, IAR ≥ 90 %), shown next to the figures. The config has no contract
+/// section of its own yet; when one comes, these come from it.
+fn contract_targets() -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::from([
+        ("service_level".into(), 0.9.into()),
+        ("abandon_rate".into(), 0.07.into()),
+        ("aht_ms".into(), 481_000.into()),
+        ("registration_rate".into(), 0.9.into()),
+    ])
+}
+
+/// An agent user sees the queues their agent serves (the user's own list is for
+/// supervisors' scope and is usually empty for an agent).
+fn with_agent_queues(mut p: Principal, config: &crate::config::Config) -> Principal {
+    if p.role == Role::Agent
+        && let Some(agent) = p.agent.as_deref()
+        && let Some(a) = config.agents.iter().find(|a| a.id == agent)
+    {
+        for q in &a.queues {
+            if !p.queues.iter().any(|x| x == q.as_str()) {
+                p.queues.push(q.as_str().to_owned());
+            }
+        }
+    }
+    p
 }
 
 /// One day's counts for an agent or a group.
@@ -448,6 +500,7 @@ impl Backend for Live {
                 Credential::Session(cookie) => self.sessions.principal(&cookie).await,
                 Credential::Ticket(ticket) => self.sessions.redeem_ticket(&ticket).await,
             }
+            .map(|p| with_agent_queues(p, &self.floor.config()))
             .map_err(auth_error)
         })
     }
@@ -462,7 +515,7 @@ impl Backend for Live {
                 session,
             };
             match self.sessions.still_valid(&p).await {
-                Ok(p) => Ok(p),
+                Ok(p) => Ok(with_agent_queues(p, &self.floor.config())),
                 Err(crate::users::AuthError::Store(e)) => {
                     // A database blip is not a logout: outlast the hub's wait so the
                     // connection is kept and checked again at the next heartbeat.
@@ -502,8 +555,8 @@ impl Backend for Live {
         Box::pin(async move { self.run_register(&who, agent, registration).await })
     }
 
-    fn screen_pop(&self, protocol: String, queue: Option<String>) -> BoxFuture<'_, ScreenPop> {
-        Box::pin(self.pop(protocol, queue))
+    fn screen_pop(&self, request: PopRequest) -> BoxFuture<'_, ScreenPop> {
+        Box::pin(self.pop(request))
     }
 
     fn initial_state(&self) -> BoxFuture<'_, InitialState> {

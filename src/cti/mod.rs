@@ -11,12 +11,14 @@
 //! - `ws`: the axum endpoint (credential, Origin).
 //!
 //! Limits: state comes from the bus only (plus an initial state), so a call that began
-//! before the hub did is not shown; figures are sent in snapshots, not pushed.
+//! before the hub did is not shown; figures are read again per connection when an agent
+//! it sees answers or finishes a call (one read at a time per connection).
 
 pub mod backend;
 mod connection;
 pub mod hub;
 pub mod live;
+mod live_callback;
 pub mod protocol;
 pub mod session;
 pub mod view;

@@ -178,6 +178,18 @@ pub struct OfferedCall {
     pub history: Vec<HistoryEntry>,
     /// The queue's screen-pop URL template, filled.
     pub url: Option<String>,
+    /// Set when another agent transferred the call here (blind, or the consultation of
+    /// an attended transfer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferOrigin>,
+}
+
+/// Where a transferred call comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TransferOrigin {
+    /// The agent who transferred it.
+    pub from: String,
+    pub mode: TransferMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -358,6 +370,14 @@ pub enum Command {
         to: TransferTarget,
         mode: TransferMode,
     },
+    /// The attended transfer's target (who answered) takes the agent's place.
+    CompleteTransfer {
+        protocol: String,
+    },
+    /// The attended transfer is called off: the caller is back with the agent.
+    CancelTransfer {
+        protocol: String,
+    },
     Call {
         number: String,
     },
@@ -389,6 +409,8 @@ pub const COMMANDS: &[&str] = &[
     "resume",
     "dtmf",
     "transfer",
+    "complete_transfer",
+    "cancel_transfer",
     "call",
     "schedule_callback",
     "register",

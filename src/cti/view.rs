@@ -12,10 +12,10 @@ use crate::bus::{AgentChange, AgentState, Change, QueueChange};
 use crate::events::{EventKind, Party};
 use crate::users::{Principal, Role};
 
-use super::backend::{InitialState, ScreenPop};
+use super::backend::{InitialState, PopRequest, ScreenPop};
 use super::protocol::{
     AgentStateBody, Call, CallEnded, CallMissed, CallState, CallUpdate, MissReason, OfferedCall,
-    QueueStats, ServerMessage, Snapshot, WrapUp,
+    QueueStats, ServerMessage, Snapshot, TransferMode, TransferOrigin, WrapUp,
 };
 
 /// Ended calls remembered per agent for `register`.
@@ -59,6 +59,13 @@ struct LiveCall {
     /// The agent the call was last offered to (one `call_offered` per offer).
     offered_to: Option<String>,
     answered: bool,
+    /// The screen-pop data of the first offer, shown again to whoever the call is
+    /// transferred to (the ACD's offer context is gone by then).
+    pop: Option<ScreenPop>,
+    /// The ACD's wait before the first offer.
+    waited_ms: Option<u64>,
+    /// The last transfer, shown on the next offer.
+    transfer: Option<TransferOrigin>,
 }
 
 #[derive(Debug, Default)]
@@ -170,17 +177,41 @@ impl View {
                 .is_some_and(|r| r.iter().any(|p| p == protocol))
     }
 
-    /// When a change is an offer to an agent, the call and queue its screen pop is for.
-    pub fn needs_screen_pop(&self, change: &Change) -> Option<(String, Option<String>)> {
-        match change {
-            Change::Call(ev) => match &ev.kind {
-                EventKind::Acd {
-                    event: AcdEvent::Offered { queue, .. },
-                } => Some((ev.protocol.to_string(), Some(queue.to_string()))),
-                _ => None,
-            },
-            _ => None,
+    /// When a change offers a call to an agent whose screen-pop data the view does not
+    /// hold yet: the call, its queue and how long it waited.
+    pub fn needs_screen_pop(&self, change: &Change) -> Option<PopRequest> {
+        let Change::Call(ev) = change else {
+            return None;
+        };
+        let protocol = ev.protocol.to_string();
+        let call = self.calls.get(&protocol);
+        if call.is_some_and(|c| c.pop.is_some()) {
+            return None;
         }
+        let (queue, waited_ms) = match &ev.kind {
+            EventKind::Acd {
+                event:
+                    AcdEvent::Offered {
+                        queue, waited_ms, ..
+                    },
+            } => (Some(queue.to_string()), *waited_ms),
+            EventKind::Ringing { agent, .. }
+                if call.is_some_and(|c| c.offered_to.as_deref() != Some(agent)) =>
+            {
+                let c = call?;
+                (c.queue.clone(), c.waited_ms.unwrap_or(0))
+            }
+            EventKind::TransferStarted { .. } => {
+                let c = call?;
+                (c.queue.clone(), c.waited_ms.unwrap_or(0))
+            }
+            _ => return None,
+        };
+        Some(PopRequest {
+            protocol,
+            queue,
+            waited_ms,
+        })
     }
 
     /// Applies one change; returns the events it makes. `pop` is the screen-pop data when
@@ -281,8 +312,17 @@ impl View {
                     since_ms: at_ms,
                     offered_to: None,
                     answered: false,
+                    pop: None,
+                    waited_ms: None,
+                    transfer: None,
                 },
             );
+            return vec![];
+        }
+        if matches!(kind, EventKind::Registered { .. }) {
+            // A disposition is numbered in its own range, far above the call's events
+            // (`store::registration`): taken as the call's version it would make the rest
+            // of the call (its hang-up) look stale. The `registered` reply tells the desktop.
             return vec![];
         }
         let Some(call) = self.calls.get_mut(&protocol) else {
@@ -320,24 +360,15 @@ impl View {
                     call.agent = Some(agent.to_string());
                     call.state = CallState::Ringing;
                     call.offered_to = Some(agent.to_string());
-                    let pop = pop.unwrap_or_default();
-                    out.push(Addressed {
-                        audience: audience(call),
-                        message: ServerMessage::CallOffered {
-                            call: OfferedCall {
-                                protocol: protocol.clone(),
-                                version,
-                                caller: call.caller.clone(),
-                                did: call.did.clone(),
-                                queue: call.queue.clone(),
-                                waited_ms: *waited_ms,
-                                ivr: pop.ivr,
-                                history: pop.history,
-                                url: pop.url,
-                            },
-                            command_id: None,
-                        },
-                    });
+                    call.waited_ms.get_or_insert(*waited_ms);
+                    out.push(offer(
+                        call,
+                        &protocol,
+                        version,
+                        agent.as_str(),
+                        *waited_ms,
+                        pop,
+                    ));
                 }
                 AcdEvent::OfferCancelled { agent, reason, .. } => {
                     let reason = match reason {
@@ -388,24 +419,62 @@ impl View {
                 call.agent = Some(agent.clone());
                 call.state = CallState::Ringing;
                 call.offered_to = Some(agent.clone());
-                let pop = pop.unwrap_or_default();
-                out.push(Addressed {
-                    audience: audience(call),
-                    message: ServerMessage::CallOffered {
-                        call: OfferedCall {
-                            protocol: protocol.clone(),
-                            version,
-                            caller: call.caller.clone(),
-                            did: call.did.clone(),
-                            queue: call.queue.clone(),
-                            waited_ms: u64::try_from(at_ms - call.since_ms).unwrap_or(0),
-                            ivr: pop.ivr,
-                            history: pop.history,
-                            url: pop.url,
-                        },
-                        command_id: None,
-                    },
+                let waited = call
+                    .waited_ms
+                    .unwrap_or_else(|| u64::try_from(at_ms - call.since_ms).unwrap_or(0));
+                out.push(offer(call, &protocol, version, agent, waited, pop));
+            }
+            EventKind::TransferStarted { from, to } => {
+                // The consultation's callee sees the caller's pop while they talk to `from`.
+                call.transfer = Some(TransferOrigin {
+                    from: from.clone(),
+                    mode: TransferMode::Attended,
                 });
+                if let Some(target) = to.strip_prefix("agent:") {
+                    call.offered_to = Some(target.to_owned());
+                    let waited = call.waited_ms.unwrap_or(0);
+                    out.push(offer(call, &protocol, version, target, waited, pop));
+                }
+            }
+            EventKind::TransferFailed { to, .. } => {
+                if let Some(target) = to.strip_prefix("agent:") {
+                    out.extend(missed(
+                        call,
+                        &protocol,
+                        version,
+                        target,
+                        MissReason::Cancelled,
+                    ));
+                }
+                call.transfer = None;
+            }
+            EventKind::Transferred { from, to, blind } => {
+                // The agent who let the call go is told where it went; the next agent's
+                // offer or answer carries the origin.
+                out.push(Addressed {
+                    audience: Audience::Call {
+                        agent: Some(from.clone()),
+                        queue: call.queue.clone(),
+                    },
+                    message: ServerMessage::CallTransferred(CallUpdate {
+                        protocol: protocol.clone(),
+                        version,
+                        agent: Some(from.clone()),
+                        by: Some("agent".into()),
+                        to: Some(to.clone()),
+                        command_id: None,
+                    }),
+                });
+                if *blind {
+                    call.transfer = Some(TransferOrigin {
+                        from: from.clone(),
+                        mode: TransferMode::Blind,
+                    });
+                    if call.agent.as_deref() == Some(from.as_str()) {
+                        call.agent = None;
+                        call.state = CallState::Waiting;
+                    }
+                }
             }
             EventKind::AgentAnswered { agent } | EventKind::Bridged { agent } => {
                 out.extend(answered(call, agent, update(call, None, None)));
@@ -551,6 +620,43 @@ fn missed(
     })
 }
 
+/// The `call_offered` of `call` to `agent`, with the screen-pop data: `pop` when the
+/// backend just gave it (kept for later offers), else what the call already holds.
+fn offer(
+    call: &mut LiveCall,
+    protocol: &str,
+    version: u64,
+    agent: &str,
+    waited_ms: u64,
+    pop: Option<ScreenPop>,
+) -> Addressed {
+    if pop.is_some() {
+        call.pop = pop;
+    }
+    let pop = call.pop.clone().unwrap_or_default();
+    Addressed {
+        audience: Audience::Call {
+            agent: Some(agent.to_owned()),
+            queue: call.queue.clone(),
+        },
+        message: ServerMessage::CallOffered {
+            call: OfferedCall {
+                protocol: protocol.to_owned(),
+                version,
+                caller: call.caller.clone(),
+                did: call.did.clone(),
+                queue: call.queue.clone(),
+                waited_ms,
+                ivr: pop.ivr,
+                history: pop.history,
+                url: pop.url,
+                transfer: call.transfer.clone(),
+            },
+            command_id: None,
+        },
+    }
+}
+
 /// A party's name as calls are stored (`crate::store::event::party_name`).
 fn party_name(p: Party) -> &'static str {
     match p {
@@ -563,10 +669,13 @@ fn party_name(p: Party) -> &'static str {
 /// The first of the answer signals (ACD answered, agent answered, bridged) makes the one
 /// `call_answered`.
 fn answered(call: &mut LiveCall, agent: &str, mut update: CallUpdate) -> Option<Addressed> {
-    call.agent = Some(agent.to_owned());
-    if call.answered {
+    // Once per agent: a transfer's callee gets their own.
+    if call.agent.as_deref() == Some(agent)
+        && matches!(call.state, CallState::Talking | CallState::Held)
+    {
         return None;
     }
+    call.agent = Some(agent.to_owned());
     call.answered = true;
     call.state = CallState::Talking;
     update.agent = Some(agent.to_owned());

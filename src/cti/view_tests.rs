@@ -188,3 +188,153 @@ fn an_older_agent_version_is_dropped_and_wrap_up_is_announced() {
     assert_eq!(out.len(), 2);
     assert!(matches!(out[1].message, ServerMessage::WrapUp(_)));
 }
+
+/// Offered from "sac" to 1001 (with pop data) and answered.
+fn talking_with_1001(view: &mut View) {
+    view.apply(&offered(false), None);
+    view.apply(
+        &acd(
+            1,
+            AcdEvent::Offered {
+                call: CallId("20261207-000001".into()),
+                agent: AgentId("1001".into()),
+                queue: QueueId("sac".into()),
+                waited_ms: 7_000,
+            },
+        ),
+        Some(ScreenPop {
+            ivr: [("cpf".to_string(), "12345678900".to_string())].into(),
+            ..ScreenPop::default()
+        }),
+    );
+    view.apply(
+        &call(
+            2,
+            EventKind::Bridged {
+                agent: "1001".into(),
+            },
+        ),
+        None,
+    );
+}
+
+#[test]
+fn a_registration_does_not_make_the_hang_up_look_stale() {
+    let mut view = View::default();
+    talking_with_1001(&mut view);
+    // Registrations are numbered far above the call's own events.
+    let reg = call(
+        1_000_000,
+        EventKind::Registered {
+            agent: "1001".into(),
+            code: "informacao".into(),
+            note: String::new(),
+        },
+    );
+    assert!(view.apply(&reg, None).is_empty());
+    let out = view.apply(
+        &call(
+            3,
+            EventKind::HungUp {
+                by: crate::events::Party::Caller,
+                cause: "normal".into(),
+                sip_status: None,
+            },
+        ),
+        None,
+    );
+    assert!(
+        matches!(out[0].message, ServerMessage::CallEnded(_)),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_callee_of_a_transfer_gets_the_pop_with_its_origin() {
+    let mut view = View::default();
+    talking_with_1001(&mut view);
+    // Attended: 1002 is rung for the consultation and sees the caller's pop.
+    let change = call(
+        3,
+        EventKind::TransferStarted {
+            from: "1001".into(),
+            to: "agent:1002".into(),
+        },
+    );
+    assert_eq!(view.needs_screen_pop(&change), None, "the pop is kept");
+    let out = view.apply(&change, None);
+    let ServerMessage::CallOffered { call: c, .. } = &out[0].message else {
+        panic!("an offer to the callee: {out:?}")
+    };
+    assert!(visible(
+        &principal(Role::Agent, Some("1002"), &[]),
+        &out[0].audience
+    ));
+    assert_eq!(c.ivr.get("cpf").map(String::as_str), Some("12345678900"));
+    assert_eq!(c.waited_ms, 7_000);
+    assert_eq!(
+        c.transfer,
+        Some(TransferOrigin {
+            from: "1001".into(),
+            mode: TransferMode::Attended
+        })
+    );
+    // Completed: 1001 is told where it went, 1002 gets its own call_answered.
+    let out = view.apply(
+        &call(
+            4,
+            EventKind::Transferred {
+                from: "1001".into(),
+                to: "agent:1002".into(),
+                blind: false,
+            },
+        ),
+        None,
+    );
+    let ServerMessage::CallTransferred(t) = &out[0].message else {
+        panic!("transferred: {out:?}")
+    };
+    assert_eq!(t.agent.as_deref(), Some("1001"));
+    let out = view.apply(
+        &call(
+            5,
+            EventKind::Bridged {
+                agent: "1002".into(),
+            },
+        ),
+        None,
+    );
+    let ServerMessage::CallAnswered(a) = &out[0].message else {
+        panic!("answered by 1002: {out:?}")
+    };
+    assert_eq!(a.agent.as_deref(), Some("1002"));
+    assert!(view.has_live_call("1002", "20261207-000001"));
+
+    // Blind, on to 1003 (rung straight): offered with the origin.
+    view.apply(
+        &call(
+            6,
+            EventKind::Transferred {
+                from: "1002".into(),
+                to: "agent:1003".into(),
+                blind: true,
+            },
+        ),
+        None,
+    );
+    let out = view.apply(
+        &call(
+            7,
+            EventKind::Ringing {
+                agent: "1003".into(),
+                contact: "sip:1003@x".into(),
+            },
+        ),
+        None,
+    );
+    let ServerMessage::CallOffered { call: c, .. } = &out[0].message else {
+        panic!("an offer to 1003: {out:?}")
+    };
+    assert_eq!(c.transfer.as_ref().map(|t| t.from.as_str()), Some("1002"));
+    assert_eq!(c.ivr.get("cpf").map(String::as_str), Some("12345678900"));
+}

@@ -33,6 +33,7 @@ mod callbacks;
 #[cfg(test)]
 mod commands_tests;
 mod messages;
+mod outbound;
 mod published;
 mod reload;
 pub use callbacks::CallbackJob;
@@ -112,6 +113,8 @@ struct AcdActor {
     /// Where agent and queue changes are published (`None` in tests without readers).
     bus: Option<crate::bus::Bus>,
     versions: published::Versions,
+    /// Agents' outside calls (the CTI's `call`) and whose they are.
+    outbound: HashMap<CallId, AgentId>,
 }
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
@@ -144,6 +147,7 @@ pub fn spawn(
         callbacks_changed: false,
         bus: callbacks.bus,
         versions: Default::default(),
+        outbound: HashMap::new(),
     };
     if let Some((snapshot, logs)) = callbacks.restored {
         let now = actor.now();
@@ -229,20 +233,41 @@ impl AcdActor {
     }
 
     fn login(&mut self, agent: &AgentId, ready: bool) -> Result<(), AcdError> {
+        self.login_to(agent, ready, None)
+    }
+
+    /// Logs `agent` in to their configured queues, or only to those of `only`.
+    fn login_to(
+        &mut self,
+        agent: &AgentId,
+        ready: bool,
+        only: Option<&[String]>,
+    ) -> Result<(), AcdError> {
         let p = self
             .profiles
             .get(agent)
             .cloned()
             .ok_or_else(|| AcdError::UnknownAgent(agent.clone()))?;
+        let memberships = match only {
+            Some(only) => p
+                .memberships
+                .into_iter()
+                .filter(|m| only.iter().any(|q| q.as_str() == m.queue.as_str()))
+                .collect(),
+            None => p.memberships,
+        };
         self.input(Input::AgentLogin(AgentLogin {
             agent: agent.clone(),
-            memberships: p.memberships,
+            memberships,
             skills: p.skills,
             ready,
         }))
     }
 
     fn request(&mut self, r: AcdRequest) {
+        let Some(r) = self.outbound_report(r) else {
+            return;
+        };
         let result = match r {
             AcdRequest::Enqueue { call, log, notices } => {
                 let id = call.call.clone();
@@ -303,6 +328,11 @@ impl AcdActor {
             } => {
                 let r = match command {
                     AgentCommand::Login { agent, ready } => self.login(&agent, ready),
+                    AgentCommand::LoginTo {
+                        agent,
+                        ready,
+                        queues,
+                    } => self.login_to(&agent, ready, Some(&queues)),
                     AgentCommand::Logout => self.input(Input::AgentLogout { agent }),
                     AgentCommand::Pause { reason } => {
                         self.input(Input::AgentPause { agent, reason })
@@ -338,6 +368,34 @@ impl AcdActor {
                             variables: variables.clone(),
                         });
                 let _ = reply.send(context);
+                return;
+            }
+            AcdRequest::ScheduleCallback {
+                callback,
+                log,
+                reply,
+            } => {
+                let id = callback.call.clone();
+                self.calls.insert(id.clone(), Member { log, notices: None });
+                let r = self.input(Input::ScheduleCallback(callback));
+                if r.is_err() {
+                    self.calls.remove(&id);
+                }
+                // Logged and saved (it must survive a restart) before the reply.
+                self.dispatch();
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+                return;
+            }
+            AcdRequest::AgentCall {
+                agent,
+                call,
+                number,
+                log,
+                reply,
+            } => {
+                let r = self.agent_call(agent, call, number, log);
+                self.dispatch();
+                let _ = reply.send(r);
                 return;
             }
             AcdRequest::DirectCall { agent, call, reply } => {

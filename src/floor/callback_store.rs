@@ -18,7 +18,7 @@ use crate::store::{Store, StoreError};
 
 /// How far a resumed log's numbering jumps past the last stored entry: events still in
 /// the spill journal at the restart keep their own numbers below it.
-const RESUME_GAP: u32 = 1000;
+pub(crate) const RESUME_GAP: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackStoreError {

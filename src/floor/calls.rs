@@ -138,6 +138,11 @@ impl Calls {
         lock(&self.map).keys().cloned().collect()
     }
 
+    /// Whether the call `protocol` is live (its actor still runs).
+    pub fn contains(&self, protocol: &str) -> bool {
+        lock(&self.map).contains_key(protocol)
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.map).len()
     }

@@ -13,6 +13,8 @@ const cti = new Cti({
 window.atendeCti = cti; // for the browser tests and for support at the operator's desk
 
 let pauseReasons = [];
+/** The protocol whose attended transfer this desk started (until done or called off). */
+let consulta = null;
 let dispositions = [];
 
 // ---- messages for the operator -------------------------------------------------------
@@ -117,14 +119,37 @@ function renderEstado() {
   prox.textContent = a?.next_state ? `Depois: ${PROXIMOS[a.next_state] ?? a.next_state}` : '';
   const semAgente = cti.state.agentId === null;
   $('btn-entrar-filas').hidden = semAgente || estado !== 'logged_out';
+  renderEscolhaFilas(semAgente || estado !== 'logged_out');
   $('btn-sair-filas').hidden = semAgente || estado === 'logged_out';
   $('btn-pronto').hidden = semAgente || estado !== 'paused';
   $('btn-pausa').hidden = semAgente || !['available', 'paused'].includes(estado);
   $('motivo-pausa').parentElement.hidden = $('btn-pausa').hidden && !['on_call', 'wrap_up', 'ringing'].includes(estado);
   $('btn-fim-pos').hidden = estado !== 'wrap_up';
+  // An outside call is placed from available (the phone rings first, then the number).
+  $('form-ligar').hidden = semAgente || estado !== 'available';
   const ocupado = ['ringing', 'on_call', 'wrap_up'].includes(estado);
   $('grupo-proximo').hidden = !ocupado;
   $('btn-proximo').hidden = !ocupado;
+}
+
+/** The agent's queues to log in to (all ticked until the operator unticks some). */
+function renderEscolhaFilas(oculto) {
+  const box = $('escolha-filas');
+  const filas = [...cti.state.queues.keys()].sort();
+  box.hidden = oculto || filas.length < 2;
+  const lista = $('lista-filas');
+  const atuais = [...lista.querySelectorAll('input')].map((i) => i.value).join(',');
+  if (atuais === filas.join(',')) return;
+  lista.replaceChildren();
+  for (const f of filas) {
+    const label = document.createElement('label');
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.value = f;
+    input.checked = true;
+    label.append(input, ` ${f}`);
+    lista.append(label);
+  }
 }
 
 function dd(dl, chave, valor) {
@@ -154,7 +179,14 @@ function renderPop() {
   $('pop-titulo').textContent = estado === 'ringing' ? 'Chamada chegando' : 'Chamada';
   $('pop-estado').textContent = {
     ringing: 'tocando', talking: 'em conversa', held: 'em espera', ended: 'encerrada',
+    transferred: 'transferida',
   }[estado] ?? estado;
+  const t = c.transfer;
+  const origem = $('pop-transferencia');
+  origem.hidden = !t;
+  origem.textContent = t
+    ? `Transferida por ${t.from} (${t.mode === 'attended' ? 'consulta' : 'direta'})`
+    : '';
   $('pop-protocolo').textContent = p;
   $('pop-chamador').textContent = c.caller ?? '—';
   $('pop-did').textContent = c.did ?? '—';
@@ -185,6 +217,10 @@ function renderPop() {
   $('btn-espera').textContent = estado === 'held' ? 'Retomar' : 'Colocar em espera';
   $('btn-desligar').hidden = !['talking', 'held', 'ringing'].includes(estado);
   $('form-transferir').hidden = !['talking', 'held'].includes(estado);
+  if (consulta === p && ['ended', 'transferred'].includes(estado)) consulta = null;
+  $('consulta').hidden = consulta !== p;
+  // A callback is scheduled once the call has ended (its log is its own until then).
+  $('form-retorno').hidden = !['ended', 'transferred'].includes(estado);
   // Registered once answered: during the call, in wrap-up or after.
   $('form-registro').hidden = estado === 'ringing';
   const reg = entry?.code;
@@ -222,6 +258,9 @@ function renderNumeros() {
   $('num-ns-eu').textContent = percentual(own.service_level);
   $('num-ns-grupo').textContent = percentual(group.service_level);
   $('num-ns-meta').textContent = percentual(targets.service_level);
+  // Abandonment is a ceiling, registered calls a floor (the contract's IAR).
+  $('num-tab-meta').textContent = Number.isFinite(targets.abandon_rate) ? `≤ ${percentual(targets.abandon_rate)}` : '—';
+  $('num-iar-meta').textContent = Number.isFinite(targets.registration_rate) ? `≥ ${percentual(targets.registration_rate)}` : '—';
   const acima = Number.isFinite(own.aht_ms) && Number.isFinite(targets.aht_ms) && own.aht_ms > targets.aht_ms;
   $('num-tma-eu').classList.toggle('fora-da-meta', acima);
   const nsBaixo = Number.isFinite(group.service_level) && Number.isFinite(targets.service_level)
@@ -300,7 +339,14 @@ function protocoloAtual() {
   return cti.state.pop ?? cti.state.agent?.call ?? null;
 }
 
-$('btn-entrar-filas').addEventListener('click', () => { pedirPermissao(); comando('login'); });
+$('btn-entrar-filas').addEventListener('click', () => {
+  pedirPermissao();
+  const marcadas = [...document.querySelectorAll('#lista-filas input')];
+  const escolhidas = marcadas.filter((i) => i.checked).map((i) => i.value);
+  if (marcadas.length > 0 && escolhidas.length === 0) { aviso('Escolha ao menos uma fila.'); return; }
+  // All of them is the plain login (the server's list may have grown meanwhile).
+  comando('login', escolhidas.length < marcadas.length ? { queues: escolhidas } : {});
+});
 $('btn-sair-filas').addEventListener('click', () => comando('logout'));
 $('btn-pronto').addEventListener('click', () => { pedirPermissao(); comando('ready'); });
 $('btn-pausa').addEventListener('click', () => {
@@ -309,6 +355,16 @@ $('btn-pausa').addEventListener('click', () => {
   comando('pause', { reason });
 });
 $('btn-fim-pos').addEventListener('click', () => comando('end_wrap_up'));
+$('form-ligar').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const number = $('ligar-numero').value.trim();
+  if (!number) { aviso('Informe o número.'); return; }
+  const r = await comando('call', { number });
+  if (r.ok) {
+    $('ligar-numero').value = '';
+    aviso('Atenda o seu telefone: em seguida chamamos o número.');
+  }
+});
 $('btn-proximo').addEventListener('click', () => {
   const state = $('proximo-estado').value;
   if (!state) return;
@@ -330,14 +386,45 @@ $('btn-espera').addEventListener('click', () => {
   const held = cti.state.calls.get(protocol)?.state === 'held';
   comando(held ? 'resume' : 'hold', { protocol });
 });
-$('form-transferir').addEventListener('submit', (ev) => {
+$('form-transferir').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const protocol = protocoloAtual();
   const destino = $('transf-destino').value.trim();
   if (!protocol || !destino) { aviso('Informe o destino da transferência.'); return; }
   const tipo = $('transf-tipo').value;
   const mode = document.querySelector('input[name="modo"]:checked')?.value ?? 'blind';
-  comando('transfer', { protocol, to: { [tipo]: destino }, mode });
+  const r = await comando('transfer', { protocol, to: { [tipo]: destino }, mode });
+  if (r.ok && mode === 'attended') {
+    consulta = protocol;
+    aviso('Consultando o destino; o cidadão aguarda em espera.');
+    renderPop();
+  }
+});
+async function fimDaConsulta(nome) {
+  const protocol = consulta;
+  if (!protocol) return;
+  const r = await comando(nome, { protocol });
+  // Done, called off, or nothing under way any more: the buttons go.
+  if (r.ok || r.error?.code === 'invalid_state' && /nenhuma/.test(r.error.message ?? '')) consulta = null;
+  renderPop();
+}
+$('btn-concluir-transf').addEventListener('click', () => fimDaConsulta('complete_transfer'));
+$('btn-cancelar-transf').addEventListener('click', () => fimDaConsulta('cancel_transfer'));
+$('form-retorno').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const protocol = protocoloAtual();
+  const quando = $('retorno-quando').value;
+  const at = quando ? new Date(quando).getTime() : NaN;
+  if (!protocol || !Number.isFinite(at)) { $('retorno-msg').textContent = 'Informe data e hora.'; return; }
+  const args = { protocol, at_ms: at };
+  const numero = $('retorno-numero').value.trim();
+  if (numero) args.number = numero;
+  $('btn-agendar').disabled = true;
+  const r = await comando('schedule_callback', args);
+  $('btn-agendar').disabled = false;
+  $('retorno-msg').textContent = r.ok
+    ? `Retorno agendado para ${new Date(at).toLocaleString('pt-BR')}`
+    : (r.error?.message ?? 'Agendamento recusado.');
 });
 $('form-registro').addEventListener('submit', async (ev) => {
   ev.preventDefault();

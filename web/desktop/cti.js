@@ -561,7 +561,12 @@ export class Cti extends EventTarget {
       this.remember(msg.protocol, { answered_ms: fields.answered_ms, outcome: 'atendida' });
     }
     if (mine && fields.transferred_to !== undefined) {
-      this.remember(msg.protocol, { outcome: 'transferida', to: fields.transferred_to });
+      this.remember(msg.protocol, { outcome: 'transferida', to: fields.transferred_to, ended_ms: this.serverNow() });
+      // Gone from this desktop: the pop-up stays (for the registration) as transferred.
+      if (msg.by === 'agent' && this.isMe(msg.agent)) {
+        this.state.calls.delete(msg.protocol);
+        if (this.state.pop === msg.protocol) this.state.popCall = { ...call, state: 'transferred' };
+      }
     }
     this.changed('call');
     return true;

@@ -67,6 +67,13 @@ pub enum AgentCommand {
         agent: AgentId,
         ready: bool,
     },
+    /// Log in to only some of the agent's configured queues (the CTI's `login {queues}`);
+    /// a config reload gives the agent all of them again.
+    LoginTo {
+        agent: AgentId,
+        ready: bool,
+        queues: Vec<String>,
+    },
     Logout,
     Pause {
         reason: String,
@@ -149,6 +156,22 @@ pub enum AcdRequest {
     CallbackResult {
         call: CallId,
         outcome: CallbackOutcome,
+    },
+    /// An agent calls an outside number (the CTI's `call`): their phone first, then the
+    /// number through `[outbound]`; `call` is the new call's id, `log` its log.
+    AgentCall {
+        agent: AgentId,
+        call: CallId,
+        number: crate::acd::CallerNumber,
+        log: CallLog,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A callback for a time the citizen asked for (the CTI's `schedule_callback`): a new
+    /// entry with its own log, started like any callback when due.
+    ScheduleCallback {
+        callback: crate::acd::ScheduledCallback,
+        log: CallLog,
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Agent {
         agent: AgentId,
@@ -266,6 +289,52 @@ impl AcdHandle {
             return None;
         }
         rx.await.ok().flatten()
+    }
+
+    /// Places `agent`'s call to an outside `number` under the new call `call`.
+    pub async fn agent_call(
+        &self,
+        agent: AgentId,
+        call: CallId,
+        number: crate::acd::CallerNumber,
+        log: CallLog,
+    ) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        if !self
+            .send(AcdRequest::AgentCall {
+                agent,
+                call,
+                number,
+                log,
+                reply,
+            })
+            .await
+        {
+            return Err("the ACD is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".into()))
+    }
+
+    /// Schedules a callback the citizen asked for at a time; `log` is the new entry's.
+    pub async fn schedule_callback(
+        &self,
+        callback: crate::acd::ScheduledCallback,
+        log: CallLog,
+    ) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        if !self
+            .send(AcdRequest::ScheduleCallback {
+                callback,
+                log,
+                reply,
+            })
+            .await
+        {
+            return Err("the ACD is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the ACD is not running".into()))
     }
 
     /// Makes `agent` busy with the direct call `call`, if they are available.

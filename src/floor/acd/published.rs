@@ -43,12 +43,13 @@ impl AcdActor {
             (None, AgentState::WrapUp) => self.last_offer.get(agent).map(|c| c.to_string()),
             _ => call,
         };
+        // The engine's memberships: all the agent's queues, or those they logged in to.
         let queues = match state {
             AgentState::LoggedOut => Vec::new(),
             _ => self
-                .profiles
-                .get(agent)
-                .map(|p| p.memberships.iter().map(|m| m.queue.to_string()).collect())
+                .engine
+                .agent_queues(agent)
+                .map(|qs| qs.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
         };
         let change = AgentChange {
