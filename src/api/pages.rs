@@ -1,5 +1,5 @@
-//! The bundled web pages: the login page at `/`, the agent desktop at `/desktop/` and
-//! quality monitoring at `/qualidade/`.
+//! The bundled web pages: the login page at `/`, the agent desktop at `/desktop/`,
+//! quality monitoring at `/qualidade/` and the contract's reports at `/relatorios/`.
 //!
 //! The files live in `web/` and are compiled into the binary (`include_str!`), so the
 //! README's one command runs the desktop with no build step and no files to install.
@@ -90,6 +90,26 @@ const PAGES: &[Page] = &[
         content_type: CSS,
         body: include_str!("../../web/qualidade/qualidade.css"),
     },
+    Page {
+        path: "/relatorios/",
+        content_type: HTML,
+        body: include_str!("../../web/relatorios/index.html"),
+    },
+    Page {
+        path: "/relatorios/app.js",
+        content_type: JS,
+        body: include_str!("../../web/relatorios/app.js"),
+    },
+    Page {
+        path: "/relatorios/formato.js",
+        content_type: JS,
+        body: include_str!("../../web/relatorios/formato.js"),
+    },
+    Page {
+        path: "/relatorios/relatorios.css",
+        content_type: CSS,
+        body: include_str!("../../web/relatorios/relatorios.css"),
+    },
 ];
 
 /// The pages' routes; merge into the server's router (outside the `/api` guard).
@@ -102,6 +122,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/qualidade",
             get(|| async { Redirect::permanent("/qualidade/") }),
+        )
+        .route(
+            "/relatorios",
+            get(|| async { Redirect::permanent("/relatorios/") }),
         );
     for (i, page) in PAGES.iter().enumerate() {
         r = r.route(page.path, get(move |headers: HeaderMap| serve(i, headers)));
@@ -207,6 +231,8 @@ mod tests {
             ("/desktop/", HTML),
             ("/desktop/cti.js", JS),
             ("/style.css", CSS),
+            ("/relatorios/", HTML),
+            ("/relatorios/formato.js", JS),
         ] {
             let r = get(path, &[]).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");
