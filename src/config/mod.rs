@@ -17,9 +17,9 @@ mod check;
 mod cti;
 mod desk;
 mod digest;
-pub mod survey;
-pub mod reports;
 pub mod mail;
+pub mod reports;
+pub mod survey;
 pub mod users;
 
 pub use check::Invalid;
