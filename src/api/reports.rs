@@ -9,14 +9,18 @@
 //! - `GET /api/reports/agents?from=&to=[&agent=]` — agent production per day, with totals.
 //!
 //! `format=table` returns the same report as a typed table (`reports::table`: columns with
-//! pt-BR labels and kinds, typed cells, the definitions as notes) for pages and exports.
+//! pt-BR labels and kinds, typed cells, the definitions as notes) for pages and exports;
+//! `format=xlsx|ods|csv` downloads that very table as a file (`export::from_table`) named
+//! in Portuguese (`relatorio-diario-2026-12-07.xlsx`). `/today` has no download.
 //!
 //! Roles (set in `api::router`): admin, auditor, supervisor; an agent is refused. A
 //! supervisor sees the queues of their scope only (their sum when no queue is named) and
 //! callers' numbers with the last four digits only; restricted callers are never shown.
 //! Every response carries the definitions in force and its period.
 
+use axum::body::Body;
 use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -24,7 +28,10 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::{ApiError, ApiState};
+use crate::export::{self, Format, Header, Status};
 use crate::reports::Outcome;
+use crate::reports::report::Report;
+use crate::reports::table::{Table, report_table};
 use crate::store::reports_read::{
     self, CallQuery, NumberView, PeriodError, Queues, ReadError, ReportContext,
 };
@@ -55,23 +62,109 @@ struct Params {
     format: Option<String>,
 }
 
+/// What a report endpoint answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Report,
+    Table,
+    File(Format),
+}
+
 impl Params {
-    fn table(&self) -> Result<bool, ApiError> {
+    fn shape(&self) -> Result<Shape, ApiError> {
         match self.format.as_deref() {
-            None | Some("report") => Ok(false),
-            Some("table") => Ok(true),
-            Some(_) => Err(ApiError::BadRequest("format is report or table")),
+            None | Some("report") => Ok(Shape::Report),
+            Some("table") => Ok(Shape::Table),
+            Some(f) => Format::parse(f)
+                .map(Shape::File)
+                .ok_or(ApiError::BadRequest(
+                    "format is report, table, xlsx, ods or csv",
+                )),
         }
     }
 }
 
-/// The report, or its typed table when asked for.
-fn shaped(r: crate::reports::report::Report, table: bool, title: &str) -> Response {
-    if table {
-        Json(crate::reports::table::report_table(&r, title)).into_response()
-    } else {
-        Json(r).into_response()
+/// The report as JSON, its typed table, or the table as a file named `stem`.
+async fn shaped(r: Report, shape: Shape, title: &str, cx: &ReportContext, stem: &str) -> Response {
+    match shape {
+        Shape::Report => Json(r).into_response(),
+        Shape::Table => Json(report_table(&r, title)).into_response(),
+        Shape::File(format) => {
+            let head = report_header(cx, &r.period.from, &r.period.to, r.provisional);
+            download(&report_table(&r, title), head, format, stem).await
+        }
     }
+}
+
+/// The header block of a downloaded report: its period, zone and definitions.
+pub(crate) fn report_header(cx: &ReportContext, from: &str, to: &str, provisional: bool) -> Header {
+    let tz = cx.definitions.timezone.as_deref().unwrap_or("UTC");
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = zone.to_datetime(jiff::Timestamp::now());
+    let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap_or(now.date());
+    Header {
+        title: String::new(),
+        period: (day(from), day(to)),
+        time_zone: tz.to_owned(),
+        threshold_ms: u64::try_from(cx.definitions.threshold_ms).unwrap_or(0),
+        // A period that reaches today may still change; the report says when it knows.
+        status: if provisional || day(to) >= now.date() {
+            Status::Provisional
+        } else {
+            Status::Closed
+        },
+        definitions_version: cx.definitions.version.clone(),
+        generated_at: now,
+        notes: Vec::new(),
+    }
+}
+
+/// Writes `table` as a `format` file and streams it as `stem.ext`. The file is written to
+/// a private temporary path off the async threads, opened, and unlinked at once: the open
+/// handle keeps it readable while it streams, and nothing is left behind.
+pub(crate) async fn download(
+    table: &Table,
+    header: Header,
+    format: Format,
+    stem: &str,
+) -> Response {
+    let (report, rows) = export::from_table(table, header, &table.title);
+    let path = std::env::temp_dir().join(format!(
+        "atende-download-{}-{}.{}",
+        std::process::id(),
+        rand::random::<u64>(),
+        format.extension()
+    ));
+    let file = tokio::task::spawn_blocking(move || {
+        let done = export::write(format, &report, rows, &path)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::fs::File::open(&path).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_file(&path);
+        done
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let file = match file {
+        Ok(f) => tokio::fs::File::from_std(f),
+        Err(e) => {
+            warn!(error = %e, "reports: writing a download failed");
+            return ApiError::Database.into_response();
+        }
+    };
+    // The name is ASCII by construction (`relatorio-…`), so it needs no quoting rules.
+    let headers = [
+        (header::CONTENT_TYPE, format.mime_type().to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{stem}.{}\"", format.extension()),
+        ),
+    ];
+    (
+        headers,
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response()
 }
 
 fn context(state: &ApiState) -> Result<ReportContext, ApiError> {
@@ -119,11 +212,12 @@ async fn day(
     let cx = context(&state)?;
     let date = need(&p.date, "date is required (YYYY-MM-DD)")?;
     let q = queues(&who, p.queue.as_deref())?;
-    let table = p.table()?;
+    let shape = p.shape()?;
     let r = reports_read::day_report(&state.store, &cx, date, &q)
         .await
         .map_err(read_error)?;
-    Ok(shaped(r, table, "Relatório diário por intervalo"))
+    let stem = format!("relatorio-diario-{date}");
+    Ok(shaped(r, shape, "Relatório diário por intervalo", &cx, &stem).await)
 }
 
 async fn month(
@@ -136,11 +230,12 @@ async fn month(
     let (from, to) =
         reports_read::month_bounds(month).map_err(|_| ApiError::BadRequest("month is YYYY-MM"))?;
     let q = queues(&who, p.queue.as_deref())?;
-    let table = p.table()?;
+    let shape = p.shape()?;
     let r = reports_read::period_report(&state.store, &cx, &from, &to, &q)
         .await
         .map_err(read_error)?;
-    Ok(shaped(r, table, "Relatório mensal por dia"))
+    let stem = format!("relatorio-mensal-{month}");
+    Ok(shaped(r, shape, "Relatório mensal por dia", &cx, &stem).await)
 }
 
 async fn period(
@@ -152,11 +247,12 @@ async fn period(
     let from = need(&p.from, "from is required (YYYY-MM-DD)")?;
     let to = need(&p.to, "to is required (YYYY-MM-DD)")?;
     let q = queues(&who, p.queue.as_deref())?;
-    let table = p.table()?;
+    let shape = p.shape()?;
     let r = reports_read::period_report(&state.store, &cx, from, to, &q)
         .await
         .map_err(read_error)?;
-    Ok(shaped(r, table, "Relatório do período por dia"))
+    let stem = format!("relatorio-periodo-{from}-a-{to}");
+    Ok(shaped(r, shape, "Relatório do período por dia", &cx, &stem).await)
 }
 
 async fn today(
@@ -203,14 +299,18 @@ async fn calls(
         after: p.after.clone(),
         limit: p.limit.unwrap_or(200),
     };
-    let table = p.table()?;
+    let shape = p.shape()?;
     let page = reports_read::call_page(&state.store, &cx, &query, scope, view)
         .await
         .map_err(read_error)?;
-    Ok(if table {
-        Json(reports_read::calls_table(&page)).into_response()
-    } else {
-        Json(page).into_response()
+    Ok(match shape {
+        Shape::Report => Json(page).into_response(),
+        Shape::Table => Json(reports_read::calls_table(&page)).into_response(),
+        Shape::File(format) => {
+            let head = report_header(&cx, from, to, false);
+            let stem = format!("relatorio-chamadas-{from}-a-{to}");
+            download(&reports_read::calls_table(&page), head, format, &stem).await
+        }
     })
 }
 
@@ -236,9 +336,13 @@ async fn agents(
             .collect();
         r.rows.retain(|row| visible.contains(&row.agent.as_str()));
     }
-    Ok(if p.table()? {
-        Json(reports_read::agents_table(&r)).into_response()
-    } else {
-        Json(r).into_response()
+    Ok(match p.shape()? {
+        Shape::Report => Json(r).into_response(),
+        Shape::Table => Json(reports_read::agents_table(&r)).into_response(),
+        Shape::File(format) => {
+            let head = report_header(&cx, from, to, false);
+            let stem = format!("relatorio-atendentes-{from}-a-{to}");
+            download(&reports_read::agents_table(&r), head, format, &stem).await
+        }
     })
 }

@@ -21,10 +21,12 @@ use jiff::civil::{Date, DateTime};
 
 mod csv;
 mod ods;
+mod table;
 mod text;
 mod xlsx;
 
 pub use self::csv::CsvDialect;
+pub use table::from_table;
 pub use text::{format_date, format_duration, format_percent};
 
 /// The rows one sheet holds in Excel and LibreOffice Calc.
