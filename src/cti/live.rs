@@ -186,6 +186,7 @@ impl Live {
                     TransferTarget::Agent(a) => crate::floor::calls::TransferTarget::Agent(a),
                     TransferTarget::Queue(q) => crate::floor::calls::TransferTarget::Queue(q),
                     TransferTarget::Number(n) => crate::floor::calls::TransferTarget::Number(n),
+                    TransferTarget::Survey => crate::floor::calls::TransferTarget::Survey,
                 };
                 let blind = mode == TransferMode::Blind;
                 (protocol, FloorCommand::Transfer { to, blind })
@@ -423,7 +424,7 @@ impl Live {
         Some(Figures {
             own: own.figures(),
             group: group.figures(),
-            targets: contract_targets(),
+            targets: contract_targets(&config.contract),
         })
     }
 }
@@ -441,16 +442,38 @@ fn invalid_text(why: &str) -> &'static str {
     }
 }
 
-/// The contract's targets (the tender's service levels: NS ≥ 90 %, TAB ≤ 7 %,
-/// TMA ≤ 481 s, IAR ≥ 90 %), shown next to the figures. The config has no contract
-/// section of its own yet; when one comes, these come from it.
-fn contract_targets() -> BTreeMap<String, serde_json::Value> {
-    BTreeMap::from([
-        ("service_level".into(), 0.9.into()),
-        ("abandon_rate".into(), 0.07.into()),
-        ("aht_ms".into(), 481_000.into()),
-        ("registration_rate".into(), 0.9.into()),
-    ])
+/// The contract's targets shown next to the figures, from `[contract]` (the tender's
+/// by default: NS ≥ 90 %, TAB ≤ 7 %, TMA ≤ 481 s, IAR ≥ 90 %, ISA ≥ 80 %). Rates are
+/// fractions, TMA in milliseconds. A `[contract]` the server started with is valid; should
+/// it not be, the figures go without targets rather than with invented ones.
+fn contract_targets(
+    settings: &crate::contract::ContractSettings,
+) -> BTreeMap<String, serde_json::Value> {
+    use crate::contract::KpiId;
+    let Ok(contract) = settings.contract() else {
+        return BTreeMap::new();
+    };
+    // Percent tables count in thousandths of a percent; TMA's in milliseconds.
+    let fraction = |id: KpiId| {
+        contract
+            .table(id)
+            .map(|t| serde_json::Value::from(t.target_milli as f64 / 100_000.0))
+    };
+    [
+        ("service_level", fraction(KpiId::Ns)),
+        ("abandon_rate", fraction(KpiId::Tab)),
+        (
+            "aht_ms",
+            contract
+                .table(KpiId::Tma)
+                .map(|t| serde_json::Value::from(t.target_milli)),
+        ),
+        ("registration_rate", fraction(KpiId::Iar)),
+        ("satisfaction_rate", fraction(KpiId::Isa)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+    .collect()
 }
 
 /// An agent user sees the queues their agent serves (the user's own list is for
@@ -580,5 +603,33 @@ impl Backend for Live {
 
     fn refused(&self, who: Principal, target: String, why: String) -> BoxFuture<'_, ()> {
         Box::pin(async move { self.audit_denied(&who, &target, &why).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contract_targets;
+    use crate::contract::{BandSettings, ContractSettings, KpiSettings};
+
+    #[test]
+    fn the_desktop_targets_are_the_contract_in_force() {
+        let tender = contract_targets(&ContractSettings::default());
+        assert_eq!(tender["service_level"], 0.9);
+        assert_eq!(tender["abandon_rate"], 0.07);
+        assert_eq!(tender["aht_ms"], 481_000);
+        assert_eq!(tender["registration_rate"], 0.9);
+        assert_eq!(tender["satisfaction_rate"], 0.8);
+
+        let settings = ContractSettings {
+            tma: Some(KpiSettings {
+                target: 420.0,
+                bands: vec![BandSettings {
+                    limit: None,
+                    discount: 1.0,
+                }],
+            }),
+            ..ContractSettings::default()
+        };
+        assert_eq!(contract_targets(&settings)["aht_ms"], 420_000);
     }
 }

@@ -424,13 +424,15 @@ pub enum NextState {
     LoggedOut,
 }
 
-/// Exactly one of the three.
+/// Exactly one of: `{"agent": id}`, `{"queue": id}`, `{"number": digits}`, or `"survey"`
+/// (the caller goes to the call's satisfaction survey: the agent's part ends; blind only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferTarget {
     Agent(String),
     Queue(String),
     Number(String),
+    Survey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -601,6 +603,17 @@ mod tests {
             Ok(Command::Transfer {
                 protocol: "p".into(),
                 to: TransferTarget::Queue("geral".into()),
+                mode: TransferMode::Blind
+            })
+        );
+        assert_eq!(
+            Command::parse(
+                "transfer",
+                serde_json::json!({"protocol": "p", "to": "survey", "mode": "blind"})
+            ),
+            Ok(Command::Transfer {
+                protocol: "p".into(),
+                to: TransferTarget::Survey,
                 mode: TransferMode::Blind
             })
         );

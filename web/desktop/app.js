@@ -390,10 +390,14 @@ $('form-transferir').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const protocol = protocoloAtual();
   const destino = $('transf-destino').value.trim();
-  if (!protocol || !destino) { aviso('Informe o destino da transferência.'); return; }
   const tipo = $('transf-tipo').value;
-  const mode = document.querySelector('input[name="modo"]:checked')?.value ?? 'blind';
-  const r = await comando('transfer', { protocol, to: { [tipo]: destino }, mode });
+  // The survey needs no destination and is always direct: the operator's part ends there.
+  const pesquisa = tipo === 'survey';
+  if (!protocol || (!pesquisa && !destino)) { aviso('Informe o destino da transferência.'); return; }
+  const mode = pesquisa ? 'blind'
+    : document.querySelector('input[name="modo"]:checked')?.value ?? 'blind';
+  const to = pesquisa ? 'survey' : { [tipo]: destino };
+  const r = await comando('transfer', { protocol, to, mode });
   if (r.ok && mode === 'attended') {
     consulta = protocol;
     aviso('Consultando o destino; o cidadão aguarda em espera.');
