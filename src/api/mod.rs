@@ -54,6 +54,7 @@ pub mod prompts;
 mod prompts_tests;
 mod quality;
 mod registrations;
+mod report_table;
 mod reports;
 mod screen_pop;
 pub mod serve;

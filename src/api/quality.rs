@@ -622,7 +622,7 @@ pub(crate) async fn month_panel(
     let evals = state.store.quality_evaluations(&key).await.map_err(db)?;
     let kpis = Kpis {
         imq: Some(summary(&evals).imq),
-        ..Kpis::from_report(&report.total.kpis)
+        ..report.total.kpis.contract_kpis()
     };
     let panel = contract::panel(&contract, month.first_day(), &kpis);
     Ok((panel, cx, (from, to)))

@@ -10,7 +10,7 @@
 //!
 //! `format=table` returns the same report as a typed table (`reports::table`: columns with
 //! pt-BR labels and kinds, typed cells, the definitions as notes) for pages and exports;
-//! `format=xlsx|ods|csv` downloads that very table as a file (`export::from_table`) named
+//! `format=xlsx|ods|csv` downloads that very table as a file (`api::report_table::from_table`) named
 //! in Portuguese (`relatorio-diario-2026-12-07.xlsx`). `/today` has no download.
 //!
 //! Roles (set in `api::router`): admin, auditor, supervisor; an agent is refused. A
@@ -128,7 +128,7 @@ pub(crate) async fn download(
     format: Format,
     stem: &str,
 ) -> Response {
-    let (report, rows) = export::from_table(table, header, &table.title);
+    let (report, rows) = super::report_table::from_table(table, header, &table.title);
     let path = std::env::temp_dir().join(format!(
         "atende-download-{}-{}.{}",
         std::process::id(),

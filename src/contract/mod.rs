@@ -125,28 +125,6 @@ impl Kpis {
         }
         .filter(|m| m.denominator > 0)
     }
-
-    /// The call KPIs of a report's total (the projector's month report), numerator and
-    /// denominator as the report counted them; IMQ is quality monitoring's, so `None`.
-    pub fn from_report(k: &crate::reports::Kpis) -> Kpis {
-        let ratio = |r: &crate::reports::Ratio| Some(Measured::new(r.numerator, r.denominator));
-        // A mean's total is never negative (durations); clamp rather than wrap if it were.
-        let mean = |m: &crate::reports::Mean| {
-            Some(Measured::new(
-                u64::try_from(m.total_ms).unwrap_or(0),
-                m.count,
-            ))
-        };
-        Kpis {
-            ns: ratio(&k.ns),
-            tab: ratio(&k.tab),
-            tma: mean(&k.tma),
-            tme: mean(&k.tme),
-            iar: ratio(&k.iar),
-            isa: ratio(&k.isa),
-            imq: None,
-        }
-    }
 }
 
 /// The contract in force: targets, penalty tables, invoice value, adaptation period.

@@ -21,12 +21,10 @@ use jiff::civil::{Date, DateTime};
 
 mod csv;
 mod ods;
-mod table;
 mod text;
 mod xlsx;
 
 pub use self::csv::CsvDialect;
-pub use table::from_table;
 pub use text::{format_date, format_duration, format_percent};
 
 /// The rows one sheet holds in Excel and LibreOffice Calc.
@@ -298,7 +296,7 @@ pub struct Report {
 
 impl Report {
     /// Checks a row against the columns before any writer sees it.
-    fn check(&self, index: u64, row: &Row) -> Result<(), ExportError> {
+    pub(crate) fn check(&self, index: u64, row: &Row) -> Result<(), ExportError> {
         if row.len() != self.columns.len() {
             return Err(ExportError::RowWidth {
                 row: index,

@@ -74,6 +74,30 @@ pub struct Kpis {
 }
 
 impl Kpis {
+    /// The call KPIs of this total (the month report's) as the contract panel measures
+    /// them: numerator and denominator as counted here; IMQ is quality monitoring's, so
+    /// `None`. Here rather than in `contract`, which knows nothing of reports.
+    pub fn contract_kpis(&self) -> crate::contract::Kpis {
+        use crate::contract::Measured;
+        let ratio = |r: &Ratio| Some(Measured::new(r.numerator, r.denominator));
+        // A mean's total is never negative (durations); clamp rather than wrap if it were.
+        let mean = |m: &Mean| {
+            Some(Measured::new(
+                u64::try_from(m.total_ms).unwrap_or(0),
+                m.count,
+            ))
+        };
+        crate::contract::Kpis {
+            ns: ratio(&self.ns),
+            tab: ratio(&self.tab),
+            tma: mean(&self.tma),
+            tme: mean(&self.tme),
+            iar: ratio(&self.iar),
+            isa: ratio(&self.isa),
+            imq: None,
+        }
+    }
+
     pub fn from_stats(s: &SlotStats, d: &Definitions) -> Kpis {
         let human = s.human_answered();
         let ivr_ab = if d.ns_counts_ivr_abandons {

@@ -5,7 +5,7 @@
 
 use jiff::civil::Date;
 
-use super::{Cell, Column, Header, Kind, Report, Row};
+use crate::export::{Cell, Column, Header, Kind, Report, Row};
 use crate::reports::table::{Cell as TCell, Kind as TKind, Table};
 
 fn kind(k: TKind) -> Kind {
