@@ -1,11 +1,22 @@
 // The login page: sends the user and password to POST /api/login (the server answers with
-// the session cookie) and opens the desktop. Every failure is told in Portuguese; the
+// the session cookie) and opens the desktop (a wallboard user: the wallboard). Every failure is told in Portuguese; the
 // password never leaves this form except in that one request.
 
 const form = document.getElementById('form-login');
 const erro = document.getElementById('erro-login');
 const botao = document.getElementById('entrar');
 const DESTINO = '/desktop/';
+const PAINEL = '/painel/';
+
+/** Where a logged-in user goes: a wallboard (TV) user to the board, everyone else to the
+ * desktop. */
+async function destino() {
+  try {
+    const r = await fetch('/api/me', { credentials: 'same-origin' });
+    if (r.ok && (await r.json()).role === 'wallboard') return PAINEL;
+  } catch { /* the desktop then */ }
+  return DESTINO;
+}
 
 function mostrar(texto) {
   erro.textContent = texto;
@@ -43,7 +54,7 @@ form.addEventListener('submit', async (ev) => {
       body: JSON.stringify({ user, password }),
     });
     if (r.ok) {
-      location.assign(DESTINO);
+      location.assign(await destino());
       return;
     }
     mostrar(motivo(r.status, r.headers.get('Retry-After')));
@@ -58,5 +69,7 @@ form.addEventListener('submit', async (ev) => {
 
 // Already logged in (a session cookie that still works): straight to the desktop.
 fetch('/api/me', { credentials: 'same-origin' })
-  .then((r) => { if (r.ok) location.replace(DESTINO); })
+  .then(async (r) => {
+    if (r.ok) location.replace((await r.json()).role === 'wallboard' ? PAINEL : DESTINO);
+  })
   .catch(() => {});

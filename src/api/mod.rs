@@ -18,6 +18,9 @@
 //!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
 //! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
 //!   per-call list, agent production), read-only, for admin, auditor and supervisor.
+//! - `wallboard`: `/api/wallboard` — today's figures, agents' production and callers not
+//!   called back for the wallboard page; admin, auditor, supervisor and the TV's
+//!   `wallboard` role (which may see nothing else but `/api/me` and the CTI, read-only).
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -60,6 +63,7 @@ mod screen_pop;
 pub mod serve;
 #[cfg(test)]
 mod testing;
+mod wallboard;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -192,6 +196,16 @@ pub fn router(state: ApiState) -> Router {
             registrations::read_router().merge(screen_pop::router()),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            wallboard::router(),
+            &auth,
+            &[
+                Role::Admin,
+                Role::Auditor,
+                Role::Supervisor,
+                Role::Wallboard,
+            ],
         ))
         .merge(auth::require(
             quality::router(),

@@ -1,5 +1,6 @@
 //! The bundled web pages: the login page at `/`, the agent desktop at `/desktop/`,
-//! quality monitoring at `/qualidade/` and the contract's reports at `/relatorios/`.
+//! quality monitoring at `/qualidade/`, the contract's reports at `/relatorios/` and the
+//! live wallboard at `/painel/`.
 //!
 //! The files live in `web/` and are compiled into the binary (`include_str!`), so the
 //! README's one command runs the desktop with no build step and no files to install.
@@ -110,6 +111,21 @@ const PAGES: &[Page] = &[
         content_type: CSS,
         body: include_str!("../../web/relatorios/relatorios.css"),
     },
+    Page {
+        path: "/painel/",
+        content_type: HTML,
+        body: include_str!("../../web/painel/index.html"),
+    },
+    Page {
+        path: "/painel/app.js",
+        content_type: JS,
+        body: include_str!("../../web/painel/app.js"),
+    },
+    Page {
+        path: "/painel/painel.css",
+        content_type: CSS,
+        body: include_str!("../../web/painel/painel.css"),
+    },
 ];
 
 /// The pages' routes; merge into the server's router (outside the `/api` guard).
@@ -126,7 +142,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/relatorios",
             get(|| async { Redirect::permanent("/relatorios/") }),
-        );
+        )
+        .route("/painel", get(|| async { Redirect::permanent("/painel/") }));
     for (i, page) in PAGES.iter().enumerate() {
         r = r.route(page.path, get(move |headers: HeaderMap| serve(i, headers)));
     }

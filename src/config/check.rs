@@ -120,6 +120,8 @@ pub enum Invalid {
     Survey(#[from] super::survey::SurveyProblem),
     #[error("{0}")]
     Mail(#[from] super::mail::MailInvalid),
+    #[error("{0}")]
+    Wallboard(#[from] super::wallboard::WallboardInvalid),
 }
 
 impl Config {
@@ -160,6 +162,7 @@ impl Config {
             return Err(Invalid::TimeZone(self.timezone.clone()));
         }
         self.reports.check()?;
+        self.wallboard.check()?;
         if self.http.admin_token.is_some() {
             return Err(Invalid::AdminTokenRemoved);
         }

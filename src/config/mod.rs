@@ -21,6 +21,7 @@ pub mod mail;
 pub mod reports;
 pub mod survey;
 pub mod users;
+pub mod wallboard;
 
 pub use check::Invalid;
 pub use cti::CtiSettings;
@@ -98,6 +99,9 @@ pub struct Config {
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
     pub mail: Option<mail::MailSettings>,
+    /// The wallboard's colour thresholds (`[wallboard]`).
+    #[serde(default)]
+    pub wallboard: wallboard::WallboardSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -5,7 +5,9 @@
 use argon2::password_hash::phc::PasswordHash;
 use serde::{Deserialize, Serialize};
 
-/// What a user may do. An auditor only reads (reports, recordings, the audit log).
+/// What a user may do. An auditor only reads (reports, recordings, the audit log). A
+/// wallboard (a TV on the floor) sees the live board of its queues (all when it lists
+/// none) and nothing else: no recordings, reports, commands or call records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -13,6 +15,7 @@ pub enum Role {
     Supervisor,
     Admin,
     Auditor,
+    Wallboard,
 }
 
 impl Role {
@@ -22,6 +25,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Wallboard => "wallboard",
         }
     }
 
@@ -31,6 +35,7 @@ impl Role {
             "supervisor" => Some(Role::Supervisor),
             "admin" => Some(Role::Admin),
             "auditor" => Some(Role::Auditor),
+            "wallboard" => Some(Role::Wallboard),
             _ => None,
         }
     }

@@ -338,6 +338,12 @@ impl Hub {
                 "auditores não executam comandos",
             ));
         }
+        if who.role == Role::Wallboard {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "o painel só mostra; não executa comandos",
+            ));
+        }
         let Some(agent) = who.agent.clone() else {
             return Err(refuse(
                 ErrorCode::NotAllowed,

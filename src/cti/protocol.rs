@@ -476,6 +476,7 @@ pub enum Role {
     Supervisor,
     Admin,
     Auditor,
+    Wallboard,
 }
 
 impl From<crate::users::Role> for Role {
@@ -486,6 +487,7 @@ impl From<crate::users::Role> for Role {
             U::Supervisor => Role::Supervisor,
             U::Admin => Role::Admin,
             U::Auditor => Role::Auditor,
+            U::Wallboard => Role::Wallboard,
         }
     }
 }

@@ -80,19 +80,22 @@ pub struct View {
 pub fn visible(who: &Principal, audience: &Audience) -> bool {
     let own = |agent: &str| who.agent.as_deref() == Some(agent);
     let in_scope = |queue: &str| match who.role {
-        Role::Admin | Role::Auditor => {
+        Role::Admin | Role::Auditor | Role::Wallboard => {
             who.queues.is_empty() || who.queues.iter().any(|q| q == queue)
         }
         Role::Supervisor | Role::Agent => who.queues.iter().any(|q| q == queue),
     };
-    let supervises = matches!(who.role, Role::Supervisor | Role::Admin | Role::Auditor);
+    let supervises = matches!(
+        who.role,
+        Role::Supervisor | Role::Admin | Role::Auditor | Role::Wallboard
+    );
     match audience {
         Audience::Agent { agent, queues } => {
             own(agent)
                 || (supervises
                     && (queues.iter().any(|q| in_scope(q))
                         || (queues.is_empty()
-                            && matches!(who.role, Role::Admin | Role::Auditor)
+                            && matches!(who.role, Role::Admin | Role::Auditor | Role::Wallboard)
                             && who.queues.is_empty())))
         }
         Audience::Call { agent, queue } => {

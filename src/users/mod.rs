@@ -42,8 +42,10 @@ pub struct Principal {
 
 impl Principal {
     /// Whether this user may see queue `queue`'s calls and people: admins and auditors
-    /// see every queue, others only those in their scope.
+    /// see every queue, a wallboard listing no queue too, others only those in their scope.
     pub fn sees_queue(&self, queue: &str) -> bool {
-        matches!(self.role, Role::Admin | Role::Auditor) || self.queues.iter().any(|q| q == queue)
+        matches!(self.role, Role::Admin | Role::Auditor)
+            || (self.role == Role::Wallboard && self.queues.is_empty())
+            || self.queues.iter().any(|q| q == queue)
     }
 }

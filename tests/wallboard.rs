@@ -1,0 +1,260 @@
+//! End to end, in a real headless Chromium: the wallboard at `/painel/`. The TV's
+//! `wallboard` user logs in at `/` and lands on the board. A citizen (sipp trunk caller,
+//! IVR 1-1 to queue "pericia") waits while the only agent is paused: the board shows the
+//! call in the waiting list, red once it waits past `[wallboard] wait_alert_secs`, and
+//! today's offered count goes up — all without a reload. The agent becomes ready, the
+//! phone answers: the board shows the agent in talk with that call; when the call ends
+//! the "answered by agents" total and the agent's answered count follow. A restart keeps
+//! today's counters (they are the projection's, not memory). The TV user can read the
+//! board and nothing else: reports, call records and floor commands are refused (403, or
+//! `not_allowed` over the CTI). Screenshots in `target/test-artifacts/wallboard_*`.
+//! SQLite and PostgreSQL.
+
+#[path = "support/browser.rs"]
+mod browser;
+#[path = "support/cti_ws.rs"]
+mod cti_ws;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use browser::Browser;
+use serde_json::{Value, json};
+use support::ivr::*;
+use support::*;
+
+const EXTRA: &str = r#"
+[wallboard]
+wait_alert_secs = 2
+service_level_min_percent = 95
+
+[[users]]
+name = "tv"
+role = "wallboard"
+password_hash = "HASH"
+
+[[users]]
+name = "ag1001"
+role = "agent"
+agent = "1001"
+password_hash = "HASH"
+"#;
+
+/// GET `path` with `cookie`: (status, JSON or null).
+fn get_as(port: u16, cookie: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) =
+        raw_request(port, "GET", path, &format!("Cookie: {cookie}\r\n"), None).expect("HTTP");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// `/api/wallboard` (as the admin) once `done` holds, within 30 s.
+fn board_when(server: &Server, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let b = server.api("/api/wallboard");
+        if done(&b) {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "{what} never came: {b}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn total(b: &Browser, key: &str) -> String {
+    b.text(&format!("#totais [data-chave='{key}'] dd"))
+}
+
+fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        &EXTRA.replace("HASH", ADMIN_HASH),
+    );
+    let port = server.http_port;
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let agent_cookie = login(port, "ag1001", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("ag1001 logs in");
+    let mut desk = rt.block_on(cti_ws::open(port, &agent_cookie, &base));
+    rt.block_on(cti_ws::start(&mut desk));
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "c-1",
+        "pause",
+        json!({"reason": "lunch"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+
+    // The TV logs in at / and lands on the board.
+    let mut b = Browser::start(test);
+    b.collect_page_errors();
+    b.goto(&format!("{base}/"));
+    b.fill("#usuario", "tv");
+    b.fill("#senha", ADMIN_PASSWORD);
+    b.click("#entrar");
+    b.wait_for(
+        "on the wallboard",
+        "return location.pathname === '/painel/' ? location.pathname : null;",
+    );
+    b.wait_text("#conexao", "Conectado");
+    b.wait_text("#atendentes tbody", "Em pausa");
+    assert_eq!(total(&b, "offered"), "0");
+    assert!(
+        b.text("#formulas").contains("NS = ") && b.text("#formulas").contains("30 s"),
+        "the formulas in force are shown"
+    );
+    assert_eq!(
+        b.eval(
+            "return document.body.classList.contains('somente-leitura');",
+            vec![]
+        ),
+        true,
+        "the TV gets no floor controls"
+    );
+    // Marks this page load: a reload would lose it.
+    b.eval("window.__sameLoad = true; return true;", vec![]);
+    b.screenshot("vazio");
+
+    // A call waits in "pericia": shown, then red past 2 s; offered is counted live.
+    let agent_port = free_port();
+    register_agent(&server, "1001", agent_port);
+    let phone = start_phone(
+        &server,
+        "agent.xml",
+        agent_port,
+        1,
+        1000,
+        &[("ANSWER_AFTER_MS", "500".into())],
+    );
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let waiting = b.wait_text("#espera tbody", "na fila");
+    assert!(waiting.contains("pericia"), "{waiting}");
+    b.wait_for(
+        "the waiting caller turns red",
+        "return document.querySelector('#espera tbody tr.alerta') !== null;",
+    );
+    b.wait_for(
+        "the longest wait turns red",
+        "return document.querySelector('#ind-maior-espera.alerta') !== null;",
+    );
+    b.wait_text("#totais [data-chave='offered'] dd", "1");
+    b.wait_for(
+        "no agent ready: the count is red",
+        "return document.querySelector('#ind-prontos.alerta') !== null;",
+    );
+    b.screenshot("em-espera");
+
+    // The agent gets ready: the call rings, is answered, the board shows the talk.
+    let r = rt.block_on(cti_ws::command(&mut desk, "c-2", "ready", json!({})));
+    assert_eq!(r["ok"], true, "{r}");
+    let answered = rt.block_on(cti_ws::next(&mut desk, "call_answered"));
+    let protocol = answered["protocol"].as_str().expect("protocol").to_owned();
+    b.wait_text("#atendentes tbody tr[data-agente='1001']", "Em atendimento");
+    b.wait_text("#atendentes tbody tr[data-agente='1001']", &protocol);
+    b.wait_for(
+        "nobody waits any more",
+        "return document.querySelectorAll('#espera tbody tr').length === 0;",
+    );
+    b.screenshot("em-atendimento");
+
+    // The agent ends the call: answered by agents and the agent's count follow.
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "c-3",
+        "hang_up",
+        json!({"protocol": protocol}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "agent phone", &server);
+    b.wait_text("#totais [data-chave='human_answered'] dd", "1");
+    b.wait_text("#atendentes tbody tr[data-agente='1001'] td.atendidas", "1");
+    assert_eq!(
+        b.eval("return window.__sameLoad === true;", vec![]),
+        true,
+        "the figures changed without a reload"
+    );
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
+    b.screenshot("atendida");
+
+    // The TV may see the board and nothing else.
+    let tv = login(port, "tv", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("tv logs in");
+    assert_eq!(get_as(port, &tv, "/api/wallboard").0, 200);
+    for path in [
+        "/api/reports/today",
+        "/api/calls",
+        &format!("/api/calls/{protocol}/recording"),
+        "/api/agents",
+        "/api/audit",
+    ] {
+        assert_eq!(get_as(port, &tv, path).0, 403, "GET {path} as the TV");
+    }
+    let mut tv_ws = rt.block_on(cti_ws::open(port, &tv, &base));
+    let first = rt.block_on(cti_ws::start(&mut tv_ws));
+    assert_eq!(first["welcome"]["role"], "wallboard", "{first}");
+    let r = rt.block_on(cti_ws::command(
+        &mut tv_ws,
+        "t-1",
+        "pause",
+        json!({"reason": "lunch"}),
+    ));
+    assert_eq!(r["error"]["code"], "not_allowed", "{r}");
+    b.goto(&format!("{base}/relatorios/"));
+    b.wait_for(
+        "the reports page refuses the TV",
+        "const a = document.getElementById('aviso'); return a && !a.hidden ? a.textContent : null;",
+    );
+    b.screenshot("relatorios-recusado");
+    drop(tv_ws);
+    drop(desk);
+
+    // A restart keeps today's counters.
+    let before = board_when(&server, "the ended call in today's figures", |b| {
+        b["today"]["stats"]["in_progress"] == 0
+            && b["today"]["stats"]["answered_within"].as_u64().unwrap_or(0)
+                + b["today"]["stats"]["answered_beyond"].as_u64().unwrap_or(0)
+                == 1
+    });
+    let server = server.restart();
+    let after = server.api("/api/wallboard");
+    assert_eq!(after["today"]["stats"], before["today"]["stats"]);
+    assert_eq!(after["today"]["kpis"]["ns"], before["today"]["kpis"]["ns"]);
+    let a = |v: &Value| v["agents"][0]["answered"].clone();
+    assert_eq!(a(&after), a(&before));
+    assert_eq!(a(&after), 1);
+    b.goto(&format!("{base}/painel/?tv=1"));
+    b.wait_text("#conexao", "Conectado");
+    b.wait_text("#totais [data-chave='offered'] dd", "1");
+    assert_eq!(total(&b, "human_answered"), "1");
+    assert!(
+        b.eval("return document.body.classList.contains('tv');", vec![]) == true,
+        "?tv=1 is the TV mode"
+    );
+    assert!(!b.shown("#btn-tela-cheia"), "no controls in TV mode");
+    b.screenshot("depois-do-reinicio-tv");
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
+}
+
+#[test]
+fn wallboard_sqlite() {
+    the_wallboard_follows_a_call_live(Db::Sqlite, "wallboard_sqlite");
+}
+
+#[test]
+fn wallboard_postgres() {
+    the_wallboard_follows_a_call_live(Db::Postgres, "wallboard_postgres");
+}
