@@ -7,7 +7,9 @@
 //! the "answered by agents" total and the agent's answered count follow. A restart keeps
 //! today's counters (they are the projection's, not memory). The TV user can read the
 //! board and nothing else: reports, call records and floor commands are refused (403, or
-//! `not_allowed` over the CTI). Screenshots in `target/test-artifacts/wallboard_*`.
+//! `not_allowed` over the CTI). `/metrics` shows the queue's waiting caller and longest
+//! wait, agents by state and today's service level, in the Prometheus text format that
+//! parses. Screenshots in `target/test-artifacts/wallboard_*`.
 //! SQLite and PostgreSQL.
 
 #[path = "support/browser.rs"]
@@ -16,6 +18,7 @@ mod browser;
 mod cti_ws;
 mod support;
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use browser::Browser;
@@ -58,6 +61,41 @@ fn board_when(server: &Server, what: &str, done: impl Fn(&Value) -> bool) -> Val
         assert!(Instant::now() < deadline, "{what} never came: {b}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `/metrics` parsed as the Prometheus text format: every sample's family has a `# TYPE`
+/// (counter or gauge) and a `# HELP` before it, and every value is a number. Series
+/// (`name{labels}`) → value.
+fn scrape(server: &Server) -> HashMap<String, f64> {
+    let (status, body) = server.get("/metrics", false);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).expect("UTF-8");
+    let (mut helped, mut typed) = (HashSet::new(), HashSet::new());
+    let mut series = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().expect("name").to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("name and type");
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            typed.insert(name.to_owned());
+        } else {
+            let (key, value) = line.rsplit_once(' ').expect("a sample");
+            let name = key.split('{').next().expect("name");
+            assert!(
+                typed.contains(name) && helped.contains(name),
+                "no TYPE/HELP before {line}"
+            );
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number: {line}"));
+            assert!(
+                series.insert(key.to_owned(), value).is_none(),
+                "twice: {key}"
+            );
+        }
+    }
+    series
 }
 
 fn total(b: &Browser, key: &str) -> String {
@@ -154,6 +192,33 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     );
     b.screenshot("em-espera");
 
+    // The same on /metrics, for external alerting; the server's own metrics keep their names.
+    let m = scrape(&server);
+    assert_eq!(m[r#"atende_queue_waiting{queue="pericia"}"#], 1.0, "{m:?}");
+    assert_eq!(m[r#"atende_queue_waiting{queue="geral"}"#], 0.0);
+    assert!(m[r#"atende_queue_longest_wait_seconds{queue="pericia"}"#] > 0.0);
+    assert_eq!(m[r#"atende_agents{state="paused"}"#], 1.0);
+    assert_eq!(m[r#"atende_agents{state="available"}"#], 0.0);
+    assert_eq!(m[r#"atende_queue_agents_available{queue="pericia"}"#], 0.0);
+    assert_eq!(m["atende_active_calls"], 1.0);
+    assert!(m["atende_calls_offered_total"] >= 1.0);
+    for name in [
+        "atende_database_up",
+        "atende_event_log_backlog",
+        "atende_rtp_packets_received_total",
+        "atende_recording_errors_total",
+        "atende_config_last_reload_ok",
+        "atende_mail_failed_total",
+        "atende_registrations",
+    ] {
+        assert!(m.contains_key(name), "{name} kept");
+    }
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("atende_service_level_today")),
+        "no service level before a call counts: {m:?}"
+    );
+
     // The agent gets ready: the call rings, is answered, the board shows the talk.
     let r = rt.block_on(cti_ws::command(&mut desk, "c-2", "ready", json!({})));
     assert_eq!(r["ok"], true, "{r}");
@@ -228,6 +293,10 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
                 + b["today"]["stats"]["answered_beyond"].as_u64().unwrap_or(0)
                 == 1
     });
+    let m = scrape(&server);
+    assert_eq!(m[r#"atende_service_level_today{queue="*"}"#], 1.0, "{m:?}");
+    assert_eq!(m[r#"atende_service_level_today{queue="pericia"}"#], 1.0);
+    assert!(!m.contains_key(r#"atende_service_level_today{queue="geral"}"#));
     let server = server.restart();
     let after = server.api("/api/wallboard");
     assert_eq!(after["today"]["stats"], before["today"]["stats"]);

@@ -1,6 +1,10 @@
 //! `/healthz` and `/metrics`: open to probes and Prometheus scrapers, no token.
+//!
+//! `/metrics` is the Prometheus text format rendered by `metrics-exporter-prometheus`
+//! from values recorded through the `metrics` facade at scrape time (the counters live
+//! in atomics where they happen; nothing is recorded on a call's path). The floor's
+//! figures (queues, agents, service level today) are in `health/floor.rs`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
@@ -8,8 +12,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::ApiState;
+
+mod floor;
+use floor::floor_figures;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -34,18 +43,47 @@ async fn healthz(State(state): State<ApiState>) -> impl IntoResponse {
     )
 }
 
+/// Everything `/metrics` reports: read first (the floor's figures need the ACD actor and
+/// the database), then recorded into a fresh recorder and rendered. A fresh recorder per
+/// scrape means a queue removed by a reload disappears from the next scrape, and several
+/// servers in one process (tests) never mix their figures.
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let floor = floor_figures(&state).await;
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        server_metrics(&state);
+        if let Some(f) = &floor {
+            f.record();
+        }
+        alarms(&state);
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+}
+
+/// `atende_alarm` gauges: the alarms module records them here (inside the scrape's
+/// recorder scope, like every other metric).
+fn alarms(_state: &ApiState) {}
+
+fn metric(name: &'static str, kind: &str, help: &'static str, value: u64) {
+    if kind == "counter" {
+        describe_counter!(name, help);
+        counter!(name).absolute(value);
+    } else {
+        describe_gauge!(name, help);
+        gauge!(name).set(value as f64);
+    }
+}
+
+/// The server's own counters (calls, media, recordings, event log, reloads, mail).
+fn server_metrics(state: &ApiState) {
     let ex = &state.exchange;
     let m = &ex.media_stats;
     let c = &ex.counters;
     let log = ex.event_log.stats();
-    let mut out = String::with_capacity(2048);
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        );
-    };
     metric(
         "atende_active_calls",
         "gauge",
@@ -217,5 +255,4 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "1 when the last config reload was applied, 0 when it was refused or none ran.",
         u64::from(r.last_ok.load(Ordering::Relaxed)),
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
