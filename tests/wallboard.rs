@@ -7,7 +7,7 @@
 //! the "answered by agents" total and the agent's answered count follow. A restart keeps
 //! today's counters (they are the projection's, not memory). The TV user can read the
 //! board and nothing else: reports, call records and floor commands are refused (403, or
-//! `not_allowed` over the CTI). `/metrics` shows the queue's waiting caller and longest
+//! `not_allowed` over the CTI); an admin's board pauses an agent with its row's button. `/metrics` shows the queue's waiting caller and longest
 //! wait, agents by state and today's service level, in the Prometheus text format that
 //! parses. Screenshots in `target/test-artifacts/wallboard_*`.
 //! SQLite and PostgreSQL.
@@ -316,6 +316,36 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("depois-do-reinicio-tv");
     let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:?}");
+
+    // A supervisor's board has the floor's buttons: pause 1001 from its row.
+    let switched = b.eval_async(&format!(
+        "await fetch('/api/logout', {{method: 'POST', credentials: 'same-origin'}}); \
+         const r = await fetch('/api/login', {{method: 'POST', credentials: 'same-origin', \
+           headers: {{'Content-Type': 'application/json'}}, \
+           body: JSON.stringify({{user: '{ADMIN_USER}', password: '{ADMIN_PASSWORD}'}})}}); \
+         return r.status;"
+    ));
+    assert_eq!(switched, 204);
+    b.goto(&format!("{base}/painel/"));
+    b.wait_text("#atendentes tbody tr[data-agente='1001']", "Disponível");
+    b.eval(
+        "window.prompt = (q) => q.startsWith('Motivo') ? 'lunch' : 'pausa pedida no painel'; return true;",
+        vec![],
+    );
+    b.click("#atendentes tbody tr[data-agente='1001'] button");
+    b.wait_text("#atendentes tbody tr[data-agente='1001']", "Em pausa");
+    b.screenshot("supervisor-pausou");
+    let audit = server.api("/api/audit?limit=50");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["action"] == "floor"
+                && e["target"] == "agent 1001 pause"
+                && e["detail"] == "reason: lunch; why: pausa pedida no painel"),
+        "{audit}"
+    );
 }
 
 #[test]

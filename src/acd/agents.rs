@@ -92,7 +92,7 @@ impl Engine {
         self.agents[a as usize].members = members;
     }
 
-    fn logged_in(&self, id: &AgentId) -> Result<AgentIdx, AcdError> {
+    pub(super) fn logged_in(&self, id: &AgentId) -> Result<AgentIdx, AcdError> {
         let a = self.agent_idx(id)?;
         if self.agents[a as usize].state == AgentState::LoggedOut {
             return Err(AcdError::NotLoggedIn(id.clone()));

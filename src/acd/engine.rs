@@ -153,6 +153,9 @@ impl Engine {
             } => self.callback_requested(&call, number, keep_place, not_before),
             Input::CallbackResult { call, outcome } => self.callback_result(&call, outcome),
             Input::ScheduleCallback(cb) => self.schedule_requested_callback(cb),
+            Input::AssignCall { call, agent } => self.assign(&call, &agent),
+            Input::SetQueueClosed { queue, closed } => self.set_closed(&queue, closed),
+            Input::SetQueuePriority { queue, priority } => self.set_priority(&queue, priority),
         }
     }
 

@@ -132,7 +132,8 @@ impl Engine {
     }
 
     pub(super) fn schedule_boundary(&mut self, qi: QueueIdx) {
-        let open = self.queues[qi as usize].schedule.is_open(self.now.wall);
+        let open = !self.queues[qi as usize].closed_by_hand
+            && self.queues[qi as usize].schedule.is_open(self.now.wall);
         let was = self.queues[qi as usize].open;
         self.queues[qi as usize].open = open;
         self.arm_schedule(qi);

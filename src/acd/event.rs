@@ -210,6 +210,21 @@ pub enum Input {
     },
     /// An agent schedules a callback for a time the citizen asked for.
     ScheduleCallback(ScheduledCallback),
+    /// A supervisor sends a waiting call to this agent (who must be available).
+    AssignCall {
+        call: CallId,
+        agent: AgentId,
+    },
+    /// A supervisor closes a queue on top of its schedule, or gives it back to it.
+    SetQueueClosed {
+        queue: QueueId,
+        closed: bool,
+    },
+    /// A supervisor sets the priority of every caller waiting in or joining a queue.
+    SetQueuePriority {
+        queue: QueueId,
+        priority: u8,
+    },
 }
 
 /// Why a call stopped waiting in the engine's queues.

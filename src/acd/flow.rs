@@ -71,9 +71,13 @@ impl Engine {
                 .map(|l| (l.destination.clone(), RouteReason::MaxLength))
         };
         let start_tier = q.cfg.start_tier;
+        let priority = q.priority;
         {
             let now = self.now.tick;
             let call = self.c_mut(c);
+            if let Some(p) = priority {
+                call.priority = p;
+            }
             call.queue = qi;
             call.entered_queue = now;
             call.next_step = 0;

@@ -28,6 +28,7 @@ mod engine;
 pub mod erlang;
 mod escalation;
 pub mod event;
+mod floor_control;
 mod flow;
 pub mod ids;
 pub mod kpi;
@@ -110,6 +111,8 @@ pub enum AcdError {
     NoSuchOffer { call: CallId, agent: AgentId },
     #[error("call {0} is not waiting in a queue")]
     NotWaiting(CallId),
+    #[error("agent {0} is not available (paused, in wrap-up, ringing or on a call)")]
+    AgentNotReady(AgentId),
     #[error("call {0} has no number to call back")]
     NoCallbackNumber(CallId),
     #[error("callback {0} is not dialling the citizen")]

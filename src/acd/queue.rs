@@ -73,6 +73,10 @@ pub(super) struct Queue {
     pub cfg: QueueConfig,
     pub schedule: Schedule,
     pub open: bool,
+    /// Closed by a supervisor on top of the schedule (`Input::SetQueueClosed`).
+    pub closed_by_hand: bool,
+    /// The priority a supervisor gave every caller of this queue (`SetQueuePriority`).
+    pub priority: Option<u8>,
     pub schedule_timer: Option<TimerKey>,
     pub buckets: Vec<Bucket>,
     /// Voice calls waiting or ringing an agent (what `max_length` limits).
@@ -99,6 +103,8 @@ impl Queue {
             cfg,
             schedule,
             open: true,
+            closed_by_hand: false,
+            priority: None,
             schedule_timer: None,
             buckets: Vec::new(),
             voice_calls: 0,

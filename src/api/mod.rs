@@ -18,6 +18,9 @@
 //!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
 //! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
 //!   per-call list, agent production), read-only, for admin, auditor and supervisor.
+//! - `floor`: `POST /api/floor/…` — a supervisor (in scope) or admin forces an agent's
+//!   pause, ready or logout, sends a waiting call to an agent, closes/opens a queue or
+//!   sets its priority; audited with the reason given.
 //! - `wallboard`: `/api/wallboard` — today's figures, agents' production and callers not
 //!   called back for the wallboard page; admin, auditor, supervisor and the TV's
 //!   `wallboard` role (which may see nothing else but `/api/me` and the CTI, read-only).
@@ -47,6 +50,7 @@ mod acd;
 pub mod auth;
 mod calls;
 mod config;
+mod floor;
 mod health;
 pub mod ivr;
 #[cfg(test)]
@@ -196,6 +200,11 @@ pub fn router(state: ApiState) -> Router {
             registrations::read_router().merge(screen_pop::router()),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            floor::router(),
+            &auth,
+            &[Role::Supervisor, Role::Admin],
         ))
         .merge(auth::require(
             wallboard::router(),

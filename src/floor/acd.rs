@@ -40,7 +40,7 @@ pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdSnapshot, AcdStatus, AgentCommand, AgentView,
-    NoticeReceiver, NoticeSender, OfferContext,
+    FloorCommand, NoticeReceiver, NoticeSender, OfferContext,
 };
 
 /// The pause reason the phone's `*47` sets; the ACD actor always accepts it.
@@ -405,6 +405,26 @@ impl AcdActor {
             }
             AcdRequest::DirectEnded { agent, call } => {
                 self.input(Input::DirectEnded { agent, call })
+            }
+            AcdRequest::Floor { command, reply } => {
+                let input = match command {
+                    FloorCommand::Assign { call, agent } => Input::AssignCall { call, agent },
+                    FloorCommand::SetClosed { queue, closed } => {
+                        Input::SetQueueClosed { queue, closed }
+                    }
+                    FloorCommand::SetPriority { queue, priority } => {
+                        Input::SetQueuePriority { queue, priority }
+                    }
+                };
+                let r = self.input(input);
+                // The offer (or the closing) goes out before the reply.
+                self.dispatch();
+                let _ = reply.send(r);
+                return;
+            }
+            AcdRequest::CallQueue { call, reply } => {
+                let _ = reply.send(self.engine.call_queue(&call));
+                return;
             }
             AcdRequest::Status { reply } => {
                 let _ = reply.send(self.status());

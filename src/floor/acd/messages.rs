@@ -60,6 +60,18 @@ pub enum AcdNotice {
 pub type NoticeSender = mpsc::Sender<Box<AcdNotice>>;
 pub type NoticeReceiver = mpsc::Receiver<Box<AcdNotice>>;
 
+/// What a supervisor may change on the floor besides agents' states (see
+/// `acd::floor_control`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloorCommand {
+    /// Offer this waiting call to this (available) agent now.
+    Assign { call: CallId, agent: AgentId },
+    /// Close the queue on top of its schedule, or give it back to its schedule.
+    SetClosed { queue: QueueId, closed: bool },
+    /// The priority of every caller waiting in or joining the queue.
+    SetPriority { queue: QueueId, priority: u8 },
+}
+
 /// An agent's own command (feature code or start-up).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentCommand {
@@ -114,6 +126,16 @@ impl std::fmt::Debug for OfferContext {
 
 #[derive(Debug)]
 pub enum AcdRequest {
+    /// A supervisor's control of the floor (`api::floor`); the engine's verdict back.
+    Floor {
+        command: FloorCommand,
+        reply: oneshot::Sender<Result<(), crate::acd::AcdError>>,
+    },
+    /// The queue a call is in (for a supervisor's scope check).
+    CallQueue {
+        call: CallId,
+        reply: oneshot::Sender<Option<QueueId>>,
+    },
     Enqueue {
         call: NewCall,
         log: CallLog,
@@ -348,6 +370,24 @@ impl AcdHandle {
         }
         rx.await
             .unwrap_or_else(|_| Err("the ACD is not running".into()))
+    }
+
+    /// Runs a supervisor's floor command; `None` when the ACD is not running.
+    pub async fn floor(&self, command: FloorCommand) -> Option<Result<(), crate::acd::AcdError>> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(AcdRequest::Floor { command, reply }).await {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    /// The queue `call` is in; `None` when it is not in the ACD (or the ACD is down).
+    pub async fn call_queue(&self, call: CallId) -> Option<QueueId> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(AcdRequest::CallQueue { call, reply }).await {
+            return None;
+        }
+        rx.await.ok().flatten()
     }
 
     /// Runs an agent command and waits for the engine's verdict.
