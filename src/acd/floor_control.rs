@@ -10,7 +10,10 @@
 //!   hours).
 //! - `set_priority` gives every caller waiting in the queue, and every one who joins it
 //!   later, that priority instead of their own: agents who serve several queues take the
-//!   higher-priority queue's callers first. Not kept over a restart or a config reload.
+//!   higher-priority queue's callers first.
+//!
+//! A hand close and a priority survive a config reload (the queue keeps its place) but not
+//! a restart: the engine starts from the config.
 
 use super::AcdError;
 use super::call::CallState;
