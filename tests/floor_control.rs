@@ -7,8 +7,12 @@
 //! (`routed`, reason `closed`); reopening gives the queue back to its schedule. A queue's
 //! priority changes; 1001 is forced ready, then logged out. Every command is in the
 //! audit log with who and why, the state changes in the agent log; a supervisor out of
-//! scope and the TV's wallboard user are refused (403, audited). SQLite and PostgreSQL.
+//! scope and the TV's wallboard user are refused (403, audited). The same over the CTI
+//! (`force_state`, `queue_control`, `assign_call`; `not_allowed` out of scope or for the
+//! TV). SQLite and PostgreSQL.
 
+#[path = "support/cti_ws.rs"]
+mod cti_ws;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -285,6 +289,69 @@ fn a_supervisor_controls_the_floor(db: Db) {
     );
     assert_eq!(agent_state(&server, "1001")["state"], "logged_out");
 
+    // The same commands over the CTI, for a supervisor's desktop.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut desk = rt.block_on(cti_ws::open(port, &sup, &origin));
+    rt.block_on(cti_ws::start(&mut desk));
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-1",
+        "force_state",
+        json!({"agent": "1002", "state": "paused", "reason": "lunch", "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(agent_state(&server, "1002")["state"], "paused");
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-2",
+        "queue_control",
+        json!({"queue": "geral", "action": "close", "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(queue(&server, "geral")["open"], false);
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-3",
+        "queue_control",
+        json!({"queue": "geral", "action": "open", "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-4",
+        "assign_call",
+        json!({"protocol": "20000101-999999", "agent": "1002", "why": "pela CTI"}),
+    ));
+    assert_eq!(r["error"]["code"], "not_found", "{r}");
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-5",
+        "force_state",
+        json!({"agent": "1002", "state": "available", "why": ""}),
+    ));
+    assert_eq!(r["error"]["code"], "bad_args", "{r}");
+    let mut other_desk = rt.block_on(cti_ws::open(port, &other, &origin));
+    rt.block_on(cti_ws::start(&mut other_desk));
+    let r = rt.block_on(cti_ws::command(
+        &mut other_desk,
+        "o-1",
+        "force_state",
+        json!({"agent": "1002", "state": "available", "why": "fora do escopo"}),
+    ));
+    assert_eq!(r["error"]["code"], "not_allowed", "{r}");
+    let mut tv_desk = rt.block_on(cti_ws::open(port, &tv, &origin));
+    rt.block_on(cti_ws::start(&mut tv_desk));
+    let r = rt.block_on(cti_ws::command(
+        &mut tv_desk,
+        "t-1",
+        "queue_control",
+        json!({"queue": "geral", "action": "close", "why": "x"}),
+    ));
+    assert_eq!(r["error"]["code"], "not_allowed", "{r}");
+    assert_eq!(queue(&server, "geral")["open"], true);
+    drop((desk, other_desk, tv_desk));
+
     // The agent log has the changes; the audit log who did what and why.
     let log = until("the agent log written", || {
         let e = server.api("/api/agents/1001/events");
@@ -329,6 +396,8 @@ fn a_supervisor_controls_the_floor(db: Db) {
     assert!(has("queue geral priority", "priority: 7; why: mutirão"));
     assert!(has("agent 1001 ready", "why: fim da reunião"));
     assert!(has("agent 1001 logout", "why: fim do turno"));
+    assert!(has("agent 1002 pause", "reason: lunch; why: pela CTI"));
+    assert!(has("queue geral close", "why: pela CTI"));
     assert!(
         entries
             .iter()

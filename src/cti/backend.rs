@@ -170,6 +170,23 @@ pub trait Backend: Send + Sync + 'static {
         command: CallCommand,
     ) -> BoxFuture<'_, Result<Outcome, CommandError>>;
 
+    /// A supervisor's control of the floor (`crate::floor::control`); `unavailable` when
+    /// the server has none.
+    fn floor_command(
+        &self,
+        who: Principal,
+        order: crate::floor::control::Order,
+        why: String,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        let _ = (who, order, why);
+        Box::pin(async {
+            Err(CommandError::new(
+                ErrorCode::Unavailable,
+                "controle do salão indisponível",
+            ))
+        })
+    }
+
     fn register(
         &self,
         who: Principal,

@@ -310,6 +310,7 @@ impl Connection {
                 Plan::Register(agent, r) => {
                     (backend.register(who, agent, r.clone()).await, Some(r))
                 }
+                Plan::Floor(order, why) => (backend.floor_command(who, order, why).await, None),
             };
             let _ = results.send((id, entity, result, registration)).await;
         });

@@ -21,7 +21,9 @@ use crate::users::{Principal, Role};
 
 use super::CtiSettings;
 use super::backend::{AgentCommand, AuthError, Backend, CallCommand, Credential, Registration};
-use super::protocol::{Command, Entity, ErrorCode, ReplyError, ResumeFrom, ServerMessage};
+use super::protocol::{
+    Command, Entity, ErrorCode, NextState, QueueAction, ReplyError, ResumeFrom, ServerMessage,
+};
 use super::session::close;
 use super::view::{Audience, View};
 
@@ -344,6 +346,9 @@ impl Hub {
                 "o painel só mostra; não executa comandos",
             ));
         }
+        if let Some(plan) = floor_plan(who, &command) {
+            return plan;
+        }
         let Some(agent) = who.agent.clone() else {
             return Err(refuse(
                 ErrorCode::NotAllowed,
@@ -455,6 +460,13 @@ impl Hub {
                     },
                 ))
             }
+            // Planned by `floor_plan` above.
+            Command::ForceState { .. }
+            | Command::AssignCall { .. }
+            | Command::QueueControl { .. } => Err(refuse(
+                ErrorCode::NotAllowed,
+                "só supervisores e administradores controlam o salão",
+            )),
         }
     }
 }
@@ -463,6 +475,75 @@ pub(super) enum Plan {
     Agent(String, AgentCommand),
     Call(String, CallCommand),
     Register(String, Registration),
+    /// A supervisor's control of the floor, with the reason given.
+    Floor(crate::floor::control::Order, String),
+}
+
+/// The supervisor commands (`force_state`, `assign_call`, `queue_control`): `None` for
+/// every other command. Scope is checked where they run (`floor::control`).
+fn floor_plan(who: &Principal, command: &Command) -> Option<Result<Plan, ReplyError>> {
+    use crate::floor::control::{ForcedState, Order, QueueOrder};
+    let refuse = |code, message: &str| ReplyError {
+        code,
+        message: message.to_owned(),
+    };
+    let (order, why) = match command {
+        Command::ForceState {
+            agent,
+            state,
+            reason,
+            why,
+        } => {
+            let state = match (state, reason.as_deref().map(str::trim)) {
+                (NextState::Paused, Some(r)) if !r.is_empty() => ForcedState::Paused {
+                    reason: r.to_owned(),
+                },
+                (NextState::Paused, _) => {
+                    return Some(Err(refuse(ErrorCode::BadArgs, "informe o motivo da pausa")));
+                }
+                (NextState::Available, _) => ForcedState::Available,
+                (NextState::LoggedOut, _) => ForcedState::LoggedOut,
+            };
+            let agent = agent.clone();
+            (Order::Agent { agent, state }, why)
+        }
+        Command::AssignCall {
+            protocol,
+            agent,
+            why,
+        } => (
+            Order::Assign {
+                protocol: protocol.clone(),
+                agent: agent.clone(),
+            },
+            why,
+        ),
+        Command::QueueControl {
+            queue,
+            action,
+            priority,
+            why,
+        } => {
+            let order = match (action, priority) {
+                (QueueAction::Close, _) => QueueOrder::Close,
+                (QueueAction::Open, _) => QueueOrder::Open,
+                (QueueAction::Priority, Some(p)) => QueueOrder::Priority(*p),
+                (QueueAction::Priority, None) => {
+                    return Some(Err(refuse(ErrorCode::BadArgs, "informe a prioridade")));
+                }
+            };
+            let queue = queue.clone();
+            (Order::Queue { queue, order }, why)
+        }
+        _ => return None,
+    };
+    if !matches!(who.role, Role::Supervisor | Role::Admin) {
+        return Some(Err(refuse(
+            ErrorCode::NotAllowed,
+            "só supervisores e administradores controlam o salão",
+        )));
+    }
+    Some(Ok(Plan::Floor(order, why.clone())))
 }
 
 impl Plan {
@@ -480,7 +561,7 @@ impl Plan {
                 | CallCommand::CancelTransfer { protocol } => Some(Entity::Call(protocol.clone())),
                 CallCommand::Call { .. } | CallCommand::ScheduleCallback { .. } => None,
             },
-            Plan::Register(..) => None,
+            Plan::Register(..) | Plan::Floor(..) => None,
         }
     }
 }

@@ -569,6 +569,37 @@ impl Backend for Live {
         Box::pin(async move { self.run_call(&who, agent, command).await })
     }
 
+    fn floor_command(
+        &self,
+        who: Principal,
+        order: crate::floor::control::Order,
+        why: String,
+    ) -> BoxFuture<'_, Result<Outcome, CommandError>> {
+        use crate::floor::control::{self, ControlError};
+        Box::pin(async move {
+            let audit = self.sessions.accounts().audit();
+            control::run(&self.floor, audit, &who, order, Some(&why))
+                .await
+                .map(|()| Outcome::default())
+                .map_err(|e| {
+                    let (code, message) = match &e {
+                        ControlError::NoWhy => {
+                            (ErrorCode::BadArgs, "informe o motivo (why)".into())
+                        }
+                        ControlError::Forbidden => {
+                            (ErrorCode::NotAllowed, "fora do seu escopo".into())
+                        }
+                        ControlError::NotFound(m) => (ErrorCode::NotFound, m.clone()),
+                        ControlError::Refused(m) => (ErrorCode::InvalidState, m.clone()),
+                        ControlError::Unavailable => {
+                            (ErrorCode::Unavailable, "a ACD não está rodando".into())
+                        }
+                    };
+                    refuse(code, &message)
+                })
+        })
+    }
+
     fn register(
         &self,
         who: Principal,

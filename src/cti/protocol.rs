@@ -393,6 +393,37 @@ pub enum Command {
         #[serde(default)]
         note: String,
     },
+    /// A supervisor (in scope) or admin forces an agent's state; `reason` for a pause.
+    ForceState {
+        agent: String,
+        state: NextState,
+        #[serde(default)]
+        reason: Option<String>,
+        why: String,
+    },
+    /// A supervisor offers a waiting call to an available agent now.
+    AssignCall {
+        protocol: String,
+        agent: String,
+        why: String,
+    },
+    /// A supervisor closes a queue, gives it back to its schedule, or sets its priority.
+    QueueControl {
+        queue: String,
+        action: QueueAction,
+        #[serde(default)]
+        priority: Option<u8>,
+        why: String,
+    },
+}
+
+/// What `queue_control` does to a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueAction {
+    Close,
+    Open,
+    Priority,
 }
 
 /// Every command name, for telling an unknown command from bad arguments.
@@ -414,6 +445,9 @@ pub const COMMANDS: &[&str] = &[
     "call",
     "schedule_callback",
     "register",
+    "force_state",
+    "assign_call",
+    "queue_control",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

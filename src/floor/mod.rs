@@ -19,6 +19,7 @@ pub mod agents;
 pub mod call_log;
 pub mod callback_store;
 pub mod calls;
+pub mod control;
 pub mod hot_desk;
 
 use std::net::{IpAddr, SocketAddr};
