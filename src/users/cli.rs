@@ -20,7 +20,7 @@ pub enum UserCommand {
     /// Add a user; the password is read from stdin.
     Add {
         name: String,
-        /// agent, supervisor, admin or auditor.
+        /// agent, supervisor, admin, auditor or wallboard.
         #[arg(long)]
         role: String,
         /// The ACD agent an agent user is (required for role agent).
@@ -114,7 +114,7 @@ async fn open(config: &std::path::Path) -> Option<Store> {
 fn parse_role(r: &str) -> Option<Role> {
     let role = Role::parse(r);
     if role.is_none() {
-        eprintln!("role {r:?}: use agent, supervisor, admin or auditor");
+        eprintln!("role {r:?}: use agent, supervisor, admin, auditor or wallboard");
     }
     role
 }
