@@ -355,6 +355,21 @@ pub struct AgentConfig {
     /// state the agent log last saw (`floor::agents`).
     #[serde(default)]
     pub auto_login: bool,
+    /// How the desktop's `answer` makes this agent's phone pick up (`sip::talk_event`).
+    #[serde(default)]
+    pub auto_answer: AutoAnswer,
+}
+
+/// How a ringing phone is made to answer from the desktop (the CTI's `answer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoAnswer {
+    /// The phone is answered by hand only; `answer` is refused `unavailable`.
+    #[default]
+    None,
+    /// A SIP NOTIFY with `Event: talk` in the ringing call's early dialog (Yealink,
+    /// Polycom, Snom and others answer it once told to accept remote control).
+    NotifyTalk,
 }
 
 fn default_shutdown_timeout() -> u64 {

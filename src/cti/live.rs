@@ -5,7 +5,8 @@
 //!
 //! `call` and `schedule_callback` are in `live_callback`.
 //!
-//! Limits: `answer` needs the agent's phone to pick up on request (refused `unavailable`).
+//! `answer` goes to the call, which tells the agent's ringing phone to pick up (the
+//! agent's `auto_answer`; without one it is refused `unavailable`).
 //! Every refused command that touches someone else's call or needs another role is
 //! written to the audit log.
 
@@ -20,6 +21,7 @@ use super::backend::{
 };
 use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
 use crate::acd::{AgentId, CallId, SystemPause};
+use crate::config::AutoAnswer;
 use crate::floor::Floor;
 use crate::floor::acd::{AcdHandle, AgentCommand as AcdCommand};
 use crate::floor::calls::{CallCommand as FloorCommand, CommandError as FloorError};
@@ -162,8 +164,37 @@ impl Live {
         command: CallCommand,
     ) -> Result<Outcome, CommandError> {
         let (protocol, command) = match command {
-            CallCommand::Answer { .. } => {
-                return Err(refuse(ErrorCode::Unavailable, "atenda pelo telefone"));
+            CallCommand::Answer { protocol } => {
+                let config = self.floor.config();
+                let mode = config
+                    .agents
+                    .iter()
+                    .find(|a| a.id == agent)
+                    .map(|a| a.auto_answer)
+                    .unwrap_or_default();
+                if mode == AutoAnswer::None {
+                    info!(%agent, "CTI answer: the agent's phone has no auto_answer");
+                    return Err(refuse(
+                        ErrorCode::Unavailable,
+                        "o telefone deste agente não atende a pedido: atenda pelo telefone",
+                    ));
+                }
+                // Only the offer the ACD made to this very agent.
+                if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {
+                    self.audit_denied(
+                        who,
+                        &format!("cti answer {protocol}"),
+                        "not the agent's offer",
+                    )
+                    .await;
+                    return Err(refuse(ErrorCode::NotAllowed, "esta chamada não é sua"));
+                }
+                (
+                    protocol,
+                    FloorCommand::Answer {
+                        agent: agent.clone(),
+                    },
+                )
             }
             CallCommand::Call { number } => {
                 return self.place_call(&agent, &number).await;
@@ -437,6 +468,10 @@ fn invalid_text(why: &str) -> &'static str {
         "o destino ainda não atendeu"
     } else if why.contains("transfer is under way") {
         "já há uma transferência em andamento"
+    } else if why.contains("remote answer") {
+        "o telefone não aceitou o atendimento remoto"
+    } else if why.contains("nothing ringing") {
+        "nenhuma chamada tocando"
     } else {
         "não é possível agora"
     }

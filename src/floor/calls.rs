@@ -47,6 +47,9 @@ pub enum CallCommand {
     CompleteTransfer,
     /// The attended transfer is called off: the caller is back with the agent.
     CancelTransfer,
+    /// Make `agent`'s ringing phone pick up (its `auto_answer` mechanism); `Ok` once the
+    /// phone accepted the request, the answer itself follows as for a hand-answered call.
+    Answer { agent: String },
 }
 
 /// Why a command was not carried out.

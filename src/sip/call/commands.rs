@@ -29,8 +29,63 @@ use crate::media::session::{Leg, MediaCommand};
 impl CallActor {
     /// Carries out one command and sends its one reply.
     pub(super) async fn on_command(&mut self, c: Command) {
+        if let CallCommand::Answer { agent } = &c.command {
+            // The phone's reply may take a while: the actor goes on meanwhile.
+            self.remote_answer(agent, c.reply);
+            return;
+        }
         let result = self.command(c.command).await;
         let _ = c.reply.send(result);
+    }
+
+    /// Tells `agent`'s ringing phones to pick up (`sip::talk_event`); replies `Ok` when one
+    /// of them accepted. Its 200 OK to the INVITE then answers the call as usual.
+    fn remote_answer(
+        &self,
+        agent: &str,
+        reply: tokio::sync::oneshot::Sender<Result<(), CommandError>>,
+    ) {
+        let phone = self.ex.hot_desk.phone_of(agent);
+        let bindings = self.ex.registrar.contacts(&phone);
+        let mut targets = Vec::new();
+        for leg in self.machine.ringing_legs(agent) {
+            let Some(l) = self.legs.get(&leg) else {
+                continue;
+            };
+            let uri = l.dialog.initial_request().uri;
+            let binding = bindings.iter().find(|b| {
+                rsipstack::sip::Uri::try_from(b.contact.as_str()).is_ok_and(|c| c == uri)
+            });
+            if let Some(b) = binding {
+                targets.push((l.dialog.clone(), crate::sip::legs::route_target(b)));
+            }
+        }
+        if targets.is_empty() {
+            let _ = reply.send(Err(CommandError::Invalid(
+                "nothing ringing for the agent".into(),
+            )));
+            return;
+        }
+        let ex = self.ex.clone();
+        let protocol = self.protocol.to_string();
+        let agent = agent.to_owned();
+        tokio::spawn(async move {
+            let mut result = Err(CommandError::Invalid(
+                "the phone refused the remote answer".into(),
+            ));
+            for (dialog, to) in targets {
+                match crate::sip::talk_event::notify_talk(&ex, &dialog, to).await {
+                    Ok(()) => {
+                        info!(%protocol, %agent, "phone told to answer (Event: talk)");
+                        result = Ok(());
+                    }
+                    Err(e) => {
+                        tracing::warn!(%protocol, %agent, error = %e, "remote answer not taken")
+                    }
+                }
+            }
+            let _ = reply.send(result);
+        });
     }
 
     async fn command(&mut self, command: CallCommand) -> Result<(), CommandError> {
@@ -105,6 +160,8 @@ impl CallActor {
             CallCommand::Transfer { to, blind: false } => self.start_attended(to).await,
             CallCommand::Transfer { to, blind: true } => self.blind_transfer(to).await,
             CallCommand::CompleteTransfer => self.complete_attended().await,
+            // Taken by `on_command` before it gets here.
+            CallCommand::Answer { .. } => Err(CommandError::Invalid("nothing ringing".into())),
             CallCommand::CancelTransfer => {
                 if self.consult.is_none() {
                     return Err(CommandError::Invalid("no transfer under way".into()));
