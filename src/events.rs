@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// citizen's call, so the contract's reports leave it out.
 pub const INTERNAL_SERVICE: &str = "internal";
 
+/// The service an agent's outside call (the desktop's `call`) is logged under: placed by
+/// the agent, not a citizen's call offered to the floor, so the reports leave it out too.
+pub const OUTBOUND_SERVICE: &str = "outbound";
+
 /// Who did something to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -106,7 +106,8 @@ pub struct CallFact {
     pub restricted: bool,
     /// A callback's own outbound leg: not an offered call, left out of every count.
     pub callback_leg: bool,
-    /// An agent-to-agent call (service `internal`): not a citizen's, left out of every count.
+    /// Not a citizen's call offered to the floor, left out of every count: an agent-to-agent
+    /// call (service `internal`) or an agent's own outside call (service `outbound`).
     #[serde(default)]
     pub internal: bool,
     pub queued: bool,
@@ -266,7 +267,8 @@ pub fn project(protocol: &str, entries: &[LogEntry], after_call_ms: i64) -> Call
                 f.arrived_ms = at;
                 f.a_number = a_number.clone();
                 f.service = service.clone();
-                f.internal = service == crate::events::INTERNAL_SERVICE;
+                f.internal = service == crate::events::INTERNAL_SERVICE
+                    || service == crate::events::OUTBOUND_SERVICE;
                 f.restricted = *restricted;
             }
             EventKind::Answered => accepted = true,

@@ -112,3 +112,38 @@ pub async fn notify_talk(
         None => Err(TalkError::NoReply),
     }
 }
+
+/// Tells each ringing phone in `targets` (dialog, where its INVITE went) to pick up, in a
+/// task of its own so the call's actor goes on; replies `Ok` once one phone accepted.
+pub fn answer_all(
+    ex: std::sync::Arc<Exchange>,
+    protocol: String,
+    agent: String,
+    targets: Vec<(InviteDialog, SocketAddr)>,
+    reply: tokio::sync::oneshot::Sender<Result<(), crate::floor::calls::CommandError>>,
+) {
+    use crate::floor::calls::CommandError;
+    if targets.is_empty() {
+        let _ = reply.send(Err(CommandError::Invalid(
+            "nothing ringing for the agent".into(),
+        )));
+        return;
+    }
+    tokio::spawn(async move {
+        let mut result = Err(CommandError::Invalid(
+            "the phone refused the remote answer".into(),
+        ));
+        for (dialog, to) in targets {
+            match notify_talk(&ex, &dialog, to).await {
+                Ok(()) => {
+                    tracing::info!(%protocol, %agent, "phone told to answer (Event: talk)");
+                    result = Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(%protocol, %agent, error = %e, "remote answer not taken")
+                }
+            }
+        }
+        let _ = reply.send(result);
+    });
+}

@@ -60,32 +60,13 @@ impl CallActor {
                 targets.push((l.dialog.clone(), crate::sip::legs::route_target(b)));
             }
         }
-        if targets.is_empty() {
-            let _ = reply.send(Err(CommandError::Invalid(
-                "nothing ringing for the agent".into(),
-            )));
-            return;
-        }
-        let ex = self.ex.clone();
-        let protocol = self.protocol.to_string();
-        let agent = agent.to_owned();
-        tokio::spawn(async move {
-            let mut result = Err(CommandError::Invalid(
-                "the phone refused the remote answer".into(),
-            ));
-            for (dialog, to) in targets {
-                match crate::sip::talk_event::notify_talk(&ex, &dialog, to).await {
-                    Ok(()) => {
-                        info!(%protocol, %agent, "phone told to answer (Event: talk)");
-                        result = Ok(());
-                    }
-                    Err(e) => {
-                        tracing::warn!(%protocol, %agent, error = %e, "remote answer not taken")
-                    }
-                }
-            }
-            let _ = reply.send(result);
-        });
+        crate::sip::talk_event::answer_all(
+            self.ex.clone(),
+            self.protocol.to_string(),
+            agent.to_owned(),
+            targets,
+            reply,
+        );
     }
 
     async fn command(&mut self, command: CallCommand) -> Result<(), CommandError> {

@@ -152,6 +152,7 @@ impl Attempt {
             None => match answer {
                 Ok(body) => match self.remote_media(body.as_deref()) {
                     Some((addr, neg)) => {
+                        self.citizen_dtmf = neg.telephone_event_pt.is_some();
                         self.remote(Leg::Caller, addr, neg).await;
                         self.machine.handle(now, Input::CitizenAnswered);
                     }
