@@ -295,6 +295,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             floor: floor.clone(),
             store: store.clone(),
             sessions: auth.sessions.clone(),
+            agent_log: agent_log.clone(),
         }),
         &floor.bus,
         crate::cti::HubSettings::new(&config.cti, config.http.allowed_origins.clone()),

@@ -33,12 +33,16 @@ use crate::users::{Principal, Role, Sessions};
 
 /// Agent-log rows read for one day's figures at most.
 const FIGURES_ROWS: i64 = 200_000;
+/// How long the figures wait for the agent log's queued entries to be written.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// The server's real pieces behind the CTI.
 pub struct Live {
     pub floor: Arc<Floor>,
     pub store: Store,
     pub sessions: Sessions,
+    /// The ACD's agent log: the figures are read after what it queued is written.
+    pub agent_log: Option<crate::store::agent_log::AgentLog>,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> CommandError {
@@ -407,6 +411,14 @@ impl Live {
             .to_datetime(jiff::civil::Time::midnight());
         let from = tz.to_timestamp(midnight).ok()?.as_millisecond();
         let to = now.as_millisecond() + 1;
+        // The agent change that moved the figures was queued to the agent log before it
+        // was published: read after it is written, or a call's end would show the
+        // figures from before it (bounded: a database down must not hold the desktop).
+        if let Some(log) = &self.agent_log
+            && tokio::time::timeout(FLUSH_WAIT, log.flush()).await.is_err()
+        {
+            info!("CTI figures: the agent log is behind; figures may lag");
+        }
         let rows = match self.store.agent_events(None, from, to, FIGURES_ROWS).await {
             Ok(r) => r,
             Err(e) => {
