@@ -3,6 +3,11 @@
 //! atende's NOTIFY `Event: talk` in the ringing call's dialog (the scenario fails
 //! otherwise). Agent 1002 has no `auto_answer`: its `answer` while its phone rings is
 //! refused `unavailable` and the phone is answered by hand. On SQLite and PostgreSQL.
+//!
+//! The other mechanism, `auto_answer = "call-info"`: the offer's INVITE itself asks the
+//! phone to answer at once (`Call-Info: …;answer-after=0`, `Alert-Info:
+//! …;info=alert-autoanswer`; the sipp phone checks both), and the call is answered by
+//! that agent without a hand on the phone; the desktop's `answer` is refused.
 
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
@@ -152,4 +157,61 @@ fn the_desktop_answers_the_ringing_phone_sqlite() {
 #[test]
 fn the_desktop_answers_the_ringing_phone_postgres() {
     the_desktop_answers_the_ringing_phone(Db::Postgres);
+}
+
+fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        &EXTRA[..EXTRA.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
+            .replace("notify-talk", "call-info")
+            .replace("HASH", ADMIN_HASH),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut ana = desk(&rt, &server, "ag1001");
+    let port = free_port();
+    register_agent(&server, "1001", port);
+    let phone = start_agent(&server, "agent_call_info.xml", port, 1, &[]);
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let offered = rt.block_on(next(&mut ana, "call_offered"));
+    let protocol = offered["call"]["protocol"]
+        .as_str()
+        .expect("protocol")
+        .to_owned();
+    let r = rt.block_on(command(&mut ana, "a-1", "answer", json!({})));
+    assert!(
+        r["ok"] == false,
+        "the phone answers by itself, not on request: {r}"
+    );
+    let answered = rt.block_on(next(&mut ana, "call_answered"));
+    assert_eq!(answered["protocol"], protocol.as_str());
+    assert_eq!(answered["agent"], "1001");
+    let r = rt.block_on(command(
+        &mut ana,
+        "a-2",
+        "hang_up",
+        json!({"protocol": protocol}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    wait_ok(caller, "caller", &server);
+    wait_ok(phone, "1001's phone (Call-Info: answer-after=0)", &server);
+}
+
+#[test]
+fn an_offer_asks_the_phone_to_answer_by_itself_sqlite() {
+    an_offer_asks_the_phone_to_answer_by_itself(Db::Sqlite);
+}
+
+#[test]
+fn an_offer_asks_the_phone_to_answer_by_itself_postgres() {
+    an_offer_asks_the_phone_to_answer_by_itself(Db::Postgres);
 }

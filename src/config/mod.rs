@@ -370,6 +370,10 @@ pub enum AutoAnswer {
     /// A SIP NOTIFY with `Event: talk` in the ringing call's early dialog (Yealink,
     /// Polycom, Snom and others answer it once told to accept remote control).
     NotifyTalk,
+    /// Every offer's INVITE asks the phone to answer at once (`Call-Info: …;answer-after=0`
+    /// and `Alert-Info: …;info=alert-autoanswer`): a headset agent's phone that picks up by
+    /// itself; the desktop's `answer` is not needed (refused `unavailable`).
+    CallInfo,
 }
 
 fn default_shutdown_timeout() -> u64 {

@@ -176,12 +176,21 @@ impl Live {
                     .find(|a| a.id == agent)
                     .map(|a| a.auto_answer)
                     .unwrap_or_default();
-                if mode == AutoAnswer::None {
-                    info!(%agent, "CTI answer: the agent's phone has no auto_answer");
-                    return Err(refuse(
-                        ErrorCode::Unavailable,
-                        "o telefone deste agente não atende a pedido: atenda pelo telefone",
-                    ));
+                match mode {
+                    AutoAnswer::None => {
+                        info!(%agent, "CTI answer: the agent's phone has no auto_answer");
+                        return Err(refuse(
+                            ErrorCode::Unavailable,
+                            "o telefone deste agente não atende a pedido: atenda pelo telefone",
+                        ));
+                    }
+                    AutoAnswer::CallInfo => {
+                        return Err(refuse(
+                            ErrorCode::Unavailable,
+                            "o telefone deste agente atende sozinho",
+                        ));
+                    }
+                    AutoAnswer::NotifyTalk => {}
                 }
                 // Only the offer the ACD made to this very agent.
                 if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {

@@ -113,6 +113,28 @@ pub async fn notify_talk(
     }
 }
 
+/// Headers asking `agent`'s phone to answer at once, for agents with
+/// `auto_answer = "call-info"` (none for the others): `Call-Info` with `answer-after=0`
+/// (Snom, Yealink, Grandstream) and `Alert-Info` with `info=alert-autoanswer` (Yealink,
+/// Polycom once configured for it).
+pub fn answer_headers(ex: &Exchange, config: &crate::config::Config, agent: &str) -> Vec<Header> {
+    let call_info = config
+        .agents
+        .iter()
+        .any(|a| a.id == agent && a.auto_answer == crate::config::AutoAnswer::CallInfo);
+    if !call_info {
+        return Vec::new();
+    }
+    let host = ex.contact_host();
+    vec![
+        crate::sip::request::raw_header("Call-Info", format!("<sip:{host}>;answer-after=0")),
+        crate::sip::request::raw_header(
+            "Alert-Info",
+            format!("<sip:{host}>;info=alert-autoanswer;delay=0"),
+        ),
+    ]
+}
+
 /// Tells each ringing phone in `targets` (dialog, where its INVITE went) to pick up, in a
 /// task of its own so the call's actor goes on; replies `Ok` once one phone accepted.
 pub fn answer_all(
