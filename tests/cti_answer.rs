@@ -9,10 +9,13 @@
 //! …;info=alert-autoanswer`; the sipp phone checks both), and the call is answered by
 //! that agent without a hand on the phone; the desktop's `answer` is refused.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
 
+use answered::pericia_caller;
 use cti_ws::*;
 use serde_json::json;
 use support::ivr::*;
@@ -74,7 +77,7 @@ fn the_desktop_answers_the_ringing_phone(db: Db) {
     let bruno_port = free_port();
     register_agent(&server, "1002", bruno_port);
     let by_hand = start_answering_agent(&server, bruno_port, 1, 3000);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut bruno, "call_offered"));
     let first = offered["call"]["protocol"]
         .as_str()
@@ -109,7 +112,7 @@ fn the_desktop_answers_the_ringing_phone(db: Db) {
     let ana_port = free_port();
     register_agent(&server, "1001", ana_port);
     let remote = start_agent(&server, "agent_notify_talk.xml", ana_port, 1, &[]);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let second = offered["call"]["protocol"]
         .as_str()
@@ -181,7 +184,7 @@ fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
     let port = free_port();
     register_agent(&server, "1001", port);
     let phone = start_agent(&server, "agent_call_info.xml", port, 1, &[]);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()

@@ -12,12 +12,15 @@
 //!   taken, and when it comes atende rings the agent's phone, then the citizen through
 //!   `[outbound]`; both calls' logs are linked.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
 
 use std::time::Duration;
 
+use answered::{answering_phones, pericia_caller};
 use cti_ws::*;
 use serde_json::{Value, json};
 use support::ivr::*;
@@ -82,21 +85,8 @@ fn attended_transfer_from_the_desktop(db: Db, complete: bool) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
     let mut bruno = desk(&rt, &server, "ag1002");
-    let mut phones = Vec::new();
-    for (agent, freq) in [("1001", 1000), ("1002", 1500)] {
-        let port = free_port();
-        register_agent(&server, agent, port);
-        phones.push(start_phone(
-            &server,
-            "agent.xml",
-            port,
-            1,
-            freq,
-            &[("ANSWER_AFTER_MS", "500".into())],
-        ));
-    }
-    // 1 (perícia), 1 (agendar); the caller waits for atende's BYE.
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let phones = answering_phones(&server, &[("1001", 1000), ("1002", 1500)]);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
@@ -269,7 +259,7 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let phone = start_answering_agent(&server, agent_port, 2, 500);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
