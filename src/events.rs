@@ -9,6 +9,36 @@ use serde::{Deserialize, Serialize};
 /// citizen's call, so the contract's reports leave it out.
 pub const INTERNAL_SERVICE: &str = "internal";
 
+/// How a supervisor monitors a call (issue 20): who hears the supervisor.
+/// `listen`: nobody; `whisper`: the agent only; `barge`: the agent and the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    Listen,
+    Whisper,
+    Barge,
+}
+
+impl MonitorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
+
+    /// The mode a keypad digit on the supervisor's phone selects (1, 2, 3).
+    pub fn from_digit(d: char) -> Option<MonitorMode> {
+        match d {
+            '1' => Some(MonitorMode::Listen),
+            '2' => Some(MonitorMode::Whisper),
+            '3' => Some(MonitorMode::Barge),
+            _ => None,
+        }
+    }
+}
+
 /// Who did something to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,6 +182,32 @@ pub enum EventKind {
         reason: Option<String>,
         isa: bool,
     },
+    /// A supervisor (`supervisor`, a user name) began monitoring the call from the phone
+    /// of account `phone`, in `mode`.
+    MonitorStarted {
+        supervisor: String,
+        phone: String,
+        mode: MonitorMode,
+    },
+    /// A supervisor switched mode (`via`: `api` or `keypad`).
+    MonitorModeChanged {
+        supervisor: String,
+        mode: MonitorMode,
+        via: String,
+    },
+    /// A supervisor's monitoring ended (`reason`: `stopped`, `supervisor_hung_up`,
+    /// `not_answered`, `transferred`, `call_ended`, `held_by_transfer`).
+    MonitorEnded {
+        supervisor: String,
+        reason: String,
+    },
+    /// The supervisors' track of this call, closed: a stereo file next to the recording
+    /// (left: what the supervisors said, whisper included; right: what the agent heard).
+    MonitorTrackFinalized {
+        path: String,
+        duration_ms: i64,
+        sha256: String,
+    },
 }
 
 impl EventKind {
@@ -183,6 +239,10 @@ impl EventKind {
             EventKind::Registered { .. } => "registered",
             EventKind::SurveyStarted { .. } => "survey_started",
             EventKind::SurveyAnswered { .. } => "survey_answered",
+            EventKind::MonitorStarted { .. } => "monitor_started",
+            EventKind::MonitorModeChanged { .. } => "monitor_mode_changed",
+            EventKind::MonitorEnded { .. } => "monitor_ended",
+            EventKind::MonitorTrackFinalized { .. } => "monitor_track_finalized",
         }
     }
 }

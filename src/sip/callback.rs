@@ -226,7 +226,7 @@ impl Attempt {
                             Leg::Agent => Input::AgentHungUp,
                         });
                     }
-                    MediaEvent::Dtmf { .. } => {}
+                    MediaEvent::Dtmf { .. } | MediaEvent::SupervisorDigit { .. } => {}
                 },
                 Some(n) = notices.recv() => {
                     if let AcdNotice::CancelOffer { .. } = *n {

@@ -87,6 +87,26 @@ impl CallActor {
         support_prack: bool,
         local: std::net::SocketAddr,
     ) -> Result<LegId, Box<rsipstack::Error>> {
+        self.place_leg_with(
+            caller,
+            callee,
+            destination,
+            support_prack,
+            local,
+            Vec::new(),
+        )
+    }
+
+    /// As `place_leg_at`, with `extra` headers on the INVITE (a supervisor's auto-answer).
+    pub(super) fn place_leg_with(
+        &mut self,
+        caller: Uri,
+        callee: Uri,
+        destination: SipAddr,
+        support_prack: bool,
+        local: std::net::SocketAddr,
+        extra: Vec<rsipstack::sip::Header>,
+    ) -> Result<LegId, Box<rsipstack::Error>> {
         let neg = self.admitted.negotiated;
         let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
         for c in &self.ex.codecs {
@@ -113,10 +133,14 @@ impl CallActor {
             offer: Some(offer.into_bytes()),
             contact: contact_uri(&self.ex, "atende"),
             call_id: Some(call_id.clone()),
-            headers: Some(vec![request::raw_header(
-                "X-Atende-Protocol",
-                self.protocol.to_string(),
-            )]),
+            headers: Some(
+                std::iter::once(request::raw_header(
+                    "X-Atende-Protocol",
+                    self.protocol.to_string(),
+                ))
+                .chain(extra)
+                .collect(),
+            ),
             support_prack,
             ..Default::default()
         };
@@ -153,6 +177,10 @@ impl CallActor {
         }
         if self.is_consult_leg(o.leg) {
             self.consult_outcome(o.leg, o.result).await;
+            return;
+        }
+        if self.is_monitor_leg(o.leg) {
+            self.monitor_outcome(o.leg, o.result).await;
             return;
         }
         match o.result {
