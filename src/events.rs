@@ -9,35 +9,9 @@ use serde::{Deserialize, Serialize};
 /// citizen's call, so the contract's reports leave it out.
 pub const INTERNAL_SERVICE: &str = "internal";
 
-/// How a supervisor monitors a call (issue 20): who hears the supervisor.
-/// `listen`: nobody; `whisper`: the agent only; `barge`: the agent and the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonitorMode {
-    Listen,
-    Whisper,
-    Barge,
-}
-
-impl MonitorMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MonitorMode::Listen => "listen",
-            MonitorMode::Whisper => "whisper",
-            MonitorMode::Barge => "barge",
-        }
-    }
-
-    /// The mode a keypad digit on the supervisor's phone selects (1, 2, 3).
-    pub fn from_digit(d: char) -> Option<MonitorMode> {
-        match d {
-            '1' => Some(MonitorMode::Listen),
-            '2' => Some(MonitorMode::Whisper),
-            '3' => Some(MonitorMode::Barge),
-            _ => None,
-        }
-    }
-}
+/// How a supervisor monitors a call (issue 20); defined with the pure who-hears-whom
+/// table it selects a row of.
+pub use crate::media::monitor::MonitorMode;
 
 /// Who did something to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,12 +162,18 @@ pub enum EventKind {
         supervisor: String,
         phone: String,
         mode: MonitorMode,
+        /// Whether the agent's desktop was told (`[cti] show_listen` for listen).
+        #[serde(default)]
+        shown: bool,
     },
     /// A supervisor switched mode (`via`: `api` or `keypad`).
     MonitorModeChanged {
         supervisor: String,
         mode: MonitorMode,
         via: String,
+        /// Whether the agent's desktop was told.
+        #[serde(default)]
+        shown: bool,
     },
     /// A supervisor's monitoring ended (`reason`: `stopped`, `supervisor_hung_up`,
     /// `not_answered`, `transferred`, `call_ended`, `held_by_transfer`).

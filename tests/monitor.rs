@@ -7,9 +7,12 @@
 //! recorded as it is sent). For listen, whisper, barge, barge on hold and back to listen
 //! (modes switched mid-call), it asserts the table; the recording has the barge and not the whisper; the supervisors' track
 //! has the supervisor. Authorization: an agent is refused (403), a supervisor outside
-//! the call's queues is refused (403); every request and refusal is audited.
-//! SQLite and PostgreSQL.
+//! the call's queues is refused (403); every request and refusal is audited. The agent's
+//! desktop (CTI) is told of whisper and barge, and of listen only with `[cti]
+//! show_listen` (off on SQLite, on on PostgreSQL). SQLite and PostgreSQL.
 
+#[path = "support/cti_ws.rs"]
+mod cti_ws;
 #[path = "support/rtp_peer.rs"]
 mod rtp_peer;
 mod support;
@@ -177,8 +180,12 @@ fn wait_events(server: &Server, protocol: &str, kind: &str, count: usize) -> Vec
     panic!("{kind} x{count} never logged for {protocol}");
 }
 
-fn monitored(db: Db) {
+fn monitored(db: Db, show_listen: bool) {
     set_in_process(true);
+    let extra = format!(
+        "{}\n[cti]\nshow_listen = {show_listen}\n",
+        EXTRA.replace("HASH", ADMIN_HASH)
+    );
     let server = Server::start_ivr_config(
         db,
         &IvrOptions {
@@ -191,7 +198,7 @@ fn monitored(db: Db) {
         Prompts::Short,
         10,
         "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
+        &extra,
     );
     let running = server.in_process.as_ref().expect("in process");
     let calls = running.floor.calls.clone();
@@ -201,6 +208,13 @@ fn monitored(db: Db) {
     register_agent(&server, "2001", sup_port);
     let agent_phone = media_phone(&server, "1001", agent_port, &agent, 500);
     let sup_phone = media_phone(&server, "2001", sup_port, &sup, 0);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let desk_cookie = login(server.http_port, "ag1001", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("ag1001 logs in");
+    let origin = format!("http://127.0.0.1:{}", server.http_port);
+    let mut desk = rt.block_on(cti_ws::open(server.http_port, &desk_cookie, &origin));
+    rt.block_on(cti_ws::start(&mut desk));
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 60_000, true);
     let (protocol, _) = wait_for_event(&server, "bridged");
     let path = format!("/api/calls/{protocol}/monitor");
@@ -267,6 +281,16 @@ fn monitored(db: Db) {
         &[CALLER, SUPERVISOR],
         &[CALLER, AGENT],
     );
+    // The desktop's badge: listen only when shown, whisper always.
+    let told = rt.block_on(cti_ws::next(&mut desk, "monitoring"));
+    assert_eq!(told["protocol"], protocol.as_str(), "{told}");
+    if show_listen {
+        assert_eq!(told["mode"], "listen", "{told}");
+        let told = rt.block_on(cti_ws::next(&mut desk, "monitoring"));
+        assert_eq!(told["mode"], "whisper", "{told}");
+    } else {
+        assert_eq!(told["mode"], "whisper", "listen is not shown: {told}");
+    }
     mode("barge");
     check(
         "barge",
@@ -392,10 +416,10 @@ fn monitored(db: Db) {
 
 #[test]
 fn listen_whisper_barge_and_hold_sqlite() {
-    monitored(Db::Sqlite);
+    monitored(Db::Sqlite, false);
 }
 
 #[test]
 fn listen_whisper_barge_and_hold_postgres() {
-    monitored(Db::Postgres);
+    monitored(Db::Postgres, true);
 }

@@ -22,7 +22,37 @@
 //!   the agent hears the supervisor again on resume. The recording keeps what the caller
 //!   hears: the music.
 
-use crate::events::MonitorMode;
+use serde::{Deserialize, Serialize};
+
+/// How a supervisor monitors a call: who hears the supervisor.
+/// `listen`: nobody; `whisper`: the agent only; `barge`: the agent and the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    Listen,
+    Whisper,
+    Barge,
+}
+
+impl MonitorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
+
+    /// The mode a keypad digit on the supervisor's phone selects (1, 2, 3).
+    pub fn from_digit(d: char) -> Option<MonitorMode> {
+        match d {
+            '1' => Some(MonitorMode::Listen),
+            '2' => Some(MonitorMode::Whisper),
+            '3' => Some(MonitorMode::Barge),
+            _ => None,
+        }
+    }
+}
 
 /// Samples in one 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;

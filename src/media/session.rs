@@ -117,7 +117,7 @@ pub enum MediaCommand {
     /// other monitor commands.
     SupervisorLeg {
         key: u32,
-        mode: crate::events::MonitorMode,
+        mode: crate::media::monitor::MonitorMode,
         socket: std::net::UdpSocket,
         seed: [u32; 2],
         track: Option<RecordingHandle>,
@@ -131,7 +131,7 @@ pub enum MediaCommand {
     /// Supervisor `key` switches mode.
     SupervisorMode {
         key: u32,
-        mode: crate::events::MonitorMode,
+        mode: crate::media::monitor::MonitorMode,
     },
     /// Supervisor `key` leaves; the last one out closes the track, whose receipt goes to
     /// `reply`, and the call goes back to the plain relay.

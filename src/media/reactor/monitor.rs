@@ -6,7 +6,7 @@
 use tokio::sync::oneshot;
 
 use super::{MAX_SUPERVISORS, MONITOR_TOKEN, Worker};
-use crate::events::MonitorMode;
+use crate::media::monitor::MonitorMode;
 use crate::media::recording::{RecordingHandle, RecordingReceipt};
 use crate::media::session::LegSocket;
 

@@ -24,8 +24,8 @@ use rtp_rs::RtpReader;
 use tokio::sync::oneshot;
 
 use super::{Leg, MediaEvent, MediaSession};
-use crate::events::MonitorMode;
 use crate::media::leg::LegState;
+use crate::media::monitor::MonitorMode;
 use crate::media::monitor::{self, FRAME, Party, SourceSlot};
 use crate::media::recording::{Channel, RecordingHandle, RecordingReceipt};
 use crate::media::shared_port::LegPort;

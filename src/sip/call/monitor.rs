@@ -202,6 +202,7 @@ impl CallActor {
                 supervisor: supervisor.to_owned(),
                 mode,
                 via: via.to_owned(),
+                shown: self.shown(mode),
             });
         }
         Ok(())
@@ -304,6 +305,11 @@ impl CallActor {
         }
     }
 
+    /// Whether the agent's desktop is told of `mode` (listen only with `[cti] show_listen`).
+    fn shown(&self, mode: MonitorMode) -> bool {
+        mode != MonitorMode::Listen || self.ex.config().cti.show_listen
+    }
+
     fn forget_if_empty(&mut self) {
         if self
             .monitoring
@@ -369,10 +375,12 @@ impl CallActor {
                     })
                     .await;
                 info!(protocol = %self.protocol, %supervisor, mode = mode.as_str(), "monitoring started");
+                let shown = self.shown(mode);
                 self.log.record(EventKind::MonitorStarted {
                     supervisor,
                     phone,
                     mode,
+                    shown,
                 });
             }
             _ => {
