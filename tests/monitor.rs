@@ -317,6 +317,28 @@ fn monitored(db: Db, show_listen: bool) {
         &[CALLER, AGENT],
     );
 
+    // Stopped, then monitored again (barge from the start): a second track.
+    let (status, body) = request(&server, "DELETE", &path, &sup_cookie, None);
+    assert_eq!(status, 202, "{body}");
+    wait_ok(sup_phone, "supervisor phone (BYE from atende)", &server);
+    wait_events(&server, &protocol, "monitor_track_finalized", 1);
+    let sup_phone = media_phone(&server, "2001", sup_port, &sup, 0);
+    let (status, body) = request(
+        &server,
+        "POST",
+        &path,
+        &sup_cookie,
+        Some(r#"{"mode":"barge"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_events(&server, &protocol, "monitor_started", 2);
+    check(
+        "barge again",
+        window(1.0, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
+
     assert_eq!(
         running.block_on(calls.command(&protocol, CallCommand::HangUp)),
         Ok(())
@@ -324,13 +346,14 @@ fn monitored(db: Db, show_listen: bool) {
     wait_ok(caller, "caller (BYE from atende)", &server);
     wait_ok(agent_phone, "agent phone", &server);
     wait_ok(sup_phone, "supervisor phone", &server);
-    let events = wait_events(&server, &protocol, "monitor_track_finalized", 1);
+    let events = wait_events(&server, &protocol, "monitor_track_finalized", 2);
     let events = {
         let _ = events;
         wait_events(&server, &protocol, "recording_finalized", 1)
     };
 
-    // The log: started, four switches (whisper, barge, listen), ended with the call.
+    // The log: started, three switches (whisper, barge, listen), stopped; started again,
+    // ended with the call.
     assert_eq!(
         event(&events, "monitor_started")["detail"]["mode"],
         "listen"
@@ -345,9 +368,20 @@ fn monitored(db: Db, show_listen: bool) {
         .filter_map(|e| e["detail"]["mode"].as_str())
         .collect();
     assert_eq!(modes, ["whisper", "barge", "listen"]);
-    assert_eq!(
-        event(&events, "monitor_ended")["detail"]["reason"],
-        "call_ended"
+    let of = |kind: &str, field: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .filter_map(|e| e["detail"][field].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(of("monitor_started", "mode"), ["listen", "barge"]);
+    assert_eq!(of("monitor_ended", "reason"), ["stopped", "call_ended"]);
+    let tracks = of("monitor_track_finalized", "path");
+    assert_eq!(tracks.len(), 2, "{tracks:?}");
+    assert!(
+        tracks[1].ends_with(&format!("{protocol}.supervisor-2.wav")),
+        "{tracks:?}"
     );
 
     // The recording's right channel is what the caller heard: the agent always, the
@@ -359,12 +393,13 @@ fn monitored(db: Db, show_listen: bool) {
         let b = (((w.to_ms - rec_start).max(0) * 8) as usize).min(right.len());
         tones(&right[a.min(b)..b])
     };
-    let expected: [(&str, &[u32]); 5] = [
+    let expected: [(&str, &[u32]); 6] = [
         ("listen", &[AGENT]),
         ("whisper", &[AGENT]),
         ("barge", &[AGENT, SUPERVISOR]),
         ("hold", &[HOLD_MUSIC]),
         ("listen again", &[AGENT]),
+        ("barge again", &[AGENT, SUPERVISOR]),
     ];
     for ((name, w), (n, want)) in spans.iter().zip(expected) {
         assert_eq!(*name, n);
@@ -404,7 +439,14 @@ fn monitored(db: Db, show_listen: bool) {
     };
     assert!(has("ag1001", "denied"), "the agent's refusal is audited");
     assert!(has("far", "denied"), "the out-of-scope refusal is audited");
-    assert!(has("sup", "monitor.start"));
+    let count = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["actor"] == "sup" && e["action"] == action)
+            .count()
+    };
+    assert_eq!(count("monitor.start"), 2);
+    assert_eq!(count("monitor.stop"), 1);
     assert_eq!(
         entries
             .iter()

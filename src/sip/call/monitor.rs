@@ -9,7 +9,9 @@
 //! The log has `monitor_started`, `monitor_mode_changed` and `monitor_ended` (with its
 //! reason) per supervisor, then `monitor_track_finalized` for the supervisors' track
 //! (a stereo file next to the recording, `<protocol>.supervisor.wav`: left, what the
-//! supervisors said; right, what the agent heard).
+//! supervisors said; right, what the agent heard; it starts when the first supervisor
+//! attaches and closes when the last leaves, so a later monitoring of the same call gets
+//! `<protocol>.supervisor-2.wav`, and so on).
 //!
 //! Ends: the supervisor hangs up (`supervisor_hung_up`), asks to stop (`stopped`), the
 //! agent the supervisor monitors stops being the caller's (`transferred`: a transfer, an
@@ -46,15 +48,19 @@ struct Supervising {
     answered: Option<LegId>,
 }
 
-/// The monitoring of one call: its supervisors and the agent they monitor.
+/// The monitoring of one call: its supervisors and the agent they monitor. Kept for the
+/// call's life once a supervisor came, so a later monitoring gets a track of its own.
 #[derive(Debug)]
 pub(super) struct Monitoring {
     /// The agent in talk when the first supervisor came; another one (or none) ends it.
     agent: String,
     supervisors: Vec<Supervising>,
     next_key: u32,
-    /// The supervisors' track was opened (by the first supervisor seated).
-    track: bool,
+    /// A supervisors' track is open (the mixer runs).
+    track_open: bool,
+    /// Tracks opened so far: the first is `<protocol>.supervisor.wav`, the next
+    /// `<protocol>.supervisor-2.wav`, …
+    tracks: u32,
 }
 
 impl CallActor {
@@ -88,6 +94,11 @@ impl CallActor {
                 )));
             }
         }
+        if self.ex.registrar.contacts(&phone).is_empty() {
+            return Err(CommandError::Invalid(format!(
+                "phone {phone} is not registered"
+            )));
+        }
         let socket = self.ex.ports.bind().map_err(|e| {
             warn!(protocol = %self.protocol, error = %e, "no RTP port for a supervisor");
             CommandError::Invalid("no media port free".into())
@@ -100,16 +111,20 @@ impl CallActor {
                 agent: agent.clone(),
                 supervisors: Vec::new(),
                 next_key: 1,
-                track: false,
+                track_open: false,
+                tracks: 0,
             })
         });
+        if m.supervisors.is_empty() {
+            m.agent = agent.clone();
+        }
         let key = m.next_key;
         m.next_key += 1;
-        let track = (!m.track).then(|| {
-            m.track = true;
-            self.ex
-                .recordings
-                .open(&track_path(&self.ex.recording_path(&self.protocol)))
+        let track = (!m.track_open).then(|| {
+            m.track_open = true;
+            m.tracks += 1;
+            let recording = self.ex.recording_path(&self.protocol);
+            self.ex.recordings.open(&track_path(&recording, m.tracks))
         });
         self.media
             .send(MediaCommand::SupervisorLeg {
@@ -125,7 +140,7 @@ impl CallActor {
             self.media
                 .send(MediaCommand::SupervisorEnd { key, reply: None })
                 .await;
-            self.forget_if_empty();
+            self.track_closed_if_empty();
             return Err(CommandError::Invalid(format!(
                 "phone {phone} is not registered"
             )));
@@ -269,7 +284,7 @@ impl CallActor {
             })
             .await;
         if last {
-            self.monitoring = None;
+            self.track_closed_if_empty();
             let log = self.log.clone();
             self.ex.lifecycle.spawn(async move {
                 if let Ok(Some(r)) = receipt.await {
@@ -295,7 +310,11 @@ impl CallActor {
     /// After each input: monitoring ends once the monitored agent no longer talks to
     /// the caller (a transfer of any kind, the survey) or the call ended.
     pub(super) async fn monitor_check(&mut self) {
-        let Some(m) = self.monitoring.as_deref() else {
+        let Some(m) = self
+            .monitoring
+            .as_deref()
+            .filter(|m| !m.supervisors.is_empty())
+        else {
             return;
         };
         if self.machine.is_ended() {
@@ -310,13 +329,14 @@ impl CallActor {
         mode != MonitorMode::Listen || self.ex.config().cti.show_listen
     }
 
-    fn forget_if_empty(&mut self) {
-        if self
+    /// The media closes the track with its last supervisor.
+    fn track_closed_if_empty(&mut self) {
+        if let Some(m) = self
             .monitoring
-            .as_deref()
-            .is_some_and(|m| m.supervisors.is_empty())
+            .as_deref_mut()
+            .filter(|m| m.supervisors.is_empty())
         {
-            self.monitoring = None;
+            m.track_open = false;
         }
     }
 
@@ -440,14 +460,18 @@ impl CallActor {
     }
 }
 
-/// The supervisors' track of the call recorded at `recording`: next to it, named after
-/// it (`<protocol>.supervisor.wav`).
-pub fn track_path(recording: &std::path::Path) -> std::path::PathBuf {
+/// The call's `n`-th supervisors' track (from 1), the call recorded at `recording`: next
+/// to it, named after it (`<protocol>.supervisor.wav`, then `<protocol>.supervisor-2.wav`).
+pub fn track_path(recording: &std::path::Path, n: u32) -> std::path::PathBuf {
     let stem = recording
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    recording.with_file_name(format!("{stem}.supervisor.wav"))
+    let name = match n {
+        0 | 1 => format!("{stem}.supervisor.wav"),
+        n => format!("{stem}.supervisor-{n}.wav"),
+    };
+    recording.with_file_name(name)
 }
 
 /// Waits for the writer to close the supervisors' track, then lists it in the call's log.
@@ -462,5 +486,21 @@ async fn finalize_track(
             sha256: summary.sha256_hex,
         }),
         Err(e) => warn!(protocol = %log.protocol, error = %e, "the supervisors' track failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tracks_are_named_after_the_recording() {
+        let rec = std::path::Path::new("/rec/2026/12/07/20261207-000001.wav");
+        assert_eq!(
+            super::track_path(rec, 1),
+            std::path::Path::new("/rec/2026/12/07/20261207-000001.supervisor.wav")
+        );
+        assert_eq!(
+            super::track_path(rec, 2),
+            std::path::Path::new("/rec/2026/12/07/20261207-000001.supervisor-2.wav")
+        );
     }
 }
