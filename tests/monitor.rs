@@ -5,10 +5,12 @@
 //! test's own RTP peers, so the test hears what each receives (a Goertzel detector per
 //! tone); what the caller hears is the recording's right channel (the caller's mix is
 //! recorded as it is sent). For listen, whisper, barge, barge on hold and back to listen
-//! (modes switched mid-call), it asserts the table; the recording has the barge and not the whisper; the supervisors' track
-//! has the supervisor. Authorization: an agent is refused (403), a supervisor outside
-//! the call's queues is refused (403); every request and refusal is audited. The agent's
-//! desktop (CTI) is told of whisper and barge, and of listen only with `[cti]
+//! (modes switched mid-call), then stopped and started again in barge, it asserts the
+//! issue's table; the recording has the barge and not the whisper; the supervisors'
+//! tracks (one per monitoring) have the supervisor. A blind transfer by the agent ends
+//! the monitoring (`transferred`). Authorization: an agent is refused (403), a supervisor
+//! outside the call's queues is refused (403); every request and refusal is audited. The
+//! agent's desktop (CTI) is told of whisper and barge, and of listen only with `[cti]
 //! show_listen` (off on SQLite, on on PostgreSQL). SQLite and PostgreSQL.
 
 #[path = "support/cti_ws.rs"]
@@ -20,7 +22,7 @@ mod support;
 use std::process::Child;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use atende::floor::calls::CallCommand;
+use atende::floor::calls::{CallCommand, TransferTarget};
 use rtp_peer::RtpPeer;
 use serde_json::Value;
 use support::in_process::set_in_process;
@@ -339,13 +341,25 @@ fn monitored(db: Db, show_listen: bool) {
         &[CALLER, AGENT],
     );
 
+    // The agent sends the caller away: the monitoring ends with the agent's part.
+    assert_eq!(
+        running.block_on(calls.command(
+            &protocol,
+            CallCommand::Transfer {
+                to: TransferTarget::Queue("geral".into()),
+                blind: true,
+            }
+        )),
+        Ok(())
+    );
+    wait_ok(agent_phone, "agent phone (BYE from atende)", &server);
+    wait_ok(sup_phone, "supervisor phone (BYE from atende)", &server);
+    wait_events(&server, &protocol, "monitor_track_finalized", 2);
     assert_eq!(
         running.block_on(calls.command(&protocol, CallCommand::HangUp)),
         Ok(())
     );
     wait_ok(caller, "caller (BYE from atende)", &server);
-    wait_ok(agent_phone, "agent phone", &server);
-    wait_ok(sup_phone, "supervisor phone", &server);
     let events = wait_events(&server, &protocol, "monitor_track_finalized", 2);
     let events = {
         let _ = events;
@@ -376,7 +390,7 @@ fn monitored(db: Db, show_listen: bool) {
             .collect()
     };
     assert_eq!(of("monitor_started", "mode"), ["listen", "barge"]);
-    assert_eq!(of("monitor_ended", "reason"), ["stopped", "call_ended"]);
+    assert_eq!(of("monitor_ended", "reason"), ["stopped", "transferred"]);
     let tracks = of("monitor_track_finalized", "path");
     assert_eq!(tracks.len(), 2, "{tracks:?}");
     assert!(
