@@ -5,8 +5,9 @@
 //! test's own RTP peers, so the test hears what each receives (a Goertzel detector per
 //! tone); what the caller hears is the recording's right channel (the caller's mix is
 //! recorded as it is sent). For listen, whisper, barge, barge on hold and back to listen
-//! (modes switched mid-call), then stopped and started again in barge, it asserts the
-//! issue's table; the recording has the barge and not the whisper; the supervisors'
+//! (modes switched mid-call), then stopped and started again in barge and switched to
+//! whisper from the supervisor's keypad (an RFC 4733 2), it asserts the table;
+//! the recording has the barge and not the whisper; the supervisors'
 //! tracks (one per monitoring) have the supervisor. A blind transfer by the agent ends
 //! the monitoring (`transferred`). Authorization: an agent is refused (403), a supervisor
 //! outside the call's queues is refused (403); every request and refusal is audited. The
@@ -340,6 +341,15 @@ fn monitored(db: Db, show_listen: bool) {
         &[CALLER, SUPERVISOR],
         &[CALLER, AGENT],
     );
+    // The supervisor's keypad: 2 is whisper.
+    sup.press(2);
+    wait_events(&server, &protocol, "monitor_mode_changed", 4);
+    check(
+        "whisper by keypad",
+        window(0.5, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
 
     // The agent sends the caller away: the monitoring ends with the agent's part.
     assert_eq!(
@@ -381,7 +391,7 @@ fn monitored(db: Db, show_listen: bool) {
         .filter(|e| e["kind"] == "monitor_mode_changed")
         .filter_map(|e| e["detail"]["mode"].as_str())
         .collect();
-    assert_eq!(modes, ["whisper", "barge", "listen"]);
+    assert_eq!(modes, ["whisper", "barge", "listen", "whisper"]);
     let of = |kind: &str, field: &str| -> Vec<String> {
         events
             .iter()
@@ -390,6 +400,10 @@ fn monitored(db: Db, show_listen: bool) {
             .collect()
     };
     assert_eq!(of("monitor_started", "mode"), ["listen", "barge"]);
+    assert_eq!(
+        of("monitor_mode_changed", "via"),
+        ["api", "api", "api", "keypad"]
+    );
     assert_eq!(of("monitor_ended", "reason"), ["stopped", "transferred"]);
     let tracks = of("monitor_track_finalized", "path");
     assert_eq!(tracks.len(), 2, "{tracks:?}");
@@ -407,13 +421,14 @@ fn monitored(db: Db, show_listen: bool) {
         let b = (((w.to_ms - rec_start).max(0) * 8) as usize).min(right.len());
         tones(&right[a.min(b)..b])
     };
-    let expected: [(&str, &[u32]); 6] = [
+    let expected: [(&str, &[u32]); 7] = [
         ("listen", &[AGENT]),
         ("whisper", &[AGENT]),
         ("barge", &[AGENT, SUPERVISOR]),
         ("hold", &[HOLD_MUSIC]),
         ("listen again", &[AGENT]),
         ("barge again", &[AGENT, SUPERVISOR]),
+        ("whisper by keypad", &[AGENT]),
     ];
     for ((name, w), (n, want)) in spans.iter().zip(expected) {
         assert_eq!(*name, n);
