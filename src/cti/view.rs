@@ -14,8 +14,8 @@ use crate::users::{Principal, Role};
 
 use super::backend::{InitialState, PopRequest, ScreenPop};
 use super::protocol::{
-    AgentStateBody, Call, CallEnded, CallMissed, CallState, CallUpdate, MissReason, OfferedCall,
-    QueueStats, ServerMessage, Snapshot, TransferMode, TransferOrigin, WrapUp,
+    AgentStateBody, Call, CallEnded, CallMissed, CallState, CallUpdate, MissReason, MonitoringBody,
+    OfferedCall, QueueStats, ServerMessage, Snapshot, TransferMode, TransferOrigin, WrapUp,
 };
 
 /// Ended calls remembered per agent for `register`.
@@ -479,6 +479,33 @@ impl View {
             EventKind::AgentAnswered { agent } | EventKind::Bridged { agent } => {
                 out.extend(answered(call, agent, update(call, None, None)));
             }
+            EventKind::MonitorStarted { mode, shown, .. }
+            | EventKind::MonitorModeChanged { mode, shown, .. } => {
+                // Not shown (listen without `show_listen`): the supervisors of the queue
+                // see it, the agent does not.
+                let agent = call.agent.clone().filter(|_| *shown);
+                out.push(Addressed {
+                    audience: Audience::Call {
+                        agent: agent.clone(),
+                        queue: call.queue.clone(),
+                    },
+                    message: ServerMessage::Monitoring(MonitoringBody {
+                        protocol: protocol.clone(),
+                        version,
+                        agent: call.agent.clone(),
+                        mode: Some(mode.as_str().to_owned()),
+                    }),
+                });
+            }
+            EventKind::MonitorEnded { .. } => out.push(Addressed {
+                audience: audience(call),
+                message: ServerMessage::Monitoring(MonitoringBody {
+                    protocol: protocol.clone(),
+                    version,
+                    agent: call.agent.clone(),
+                    mode: None,
+                }),
+            }),
             EventKind::Held { by } => {
                 call.state = CallState::Held;
                 out.push(Addressed {

@@ -258,7 +258,7 @@ impl Attempt {
                             Leg::Agent => Input::AgentHungUp,
                         });
                     }
-                    MediaEvent::Dtmf { .. } => {}
+                    MediaEvent::Dtmf { .. } | MediaEvent::SupervisorDigit { .. } => {}
                 },
                 Some(c) = commands.recv() => self.on_command(c).await,
                 Some(n) = notices.recv() => {

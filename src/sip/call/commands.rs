@@ -130,6 +130,23 @@ impl CallActor {
                     .await;
                 Ok(())
             }
+            CallCommand::Monitor {
+                supervisor,
+                phone,
+                mode,
+            } => self.start_monitor(supervisor, phone, mode).await,
+            CallCommand::MonitorMode { supervisor, mode } => {
+                self.switch_monitor(&supervisor, mode, "api").await
+            }
+            CallCommand::StopMonitor { supervisor } => {
+                if self.end_monitor(&supervisor, "stopped").await {
+                    Ok(())
+                } else {
+                    Err(CommandError::Invalid(format!(
+                        "{supervisor} does not monitor this call"
+                    )))
+                }
+            }
             _ if self.consult.is_some()
                 && !matches!(
                     command,

@@ -82,7 +82,7 @@ impl CallActor {
 
     /// An agent phone's leg offering media at `local`, with `extra` headers (an
     /// auto-answer request).
-    fn place_leg_with(
+    pub(super) fn place_leg_with(
         &mut self,
         caller: Uri,
         callee: Uri,
@@ -191,6 +191,10 @@ impl CallActor {
         }
         if self.is_consult_leg(o.leg) {
             self.consult_outcome(o.leg, o.result).await;
+            return;
+        }
+        if self.is_monitor_leg(o.leg) {
+            self.monitor_outcome(o.leg, o.result).await;
             return;
         }
         match o.result {

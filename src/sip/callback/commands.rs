@@ -79,6 +79,11 @@ impl Attempt {
             | CallCommand::CancelTransfer => {
                 Err(CommandError::Unsupported("transfer of an outside call"))
             }
+            CallCommand::Monitor { .. }
+            | CallCommand::MonitorMode { .. }
+            | CallCommand::StopMonitor { .. } => {
+                Err(CommandError::Unsupported("monitoring of an outside call"))
+            }
         }
     }
 
