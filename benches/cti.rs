@@ -170,6 +170,8 @@ impl BenchBackend {
             role: Role::Supervisor,
             agent: None,
             queues: (0..self.queues).map(queue_name).collect(),
+            agents: Vec::new(),
+            teams: Vec::new(),
             session: token.to_owned(),
         })
     }

@@ -338,6 +338,8 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         "role": p.role,
         "agent": p.agent,
         "queues": p.queues,
+        "teams": p.teams,
+        "agents": p.agents,
     }))
     .into_response()
 }
@@ -369,11 +371,29 @@ async fn list_users(State(auth): State<Auth>) -> Response {
     }
 }
 
+/// A 422 naming the teams the config in force does not have, if any.
+fn unknown_teams(auth: &Auth, teams: &[String]) -> Option<Response> {
+    let config = auth.sessions.config()?;
+    let unknown = config.unknown_teams(teams);
+    (!unknown.is_empty()).then(|| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "team(s) not in the config's [teams]: {}",
+                unknown.join(", ")
+            ),
+        )
+    })
+}
+
 async fn add_user(
     State(auth): State<Auth>,
     Extension(p): Extension<Principal>,
     Json(new): Json<NewAccount>,
 ) -> Response {
+    if let Some(refused) = unknown_teams(&auth, &new.teams) {
+        return refused;
+    }
     match auth.sessions.accounts().add(&p.user, new).await {
         Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
         Err(e) => account_error(e),
@@ -386,6 +406,9 @@ async fn change_user(
     Path(name): Path<String>,
     Json(change): Json<AccountChange>,
 ) -> Response {
+    if let Some(refused) = unknown_teams(&auth, change.teams.as_deref().unwrap_or_default()) {
+        return refused;
+    }
     match auth
         .sessions
         .accounts()

@@ -535,6 +535,8 @@ impl Backend for Live {
                 role: Role::Auditor,
                 agent: None,
                 queues: Vec::new(),
+                agents: Vec::new(),
+                teams: Vec::new(),
                 session,
             };
             match self.sessions.still_valid(&p).await {
