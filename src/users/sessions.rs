@@ -1,7 +1,9 @@
 //! Server-side login sessions: a random 256-bit id in the `atende_session` cookie, stored
 //! only as its sha256 (a copy of the table logs nobody in), with an idle and an absolute
 //! expiry; one-time CTI tickets (30 s, in memory: a restart voids them); and the
-//! failed-login limiter. Logins, failures and logouts go to the audit log.
+//! failed-login limiter (in memory too: a restart starts its counts afresh, which costs
+//! less than a database write on every failed login; `docs/operations.md` says why).
+//! Logins, failures and logouts go to the audit log.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
