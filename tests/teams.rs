@@ -253,6 +253,25 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("leste"), "{err}");
+    // `atende user scope` moves sup.sul to team norte: her session ends, and at her next
+    // login she sees norte's agent.
+    let out = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["user", "scope", "sup.sul", "--team", "norte", "--config"])
+        .arg(server.dir.path().join("atende.toml"))
+        .output()
+        .expect("atende runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _) = req(&server, "GET", "/api/agents", &sul, None);
+    assert_eq!(status, 401);
+    let sul = login(port, "sup.sul", "senha-sup-sul")
+        .expect("HTTP")
+        .expect("logs in");
+    let (_, agents) = req(&server, "GET", "/api/agents", &sul, None);
+    assert_eq!(field(&agents, "agent"), ["1001"]);
 }
 
 #[test]

@@ -54,6 +54,19 @@ pub enum UserCommand {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
     },
+    /// Replace a user's scope with these queues and teams (none: an empty scope); their
+    /// sessions end.
+    Scope {
+        name: String,
+        /// Queues, comma separated (or repeated).
+        #[arg(long, alias = "queue", value_delimiter = ',')]
+        queues: Vec<String>,
+        /// Teams (`[teams.NAME]` keys), comma separated (or repeated).
+        #[arg(long = "team", alias = "teams", value_delimiter = ',')]
+        teams: Vec<String>,
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+    },
     /// Disable a user (they cannot log in; their sessions end).
     Disable {
         name: String,
@@ -247,6 +260,25 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                         ..Default::default()
                     };
                     change(config, name, c, "role changed; sessions ended").await
+                }
+                UserCommand::Scope {
+                    name,
+                    queues,
+                    teams,
+                    config,
+                } => {
+                    let Ok(loaded) = Config::load(&config).map_err(|e| eprintln!("{e}")) else {
+                        return false;
+                    };
+                    if !teams_known(&loaded, &teams) {
+                        return false;
+                    }
+                    let c = AccountChange {
+                        queues: Some(queues),
+                        teams: Some(teams),
+                        ..Default::default()
+                    };
+                    change(config, name, c, "scope changed; sessions ended").await
                 }
                 UserCommand::Disable { name, config } => {
                     let c = AccountChange {
