@@ -116,7 +116,10 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     let sup = login_as(&server, "sup.norte");
     let (status, me) = req(&server, "GET", "/api/me", &sup, None);
     assert_eq!(status, 200);
-    assert_eq!(me["teams"], json!(["norte"]));
+    assert_eq!(
+        me["teams"],
+        json!([{"team": "norte", "name": "Equipe Norte"}])
+    );
     assert_eq!(me["queues"], json!(["pericia"]));
 
     let mut board = rt.block_on(open(port, &sup, &origin));

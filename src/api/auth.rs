@@ -332,13 +332,26 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         Ok(a) => a.map_or(p.user.clone(), |a| a.display_name),
         Err(_) => p.user.clone(),
     };
+    // The user's teams with the name users are shown (the key when the config has none).
+    let config = auth.sessions.config();
+    let teams: Vec<serde_json::Value> = p
+        .teams
+        .iter()
+        .map(|t| {
+            let name = config
+                .as_ref()
+                .and_then(|c| c.teams.get(t))
+                .map_or(t.as_str(), |x| x.name.as_str());
+            serde_json::json!({ "team": t, "name": name })
+        })
+        .collect();
     Json(serde_json::json!({
         "user": p.user,
         "display_name": display,
         "role": p.role,
         "agent": p.agent,
         "queues": p.queues,
-        "teams": p.teams,
+        "teams": teams,
         "agents": p.agents,
     }))
     .into_response()

@@ -14,7 +14,7 @@ use super::Config;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
-    /// What pages show (pt-BR), e.g. "Equipe Previdência".
+    /// What users are shown (pt-BR), e.g. "Equipe Previdência" (`GET /api/me`).
     pub name: String,
     /// Agent ids (`[[agents]] id`) in the team.
     #[serde(default)]
