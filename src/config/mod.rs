@@ -20,6 +20,7 @@ mod digest;
 pub mod mail;
 pub mod reports;
 pub mod survey;
+pub mod teams;
 pub mod users;
 
 pub use check::Invalid;
@@ -83,6 +84,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// Teams of agents and queues a user's scope may name (`[teams.NAME]`).
+    #[serde(default)]
+    pub teams: BTreeMap<String, teams::TeamConfig>,
     /// The contract's invoice value, start and penalty tables (`[contract]`).
     #[serde(default)]
     pub contract: crate::contract::ContractSettings,
