@@ -60,7 +60,7 @@ fn main() {
     let scale: f64 = arg("--scale")
         .and_then(|s| s.parse().ok())
         .unwrap_or(if bench { 1.0 } else { 0.0002 });
-    let dbs = arg("--db").unwrap_or_else(|| if bench { "both" } else { "both" }.to_owned());
+    let dbs = arg("--db").unwrap_or_else(|| "both".to_owned());
     let projector_calls: usize = arg("--projector-calls")
         .and_then(|s| s.parse().ok())
         .unwrap_or(if bench { 5000 } else { 250 });
@@ -439,7 +439,7 @@ fn call(rng: &mut Rng, n: u64, day_start: i64, date: &str, threshold_ms: i64) ->
         transfers: 0,
         hangup_by: Some("caller".into()),
         hangup_cause: Some("normal".into()),
-        registered: outcome == Outcome::HumanAnswered && roll % 2 == 0,
+        registered: outcome == Outcome::HumanAnswered && roll.is_multiple_of(2),
         survey_answers: 0,
         survey_top2: 0,
         survey_score: None,
