@@ -31,6 +31,8 @@ use crate::reports::{CallFact, CallFold, LogEntry, SlotKey, SlotStats};
 const GRACE_MS: i64 = 10_000;
 /// Intervals whose sums stay in memory (the most recently touched).
 const SLOTS_KEPT: usize = 8;
+/// Rows per multi-row statement (8 values a fact row: far under SQLite's 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// What one pass (or a run of passes) cost, counted: the figures the performance notes
 /// quote (statements and rows per call do not depend on the machine's load).
@@ -197,11 +199,26 @@ impl Live {
         let mut inexact = BTreeSet::new();
         for (protocol, mut entries) in by_call {
             entries.sort_by_key(|e| e.seq);
-            let acw_changed = acw_calls.contains(&protocol);
+            // A call read back has its after-call work read with it.
+            let mut acw_changed = acw_calls.contains(&protocol);
             let mut open = match self.open.remove(&protocol) {
                 Some(mut o) => {
                     feed(&mut o, entries);
                     o
+                }
+                None if entries.is_empty() => {
+                    // Only the agent log named it: read the call back only if its
+                    // after-call work really changed.
+                    self.counts.statements += 2;
+                    let store = self.p.store();
+                    let acw = store.after_call_ms(&protocol).await?;
+                    if let Some((_, f)) = store.stored_fact(&protocol).await?
+                        && f.acw_ms == acw.max(0)
+                    {
+                        continue;
+                    }
+                    acw_changed = false;
+                    self.load(&protocol, entries, log).await?
                 }
                 None => {
                     let fresh = self.warm && entries.first().is_some_and(|e| e.seq == 0);
@@ -216,6 +233,7 @@ impl Live {
                         feed(&mut o, entries);
                         o
                     } else {
+                        acw_changed = false;
                         self.load(&protocol, entries, log).await?
                     }
                 }
@@ -512,8 +530,8 @@ impl Store {
     }
 
     /// Writes one pass in one transaction: facts (and their agents' parts when they
-    /// changed), the touched intervals' rows, the watermark (never moved back).
-    /// Returns `(statements, rows written)`.
+    /// changed), the touched intervals' rows, the watermark (never moved back) — a few
+    /// multi-row statements, not one a row. Returns `(statements, rows written)`.
     pub(crate) async fn write_pass(
         &self,
         facts: &[FactWrite],
@@ -522,77 +540,102 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         let mut statements = 0u64;
         let mut rows = 0u64;
+        let parts: Vec<(&FactWrite, &crate::reports::fact::AgentPart)> = facts
+            .iter()
+            .filter(|w| w.agents)
+            .flat_map(|w| w.fact.agents.iter().map(move |a| (w, a)))
+            .collect();
+        let renamed: Vec<&str> = facts
+            .iter()
+            .filter(|w| w.agents)
+            .map(|w| w.fact.protocol.as_str())
+            .collect();
+        let slot_rows: Vec<(&SlotKey, &String, String)> = slots
+            .iter()
+            .flat_map(|(k, qs)| {
+                qs.iter()
+                    .map(move |(q, st)| (k, q, serde_json::to_string(st).unwrap_or_default()))
+            })
+            .collect();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for w in facts {
-                let (fact, slot) = (&w.fact, &w.slot);
-                rows += sqlx::query(
-                    "INSERT INTO call_facts (protocol, arrived_ms, slot_start_ms, local_date, queue, \
-                     outcome, first_agent, fact) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (protocol) DO UPDATE SET arrived_ms = excluded.arrived_ms, \
+            for chunk in facts.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO call_facts (protocol, arrived_ms, slot_start_ms, local_date, \
+                     queue, outcome, first_agent, fact) ",
+                );
+                qb.push_values(chunk, |mut b, w| {
+                    b.push_bind(w.fact.protocol.as_str())
+                        .push_bind(w.fact.arrived_ms)
+                        .push_bind(w.slot.start_ms)
+                        .push_bind(w.slot.date.as_str())
+                        .push_bind(w.fact.queue.as_deref())
+                        .push_bind(w.fact.outcome.as_str())
+                        .push_bind(w.fact.first_agent())
+                        .push_bind(w.json.as_str());
+                });
+                qb.push(
+                    " ON CONFLICT (protocol) DO UPDATE SET arrived_ms = excluded.arrived_ms, \
                      slot_start_ms = excluded.slot_start_ms, local_date = excluded.local_date, \
                      queue = excluded.queue, outcome = excluded.outcome, \
                      first_agent = excluded.first_agent, fact = excluded.fact",
-                )
-                .bind(&fact.protocol)
-                .bind(fact.arrived_ms)
-                .bind(slot.start_ms)
-                .bind(&slot.date)
-                .bind(&fact.queue)
-                .bind(fact.outcome.as_str())
-                .bind(fact.first_agent())
-                .bind(&w.json)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                );
+                rows += qb.build().execute(&mut *tx).await?.rows_affected();
                 statements += 1;
-                if !w.agents {
-                    continue;
-                }
-                rows += sqlx::query("DELETE FROM report_call_agents WHERE protocol = $1")
-                    .bind(&fact.protocol)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                statements += 1;
-                for a in &fact.agents {
-                    rows += sqlx::query(
-                        "INSERT INTO report_call_agents (protocol, agent, local_date, answered_ms, \
-                         talk_ms) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&fact.protocol)
-                    .bind(&a.agent)
-                    .bind(&slot.date)
-                    .bind(a.answered_ms)
-                    .bind(a.talk_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    statements += 1;
-                }
             }
-            for (slot, queues) in slots {
-                rows += sqlx::query("DELETE FROM report_slots WHERE slot_start_ms = $1")
-                    .bind(slot.start_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                statements += 1;
-                for (queue, stats) in queues {
-                    rows += sqlx::query(
-                        "INSERT INTO report_slots (slot_start_ms, queue, local_date, slot_index, stats) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(slot.start_ms)
-                    .bind(queue)
-                    .bind(&slot.date)
-                    .bind(i64::from(slot.index))
-                    .bind(serde_json::to_string(stats).unwrap_or_default())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    statements += 1;
+            for chunk in renamed.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "DELETE FROM report_call_agents WHERE protocol IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for p in chunk {
+                    sep.push_bind(*p);
                 }
+                qb.push(")");
+                rows += qb.build().execute(&mut *tx).await?.rows_affected();
+                statements += 1;
+            }
+            for chunk in parts.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO report_call_agents (protocol, agent, local_date, answered_ms, \
+                     talk_ms) ",
+                );
+                qb.push_values(chunk, |mut b, (w, a)| {
+                    b.push_bind(w.fact.protocol.as_str())
+                        .push_bind(a.agent.as_str())
+                        .push_bind(w.slot.date.as_str())
+                        .push_bind(a.answered_ms)
+                        .push_bind(a.talk_ms);
+                });
+                rows += qb.build().execute(&mut *tx).await?.rows_affected();
+                statements += 1;
+            }
+            if !slots.is_empty() {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "DELETE FROM report_slots WHERE slot_start_ms IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for (k, _) in slots {
+                    sep.push_bind(k.start_ms);
+                }
+                qb.push(")");
+                rows += qb.build().execute(&mut *tx).await?.rows_affected();
+                statements += 1;
+            }
+            for chunk in slot_rows.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO report_slots (slot_start_ms, queue, local_date, slot_index, \
+                     stats) ",
+                );
+                qb.push_values(chunk, |mut b, (k, q, json)| {
+                    b.push_bind(k.start_ms)
+                        .push_bind(q.as_str())
+                        .push_bind(k.date.as_str())
+                        .push_bind(i64::from(k.index))
+                        .push_bind(json.as_str());
+                });
+                rows += qb.build().execute(&mut *tx).await?.rows_affected();
+                statements += 1;
             }
             if let Some((name, id)) = watermark {
                 rows += sqlx::query(

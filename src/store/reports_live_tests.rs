@@ -78,6 +78,15 @@ async fn live_equals_rebuild(db: TestDb) {
         "a call no longer held is read back once"
     );
     db.store.write_batch(&late).await.expect("late");
+    // The agent log names A again with the same after-call work: nothing is read back.
+    let logs_before = live.counts.logs_read;
+    live.pass(Vec::new(), &acw, None, later + 2, None)
+        .await
+        .expect("same after-call work");
+    assert_eq!(
+        live.counts.logs_read, logs_before,
+        "unchanged calls are not read back"
+    );
     let incremental = snapshot(&db.store).await;
 
     let rows = db
