@@ -236,6 +236,10 @@ impl Live {
                 let reloaded = self.load(&protocol, ahead, log).await?;
                 open.fold = reloaded.fold;
             }
+            if open.fold.next_seq() == 0 {
+                // No entry at all (an agent log naming a call the log does not have).
+                continue;
+            }
             if acw_changed {
                 self.counts.statements += 1;
                 open.acw_ms = self.p.store().after_call_ms(&protocol).await?;

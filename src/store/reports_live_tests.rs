@@ -184,6 +184,18 @@ async fn counts_per_call(db: TestDb) {
         c.facts_written <= u64::from(calls) * 4,
         "at most one fact write per call per pass it was touched in"
     );
+    // The agent log naming a call the call log does not have writes nothing.
+    let unknown: BTreeSet<String> = ["20261207-999999".to_owned()].into();
+    live.pass(Vec::new(), &unknown, None, t0, None)
+        .await
+        .expect("unknown call");
+    assert!(
+        db.store
+            .stored_fact("20261207-999999")
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
 
 /// A short queued call's entries, stage by stage (one stage a pass).
