@@ -41,6 +41,8 @@ pub mod query;
 pub mod recovery;
 pub mod registration;
 pub mod reports;
+pub mod reports_live;
+mod reports_pass;
 pub mod reports_projector;
 pub mod reports_read;
 pub mod settings;
