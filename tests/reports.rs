@@ -1,11 +1,13 @@
 //! End to end: a small real day driven by sipp through the shipped IVR and the ACD (an
-//! answered call, a caller who gives up in the queue while an agent's phone rings, a
-//! caller who hangs up in the IVR), whose reports (`/api/reports/…`, kept by the live
-//! projector) agree with a second, independent computation from the raw event log
-//! (`/api/calls/{protocol}`); then `atende reports rebuild` gives the same numbers.
+//! answered call, calls refused while the server is full, a caller who gives up in the
+//! queue while an agent's phone rings, a caller who hangs up in the IVR), whose reports
+//! (`/api/reports/…`, kept by the live projector) agree with a second, independent
+//! computation from the raw event log (`/api/calls/{protocol}`); then `atende reports
+//! rebuild` gives the same numbers.
 
 mod support;
 
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use support::ivr::*;
@@ -28,7 +30,8 @@ fn at(events: &[serde_json::Value], pred: impl Fn(&serde_json::Value) -> bool) -
 
 /// The contract's rules, written again from `docs/reports.md` without the projector's
 /// code: answered by a human if the ACD logged an answer; else abandoned in queue if it
-/// queued and the caller hung up; else abandoned in the IVR if the caller hung up.
+/// queued and the caller hung up; else abandoned in the IVR if the caller hung up; else
+/// not received if the system ended it without the platform ever answering.
 fn own(events: &[serde_json::Value]) -> Own {
     let acd = |kind: &'static str| {
         move |e: &serde_json::Value| e["kind"] == "acd" && e["detail"]["event"]["kind"] == kind
@@ -59,31 +62,120 @@ fn own(events: &[serde_json::Value]) -> Own {
             outcome: "ivr_abandon",
             ..Own::default()
         },
+        (None, None) if !events.iter().any(|e| e["kind"] == "answered") => Own {
+            outcome: "not_received",
+            ..Own::default()
+        },
         other => panic!("unexpected call shape {other:?}: {events:?}"),
     }
 }
 
+/// Sets `[sip] max_calls` (it applies on a live reload).
+fn set_max_calls(server: &Server, n: usize) {
+    let path = server.dir.path().join("atende.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    let config = match config.find("[sip]\nmax_calls = ") {
+        Some(at) => {
+            let end = at + config[at..].find("\nlisten_udp").expect("sip table");
+            format!("{}[sip]\nmax_calls = {n}{}", &config[..at], &config[end..])
+        }
+        None => config.replacen("[sip]\n", &format!("[sip]\nmax_calls = {n}\n"), 1),
+    };
+    std::fs::write(&path, config).expect("config written");
+    let (status, body) =
+        http_request(server.http_port, "POST", "/api/config/reload", true, None).expect("reload");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+/// Sends one INVITE over UDP twice (a gateway's retransmission, same branch) and returns
+/// the final statuses it got back (the transaction may answer the copy again or absorb
+/// it); then ACKs the refusal.
+fn invite_retransmitted(server: &Server) -> Vec<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let local = sock.local_addr().expect("addr");
+    let sdp = "v=0\r\no=gw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+    let head = |method: &str, cseq: &str| {
+        format!(
+            "{method} sip:{DID}@127.0.0.1:{port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKretrans{pid};rport\r\n\
+             From: <sip:1133334444@127.0.0.1>;tag=retrans{pid}\r\n\
+             To: <sip:{DID}@127.0.0.1>\r\n\
+             Call-ID: retrans{pid}@test\r\n\
+             CSeq: 1 {cseq}\r\n\
+             Contact: <sip:1133334444@{local}>\r\n\
+             Max-Forwards: 70\r\n",
+            port = server.sip_port,
+            pid = std::process::id(),
+        )
+    };
+    let invite = format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", "INVITE"),
+        sdp.len()
+    );
+    let mut finals = Vec::new();
+    let mut buf = [0u8; 65536];
+    for wait_ms in [1500, 300] {
+        sock.set_read_timeout(Some(Duration::from_millis(wait_ms)))
+            .expect("timeout");
+        sock.send_to(invite.as_bytes(), server.sip_target())
+            .expect("send");
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            let code: u16 = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if code >= 200 {
+                finals.push(code);
+                break;
+            }
+        }
+    }
+    let ack = format!("{}Content-Length: 0\r\n\r\n", head("ACK", "ACK"));
+    sock.send_to(ack.as_bytes(), server.sip_target())
+        .expect("ack");
+    finals
+}
+
 fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
     let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
-    // 1. Menu 1 → 1 → queue "pericia": the agent answers after 1 s; 4 s of talk.
+    // 1. Menu 1 → 1 → queue "pericia": the agent answers after 1 s; 6 s of talk.
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
+    set_max_calls(&server, 1);
     let agent = start_answering_agent(&server, agent_port, 1, 1000);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 4000, false);
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 6000, false);
+    // 2. While it is up the server (max_calls = 1) is full: two trunk calls from sipp and
+    // one INVITE sent twice (a retransmission: one call) are refused with 503 and each
+    // logged under a protocol number as not received.
+    wait_for_event(&server, "answered");
+    let sf = scenario(server.dir.path(), "refused_caller.xml", &[]);
+    let mut args = trunk_caller_args(&server, &sf, 2);
+    args.extend(["-m".into(), "2".into()]);
+    let refused = sipp(&args).spawn().expect("refused callers start");
+    wait_ok(refused, "refused callers", &server);
+    let finals = invite_retransmitted(&server);
+    assert!(
+        finals.first() == Some(&503) && finals.iter().all(|&c| c == 503),
+        "{finals:?}"
+    );
     wait_ok(caller, "answered caller", &server);
     wait_ok(agent, "agent phone", &server);
-    // 2. 0 (operator) → queue "geral": the agent's phone is gone, so it rings unanswered
+    set_max_calls(&server, 10);
+    // 3. 0 (operator) → queue "geral": the agent's phone is gone, so it rings unanswered
     // while the caller waits 2.5 s and gives up: abandoned in queue, within 30 s.
     let caller = start_ivr_caller(&server, &[(800, "0")], 2500, false);
     wait_ok(caller, "abandoning caller", &server);
-    // 3. Hangs up in the IVR's menu without pressing anything.
+    // 4. Hangs up in the IVR's menu without pressing anything.
     let caller = start_ivr_caller(&server, &[], 600, false);
     wait_ok(caller, "caller leaving the IVR", &server);
 
     // The independent computation, from the stored raw events.
     let calls = server.api("/api/calls");
     let calls = calls.as_array().expect("call list");
-    assert_eq!(calls.len(), 3, "three calls");
+    assert_eq!(calls.len(), 6, "six calls, the retransmitted INVITE once");
     let mut mine = Vec::new();
     for c in calls {
         let p = c["protocol"].as_str().expect("protocol").to_owned();
@@ -92,7 +184,18 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         mine.push((p, own(&events)));
     }
     let outcomes: Vec<&str> = mine.iter().map(|(_, o)| o.outcome).collect();
-    assert_eq!(outcomes, ["human_answered", "queue_abandon", "ivr_abandon"]);
+    assert_eq!(
+        outcomes,
+        [
+            "human_answered",
+            "not_received",
+            "not_received",
+            "not_received",
+            "queue_abandon",
+            "ivr_abandon"
+        ]
+    );
+    let refusals = 3;
     let within = |o: &Own| o.wait_ms <= 30_000;
     let talk: i64 = mine.iter().map(|(_, o)| o.talk_ms).sum();
     let wait_answered: i64 = mine
@@ -106,23 +209,31 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
     let today = loop {
         let r = server.api("/api/reports/today");
         let s = &r["total"]["stats"];
-        if s["offered"] == 3 && s["in_progress"] == 0 && s["talk_ms"] == talk {
+        if s["offered"] == 6 && s["in_progress"] == 0 && s["talk_ms"] == talk {
             break r;
         }
         assert!(Instant::now() < deadline, "projection never caught up: {r}");
         std::thread::sleep(Duration::from_millis(200));
     };
     let s = &today["total"]["stats"];
-    assert_eq!(s["not_received"], 0);
+    assert_eq!(s["not_received"], refusals);
     assert_eq!(s["answered_within"], u64::from(within(&mine[0].1)));
     assert_eq!(s["answered_beyond"], u64::from(!within(&mine[0].1)));
-    assert_eq!(s["queue_abandon_within"], u64::from(within(&mine[1].1)));
+    assert_eq!(s["queue_abandon_within"], u64::from(within(&mine[4].1)));
     assert_eq!(s["ivr_abandon"], 1);
     assert_eq!(s["lost"], 0);
     assert_eq!(s["wait_answered_ms"], wait_answered);
-    assert_eq!(s["wait_abandon_ms"], mine[1].1.wait_ms);
-    // NS = (1 answered ≤ 30 s + 1 queue abandon ≤ 30 s) ÷ (1 + 1 + 0 lost); TAB = 0 ÷ 3.
+    assert_eq!(s["wait_abandon_ms"], mine[4].1.wait_ms);
+    // NS = (1 answered ≤ 30 s + 1 queue abandon ≤ 30 s) ÷ (1 + 1 + 0 lost); TAB = 0 ÷ 3
+    // received; INR = 3 refused ÷ 6 offered.
     let k = &today["total"]["kpis"];
+    assert_eq!(
+        (
+            k["inr"]["numerator"].as_u64(),
+            k["inr"]["denominator"].as_u64()
+        ),
+        (Some(refusals), Some(6))
+    );
     assert_eq!(
         (
             k["ns"]["numerator"].as_u64(),
@@ -164,24 +275,28 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         .expect("offered column");
     assert_eq!(
         total_row[offered],
-        serde_json::json!({"type": "count", "value": 3})
+        serde_json::json!({"type": "count", "value": 6})
     );
     assert_eq!(columns[offered]["label"], "Oferecidas");
     let calls_table = server.api(&format!("/api/reports/calls?from={date}&format=table"));
-    assert_eq!(calls_table["rows"].as_array().map(Vec::len), Some(3));
+    assert_eq!(calls_table["rows"].as_array().map(Vec::len), Some(6));
 
     // The per-call list: one line per call, same outcomes, the caller's number shown to
     // an admin, paged by key set.
-    let list = server.api(&format!("/api/reports/calls?from={date}&limit=2"));
-    let first: Vec<serde_json::Value> = list["calls"].as_array().cloned().unwrap_or_default();
-    let next = list["next"].as_str().expect("a second page").to_owned();
-    let rest = server.api(&format!(
-        "/api/reports/calls?from={date}&limit=2&after={next}"
-    ));
-    let rows: Vec<serde_json::Value> = first
-        .into_iter()
-        .chain(rest["calls"].as_array().cloned().unwrap_or_default())
-        .collect();
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    let mut pages = 0;
+    let mut after = String::new();
+    loop {
+        let list = server.api(&format!("/api/reports/calls?from={date}&limit=2{after}"));
+        rows.extend(list["calls"].as_array().cloned().unwrap_or_default());
+        pages += 1;
+        match list["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+        assert!(pages < 10, "paging ends");
+    }
+    assert!(pages >= 3, "six calls, two a page");
     let listed: Vec<(String, String)> = rows
         .iter()
         .map(|r| {
@@ -270,7 +385,7 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
     );
     let sup_rows = sup_calls["calls"].as_array().cloned().unwrap_or_default();
     assert_eq!(sup_rows.len(), 1);
-    assert_eq!(sup_rows[0]["protocol"].as_str(), Some(mine[1].0.as_str()));
+    assert_eq!(sup_rows[0]["protocol"].as_str(), Some(mine[4].0.as_str()));
     assert!(
         sup_rows[0]["caller"]
             .as_str()
@@ -289,7 +404,7 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         "rebuild: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("rebuilt: 3 calls"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rebuilt: 6 calls"));
     let again = server.api(&format!("/api/reports/day?date={date}"));
     assert_eq!(again["total"], day["total"]);
     assert_eq!(again["rows"], day["rows"]);
@@ -320,10 +435,10 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         let s = &r["total"]["stats"];
         // Mid-rebuild a report may show part of the day: wait for all of it.
         if r["definitions"]["threshold_ms"] == 500
-            && s["offered"] == 3
+            && s["offered"] == 6
             && r["total"]["kpis"]["ns"]["denominator"] == 3
             && s["answered_within"] == u64::from(fast(&mine[0].1))
-            && s["queue_abandon_within"] == u64::from(fast(&mine[1].1))
+            && s["queue_abandon_within"] == u64::from(fast(&mine[4].1))
         {
             break r;
         }
@@ -334,7 +449,7 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
         std::thread::sleep(Duration::from_millis(200));
     };
     let k = &strict["total"]["kpis"];
-    let ns_within = u64::from(fast(&mine[0].1)) + u64::from(fast(&mine[1].1));
+    let ns_within = u64::from(fast(&mine[0].1)) + u64::from(fast(&mine[4].1));
     assert_eq!(
         (
             k["ns"]["numerator"].as_u64(),
@@ -344,7 +459,7 @@ fn a_day_of_calls_reports_what_its_event_log_says(db: Db) {
     );
     assert_eq!(
         k["tab"]["numerator"].as_u64(),
-        Some(u64::from(!fast(&mine[1].1)))
+        Some(u64::from(!fast(&mine[4].1)))
     );
     assert_eq!(k["tma"]["total_ms"].as_i64(), Some(talk + acw));
     assert_eq!(strict["definitions"]["ns_counts_ivr_abandons"], true);
