@@ -289,6 +289,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Err(e) => tracing::error!(error = %e, "reports: projector not started"),
     }
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
+    // Closed months: closes those past their grace and turns late changes into revisions.
+    let closing_floor = floor.clone();
+    tokio::spawn(crate::closing::run(
+        move || closing_floor.config(),
+        store.clone(),
+        auth.sessions.accounts().audit().clone(),
+        cancel.clone(),
+    ));
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {

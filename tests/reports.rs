@@ -475,3 +475,187 @@ fn a_day_of_calls_reports_what_its_event_log_says_sqlite() {
 fn a_day_of_calls_reports_what_its_event_log_says_postgres() {
     a_day_of_calls_reports_what_its_event_log_says(Db::Postgres);
 }
+
+/// Closing a month over HTTP and from the command line: an admin closes a past month and
+/// the month report shows "fechado em …, hash …"; the same figures write no new revision;
+/// a month not yet ended is refused; an agent and an auditor cannot close; an auditor
+/// lists the revisions. (Late events becoming revision 2 are `closing`'s unit test on
+/// both databases: a past month cannot be given calls by sipp.)
+fn closing_a_month(db: Db) {
+    let server = Server::start(db, &["1001"]);
+    for user in [
+        serde_json::json!({"name": "aud", "role": "auditor", "password": "senha-aud-1"}),
+        serde_json::json!({"name": "ag", "role": "agent", "agent": "1001", "password": "senha-ag-1"}),
+    ] {
+        let (status, body) = http_request(
+            server.http_port,
+            "POST",
+            "/api/users",
+            true,
+            Some(&user.to_string()),
+        )
+        .expect("add user");
+        assert!(
+            (200..300).contains(&status),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let close = |month: &str| {
+        let body = serde_json::json!({"month": month, "reason": "fechamento do mês"}).to_string();
+        let (status, body) = http_request(
+            server.http_port,
+            "POST",
+            "/api/reports/close",
+            true,
+            Some(&body),
+        )
+        .expect("close");
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+    let (status, first) = close("2026-11");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["written"], true);
+    assert_eq!(first["revision"]["revision"], 1);
+    assert_eq!(first["revision"]["closed_by"], ADMIN_USER);
+    assert_eq!(first["revision"]["reason"], "fechamento do mês");
+    let sha = first["revision"]["sha256"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    assert_eq!(sha.len(), 64);
+    let (status, again) = close("2026-11");
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            again["written"].as_bool(),
+            again["revision"]["revision"].as_i64()
+        ),
+        (Some(false), Some(1)),
+        "the same figures write no revision"
+    );
+    let (status, early) = close("2099-01");
+    assert_eq!(status, 400, "a month not yet ended: {early}");
+
+    let month = server.api("/api/reports/month?month=2026-11");
+    let label = month["closed"]["label"].as_str().expect("closed label");
+    assert!(
+        label.starts_with("fechado em ") && label.ends_with(&format!("hash {sha}")),
+        "{label}"
+    );
+    assert_eq!(month["closed"]["revision"], 1);
+    assert_eq!(month["total"]["stats"]["offered"], 0);
+    let table = server.api("/api/reports/month?month=2026-11&format=table");
+    assert!(
+        table["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|l| l.as_str() == Some(label))),
+        "{table}"
+    );
+    let open = server.api("/api/reports/month?month=2026-10");
+    assert!(
+        open.get("closed").is_none(),
+        "an open month is live: {open}"
+    );
+
+    let as_user = |user: &str, pw: &str, method: &str, path: &str, body: Option<&str>| {
+        let cookie = login(server.http_port, user, pw)
+            .expect("login")
+            .expect("logged in");
+        let (status, _, body) = raw_request(
+            server.http_port,
+            method,
+            path,
+            &format!("Cookie: {cookie}\r\n"),
+            body,
+        )
+        .expect("request");
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+    let body = r#"{"month": "2026-09"}"#;
+    let path = "/api/reports/close";
+    assert_eq!(
+        as_user("ag", "senha-ag-1", "POST", path, Some(body)).0,
+        403,
+        "an agent cannot close"
+    );
+    assert_eq!(
+        as_user("aud", "senha-aud-1", "POST", path, Some(body)).0,
+        403,
+        "nor an auditor"
+    );
+    let (status, listed) = as_user(
+        "aud",
+        "senha-aud-1",
+        "GET",
+        "/api/reports/closures?month=2026-11",
+        None,
+    );
+    assert_eq!(status, 200);
+    let revisions = listed["revisions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(revisions.len(), 1, "{listed}");
+    assert_eq!(revisions[0]["sha256"], sha.as_str());
+    assert!(
+        revisions[0].get("content").is_none(),
+        "listings leave the content out"
+    );
+    let (_, sept) = as_user(
+        "aud",
+        "senha-aud-1",
+        "GET",
+        "/api/reports/closures?month=2026-09",
+        None,
+    );
+    assert_eq!(sept["closed"], false, "the refused closes wrote nothing");
+
+    // The operators' command does the same.
+    let config = server.dir.path().join("atende.toml");
+    let run = |month: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
+            .args([
+                "reports",
+                "close",
+                month,
+                "--reason",
+                "fechamento",
+                "--by",
+                "ana",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .expect("atende reports close runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run("2026-10");
+    assert!(
+        ok && out.contains("2026-10 closed: revision 1 sha256 "),
+        "{out}"
+    );
+    let (ok, out) = run("2026-10");
+    assert!(ok && out.contains("2026-10 unchanged: revision 1"), "{out}");
+    let (ok, out) = run("2099-01");
+    assert!(!ok && out.contains("has not ended"), "{out}");
+    let oct = server.api("/api/reports/closures?month=2026-10");
+    assert_eq!(oct["current"]["closed_by"], "ana");
+}
+
+#[test]
+fn closing_a_month_sqlite() {
+    closing_a_month(Db::Sqlite);
+}
+
+#[test]
+fn closing_a_month_postgres() {
+    closing_a_month(Db::Postgres);
+}

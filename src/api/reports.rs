@@ -45,6 +45,7 @@ pub fn router() -> Router<ApiState> {
         .route("/reports/today", get(today))
         .route("/reports/calls", get(calls))
         .route("/reports/agents", get(agents))
+        .merge(super::closing::router())
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +65,7 @@ struct Params {
 
 /// What a report endpoint answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(super) enum Shape {
     Report,
     Table,
     File(Format),
@@ -231,10 +232,15 @@ async fn month(
         reports_read::month_bounds(month).map_err(|_| ApiError::BadRequest("month is YYYY-MM"))?;
     let q = queues(&who, p.queue.as_deref())?;
     let shape = p.shape()?;
+    let stem = format!("relatorio-mensal-{month}");
+    // A closed month is served from its frozen copy, never recomputed.
+    if let Some(frozen) = super::closing::frozen_month(&state, &cx, month, &q, shape, &stem).await?
+    {
+        return Ok(frozen);
+    }
     let r = reports_read::period_report(&state.store, &cx, &from, &to, &q)
         .await
         .map_err(read_error)?;
-    let stem = format!("relatorio-mensal-{month}");
     Ok(shaped(r, shape, "Relatório mensal por dia", &cx, &stem).await)
 }
 
