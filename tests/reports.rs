@@ -659,3 +659,200 @@ fn closing_a_month_sqlite() {
 fn closing_a_month_postgres() {
     closing_a_month(Db::Postgres);
 }
+
+/// Calls in the test's own log: 1 250 calls of November 2026 written through the event
+/// log's public writer into the server's database (half refused before answer, half
+/// abandoned in the IVR), then `atende reports rebuild` projects them. Returns the
+/// protocols.
+fn a_month_of_logged_calls(server: &Server, calls: u32) -> Vec<String> {
+    use atende::events::{EventKind, Party};
+    use atende::store::event::CallEvent;
+    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
+    let url = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("database url")
+        .to_owned();
+    let spill = server.dir.path().join("test-spill.jsonl");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let protocols = rt.block_on(async {
+        let store = atende::store::Store::connect(&url).await.expect("database");
+        let log = atende::store::event_log::EventLog::spawn(
+            store,
+            atende::store::event_log::EventLogConfig {
+                spill_path: spill,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("event log");
+        // 2026-11-10 08:00 -03:00, a call every 20 s.
+        let t0 = 1_794_308_400_000_i64;
+        let mut protocols = Vec::new();
+        for i in 0..calls {
+            let protocol = format!("20261110-{:06}", i + 1);
+            let at = t0 + i64::from(i) * 20_000;
+            let answered = i % 2 == 1;
+            let mut kinds = vec![EventKind::Offered {
+                call_id: format!("c{i}@test"),
+                a_number: "1133334444".into(),
+                b_number: DID.into(),
+                service: "test".into(),
+                source: "127.0.0.1:5060".into(),
+                restricted: false,
+            }];
+            if answered {
+                kinds.push(EventKind::Answered);
+            }
+            kinds.push(EventKind::HungUp {
+                by: if answered {
+                    Party::Caller
+                } else {
+                    Party::System
+                },
+                cause: if answered {
+                    "normal"
+                } else {
+                    "refused_capacity"
+                }
+                .into(),
+                sip_status: (!answered).then_some(503),
+            });
+            for (seq, kind) in kinds.into_iter().enumerate() {
+                log.record(CallEvent {
+                    protocol: protocol.parse().expect("protocol"),
+                    seq: seq as u32,
+                    at_ms: at + seq as i64 * 1000,
+                    kind,
+                });
+            }
+            protocols.push(protocol);
+        }
+        log.flush().await;
+        protocols
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["reports", "rebuild", "--config"])
+        .arg(server.dir.path().join("atende.toml"))
+        .output()
+        .expect("atende reports rebuild runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("rebuilt: {calls} calls")),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    protocols
+}
+
+/// The protocols (`YYYYMMDD-NNNNNN`) found in any cell of a downloaded sheet, read by
+/// openpyxl (XLSX) or Python's csv module (CSV, also LibreOffice's conversion).
+const PROTOCOLS_READ: &str = r#"
+import sys, re, json, csv
+pat = re.compile(r"^\d{8}-\d{6}$")
+path = sys.argv[1]
+if path.endswith(".xlsx"):
+    import openpyxl
+    ws = openpyxl.load_workbook(path, read_only=True).active
+    cells = (c for row in ws.iter_rows(values_only=True) for c in row)
+else:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        sample = f.read(4096); f.seek(0)
+        delim = ";" if sample.count(";") >= sample.count(",") else ","
+        cells = [c for row in csv.reader(f, delimiter=delim) for c in row]
+print(json.dumps([c for c in cells if isinstance(c, str) and pat.match(c)]))
+"#;
+
+fn protocols_in(python: &std::path::Path, file: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new(python)
+        .args(["-c", PROTOCOLS_READ])
+        .arg(file)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("protocol list")
+}
+
+/// The per-call list downloads whole, unpaged: 1 250 calls (more than the API's largest
+/// page) in one XLSX and one CSV, every protocol once, read by openpyxl, Python's csv
+/// and LibreOffice.
+fn the_call_list_downloads_unpaged(db: Db) {
+    let server = Server::start(db, &["1001"]);
+    let protocols = a_month_of_logged_calls(&server, 1250);
+    let python = python_with("openpyxl", "python3-openpyxl");
+    let dir = server.dir.path();
+    let cookie = login(server.http_port, ADMIN_USER, ADMIN_PASSWORD)
+        .expect("login")
+        .expect("admin logs in");
+    for format in ["xlsx", "csv"] {
+        let (status, head, body) = raw_request(
+            server.http_port,
+            "GET",
+            &format!("/api/reports/calls?from=2026-11-01&to=2026-11-30&format={format}"),
+            &format!("Cookie: {cookie}\r\n"),
+            None,
+        )
+        .expect("download");
+        assert_eq!(status, 200, "{head}");
+        assert!(head.contains(&format!(
+            "relatorio-chamadas-2026-11-01-a-2026-11-30.{format}"
+        )));
+        let file = dir.join(format!("lista.{format}"));
+        std::fs::write(&file, body).expect("file");
+        let found = protocols_in(&python, &file);
+        assert!(
+            found == protocols,
+            "{format}: {} protocols found of {} ({:?}…)",
+            found.len(),
+            protocols.len(),
+            found.iter().take(3).collect::<Vec<_>>(),
+        );
+        if format == "xlsx" {
+            // LibreOffice opens it too: converted to CSV, the same protocols.
+            let soffice = require("soffice");
+            let out = std::process::Command::new(soffice)
+                .arg(format!(
+                    "-env:UserInstallation=file://{}/lo-profile",
+                    dir.display()
+                ))
+                .args([
+                    "--headless",
+                    "--convert-to",
+                    // `;`-separated, UTF-8 (76), as shown.
+                    "csv:Text - txt - csv (StarCalc):59,34,76,1,,1046,false,true,true",
+                    "--outdir",
+                ])
+                .arg(dir.join("lo"))
+                .arg(&file)
+                .output()
+                .expect("soffice runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let converted = dir.join("lo/lista.csv");
+            let found = protocols_in(&python, &converted);
+            assert!(
+                found == protocols,
+                "LibreOffice: {} protocols found",
+                found.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_call_list_downloads_unpaged_sqlite() {
+    the_call_list_downloads_unpaged(Db::Sqlite);
+}
+
+#[test]
+fn the_call_list_downloads_unpaged_postgres() {
+    the_call_list_downloads_unpaged(Db::Postgres);
+}

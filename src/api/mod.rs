@@ -43,6 +43,7 @@ pub use auth::{Auth, guarded};
 mod acd;
 pub mod auth;
 mod calls;
+mod calls_export;
 mod closing;
 mod config;
 mod health;

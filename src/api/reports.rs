@@ -5,7 +5,7 @@
 //! - `GET /api/reports/period?from=&to=[&queue=]` — any period up to a year, by day.
 //! - `GET /api/reports/today[?queue=]` — today's figures (the wallboard's), same code.
 //! - `GET /api/reports/calls?from=&to=[&outcome=&queue=&agent=&after=&limit=]` — the
-//!   per-call list, key-set paged (`next` → `after`).
+//!   per-call list, key-set paged (`next` → `after`); as a file, unpaged (`calls_export`).
 //! - `GET /api/reports/agents?from=&to=[&agent=]` — agent production per day, with totals.
 //!
 //! `format=table` returns the same report as a typed table (`reports::table`: columns with
@@ -306,17 +306,30 @@ async fn calls(
         limit: p.limit.unwrap_or(200),
     };
     let shape = p.shape()?;
+    if let Shape::File(format) = shape {
+        // A file holds the whole period, read page by page (`calls_export`).
+        let head = report_header(&cx, from, to, false);
+        let stem = format!("relatorio-chamadas-{from}-a-{to}");
+        return super::calls_export::download_all(
+            &state.store,
+            &cx,
+            query,
+            scope,
+            view,
+            head,
+            format,
+            &stem,
+        )
+        .await;
+    }
     let page = reports_read::call_page(&state.store, &cx, &query, scope, view)
         .await
         .map_err(read_error)?;
     Ok(match shape {
         Shape::Report => Json(page).into_response(),
         Shape::Table => Json(reports_read::calls_table(&page)).into_response(),
-        Shape::File(format) => {
-            let head = report_header(&cx, from, to, false);
-            let stem = format!("relatorio-chamadas-{from}-a-{to}");
-            download(&reports_read::calls_table(&page), head, format, &stem).await
-        }
+        // Answered above, unpaged.
+        Shape::File(_) => ApiError::BadRequest("format").into_response(),
     })
 }
 
