@@ -221,15 +221,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let cancel = CancellationToken::new();
     if let Some(mail) = &config.mail {
-        // The interim source: the call log's list, until the projector's reports.
-        let source = Arc::new(crate::mail::CallList {
+        // The projector's reports, the same the API serves.
+        let source = Arc::new(crate::mail::ProjectorReports {
             store: store.clone(),
-            time_zone: jiff::tz::TimeZone::get(&config.timezone).map_err(|_| {
-                crate::mail::MailError::Plan(crate::mail::PlanError::TimeZone(
-                    config.timezone.clone(),
-                ))
-            })?,
-            time_zone_name: config.timezone.clone(),
+            config: config.clone(),
         });
         crate::mail::spawn(
             mail,

@@ -54,9 +54,9 @@ mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
-mod quality;
+pub(crate) mod quality;
 mod registrations;
-mod report_table;
+pub(crate) mod report_table;
 mod reports;
 mod screen_pop;
 pub mod serve;
