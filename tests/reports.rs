@@ -479,8 +479,8 @@ fn a_day_of_calls_reports_what_its_event_log_says_postgres() {
 /// Closing a month over HTTP and from the command line: an admin closes a past month and
 /// the month report shows "fechado em …, hash …"; the same figures write no new revision;
 /// a month not yet ended is refused; an agent and an auditor cannot close; an auditor
-/// lists the revisions. (Late events becoming revision 2 are `closing`'s unit test on
-/// both databases: a past month cannot be given calls by sipp.)
+/// lists the revisions; late events into the closed month and `atende reports rebuild`
+/// make revision 2, both hashes listed and the revision audited.
 fn closing_a_month(db: Db) {
     let server = Server::start(db, &["1001"]);
     for user in [
@@ -648,6 +648,36 @@ fn closing_a_month(db: Db) {
     assert!(!ok && out.contains("has not ended"), "{out}");
     let oct = server.api("/api/reports/closures?month=2026-10");
     assert_eq!(oct["current"]["closed_by"], "ana");
+
+    // Late events into the closed November, then the operators' rebuild: the month is not
+    // silently changed but revised (revision 2 by the system, both hashes listed).
+    a_month_of_logged_calls(&server, 3);
+    let nov = server.api("/api/reports/closures?month=2026-11");
+    let hashes: Vec<&str> = nov["revisions"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["sha256"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(hashes.len(), 2, "{nov}");
+    assert_eq!(hashes[0], sha);
+    assert_ne!(hashes[1], sha);
+    assert_eq!(nov["current"]["revision"], 2);
+    assert_eq!(nov["current"]["closed_by"], "system");
+    assert_eq!(nov["current"]["reason"], "rebuild");
+    let month = server.api("/api/reports/month?month=2026-11");
+    assert_eq!(
+        month["total"]["stats"]["offered"], 3,
+        "the revision's figures"
+    );
+    let label = month["closed"]["label"].as_str().unwrap_or_default();
+    assert!(
+        label.contains("revisão 2") && label.ends_with(hashes[1]),
+        "{label}"
+    );
+    let audit = server.api("/api/audit?limit=20");
+    assert!(
+        audit.to_string().contains("reports.revise"),
+        "the revision is audited: {audit}"
+    );
 }
 
 #[test]
