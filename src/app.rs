@@ -225,6 +225,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let source = Arc::new(crate::mail::ProjectorReports {
             store: store.clone(),
             config: config.clone(),
+            to_file: api::report_table::from_table,
+            panel_table: api::quality::panel_table,
         });
         crate::mail::spawn(
             mail,

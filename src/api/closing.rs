@@ -195,3 +195,79 @@ pub(super) async fn frozen_panel(
     let zone = state.exchange.config().timezone.clone();
     Ok(Some((panel, closing::closed_block(&revisions, &zone))))
 }
+
+#[cfg(test)]
+mod mail_tests {
+    //! The monthly report mail (`mail::ProjectorReports`) with the API's converters.
+
+    use std::sync::Arc;
+
+    use crate::config::Config;
+    use crate::export::Cell;
+    use crate::mail::{Job, ProjectorReports, ReportSource};
+    use crate::reports::golden_tests::day;
+    use crate::reports::{Definitions, Slotter};
+    use crate::store::event::CallEvent;
+    use crate::store::reports_projector::Projector;
+    use crate::store::testing::{TestDb, both_backends};
+
+    both_backends!(the_monthly_mail_is_the_month_report_and_the_panel, monthly);
+    async fn monthly(db: TestDb) {
+        let config = Config::parse(include_str!("../../config/atende.toml")).expect("shipped");
+        let mut events = Vec::new();
+        for (i, (fx, _)) in day().into_iter().enumerate() {
+            for e in fx.log {
+                events.push(CallEvent {
+                    protocol: format!("20261207-{:06}", i + 1).parse().expect("protocol"),
+                    seq: e.seq,
+                    at_ms: e.at_ms,
+                    kind: e.kind,
+                });
+            }
+        }
+        db.store.write_batch(&events).await.expect("events");
+        Projector::new(
+            db.store.clone(),
+            &Definitions::default(),
+            Slotter::named("America/Sao_Paulo").expect("tz"),
+        )
+        .catch_up()
+        .await
+        .expect("projected");
+        let source = ProjectorReports {
+            store: db.store.clone(),
+            config: Arc::new(config),
+            to_file: crate::api::report_table::from_table,
+            panel_table: crate::api::quality::panel_table,
+        };
+        let month = jiff::civil::date(2026, 12, 1);
+        let at = jiff::civil::date(2027, 1, 7).at(7, 0, 0, 0);
+        let tables = source
+            .tables(Job::Monthly(month), at)
+            .await
+            .expect("tables");
+        assert_eq!(tables.len(), 2, "the month by day, then the contract panel");
+        let (report, rows) = &tables[0];
+        assert_eq!(report.header.title, "Relatório mensal por dia");
+        let total = rows.last().expect("total row");
+        let offered = report
+            .columns
+            .iter()
+            .position(|c| c.title == "Oferecidas")
+            .expect("offered column");
+        // The golden day's 13 calls (hand-computed in `reports::golden_tests`).
+        assert_eq!(total[offered], Cell::Integer(13));
+        assert_eq!(total[0], Cell::Text("Total".into()));
+        let (panel, panel_rows) = &tables[1];
+        assert!(
+            panel.header.title.contains("Painel"),
+            "{}",
+            panel.header.title
+        );
+        assert_eq!(
+            panel_rows.len(),
+            8,
+            "NS TAB TMA TME IAR ISA IMQ and the total"
+        );
+    }
+}

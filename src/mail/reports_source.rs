@@ -18,20 +18,27 @@ use jiff::civil::DateTime;
 
 use super::Job;
 use super::source::{ReportSource, SourceError, Tables};
-use crate::api::report_table::from_table;
 use crate::config::Config;
 use crate::contract::Kpis;
-use crate::export::{Header, Status};
+use crate::export::{Header, Row, Status};
 use crate::quality::score::summary;
 use crate::reports::report::Report;
-use crate::reports::table::report_table;
+use crate::reports::table::{Table, report_table};
 use crate::store::Store;
 use crate::store::reports_read::{self, CallQuery, NumberView, Queues, ReportContext};
+
+/// A typed table as an export report and its rows, under a header (the API's own
+/// converter, handed in so mail does not depend on the HTTP layer).
+pub type ToFile = fn(&Table, Header, &str) -> (crate::export::Report, Vec<Row>);
+/// The contract panel as a typed table (the API's, handed in likewise).
+pub type PanelTable = fn(&crate::contract::Panel) -> Table;
 
 /// The projector's reports as mail tables.
 pub struct ProjectorReports {
     pub store: Store,
     pub config: Arc<Config>,
+    pub to_file: ToFile,
+    pub panel_table: PanelTable,
 }
 
 impl ReportSource for ProjectorReports {
@@ -63,6 +70,7 @@ impl ReportSource for ProjectorReports {
                 "Origem".to_owned(),
                 "número mascarado (LGPD): só os 4 últimos dígitos".to_owned(),
             )];
+            let from_table = self.to_file;
             let mut tables = Tables::new();
             match job {
                 Job::Daily(_) => {
@@ -133,7 +141,7 @@ impl ReportSource for ProjectorReports {
                             ..r.total.kpis.contract_kpis()
                         };
                         let panel = crate::contract::panel(&contract, first, &kpis);
-                        let t = crate::api::quality::panel_table(&panel);
+                        let t = (self.panel_table)(&panel);
                         tables.push(from_table(&t, header(status, notes), "Painel"));
                     }
                 }
@@ -158,73 +166,4 @@ fn frozen_report(mut content: serde_json::Value) -> Result<Report, SourceError> 
         r.definitions.version = v;
     }
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::export::Cell;
-    use crate::reports::golden_tests::day;
-    use crate::reports::{Definitions, Slotter};
-    use crate::store::event::CallEvent;
-    use crate::store::reports_projector::Projector;
-    use crate::store::testing::{TestDb, both_backends};
-
-    both_backends!(the_monthly_mail_is_the_month_report_and_the_panel, monthly);
-    async fn monthly(db: TestDb) {
-        let config = Config::parse(include_str!("../../config/atende.toml")).expect("shipped");
-        let mut events = Vec::new();
-        for (i, (fx, _)) in day().into_iter().enumerate() {
-            for e in fx.log {
-                events.push(CallEvent {
-                    protocol: format!("20261207-{:06}", i + 1).parse().expect("protocol"),
-                    seq: e.seq,
-                    at_ms: e.at_ms,
-                    kind: e.kind,
-                });
-            }
-        }
-        db.store.write_batch(&events).await.expect("events");
-        Projector::new(
-            db.store.clone(),
-            &Definitions::default(),
-            Slotter::named("America/Sao_Paulo").expect("tz"),
-        )
-        .catch_up()
-        .await
-        .expect("projected");
-        let source = ProjectorReports {
-            store: db.store.clone(),
-            config: Arc::new(config),
-        };
-        let month = jiff::civil::date(2026, 12, 1);
-        let at = jiff::civil::date(2027, 1, 7).at(7, 0, 0, 0);
-        let tables = source
-            .tables(Job::Monthly(month), at)
-            .await
-            .expect("tables");
-        assert_eq!(tables.len(), 2, "the month by day, then the contract panel");
-        let (report, rows) = &tables[0];
-        assert_eq!(report.header.title, "Relatório mensal por dia");
-        let total = rows.last().expect("total row");
-        let offered = report
-            .columns
-            .iter()
-            .position(|c| c.title == "Oferecidas")
-            .expect("offered column");
-        // The golden day's 13 calls (hand-computed in `reports::golden_tests`).
-        assert_eq!(total[offered], Cell::Integer(13));
-        assert_eq!(total[0], Cell::Text("Total".into()));
-        let (panel, panel_rows) = &tables[1];
-        assert!(
-            panel.header.title.contains("Painel"),
-            "{}",
-            panel.header.title
-        );
-        assert_eq!(
-            panel_rows.len(),
-            8,
-            "NS TAB TMA TME IAR ISA IMQ and the total"
-        );
-    }
 }
