@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod check;
+pub mod closing;
 mod cti;
 mod desk;
 mod digest;
@@ -99,6 +100,9 @@ pub struct Config {
     /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
     #[serde(default)]
     pub reports: reports::Definitions,
+    /// When months close by themselves (`[closing]`).
+    #[serde(default)]
+    pub closing: closing::ClosingSettings,
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
     pub mail: Option<mail::MailSettings>,
