@@ -2,6 +2,7 @@
 //!
 //! - `health`: `/healthz`, `/metrics` — open (probes and scrapers).
 //! - `calls`: `/api/calls…` — call records and recordings.
+//! - `monitor`: `/api/calls/{protocol}/monitor` — listen, whisper, barge (supervisors).
 //! - `acd`: `/api/agents…`, `/api/queues` — the wallboard's agent and queue states, and
 //!   each agent's stored state changes.
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
@@ -49,19 +50,22 @@ pub use auth::{Auth, guarded};
 mod acd;
 pub mod auth;
 mod calls;
+mod calls_export;
+mod closing;
 mod config;
 mod floor;
 mod health;
 pub mod ivr;
 #[cfg(test)]
 mod ivr_tests;
+mod monitor;
 mod pages;
 pub mod prompts;
 #[cfg(test)]
 mod prompts_tests;
-mod quality;
+pub(crate) mod quality;
 mod registrations;
-mod report_table;
+pub(crate) mod report_table;
 mod reports;
 mod screen_pop;
 pub mod serve;
@@ -185,6 +189,11 @@ pub fn router(state: ApiState) -> Router {
             calls::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            monitor::router(),
+            &auth,
+            &[Role::Supervisor, Role::Admin],
         ))
         .merge(auth::require(
             reports::router(),

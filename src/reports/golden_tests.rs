@@ -241,13 +241,14 @@ pub(crate) fn day() -> Vec<(Fixture, i64)> {
         )
         .at(15_000, hung(Party::Caller));
     out.push((g, 0));
-    // H 09:07 — refused before answer (503): not received.
+    // H 09:07 — refused at admission, at capacity (503): the SIP edge's minimal log,
+    // offered then hung up by the system: not received, sub-code `capacity`.
     let mut h = Fixture::new("H", local("09:07:00"));
     h.at(
-        10,
+        0,
         EventKind::HungUp {
             by: Party::System,
-            cause: "capacity".into(),
+            cause: "refused_capacity".into(),
             sip_status: Some(503),
         },
     );
@@ -343,7 +344,7 @@ fn every_call_gets_its_one_outcome_and_clocks() {
     assert_eq!(o("E"), (Outcome::QueueAbandon, None));
     assert_eq!(o("F"), (Outcome::IvrServed, None));
     assert_eq!(o("G"), (Outcome::IvrAbandon, None));
-    assert_eq!(o("H"), (Outcome::NotReceived, None));
+    assert_eq!(o("H"), (Outcome::NotReceived, Some("capacity")));
     assert_eq!(o("I"), (Outcome::Lost, Some("max_wait")));
     assert_eq!(o("K"), (Outcome::HumanAnswered, None));
     assert_eq!(o("R"), (Outcome::HumanAnswered, None));
@@ -496,6 +497,30 @@ fn an_agent_to_agent_call_is_not_offered() {
     );
     let fact = f.project(0);
     assert!(fact.internal);
+    let mut stats = SlotStats::default();
+    stats.add(&fact, 30_000);
+    assert_eq!(stats, SlotStats::default(), "nothing counted");
+}
+
+/// An agent's outside call from the desktop (service `outbound`) was placed by the agent,
+/// not offered to the floor by a citizen: it is in no count either.
+#[test]
+fn an_agents_outside_call_is_not_offered() {
+    let t0 = local("10:00:00");
+    let mut f = Fixture::new("OUT1", t0);
+    if let EventKind::Offered { service, .. } = &mut f.log[0].kind {
+        *service = crate::events::OUTBOUND_SERVICE.into();
+    }
+    f.at(0, EventKind::Answered).at(
+        90_000,
+        EventKind::HungUp {
+            by: Party::Agent,
+            cause: "normal_clearing".into(),
+            sip_status: None,
+        },
+    );
+    let fact = f.project(0);
+    assert!(fact.internal, "left out like an internal call");
     let mut stats = SlotStats::default();
     stats.add(&fact, 30_000);
     assert_eq!(stats, SlotStats::default(), "nothing counted");
