@@ -217,5 +217,15 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         "1 when the last config reload was applied, 0 when it was refused or none ran.",
         u64::from(r.last_ok.load(Ordering::Relaxed)),
     );
+    metric(
+        "atende_alarm_notices_failed_total",
+        "counter",
+        "Alarm e-mails or webhooks given up after the last retry.",
+        crate::alarm::NOTICES_FAILED_TOTAL.load(Ordering::Relaxed),
+    );
+    out.push_str("# HELP atende_alarm 1 while the alarm is raised.\n# TYPE atende_alarm gauge\n");
+    for (name, raised) in crate::alarm::gauges() {
+        let _ = writeln!(out, "atende_alarm{{name=\"{name}\"}} {}", u8::from(raised));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -120,6 +120,8 @@ pub enum Invalid {
     Survey(#[from] super::survey::SurveyProblem),
     #[error("{0}")]
     Mail(#[from] super::mail::MailInvalid),
+    #[error("{0}")]
+    Alarms(#[from] super::alarms::AlarmsInvalid),
 }
 
 impl Config {
@@ -146,6 +148,9 @@ impl Config {
         self.sip.algorithms()?;
         if let Some(mail) = &self.mail {
             mail.check(&self.timezone)?;
+        }
+        if let Some(alarms) = &self.alarms {
+            alarms.check(self.mail.is_some())?;
         }
         if self.sip.user_agent.is_empty()
             || !self

@@ -13,6 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub mod alarms;
 mod check;
 mod cti;
 mod desk;
@@ -98,6 +99,9 @@ pub struct Config {
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
     pub mail: Option<mail::MailSettings>,
+    /// Alarms by e-mail and webhook (`[alarms]`); absent = none sent.
+    #[serde(default)]
+    pub alarms: Option<alarms::AlarmSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
