@@ -381,4 +381,46 @@ fn a_failed_recording_raises_its_alarm() {
         "{body}"
     );
     assert!(server.log().contains("alarm raised"));
+
+    // The supervisor checks today's recordings now: the answered call has none.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("America/Sao_Paulo").unwrap())
+        .date()
+        .to_string();
+    let path = format!("/api/alarms/recordings-check?date={today}");
+    let mut seen = Value::Null;
+    wait_for("the call in the day's check", &server, || {
+        let (status, body) =
+            support::http_request(server.http_port, "POST", &path, true, None).unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        seen = serde_json::from_slice(&body).unwrap();
+        seen["answered"] == 1
+    });
+    assert_eq!(seen["recorded"], 0, "{seen}");
+    assert_eq!(seen["matches"], false);
+    wait_for("the recordings_mismatch raise", &server, || {
+        hooks.states("recordings_mismatch") == ["raised"]
+            && mail_subjects(&smtp, "recordings_mismatch").len() == 1
+    });
+    assert_eq!(gauge(&server, "recordings_mismatch"), 1.0);
+    let (status, body) = support::http_get(server.http_port, "/api/alarms", true).unwrap();
+    assert_eq!(status, 200);
+    let listed: Value = serde_json::from_slice(&body).unwrap();
+    let raised: Vec<&str> = listed["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["raised"] == true)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(raised, ["recording_failed", "recordings_mismatch"]);
+    let (status, _) = support::http_request(
+        server.http_port,
+        "POST",
+        "/api/alarms/recordings-check?date=ontem",
+        true,
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 400);
 }

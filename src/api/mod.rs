@@ -1,6 +1,7 @@
 //! The HTTP API (axum), one router per resource, assembled here.
 //!
 //! - `health`: `/healthz`, `/metrics` — open (probes and scrapers).
+//! - `alarms`: `/api/alarms…` — raised alarms, on-demand recordings check (supervisor, admin).
 //! - `calls`: `/api/calls…` — call records and recordings.
 //! - `acd`: `/api/agents…`, `/api/queues` — the wallboard's agent and queue states, and
 //!   each agent's stored state changes.
@@ -41,6 +42,7 @@ use crate::users::Role;
 pub use auth::{Auth, guarded};
 
 mod acd;
+mod alarms;
 pub mod auth;
 mod calls;
 mod config;
@@ -169,7 +171,7 @@ pub fn router(state: ApiState) -> Router {
             &[Role::Admin],
         ))
         .merge(auth::require(
-            acd::router(),
+            acd::router().merge(alarms::router()),
             &auth,
             &[Role::Supervisor, Role::Admin],
         ))
