@@ -18,7 +18,8 @@
 //! - `quality`: `/api/quality/…` (IMQ sample, forms, evaluations) and `/api/contract/{month}`
 //!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
 //! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
-//!   per-call list, agent production), read-only, for admin, auditor and supervisor.
+//!   per-call list, agent production), read-only, for admin, auditor and supervisor;
+//!   `reports_more`: the IVR, survey, quality and agents-by-day reports, same roles.
 //!
 //! Everything under `/api` but `/api/login` needs a session (the `atende_session` cookie)
 //! and a role: admin for config, IVR, prompts and users; supervisor or admin for the live
@@ -58,6 +59,7 @@ mod quality;
 mod registrations;
 mod report_table;
 mod reports;
+mod reports_more;
 mod screen_pop;
 pub mod serve;
 #[cfg(test)]
@@ -181,7 +183,7 @@ pub fn router(state: ApiState) -> Router {
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))
         .merge(auth::require(
-            reports::router(),
+            reports::router().merge(reports_more::router()),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

@@ -41,6 +41,7 @@ pub mod query;
 pub mod recovery;
 pub mod registration;
 pub mod reports;
+pub mod reports_more;
 pub mod reports_projector;
 pub mod reports_read;
 pub mod settings;
