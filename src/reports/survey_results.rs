@@ -190,13 +190,26 @@ pub fn table(r: &SurveyResults) -> Table {
         row.extend([Cell::Count(a.isa.denominator), pct(&a.isa)]);
         t.rows.push(row);
     }
+    // The total is the ISA questions' distribution: its valid answers are ISA's denominator.
+    let isa_questions = r.questions.iter().filter(|q| q.isa);
+    let (mut counts, mut no_answer) = ([0u64; 5], 0u64);
+    for q in isa_questions {
+        for (t, c) in counts.iter_mut().zip(q.counts) {
+            *t += c;
+        }
+        no_answer += q.no_answer;
+    }
     let mut total = vec![
         Cell::Text("Total".into()),
-        Cell::Empty,
+        Cell::Text(String::new()),
         Cell::Text("ISA".into()),
     ];
-    total.extend(std::iter::repeat_n(Cell::Empty, 6));
-    total.extend([Cell::Count(r.isa.denominator), pct(&r.isa)]);
+    total.extend(counts.iter().map(|c| Cell::Count(*c)));
+    total.extend([
+        Cell::Count(no_answer),
+        Cell::Count(r.isa.denominator),
+        pct(&r.isa),
+    ]);
     t.rows.push(total);
     let rate = r
         .response_rate
@@ -284,6 +297,13 @@ mod tests {
         assert_eq!(t.rows[2][1], Cell::Text("1001".into()));
         assert_eq!(t.rows[3][10], Cell::Empty, "1002 has no ISA answer: —");
         assert_eq!(t.rows[4][9], Cell::Count(3));
+        let isa: Vec<&Cell> = t.rows[4][3..9].iter().collect();
+        let want = [0, 0, 1, 1, 1, 2].map(Cell::Count);
+        assert_eq!(
+            isa,
+            want.iter().collect::<Vec<_>>(),
+            "the ISA questions' distribution"
+        );
         assert!(
             t.notes[0].contains("taxa de resposta: 66,7 %"),
             "{:?}",

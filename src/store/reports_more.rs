@@ -93,15 +93,16 @@ pub fn ivr_table(s: &IvrStats) -> Table {
             Cell::Count(n.exits.get("0").copied().unwrap_or(0)),
         ]);
     }
+    let sum = |f: fn(&crate::store::ivr_stats::NodeStats) -> u64| s.nodes.iter().map(f).sum();
     t.rows.push(vec![
         Cell::Text("Total".into()),
-        Cell::Empty,
-        Cell::Empty,
+        Cell::Text(String::new()),
+        Cell::Text(String::new()),
         Cell::Count(s.calls),
         Cell::Count(s.abandoned_in_ivr),
         pct(&Ratio::of(s.abandoned_in_ivr, s.calls)),
-        Cell::Empty,
-        Cell::Empty,
+        Cell::Count(sum(|n| n.timeouts)),
+        Cell::Count(sum(|n| n.invalid_inputs)),
         Cell::Count(s.pressed_zero),
     ]);
     t.notes.push(format!(

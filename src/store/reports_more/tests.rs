@@ -96,6 +96,10 @@ fn the_ivr_table_has_a_row_per_node_and_the_calls_totals() {
     assert_eq!(t.rows[1][0], Cell::Text("Total".into()));
     assert_eq!(t.rows[1][3], Cell::Count(10));
     assert_eq!(t.rows[1][5], Cell::Percent(30.0));
+    assert_eq!(
+        (&t.rows[1][6], &t.rows[1][7]),
+        (&Cell::Count(1), &Cell::Count(1))
+    );
     assert!(
         t.notes[0].contains("atendidas pela URA: 2"),
         "{:?}",
