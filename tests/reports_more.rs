@@ -2,7 +2,8 @@
 //! call, a caller who presses 0 and gives up in the queue, a caller who hangs up in the
 //! IVR's menu), then the IVR report, the agents × days grid, the survey's and quality
 //! monitoring's month (empty: "—", never 0 %) answer what happened, and download as XLSX
-//! (read back by openpyxl) and CSV (Python's csv module). Both databases.
+//! (read back by openpyxl) and CSV (Python's csv module). A survey answered by sipp's
+//! RFC 4733 keys shows in the survey's month as its raw event log says. Both databases.
 
 mod support;
 
@@ -160,4 +161,160 @@ fn reports_of_a_real_day_sqlite() {
 #[test]
 fn reports_of_a_real_day_postgres() {
     reports_of_a_real_day(Db::Postgres);
+}
+
+const SURVEY: &str = r#"
+[surveys.atendimento]
+queues = ["geral"]
+intro_prompt = "pt-BR/pesquisa/introducao"
+questions = [
+    { id = "atendente", prompt = "pt-BR/pesquisa/atendente" },
+    { id = "instituto", prompt = "pt-BR/pesquisa/instituto", isa = false },
+]
+timeout_secs = 4
+retries = 1
+timeout_prompt = "pt-BR/ura/nao-ouvi"
+invalid_prompt = "pt-BR/ura/opcao-invalida"
+thanks_prompt = "pt-BR/pesquisa/obrigado"
+"#;
+
+/// The caller presses 0 (operator), the agent talks and hangs up, the caller answers the
+/// survey 5 (about the agent, ISA) and 3 (about the institute, not ISA).
+fn a_survey_in_the_months_results(db: Db) {
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions::open_with(&["1001"]),
+        Prompts::Short,
+        10,
+        "",
+        SURVEY,
+    );
+    let port = free_port();
+    register_agent(&server, "1001", port);
+    let agent = start_agent(
+        &server,
+        "agent_hangs_up.xml",
+        port,
+        1,
+        &[
+            ("ANSWER_AFTER_MS", "300".into()),
+            ("TALK_MS", "1500".into()),
+        ],
+    );
+    let caller = start_ivr_caller(
+        &server,
+        &[(800, "0"), (4200, "5"), (1500, "3")],
+        20_000,
+        true,
+    );
+    wait_ok(caller, "caller", &server);
+    wait_ok(agent, "agent phone", &server);
+    let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    // The independent count, from the raw log.
+    let mine: Vec<(String, u64, bool)> = events
+        .iter()
+        .filter(|e| e["kind"] == "survey_answered")
+        .map(|e| {
+            let d = &e["detail"];
+            (
+                d["question"].as_str().unwrap().to_owned(),
+                d["score"].as_u64().expect("a valid answer"),
+                d["isa"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            ("atendente".to_owned(), 5, true),
+            ("instituto".to_owned(), 3, false)
+        ],
+        "{protocol}"
+    );
+    let date = protocol_date(&server, &protocol);
+    let month = &date[..7];
+    let r = server.api(&format!("/api/reports/survey?month={month}"));
+    assert_eq!(
+        (r["started"].as_u64(), r["responded"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["response_rate"]["percent"], 100.0);
+    let q = |id: &str| {
+        r["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["question"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("question {id}: {r}"))
+    };
+    assert_eq!(q("atendente")["counts"], serde_json::json!([0, 0, 0, 0, 1]));
+    assert_eq!(q("atendente")["isa"], true);
+    assert_eq!(q("instituto")["counts"], serde_json::json!([0, 0, 1, 0, 0]));
+    assert_eq!(q("instituto")["isa"], false);
+    assert_eq!(
+        (
+            r["isa"]["numerator"].as_u64(),
+            r["isa"]["denominator"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["agents"][0]["agent"], "1001");
+    assert_eq!(r["agents"][0]["isa"]["percent"], 100.0);
+    // ISA here is the contract panel's ISA (the projector's count of the same answers).
+    let panel = server.api(&format!("/api/contract/{month}"));
+    let isa = panel["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["kpi"] == "ISA")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (isa["numerator"].as_u64(), isa["denominator"].as_u64()),
+        (Some(1), Some(1)),
+        "{panel}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xlsx = dir.path().join("pesquisa.xlsx");
+    download(
+        &server,
+        &format!("/api/reports/survey?month={month}&format=xlsx"),
+        &xlsx,
+    );
+    let got = total_row("openpyxl", "python3-openpyxl", XLSX_TOTAL, &xlsx, "Linha");
+    assert_eq!(got["Nota 5"], 1, "{got}");
+    assert_eq!(got["Respostas válidas"], 1, "{got}");
+    assert_eq!(
+        got["Notas 4 e 5 (%)"], 1.0,
+        "a fraction, shown as 100 %: {got}"
+    );
+}
+
+/// The local date of a call, from the per-call list's row.
+fn protocol_date(server: &Server, protocol: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.api("/api/reports/today");
+        if r["total"]["stats"]["in_progress"] == 0 && r["total"]["stats"]["offered"] == 1 {
+            let date = r["period"]["from"].as_str().expect("date").to_owned();
+            let calls = server.api(&format!("/api/reports/calls?from={date}"));
+            assert_eq!(calls["calls"][0]["protocol"], protocol);
+            return date;
+        }
+        assert!(Instant::now() < deadline, "projection never caught up: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_survey_in_the_months_results_sqlite() {
+    a_survey_in_the_months_results(Db::Sqlite);
+}
+
+#[test]
+fn a_survey_in_the_months_results_postgres() {
+    a_survey_in_the_months_results(Db::Postgres);
 }
