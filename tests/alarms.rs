@@ -57,13 +57,18 @@ fn start_smtp(dir: &Path) -> Smtp {
     }
 }
 
-/// A webhook receiver: answers 200 to every POST and keeps the JSON bodies.
+/// A webhook receiver: answers 500 to the first `fail_first` POSTs (not kept), then 200,
+/// keeping the JSON bodies it accepted.
 struct Hooks {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
 }
 
 fn start_hooks() -> Hooks {
+    start_hooks_failing(0)
+}
+
+fn start_hooks_failing(mut fail_first: usize) -> Hooks {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/alarme", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -80,9 +85,15 @@ fn start_hooks() -> Hooks {
                 line.clear();
             }
             let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok()
-                && let Ok(v) = serde_json::from_slice(&body)
-            {
+            let read = reader.read_exact(&mut body).is_ok();
+            if fail_first > 0 {
+                fail_first -= 1;
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            if read && let Ok(v) = serde_json::from_slice(&body) {
                 kept.lock().unwrap().push(v);
             }
             let _ = reader
@@ -232,7 +243,8 @@ fn sqlite_url(dir: &Path) -> String {
 fn disk_low_is_raised_once_and_cleared_by_a_reload(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let smtp = start_smtp(dir.path());
-    let hooks = start_hooks();
+    // The webhook fails once: the raise is retried, and arrives once.
+    let hooks = start_hooks_failing(1);
     let url = match db {
         Db::Sqlite => sqlite_url(dir.path()),
         Db::Postgres => atende::testkit::pg::fresh_pg_database(),
@@ -255,6 +267,14 @@ fn disk_low_is_raised_once_and_cleared_by_a_reload(db: Db) {
             .contains("mínimo 100000000 MB"),
         "{raise}"
     );
+    assert!(server.log().contains("alarm notice failed; retrying"));
+
+    // A restart: the raised alarm is stored, so it is not raised (nor sent) again.
+    let server = server.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(gauge(&server, "disk_low"), 1.0);
+    assert_eq!(hooks.states("disk_low"), ["raised"]);
+    assert_eq!(mail_subjects(&smtp, "disk_low").len(), 1);
 
     // The operator lowers the threshold to 1 MB and reloads.
     let path = server.dir.path().join("atende.toml");

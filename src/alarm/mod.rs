@@ -12,7 +12,7 @@
 //! the server stops are lost (the state is not: a restart does not raise again).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -30,8 +30,9 @@ pub static NOTICES_FAILED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 /// The state `/metrics` shows, in `AlarmId::ALL`'s order (one server per process).
 static RAISED: [AtomicBool; 5] = [const { AtomicBool::new(false) }; 5];
-/// The running actor, for on-demand checks.
-static ACTOR: OnceLock<mpsc::Sender<watch::CheckRequest>> = OnceLock::new();
+/// The running actor, for on-demand checks (the last started: a test may run servers one
+/// after another in one process).
+static ACTOR: Mutex<Option<mpsc::Sender<watch::CheckRequest>>> = Mutex::new(None);
 
 fn publish(alarms: &Alarms) {
     for (i, id) in AlarmId::ALL.iter().enumerate() {
@@ -47,12 +48,10 @@ pub fn gauges() -> [(&'static str, bool); 5] {
     })
 }
 
-/// Starts the alarm actor (once per process; a second call is ignored).
+/// Starts the alarm actor; it stops with `cancel`.
 pub fn spawn(floor: Arc<Floor>, store: Store, cancel: CancellationToken) {
-    if ACTOR.get().is_some() {
-        return;
-    }
-    let _ = ACTOR.set(watch::spawn(floor, store, cancel));
+    let actor = watch::spawn(floor, store, cancel);
+    *ACTOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(actor);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +64,11 @@ pub enum CheckError {
 
 /// Checks the recordings of `date` now (the on-demand check): the alarm follows the result.
 pub async fn check_recordings(date: &str) -> Result<Observation, CheckError> {
-    let actor = ACTOR.get().ok_or(CheckError::NotRunning)?;
+    let actor = ACTOR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or(CheckError::NotRunning)?;
     let (tx, rx) = oneshot::channel();
     actor
         .send((date.to_owned(), tx))
