@@ -297,3 +297,6 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     #[allow(clippy::useless_conversion)]
     Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
+
+#[cfg(test)]
+mod tests;
