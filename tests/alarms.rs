@@ -285,6 +285,9 @@ fn disk_low_is_raised_once_and_cleared_by_a_reload(db: Db) {
     )
     .unwrap();
     server.signal("HUP");
+    wait_for("the reload", &server, || {
+        server.log().contains("other settings changed")
+    });
     wait_for("the disk_low clear", &server, || {
         hooks.states("disk_low") == ["raised", "cleared"]
             && mail_subjects(&smtp, "disk_low").len() == 2
