@@ -447,3 +447,45 @@ fn a_failed_recording_raises_its_alarm() {
     .unwrap();
     assert_eq!(status, 400);
 }
+
+/// `atende check-config` with `[alarms]` that could not work: each refused with its reason.
+#[test]
+fn unusable_alarm_settings_are_refused_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("prompts")).unwrap();
+    let base = support::base_config(
+        (support::free_port(), support::free_port()),
+        (20000, 20002),
+        "\"MD5\"",
+        &sqlite_url(dir.path()),
+        dir.path(),
+        &dir.path().join("prompts"),
+    );
+    let config = dir.path().join("atende.toml");
+    for (alarms, why) in [
+        ("email = true", "alarms.email = true needs a [mail] section"),
+        (
+            "webhook_url = \"ftp://monitor/x\"",
+            "is not an http:// or https:// URL",
+        ),
+        (
+            "webhook_url = \"http://127.0.0.1:9/x\"\ncheck_secs = 0",
+            "alarms.check_secs must be 1 to 3600",
+        ),
+        (
+            "disk_min_free_mb = 10",
+            "give email = true or a webhook_url",
+        ),
+    ] {
+        std::fs::write(&config, format!("{base}\n[alarms]\n{alarms}\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_atende"))
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{alarms}");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(why), "{alarms}: {text}");
+    }
+}
