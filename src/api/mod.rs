@@ -183,7 +183,7 @@ pub fn router(state: ApiState) -> Router {
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))
         .merge(auth::require(
-            reports::router().merge(reports_more::router()),
+            reports::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))
@@ -199,6 +199,11 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             quality::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            reports_more::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))
