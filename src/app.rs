@@ -64,6 +64,8 @@ pub struct Running {
     pub sip_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub exchange: Arc<Exchange>,
+    /// The audit log (SIGHUP reloads are written to it).
+    pub audit: crate::audit::Audit,
     cancel: CancellationToken,
     http: tokio::task::JoinHandle<()>,
     agent_log: Option<AgentLog>,
@@ -291,17 +293,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Alarms follow the running config ([alarms] may come and go with a reload).
     crate::alarm::spawn(floor.clone(), store.clone(), cancel.clone());
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
+    // Users' teams resolve against the config in force (a reload may change them).
+    let in_force = Arc::downgrade(&floor);
+    auth.sessions
+        .follow_config(crate::users::sessions::ConfigSource(Arc::new(move || {
+            in_force.upgrade().map(|f| f.config())
+        })));
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {
             floor: floor.clone(),
             store: store.clone(),
             sessions: auth.sessions.clone(),
+            agent_log: agent_log.clone(),
         }),
         &floor.bus,
         crate::cti::HubSettings::new(&config.cti, config.http.allowed_origins.clone()),
     )
     .await;
+    let audit = auth.sessions.accounts().audit().clone();
     let app = api::with_cti(
         api::router(ApiState {
             exchange: floor.clone(),
@@ -317,6 +327,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sip_addr,
         http_addr,
         exchange,
+        audit,
         cancel,
         http,
         agent_log,

@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 /// citizen's call, so the contract's reports leave it out.
 pub const INTERNAL_SERVICE: &str = "internal";
 
+/// The service an agent's outside call (the desktop's `call`) is logged under: placed by
+/// the agent, not a citizen's call offered to the floor, so the reports leave it out too.
+pub const OUTBOUND_SERVICE: &str = "outbound";
+
+/// How a supervisor monitors a call (issue 20); defined with the pure who-hears-whom
+/// table it selects a row of.
+pub use crate::media::monitor::MonitorMode;
+
 /// Who did something to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,6 +160,38 @@ pub enum EventKind {
         reason: Option<String>,
         isa: bool,
     },
+    /// A supervisor (`supervisor`, a user name) began monitoring the call from the phone
+    /// of account `phone`, in `mode`.
+    MonitorStarted {
+        supervisor: String,
+        phone: String,
+        mode: MonitorMode,
+        /// Whether the agent's desktop was told (`[cti] show_listen` for listen).
+        #[serde(default)]
+        shown: bool,
+    },
+    /// A supervisor switched mode (`via`: `api` or `keypad`).
+    MonitorModeChanged {
+        supervisor: String,
+        mode: MonitorMode,
+        via: String,
+        /// Whether the agent's desktop was told.
+        #[serde(default)]
+        shown: bool,
+    },
+    /// A supervisor's monitoring ended (`reason`: `stopped`, `supervisor_hung_up`,
+    /// `not_answered`, `transferred`, `call_ended`, `held_by_transfer`).
+    MonitorEnded {
+        supervisor: String,
+        reason: String,
+    },
+    /// The supervisors' track of this call, closed: a stereo file next to the recording
+    /// (left: what the supervisors said, whisper included; right: what the agent heard).
+    MonitorTrackFinalized {
+        path: String,
+        duration_ms: i64,
+        sha256: String,
+    },
 }
 
 impl EventKind {
@@ -183,6 +223,10 @@ impl EventKind {
             EventKind::Registered { .. } => "registered",
             EventKind::SurveyStarted { .. } => "survey_started",
             EventKind::SurveyAnswered { .. } => "survey_answered",
+            EventKind::MonitorStarted { .. } => "monitor_started",
+            EventKind::MonitorModeChanged { .. } => "monitor_mode_changed",
+            EventKind::MonitorEnded { .. } => "monitor_ended",
+            EventKind::MonitorTrackFinalized { .. } => "monitor_track_finalized",
         }
     }
 }

@@ -218,7 +218,7 @@ async fn serve(config: atende::config::Config, path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    atende::reload::enable(running.exchange.floor(), path);
+    atende::reload::enable(running.exchange.floor(), path, running.audit.clone());
     wait_for_signal().await;
     // A second signal during the drain stops at once (the next start closes the calls).
     tokio::select! {

@@ -12,12 +12,15 @@
 //!   taken, and when it comes atende rings the agent's phone, then the citizen through
 //!   `[outbound]`; both calls' logs are linked.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
 
 use std::time::Duration;
 
+use answered::{answering_phones, pericia_caller};
 use cti_ws::*;
 use serde_json::{Value, json};
 use support::ivr::*;
@@ -82,21 +85,8 @@ fn attended_transfer_from_the_desktop(db: Db, complete: bool) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
     let mut bruno = desk(&rt, &server, "ag1002");
-    let mut phones = Vec::new();
-    for (agent, freq) in [("1001", 1000), ("1002", 1500)] {
-        let port = free_port();
-        register_agent(&server, agent, port);
-        phones.push(start_phone(
-            &server,
-            "agent.xml",
-            port,
-            1,
-            freq,
-            &[("ANSWER_AFTER_MS", "500".into())],
-        ));
-    }
-    // 1 (perícia), 1 (agendar); the caller waits for atende's BYE.
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let phones = answering_phones(&server, &[("1001", 1000), ("1002", 1500)]);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
@@ -269,7 +259,7 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let phone = start_answering_agent(&server, agent_port, 2, 500);
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut ana, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
@@ -383,7 +373,9 @@ fn login_to_some_queues_and_schedule_a_callback_postgres() {
 }
 
 /// `call`: the agent's phone rings first, then the number through `[outbound]`; the call
-/// is recorded and logged under a protocol of its own, and the agent is busy meanwhile.
+/// is recorded and logged under a protocol of its own (service `outbound`), the one the
+/// desktop shows, so the desktop holds, resumes and hangs it up; the agent is busy
+/// meanwhile.
 fn an_agent_calls_an_outside_number(db: Db) {
     let gateway = free_port();
     let server = Server::start_ivr_config(
@@ -411,14 +403,11 @@ fn an_agent_calls_an_outside_number(db: Db) {
     let phone = start_answering_agent(&server, agent_port, 1, 500);
     let citizen = start_phone(
         &server,
-        "citizen.xml",
+        "citizen_served.xml",
         gateway,
         1,
         440,
-        &[
-            ("ANSWER_AFTER_MS", "500".into()),
-            ("TALK_MS", "2000".into()),
-        ],
+        &[("ANSWER_AFTER_MS", "500".into())],
     );
     let r = rt.block_on(command(&mut ana, "o-1", "call", json!({"number": "6199x"})));
     assert_eq!(r["error"]["code"], "bad_args", "{r}");
@@ -439,12 +428,76 @@ fn an_agent_calls_an_outside_number(db: Db) {
         json!({"number": "61999990001"}),
     ));
     assert_eq!(r["error"]["code"], "invalid_state", "{r}");
+
+    // The desktop's call is the call the floor commands reach: hold once the number
+    // answered (refused `invalid_state` until then), resume, hang up.
+    let answered = rt.block_on(next(&mut ana, "call_answered"));
+    let shown = answered["protocol"].as_str().expect("protocol").to_owned();
+    let mut r = Value::Null;
+    for i in 0..40 {
+        r = rt.block_on(command(
+            &mut ana,
+            &format!("o-h{i}"),
+            "hold",
+            json!({"protocol": shown}),
+        ));
+        if r["ok"] == true || r["error"]["code"] != "invalid_state" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(r["ok"], true, "{r}");
+    let held = rt.block_on(next(&mut ana, "call_held"));
+    assert_eq!(held["protocol"], shown.as_str(), "{held}");
+    let r = rt.block_on(command(&mut ana, "o-4", "hold", json!({"protocol": shown})));
+    assert_eq!(r["error"]["code"], "invalid_state", "already held: {r}");
+    let r = rt.block_on(command(
+        &mut ana,
+        "o-5",
+        "resume",
+        json!({"protocol": shown}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let resumed = rt.block_on(next(&mut ana, "call_resumed"));
+    assert_eq!(resumed["protocol"], shown.as_str(), "{resumed}");
+    let r = rt.block_on(command(
+        &mut ana,
+        "o-6",
+        "dtmf",
+        json!({"protocol": shown, "digits": "1#"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let r = rt.block_on(command(
+        &mut ana,
+        "o-7",
+        "hang_up",
+        json!({"protocol": shown}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let ended = rt.block_on(next(&mut ana, "call_ended"));
+    assert_eq!(ended["protocol"], shown.as_str(), "{ended}");
     wait_ok(citizen, "the number called", &server);
     wait_ok(phone, "agent phone", &server);
     let free = rt.block_on(next(&mut ana, "agent_state"));
     assert_eq!(free["state"], "available", "free again: {free}");
 
     let (protocol, events) = wait_for_event(&server, "recording_finalized");
+    assert_eq!(protocol, shown, "one protocol: the desktop's and the log's");
+    assert_eq!(event(&events, "offered")["detail"]["service"], "outbound");
+    let k = kinds(&events);
+    assert!(
+        k.iter().any(|x| x == "held") && k.iter().any(|x| x == "resumed"),
+        "{k:?}"
+    );
+    assert_eq!(
+        event(&events, "hung_up")["detail"]["cause"],
+        "operator_hang_up",
+        "{k:?}"
+    );
+    assert!(
+        !k.iter().any(|x| x == "callback_attempt"),
+        "not a callback: {k:?}"
+    );
     let dialled = &event(&events, "citizen_dialled")["detail"];
     assert!(
         dialled["target"]

@@ -61,7 +61,16 @@ queues = ["pericia"]
         ring_timeout_secs: 20,
         ..IvrOptions::open_with(&["1001"])
     };
-    Server::start_ivr_config(db, &options, Prompts::Short, 4, "", &extra)
+    // Wrap-up until the agent ends it: the figures pushed at the call's end are the only
+    // ones before the agent acts.
+    Server::start_ivr_config(
+        db,
+        &options,
+        Prompts::Short,
+        4,
+        r#"wrap_up = { mode = "manual" }"#,
+        &extra,
+    )
 }
 
 fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
@@ -167,6 +176,29 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
         "a duration like 0:08: {duration}"
     );
     b.wait_text("#num-atendidas-eu", "1");
+    // The personal TMA pushed at the call's end counts it: talk per call (the wrap-up is
+    // still going), the history row's duration give or take a second of rounding.
+    b.wait_text("#estado-nome", "Pós-atendimento");
+    let tma = b.wait_for(
+        "the personal TMA counts the call",
+        "const t = document.getElementById('num-tma-eu').textContent; \
+         return /^[0-9]+ s$/.test(t) && t;",
+    );
+    let tma_secs: i64 = tma
+        .as_str()
+        .and_then(|t| t.trim_end_matches(" s").parse().ok())
+        .expect("TMA in seconds");
+    let talk_secs: i64 = duration
+        .as_str()
+        .and_then(|d| {
+            let (m, s) = d.split_once(':')?;
+            Some(m.trim().parse::<i64>().ok()? * 60 + s.trim().parse::<i64>().ok()?)
+        })
+        .expect("m:ss");
+    assert!(
+        tma_secs > 0 && (tma_secs - talk_secs).abs() <= 1,
+        "TMA {tma} against the call's {duration}"
+    );
     b.screenshot("historico");
 
     // The citizen asked to be called back tomorrow at this time: scheduled from the pop.
@@ -196,8 +228,9 @@ fn log_in_go_ready_take_a_call_and_register_it(db: Db, test: &str) {
     }
     assert!(asked.iter().any(|k| k == "callback_requested"), "{asked:?}");
 
-    // Back to available, the operator may call out; this server has no [outbound], and
-    // the page says so in Portuguese.
+    // The agent ends the wrap-up. Back to available, the operator may call out; this
+    // server has no [outbound], and the page says so in Portuguese.
+    b.click("#btn-fim-pos");
     b.wait_text("#estado-nome", "Disponível");
     b.fill("#ligar-numero", "61999990000");
     b.click("#btn-ligar");

@@ -21,7 +21,7 @@ use crate::store::protocol::Protocol;
 use crate::store::query::CallDetail;
 use crate::users::{Principal, Role};
 
-const OUT_OF_SCOPE: &str = "the call went through no queue of the user's scope";
+pub(super) const OUT_OF_SCOPE: &str = "the call went through no queue of the user's scope";
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -105,7 +105,7 @@ fn queues_of(detail: &CallDetail) -> Vec<String> {
 }
 
 /// Whether `who` may see the call `protocol` (supervisors: through a queue of theirs).
-async fn in_scope(
+pub(super) async fn in_scope(
     state: &ApiState,
     who: &Principal,
     protocol: &Protocol,
@@ -120,7 +120,7 @@ async fn in_scope(
     Ok(detail.is_some_and(|d| queues_of(&d).iter().any(|q| who.sees_queue(q))))
 }
 
-fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
+pub(super) fn parse_protocol(s: &str) -> Result<Protocol, ApiError> {
     s.parse()
         .map_err(|_| ApiError::BadRequest("malformed protocol number"))
 }

@@ -3,6 +3,7 @@
 //! - `health`: `/healthz`, `/metrics` — open (probes and scrapers).
 //! - `alarms`: `/api/alarms…` — raised alarms, on-demand recordings check (supervisor, admin).
 //! - `calls`: `/api/calls…` — call records and recordings.
+//! - `monitor`: `/api/calls/{protocol}/monitor` — listen, whisper, barge (supervisors).
 //! - `acd`: `/api/agents…`, `/api/queues` — the wallboard's agent and queue states, and
 //!   each agent's stored state changes.
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
@@ -51,6 +52,7 @@ mod health;
 pub mod ivr;
 #[cfg(test)]
 mod ivr_tests;
+mod monitor;
 mod pages;
 pub mod prompts;
 #[cfg(test)]
@@ -181,6 +183,11 @@ pub fn router(state: ApiState) -> Router {
             calls::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            monitor::router(),
+            &auth,
+            &[Role::Supervisor, Role::Admin],
         ))
         .merge(auth::require(
             reports::router(),

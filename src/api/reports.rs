@@ -326,12 +326,13 @@ async fn agents(
         .await
         .map_err(read_error)?;
     if who.role == Role::Supervisor {
-        // A supervisor sees the agents configured in a queue of their scope.
+        // A supervisor sees the agents of their scope: their teams' and those configured
+        // in a queue of their scope.
         let config = state.exchange.config();
         let visible: Vec<&str> = config
             .agents
             .iter()
-            .filter(|a| a.queues.iter().any(|q| who.sees_queue(q)))
+            .filter(|a| who.sees_agent(&a.id, &a.queues))
             .map(|a| a.id.as_str())
             .collect();
         r.rows.retain(|row| visible.contains(&row.agent.as_str()));

@@ -41,6 +41,13 @@ pub enum Input {
     /// The server is stopping: every leg is ended with cause `server_shutdown` and the ACD
     /// hears nothing, so the callback stays pending (this attempt is not counted).
     Shutdown,
+    /// The agent (from the desktop) puts the citizen on hold (hold music) or takes them
+    /// off it; only while connected (the shell checks).
+    Hold {
+        on: bool,
+    },
+    /// An operator ends the call (the desktop's hang-up): every leg is ended.
+    OperatorHangUp,
 }
 
 /// What the ACD hears about the attempt.
@@ -82,6 +89,10 @@ pub enum Action {
     CancelCitizen,
     HangUpCitizen,
     Bridge,
+    /// Stop relaying (the citizen is put on hold).
+    Unbridge,
+    /// Hold music to the citizen, looped, until `Bridge`.
+    PlayHoldMusic,
     Report(Report),
     Log(EventKind),
     /// Close the media; the recording is finalized.
@@ -244,6 +255,39 @@ impl CallbackAttempt {
                 self.push(Action::Report(Report::Hangup));
                 self.end(Party::Caller, "normal_clearing", None);
             }
+            (State::Connected, Hold { on }) => {
+                if on {
+                    self.push(Action::Log(EventKind::Held { by: Party::Agent }));
+                    self.push(Action::Unbridge);
+                    self.push(Action::PlayHoldMusic);
+                } else {
+                    self.push(Action::Log(EventKind::Resumed { by: Party::Agent }));
+                    self.push(Action::Bridge);
+                }
+            }
+            (State::Connected, OperatorHangUp) => {
+                self.push(Action::HangUpCitizen);
+                self.push(Action::HangUpAgent);
+                self.push(Action::Report(Report::Hangup));
+                self.end(Party::System, "operator_hang_up", None);
+            }
+            (State::RingingAgent, OperatorHangUp) => {
+                self.push(Action::CancelAgent);
+                self.push(Action::Report(Report::OfferRejected));
+                self.end(Party::System, "operator_hang_up", None);
+            }
+            (State::Briefing | State::DialingCitizen { .. }, OperatorHangUp) => {
+                if matches!(self.state, State::DialingCitizen { .. }) {
+                    self.push(Action::CancelCitizen);
+                }
+                self.push(Action::HangUpAgent);
+                self.push(Action::Report(Report::Result(CallbackOutcome::Failed)));
+                self.end(Party::System, "operator_hang_up", None);
+            }
+            (State::Telling { .. }, OperatorHangUp) => {
+                self.push(Action::HangUpAgent);
+                self.end(Party::System, "operator_hang_up", None);
+            }
             (State::Ended, Shutdown) => {}
             (state, Shutdown) => {
                 match state {
@@ -318,6 +362,40 @@ mod tests {
         m.handle(t0, Input::CueFinished);
         drain(&mut m);
         m
+    }
+
+    #[test]
+    fn held_resumed_and_hung_up_by_an_operator() {
+        let t0 = Instant::now();
+        let mut m = reached_citizen(t0);
+        m.handle(t0, Input::CitizenAnswered);
+        drain(&mut m);
+        m.handle(t0, Input::Hold { on: true });
+        assert_eq!(
+            drain(&mut m),
+            vec![
+                Action::Log(EventKind::Held { by: Party::Agent }),
+                Action::Unbridge,
+                Action::PlayHoldMusic
+            ]
+        );
+        m.handle(t0, Input::Hold { on: false });
+        assert_eq!(
+            drain(&mut m),
+            vec![
+                Action::Log(EventKind::Resumed { by: Party::Agent }),
+                Action::Bridge
+            ]
+        );
+        m.handle(t0, Input::OperatorHangUp);
+        let a = drain(&mut m);
+        assert!(a.contains(&Action::HangUpCitizen) && a.contains(&Action::HangUpAgent));
+        assert_eq!(reports(&a), vec![Report::Hangup]);
+        assert_eq!(
+            hangup_cause(&a),
+            Some((Party::System, "operator_hang_up".into()))
+        );
+        assert!(m.is_ended());
     }
 
     #[test]

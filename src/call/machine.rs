@@ -259,6 +259,15 @@ impl CallMachine {
         self.ringing.iter().any(|(_, a)| a == agent)
     }
 
+    /// The legs still ringing towards this agent (their phones), for a remote answer.
+    pub fn ringing_legs(&self, agent: &str) -> Vec<LegId> {
+        self.ringing
+            .iter()
+            .filter(|(_, a)| a == agent)
+            .map(|(l, _)| *l)
+            .collect()
+    }
+
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }

@@ -122,6 +122,8 @@ pub enum Invalid {
     Mail(#[from] super::mail::MailInvalid),
     #[error("{0}")]
     Alarms(#[from] super::alarms::AlarmsInvalid),
+    #[error("{0}")]
+    Team(#[from] super::teams::TeamProblem),
 }
 
 impl Config {
@@ -184,6 +186,7 @@ impl Config {
         if self.http.session_idle_secs == 0 || self.http.session_max_secs == 0 {
             return Err(Invalid::SessionTimes);
         }
+        super::teams::check(self)?;
         self.check_users()?;
         self.contract.contract()?;
         self.quality.check().map_err(Invalid::Quality)?;
@@ -349,6 +352,9 @@ impl Config {
             {
                 return Err(bad(&u.name, format!("queue {q:?} is not in [[queues]]")));
             }
+            if let Some(t) = self.unknown_teams(&u.teams).first() {
+                return Err(bad(&u.name, format!("team {t:?} is not in [teams]")));
+            }
         }
         Ok(())
     }
@@ -430,7 +436,7 @@ mod tests {
     #[test]
     fn users_are_checked() {
         let demo = Config::parse(DEMO).expect("demo");
-        assert_eq!(demo.users.len(), 8);
+        assert_eq!(demo.users.len(), 10);
         for (from, to, says) in [
             (
                 "agent = \"1001\"\npassword_hash",

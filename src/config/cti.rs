@@ -13,6 +13,10 @@ pub struct CtiSettings {
     /// paused with reason `disconnected`.
     #[serde(default = "default_disconnect_grace")]
     pub disconnect_grace_secs: u64,
+    /// Whether the monitored agent's desktop is told a supervisor listens (whisper and
+    /// barge are always shown: the agent hears them). Off: listening is silent.
+    #[serde(default)]
+    pub show_listen: bool,
 }
 
 fn default_resume_window() -> u64 {
@@ -28,6 +32,7 @@ impl Default for CtiSettings {
         CtiSettings {
             resume_window_secs: default_resume_window(),
             disconnect_grace_secs: default_disconnect_grace(),
+            show_listen: false,
         }
     }
 }

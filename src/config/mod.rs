@@ -21,6 +21,7 @@ mod digest;
 pub mod mail;
 pub mod reports;
 pub mod survey;
+pub mod teams;
 pub mod users;
 
 pub use check::Invalid;
@@ -84,6 +85,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// Teams of agents and queues a user's scope may name (`[teams.NAME]`).
+    #[serde(default)]
+    pub teams: BTreeMap<String, teams::TeamConfig>,
     /// The contract's invoice value, start and penalty tables (`[contract]`).
     #[serde(default)]
     pub contract: crate::contract::ContractSettings,
@@ -359,6 +363,25 @@ pub struct AgentConfig {
     /// state the agent log last saw (`floor::agents`).
     #[serde(default)]
     pub auto_login: bool,
+    /// How the desktop's `answer` makes this agent's phone pick up (`sip::talk_event`).
+    #[serde(default)]
+    pub auto_answer: AutoAnswer,
+}
+
+/// How a ringing phone is made to answer from the desktop (the CTI's `answer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoAnswer {
+    /// The phone is answered by hand only; `answer` is refused `unavailable`.
+    #[default]
+    None,
+    /// A SIP NOTIFY with `Event: talk` in the ringing call's early dialog (Yealink,
+    /// Polycom, Snom and others answer it once told to accept remote control).
+    NotifyTalk,
+    /// Every offer's INVITE asks the phone to answer at once (`Call-Info: …;answer-after=0`
+    /// and `Alert-Info: …;info=alert-autoanswer`): a headset agent's phone that picks up by
+    /// itself; the desktop's `answer` is not needed (refused `unavailable`).
+    CallInfo,
 }
 
 fn default_shutdown_timeout() -> u64 {

@@ -5,7 +5,8 @@
 //!
 //! `call` and `schedule_callback` are in `live_callback`.
 //!
-//! Limits: `answer` needs the agent's phone to pick up on request (refused `unavailable`).
+//! `answer` goes to the call, which tells the agent's ringing phone to pick up (the
+//! agent's `auto_answer`; without one it is refused `unavailable`).
 //! Every refused command that touches someone else's call or needs another role is
 //! written to the audit log.
 
@@ -20,6 +21,7 @@ use super::backend::{
 };
 use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
 use crate::acd::{AgentId, CallId, SystemPause};
+use crate::config::AutoAnswer;
 use crate::floor::Floor;
 use crate::floor::acd::{AcdHandle, AgentCommand as AcdCommand};
 use crate::floor::calls::{CallCommand as FloorCommand, CommandError as FloorError};
@@ -31,12 +33,16 @@ use crate::users::{Principal, Role, Sessions};
 
 /// Agent-log rows read for one day's figures at most.
 const FIGURES_ROWS: i64 = 200_000;
+/// How long the figures wait for the agent log's queued entries to be written.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// The server's real pieces behind the CTI.
 pub struct Live {
     pub floor: Arc<Floor>,
     pub store: Store,
     pub sessions: Sessions,
+    /// The ACD's agent log: the figures are read after what it queued is written.
+    pub agent_log: Option<crate::store::agent_log::AgentLog>,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> CommandError {
@@ -162,8 +168,46 @@ impl Live {
         command: CallCommand,
     ) -> Result<Outcome, CommandError> {
         let (protocol, command) = match command {
-            CallCommand::Answer { .. } => {
-                return Err(refuse(ErrorCode::Unavailable, "atenda pelo telefone"));
+            CallCommand::Answer { protocol } => {
+                let config = self.floor.config();
+                let mode = config
+                    .agents
+                    .iter()
+                    .find(|a| a.id == agent)
+                    .map(|a| a.auto_answer)
+                    .unwrap_or_default();
+                match mode {
+                    AutoAnswer::None => {
+                        info!(%agent, "CTI answer: the agent's phone has no auto_answer");
+                        return Err(refuse(
+                            ErrorCode::Unavailable,
+                            "o telefone deste agente não atende a pedido: atenda pelo telefone",
+                        ));
+                    }
+                    AutoAnswer::CallInfo => {
+                        return Err(refuse(
+                            ErrorCode::Unavailable,
+                            "o telefone deste agente atende sozinho",
+                        ));
+                    }
+                    AutoAnswer::NotifyTalk => {}
+                }
+                // Only the offer the ACD made to this very agent.
+                if self.agent_call(&agent).await.as_deref() != Some(protocol.as_str()) {
+                    self.audit_denied(
+                        who,
+                        &format!("cti answer {protocol}"),
+                        "not the agent's offer",
+                    )
+                    .await;
+                    return Err(refuse(ErrorCode::NotAllowed, "esta chamada não é sua"));
+                }
+                (
+                    protocol,
+                    FloorCommand::Answer {
+                        agent: agent.clone(),
+                    },
+                )
             }
             CallCommand::Call { number } => {
                 return self.place_call(&agent, &number).await;
@@ -376,6 +420,14 @@ impl Live {
             .to_datetime(jiff::civil::Time::midnight());
         let from = tz.to_timestamp(midnight).ok()?.as_millisecond();
         let to = now.as_millisecond() + 1;
+        // The agent change that moved the figures was queued to the agent log before it
+        // was published: read after it is written, or a call's end would show the
+        // figures from before it (bounded: a database down must not hold the desktop).
+        if let Some(log) = &self.agent_log
+            && tokio::time::timeout(FLUSH_WAIT, log.flush()).await.is_err()
+        {
+            info!("CTI figures: the agent log is behind; figures may lag");
+        }
         let rows = match self.store.agent_events(None, from, to, FIGURES_ROWS).await {
             Ok(r) => r,
             Err(e) => {
@@ -383,7 +435,8 @@ impl Live {
                 return None;
             }
         };
-        // The group: agents sharing a queue the user sees, or one of the agent's own.
+        // The group: for an agent, agents sharing a queue the user sees or one of the
+        // agent's own; for a supervisor, the agents of their scope (a team's only).
         let own_queues: Vec<&str> = who
             .agent
             .as_deref()
@@ -396,6 +449,9 @@ impl Live {
                 .iter()
                 .find(|a| a.id == agent)
                 .is_some_and(|a| {
+                    if who.role != Role::Agent {
+                        return who.sees_agent(&a.id, &a.queues);
+                    }
                     a.queues
                         .iter()
                         .any(|q| who.sees_queue(q.as_str()) || own_queues.contains(&q.as_str()))
@@ -437,6 +493,10 @@ fn invalid_text(why: &str) -> &'static str {
         "o destino ainda não atendeu"
     } else if why.contains("transfer is under way") {
         "já há uma transferência em andamento"
+    } else if why.contains("remote answer") {
+        "o telefone não aceitou o atendimento remoto"
+    } else if why.contains("nothing ringing") {
+        "nenhuma chamada tocando"
     } else {
         "não é possível agora"
     }
@@ -535,6 +595,8 @@ impl Backend for Live {
                 role: Role::Auditor,
                 agent: None,
                 queues: Vec::new(),
+                agents: Vec::new(),
+                teams: Vec::new(),
                 session,
             };
             match self.sessions.still_valid(&p).await {

@@ -57,6 +57,20 @@ pub enum ServerMessage {
     QueueStats(QueueStats),
     Figures(Figures),
     Registered(Registered),
+    /// A supervisor monitors the agent's call (issue 20): `mode` is `whisper` or `barge`
+    /// (`listen` only with `[cti] show_listen`), `null` when the monitoring ended. To the
+    /// monitored agent and the supervisors of the call's queue.
+    Monitoring(MonitoringBody),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitoringBody {
+    pub protocol: String,
+    pub version: u64,
+    pub agent: Option<String>,
+    /// `listen`, `whisper`, `barge`; absent once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -9,8 +9,32 @@ fn principal(role: Role, agent: Option<&str>, queues: &[&str]) -> Principal {
         role,
         agent: agent.map(Into::into),
         queues: queues.iter().map(|q| q.to_string()).collect(),
+        agents: Vec::new(),
+        teams: Vec::new(),
         session: "s".into(),
     }
+}
+
+#[test]
+fn a_team_supervisor_sees_the_teams_agents_not_another_teams_on_a_shared_queue() {
+    let mut who = principal(Role::Supervisor, None, &["sac"]);
+    who.teams = vec!["norte".into()];
+    who.agents = vec!["1001".into()];
+    let agent = |a: &str| Audience::Agent {
+        agent: a.into(),
+        queues: vec!["sac".into()],
+    };
+    assert!(visible(&who, &agent("1001")));
+    assert!(!visible(&who, &agent("1002")), "1002 is another team's");
+    // The team's agent's call from a queue outside the team is the team's business.
+    let call = |a: &str| Audience::Call {
+        agent: Some(a.into()),
+        queue: Some("geral".into()),
+    };
+    assert!(visible(&who, &call("1001")));
+    assert!(!visible(&who, &call("1002")));
+    assert!(visible(&who, &Audience::Queue("sac".into())));
+    assert!(!visible(&who, &Audience::Queue("geral".into())));
 }
 
 fn call(seq: u32, kind: EventKind) -> Change {
@@ -337,4 +361,76 @@ fn the_callee_of_a_transfer_gets_the_pop_with_its_origin() {
     };
     assert_eq!(c.transfer.as_ref().map(|t| t.from.as_str()), Some("1002"));
     assert_eq!(c.ivr.get("cpf").map(String::as_str), Some("12345678900"));
+}
+
+#[test]
+fn the_agent_is_told_of_whisper_and_barge_and_of_listen_only_when_shown() {
+    let mut view = View::default();
+    view.apply(&offered(false), None);
+    view.apply(
+        &acd(
+            1,
+            AcdEvent::Offered {
+                call: CallId("20261207-000001".into()),
+                agent: AgentId("1001".into()),
+                queue: QueueId("sac".into()),
+                waited_ms: 0,
+            },
+        ),
+        None,
+    );
+    let agent = principal(Role::Agent, Some("1001"), &["sac"]);
+    let sup = principal(Role::Supervisor, None, &["sac"]);
+    let monitoring = |out: &[Addressed]| -> (Option<String>, bool, bool) {
+        let [one] = out else {
+            panic!("one event: {out:?}")
+        };
+        let ServerMessage::Monitoring(m) = &one.message else {
+            panic!("monitoring: {one:?}")
+        };
+        (
+            m.mode.clone(),
+            visible(&agent, &one.audience),
+            visible(&sup, &one.audience),
+        )
+    };
+    let started = |seq, shown| {
+        call(
+            seq,
+            EventKind::MonitorStarted {
+                supervisor: "sup".into(),
+                phone: "2001".into(),
+                mode: crate::events::MonitorMode::Listen,
+                shown,
+            },
+        )
+    };
+    let out = view.apply(&started(2, false), None);
+    assert_eq!(monitoring(&out), (Some("listen".into()), false, true));
+    let out = view.apply(&started(3, true), None);
+    assert_eq!(monitoring(&out), (Some("listen".into()), true, true));
+    let out = view.apply(
+        &call(
+            4,
+            EventKind::MonitorModeChanged {
+                supervisor: "sup".into(),
+                mode: crate::events::MonitorMode::Whisper,
+                via: "api".into(),
+                shown: true,
+            },
+        ),
+        None,
+    );
+    assert_eq!(monitoring(&out), (Some("whisper".into()), true, true));
+    let out = view.apply(
+        &call(
+            5,
+            EventKind::MonitorEnded {
+                supervisor: "sup".into(),
+                reason: "stopped".into(),
+            },
+        ),
+        None,
+    );
+    assert_eq!(monitoring(&out), (None, true, true));
 }

@@ -47,6 +47,24 @@ pub enum CallCommand {
     CompleteTransfer,
     /// The attended transfer is called off: the caller is back with the agent.
     CancelTransfer,
+    /// Make `agent`'s ringing phone pick up (its `auto_answer` mechanism); `Ok` once the
+    /// phone accepted the request, the answer itself follows as for a hand-answered call.
+    Answer { agent: String },
+    // --- Monitoring (issue 20; `sip::call::monitor`) ---
+    /// Supervisor `supervisor` (a user name) monitors the call in `mode`: the phone of
+    /// account `phone` is rung (auto-answer asked) and attached once it answers.
+    Monitor {
+        supervisor: String,
+        phone: String,
+        mode: crate::events::MonitorMode,
+    },
+    /// That supervisor switches mode.
+    MonitorMode {
+        supervisor: String,
+        mode: crate::events::MonitorMode,
+    },
+    /// That supervisor stops monitoring (their phone's leg is hung up).
+    StopMonitor { supervisor: String },
 }
 
 /// Why a command was not carried out.

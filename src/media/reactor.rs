@@ -36,18 +36,24 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, warn};
 
 use super::ports::{PortError, RtpPorts};
-use super::session::{Leg, LegSocket, MediaCommand, MediaHandle, MediaSession, MediaStats, TICK};
+use super::session::{
+    Leg, LegSocket, MAX_SUPERVISORS, MediaCommand, MediaHandle, MediaSession, MediaStats, TICK,
+};
 use super::shared_port::{LegPort, OpenedPort, SharedPorts};
 use super::udp_batch::{self, RecvBatch, SHARED_SLOTS, SendBatch};
 use super::uring::Uring;
 
 mod consult;
+mod monitor;
 
 /// Tokens from here up are shared ports (`PORT_TOKEN + port`); from `CONSULT_TOKEN` up
 /// to it, a slot's consultation leg (`CONSULT_TOKEN + slot`); below, a slot's own sockets
 /// (`2 * slot + leg`).
 const PORT_TOKEN: usize = 1 << (usize::BITS - 2);
 const CONSULT_TOKEN: usize = 1 << (usize::BITS - 3);
+/// From here up to `CONSULT_TOKEN`: a slot's supervisor legs
+/// (`MONITOR_TOKEN + slot * MAX_SUPERVISORS + place`).
+const MONITOR_TOKEN: usize = 1 << (usize::BITS - 4);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReactorError {
@@ -333,6 +339,19 @@ impl Worker {
                     self.seat_consult(id, socket, seed)
                 }
                 Ok(WorkerMsg::Command(id, MediaCommand::ConsultEnd)) => self.end_consult(id),
+                Ok(WorkerMsg::Command(
+                    id,
+                    MediaCommand::SupervisorLeg {
+                        key,
+                        mode,
+                        socket,
+                        seed,
+                        track,
+                    },
+                )) => self.seat_supervisor(id, key, mode, socket, seed, track),
+                Ok(WorkerMsg::Command(id, MediaCommand::SupervisorEnd { key, reply })) => {
+                    self.end_supervisor(id, key, reply)
+                }
                 Ok(WorkerMsg::Command(id, MediaCommand::ConsultComplete)) => {
                     self.complete_consult(id)
                 }
@@ -406,6 +425,9 @@ impl Worker {
         if let Some(mut c) = s.session.take_consult() {
             self.unwatch(&mut c);
         }
+        for mut l in s.session.take_supervisors() {
+            self.unwatch(&mut l);
+        }
         for (i, leg) in s.session.legs.iter_mut().enumerate() {
             if let LegSocket::Own(sock) = &mut leg.sock {
                 match self.uring.as_mut() {
@@ -466,8 +488,12 @@ impl Worker {
             // Edge-triggered: drain until the kernel says there is no more; a batch short
             // of full says it at once, without a further call.
             let fd = match leg {
-                Some(leg) => s.session.legs[leg.index()].sock.fd(),
-                None => match s.session.consult_leg() {
+                Owned::Leg(leg) => s.session.legs[leg.index()].sock.fd(),
+                Owned::Consult => match s.session.consult_leg() {
+                    Some(c) => c.sock.fd(),
+                    None => continue,
+                },
+                Owned::Supervisor(i) => match s.session.supervisor_leg(i) {
                     Some(c) => c.sock.fd(),
                     None => continue,
                 },
@@ -477,10 +503,7 @@ impl Worker {
                     Ok(n) => {
                         for i in 0..n {
                             if let Some((packet, from)) = batch.packet(i) {
-                                match leg {
-                                    Some(leg) => s.session.on_packet(leg, packet, from, now, tx),
-                                    None => s.session.on_consult_packet(packet, from, now, tx),
-                                }
+                                on_owned_packet(&mut s.session, leg, packet, from, now, tx);
                             }
                         }
                         if n < udp_batch::SLOTS {
@@ -551,10 +574,7 @@ impl Worker {
         }
         let (slot, leg) = own_token(token);
         if let Some(Some(s)) = self.slots.get_mut(slot) {
-            match leg {
-                Some(leg) => s.session.on_packet(leg, packet, from, now, tx),
-                None => s.session.on_consult_packet(packet, from, now, tx),
-            }
+            on_owned_packet(&mut s.session, leg, packet, from, now, tx);
         }
         true
     }
@@ -655,17 +675,46 @@ impl Worker {
     }
 }
 
-/// The slot and leg of an own-socket token; `None` for the leg: the consultation's.
-fn own_token(token: usize) -> (usize, Option<Leg>) {
+/// Which of a slot's own sockets a token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owned {
+    Leg(Leg),
+    Consult,
+    /// A supervisor leg, by its place in the session's mixer.
+    Supervisor(usize),
+}
+
+/// The slot and leg of an own-socket token.
+fn own_token(token: usize) -> (usize, Owned) {
     if token >= CONSULT_TOKEN {
-        return (token - CONSULT_TOKEN, None);
+        return (token - CONSULT_TOKEN, Owned::Consult);
+    }
+    if token >= MONITOR_TOKEN {
+        let t = token - MONITOR_TOKEN;
+        return (t / MAX_SUPERVISORS, Owned::Supervisor(t % MAX_SUPERVISORS));
     }
     let leg = if token.is_multiple_of(2) {
         Leg::Caller
     } else {
         Leg::Agent
     };
-    (token / 2, Some(leg))
+    (token / 2, Owned::Leg(leg))
+}
+
+/// Hands a datagram read from one of a session's own sockets to the leg it belongs to.
+fn on_owned_packet(
+    session: &mut MediaSession,
+    leg: Owned,
+    packet: &[u8],
+    from: SocketAddr,
+    now: Instant,
+    tx: &mut SendBatch,
+) {
+    match leg {
+        Owned::Leg(leg) => session.on_packet(leg, packet, from, now, tx),
+        Owned::Consult => session.on_consult_packet(packet, from, now, tx),
+        Owned::Supervisor(i) => session.on_supervisor_packet(i, packet, from, now),
+    }
 }
 
 /// Brings a slot's entries in its legs' shared ports up to date with where each leg now

@@ -391,6 +391,104 @@ fn digits_reach_the_caller_alongside_the_relayed_audio(io: MediaIo) {
 }
 
 /// A reactor on `io`, checked to really run there (this machine's kernel has io_uring).
+/// What `s` hears most often (a DC level, decoded) over the packets waiting for it.
+fn level(s: &UdpSocket) -> Option<i16> {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut seen = std::collections::HashMap::<i16, usize>::new();
+    while let Ok(n) = s.recv(&mut buf) {
+        if n > 12 {
+            *seen.entry(super::g711::alaw_decode(buf[12])).or_default() += 1;
+        }
+    }
+    s.set_nonblocking(false).unwrap();
+    seen.into_iter().max_by_key(|(_, n)| *n).map(|(v, _)| v)
+}
+
+/// Two supervisors on one call through a real worker: each party gets the sum of what
+/// the table gives it (constant levels make the sums readable), and a switch of mode
+/// changes the sums at once.
+fn two_supervisors_each_hear_what_the_table_says(io: MediaIo) {
+    use crate::media::monitor::MonitorMode;
+    let media = reactor(1, io);
+    let range = ports(io, 45200, 45300);
+    let (caller, agent, s1, s2) = (peer(), peer(), peer(), peer());
+    let (handle, locals, _events) = bridged_call(&media, &range, [false, false], &caller, &agent);
+    let send = |cmd| {
+        handle
+            .tx
+            .send(super::reactor::WorkerMsg::Command(handle.id, cmd))
+            .unwrap()
+    };
+    let mut sup_locals = Vec::new();
+    for (key, (peer, mode)) in [(&s1, MonitorMode::Barge), (&s2, MonitorMode::Listen)]
+        .into_iter()
+        .enumerate()
+    {
+        let socket = range.bind().unwrap();
+        sup_locals.push(socket.local_addr().unwrap());
+        let key = key as u32 + 1;
+        send(MediaCommand::SupervisorLeg {
+            key,
+            mode,
+            socket,
+            seed: [7, 8],
+            track: None,
+        });
+        send(MediaCommand::SupervisorRemote {
+            key,
+            addr: peer.local_addr().unwrap(),
+            negotiated: PCMA,
+        });
+    }
+    let code = super::g711::alaw_encode;
+    // caller 1000, agent 2000, supervisor 1 4000, supervisor 2 8000 (A-law rounds them).
+    let talkers = [
+        (&caller, locals[0], code(1000)),
+        (&agent, locals[1], code(2000)),
+        (&s1, sup_locals[0], code(4000)),
+        (&s2, sup_locals[1], code(8000)),
+    ];
+    let talk = |ms: u64| {
+        for seq in 0..(ms / 20) as u16 {
+            for (s, to, fill) in &talkers {
+                s.send_to(&rtp(0xabc, seq, *fill), to).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let near = |got: Option<i16>, want: i32, who: &str| {
+        let got = i32::from(got.unwrap_or_else(|| panic!("{who} heard nothing")));
+        assert!(
+            (got - want).abs() <= want / 10,
+            "{who}: heard {got}, the table says {want}"
+        );
+    };
+    talk(400);
+    for s in [&caller, &agent, &s1, &s2] {
+        level(s);
+    }
+    talk(600);
+    // Supervisor 1 barges, supervisor 2 listens.
+    near(level(&caller), 2000 + 4000, "caller");
+    near(level(&agent), 1000 + 4000, "agent");
+    near(level(&s1), 1000 + 2000, "barging supervisor");
+    near(level(&s2), 1000 + 2000, "listening supervisor");
+    send(MediaCommand::SupervisorMode {
+        key: 2,
+        mode: MonitorMode::Barge,
+    });
+    talk(200);
+    for s in [&caller, &agent, &s1, &s2] {
+        level(s);
+    }
+    talk(600);
+    // Both barge: one conference; each supervisor hears the other.
+    near(level(&caller), 2000 + 4000 + 8000, "caller");
+    near(level(&s1), 1000 + 2000 + 8000, "supervisor 1");
+    near(level(&s2), 1000 + 2000 + 4000, "supervisor 2");
+}
+
 fn reactor(threads: usize, io: MediaIo) -> MediaReactor {
     let media = MediaReactor::start_with(threads, Duration::from_millis(2), io).unwrap();
     let want = if io == MediaIo::Uring {
@@ -454,4 +552,5 @@ on_both_io_paths!(
     an_own_port_heard_from_its_announced_peer_takes_no_other_source,
     a_peer_announcing_a_new_address_is_heard_there,
     a_peer_behind_nat_is_followed_on_an_own_port,
+    two_supervisors_each_hear_what_the_table_says,
 );

@@ -377,6 +377,14 @@ pub struct RecordingHandle {
     closed: bool,
 }
 
+impl std::fmt::Debug for RecordingHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingHandle")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
 impl RecordingHandle {
     pub fn path(&self) -> &Path {
         &self.path

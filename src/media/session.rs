@@ -31,6 +31,9 @@ use crate::media::udp_batch::SendBatch;
 use crate::media::voice::{MAX_PAYLOAD, MAX_PCM, Voice};
 use crate::sdp::{Codec, Negotiated};
 
+mod mixer;
+pub use mixer::MAX_SUPERVISORS;
+
 const FRAME: usize = 160;
 pub(super) const MTU: usize = 1500;
 /// How often a session's clock work runs: prompt frames, recording advance, RTP timeouts.
@@ -108,6 +111,34 @@ pub enum MediaCommand {
     /// The target takes the agent's place: the consultation leg becomes the agent leg
     /// (its stream and socket go on) and the first agent's socket is closed.
     ConsultComplete,
+    /// A supervisor's leg (issue 20), on a socket of its own (the one offered to the
+    /// supervisor's phone): the first one turns the session into a mixer (`mixer`);
+    /// `track` is the supervisors' track, opened by the first. `key` names it in the
+    /// other monitor commands.
+    SupervisorLeg {
+        key: u32,
+        mode: crate::media::monitor::MonitorMode,
+        socket: std::net::UdpSocket,
+        seed: [u32; 2],
+        track: Option<RecordingHandle>,
+    },
+    /// Where supervisor `key`'s RTP goes and which codec it speaks (its answer).
+    SupervisorRemote {
+        key: u32,
+        addr: SocketAddr,
+        negotiated: Negotiated,
+    },
+    /// Supervisor `key` switches mode.
+    SupervisorMode {
+        key: u32,
+        mode: crate::media::monitor::MonitorMode,
+    },
+    /// Supervisor `key` leaves; the last one out closes the track, whose receipt goes to
+    /// `reply`, and the call goes back to the plain relay.
+    SupervisorEnd {
+        key: u32,
+        reply: Option<oneshot::Sender<Option<RecordingReceipt>>>,
+    },
     /// End the call's media: the recording is finalized and its receipt returned.
     Finish {
         reply: oneshot::Sender<Option<RecordingReceipt>>,
@@ -126,6 +157,11 @@ pub enum MediaEvent {
     },
     RtpTimeout {
         leg: Leg,
+    },
+    /// A digit from supervisor `key`'s phone (keypad mode switching).
+    SupervisorDigit {
+        key: u32,
+        digit: char,
     },
 }
 
@@ -239,6 +275,8 @@ pub struct MediaSession {
     /// An attended transfer's consultation leg while it lasts; boxed, as most calls never
     /// consult.
     consult: Option<Box<LegState>>,
+    /// The mixer while supervisors monitor the call; `None` keeps the plain relay.
+    mixer: Option<Box<mixer::Mixer>>,
 }
 
 impl MediaSession {
@@ -275,6 +313,7 @@ impl MediaSession {
             local: LocalCounters::default(),
             dtmf_out: None,
             consult: None,
+            mixer: None,
         }
     }
 
@@ -298,6 +337,7 @@ impl MediaSession {
     /// Ends the session: the recording is closed at the current time.
     pub(super) fn finish(&mut self) -> Option<RecordingReceipt> {
         let end = self.now_sample();
+        self.finish_track(end);
         let receipt = self.recording.take().map(|r| r.finish(end));
         self.flush_counters();
         receipt
@@ -376,8 +416,16 @@ impl MediaSession {
                 }
                 out.1.push(&digits);
             }
+            MediaCommand::SupervisorRemote {
+                key,
+                addr,
+                negotiated,
+            } => self.supervisor_remote(key, addr, negotiated),
+            MediaCommand::SupervisorMode { key, mode } => self.supervisor_mode(key, mode),
             // The worker carries these out: they add or move sockets it watches.
             MediaCommand::Finish { .. }
+            | MediaCommand::SupervisorLeg { .. }
+            | MediaCommand::SupervisorEnd { .. }
             | MediaCommand::ConsultLeg { .. }
             | MediaCommand::ConsultEnd
             | MediaCommand::ConsultComplete => {}
@@ -422,9 +470,11 @@ impl MediaSession {
         let payload = rtp.payload();
         let in_ticks = l.voice.as_ref().map_or(1, Voice::ticks_per_sample);
         let pos = l.in_clock.position(rtp.ssrc(), rtp.timestamp(), now_sample);
+        // A monitored call's right channel is the caller's mix (`mixer`), not the agent.
+        let monitored = self.mixer.is_some();
         let channel = match leg {
             Leg::Caller => Some(Channel::Caller),
-            Leg::Agent if self.bridged => Some(Channel::Other),
+            Leg::Agent if self.bridged && !monitored => Some(Channel::Other),
             Leg::Agent => None,
         };
         // Where the packet goes: the other party while bridged; the consulted agent while
@@ -447,7 +497,8 @@ impl MediaSession {
         // trunks' common case decodes nothing.
         let alaw = neg.codec == Codec::Pcma;
         let record = channel.filter(|_| self.recording.is_some());
-        let need_pcm = (record.is_some() && !alaw) || out_codec.is_some_and(|c| c != neg.codec);
+        let need_pcm =
+            (record.is_some() && !alaw) || out_codec.is_some_and(|c| c != neg.codec) || monitored;
         let mut pcm = [0i16; MAX_PCM];
         let mut n = 0;
         if need_pcm {
@@ -464,6 +515,10 @@ impl MediaSession {
             } else {
                 rec.push(ch, pos, &pcm[..n]);
             }
+        }
+        if monitored {
+            self.mix_in(leg, &pcm[..n]);
+            return;
         }
         if out_codec.is_none() {
             return;
@@ -590,6 +645,9 @@ impl MediaSession {
     pub(super) fn on_tick(&mut self, tx: &mut SendBatch) {
         let now_sample = self.now_sample();
         self.play_frame(now_sample, tx);
+        if self.mixer.is_some() {
+            self.mix(now_sample, tx);
+        }
         self.send_dtmf(tx);
         if let Some(rec) = self.recording.as_mut() {
             rec.advance(now_sample);

@@ -500,3 +500,27 @@ fn an_agent_to_agent_call_is_not_offered() {
     stats.add(&fact, 30_000);
     assert_eq!(stats, SlotStats::default(), "nothing counted");
 }
+
+/// An agent's outside call from the desktop (service `outbound`) was placed by the agent,
+/// not offered to the floor by a citizen: it is in no count either.
+#[test]
+fn an_agents_outside_call_is_not_offered() {
+    let t0 = local("10:00:00");
+    let mut f = Fixture::new("OUT1", t0);
+    if let EventKind::Offered { service, .. } = &mut f.log[0].kind {
+        *service = crate::events::OUTBOUND_SERVICE.into();
+    }
+    f.at(0, EventKind::Answered).at(
+        90_000,
+        EventKind::HungUp {
+            by: Party::Agent,
+            cause: "normal_clearing".into(),
+            sip_status: None,
+        },
+    );
+    let fact = f.project(0);
+    assert!(fact.internal, "left out like an internal call");
+    let mut stats = SlotStats::default();
+    stats.add(&fact, 30_000);
+    assert_eq!(stats, SlotStats::default(), "nothing counted");
+}

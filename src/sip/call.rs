@@ -18,6 +18,7 @@ mod callback_offer;
 mod commands;
 mod dialogs;
 mod internal;
+mod monitor;
 mod refer;
 mod refresh;
 mod replaces;
@@ -131,6 +132,8 @@ struct CallActor {
     direct: Option<String>,
     /// An attended transfer's consultation, while it lasts.
     consult: Option<Box<attended::Consult>>,
+    /// Supervisors listening, whispering or barging in (`monitor`), while any are.
+    monitoring: Option<Box<monitor::Monitoring>>,
     /// A REFER answered 202, carried out once the 202 is sent (`refer`).
     refer: Option<refer::AcceptedRefer>,
     /// The satisfaction survey, while it has the caller (`survey`).
@@ -233,6 +236,7 @@ impl CallActor {
                 () = self.ex.lifecycle.drain_started() => Wake::Drain,
             };
             Box::pin(self.on_wake(wake, &caller_id)).await;
+            Box::pin(self.monitor_check()).await;
         }
         Box::pin(self.wind_up()).await;
     }
@@ -249,6 +253,9 @@ impl CallActor {
                 }
             }
             Wake::Media(MediaEvent::Dtmf { digit, .. }) => self.on_digit(digit, "rfc4733").await,
+            Wake::Media(MediaEvent::SupervisorDigit { key, digit }) => {
+                self.monitor_digit(key, digit).await
+            }
             Wake::Media(MediaEvent::PromptFinished { id }) => {
                 // The end of a playback already replaced is no news.
                 if self.media.is_latest(id) {
@@ -380,6 +387,8 @@ impl CallActor {
             }
             Action::HangUpCaller => self.bye_caller = true,
             Action::FinishMedia => {
+                // The supervisors' legs and track close before the call's media does.
+                Box::pin(self.end_monitors("call_ended")).await;
                 let receipt = self.media.finish().await;
                 let log = self.log.clone();
                 let ex = self.ex.clone();

@@ -8,6 +8,11 @@
 //! inbound call); the agent is its agent leg and hears the cues.
 //! A callback's call record keeps the citizen as `a_number` and the institute's line as
 //! `b_number`, like the inbound call that asked for it.
+//!
+//! An agent's outside call (the CTI's `call`, `CallbackJob::outside`) runs the same way,
+//! but is its own call: logged under the ACD's call (the protocol the desktop shows) with
+//! service `events::OUTBOUND_SERVICE`, and registered on the floor so the desktop's
+//! hang-up, hold, resume, DTMF and answer reach it (`commands`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +40,7 @@ use crate::sip::legs::{finalize_recording, respond_sdp};
 use crate::sip::request;
 use crate::store::protocol::Protocol;
 
+mod commands;
 mod dial;
 
 /// Runs every job the ACD sends, each attempt as its own task, counted by the clean stop.
@@ -83,6 +89,10 @@ struct Attempt {
     outcome_tx: mpsc::Sender<Outcome>,
     session_id: u64,
     sdp_version: u64,
+    /// The citizen is on hold (the desktop's `hold`).
+    held: bool,
+    /// The citizen's side takes RFC 4733 events (the desktop's DTMF).
+    citizen_dtmf: bool,
 }
 
 async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
@@ -118,25 +128,42 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         return fail(job.call, job.agent).await;
     };
 
-    let protocol = ex.next_protocol();
-    let log = CallLog::new(ex.bus.clone(), protocol.clone());
+    // An outside call is the ACD's call itself; a callback attempt a call of its own.
+    let (protocol, log) = if job.outside {
+        (job.log.protocol().clone(), job.log.clone())
+    } else {
+        let protocol = ex.next_protocol();
+        let log = CallLog::new(ex.bus.clone(), protocol.clone());
+        (protocol, log)
+    };
     let target = format!("{}{}", out.prefix, job.number.expose());
     log.record(EventKind::Offered {
         call_id: format!("{protocol}-citizen@atende"),
         a_number: job.number.expose().to_owned(),
         b_number: out.caller_id.clone(),
-        service: "callback".into(),
+        service: if job.outside {
+            crate::events::OUTBOUND_SERVICE
+        } else {
+            "callback"
+        }
+        .into(),
         source: "acd".into(),
         restricted: false,
     });
-    let link = EventKind::CallbackAttempt {
-        original: job.log.protocol().to_string(),
-        callback: protocol.to_string(),
-        attempt: job.attempt,
-    };
-    job.log.record(link.clone());
-    log.record(link);
-    info!(%protocol, original = %job.log.protocol(), agent = %job.agent, attempt = job.attempt, "callback attempt");
+    if job.outside {
+        info!(%protocol, agent = %job.agent, "agent's outside call");
+    } else {
+        let link = EventKind::CallbackAttempt {
+            original: job.log.protocol().to_string(),
+            callback: protocol.to_string(),
+            attempt: job.attempt,
+        };
+        job.log.record(link.clone());
+        log.record(link);
+        info!(%protocol, original = %job.log.protocol(), agent = %job.agent, attempt = job.attempt, "callback attempt");
+    }
+    // The desktop commands the call under its protocol while the attempt runs.
+    let (registration, commands) = ex.calls.register(&protocol.to_string());
 
     let citizen_call_id = format!("{protocol}-citizen@atende");
     let Some((route, states)) = ex.dialog_router.register(&citizen_call_id) else {
@@ -171,9 +198,13 @@ async fn run_attempt(ex: Arc<Exchange>, job: CallbackJob) {
         outcome_tx,
         session_id: rand::random::<u32>() as u64,
         sdp_version: 1,
+        held: false,
+        citizen_dtmf: false,
     };
     a.ring_agent(&job.number);
-    a.run(states, outcomes, media_events, job.notices).await;
+    a.run(states, outcomes, media_events, job.notices, commands)
+        .await;
+    drop(registration);
     let mut routed: Vec<&str> = a.agent_legs.values().map(|(_, c)| c.as_str()).collect();
     routed.push(&a.citizen_call_id);
     ex.dialog_router.remove(&routed);
@@ -194,6 +225,7 @@ impl Attempt {
         mut outcomes: mpsc::Receiver<Outcome>,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut notices: NoticeReceiver,
+        mut commands: mpsc::Receiver<crate::floor::calls::Command>,
     ) {
         let mut stopping = false;
         loop {
@@ -226,8 +258,9 @@ impl Attempt {
                             Leg::Agent => Input::AgentHungUp,
                         });
                     }
-                    MediaEvent::Dtmf { .. } => {}
+                    MediaEvent::Dtmf { .. } | MediaEvent::SupervisorDigit { .. } => {}
                 },
+                Some(c) = commands.recv() => self.on_command(c).await,
                 Some(n) = notices.recv() => {
                     if let AcdNotice::CancelOffer { .. } = *n {
                         self.machine.handle(Instant::now(), Input::OfferWithdrawn);
@@ -394,6 +427,12 @@ impl Attempt {
                     m.send(MediaCommand::Bridge).await;
                 }
             }
+            Action::Unbridge => {
+                if let Some(m) = &self.media {
+                    m.send(MediaCommand::Unbridge).await;
+                }
+            }
+            Action::PlayHoldMusic => self.play_hold_music().await,
             Action::Report(r) => {
                 let req = match r {
                     Report::OfferAnswered => AcdRequest::OfferAnswered { call, agent },

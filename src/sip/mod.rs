@@ -20,4 +20,5 @@ pub mod registrar;
 pub mod request;
 pub mod server;
 pub mod session_timer;
+mod talk_event;
 pub mod validate;

@@ -15,6 +15,9 @@ type Heard = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
 pub struct RtpPeer {
     pub port: u16,
     heard: Heard,
+    /// Keys to press (RFC 4733 events, payload type 101), sent in place of the next voice
+    /// frame.
+    keys: Arc<Mutex<Vec<u8>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -28,11 +31,13 @@ impl RtpPeer {
         let port = sock.local_addr().expect("local address").port();
         let heard: Heard = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (heard.clone(), stop.clone());
-        let thread = std::thread::spawn(move || run(sock, freq, h, s));
+        let keys: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let (h, s, k) = (heard.clone(), stop.clone(), keys.clone());
+        let thread = std::thread::spawn(move || run(sock, freq, h, s, k));
         RtpPeer {
             port,
             heard,
+            keys,
             stop,
             thread: Some(thread),
         }
@@ -46,6 +51,13 @@ impl RtpPeer {
             .filter(|(at, _)| *at >= from && *at < to)
             .flat_map(|(_, p)| p.iter().map(|b| atende::media::g711::alaw_decode(*b)))
             .collect()
+    }
+
+    /// Presses `digit` (0-9) on the phone: one RFC 4733 event (payload type 101, end bit
+    /// set, sent three times as RFC 4733 asks for an end) in place of the next voice frame.
+    #[allow(dead_code)]
+    pub fn press(&self, digit: u8) {
+        self.keys.lock().unwrap().push(digit);
     }
 
     /// Seconds of audio heard so far.
@@ -64,7 +76,7 @@ impl Drop for RtpPeer {
     }
 }
 
-fn run(sock: UdpSocket, freq: u32, heard: Heard, stop: Arc<AtomicBool>) {
+fn run(sock: UdpSocket, freq: u32, heard: Heard, stop: Arc<AtomicBool>, keys: Arc<Mutex<Vec<u8>>>) {
     let mut peer: Option<SocketAddr> = None;
     let mut buf = [0u8; 1500];
     let (mut seq, mut ts, ssrc) = (1u16, 0u32, 0x5eed_0000 | freq);
@@ -88,6 +100,20 @@ fn run(sock: UdpSocket, freq: u32, heard: Heard, stop: Arc<AtomicBool>) {
             continue;
         };
         next_send += Duration::from_millis(20);
+        let key = keys.lock().unwrap().pop();
+        if let Some(event) = key {
+            for _ in 0..3 {
+                let mut packet = vec![0x80, 0x80 | 101];
+                packet.extend_from_slice(&seq.to_be_bytes());
+                packet.extend_from_slice(&ts.to_be_bytes());
+                packet.extend_from_slice(&ssrc.to_be_bytes());
+                packet.extend_from_slice(&[event, 0x80 | 10, 0x03, 0x20]);
+                let _ = sock.send_to(&packet, to);
+                seq = seq.wrapping_add(1);
+            }
+            ts = ts.wrapping_add(160);
+            continue;
+        }
         let mut packet = vec![0x80, 8];
         packet.extend_from_slice(&seq.to_be_bytes());
         packet.extend_from_slice(&ts.to_be_bytes());

@@ -160,7 +160,19 @@ function dd(dl, chave, valor) {
   dl.append(dt, d);
 }
 
+/** The badge saying a supervisor monitors the call shown (issue 20). */
+const MONITORING = { listen: 'Supervisor ouvindo', whisper: 'Supervisor sussurrando', barge: 'Supervisor em conferência' };
+
+function renderSupervisor() {
+  const m = cti.state.monitoring;
+  const badge = $('pop-supervisor');
+  const shown = Boolean(m && m.protocol === cti.state.pop && MONITORING[m.mode]);
+  badge.hidden = !shown;
+  badge.textContent = shown ? MONITORING[m.mode] : '';
+}
+
 function renderPop() {
+  renderSupervisor();
   const p = cti.state.pop;
   const pop = $('pop');
   if (!p) {

@@ -49,6 +49,8 @@ function freshState() {
     pop: null,
     // The pop-up's call after it ended (its screen-pop data, for the registration).
     popCall: null,
+    // A supervisor monitoring this agent's call: { protocol, mode } (issue 20).
+    monitoring: null,
   };
 }
 
@@ -351,6 +353,12 @@ export class Cti extends EventTarget {
         this.changed('figures');
         return true;
       case 'registered': return this.onRegistered(msg);
+      case 'monitoring':
+        // A supervisor listens, whispers or barges into this agent's call (issue 20).
+        if (!this.isMe(msg.agent)) return true;
+        this.state.monitoring = msg.mode ? { protocol: msg.protocol, mode: msg.mode } : null;
+        this.changed('monitoring');
+        return true;
       default:
         return false; // a newer server's message: ignored, never fatal
     }

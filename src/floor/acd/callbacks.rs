@@ -23,6 +23,9 @@ pub struct CallbackJob {
     pub log: CallLog,
     /// The ACD's notices for this call (a withdrawn offer) while the attempt runs.
     pub notices: NoticeReceiver,
+    /// An agent's outside call (the CTI's `call`), not a citizen's callback: the attempt
+    /// is the call `call` itself (`floor::acd::outbound`).
+    pub outside: bool,
 }
 
 /// A callback the engine started, taken from its outputs for `start_callback`.
@@ -73,6 +76,7 @@ impl AcdActor {
             variables,
             log: member.log.clone(),
             notices: rx,
+            outside: self.outbound.contains_key(&call),
         };
         let sent = self
             .dialler

@@ -27,6 +27,7 @@ fn agent(id: &str) -> AgentConfig {
         tiers: Default::default(),
         skills: Default::default(),
         auto_login: true,
+        auto_answer: Default::default(),
     }
 }
 

@@ -113,6 +113,7 @@ mod tests {
             tiers: Default::default(),
             skills: Default::default(),
             auto_login: true,
+            auto_answer: Default::default(),
         }
     }
 

@@ -264,6 +264,7 @@ pub(super) async fn answer(
         refer: None,
         direct: None,
         consult: None,
+        monitoring: None,
         survey: None,
         internal_from: None,
         handover: None,

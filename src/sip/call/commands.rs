@@ -29,8 +29,44 @@ use crate::media::session::{Leg, MediaCommand};
 impl CallActor {
     /// Carries out one command and sends its one reply.
     pub(super) async fn on_command(&mut self, c: Command) {
+        if let CallCommand::Answer { agent } = &c.command {
+            // The phone's reply may take a while: the actor goes on meanwhile.
+            self.remote_answer(agent, c.reply);
+            return;
+        }
         let result = self.command(c.command).await;
         let _ = c.reply.send(result);
+    }
+
+    /// Tells `agent`'s ringing phones to pick up (`sip::talk_event`); replies `Ok` when one
+    /// of them accepted. Its 200 OK to the INVITE then answers the call as usual.
+    fn remote_answer(
+        &self,
+        agent: &str,
+        reply: tokio::sync::oneshot::Sender<Result<(), CommandError>>,
+    ) {
+        let phone = self.ex.hot_desk.phone_of(agent);
+        let bindings = self.ex.registrar.contacts(&phone);
+        let mut targets = Vec::new();
+        for leg in self.machine.ringing_legs(agent) {
+            let Some(l) = self.legs.get(&leg) else {
+                continue;
+            };
+            let uri = l.dialog.initial_request().uri;
+            let binding = bindings.iter().find(|b| {
+                rsipstack::sip::Uri::try_from(b.contact.as_str()).is_ok_and(|c| c == uri)
+            });
+            if let Some(b) = binding {
+                targets.push((l.dialog.clone(), crate::sip::legs::route_target(b)));
+            }
+        }
+        crate::sip::talk_event::answer_all(
+            self.ex.clone(),
+            self.protocol.to_string(),
+            agent.to_owned(),
+            targets,
+            reply,
+        );
     }
 
     async fn command(&mut self, command: CallCommand) -> Result<(), CommandError> {
@@ -94,6 +130,23 @@ impl CallActor {
                     .await;
                 Ok(())
             }
+            CallCommand::Monitor {
+                supervisor,
+                phone,
+                mode,
+            } => self.start_monitor(supervisor, phone, mode).await,
+            CallCommand::MonitorMode { supervisor, mode } => {
+                self.switch_monitor(&supervisor, mode, "api").await
+            }
+            CallCommand::StopMonitor { supervisor } => {
+                if self.end_monitor(&supervisor, "stopped").await {
+                    Ok(())
+                } else {
+                    Err(CommandError::Invalid(format!(
+                        "{supervisor} does not monitor this call"
+                    )))
+                }
+            }
             _ if self.consult.is_some()
                 && !matches!(
                     command,
@@ -105,6 +158,8 @@ impl CallActor {
             CallCommand::Transfer { to, blind: false } => self.start_attended(to).await,
             CallCommand::Transfer { to, blind: true } => self.blind_transfer(to).await,
             CallCommand::CompleteTransfer => self.complete_attended().await,
+            // Taken by `on_command` before it gets here.
+            CallCommand::Answer { .. } => Err(CommandError::Invalid("nothing ringing".into())),
             CallCommand::CancelTransfer => {
                 if self.consult.is_none() {
                     return Err(CommandError::Invalid("no transfer under way".into()));

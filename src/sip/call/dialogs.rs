@@ -54,6 +54,12 @@ impl CallActor {
 
     pub(super) async fn on_agent_state(&mut self, st: DialogState) {
         let now = std::time::Instant::now();
+        if let Some(leg) = self
+            .leg_by_call_id(&st.id().call_id)
+            .filter(|l| self.is_monitor_leg(*l))
+        {
+            return Box::pin(self.on_monitor_state(leg, st)).await;
+        }
         match st {
             DialogState::Terminated(id, reason) => {
                 let leg = self.leg_by_call_id(&id.call_id);

@@ -50,7 +50,9 @@ impl CallActor {
                 };
                 let caller = contact_uri(&self.ex, &caller_user);
                 let destination = SipAddr::from(route_target(&binding));
-                let leg = match self.place_leg_at(caller, callee, destination, false, local) {
+                let answer =
+                    crate::sip::talk_event::answer_headers(&self.ex, &self.admitted.config, &agent);
+                let leg = match self.place_leg_with(caller, callee, destination, local, answer) {
                     Ok(leg) => leg,
                     Err(e) => {
                         warn!(error = %e, %agent, "cannot ring agent");
@@ -78,6 +80,19 @@ impl CallActor {
         self.place_leg_at(caller, callee, destination, support_prack, self.agent_local)
     }
 
+    /// An agent phone's leg offering media at `local`, with `extra` headers (an
+    /// auto-answer request).
+    pub(super) fn place_leg_with(
+        &mut self,
+        caller: Uri,
+        callee: Uri,
+        destination: SipAddr,
+        local: std::net::SocketAddr,
+        extra: Vec<rsipstack::sip::Header>,
+    ) -> Result<LegId, Box<rsipstack::Error>> {
+        self.place_leg_full(caller, callee, destination, false, local, extra)
+    }
+
     /// As `place_leg`, offering media at `local`.
     pub(super) fn place_leg_at(
         &mut self,
@@ -86,6 +101,25 @@ impl CallActor {
         destination: SipAddr,
         support_prack: bool,
         local: std::net::SocketAddr,
+    ) -> Result<LegId, Box<rsipstack::Error>> {
+        self.place_leg_full(
+            caller,
+            callee,
+            destination,
+            support_prack,
+            local,
+            Vec::new(),
+        )
+    }
+
+    fn place_leg_full(
+        &mut self,
+        caller: Uri,
+        callee: Uri,
+        destination: SipAddr,
+        support_prack: bool,
+        local: std::net::SocketAddr,
+        extra: Vec<rsipstack::sip::Header>,
     ) -> Result<LegId, Box<rsipstack::Error>> {
         let neg = self.admitted.negotiated;
         let mut formats: Vec<(u8, Codec)> = vec![(neg.pt, neg.codec)];
@@ -113,10 +147,14 @@ impl CallActor {
             offer: Some(offer.into_bytes()),
             contact: contact_uri(&self.ex, "atende"),
             call_id: Some(call_id.clone()),
-            headers: Some(vec![request::raw_header(
-                "X-Atende-Protocol",
-                self.protocol.to_string(),
-            )]),
+            headers: Some(
+                std::iter::once(request::raw_header(
+                    "X-Atende-Protocol",
+                    self.protocol.to_string(),
+                ))
+                .chain(extra)
+                .collect(),
+            ),
             support_prack,
             ..Default::default()
         };
@@ -153,6 +191,10 @@ impl CallActor {
         }
         if self.is_consult_leg(o.leg) {
             self.consult_outcome(o.leg, o.result).await;
+            return;
+        }
+        if self.is_monitor_leg(o.leg) {
+            self.monitor_outcome(o.leg, o.result).await;
             return;
         }
         match o.result {

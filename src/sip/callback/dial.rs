@@ -41,6 +41,11 @@ impl Attempt {
     pub(super) fn ring_agent(&mut self, citizen: &CallerNumber) {
         let phone = self.ex.hot_desk.phone_of(self.agent.as_str());
         let offer = self.initial_offer(self.agent_local);
+        let answer = crate::sip::talk_event::answer_headers(
+            &self.ex,
+            &self.ex.config(),
+            self.agent.as_str(),
+        );
         for (n, binding) in self.ex.registrar.contacts(&phone).into_iter().enumerate() {
             let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
                 continue;
@@ -55,10 +60,15 @@ impl Attempt {
                 offer: Some(offer.clone().into_bytes()),
                 contact: contact_uri(&self.ex, "atende"),
                 call_id: Some(call_id.clone()),
-                headers: Some(vec![
-                    request::raw_header("X-Atende-Protocol", self.protocol.to_string()),
-                    request::raw_header("X-Atende-Callback-For", self.job_call.as_str()),
-                ]),
+                headers: Some(
+                    [
+                        request::raw_header("X-Atende-Protocol", self.protocol.to_string()),
+                        request::raw_header("X-Atende-Callback-For", self.job_call.as_str()),
+                    ]
+                    .into_iter()
+                    .chain(answer.iter().cloned())
+                    .collect(),
+                ),
                 ..Default::default()
             };
             self.ex.dialog_router.add(&call_id, self.route.clone());
@@ -152,6 +162,7 @@ impl Attempt {
             None => match answer {
                 Ok(body) => match self.remote_media(body.as_deref()) {
                     Some((addr, neg)) => {
+                        self.citizen_dtmf = neg.telephone_event_pt.is_some();
                         self.remote(Leg::Caller, addr, neg).await;
                         self.machine.handle(now, Input::CitizenAnswered);
                     }

@@ -1,0 +1,496 @@
+//! End to end: listen, whisper and barge (issue 20). caller (440 Hz) → IVR → queue
+//! "pericia" → agent 1001 (1000 Hz); supervisor "sup" (scope: pericia), whose phone is
+//! account 2001 (1500 Hz), monitors the call through `POST /api/calls/{p}/monitor` and
+//! switches mode live with `PATCH`. The agent's and the supervisor's phones are the
+//! test's own RTP peers, so the test hears what each receives (a Goertzel detector per
+//! tone); what the caller hears is the recording's right channel (the caller's mix is
+//! recorded as it is sent). For listen, whisper, barge, barge on hold and back to listen
+//! (modes switched mid-call), then stopped and started again in barge and switched to
+//! whisper from the supervisor's keypad (an RFC 4733 2), it asserts the issue's table;
+//! the recording has the barge and not the whisper; the supervisors'
+//! tracks (one per monitoring) have the supervisor. A blind transfer by the agent ends
+//! the monitoring (`transferred`). Authorization: an agent is refused (403), a supervisor
+//! outside the call's queues is refused (403); every request and refusal is audited. The
+//! agent's desktop (CTI) is told of whisper and barge, and of listen only with `[cti]
+//! show_listen` (off on SQLite, on on PostgreSQL). SQLite and PostgreSQL.
+
+#[path = "support/cti_ws.rs"]
+mod cti_ws;
+#[path = "support/rtp_peer.rs"]
+mod rtp_peer;
+mod support;
+
+use std::process::Child;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use atende::floor::calls::{CallCommand, TransferTarget};
+use rtp_peer::RtpPeer;
+use serde_json::Value;
+use support::in_process::set_in_process;
+use support::ivr::*;
+use support::*;
+
+const CALLER: u32 = 440;
+const AGENT: u32 = 1000;
+const SUPERVISOR: u32 = 1500;
+const HOLD_MUSIC: u32 = 500;
+
+/// The supervisor's phone: an account with no queue and no login, so the ACD never
+/// offers it a call; "sup" (pericia) may monitor, "far" (geral only) may not.
+const EXTRA: &str = r#"
+[[agents]]
+id = "2001"
+password = "pw2001"
+pin = "1234"
+queues = ["geral"]
+auto_login = false
+
+[[users]]
+name = "sup"
+role = "supervisor"
+agent = "2001"
+queues = ["pericia"]
+password_hash = "HASH"
+
+[[users]]
+name = "far"
+role = "supervisor"
+agent = "2001"
+queues = ["geral"]
+password_hash = "HASH"
+
+[[users]]
+name = "ag1001"
+role = "agent"
+agent = "1001"
+password_hash = "HASH"
+"#;
+
+/// The amplitude of `freq` in `samples` (Goertzel; a full-scale sine of amplitude A
+/// gives about A).
+fn amplitude(samples: &[i16], freq: u32) -> f64 {
+    let n = samples.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq as f64 / 8000.0;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = x as f64 + c * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - c * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / n as f64
+}
+
+/// Which of the test's tones `samples` hold, in the order given.
+fn tones(samples: &[i16]) -> Vec<u32> {
+    [CALLER, HOLD_MUSIC, AGENT, SUPERVISOR]
+        .into_iter()
+        .filter(|f| amplitude(samples, *f) > 600.0)
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A phone answering after `ms` whose media is `peer`.
+fn media_phone(server: &Server, account: &str, port: u16, peer: &RtpPeer, ms: u64) -> Child {
+    let dir = server.dir.path();
+    let sf = scenario(
+        dir,
+        "agent_media.xml",
+        &[
+            ("ANSWER_AFTER_MS", ms.to_string()),
+            ("RTP_PORT", peer.port.to_string()),
+        ],
+    );
+    let own = dir.join(format!("agent_media_{account}.xml"));
+    std::fs::rename(&sf, &own).unwrap();
+    sipp(&[
+        "-sf".into(),
+        own.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        free_rtp_range(4).to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .spawn()
+    .expect("phone sipp starts")
+}
+
+/// What a party heard in a window: from `settle` s after now, for `secs` s.
+struct Window {
+    from: std::time::Instant,
+    to: std::time::Instant,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+fn window(settle: f64, secs: f64) -> Window {
+    std::thread::sleep(Duration::from_secs_f64(settle));
+    let (from, from_ms) = (std::time::Instant::now(), now_ms());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    Window {
+        from,
+        to: std::time::Instant::now(),
+        from_ms,
+        to_ms: now_ms(),
+    }
+}
+
+fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let (status, _, body) = raw_request(
+        server.http_port,
+        method,
+        path,
+        &format!("Cookie: {cookie}\r\n"),
+        body,
+    )
+    .expect("API");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn wait_events(server: &Server, protocol: &str, kind: &str, count: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let events = server.api(&format!("/api/calls/{protocol}"))["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if events.iter().filter(|e| e["kind"] == kind).count() >= count {
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{kind} x{count} never logged for {protocol}");
+}
+
+fn monitored(db: Db, show_listen: bool) {
+    set_in_process(true);
+    let extra = format!(
+        "{}\n[cti]\nshow_listen = {show_listen}\n",
+        EXTRA.replace("HASH", ADMIN_HASH)
+    );
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login: true,
+            ring_timeout_secs: 20,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        &extra,
+    );
+    let running = server.in_process.as_ref().expect("in process");
+    let calls = running.floor.calls.clone();
+    let (agent, sup) = (RtpPeer::start(AGENT), RtpPeer::start(SUPERVISOR));
+    let (agent_port, sup_port) = (free_port(), free_port());
+    register_agent(&server, "1001", agent_port);
+    register_agent(&server, "2001", sup_port);
+    let agent_phone = media_phone(&server, "1001", agent_port, &agent, 500);
+    let sup_phone = media_phone(&server, "2001", sup_port, &sup, 0);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let desk_cookie = login(server.http_port, "ag1001", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("ag1001 logs in");
+    let origin = format!("http://127.0.0.1:{}", server.http_port);
+    let mut desk = rt.block_on(cti_ws::open(server.http_port, &desk_cookie, &origin));
+    rt.block_on(cti_ws::start(&mut desk));
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 60_000, true);
+    let (protocol, _) = wait_for_event(&server, "bridged");
+    let path = format!("/api/calls/{protocol}/monitor");
+    let login_as = |user: &str| {
+        login(server.http_port, user, ADMIN_PASSWORD)
+            .expect("API")
+            .unwrap_or_else(|| panic!("{user} logs in"))
+    };
+
+    // Who may not: an agent (the role), a supervisor of other queues (the scope).
+    let ag = login_as("ag1001");
+    let (status, _) = request(&server, "POST", &path, &ag, Some(r#"{"mode":"listen"}"#));
+    assert_eq!(status, 403, "an agent cannot monitor");
+    let far = login_as("far");
+    let (status, _) = request(&server, "POST", &path, &far, Some(r#"{"mode":"listen"}"#));
+    assert_eq!(
+        status, 403,
+        "a supervisor outside the call's queues cannot monitor"
+    );
+
+    let sup_cookie = login_as("sup");
+    let (status, body) = request(
+        &server,
+        "POST",
+        &path,
+        &sup_cookie,
+        Some(r#"{"mode":"listen"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_events(&server, &protocol, "monitor_started", 1);
+    for _ in 0..50 {
+        if sup.heard_secs() > 0.5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut spans: Vec<(&str, Window)> = Vec::new();
+    let mut check = |name: &'static str, w: Window, agent_hears: &[u32], sup_hears: &[u32]| {
+        let (a, s) = (
+            tones(&agent.heard_between(w.from, w.to)),
+            tones(&sup.heard_between(w.from, w.to)),
+        );
+        assert_eq!(a, agent_hears, "{name}: what the agent hears");
+        assert_eq!(s, sup_hears, "{name}: what the supervisor hears");
+        spans.push((name, w));
+    };
+    check("listen", window(0.5, 1.5), &[CALLER], &[CALLER, AGENT]);
+
+    let mode = |m: &str| {
+        let (status, body) = request(
+            &server,
+            "PATCH",
+            &path,
+            &sup_cookie,
+            Some(&format!(r#"{{"mode":"{m}"}}"#)),
+        );
+        assert_eq!(status, 202, "{m}: {body}");
+    };
+    mode("whisper");
+    check(
+        "whisper",
+        window(0.5, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
+    // The desktop's badge: listen only when shown, whisper always.
+    let told = rt.block_on(cti_ws::next(&mut desk, "monitoring"));
+    assert_eq!(told["protocol"], protocol.as_str(), "{told}");
+    if show_listen {
+        assert_eq!(told["mode"], "listen", "{told}");
+        let told = rt.block_on(cti_ws::next(&mut desk, "monitoring"));
+        assert_eq!(told["mode"], "whisper", "{told}");
+    } else {
+        assert_eq!(told["mode"], "whisper", "listen is not shown: {told}");
+    }
+    mode("barge");
+    check(
+        "barge",
+        window(0.5, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
+    assert_eq!(
+        running.block_on(calls.command(&protocol, CallCommand::Hold)),
+        Ok(())
+    );
+    // On hold the caller is apart (music); the supervisor still hears the agent, whose
+    // held leg is sent nothing (as without monitoring).
+    check("hold", window(0.7, 1.5), &[], &[AGENT]);
+    assert_eq!(
+        running.block_on(calls.command(&protocol, CallCommand::Resume)),
+        Ok(())
+    );
+    mode("listen");
+    check(
+        "listen again",
+        window(0.5, 1.5),
+        &[CALLER],
+        &[CALLER, AGENT],
+    );
+
+    // Stopped, then monitored again (barge from the start): a second track.
+    let (status, body) = request(&server, "DELETE", &path, &sup_cookie, None);
+    assert_eq!(status, 202, "{body}");
+    wait_ok(sup_phone, "supervisor phone (BYE from atende)", &server);
+    wait_events(&server, &protocol, "monitor_track_finalized", 1);
+    let sup_phone = media_phone(&server, "2001", sup_port, &sup, 0);
+    let (status, body) = request(
+        &server,
+        "POST",
+        &path,
+        &sup_cookie,
+        Some(r#"{"mode":"barge"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_events(&server, &protocol, "monitor_started", 2);
+    check(
+        "barge again",
+        window(1.0, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
+    // The supervisor's keypad: 2 is whisper.
+    sup.press(2);
+    wait_events(&server, &protocol, "monitor_mode_changed", 4);
+    check(
+        "whisper by keypad",
+        window(0.5, 1.5),
+        &[CALLER, SUPERVISOR],
+        &[CALLER, AGENT],
+    );
+
+    // The agent sends the caller away: the monitoring ends with the agent's part.
+    assert_eq!(
+        running.block_on(calls.command(
+            &protocol,
+            CallCommand::Transfer {
+                to: TransferTarget::Queue("geral".into()),
+                blind: true,
+            }
+        )),
+        Ok(())
+    );
+    wait_ok(agent_phone, "agent phone (BYE from atende)", &server);
+    wait_ok(sup_phone, "supervisor phone (BYE from atende)", &server);
+    wait_events(&server, &protocol, "monitor_track_finalized", 2);
+    assert_eq!(
+        running.block_on(calls.command(&protocol, CallCommand::HangUp)),
+        Ok(())
+    );
+    wait_ok(caller, "caller (BYE from atende)", &server);
+    let events = wait_events(&server, &protocol, "monitor_track_finalized", 2);
+    let events = {
+        let _ = events;
+        wait_events(&server, &protocol, "recording_finalized", 1)
+    };
+
+    // The log: started, three switches (whisper, barge, listen), stopped; started again,
+    // ended with the call.
+    assert_eq!(
+        event(&events, "monitor_started")["detail"]["mode"],
+        "listen"
+    );
+    assert_eq!(
+        event(&events, "monitor_started")["detail"]["supervisor"],
+        "sup"
+    );
+    let modes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "monitor_mode_changed")
+        .filter_map(|e| e["detail"]["mode"].as_str())
+        .collect();
+    assert_eq!(modes, ["whisper", "barge", "listen", "whisper"]);
+    let of = |kind: &str, field: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .filter_map(|e| e["detail"][field].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(of("monitor_started", "mode"), ["listen", "barge"]);
+    assert_eq!(
+        of("monitor_mode_changed", "via"),
+        ["api", "api", "api", "keypad"]
+    );
+    assert_eq!(of("monitor_ended", "reason"), ["stopped", "transferred"]);
+    let tracks = of("monitor_track_finalized", "path");
+    assert_eq!(tracks.len(), 2, "{tracks:?}");
+    assert!(
+        tracks[1].ends_with(&format!("{protocol}.supervisor-2.wav")),
+        "{tracks:?}"
+    );
+
+    // The recording's right channel is what the caller heard: the agent always, the
+    // supervisor only while barging (not whispering), the music on hold.
+    let rec_start = at_ms(&events, "recording_started");
+    let (_, right) = recording(&server, &protocol);
+    let heard = |w: &Window| {
+        let a = ((w.from_ms - rec_start).max(0) * 8) as usize;
+        let b = (((w.to_ms - rec_start).max(0) * 8) as usize).min(right.len());
+        tones(&right[a.min(b)..b])
+    };
+    let expected: [(&str, &[u32]); 7] = [
+        ("listen", &[AGENT]),
+        ("whisper", &[AGENT]),
+        ("barge", &[AGENT, SUPERVISOR]),
+        ("hold", &[HOLD_MUSIC]),
+        ("listen again", &[AGENT]),
+        ("barge again", &[AGENT, SUPERVISOR]),
+        ("whisper by keypad", &[AGENT]),
+    ];
+    for ((name, w), (n, want)) in spans.iter().zip(expected) {
+        assert_eq!(*name, n);
+        assert_eq!(heard(w), want, "{name}: what the caller heard (recording)");
+    }
+
+    // The supervisors' track: the supervisor on the left, the agent's hearing on the right.
+    let track = event(&events, "monitor_track_finalized")["detail"]["path"]
+        .as_str()
+        .expect("a track path")
+        .to_owned();
+    assert!(
+        track.ends_with(&format!("{protocol}.supervisor.wav")),
+        "{track}"
+    );
+    let bytes = std::fs::read(&track).expect("the track is on disk");
+    let wav = atende::media::recording::wav::decode(&bytes).expect("valid WAV");
+    let (left, right) = (wav.channel(0), wav.channel(1));
+    assert!(
+        tones(&left).contains(&SUPERVISOR),
+        "the supervisor on the track"
+    );
+    assert!(
+        tones(&right).contains(&CALLER),
+        "what the agent heard on the track"
+    );
+
+    // Audited: the refusals and every request of "sup".
+    let admin = login_as(ADMIN_USER);
+    let (status, audit) = request(&server, "GET", "/api/audit?limit=1000", &admin, None);
+    assert_eq!(status, 200);
+    let entries = audit["entries"].as_array().expect("entries");
+    let has = |actor: &str, action: &str| {
+        entries
+            .iter()
+            .any(|e| e["actor"] == actor && e["action"] == action)
+    };
+    assert!(has("ag1001", "denied"), "the agent's refusal is audited");
+    assert!(has("far", "denied"), "the out-of-scope refusal is audited");
+    let count = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["actor"] == "sup" && e["action"] == action)
+            .count()
+    };
+    assert_eq!(count("monitor.start"), 2);
+    assert_eq!(count("monitor.stop"), 1);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["actor"] == "sup" && e["action"] == "monitor.mode")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn listen_whisper_barge_and_hold_sqlite() {
+    monitored(Db::Sqlite, false);
+}
+
+#[test]
+fn listen_whisper_barge_and_hold_postgres() {
+    monitored(Db::Postgres, true);
+}
