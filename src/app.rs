@@ -223,15 +223,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let cancel = CancellationToken::new();
     if let Some(mail) = &config.mail {
-        // The interim source: the call log's list, until the projector's reports.
-        let source = Arc::new(crate::mail::CallList {
+        // The projector's reports, the same the API serves.
+        let source = Arc::new(crate::mail::ProjectorReports {
             store: store.clone(),
-            time_zone: jiff::tz::TimeZone::get(&config.timezone).map_err(|_| {
-                crate::mail::MailError::Plan(crate::mail::PlanError::TimeZone(
-                    config.timezone.clone(),
-                ))
-            })?,
-            time_zone_name: config.timezone.clone(),
+            config: config.clone(),
+            to_file: api::report_table::from_table,
+            panel_table: api::quality::panel_table,
         });
         crate::mail::spawn(
             mail,
@@ -299,6 +296,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .follow_config(crate::users::sessions::ConfigSource(Arc::new(move || {
             in_force.upgrade().map(|f| f.config())
         })));
+    // Closed months: closes those past their grace and turns late changes into revisions.
+    let closing_floor = floor.clone();
+    tokio::spawn(crate::closing::run(
+        move || closing_floor.config(),
+        store.clone(),
+        auth.sessions.accounts().audit().clone(),
+        cancel.clone(),
+    ));
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {

@@ -9,6 +9,8 @@ use super::*;
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
     #[error("{0}")]
+    Closing(String),
+    #[error("{0}")]
     Reports(#[from] super::reports::DefinitionsError),
     #[error(
         "http.allowed_origins: {0:?} is not an origin (scheme://host[:port], http or https, no path)"
@@ -167,6 +169,7 @@ impl Config {
             return Err(Invalid::TimeZone(self.timezone.clone()));
         }
         self.reports.check()?;
+        self.closing.check().map_err(Invalid::Closing)?;
         if self.http.admin_token.is_some() {
             return Err(Invalid::AdminTokenRemoved);
         }

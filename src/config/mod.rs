@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 pub mod alarms;
 mod check;
+pub mod closing;
 mod cti;
 mod desk;
 mod digest;
@@ -100,6 +101,9 @@ pub struct Config {
     /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
     #[serde(default)]
     pub reports: reports::Definitions,
+    /// When months close by themselves (`[closing]`).
+    #[serde(default)]
+    pub closing: closing::ClosingSettings,
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
     pub mail: Option<mail::MailSettings>,

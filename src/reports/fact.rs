@@ -94,7 +94,8 @@ pub struct CallFact {
     pub ended_ms: Option<i64>,
     pub outcome: Outcome,
     /// Why a call was lost (`closed`, `max_wait`, `max_length`, `escalation`,
-    /// `overflow_loop`, `callback`, `error`) or how the IVR served it (`transferred`).
+    /// `overflow_loop`, `callback`, `error`), how the IVR served it (`transferred`), or
+    /// why it was refused at admission (`draining`, `capacity`, `no_media_port`, `offer`).
     pub subcode: Option<String>,
     /// The service (DID) the call came in on.
     pub service: String,
@@ -484,6 +485,12 @@ impl CallFold {
             };
         } else if !self.accepted {
             f.outcome = Outcome::NotReceived;
+            // A call refused at admission says why (`refused_capacity` → `capacity`).
+            f.subcode = f
+                .hangup_cause
+                .as_deref()
+                .and_then(|c| c.strip_prefix("refused_"))
+                .map(str::to_owned);
         } else if let (Some(t_q), Some(enter)) = (self.first_queue, self.last_enter) {
             let (exit, leave) = match self.last_leave {
                 Some((at, how)) if at >= enter => (at, Some(how)),

@@ -30,6 +30,7 @@ macro_rules! on_pool {
 
 pub mod agent_log;
 pub mod audit;
+pub mod closures;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;
