@@ -287,6 +287,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Ok(p) => crate::projector::spawn(p, &floor.bus, agent_log.clone()),
         Err(e) => tracing::error!(error = %e, "reports: projector not started"),
     }
+    // Alarms follow the running config ([alarms] may come and go with a reload).
+    crate::alarm::spawn(floor.clone(), store.clone(), cancel.clone());
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
     // Users' teams resolve against the config in force (a reload may change them).
     let in_force = Arc::downgrade(&floor);

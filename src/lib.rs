@@ -10,6 +10,7 @@
 
 pub mod acd;
 pub mod admin_client;
+pub mod alarm;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -36,6 +36,7 @@ const PURE: &[&str] = &[
     "survey/",
     "reports/",
     "mail/plan.rs",
+    "alarm/rules.rs",
 ];
 
 /// Edges inside the pure folders: they print, read files or time a run for a person.

@@ -281,6 +281,39 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         .expect("IMQ row");
     assert_eq!(imq["value"], "90,00 %");
     assert_eq!(panel["invoice_cents"], 10_000_000);
+
+    // The month's results as a report (and its file): the current evaluation, the agent's
+    // score and the IMQ; the revised evaluation is kept in the JSON, not counted.
+    let path = format!("/api/reports/quality?month={month}");
+    let (status, results) = req(&server, "GET", &path, &aud, None);
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(results["evaluations"].as_array().map(Vec::len), Some(2));
+    assert_eq!(results["summary"]["imq"]["numerator"], 9000);
+    assert_eq!(results["summary"]["imq"]["denominator"], 1);
+    let (_, table) = req(&server, "GET", &format!("{path}&format=table"), &aud, None);
+    let rows = table["rows"].as_array().expect("rows");
+    assert_eq!(
+        rows.len(),
+        3,
+        "one current evaluation, one agent, the IMQ: {table}"
+    );
+    assert_eq!(rows[0][1]["value"], protocol.as_str());
+    assert_eq!(rows[2][0]["value"], "IMQ do mês");
+    assert_eq!(rows[2][6]["value"], 90.0);
+    let (status, _, csv) = raw_request(
+        server.http_port,
+        "GET",
+        &format!("{path}&format=csv"),
+        &format!("Cookie: {aud}\r\n"),
+        None,
+    )
+    .expect("HTTP reachable");
+    assert_eq!(status, 200);
+    let csv = String::from_utf8_lossy(&csv);
+    assert!(
+        csv.contains("IMQ do mês") && csv.contains(&protocol),
+        "{csv}"
+    );
     assert_eq!(panel["adaptation"], true);
 
     // Forms: a new version by an admin only, weights summing to 100; old versions stay.

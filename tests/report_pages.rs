@@ -2,7 +2,7 @@
 //! through the shipped IVR and the ACD: one call answered by an agent, one caller who
 //! hangs up in the IVR). An admin logs in at `/`, opens each report (the day by interval,
 //! the month by day, the contract panel, the per-call list paged by "mais", agent
-//! production) and sees the JSON API's figures written in pt-BR, the definitions in force
+//! production, agents by day, the IVR, the survey's and quality monitoring's month) and sees the JSON API's figures written in pt-BR, the definitions in force
 //! under each report and the XLSX/ODS/CSV links; no script error or CSP violation.
 
 #[path = "support/browser.rs"]
@@ -246,6 +246,45 @@ fn the_report_pages_show_the_apis_figures(db: Db, test: &str) {
     );
     assert!(b.text("#atendentes .definicoes").contains("Período:"));
     b.screenshot("atendentes");
+
+    // Agents by day: 1001 answered the one call today.
+    let ivr = server.api(&format!("/api/reports/ivr?from={date}"));
+    b.click("button[data-aba=pordia]");
+    b.wait_text("#pordia tbody", "1001");
+    assert_eq!(total_cell(&b, "pordia", "total"), "1");
+    assert_eq!(total_cell(&b, "pordia", &date), "1");
+    b.screenshot("atendentes-por-dia");
+
+    // The IVR: both calls visited it, one hung up there; the API's figures.
+    b.click("button[data-aba=ura]");
+    b.wait_text("#ura tr.total", "Total");
+    assert_eq!(total_cell(&b, "ura", "visits"), ivr["calls"].to_string());
+    assert_eq!(total_cell(&b, "ura", "visits"), "2");
+    assert_eq!(total_cell(&b, "ura", "abandons"), "1");
+    assert_eq!(total_cell(&b, "ura", "zero"), "0");
+    assert!(b.text("#ura .definicoes").contains("atendidas pela URA"));
+    assert!(b.text("#ura .baixar").contains("XLSX"));
+    b.screenshot("ura");
+
+    // The survey's month: no survey today, so "—", never 0 %.
+    b.click("button[data-aba=pesquisa]");
+    b.wait_text("#pesquisa tr.total", "Total");
+    assert_eq!(total_cell(&b, "pesquisa", "top2"), "—");
+    assert!(
+        b.text("#pesquisa .definicoes")
+            .contains("taxa de resposta: —")
+    );
+    b.screenshot("pesquisa");
+
+    // Quality monitoring's month: no evaluation yet, the IMQ is "—".
+    b.click("button[data-aba=monitoria]");
+    b.wait_text("#monitoria tbody", "IMQ do mês");
+    assert_eq!(b.text("#monitoria tbody td[data-chave=score]"), "—");
+    assert!(
+        b.text("#monitoria .definicoes")
+            .contains(&format!("Mês: {month}"))
+    );
+    b.screenshot("monitoria");
 
     assert_eq!(
         b.page_errors(),

@@ -66,7 +66,18 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
 
 /// `atende_alarm` gauges: the alarms module records them here (inside the scrape's
 /// recorder scope, like every other metric).
-fn alarms(_state: &ApiState) {}
+fn alarms(_state: &ApiState) {
+    metric(
+        "atende_alarm_notices_failed_total",
+        "counter",
+        "Alarm e-mails or webhooks given up after the last retry.",
+        crate::alarm::NOTICES_FAILED_TOTAL.load(Ordering::Relaxed),
+    );
+    describe_gauge!("atende_alarm", "1 while the alarm is raised.");
+    for (name, raised) in crate::alarm::gauges() {
+        gauge!("atende_alarm", "name" => name.to_string()).set(f64::from(u8::from(raised)));
+    }
+}
 
 fn metric(name: &'static str, kind: &str, help: &'static str, value: u64) {
     if kind == "counter" {

@@ -1,6 +1,7 @@
 //! The HTTP API (axum), one router per resource, assembled here.
 //!
 //! - `health`: `/healthz`, `/metrics` — open (probes and scrapers).
+//! - `alarms`: `/api/alarms…` — raised alarms, on-demand recordings check (supervisor, admin).
 //! - `calls`: `/api/calls…` — call records and recordings.
 //! - `monitor`: `/api/calls/{protocol}/monitor` — listen, whisper, barge (supervisors).
 //! - `acd`: `/api/agents…`, `/api/queues` — the wallboard's agent and queue states, and
@@ -18,7 +19,8 @@
 //! - `quality`: `/api/quality/…` (IMQ sample, forms, evaluations) and `/api/contract/{month}`
 //!   (the contract panel) — admins, auditors (read-only) and supervisors (in scope).
 //! - `reports`: `/api/reports/…` — the contract's reports (day, month, period, today,
-//!   per-call list, agent production), read-only, for admin, auditor and supervisor.
+//!   per-call list, agent production), read-only, for admin, auditor and supervisor;
+//!   `reports_more`: the IVR, survey, quality and agents-by-day reports, same roles.
 //! - `floor`: `POST /api/floor/…` — a supervisor (in scope) or admin forces an agent's
 //!   pause, ready or logout, sends a waiting call to an agent, closes/opens a queue or
 //!   sets its priority; audited with the reason given.
@@ -48,6 +50,7 @@ use crate::users::Role;
 pub use auth::{Auth, guarded};
 
 mod acd;
+mod alarms;
 pub mod auth;
 mod calls;
 mod calls_export;
@@ -67,6 +70,7 @@ pub(crate) mod quality;
 mod registrations;
 pub(crate) mod report_table;
 mod reports;
+mod reports_more;
 mod screen_pop;
 pub mod serve;
 #[cfg(test)]
@@ -181,7 +185,7 @@ pub fn router(state: ApiState) -> Router {
             &[Role::Admin],
         ))
         .merge(auth::require(
-            acd::router(),
+            acd::router().merge(alarms::router()),
             &auth,
             &[Role::Supervisor, Role::Admin],
         ))
@@ -227,6 +231,11 @@ pub fn router(state: ApiState) -> Router {
         ))
         .merge(auth::require(
             quality::router(),
+            &auth,
+            &[Role::Admin, Role::Auditor, Role::Supervisor],
+        ))
+        .merge(auth::require(
+            reports_more::router(),
             &auth,
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))

@@ -125,6 +125,8 @@ pub enum Invalid {
     #[error("{0}")]
     Wallboard(#[from] super::wallboard::WallboardInvalid),
     #[error("{0}")]
+    Alarms(#[from] super::alarms::AlarmsInvalid),
+    #[error("{0}")]
     Team(#[from] super::teams::TeamProblem),
 }
 
@@ -152,6 +154,9 @@ impl Config {
         self.sip.algorithms()?;
         if let Some(mail) = &self.mail {
             mail.check(&self.timezone)?;
+        }
+        if let Some(alarms) = &self.alarms {
+            alarms.check(self.mail.is_some())?;
         }
         if self.sip.user_agent.is_empty()
             || !self

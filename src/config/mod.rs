@@ -13,6 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub mod alarms;
 mod check;
 pub mod closing;
 mod cti;
@@ -110,6 +111,9 @@ pub struct Config {
     /// The wallboard's colour thresholds (`[wallboard]`).
     #[serde(default)]
     pub wallboard: wallboard::WallboardSettings,
+    /// Alarms by e-mail and webhook (`[alarms]`); absent = none sent.
+    #[serde(default)]
+    pub alarms: Option<alarms::AlarmSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

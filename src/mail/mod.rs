@@ -28,6 +28,7 @@ pub mod source;
 pub use mailer::spawn;
 pub use plan::{Job, Plan, PlanError, Retry};
 pub use reports_source::ProjectorReports;
+pub(crate) use send::Smtp;
 pub use source::{CallList, ReportSource, SourceError, Tables};
 
 /// Report mails accepted by the SMTP server (`atende_mail_sent_total`).

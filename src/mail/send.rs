@@ -37,8 +37,8 @@ fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MailError> {
     Ok(crate::config::mail::mailbox(field, value)?)
 }
 
-/// The connection to the SMTP server, with its sender and recipients.
-pub(super) struct Smtp {
+/// The connection to the SMTP server, with its sender and recipients (also the alarms').
+pub(crate) struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
@@ -48,7 +48,7 @@ pub(super) struct Smtp {
 
 impl Smtp {
     /// Builds the transport; reads the password (environment or file) now.
-    pub(super) fn new(settings: &MailSettings) -> Result<Smtp, MailError> {
+    pub(crate) fn new(settings: &MailSettings) -> Result<Smtp, MailError> {
         let transport_error =
             |e: lettre::transport::smtp::Error| MailError::Transport(e.to_string());
         let tls_parameters = || -> Result<TlsParameters, MailError> {
@@ -125,6 +125,21 @@ impl Smtp {
         }
         let message = message.multipart(parts)?;
         self.transport.send(message).await?;
+        Ok(())
+    }
+}
+
+impl Smtp {
+    /// Sends a plain-text mail (an alarm's raise or clear) to the report recipients.
+    pub(crate) async fn send_text(&self, subject: &str, body: &str) -> Result<(), SendError> {
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN);
+        for to in &self.to {
+            message = message.to(to.clone());
+        }
+        self.transport.send(message.body(body.to_owned())?).await?;
         Ok(())
     }
 }

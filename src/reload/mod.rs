@@ -115,6 +115,7 @@ impl Changes {
             || old.outbound != new.outbound
             || old.acd != new.acd
             || old.dispositions != new.dispositions
+            || old.alarms != new.alarms
             || old.ivr.as_ref().map(|i| &i.http_rewrite)
                 != new.ivr.as_ref().map(|i| &i.http_rewrite);
         Changes {

@@ -16,6 +16,7 @@ pub mod kpi;
 pub mod report;
 pub mod slot;
 pub mod stats;
+pub mod survey_results;
 pub mod table;
 
 #[cfg(test)]

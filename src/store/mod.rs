@@ -43,6 +43,7 @@ pub mod recovery;
 pub mod registration;
 pub mod reports;
 pub mod reports_live;
+pub mod reports_more;
 mod reports_pass;
 pub mod reports_projector;
 pub mod reports_read;

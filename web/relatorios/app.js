@@ -1,5 +1,6 @@
 // The report pages: the day by 30-minute interval, the month by day, the contract panel,
-// the per-call list and agent production. Every figure comes from `/api/reports/…`
+// the per-call list, agent production, agents by day, the IVR, the satisfaction survey
+// and quality monitoring. Every figure comes from `/api/reports/…`
 // (`format=table`: typed cells, so the page formats without knowing what a KPI is) and
 // `/api/contract/{month}`; the downloads are the same URLs with `format=xlsx|ods|csv`.
 // The definitions in force are printed under each report, as the API gives them.
@@ -262,7 +263,30 @@ async function atendentes(form) {
   definicoes(secao, t.notes);
 }
 
-const CARREGAR = { dia, mes, contrato, chamadas, atendentes };
+/** A report that is one typed table: its form's fields are the API's parameters. */
+function simples(id, caminho) {
+  return async (form) => {
+    const secao = $(id);
+    const q = consulta(form);
+    baixar(secao, caminho, q);
+    const t = await api(`${caminho}?${consulta(form, { format: 'table' })}`);
+    if (!t) return;
+    tabela(secao.querySelector('table.principal'), t);
+    definicoes(secao, t.notes);
+  };
+}
+
+const CARREGAR = {
+  dia,
+  mes,
+  contrato,
+  chamadas,
+  atendentes,
+  pordia: simples('pordia', '/api/reports/agents/daily'),
+  ura: simples('ura', '/api/reports/ivr'),
+  pesquisa: simples('pesquisa', '/api/reports/survey'),
+  monitoria: simples('monitoria', '/api/reports/quality'),
+};
 
 function abrir(aba) {
   for (const b of document.querySelectorAll('.abas button')) {
