@@ -289,6 +289,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Err(e) => tracing::error!(error = %e, "reports: projector not started"),
     }
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
+    exchange.set_phone_users(auth.sessions.accounts().clone());
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {

@@ -83,7 +83,9 @@ pub fn id_hash(session_id: &str) -> String {
     hex::encode(Sha256::digest(session_id.as_bytes()))
 }
 
-fn principal_of(a: &Account, session_hash: String) -> Principal {
+/// The principal of account `a`; `session_hash` is empty for one that came from no
+/// session (a phone's monitoring code).
+pub fn principal_of(a: &Account, session_hash: String) -> Principal {
     Principal {
         user: a.name.clone(),
         role: a.role,
