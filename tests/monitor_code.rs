@@ -5,8 +5,9 @@
 //! agent (404). Then phone 2001 (user "sup", scope pericia; 1500 Hz) dials `*501001`:
 //! that call is the monitoring (no second ring), the supervisor hears caller and agent
 //! and the agent hears only the caller (listen); the keypad's 2 switches to whisper (the
-//! agent hears the supervisor). When the call ends atende hangs the phone up, and the
-//! log says `monitor_ended` `call_ended`. Every request and refusal is audited.
+//! agent hears the supervisor). A first such call hangs up by itself (`monitor_ended`
+//! `supervisor_hung_up`); the second is hung up by atende when the call ends
+//! (`call_ended`). Every request and refusal is audited.
 //! SQLite and PostgreSQL.
 
 #[path = "support/rtp_peer.rs"]
@@ -225,7 +226,25 @@ fn monitored_from_the_phone(db: Db) {
     refused(&server, "2002", "*501001", 403);
     refused(&server, "2001", "*509999", 404);
 
-    // The supervisor's own call becomes the monitoring: listen.
+    // The supervisor's own call becomes the monitoring; the phone hanging up ends it.
+    let short = dial(
+        &server,
+        "monitor_code_hangs_up.xml",
+        "2001",
+        "*501001",
+        &[
+            ("RTP_PORT", sup.port.to_string()),
+            ("TALK_MS", "1500".into()),
+        ],
+    );
+    wait_ok(short, "supervisor phone hanging up", &server);
+    let events = wait_events(&server, &protocol, "monitor_ended", 1);
+    assert_eq!(
+        event(&events, "monitor_ended")["detail"]["reason"],
+        "supervisor_hung_up"
+    );
+
+    // Again, to listen until the call ends.
     let sup_phone = dial(
         &server,
         "monitor_code.xml",
@@ -233,7 +252,7 @@ fn monitored_from_the_phone(db: Db) {
         "*501001",
         &[("RTP_PORT", sup.port.to_string())],
     );
-    wait_events(&server, &protocol, "monitor_started", 1);
+    wait_events(&server, &protocol, "monitor_started", 2);
     for _ in 0..50 {
         if sup.heard_secs() > 0.5 {
             break;
@@ -259,7 +278,7 @@ fn monitored_from_the_phone(db: Db) {
     wait_ok(sup_phone, "supervisor phone (BYE from atende)", &server);
     wait_ok(agent_phone, "agent phone (BYE from atende)", &server);
     wait_ok(caller, "caller (BYE from atende)", &server);
-    let events = wait_events(&server, &protocol, "monitor_track_finalized", 1);
+    let events = wait_events(&server, &protocol, "monitor_track_finalized", 2);
     let started = event(&events, "monitor_started");
     assert_eq!(started["detail"]["supervisor"], "sup", "{started}");
     assert_eq!(started["detail"]["phone"], "2001", "{started}");
@@ -268,10 +287,12 @@ fn monitored_from_the_phone(db: Db) {
         event(&events, "monitor_mode_changed")["detail"]["mode"],
         "whisper"
     );
-    assert_eq!(
-        event(&events, "monitor_ended")["detail"]["reason"],
-        "call_ended"
-    );
+    let ended: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "monitor_ended")
+        .map(|e| &e["detail"]["reason"])
+        .collect();
+    assert_eq!(ended, ["supervisor_hung_up", "call_ended"]);
 
     // Audited: the three refusals and the supervisor's start.
     let admin = login(server.http_port, ADMIN_USER, ADMIN_PASSWORD)
@@ -302,7 +323,7 @@ fn monitored_from_the_phone(db: Db) {
         .iter()
         .filter(|e| e["actor"] == "sup" && e["action"] == "monitor.start")
         .collect();
-    assert_eq!(start.len(), 1, "{entries:?}");
+    assert_eq!(start.len(), 2, "{entries:?}");
     assert_eq!(start[0]["target"], protocol.as_str());
     assert_eq!(start[0]["detail"], "role=supervisor mode=listen via=phone");
 }

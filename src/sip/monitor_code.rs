@@ -375,12 +375,13 @@ async fn attach(
         warn!(error = %e, "could not answer a monitoring code");
         let _ = ex.calls.command(&protocol, stop()).await;
     }
+    let mut hung_up = false;
     loop {
         tokio::select! {
             Some(st) = states.recv() => match st {
-                // The supervisor hung up: the monitoring stops.
+                // The supervisor hung up: the monitoring stops (after the loop).
                 DialogState::Terminated(..) => {
-                    let _ = ex.calls.command(&protocol, stop()).await;
+                    hung_up = true;
                     break;
                 }
                 // The keypad by SIP INFO, as the call's own supervisor legs take it.
@@ -412,6 +413,11 @@ async fn attach(
                 break;
             }
         }
+    }
+    if hung_up {
+        // Closed first, so the call logs `supervisor_hung_up` rather than `stopped`.
+        drop(ended);
+        let _ = ex.calls.command(&protocol, stop()).await;
     }
     ex.dialogs.remove_dialog(&dialog.id());
 }

@@ -326,9 +326,15 @@ impl CallActor {
             return false;
         };
         let mut s = m.supervisors.remove(i);
-        if let Some(ended) = s.dialled.take() {
-            let _ = ended.send(reason.to_owned());
-        }
+        // A dialled phone's task closes its end when the phone hung up, then asks to stop.
+        let reason = match s.dialled.take() {
+            Some(ended) if ended.is_closed() => "supervisor_hung_up",
+            Some(ended) => {
+                let _ = ended.send(reason.to_owned());
+                reason
+            }
+            None => reason,
+        };
         for leg in s.ringing.iter().copied().chain(s.answered) {
             let Some(l) = self.legs.get(&leg) else {
                 continue;
