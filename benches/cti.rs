@@ -16,12 +16,16 @@
 //! Limits: loopback only; the client process shares the machine's cores with the server,
 //! so its CPU (reported separately) weighs on the latency too.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "common/desktops.rs"]
+mod desktops;
+
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use desktops::{cpu_secs, raise_nofile, rss_kb, wall_ns};
 
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
@@ -31,13 +35,8 @@ use atende::cti::backend::{
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, CtiSettings, Hub, HubSettings};
 use atende::users::{Principal, Role};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::sync::Notify;
 
-/// Desktops opening their websocket at the same time (the listen backlog is finite).
-const CONNECTING_AT_ONCE: usize = 256;
 /// First agent number; agents are `AGENT_BASE..AGENT_BASE + agents`.
 const AGENT_BASE: u64 = 5000;
 
@@ -87,52 +86,6 @@ fn main() {
     }
 }
 
-/// Lets this process hold one descriptor per connection (the soft limit up to the hard).
-fn raise_nofile() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-fn wall_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system) this process used so far.
-fn cpu_secs() -> f64 {
-    // SAFETY: getrusage fills a zeroed local struct.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-/// This process's resident memory in KiB.
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn queue_name(q: usize) -> String {
     format!("fila-{q}")
 }
@@ -170,6 +123,8 @@ impl BenchBackend {
             role: Role::Supervisor,
             agent: None,
             queues: (0..self.queues).map(queue_name).collect(),
+            agents: Vec::new(),
+            teams: Vec::new(),
             session: token.to_owned(),
         })
     }
@@ -298,34 +253,22 @@ async fn server(a: Args) {
 
     let rss_before = rss_kb();
     let cpu_before = cpu_secs();
-    let exe = std::env::current_exe().expect("own executable");
-    let mut child = Command::new(exe)
-        .args([
-            "--client-process".to_owned(),
-            addr.to_string(),
-            "--clients".into(),
-            a.clients.to_string(),
-            "--changes".into(),
-            a.changes.to_string(),
-            "--interval-ms".into(),
-            a.interval_ms.to_string(),
-            "--agents".into(),
-            a.agents.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client process starts");
-    let mut to_child = child.stdin.take().expect("child stdin");
-    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
-    let stdout = child.stdout.take().expect("child stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let desktops::ClientProcess {
+        mut child,
+        stdin: mut to_child,
+        mut lines,
+    } = desktops::spawn_client_process(&[
+        "--client-process".to_owned(),
+        addr.to_string(),
+        "--clients".into(),
+        a.clients.to_string(),
+        "--changes".into(),
+        a.changes.to_string(),
+        "--interval-ms".into(),
+        a.interval_ms.to_string(),
+        "--agents".into(),
+        a.agents.to_string(),
+    ]);
 
     println!(
         "CTI bench: {} desktops (supervisors of all {} queues), {} agents, {} changes {} ms apart",
@@ -454,47 +397,19 @@ impl Tally {
 /// The client process: opens the desktops, reports `ready OK FAILED`, tallies the
 /// changes, reports `change I COUNT LAST_NS` per change, `client CPU RSS` and `done`.
 async fn clients(addr: SocketAddr, a: Args) {
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<bool>();
-    let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
     // Filled once the connected count is known; until then nothing is published.
     let tally_cell = Arc::new(std::sync::OnceLock::<Arc<Tally>>::new());
-    for i in 0..a.clients {
-        let gate = gate.clone();
-        let done = done_tx.clone();
-        let cell = tally_cell.clone();
-        let agents = a.agents;
-        tokio::spawn(async move {
-            let permit = gate.acquire_owned().await;
-            let ws = match desktop(addr, i).await {
-                Ok(ws) => ws,
-                Err(e) => {
-                    eprintln!("desktop {i}: {e}");
-                    let _ = done.send(false);
-                    return;
-                }
-            };
-            drop(permit);
-            let _ = done.send(true);
-            let (_sink, mut stream) = ws.split();
-            while let Some(Ok(frame)) = stream.next().await {
-                if let Message::Text(text) = frame
-                    && let Some(idx) = change_index(&text, agents)
-                    && let Some(t) = cell.get()
-                {
-                    t.got(idx);
-                }
-            }
-        });
-    }
-    drop(done_tx);
-    let (mut ok, mut failed) = (0usize, 0usize);
-    while ok + failed < a.clients {
-        match done_rx.recv().await {
-            Some(true) => ok += 1,
-            Some(false) => failed += 1,
-            None => break,
+    let cell = tally_cell.clone();
+    let agents = a.agents;
+    let on_frame: desktops::OnFrame = Arc::new(move |_, text| {
+        if let Some(idx) = change_index(text, agents)
+            && let Some(t) = cell.get()
+        {
+            t.got(idx);
         }
-    }
+    });
+    let queries = (0..a.clients).map(|i| format!("ticket=u{i}")).collect();
+    let (ok, failed) = desktops::open_desktops(addr, queries, on_frame, Arc::new(|_| {})).await;
     let tally = Arc::new(Tally {
         count: (0..a.changes).map(|_| AtomicU32::new(0)).collect(),
         last_ns: (0..a.changes).map(|_| AtomicU64::new(0)).collect(),
@@ -510,11 +425,7 @@ async fn clients(addr: SocketAddr, a: Args) {
         Duration::from_millis(a.interval_ms * a.changes as u64) + Duration::from_secs(15);
     let _ = tokio::time::timeout(patience, tally.all.notified()).await;
     // The publisher says when it is done (so a short wait above cannot cut it off).
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    })
-    .await;
+    desktops::read_stdin_line().await;
     let mut out = std::io::stdout().lock();
     for i in 0..a.changes {
         let _ = writeln!(
@@ -529,39 +440,4 @@ async fn clients(addr: SocketAddr, a: Args) {
     let _ = out.flush();
     // Closing 10,000 sockets one by one is not part of the measurement.
     std::process::exit(0);
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// Opens desktop `i`: connect, hello, welcome and snapshot.
-async fn desktop(addr: SocketAddr, i: usize) -> Result<Ws, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    // Small buffers: the client process should weigh little next to the server.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-        format!("ws://{addr}/api/cti?ticket=u{i}"),
-        stream,
-        Some(config),
-    )
-    .await
-    .map_err(|e| format!("handshake: {e}"))?;
-    ws.send(Message::Text(r#"{"v":1,"type":"hello"}"#.into()))
-        .await
-        .map_err(|e| format!("hello: {e}"))?;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .map_err(|_| "no snapshot in 60 s".to_owned())?
-            .ok_or("closed before the snapshot")?
-            .map_err(|e| format!("read: {e}"))?;
-        if let Message::Text(text) = frame
-            && text.contains("\"type\":\"snapshot\"")
-        {
-            return Ok(ws);
-        }
-    }
 }

@@ -6,13 +6,18 @@
 //! [--monitored N]` reports atende's CPU per
 //! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
 //! loss, recordings written and checked (duration, both channels audible), and the call
-//! set-up rate with short calls and the call records written. `--monitored N` (default 0)
-//! then places N more bridged calls, measures them unmonitored, puts a listening
-//! supervisor on each (through the API; a sipp phone answers) and measures again: the CPU
-//! of a monitored call against an unmonitored one (issue 20's target: under 3×). Under
-//! `cargo test` it runs a 4-call smoke version, with one monitored call, so the harness
-//! itself stays working.
+//! set-up rate with short calls and the call records written. With `--cti-clients N`, N
+//! CTI desktops are connected through the bridged run (opened by a second process: see
+//! `cti_desktops`) and what they received is reported next to the call figures, so the
+//! figures with and without desktops can be compared. Under `cargo test` it runs a
+//! 4-call smoke version (with 3 desktops) so the harness itself stays working.
+//! `--monitored N` (default 0) then places N more bridged calls, measures them
+//! unmonitored, puts a listening supervisor on each (through the API; a sipp phone
+//! answers) and measures again: the CPU of a monitored call against an unmonitored one
+//! (issue 20's target: under 3×); the smoke covers one monitored call.
 
+#[path = "common/desktops.rs"]
+mod desktops;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -34,6 +39,8 @@ struct Args {
     setup_secs: u32,
     /// Length of a short call after answer (welcome 1 s, then bridged).
     setup_talk_ms: u64,
+    /// CTI desktops connected during the bridged run (0: none).
+    cti_clients: u32,
     /// Calls measured unmonitored, then with a listening supervisor each (0: no such run).
     monitored: u32,
 }
@@ -59,6 +66,7 @@ fn args() -> Args {
             batch_ms: get("--batch-ms", 5),
             shared_ports: argv.iter().any(|a| a == "--shared-ports"),
             io_uring: !argv.iter().any(|a| a == "--epoll"),
+            cti_clients: get("--cti-clients", 0),
             monitored: get("--monitored", 0),
         }
     } else {
@@ -72,6 +80,7 @@ fn args() -> Args {
             batch_ms: 5,
             shared_ports: false,
             io_uring: true,
+            cti_clients: 3,
             monitored: 1,
         }
     }
@@ -361,6 +370,15 @@ fn setup_rate_run(server: &Server, rate: u32, secs: u32, talk_ms: u64) -> u32 {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|x| x == "--cti-client-process") {
+        let addr = argv
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .expect("--cti-client-process ADDR");
+        cti_desktops::client_process(addr);
+        return;
+    }
     let a = args();
     require("sipp");
     use_whole_port_space();
@@ -380,8 +398,12 @@ fn main() {
         u16::try_from(concurrent + 10).unwrap_or(u16::MAX),
     );
     let pid = server.pid();
+    let desks = (a.cti_clients > 0).then(|| cti_desktops::Desktops::open(&server, a.cti_clients));
     let (cpu_per_call, rss_per_call) =
         bridged_run(&server, pid, a.calls, u64::from(a.hold_secs) * 1000, a.rate);
+    if let Some(desks) = desks {
+        desks.report(a.calls);
+    }
     let (calls, good) = check_records(&server, a.calls, true);
     let records = calls.len();
     let received = server.metric("atende_rtp_packets_received_total");
@@ -563,5 +585,266 @@ fn monitored_run(server: Server, calls: u32, hold_ms: u64, rate: u32) {
             "every monitoring ended with its call"
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// CTI desktops during the bridged run: users made by the harness through the users API
+/// (the agent's own user for agent 1001, and observers), tickets from the login API, and N
+/// websockets opened by this binary re-run with `--cti-client-process ADDR`.
+mod cti_desktops {
+    use std::io::Write;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use super::desktops;
+    use super::support::{ADMIN_PASSWORD, ADMIN_USER, Server, login, raw_request};
+
+    /// Observer users the desktops are spread over (each logs in once).
+    const OBSERVERS: u32 = 10;
+
+    pub struct Desktops {
+        process: desktops::ClientProcess,
+        clients: u32,
+        ok: usize,
+        failed: usize,
+    }
+
+    fn post(port: u16, path: &str, cookie: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, _, body) =
+            raw_request(port, "POST", path, &format!("Cookie: {cookie}\r\n"), body)
+                .expect("HTTP reachable");
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn user(port: u16, admin: &str, body: serde_json::Value) -> String {
+        let name = body["name"].as_str().expect("name").to_owned();
+        let (status, answer) = post(port, "/api/users", admin, Some(&body.to_string()));
+        assert_eq!(status, 201, "user {name}: {answer}");
+        login(port, &name, ADMIN_PASSWORD)
+            .expect("HTTP reachable")
+            .unwrap_or_else(|| panic!("{name} cannot log in"))
+    }
+
+    impl Desktops {
+        /// Makes the users, opens `clients` desktops (the first is agent 1001's own, the
+        /// others observers: auditors, who see every call, as a wallboard would) and
+        /// waits until each has its snapshot.
+        pub fn open(server: &Server, clients: u32) -> Desktops {
+            let port = server.http_port;
+            let admin = login(port, ADMIN_USER, ADMIN_PASSWORD)
+                .expect("HTTP reachable")
+                .expect("the admin logs in");
+            let agent = user(
+                port,
+                &admin,
+                serde_json::json!({"name": "agente1001", "role": "agent", "agent": "1001",
+                                   "password": ADMIN_PASSWORD}),
+            );
+            let observers: Vec<String> = (0..OBSERVERS.min(clients.saturating_sub(1)).max(1))
+                .map(|k| {
+                    user(
+                        port,
+                        &admin,
+                        serde_json::json!({"name": format!("painel-{k}"), "role": "auditor",
+                                           "password": ADMIN_PASSWORD}),
+                    )
+                })
+                .collect();
+            let mut process = desktops::spawn_client_process(&[
+                "--cti-client-process".to_owned(),
+                format!("127.0.0.1:{port}"),
+            ]);
+            // Tickets live 30 s and work once: fetched just before the desktops open.
+            for i in 0..clients as usize {
+                let cookie = if i == 0 {
+                    &agent
+                } else {
+                    &observers[(i - 1) % observers.len()]
+                };
+                let (status, t) = post(port, "/api/cti/ticket", cookie, None);
+                assert_eq!(status, 200, "ticket: {t}");
+                let ticket = t["ticket"].as_str().expect("ticket");
+                writeln!(process.stdin, "ticket={ticket}").expect("to the client process");
+            }
+            writeln!(process.stdin).expect("to the client process");
+            let ready = process
+                .lines
+                .blocking_recv()
+                .expect("client process reports");
+            let (ok, failed) = match ready.split_whitespace().collect::<Vec<_>>()[..] {
+                ["ready", ok, failed] => (ok.parse().unwrap_or(0), failed.parse().unwrap_or(0)),
+                _ => panic!("client process said {ready:?}"),
+            };
+            println!("CTI: {ok} desktops connected with their snapshot ({failed} failed)");
+            Desktops {
+                process,
+                clients,
+                ok,
+                failed,
+            }
+        }
+
+        /// After the bridged run: what the desktops received; fails the smoke run when a
+        /// desktop missed anything.
+        pub fn report(mut self, calls: u32) {
+            // The last calls' events are on their way when the calls end.
+            std::thread::sleep(Duration::from_secs(1));
+            writeln!(self.process.stdin, "stop").expect("to the client process");
+            let mut figures = std::collections::HashMap::new();
+            while let Some(line) = self.process.lines.blocking_recv() {
+                let mut words = line.split_whitespace();
+                let Some(key) = words.next() else { continue };
+                if key == "done" {
+                    break;
+                }
+                figures.insert(key.to_owned(), words.map(str::to_owned).collect::<Vec<_>>());
+            }
+            let _ = self.process.child.wait();
+            let num = |key: &str, i: usize| -> u64 {
+                figures
+                    .get(key)
+                    .and_then(|v| v.get(i))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            let (total, min, max, agent) = (
+                num("events", 0),
+                num("events", 1),
+                num("events", 2),
+                num("events", 3),
+            );
+            let (resyncs, gaps, closed) = (num("resync", 0), num("gaps", 0), num("closed", 0));
+            println!(
+                "CTI during the bridged run: {} desktops ({} failed to open) received {total} \
+                 events (per desktop min {min}, max {max}; the agent's own desktop {agent}) for \
+                 {calls} calls; resync_required {resyncs}, seq gaps {gaps}, connections \
+                 closed by the server {closed}",
+                self.ok, self.failed
+            );
+            if let Some(c) = figures.get("client") {
+                println!(
+                    "CTI client process (not the server): CPU {} s, RSS {} KiB",
+                    c.first().map_or("?", String::as_str),
+                    c.get(1).map_or("?", String::as_str)
+                );
+            }
+            if !std::env::args().any(|a| a == "--bench") {
+                assert_eq!(self.ok as u32, self.clients, "every desktop opens");
+                assert_eq!(
+                    (resyncs, gaps, closed),
+                    (0, 0, 0),
+                    "no desktop missed anything"
+                );
+                assert!(
+                    min >= u64::from(calls) && agent >= u64::from(calls),
+                    "every desktop hears of every call"
+                );
+            }
+        }
+    }
+
+    /// Per desktop: events received and the last `seq`.
+    struct Counts {
+        events: Vec<AtomicU64>,
+        last_seq: Vec<AtomicU64>,
+        gaps: AtomicU64,
+        resyncs: AtomicU64,
+        closed: AtomicU64,
+    }
+
+    /// A frame's `seq` (a cheap scan: the client process must leave the cores to the
+    /// server).
+    fn seq(text: &str) -> Option<u64> {
+        let at = text.find("\"seq\":")? + 6;
+        text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    }
+
+    /// The client process: reads `ticket=…` lines up to an empty one, opens the desktops,
+    /// says `ready OK FAILED`, counts what arrives until `stop`, then reports `events
+    /// TOTAL MIN MAX AGENT`, `resync N`, `gaps N`, `closed N`, `client CPU RSS`, `done`.
+    pub fn client_process(addr: SocketAddr) {
+        desktops::raise_nofile();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut queries = Vec::new();
+            loop {
+                let line = desktops::read_stdin_line().await;
+                if line.is_empty() {
+                    break;
+                }
+                queries.push(line);
+            }
+            let n = queries.len();
+            let counts = Arc::new(Counts {
+                events: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                last_seq: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                gaps: AtomicU64::new(0),
+                resyncs: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+            });
+            let c = counts.clone();
+            let on_frame: desktops::OnFrame = Arc::new(move |i, text| {
+                if text.contains("\"type\":\"heartbeat\"") {
+                    return;
+                }
+                if text.contains("\"type\":\"resync_required\"") {
+                    c.resyncs.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(s) = seq(text) {
+                    let last = c.last_seq[i].swap(s, Ordering::Relaxed);
+                    if last != 0 && s != last + 1 {
+                        c.gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                c.events[i].fetch_add(1, Ordering::Relaxed);
+            });
+            let c = counts.clone();
+            let on_closed = Arc::new(move |_| {
+                c.closed.fetch_add(1, Ordering::Relaxed);
+            });
+            let (ok, failed) = desktops::open_desktops(addr, queries, on_frame, on_closed).await;
+            println!("ready {ok} {failed}");
+            desktops::read_stdin_line().await;
+            let per: Vec<u64> = counts
+                .events
+                .iter()
+                .map(|e| e.load(Ordering::Relaxed))
+                .collect();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "events {} {} {} {}",
+                per.iter().sum::<u64>(),
+                per.iter().min().unwrap_or(&0),
+                per.iter().max().unwrap_or(&0),
+                per.first().unwrap_or(&0)
+            );
+            let _ = writeln!(out, "resync {}", counts.resyncs.load(Ordering::Relaxed));
+            let _ = writeln!(out, "gaps {}", counts.gaps.load(Ordering::Relaxed));
+            let _ = writeln!(out, "closed {}", counts.closed.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "client {:.2} {}",
+                desktops::cpu_secs(),
+                desktops::rss_kb()
+            );
+            let _ = writeln!(out, "done");
+            let _ = out.flush();
+            // Closing the sockets one by one is not part of the measurement.
+            std::process::exit(0);
+        });
     }
 }

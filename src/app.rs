@@ -64,6 +64,8 @@ pub struct Running {
     pub sip_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub exchange: Arc<Exchange>,
+    /// The audit log (SIGHUP reloads are written to it).
+    pub audit: crate::audit::Audit,
     cancel: CancellationToken,
     http: tokio::task::JoinHandle<()>,
     agent_log: Option<AgentLog>,
@@ -221,15 +223,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let cancel = CancellationToken::new();
     if let Some(mail) = &config.mail {
-        // The interim source: the call log's list, until the projector's reports.
-        let source = Arc::new(crate::mail::CallList {
+        // The projector's reports, the same the API serves.
+        let source = Arc::new(crate::mail::ProjectorReports {
             store: store.clone(),
-            time_zone: jiff::tz::TimeZone::get(&config.timezone).map_err(|_| {
-                crate::mail::MailError::Plan(crate::mail::PlanError::TimeZone(
-                    config.timezone.clone(),
-                ))
-            })?,
-            time_zone_name: config.timezone.clone(),
+            config: config.clone(),
+            to_file: api::report_table::from_table,
+            panel_table: api::quality::panel_table,
         });
         crate::mail::spawn(
             mail,
@@ -289,7 +288,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Err(e) => tracing::error!(error = %e, "reports: projector not started"),
     }
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
-    exchange.set_phone_users(auth.sessions.accounts().clone());
+    // Users' teams resolve against the config in force (a reload may change them).
+    let in_force = Arc::downgrade(&floor);
+    auth.sessions
+        .follow_config(crate::users::sessions::ConfigSource(Arc::new(move || {
+            in_force.upgrade().map(|f| f.config())
+        })));
+    // Closed months: closes those past their grace and turns late changes into revisions.
+    let closing_floor = floor.clone();
+    tokio::spawn(crate::closing::run(
+        move || closing_floor.config(),
+        store.clone(),
+        auth.sessions.accounts().audit().clone(),
+        cancel.clone(),
+    ));
+    exchange.set_phone_users(auth.sessions.clone());
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {
@@ -302,6 +315,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         crate::cti::HubSettings::new(&config.cti, config.http.allowed_origins.clone()),
     )
     .await;
+    let audit = auth.sessions.accounts().audit().clone();
     let app = api::with_cti(
         api::router(ApiState {
             exchange: floor.clone(),
@@ -317,6 +331,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sip_addr,
         http_addr,
         exchange,
+        audit,
         cancel,
         http,
         agent_log,

@@ -15,6 +15,7 @@ pub mod app;
 pub mod audit;
 pub mod bus;
 pub mod call;
+pub mod closing;
 pub mod config;
 pub mod contract;
 pub mod cti;

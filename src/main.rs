@@ -86,6 +86,20 @@ enum ReportsCommand {
         #[arg(long)]
         from: Option<String>,
     },
+    /// Close a past month (fechamento): freeze its report and contract panel with a
+    /// sha256; on a closed month whose figures changed, write the next revision.
+    Close {
+        /// The month, YYYY-MM.
+        month: String,
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+        /// Why (recorded with the revision and in the audit log).
+        #[arg(long, default_value = "fechamento")]
+        reason: String,
+        /// Who closes it (recorded likewise).
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +135,15 @@ fn main() -> ExitCode {
         Command::Reports {
             command: ReportsCommand::Rebuild { config, from },
         } => rebuild_reports(&config, from.as_deref()),
+        Command::Reports {
+            command:
+                ReportsCommand::Close {
+                    month,
+                    config,
+                    reason,
+                    by,
+                },
+        } => close_month(&config, &month, &by, &reason),
         Command::Ha1 {
             user,
             realm,
@@ -190,7 +213,7 @@ fn rebuild_reports(path: &std::path::Path, from: Option<&str>) -> ExitCode {
             }
         };
         let projector =
-            match atende::store::reports_projector::Projector::for_config(store, &config) {
+            match atende::store::reports_projector::Projector::for_config(store.clone(), &config) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("{e}");
@@ -200,10 +223,69 @@ fn rebuild_reports(path: &std::path::Path, from: Option<&str>) -> ExitCode {
         match projector.rebuild(from).await {
             Ok(s) => {
                 println!("rebuilt: {} calls, {} agents", s.calls, s.agents);
-                ExitCode::SUCCESS
+                // A closed month whose rebuilt figures differ gets a new revision.
+                let audit = atende::audit::Audit::new(store.clone());
+                let now = jiff::Timestamp::now().as_millisecond();
+                match atende::closing::recheck(&config, &store, &audit, "rebuild", now).await {
+                    Ok(revised) => {
+                        for r in revised {
+                            println!(
+                                "closed month {} changed: revision {} sha256 {}",
+                                r.month, r.revision, r.sha256
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("checking closed months failed: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("rebuild failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn close_month(path: &std::path::Path, month: &str, by: &str, reason: &str) -> ExitCode {
+    let config = match atende::config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let store = match atende::store::Store::connect(&config.database.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let audit = atende::audit::Audit::new(store.clone());
+        let now = jiff::Timestamp::now().as_millisecond();
+        match atende::closing::close(&config, &store, &audit, month, by, reason, now).await {
+            Ok(c) => {
+                let what = if c.written { "closed" } else { "unchanged" };
+                println!(
+                    "{month} {what}: revision {} sha256 {}",
+                    c.revision.revision, c.revision.sha256
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
                 ExitCode::FAILURE
             }
         }
@@ -218,7 +300,7 @@ async fn serve(config: atende::config::Config, path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    atende::reload::enable(running.exchange.floor(), path);
+    atende::reload::enable(running.exchange.floor(), path, running.audit.clone());
     wait_for_signal().await;
     // A second signal during the drain stops at once (the next start closes the calls).
     tokio::select! {

@@ -1,8 +1,9 @@
 //! The reports' live projector: subscribes to the bus before catching up from the logs,
-//! then re-projects the calls each batch of bus changes names (after the event writer has
-//! flushed them) and reads the agent log when agents change. Nothing polls: it sleeps on
-//! the bus. A lagging subscription or a database error falls back to the catch-up from
-//! the watermarks. The projection itself is `store::reports_projector::Projector`.
+//! then projects each batch of bus changes from the entries they carry (one fold per open
+//! call, `store::reports_live`) and reads the agent log when agents change. Nothing
+//! polls: it sleeps on the bus, and it does not wait for the event writer. A lagging
+//! subscription or a database error falls back to the catch-up from the watermarks. The
+//! projection's rules are `store::reports_projector::Projector`'s.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,9 +12,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{info, warn};
 
 use crate::bus::{Bus, Change};
-use crate::store::StoreError;
 use crate::store::agent_log::AgentLog;
-use crate::store::reports_projector::{Projector, WM_CALLS};
+use crate::store::reports_live::Live;
+use crate::store::reports_projector::Projector;
 
 const RETRY: Duration = Duration::from_secs(1);
 /// After the first change of a batch, how long more changes are gathered: under traffic
@@ -35,9 +36,11 @@ async fn run(
     mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::bus::Published>>,
     agent_log: Option<AgentLog>,
 ) {
+    let mut live = Live::new(p.clone());
     let mut behind = true;
     loop {
         if behind {
+            live.clear();
             let ready = async {
                 p.ensure_basis().await?;
                 p.catch_up().await
@@ -61,14 +64,14 @@ async fn run(
             Err(RecvError::Closed) => return,
         };
         tokio::time::sleep(GATHER).await;
-        // Events at or below this id were published before now: they are in this batch.
+        // Events at or below this id were published before now: they are in this batch
+        // or were caught up (the writer may still hold later ones: the watermark is a
+        // lower bound, and nothing waits for the writer here).
         let upto = p.store().max_call_event_id().await;
-        let mut calls = BTreeSet::new();
+        let mut events = Vec::new();
         let mut agents = false;
         let mut take = |m: &crate::bus::Published| match &m.change {
-            Change::Call(ev) => {
-                calls.insert(ev.protocol.to_string());
-            }
+            Change::Call(ev) => events.push(ev.clone()),
             Change::Agent(_) => agents = true,
             Change::Queue(_) => {}
         };
@@ -83,27 +86,21 @@ async fn run(
         if behind {
             continue;
         }
-        if calls.is_empty() && !agents {
+        if events.is_empty() && !agents {
             continue;
-        }
-        if let Some(log) = bus.event_log() {
-            log.flush().await;
         }
         if agents && let Some(log) = &agent_log {
             log.flush().await;
         }
         let step = async {
-            if agents {
-                calls.extend(p.tail_agents().await?);
-            }
-            p.project_calls(&calls).await?;
-            if let Ok(id) = &upto {
-                let wm = p.store().report_watermark(WM_CALLS).await?;
-                p.store()
-                    .set_report_watermark(WM_CALLS, wm.max(*id))
-                    .await?;
-            }
-            Ok::<(), StoreError>(())
+            let acw_calls = if agents {
+                p.tail_agents().await?
+            } else {
+                BTreeSet::new()
+            };
+            let now_ms = jiff::Timestamp::now().as_millisecond();
+            live.pass(events, &acw_calls, upto.ok(), now_ms, bus.event_log())
+                .await
         };
         if let Err(e) = step.await {
             warn!(error = %e, "reports: projecting failed; catching up from the logs");

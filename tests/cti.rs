@@ -48,6 +48,8 @@ fn user(token: &str) -> Option<Principal> {
         role,
         agent: agent.map(Into::into),
         queues: queues.into_iter().map(Into::into).collect(),
+        agents: Vec::new(),
+        teams: Vec::new(),
         session: format!("s-{token}"),
     })
 }

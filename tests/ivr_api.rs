@@ -71,6 +71,7 @@ async fn ivr_reload_cli_reports_the_new_version_or_every_problem() {
         role: atende::users::Role::Admin,
         agent: None,
         queues: vec![],
+        teams: vec![],
         password_hash: atende::users::accounts::hash_password(PASSWORD.into())
             .await
             .expect("hash"),

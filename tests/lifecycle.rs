@@ -275,7 +275,13 @@ fn clean_stop(db: Db) {
     let server = server.restart();
     assert_eq!(server.metric("atende_calls_recovered_total"), 0.0);
     let all = calls(&server);
-    assert_eq!(all.len(), 1, "the refused INVITE is no call: {all:?}");
+    assert_eq!(all.len(), 2, "the call, and the refused INVITE: {all:?}");
+    // The INVITE refused while draining is logged as a call not received (INR counts it).
+    let refused = &all[1];
+    assert_eq!(refused["hangup_by"], "system", "{refused}");
+    assert_eq!(refused["hangup_cause"], "refused_draining", "{refused}");
+    let events = events_of(&server, refused["protocol"].as_str().unwrap_or_default());
+    assert_eq!(kinds(&events), ["offered", "hung_up"], "{events:?}");
     let call = &all[0];
     assert_eq!(call["hangup_by"], "system", "{call}");
     assert_eq!(call["hangup_cause"], "server_shutdown", "{call}");

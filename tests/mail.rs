@@ -137,8 +137,12 @@ fn db_url(db: &Db, dir: &Path) -> String {
     }
 }
 
-/// One call yesterday (local) in the call log, before the server starts.
+/// One call yesterday (local) in the call log, before the server starts: offered at
+/// 10:00, answered by agent 2001 20 s later, 180 s of talk, ended by the caller. Written
+/// through the event log's own writer; the server's projector reads it at start.
 fn seed_yesterday_call(url: &str) -> String {
+    use atende::events::{EventKind, Party};
+    use atende::store::event::CallEvent;
     let tz = TimeZone::get(TZ).unwrap();
     let yesterday = jiff::Timestamp::now()
         .to_zoned_datetime(tz.clone())
@@ -152,26 +156,60 @@ fn seed_yesterday_call(url: &str) -> String {
         .timestamp()
         .as_millisecond();
     let protocol = format!("{}-000001", yesterday.strftime("%Y%m%d"));
-    let sql = format!(
-        "INSERT INTO calls (protocol, a_number, service, started_at_ms, answered_at_ms, ended_at_ms, agent, hangup_by, hangup_cause, recording_sha256) \
-         VALUES ('{protocol}', '11987651234', 'test', {start}, {}, {}, '2001', 'caller', 'normal', 'sealed')",
-        start + 20_000,
-        start + 200_000
-    );
+    let spill = tempfile::tempdir().unwrap();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            // Connecting runs the migrations, so the table is there.
-            let _store = atende::store::Store::connect(url).await.expect("store");
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(url).await.expect("pool");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .expect("insert");
-            pool.close().await;
+            // Connecting runs the migrations, so the tables are there.
+            let store = atende::store::Store::connect(url).await.expect("store");
+            let log = atende::store::event_log::EventLog::spawn(
+                store,
+                atende::store::event_log::EventLogConfig {
+                    spill_path: spill.path().join("spill.jsonl"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("event log");
+            let events = [
+                (
+                    0,
+                    EventKind::Offered {
+                        call_id: "seed@test".into(),
+                        a_number: "11987651234".into(),
+                        b_number: support::DID.into(),
+                        service: "test".into(),
+                        source: "127.0.0.1:5060".into(),
+                        restricted: false,
+                    },
+                ),
+                (0, EventKind::Answered),
+                (
+                    20_000,
+                    EventKind::Bridged {
+                        agent: "2001".into(),
+                    },
+                ),
+                (
+                    200_000,
+                    EventKind::HungUp {
+                        by: Party::Caller,
+                        cause: "normal".into(),
+                        sip_status: None,
+                    },
+                ),
+            ];
+            for (seq, (offset, kind)) in events.into_iter().enumerate() {
+                log.record(CallEvent {
+                    protocol: protocol.parse().expect("protocol"),
+                    seq: seq as u32,
+                    at_ms: start + offset,
+                    kind,
+                });
+            }
+            log.flush().await;
         });
     protocol
 }
@@ -238,7 +276,9 @@ for part in msg.walk():
 print(json.dumps(out))
 "#;
 
-const READ_XLSX_ROW: &str = r#"
+/// A sheet's header block and table, read by openpyxl: the rows after the column titles
+/// (`sys.argv[2]`, a JSON list), each cell typed.
+const READ_SHEET: &str = r#"
 import sys, json, datetime, openpyxl
 ws = openpyxl.load_workbook(sys.argv[1], data_only=True).worksheets[0]
 rows = list(ws.iter_rows(values_only=True))
@@ -246,8 +286,62 @@ def show(v):
     if isinstance(v, datetime.timedelta): return ["duration", v.total_seconds()]
     if isinstance(v, datetime.datetime): return ["datetime", v.isoformat()]
     return ["value", v]
-print(json.dumps({"title": rows[0][0], "period": rows[1][1], "last": [show(v) for v in rows[-1]], "count": len(rows)}))
+labels = json.loads(sys.argv[2])
+head = next((i for i, r in enumerate(rows) if list(r[:len(labels)]) == labels), None)
+if head is None:
+    sys.exit("no row of the column titles %r in %r" % (labels, rows[:20]))
+print(json.dumps({"title": rows[0][0], "period": rows[1][1],
+                  "rows": [[show(v) for v in r] for r in rows[head + 1:]]}))
 "#;
+
+/// The workbook's table, found under the API table's column titles.
+fn sheet_rows(file: &Path, table: &Value) -> Value {
+    let labels: Vec<&str> = table["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["label"].as_str())
+        .collect();
+    let labels = serde_json::to_string(&labels).expect("labels");
+    python(
+        "openpyxl",
+        "python3-openpyxl",
+        READ_SHEET,
+        &[file, Path::new(&labels)],
+    )
+}
+
+/// Every count, duration, text and date cell of the API's table equals the workbook's
+/// (columns named in `skip` aside).
+fn same_cells(read: &Value, table: &Value, skip: &[&str]) {
+    let rows = table["rows"].as_array().cloned().unwrap_or_default();
+    let got = read["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(got.len(), rows.len(), "rows: {read}");
+    let columns = table["columns"].as_array().cloned().unwrap_or_default();
+    for (r, (want, have)) in rows.iter().zip(&got).enumerate() {
+        for (c, column) in columns.iter().enumerate() {
+            if skip.contains(&column["key"].as_str().unwrap_or("")) {
+                continue;
+            }
+            let (cell, x) = (&want[c], &have[c]);
+            let v = &cell["value"];
+            let ok = match cell["type"].as_str() {
+                Some("count") => x[1] == *v,
+                Some("duration_ms") => x[1].as_f64().map(|s| (s * 1000.0).round()) == v.as_f64(),
+                Some("text") | Some("time") => x[1] == *v,
+                Some("date") => x[1]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(v.as_str().unwrap_or("?"))),
+                _ => true,
+            };
+            assert!(
+                ok,
+                "row {r}, column {}: API {cell}, file {x}",
+                column["key"]
+            );
+        }
+    }
+}
 
 fn python(module: &str, package: &str, script: &str, args: &[&Path]) -> Value {
     let py = support::python_with(module, package);
@@ -318,42 +412,51 @@ formats = ["xlsx", "ods", "csv"]
         .map(|f| (f[0].as_str().unwrap(), f[1].as_str().unwrap()))
         .collect();
     let stem = format!("relatorio-diario-{iso}");
+    let sheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let ods = "application/vnd.oasis.opendocument.spreadsheet";
+    let expected: Vec<(String, &str)> = [stem.clone(), format!("{stem}-2")]
+        .iter()
+        .flat_map(|s| {
+            [
+                (format!("{s}.xlsx"), sheet),
+                (format!("{s}.ods"), ods),
+                (format!("{s}.csv"), "text/csv"),
+            ]
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     assert_eq!(
-        names,
-        [
-            (
-                format!("{stem}.xlsx").as_str(),
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            ),
-            (
-                format!("{stem}.ods").as_str(),
-                "application/vnd.oasis.opendocument.spreadsheet"
-            ),
-            (format!("{stem}.csv").as_str(), "text/csv"),
-        ]
+        names, expected,
+        "the day's intervals, then its per-call list"
     );
-    // The attached workbook opens and holds yesterday's call, typed, number masked.
-    let sheet = python(
-        "openpyxl",
-        "python3-openpyxl",
-        READ_XLSX_ROW,
-        &[&files.join(format!("{stem}.xlsx"))],
-    );
-    assert_eq!(sheet["period"], date);
-    let last = &sheet["last"];
-    assert_eq!(
-        last[0],
-        serde_json::json!(["datetime", format!("{iso}T00:00:00")])
-    );
-    assert_eq!(
-        last[1],
-        serde_json::json!(["datetime", format!("{iso}T10:00:00")])
-    );
-    assert_eq!(last[3][1], protocol);
-    assert_eq!(last[5][1], "•••••••1234");
-    assert_eq!(last[7], serde_json::json!(["duration", 20.0]));
-    assert_eq!(last[8], serde_json::json!(["duration", 180.0]));
-    assert_eq!(last[10][1], "cidadão");
+
+    // The attached workbooks open (openpyxl) and hold the JSON API's very figures: the
+    // day in 30-minute intervals, and the per-call list with the number masked.
+    let intervals = server.api(&format!("/api/reports/day?date={iso}&format=table"));
+    let read = sheet_rows(&files.join(format!("{stem}.xlsx")), &intervals);
+    assert_eq!(read["period"], date);
+    same_cells(&read, &intervals, &[]);
+    let total = read["rows"]
+        .as_array()
+        .and_then(|r| r.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(total[0], serde_json::json!(["value", "Total"]), "{total}");
+    let calls = server.api(&format!("/api/reports/calls?from={iso}&format=table"));
+    let read = sheet_rows(&files.join(format!("{stem}-2.xlsx")), &calls);
+    assert_eq!(read["rows"].as_array().map(Vec::len), Some(1), "{read}");
+    same_cells(&read, &calls, &["caller"]);
+    let row = &read["rows"][0];
+    let col = |key: &str| {
+        calls["columns"]
+            .as_array()
+            .and_then(|c| c.iter().position(|c| c["key"] == key))
+            .expect("column")
+    };
+    assert_eq!(row[col("protocol")][1], protocol);
+    assert_eq!(row[col("caller")][1], "•••••••1234", "masked in a mail");
+    assert_eq!(row[col("agent")][1], "2001");
+    assert_eq!(row[col("talk")], serde_json::json!(["duration", 180.0]));
 
     // A restart finds the mail sent and does not send it again.
     let server = server.restart();

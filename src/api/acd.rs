@@ -1,7 +1,8 @@
 //! `/api/agents…` and `/api/queues`: what the wallboard shows (every agent's state and
 //! time in it, each queue's waiting calls and staffing) from the ACD actor, and an
 //! agent's stored state changes over a period (login, pauses with reasons, calls).
-//! A supervisor sees the queues of their scope and the agents configured in any of them.
+//! A supervisor sees the queues of their scope, their teams' agents and the agents
+//! configured in their own queues.
 
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
@@ -34,20 +35,16 @@ async fn status(state: &ApiState) -> Result<AcdStatus, ApiError> {
     acd.status().await.ok_or(ApiError::NoAcd)
 }
 
-/// Whether `who` may see agent `agent`: through a queue of their scope the agent is
-/// configured in.
+/// Whether `who` may see agent `agent`: one of their teams' agents, or one configured in
+/// a queue of their scope (`Principal::sees_agent`).
 fn sees_agent(state: &ApiState, who: &Principal, agent: &str) -> bool {
-    state
-        .exchange
-        .config()
+    let config = state.exchange.config();
+    let serves = config
         .agents
         .iter()
         .find(|a| a.id == agent)
-        .is_some_and(|a| a.queues.iter().any(|q| who.sees_queue(q)))
-        || matches!(
-            who.role,
-            crate::users::Role::Admin | crate::users::Role::Auditor
-        )
+        .map_or(&[][..], |a| a.queues.as_slice());
+    who.sees_agent(agent, serves)
 }
 
 async fn agents(
@@ -101,7 +98,7 @@ async fn agent_events(
     }
     if !sees_agent(&state, &who, &agent) {
         let target = format!("GET /api/agents/{agent}/events");
-        let why = "the agent is in no queue of the user's scope";
+        let why = "the agent is not in the user's scope (teams, queues)";
         super::auth::record_denied(&state.auth, &who, &target, why).await;
         return Err(ApiError::Forbidden);
     }

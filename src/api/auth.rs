@@ -332,12 +332,27 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         Ok(a) => a.map_or(p.user.clone(), |a| a.display_name),
         Err(_) => p.user.clone(),
     };
+    // The user's teams with the name users are shown (the key when the config has none).
+    let config = auth.sessions.config();
+    let teams: Vec<serde_json::Value> = p
+        .teams
+        .iter()
+        .map(|t| {
+            let name = config
+                .as_ref()
+                .and_then(|c| c.teams.get(t))
+                .map_or(t.as_str(), |x| x.name.as_str());
+            serde_json::json!({ "team": t, "name": name })
+        })
+        .collect();
     Json(serde_json::json!({
         "user": p.user,
         "display_name": display,
         "role": p.role,
         "agent": p.agent,
         "queues": p.queues,
+        "teams": teams,
+        "agents": p.agents,
     }))
     .into_response()
 }
@@ -369,11 +384,29 @@ async fn list_users(State(auth): State<Auth>) -> Response {
     }
 }
 
+/// A 422 naming the teams the config in force does not have, if any.
+fn unknown_teams(auth: &Auth, teams: &[String]) -> Option<Response> {
+    let config = auth.sessions.config()?;
+    let unknown = config.unknown_teams(teams);
+    (!unknown.is_empty()).then(|| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "team(s) not in the config's [teams]: {}",
+                unknown.join(", ")
+            ),
+        )
+    })
+}
+
 async fn add_user(
     State(auth): State<Auth>,
     Extension(p): Extension<Principal>,
     Json(new): Json<NewAccount>,
 ) -> Response {
+    if let Some(refused) = unknown_teams(&auth, &new.teams) {
+        return refused;
+    }
     match auth.sessions.accounts().add(&p.user, new).await {
         Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
         Err(e) => account_error(e),
@@ -386,6 +419,9 @@ async fn change_user(
     Path(name): Path<String>,
     Json(change): Json<AccountChange>,
 ) -> Response {
+    if let Some(refused) = unknown_teams(&auth, change.teams.as_deref().unwrap_or_default()) {
+        return refused;
+    }
     match auth
         .sessions
         .accounts()

@@ -207,6 +207,7 @@ async fn every_admin_route_needs_an_admin_session() {
         role,
         agent: None,
         queues: vec![],
+        teams: vec![],
         password_hash: hash.clone(),
     };
     let auth = super::Auth::start(

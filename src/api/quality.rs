@@ -579,11 +579,31 @@ async fn contract_panel(
                 QualityError::BadRequest("format is json, xlsx, ods or csv".into())
             })?),
         };
+    // A closed month's panel is its frozen copy; a download of it is made only while
+    // the live figures are that copy (else an admin's revision is due first).
+    let frozen = super::closing::frozen_panel(&state, &month.to_string())
+        .await
+        .map_err(|_| QualityError::Database)?;
+    if let (Some((mut stored, closed)), None) = (frozen.clone(), download) {
+        stored["closed"] = closed;
+        return Ok(Json(stored).into_response());
+    }
     let (panel, cx, (from, to)) = month_panel(&state, month).await?;
+    let mut closed_note = None;
+    if let Some((stored, closed)) = frozen {
+        if serde_json::to_value(&panel).ok().as_ref() != Some(&stored) {
+            return Err(QualityError::Conflict(
+                "the month is closed and its figures changed since: a revision is due (POST /api/reports/close)",
+            ));
+        }
+        closed_note = closed["label"].as_str().map(str::to_owned);
+    }
     Ok(match download {
         None => Json(panel).into_response(),
         Some(format) => {
-            let head = super::reports::report_header(&cx, &from, &to, false);
+            let mut head = super::reports::report_header(&cx, &from, &to, false);
+            head.notes
+                .extend(closed_note.map(|l| ("Fechamento".to_owned(), l)));
             let stem = format!("painel-contrato-{}", panel.month);
             super::reports::download(&panel_table(&panel), head, format, &stem).await
         }

@@ -8,6 +8,8 @@ fn who(role: Role, queues: &[&str]) -> Principal {
         role,
         agent: None,
         queues: queues.iter().map(|q| q.to_string()).collect(),
+        agents: Vec::new(),
+        teams: Vec::new(),
         session: String::new(),
     }
 }

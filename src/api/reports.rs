@@ -5,7 +5,7 @@
 //! - `GET /api/reports/period?from=&to=[&queue=]` — any period up to a year, by day.
 //! - `GET /api/reports/today[?queue=]` — today's figures (the wallboard's), same code.
 //! - `GET /api/reports/calls?from=&to=[&outcome=&queue=&agent=&after=&limit=]` — the
-//!   per-call list, key-set paged (`next` → `after`).
+//!   per-call list, key-set paged (`next` → `after`); as a file, unpaged (`calls_export`).
 //! - `GET /api/reports/agents?from=&to=[&agent=]` — agent production per day, with totals.
 //!
 //! `format=table` returns the same report as a typed table (`reports::table`: columns with
@@ -45,6 +45,7 @@ pub fn router() -> Router<ApiState> {
         .route("/reports/today", get(today))
         .route("/reports/calls", get(calls))
         .route("/reports/agents", get(agents))
+        .merge(super::closing::router())
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +65,7 @@ struct Params {
 
 /// What a report endpoint answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(super) enum Shape {
     Report,
     Table,
     File(Format),
@@ -231,10 +232,15 @@ async fn month(
         reports_read::month_bounds(month).map_err(|_| ApiError::BadRequest("month is YYYY-MM"))?;
     let q = queues(&who, p.queue.as_deref())?;
     let shape = p.shape()?;
+    let stem = format!("relatorio-mensal-{month}");
+    // A closed month is served from its frozen copy, never recomputed.
+    if let Some(frozen) = super::closing::frozen_month(&state, &cx, month, &q, shape, &stem).await?
+    {
+        return Ok(frozen);
+    }
     let r = reports_read::period_report(&state.store, &cx, &from, &to, &q)
         .await
         .map_err(read_error)?;
-    let stem = format!("relatorio-mensal-{month}");
     Ok(shaped(r, shape, "Relatório mensal por dia", &cx, &stem).await)
 }
 
@@ -300,17 +306,30 @@ async fn calls(
         limit: p.limit.unwrap_or(200),
     };
     let shape = p.shape()?;
+    if let Shape::File(format) = shape {
+        // A file holds the whole period, read page by page (`calls_export`).
+        let head = report_header(&cx, from, to, false);
+        let stem = format!("relatorio-chamadas-{from}-a-{to}");
+        return super::calls_export::download_all(
+            &state.store,
+            &cx,
+            query,
+            scope,
+            view,
+            head,
+            format,
+            &stem,
+        )
+        .await;
+    }
     let page = reports_read::call_page(&state.store, &cx, &query, scope, view)
         .await
         .map_err(read_error)?;
     Ok(match shape {
         Shape::Report => Json(page).into_response(),
         Shape::Table => Json(reports_read::calls_table(&page)).into_response(),
-        Shape::File(format) => {
-            let head = report_header(&cx, from, to, false);
-            let stem = format!("relatorio-chamadas-{from}-a-{to}");
-            download(&reports_read::calls_table(&page), head, format, &stem).await
-        }
+        // Answered above, unpaged.
+        Shape::File(_) => ApiError::BadRequest("format").into_response(),
     })
 }
 
@@ -326,12 +345,13 @@ async fn agents(
         .await
         .map_err(read_error)?;
     if who.role == Role::Supervisor {
-        // A supervisor sees the agents configured in a queue of their scope.
+        // A supervisor sees the agents of their scope: their teams' and those configured
+        // in a queue of their scope.
         let config = state.exchange.config();
         let visible: Vec<&str> = config
             .agents
             .iter()
-            .filter(|a| a.queues.iter().any(|q| who.sees_queue(q)))
+            .filter(|a| who.sees_agent(&a.id, &a.queues))
             .map(|a| a.id.as_str())
             .collect();
         r.rows.retain(|row| visible.contains(&row.agent.as_str()));

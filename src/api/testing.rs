@@ -77,6 +77,8 @@ pub(crate) fn app(admin: &IvrAdmin) -> Router {
                 role: crate::users::Role::Admin,
                 agent: None,
                 queues: vec![],
+                agents: Vec::new(),
+                teams: Vec::new(),
                 session: String::new(),
             });
             next.run(req).await

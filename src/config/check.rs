@@ -9,6 +9,8 @@ use super::*;
 #[derive(Debug, thiserror::Error)]
 pub enum Invalid {
     #[error("{0}")]
+    Closing(String),
+    #[error("{0}")]
     Reports(#[from] super::reports::DefinitionsError),
     #[error(
         "http.allowed_origins: {0:?} is not an origin (scheme://host[:port], http or https, no path)"
@@ -120,6 +122,8 @@ pub enum Invalid {
     Survey(#[from] super::survey::SurveyProblem),
     #[error("{0}")]
     Mail(#[from] super::mail::MailInvalid),
+    #[error("{0}")]
+    Team(#[from] super::teams::TeamProblem),
 }
 
 impl Config {
@@ -160,6 +164,7 @@ impl Config {
             return Err(Invalid::TimeZone(self.timezone.clone()));
         }
         self.reports.check()?;
+        self.closing.check().map_err(Invalid::Closing)?;
         if self.http.admin_token.is_some() {
             return Err(Invalid::AdminTokenRemoved);
         }
@@ -179,6 +184,7 @@ impl Config {
         if self.http.session_idle_secs == 0 || self.http.session_max_secs == 0 {
             return Err(Invalid::SessionTimes);
         }
+        super::teams::check(self)?;
         self.check_users()?;
         self.contract.contract()?;
         self.quality.check().map_err(Invalid::Quality)?;
@@ -344,6 +350,9 @@ impl Config {
             {
                 return Err(bad(&u.name, format!("queue {q:?} is not in [[queues]]")));
             }
+            if let Some(t) = self.unknown_teams(&u.teams).first() {
+                return Err(bad(&u.name, format!("team {t:?} is not in [teams]")));
+            }
         }
         Ok(())
     }
@@ -425,7 +434,7 @@ mod tests {
     #[test]
     fn users_are_checked() {
         let demo = Config::parse(DEMO).expect("demo");
-        assert_eq!(demo.users.len(), 8);
+        assert_eq!(demo.users.len(), 10);
         for (from, to, says) in [
             (
                 "agent = \"1001\"\npassword_hash",

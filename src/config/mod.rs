@@ -14,12 +14,14 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod check;
+pub mod closing;
 mod cti;
 mod desk;
 mod digest;
 pub mod mail;
 pub mod reports;
 pub mod survey;
+pub mod teams;
 pub mod users;
 
 pub use check::Invalid;
@@ -83,6 +85,9 @@ pub struct Config {
     /// Operators added to the database at start when their name is not there yet.
     #[serde(default)]
     pub users: Vec<users::UserSeed>,
+    /// Teams of agents and queues a user's scope may name (`[teams.NAME]`).
+    #[serde(default)]
+    pub teams: BTreeMap<String, teams::TeamConfig>,
     /// The contract's invoice value, start and penalty tables (`[contract]`).
     #[serde(default)]
     pub contract: crate::contract::ContractSettings,
@@ -95,6 +100,9 @@ pub struct Config {
     /// The reports' definitions in force (`[reports]`, `docs/reports.md`).
     #[serde(default)]
     pub reports: reports::Definitions,
+    /// When months close by themselves (`[closing]`).
+    #[serde(default)]
+    pub closing: closing::ClosingSettings,
     /// Report e-mail (`[mail]`); absent = no report mails.
     #[serde(default)]
     pub mail: Option<mail::MailSettings>,

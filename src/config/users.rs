@@ -48,6 +48,9 @@ pub struct UserSeed {
     pub agent: Option<String>,
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Teams (`[teams.NAME]`) the user's scope covers, with their agents and queues.
+    #[serde(default)]
+    pub teams: Vec<String>,
     /// argon2 PHC string (`atende user hash` prints one).
     pub password_hash: String,
 }

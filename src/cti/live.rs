@@ -435,7 +435,8 @@ impl Live {
                 return None;
             }
         };
-        // The group: agents sharing a queue the user sees, or one of the agent's own.
+        // The group: for an agent, agents sharing a queue the user sees or one of the
+        // agent's own; for a supervisor, the agents of their scope (a team's only).
         let own_queues: Vec<&str> = who
             .agent
             .as_deref()
@@ -448,6 +449,9 @@ impl Live {
                 .iter()
                 .find(|a| a.id == agent)
                 .is_some_and(|a| {
+                    if who.role != Role::Agent {
+                        return who.sees_agent(&a.id, &a.queues);
+                    }
                     a.queues
                         .iter()
                         .any(|q| who.sees_queue(q.as_str()) || own_queues.contains(&q.as_str()))
@@ -591,6 +595,8 @@ impl Backend for Live {
                 role: Role::Auditor,
                 agent: None,
                 queues: Vec::new(),
+                agents: Vec::new(),
+                teams: Vec::new(),
                 session,
             };
             match self.sessions.still_valid(&p).await {

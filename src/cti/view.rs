@@ -76,7 +76,11 @@ pub struct View {
     recent: HashMap<String, VecDeque<String>>,
 }
 
-/// Whether `who` may see events for `audience`.
+/// Whether `who` may see events for `audience`. An agent is seen by themself and by
+/// supervisors whose scope covers them (`Principal::sees_agent`: a team's supervisor sees
+/// the team's agents, not another team's who serve the same queue); a call by its agent,
+/// by supervisors of its queue and by supervisors of its agent's team (every call for an
+/// admin or auditor without a scope).
 pub fn visible(who: &Principal, audience: &Audience) -> bool {
     let own = |agent: &str| who.agent.as_deref() == Some(agent);
     let in_scope = |queue: &str| match who.role {
@@ -86,18 +90,20 @@ pub fn visible(who: &Principal, audience: &Audience) -> bool {
         Role::Supervisor | Role::Agent => who.queues.iter().any(|q| q == queue),
     };
     let supervises = matches!(who.role, Role::Supervisor | Role::Admin | Role::Auditor);
+    let team_agent = |agent: &str| !who.teams.is_empty() && who.agents.iter().any(|a| a == agent);
+    // An admin or auditor without a scope sees every call, also one that rang an agent
+    // straight from a service (no queue).
+    let unscoped = matches!(who.role, Role::Admin | Role::Auditor)
+        && who.queues.is_empty()
+        && who.teams.is_empty();
     match audience {
-        Audience::Agent { agent, queues } => {
-            own(agent)
-                || (supervises
-                    && (queues.iter().any(|q| in_scope(q))
-                        || (queues.is_empty()
-                            && matches!(who.role, Role::Admin | Role::Auditor)
-                            && who.queues.is_empty())))
-        }
+        Audience::Agent { agent, queues } => who.sees_agent(agent, queues),
         Audience::Call { agent, queue } => {
             agent.as_deref().is_some_and(own)
-                || (supervises && queue.as_deref().is_some_and(in_scope))
+                || unscoped
+                || (supervises
+                    && (queue.as_deref().is_some_and(in_scope)
+                        || agent.as_deref().is_some_and(team_agent)))
         }
         Audience::Queue(queue) => in_scope(queue),
     }

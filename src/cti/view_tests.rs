@@ -9,8 +9,32 @@ fn principal(role: Role, agent: Option<&str>, queues: &[&str]) -> Principal {
         role,
         agent: agent.map(Into::into),
         queues: queues.iter().map(|q| q.to_string()).collect(),
+        agents: Vec::new(),
+        teams: Vec::new(),
         session: "s".into(),
     }
+}
+
+#[test]
+fn a_team_supervisor_sees_the_teams_agents_not_another_teams_on_a_shared_queue() {
+    let mut who = principal(Role::Supervisor, None, &["sac"]);
+    who.teams = vec!["norte".into()];
+    who.agents = vec!["1001".into()];
+    let agent = |a: &str| Audience::Agent {
+        agent: a.into(),
+        queues: vec!["sac".into()],
+    };
+    assert!(visible(&who, &agent("1001")));
+    assert!(!visible(&who, &agent("1002")), "1002 is another team's");
+    // The team's agent's call from a queue outside the team is the team's business.
+    let call = |a: &str| Audience::Call {
+        agent: Some(a.into()),
+        queue: Some("geral".into()),
+    };
+    assert!(visible(&who, &call("1001")));
+    assert!(!visible(&who, &call("1002")));
+    assert!(visible(&who, &Audience::Queue("sac".into())));
+    assert!(!visible(&who, &Audience::Queue("geral".into())));
 }
 
 fn call(seq: u32, kind: EventKind) -> Change {

@@ -2,8 +2,9 @@
 //! business day, sent over SMTP (STARTTLS or TLS, rustls) with the report files attached.
 //!
 //! - `plan`: pure — which mails are due at an instant, and when a failed one is retried.
-//! - `source`: where the tables come from (`ReportSource`; the projector implements it,
-//!   `CallList` is the interim list straight from the call log).
+//! - `source`: where the tables come from (`ReportSource`); `reports_source` is the
+//!   projector's reports (what the server sends); `CallList`, the call log's raw list,
+//!   stays for a caller that wants the list alone.
 //! - `send`: the message (pt-BR text, attachments) and the SMTP transport (lettre).
 //! - `mailer`: the task that wakes when a mail is due, sends it, and stores its state
 //!   (`mail_jobs`), so a restart neither loses nor repeats a mail.
@@ -20,11 +21,13 @@ pub use crate::config::mail::{MailInvalid, MailSettings, TlsMode};
 
 mod mailer;
 pub mod plan;
+pub mod reports_source;
 mod send;
 pub mod source;
 
 pub use mailer::spawn;
 pub use plan::{Job, Plan, PlanError, Retry};
+pub use reports_source::ProjectorReports;
 pub use source::{CallList, ReportSource, SourceError, Tables};
 
 /// Report mails accepted by the SMTP server (`atende_mail_sent_total`).

@@ -93,7 +93,8 @@ mod tests {
             lines,
             [
                 "reloaded: agents +1 -0 ~0, queues +0 -0 ~0, trunks +0 -0 ~0, routes +1 -0 ~0, \
-              services +0 -0 ~0; new calls take it, calls in progress finish on theirs"
+              services +0 -0 ~0, teams +0 -0 ~0; new calls take it, calls in progress finish \
+              on theirs"
             ]
         );
         let refused = br#"{"error":"config refused; the running config is unchanged",

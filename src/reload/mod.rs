@@ -96,6 +96,9 @@ pub struct Changes {
     /// By DID.
     pub routes: Tally,
     pub services: Tally,
+    /// `[teams.NAME]`, by key: users' scopes follow at their next request.
+    #[serde(default)]
+    pub teams: Tally,
     /// Anything else that applies live (outbound, pause reasons, max_calls, http_rewrite).
     pub other: bool,
 }
@@ -132,6 +135,10 @@ impl Changes {
                 &by(&new.routes, |r| r.did.clone()),
             ),
             services: Tally::between(&services(old), &services(new)),
+            teams: Tally::between(
+                &old.teams.iter().map(|(k, v)| (k.clone(), v)).collect(),
+                &new.teams.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            ),
             other,
         }
     }
@@ -143,10 +150,38 @@ impl Changes {
             &self.trunks,
             &self.routes,
             &self.services,
+            &self.teams,
         ]
         .iter()
         .all(|t| t.is_empty())
             && !self.other
+    }
+
+    /// What changed, by name: "agents added 2001; queues removed acessibilidade; …".
+    pub fn named(&self) -> String {
+        let mut parts = Vec::new();
+        for (kind, t) in [
+            ("agents", &self.agents),
+            ("queues", &self.queues),
+            ("trunks", &self.trunks),
+            ("routes", &self.routes),
+            ("services", &self.services),
+            ("teams", &self.teams),
+        ] {
+            for (how, names) in [
+                ("added", &t.added),
+                ("removed", &t.removed),
+                ("changed", &t.changed),
+            ] {
+                if !names.is_empty() {
+                    parts.push(format!("{kind} {how} {}", names.join(",")));
+                }
+            }
+        }
+        if self.other {
+            parts.push("other settings changed".to_owned());
+        }
+        parts.join("; ")
     }
 }
 
@@ -154,12 +189,13 @@ impl fmt::Display for Changes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "agents {}, queues {}, trunks {}, routes {}, services {}{}",
+            "agents {}, queues {}, trunks {}, routes {}, services {}, teams {}{}",
             self.agents,
             self.queues,
             self.trunks,
             self.routes,
             self.services,
+            self.teams,
             if self.other {
                 ", other settings changed"
             } else {
@@ -306,9 +342,21 @@ async fn attempt(ex: &Floor) -> Result<Changes, ReloadError> {
     Ok(changes)
 }
 
+/// What goes in the audit log's detail for a reload's `result`: the outcome and, by
+/// name, what changed or why not (names only: `Changes` carries no secrets).
+pub fn audit_detail(result: &Result<Changes, ReloadError>) -> String {
+    match result {
+        Ok(changes) if changes.is_empty() => "applied: nothing changed".to_owned(),
+        Ok(changes) => format!("applied: {}", changes.named()),
+        Err(ReloadError::Refused(problems)) => format!("refused: {}", problems.join("; ")),
+        Err(e) => format!("not run: {e}"),
+    }
+}
+
 /// Makes `file` the one reloads read, and reloads on every SIGHUP until the process ends
-/// (the usual daemon convention).
-pub fn enable(ex: &Arc<Floor>, file: PathBuf) {
+/// (the usual daemon convention). Each SIGHUP reload, applied or refused, is written to
+/// the audit log with the actor `signal`, as the API's reloads are with the user's name.
+pub fn enable(ex: &Arc<Floor>, file: PathBuf, audit: crate::audit::Audit) {
     ex.reloads.set_file(file);
     let ex = ex.clone();
     use tokio::signal::unix::{SignalKind, signal};
@@ -322,7 +370,10 @@ pub fn enable(ex: &Arc<Floor>, file: PathBuf) {
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             info!("SIGHUP: reloading the config");
-            let _ = reload(&ex).await;
+            let result = reload(&ex).await;
+            audit
+                .record("signal", "config.reload", "SIGHUP", &audit_detail(&result))
+                .await;
         }
     });
 }
@@ -345,7 +396,7 @@ mod tests {
         assert!(restart_only(&c, &c).is_empty());
         assert_eq!(
             d.to_string(),
-            "agents +0 -0 ~0, queues +0 -0 ~0, trunks +0 -0 ~0, routes +0 -0 ~0, services +0 -0 ~0"
+            "agents +0 -0 ~0, queues +0 -0 ~0, trunks +0 -0 ~0, routes +0 -0 ~0, services +0 -0 ~0, teams +0 -0 ~0"
         );
     }
 
@@ -370,6 +421,13 @@ mod tests {
         assert_eq!(d.routes.removed, ["08000000001"]);
         assert_eq!(d.queues.removed, ["acessibilidade"]);
         assert!(d.trunks.is_empty() && d.services.is_empty() && !d.other);
+        assert_eq!(
+            d.named(),
+            format!(
+                "agents added 2001; agents changed {}; queues removed acessibilidade; routes added 08009999999; routes removed 08000000001",
+                old.agents[1].id
+            )
+        );
         assert!(
             d.to_string()
                 .starts_with("agents +1 -0 ~1, queues +0 -1 ~0"),

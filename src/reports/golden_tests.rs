@@ -241,13 +241,14 @@ pub(crate) fn day() -> Vec<(Fixture, i64)> {
         )
         .at(15_000, hung(Party::Caller));
     out.push((g, 0));
-    // H 09:07 — refused before answer (503): not received.
+    // H 09:07 — refused at admission, at capacity (503): the SIP edge's minimal log,
+    // offered then hung up by the system: not received, sub-code `capacity`.
     let mut h = Fixture::new("H", local("09:07:00"));
     h.at(
-        10,
+        0,
         EventKind::HungUp {
             by: Party::System,
-            cause: "capacity".into(),
+            cause: "refused_capacity".into(),
             sip_status: Some(503),
         },
     );
@@ -343,7 +344,7 @@ fn every_call_gets_its_one_outcome_and_clocks() {
     assert_eq!(o("E"), (Outcome::QueueAbandon, None));
     assert_eq!(o("F"), (Outcome::IvrServed, None));
     assert_eq!(o("G"), (Outcome::IvrAbandon, None));
-    assert_eq!(o("H"), (Outcome::NotReceived, None));
+    assert_eq!(o("H"), (Outcome::NotReceived, Some("capacity")));
     assert_eq!(o("I"), (Outcome::Lost, Some("max_wait")));
     assert_eq!(o("K"), (Outcome::HumanAnswered, None));
     assert_eq!(o("R"), (Outcome::HumanAnswered, None));

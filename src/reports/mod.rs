@@ -25,7 +25,7 @@ mod proptests;
 
 pub use agent_time::{AfterCall, AgentEntry, AgentSlice, agent_slices};
 pub use definitions::{DEFINITIONS_VERSION, Definitions, DefinitionsError};
-pub use fact::{CallFact, LogEntry, Outcome, project};
+pub use fact::{CallFact, CallFold, LogEntry, Outcome, project};
 pub use kpi::{Kpis, Mean, Ratio};
 pub use slot::{SlotKey, Slotter};
 pub use stats::SlotStats;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::definitions::Definitions;
 use super::kpi::{Kpis, Mean};
@@ -13,7 +13,7 @@ use super::slot::Slotter;
 use super::stats::SlotStats;
 
 /// The period a report covers, in local days, inclusive.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Period {
     pub from: String,
     pub to: String,
@@ -21,7 +21,7 @@ pub struct Period {
 }
 
 /// One row: an interval or a day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// `09:30-03:00` for an interval, `2026-12-07` for a day, `total` for the total.
     pub label: String,
@@ -37,13 +37,13 @@ pub struct Row {
 }
 
 /// TMA of one local hour (tender §p II: TMA by hour, day and month).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HourTma {
     pub hour: i8,
     pub tma: Mean,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub definitions: Definitions,
     pub period: Period,

@@ -97,6 +97,77 @@ impl SlotStats {
         self.survey_top2 += u64::from(f.survey_top2);
     }
 
+    /// One call's contribution to its interval's row.
+    pub fn of(f: &CallFact, threshold_ms: i64) -> SlotStats {
+        let mut s = SlotStats::default();
+        s.add(f, threshold_ms);
+        s
+    }
+
+    /// Replaces one call's earlier contribution `old` by `new` (either may be absent: the
+    /// call was not or is no longer in this row). Sums are exact; a maximum is exact
+    /// unless the call held it and its new value is smaller, which cannot be undone
+    /// without the other calls: then it returns false and the caller recomputes the row
+    /// from its facts. (A call's waits and talk only grow while it is open and do not
+    /// change after its end, so the live projector practically never hits that case.)
+    pub fn replace(&mut self, old: Option<&SlotStats>, new: Option<&SlotStats>) -> bool {
+        let zero = SlotStats::default();
+        let o = old.unwrap_or(&zero);
+        let n = new.unwrap_or(&zero);
+        macro_rules! count {
+            ($($f:ident),*) => {$(
+                self.$f = self.$f.saturating_sub(o.$f) + n.$f;
+            )*};
+        }
+        macro_rules! sum {
+            ($($f:ident),*) => {$(
+                self.$f = self.$f - o.$f + n.$f;
+            )*};
+        }
+        count!(
+            offered,
+            not_received,
+            ivr_served,
+            ivr_abandon,
+            answered_within,
+            answered_beyond,
+            queue_abandon_within,
+            queue_abandon_beyond,
+            lost,
+            in_progress,
+            queued,
+            registered,
+            survey_answers,
+            survey_top2
+        );
+        sum!(
+            talk_ms,
+            hold_ms,
+            acw_ms,
+            wait_answered_ms,
+            wait_abandon_ms,
+            wait_all_ms,
+            ivr_ms
+        );
+        let mut exact = true;
+        for (m, o, n) in [
+            (&mut self.talk_max_ms, o.talk_max_ms, n.talk_max_ms),
+            (&mut self.wait_max_ms, o.wait_max_ms, n.wait_max_ms),
+            (
+                &mut self.wait_max_answered_ms,
+                o.wait_max_answered_ms,
+                n.wait_max_answered_ms,
+            ),
+        ] {
+            if n >= o || o < *m {
+                *m = (*m).max(n);
+            } else {
+                exact = false;
+            }
+        }
+        exact
+    }
+
     /// Adds another period's counters (sums add, maxima take the larger).
     pub fn merge(&mut self, o: &SlotStats) {
         self.offered += o.offered;

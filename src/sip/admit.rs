@@ -22,6 +22,33 @@ pub(super) enum Refusal {
     Challenge(Vec<rsipstack::sip::Header>),
     /// A status that needs headers (422 with `Min-SE`).
     WithHeaders(StatusCode, Vec<rsipstack::sip::Header>, &'static str),
+    /// A trunk's call the platform could not take (draining, capacity, an unusable
+    /// offer): answered with the inner refusal and logged under a protocol number as not
+    /// received (`docs/reports.md` §1), so INR counts it.
+    Counted(Box<Refusal>, Box<RefusedCall>),
+}
+
+/// What a refused trunk call's minimal log says: who called which service, and why it was
+/// refused (`hung_up.cause` = `refused_<reason>`).
+#[derive(Debug)]
+pub(super) struct RefusedCall {
+    pub(super) reason: &'static str,
+    pub(super) service: String,
+    pub(super) a_number: String,
+    pub(super) restricted: bool,
+    pub(super) b_number: String,
+    pub(super) source: SocketAddr,
+}
+
+impl Refusal {
+    /// The SIP status this refusal answers with.
+    pub(super) fn status(&self) -> u16 {
+        match self {
+            Refusal::Status(s, _) | Refusal::WithHeaders(s, _, _) => s.code(),
+            Refusal::Challenge(_) => 407,
+            Refusal::Counted(inner, _) => inner.status(),
+        }
+    }
 }
 
 pub(super) struct Admitted {
@@ -65,17 +92,14 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
     let req = &tx.original;
     let source = request::source(tx).ok_or(Refusal::Status(StatusCode::BadRequest, "no source"))?;
     let config = ex.config();
-    if ex.active_calls() >= config.sip.max_calls {
-        return Err(Refusal::Status(
-            StatusCode::ServiceUnavailable,
-            "at capacity",
-        ));
-    }
     // An agent's phone dialling another agent's id (no DID of that name): an internal
     // call, admitted on the agent account's digest whatever the source (a trunk's
     // allow-listed address gives no right to ring agents' phones).
     let dialled = request::request_user(req).unwrap_or_default();
     if config.service_for_did(&dialled).is_none() && config.agents.iter().any(|a| a.id == dialled) {
+        if let Some(refusal) = full(ex, &config) {
+            return Err(refusal.1);
+        }
         return admit_internal(ex, req, source, config, dialled);
     }
     let trunk = match ex.trunk_for(source.ip()) {
@@ -102,16 +126,24 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         }
     };
     let trusted = trunk.is_some_and(|t| t.trust_identity);
+    // From here on the INVITE is a trunk's call: one the platform cannot take is counted
+    // (checked after the trunk is known, so an unknown source cannot fill the log).
+    let counted = |refusal: Refusal, reason: &'static str| {
+        Refusal::Counted(
+            Box::new(refusal),
+            Box::new(refused_call(req, &config, source, trusted, reason)),
+        )
+    };
+    if let Some((reason, refusal)) = full(ex, &config) {
+        return Err(counted(refusal, reason));
+    }
     let min_se = trunk.map_or(RFC_MIN_SE, |t| t.min_session_expires_secs);
     let session = session_request(req, min_se)?;
-    let b_number = request::request_user(req)
-        .filter(|u| config.service_for_did(u).is_some())
-        .or_else(|| request::to_user(req))
-        .unwrap_or_default();
+    let b_number = dialled_service_number(req, &config);
     let (service, cfg) = config
         .service_for_did(&b_number)
         .ok_or(Refusal::Status(StatusCode::NotFound, "unknown DID"))?;
-    let (remote, negotiated) = offer(ex, req)?;
+    let (remote, negotiated) = offer(ex, req).map_err(|r| counted(r, "offer"))?;
     let identity = caller_identity(
         request::from_user(req),
         &request::header_values(req, "P-Asserted-Identity"),
@@ -147,6 +179,59 @@ pub(super) fn admit(ex: &Exchange, tx: &Transaction) -> Result<Admitted, Refusal
         negotiated,
         internal: None,
     })
+}
+
+/// Draining or at capacity: the reason (`draining`, `capacity`) and the 503 to answer.
+fn full(ex: &Exchange, config: &crate::config::Config) -> Option<(&'static str, Refusal)> {
+    if ex.lifecycle.is_draining() {
+        let retry = vec![request::raw_header("Retry-After", "30")];
+        return Some((
+            "draining",
+            Refusal::WithHeaders(StatusCode::ServiceUnavailable, retry, "draining"),
+        ));
+    }
+    (ex.active_calls() >= config.sip.max_calls).then_some((
+        "capacity",
+        Refusal::Status(StatusCode::ServiceUnavailable, "at capacity"),
+    ))
+}
+
+/// The number the caller dialled that names a service (the Request-URI's, else the To's).
+fn dialled_service_number(req: &rsipstack::sip::Request, config: &crate::config::Config) -> String {
+    request::request_user(req)
+        .filter(|u| config.service_for_did(u).is_some())
+        .or_else(|| request::to_user(req))
+        .unwrap_or_default()
+}
+
+/// The minimal log of a trunk's call refused for `reason` (service empty when the DID
+/// names none).
+pub(super) fn refused_call(
+    req: &rsipstack::sip::Request,
+    config: &crate::config::Config,
+    source: SocketAddr,
+    trusted: bool,
+    reason: &'static str,
+) -> RefusedCall {
+    let b_number = dialled_service_number(req, config);
+    let service = config
+        .service_for_did(&b_number)
+        .map(|(s, _)| s.to_owned())
+        .unwrap_or_default();
+    let identity = caller_identity(
+        request::from_user(req),
+        &request::header_values(req, "P-Asserted-Identity"),
+        &request::header_values(req, "Privacy"),
+        trusted,
+    );
+    RefusedCall {
+        reason,
+        service,
+        a_number: identity.number,
+        restricted: identity.restricted,
+        b_number,
+        source,
+    }
 }
 
 /// The INVITE's SDP offer and the codec agreed from it.

@@ -30,7 +30,7 @@ pub struct Exchange {
     pub handovers: crate::sip::handover::Handovers,
     /// The users, read by the supervisors' monitoring code (`monitor_code`) to know who a
     /// phone's account belongs to; set once the API's auth has started.
-    phone_users: std::sync::OnceLock<crate::users::Accounts>,
+    phone_users: std::sync::OnceLock<crate::users::Sessions>,
 }
 
 impl Exchange {
@@ -56,12 +56,12 @@ impl Exchange {
     }
 
     /// Gives the monitoring code the users (once; a second call is ignored).
-    pub fn set_phone_users(&self, accounts: crate::users::Accounts) {
-        let _ = self.phone_users.set(accounts);
+    pub fn set_phone_users(&self, sessions: crate::users::Sessions) {
+        let _ = self.phone_users.set(sessions);
     }
 
     /// The users, once the API's auth has started.
-    pub fn phone_users(&self) -> Option<&crate::users::Accounts> {
+    pub fn phone_users(&self) -> Option<&crate::users::Sessions> {
         self.phone_users.get()
     }
 

@@ -166,16 +166,18 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
         let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
         parse(&dialled, &ids)
     };
-    let Some(accounts) = ex.phone_users().cloned() else {
+    let Some(sessions) = ex.phone_users().cloned() else {
         warn!(%source, "monitoring code before the users are loaded");
         let _ = tx.reply(StatusCode::ServiceUnavailable).await;
         return;
     };
+    let accounts = sessions.accounts();
+    // Each user's scope as a login would have it (queues and teams, as configured now).
     let users: Vec<Principal> = match accounts.list().await {
         Ok(list) => list
             .iter()
             .filter(|u| !u.disabled && u.agent.as_deref() == Some(account.as_str()))
-            .map(|u| crate::users::sessions::principal_of(u, String::new()))
+            .map(|u| sessions.principal_of(u, String::new()))
             .collect(),
         Err(e) => {
             warn!(error = %e, "cannot read the users for a monitoring code");
@@ -208,7 +210,7 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
         None => None,
     };
     let queues = match &protocol {
-        Some(p) => Some(call_queues(&accounts, p).await),
+        Some(p) => Some(call_queues(accounts, p).await),
         None => None,
     };
     let target = protocol
@@ -434,6 +436,8 @@ mod tests {
             role,
             agent: Some("2001".into()),
             queues: queues.iter().map(|q| q.to_string()).collect(),
+            agents: Vec::new(),
+            teams: Vec::new(),
             session: String::new(),
         }
     }

@@ -30,6 +30,7 @@ macro_rules! on_pool {
 
 pub mod agent_log;
 pub mod audit;
+pub mod closures;
 pub mod event;
 pub mod event_log;
 pub mod ivr_stats;
@@ -41,6 +42,8 @@ pub mod query;
 pub mod recovery;
 pub mod registration;
 pub mod reports;
+pub mod reports_live;
+mod reports_pass;
 pub mod reports_projector;
 pub mod reports_read;
 pub mod settings;

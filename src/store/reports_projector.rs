@@ -57,6 +57,16 @@ impl Projector {
         &self.store
     }
 
+    /// The reporting zone's interval keys.
+    pub fn slotter(&self) -> &Slotter {
+        &self.slotter
+    }
+
+    /// The "within" limit of waits (ms).
+    pub fn threshold_ms(&self) -> i64 {
+        self.threshold_ms
+    }
+
     /// The projector a config asks for: its `[reports]` definitions and reporting zone.
     pub fn for_config(store: Store, config: &crate::config::Config) -> Result<Projector, String> {
         let defs = config.reports.in_force(&config.timezone);
@@ -270,7 +280,7 @@ pub struct RebuildSummary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::reports::golden_tests::{day, expected_day, local};
     use crate::store::agent_log::AgentEvent;
@@ -278,7 +288,7 @@ mod tests {
     use crate::store::testing::{TestDb, both_backends};
 
     /// Everything the projection holds, as comparable text.
-    async fn snapshot(store: &Store) -> Vec<String> {
+    pub(crate) async fn snapshot(store: &Store) -> Vec<String> {
         on_pool!(store, pool => {
             let mut out: Vec<String> = Vec::new();
             for sql in [
@@ -300,7 +310,7 @@ mod tests {
     }
 
     /// The golden day as stored events (valid protocols), A's late registration apart.
-    fn stored_day() -> (Vec<CallEvent>, Vec<CallEvent>, String) {
+    pub(crate) fn stored_day() -> (Vec<CallEvent>, Vec<CallEvent>, String) {
         let mut now = Vec::new();
         let mut late = Vec::new();
         let mut a = String::new();
@@ -324,7 +334,7 @@ mod tests {
         (now, late, a)
     }
 
-    fn agent_ev(
+    pub(crate) fn agent_ev(
         at_ms: i64,
         from: &str,
         to: &str,

@@ -4,7 +4,7 @@
 
 use super::{Store, StoreError};
 
-/// One account row as stored (`queues` decoded from its JSON array).
+/// One account row as stored (`queues` and `teams` decoded from their JSON arrays).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
     pub name: String,
@@ -12,6 +12,7 @@ pub struct UserRow {
     pub role: String,
     pub agent: Option<String>,
     pub queues: Vec<String>,
+    pub teams: Vec<String>,
     pub disabled: bool,
     pub password_hash: String,
 }
@@ -24,7 +25,16 @@ pub struct SessionRow {
     pub last_seen_ms: i64,
 }
 
-type RawUser = (String, String, String, Option<String>, String, bool, String);
+type RawUser = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    bool,
+    String,
+    String,
+);
 
 fn decode(r: RawUser) -> UserRow {
     UserRow {
@@ -36,6 +46,7 @@ fn decode(r: RawUser) -> UserRow {
         queues: serde_json::from_str(&r.4).unwrap_or_default(),
         disabled: r.5,
         password_hash: r.6,
+        teams: serde_json::from_str(&r.7).unwrap_or_default(),
     }
 }
 
@@ -43,8 +54,8 @@ impl Store {
     pub async fn user(&self, name: &str) -> Result<Option<UserRow>, StoreError> {
         let row: Option<RawUser> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT name, display_name, role, agent, queues, disabled, password_hash \
-                 FROM users WHERE name = $1",
+                "SELECT name, display_name, role, agent, queues, disabled, password_hash, \
+                 teams FROM users WHERE name = $1",
             )
             .bind(name).fetch_optional(pool).await?
         });
@@ -54,8 +65,8 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let rows: Vec<RawUser> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT name, display_name, role, agent, queues, disabled, password_hash \
-                 FROM users ORDER BY name",
+                "SELECT name, display_name, role, agent, queues, disabled, password_hash, \
+                 teams FROM users ORDER BY name",
             )
             .fetch_all(pool).await?
         });
@@ -65,11 +76,12 @@ impl Store {
     /// Adds `u`; `false` (nothing written) when the name is taken.
     pub async fn insert_user(&self, u: &UserRow, at_ms: i64) -> Result<bool, StoreError> {
         let queues = serde_json::to_string(&u.queues).unwrap_or_else(|_| "[]".into());
+        let teams = serde_json::to_string(&u.teams).unwrap_or_else(|_| "[]".into());
         let done = on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO users (name, display_name, role, agent, queues, disabled, \
-                 password_hash, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (name) DO NOTHING",
+                 password_hash, created_at_ms, updated_at_ms, teams) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (name) DO NOTHING",
             )
             .bind(&u.name)
             .bind(&u.display_name)
@@ -79,6 +91,7 @@ impl Store {
             .bind(u.disabled)
             .bind(&u.password_hash)
             .bind(at_ms)
+            .bind(&teams)
             .execute(pool)
             .await?
             .rows_affected()
@@ -89,10 +102,12 @@ impl Store {
     /// Rewrites every field of the account named `u.name`; `false` when there is none.
     pub async fn update_user(&self, u: &UserRow, at_ms: i64) -> Result<bool, StoreError> {
         let queues = serde_json::to_string(&u.queues).unwrap_or_else(|_| "[]".into());
+        let teams = serde_json::to_string(&u.teams).unwrap_or_else(|_| "[]".into());
         let done = on_pool!(self, pool => {
             sqlx::query(
                 "UPDATE users SET display_name = $2, role = $3, agent = $4, queues = $5, \
-                 disabled = $6, password_hash = $7, updated_at_ms = $8 WHERE name = $1",
+                 disabled = $6, password_hash = $7, updated_at_ms = $8, teams = $9 \
+                 WHERE name = $1",
             )
             .bind(&u.name)
             .bind(&u.display_name)
@@ -102,6 +117,7 @@ impl Store {
             .bind(u.disabled)
             .bind(&u.password_hash)
             .bind(at_ms)
+            .bind(&teams)
             .execute(pool)
             .await?
             .rows_affected()

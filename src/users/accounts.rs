@@ -45,6 +45,8 @@ pub struct Account {
     pub role: Role,
     pub agent: Option<String>,
     pub queues: Vec<String>,
+    /// Teams (`[teams.NAME]` keys) the scope covers.
+    pub teams: Vec<String>,
     pub disabled: bool,
 }
 
@@ -59,6 +61,8 @@ pub struct NewAccount {
     pub agent: Option<String>,
     #[serde(default)]
     pub queues: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
     pub password: String,
 }
 
@@ -70,6 +74,7 @@ pub struct AccountChange {
     pub role: Option<Role>,
     pub agent: Option<String>,
     pub queues: Option<Vec<String>>,
+    pub teams: Option<Vec<String>>,
     pub disabled: Option<bool>,
     pub password: Option<String>,
 }
@@ -122,6 +127,7 @@ fn to_account(r: &UserRow) -> Account {
         role: Role::parse(&r.role).unwrap_or(Role::Auditor),
         agent: r.agent.clone(),
         queues: r.queues.clone(),
+        teams: r.teams.clone(),
         disabled: r.disabled || Role::parse(&r.role).is_none(),
     }
 }
@@ -191,6 +197,7 @@ impl Accounts {
             role: new.role.as_str().to_owned(),
             agent: new.agent,
             queues: new.queues,
+            teams: new.teams,
             disabled: false,
             password_hash: hash,
         };
@@ -230,6 +237,9 @@ impl Accounts {
         if let Some(q) = change.queues {
             row.queues = q;
         }
+        if let Some(t) = change.teams {
+            row.teams = t;
+        }
         if let Some(d) = change.disabled {
             row.disabled = d;
         }
@@ -248,6 +258,7 @@ impl Accounts {
             || after.disabled
             || after.role != before.role
             || after.queues != before.queues
+            || after.teams != before.teams
             || after.agent != before.agent;
         let mut detail = describe(&after);
         if new_password {
@@ -278,6 +289,7 @@ impl Accounts {
                 role: s.role.as_str().to_owned(),
                 agent: s.agent.clone(),
                 queues: s.queues.clone(),
+                teams: s.teams.clone(),
                 disabled: false,
                 password_hash: s.password_hash.clone(),
             };
@@ -295,10 +307,11 @@ impl Accounts {
 
 fn describe(a: &Account) -> String {
     format!(
-        "role={} agent={} queues={} disabled={}",
+        "role={} agent={} queues={} teams={} disabled={}",
         a.role,
         a.agent.as_deref().unwrap_or("-"),
         a.queues.join(","),
+        a.teams.join(","),
         a.disabled
     )
 }

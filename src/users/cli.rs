@@ -26,9 +26,13 @@ pub enum UserCommand {
         /// The ACD agent an agent user is (required for role agent).
         #[arg(long)]
         agent: Option<String>,
-        /// Queues the user's scope covers, comma separated.
-        #[arg(long, value_delimiter = ',')]
+        /// Queues the user's scope covers, comma separated (or repeated).
+        #[arg(long, alias = "queue", value_delimiter = ',')]
         queues: Vec<String>,
+        /// Teams (`[teams.NAME]` keys) the user's scope covers, comma separated (or
+        /// repeated): their agents and queues.
+        #[arg(long = "team", alias = "teams", value_delimiter = ',')]
+        teams: Vec<String>,
         #[arg(long)]
         display_name: Option<String>,
         /// Accepted for clarity: the password is always read from stdin.
@@ -50,6 +54,19 @@ pub enum UserCommand {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
     },
+    /// Replace a user's scope with these queues and teams (none: an empty scope); their
+    /// sessions end.
+    Scope {
+        name: String,
+        /// Queues, comma separated (or repeated).
+        #[arg(long, alias = "queue", value_delimiter = ',')]
+        queues: Vec<String>,
+        /// Teams (`[teams.NAME]` keys), comma separated (or repeated).
+        #[arg(long = "team", alias = "teams", value_delimiter = ',')]
+        teams: Vec<String>,
+        #[arg(long, default_value = "config/atende.toml")]
+        config: PathBuf,
+    },
     /// Disable a user (they cannot log in; their sessions end).
     Disable {
         name: String,
@@ -62,7 +79,7 @@ pub enum UserCommand {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
     },
-    /// List users: name, role, agent, queues, state.
+    /// List users: name, role, agent, queues, state, teams, display name.
     List {
         #[arg(long, default_value = "config/atende.toml")]
         config: PathBuf,
@@ -104,11 +121,29 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 async fn open(config: &std::path::Path) -> Option<Store> {
+    open_with(config).await.map(|(s, _)| s)
+}
+
+async fn open_with(config: &std::path::Path) -> Option<(Store, Config)> {
     let c = Config::load(config).map_err(|e| eprintln!("{e}")).ok()?;
-    Store::connect(&c.database.url)
+    let store = Store::connect(&c.database.url)
         .await
         .map_err(|e| eprintln!("{e}"))
-        .ok()
+        .ok()?;
+    Some((store, c))
+}
+
+/// Whether every team of a scope is in `config` (printing the ones that are not). Queues
+/// are not checked here, as before teams: a queue may be added to the config later.
+fn teams_known(config: &Config, teams: &[String]) -> bool {
+    let unknown = config.unknown_teams(teams);
+    if !unknown.is_empty() {
+        eprintln!(
+            "team(s) not in the config's [teams]: {}",
+            unknown.join(", ")
+        );
+    }
+    unknown.is_empty()
 }
 
 fn parse_role(r: &str) -> Option<Role> {
@@ -166,6 +201,7 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                     role,
                     agent,
                     queues,
+                    teams,
                     display_name,
                     password_stdin: _,
                     config,
@@ -173,11 +209,14 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                     let Some(role) = parse_role(&role) else {
                         return false;
                     };
-                    let Some(password) = read_password() else {
-                        eprintln!("give the password on stdin");
+                    let Some((store, loaded)) = open_with(&config).await else {
                         return false;
                     };
-                    let Some(store) = open(&config).await else {
+                    if !teams_known(&loaded, &teams) {
+                        return false;
+                    }
+                    let Some(password) = read_password() else {
+                        eprintln!("give the password on stdin");
                         return false;
                     };
                     let accounts = Accounts::new(store.clone(), Audit::new(store));
@@ -187,6 +226,7 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                         role,
                         agent,
                         queues,
+                        teams,
                         password,
                     };
                     match accounts.add(&actor(), new).await {
@@ -221,6 +261,25 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                     };
                     change(config, name, c, "role changed; sessions ended").await
                 }
+                UserCommand::Scope {
+                    name,
+                    queues,
+                    teams,
+                    config,
+                } => {
+                    let Ok(loaded) = Config::load(&config).map_err(|e| eprintln!("{e}")) else {
+                        return false;
+                    };
+                    if !teams_known(&loaded, &teams) {
+                        return false;
+                    }
+                    let c = AccountChange {
+                        queues: Some(queues),
+                        teams: Some(teams),
+                        ..Default::default()
+                    };
+                    change(config, name, c, "scope changed; sessions ended").await
+                }
                 UserCommand::Disable { name, config } => {
                     let c = AccountChange {
                         disabled: Some(true),
@@ -243,7 +302,7 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                         Ok(list) => {
                             for a in list {
                                 println!(
-                                    "{}\t{}\t{}\t{}\t{}\t{}",
+                                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                                     a.name,
                                     a.role,
                                     a.agent.as_deref().unwrap_or("-"),
@@ -253,6 +312,11 @@ pub fn run_user(cmd: UserCommand) -> ExitCode {
                                         a.queues.join(",")
                                     },
                                     if a.disabled { "disabled" } else { "enabled" },
+                                    if a.teams.is_empty() {
+                                        "-".to_owned()
+                                    } else {
+                                        a.teams.join(",")
+                                    },
                                     a.display_name
                                 );
                             }

@@ -1,7 +1,9 @@
 //! Server-side login sessions: a random 256-bit id in the `atende_session` cookie, stored
 //! only as its sha256 (a copy of the table logs nobody in), with an idle and an absolute
 //! expiry; one-time CTI tickets (30 s, in memory: a restart voids them); and the
-//! failed-login limiter. Logins, failures and logouts go to the audit log.
+//! failed-login limiter (in memory too: a restart starts its counts afresh, which costs
+//! less than a database write on every failed login; `docs/operations.md` says why).
+//! Logins, failures and logouts go to the audit log.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,6 +16,7 @@ use tracing::{info, warn};
 use super::Principal;
 use super::accounts::{Account, Accounts};
 use super::limit::Limiter;
+use crate::config::Config;
 use crate::store::StoreError;
 
 /// The cookie's name.
@@ -64,6 +67,7 @@ struct Inner {
     settings: SessionSettings,
     tickets: Mutex<HashMap<String, (Instant, Principal)>>,
     limiter: Mutex<Limiter>,
+    config: std::sync::OnceLock<ConfigSource>,
 }
 
 fn now_ms() -> i64 {
@@ -83,14 +87,35 @@ pub fn id_hash(session_id: &str) -> String {
     hex::encode(Sha256::digest(session_id.as_bytes()))
 }
 
-/// The principal of account `a`; `session_hash` is empty for one that came from no
-/// session (a phone's monitoring code).
-pub fn principal_of(a: &Account, session_hash: String) -> Principal {
+/// Where sessions read the config in force (teams change with a reload): a function so
+/// that users need not know the floor that holds it.
+#[derive(Clone)]
+pub struct ConfigSource(pub Arc<dyn Fn() -> Option<Arc<Config>> + Send + Sync>);
+
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigSource")
+    }
+}
+
+/// The principal of account `a`, its stored scope (queues and teams) resolved against
+/// `config` into the queues and agents it sees. Without a config (tools, tests) the
+/// stored queues stand and teams give nothing.
+fn principal_of(a: &Account, session_hash: String, config: Option<&Config>) -> Principal {
+    let scope = config.map_or_else(
+        || crate::config::teams::Scope {
+            queues: a.queues.clone(),
+            agents: Vec::new(),
+        },
+        |c| c.scope(&a.queues, &a.teams),
+    );
     Principal {
         user: a.name.clone(),
         role: a.role,
         agent: a.agent.clone(),
-        queues: a.queues.clone(),
+        queues: scope.queues,
+        agents: scope.agents,
+        teams: a.teams.clone(),
         session: session_hash,
     }
 }
@@ -103,8 +128,25 @@ impl Sessions {
                 settings,
                 tickets: Mutex::new(HashMap::new()),
                 limiter: Mutex::new(Limiter::default()),
+                config: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Resolves users' teams against the config `source` gives (set once, at start).
+    pub fn follow_config(&self, source: ConfigSource) {
+        let _ = self.inner.config.set(source);
+    }
+
+    /// The config in force, when the server gave one (`follow_config`).
+    pub fn config(&self) -> Option<Arc<Config>> {
+        self.inner.config.get().and_then(|s| (s.0)())
+    }
+
+    /// Account `a`'s principal under the config in force; `session_hash` is empty for one
+    /// that came from no session (a supervisor's phone dialling a monitoring code).
+    pub fn principal_of(&self, a: &Account, session_hash: String) -> Principal {
+        principal_of(a, session_hash, self.config().as_deref())
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -167,7 +209,7 @@ impl Sessions {
                 &format!("source={source}"),
             )
             .await;
-        Ok((id, principal_of(&account, hash)))
+        Ok((id, self.principal_of(&account, hash)))
     }
 
     /// Ends the session `session_id` (the cookie value).
@@ -226,7 +268,7 @@ impl Sessions {
         if now - row.last_seen_ms > (idle_ms / 4).min(30_000) {
             store.touch_session(&hash, now).await?;
         }
-        Ok(principal_of(&account, hash))
+        Ok(self.principal_of(&account, hash))
     }
 
     /// A one-time ticket for the CTI websocket, valid `TICKET_TTL`.
@@ -304,6 +346,7 @@ mod tests {
                     role: Role::Agent,
                     agent: Some("1001".into()),
                     queues: vec!["geral".into()],
+                    teams: Vec::new(),
                     password: "senha-da-ana".into(),
                 },
             )

@@ -18,7 +18,7 @@ use crate::events::{EventKind, Party};
 use crate::floor::call_log::CallLog;
 use crate::media::session::{Leg, MediaCommand, MediaSession};
 use crate::sdp;
-use crate::sip::admit::{Refusal, admit};
+use crate::sip::admit::{Refusal, RefusedCall, admit};
 use crate::sip::exchange::Exchange;
 use crate::sip::feature_code;
 use crate::sip::identity;
@@ -34,6 +34,62 @@ async fn refuse_offered(tx: &mut Transaction, log: &CallLog, status: StatusCode,
         by: Party::System,
         cause: cause.into(),
         sip_status,
+    });
+}
+
+/// Answers a refused INVITE; a trunk's call the platform could not take is then logged
+/// as not received.
+async fn refuse(ex: &Exchange, tx: &mut Transaction, refusal: Refusal) {
+    let src = request::source(tx);
+    let status = refusal.status();
+    let (refusal, counted) = match refusal {
+        Refusal::Counted(inner, call) => (*inner, Some(call)),
+        other => (other, None),
+    };
+    let r = match refusal {
+        Refusal::Status(status, why) => {
+            info!(source = ?src, status = status.code(), why, "INVITE refused");
+            tx.reply(status).await
+        }
+        Refusal::Challenge(headers) => {
+            tx.reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
+                .await
+        }
+        Refusal::WithHeaders(status, headers, why) => {
+            info!(source = ?src, status = status.code(), why, "INVITE refused");
+            tx.reply_with(status, headers, None).await
+        }
+        // Never nested (admit wraps a plain refusal once).
+        Refusal::Counted(..) => tx.reply(StatusCode::ServiceUnavailable).await,
+    };
+    if let Err(e) = r {
+        warn!(error = %e, "could not answer refused INVITE");
+    }
+    if let Some(call) = counted {
+        log_refused(ex, tx, &call, status);
+    }
+}
+
+/// Gives a refused trunk call a protocol number and its minimal log (offered, then hung
+/// up by the system with cause `refused_<reason>`), handed to the event writer through
+/// the bus: no database wait here, where overload refusals run. A retransmitted INVITE
+/// is absorbed by its transaction and never gets here twice.
+fn log_refused(ex: &Exchange, tx: &Transaction, call: &RefusedCall, status: u16) {
+    let protocol = ex.next_protocol();
+    info!(%protocol, status, reason = call.reason, "refused call logged as not received");
+    let log = CallLog::new(ex.bus.clone(), protocol);
+    log.record(EventKind::Offered {
+        call_id: request::call_id(&tx.original).unwrap_or_default(),
+        a_number: call.a_number.clone(),
+        b_number: call.b_number.clone(),
+        service: call.service.clone(),
+        source: call.source.to_string(),
+        restricted: call.restricted,
+    });
+    log.record(EventKind::HungUp {
+        by: Party::System,
+        cause: format!("refused_{}", call.reason),
+        sip_status: Some(status),
     });
 }
 
@@ -56,36 +112,11 @@ pub(super) async fn answer(
         return None;
     }
     ex.counters.offered.fetch_add(1, Ordering::Relaxed);
-    if ex.lifecycle.is_draining() {
-        ex.counters.rejected.fetch_add(1, Ordering::Relaxed);
-        let retry = vec![request::raw_header("Retry-After", "30")];
-        let _ = tx
-            .reply_with(StatusCode::ServiceUnavailable, retry, None)
-            .await;
-        return None;
-    }
     let admitted = match admit(&ex, &tx) {
         Ok(a) => a,
         Err(refusal) => {
             ex.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            let src = request::source(&tx);
-            let r = match refusal {
-                Refusal::Status(status, why) => {
-                    info!(source = ?src, status = status.code(), why, "INVITE refused");
-                    tx.reply(status).await
-                }
-                Refusal::Challenge(headers) => {
-                    tx.reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
-                        .await
-                }
-                Refusal::WithHeaders(status, headers, why) => {
-                    info!(source = ?src, status = status.code(), why, "INVITE refused");
-                    tx.reply_with(status, headers, None).await
-                }
-            };
-            if let Err(e) = r {
-                warn!(error = %e, "could not answer refused INVITE");
-            }
+            refuse(&ex, &mut tx, refusal).await;
             return None;
         }
     };
@@ -104,6 +135,17 @@ pub(super) async fn answer(
             Err(e) => {
                 warn!(error = %e, "no RTP port for a new call");
                 let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                if admitted.internal.is_none() {
+                    let refused = RefusedCall {
+                        reason: "no_media_port",
+                        service: admitted.service.clone(),
+                        a_number: admitted.a_number.clone(),
+                        restricted: admitted.restricted,
+                        b_number: admitted.b_number.clone(),
+                        source: admitted.source,
+                    };
+                    log_refused(&ex, &tx, &refused, StatusCode::ServiceUnavailable.code());
+                }
                 return None;
             }
         };

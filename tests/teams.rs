@@ -1,0 +1,370 @@
+//! End to end, on SQLite and PostgreSQL: teams. A supervisor scoped to team "norte"
+//! (agent 1001, queue pericia) opens the CTI websocket on the real server: the snapshot
+//! shows only the team's agent and queue, and when agents of both teams change state
+//! (every agent serves every queue here, so only the team keeps 1002 out) only 1001's
+//! change is delivered. The agents/queues API filters the same way, and asking for the
+//! other team's agent is refused with 403 and audited. A user naming an unknown team is
+//! refused by the API and the CLI; `atende check-config` refuses a team naming an unknown
+//! agent. A SIGHUP reload is written to the audit log by the actor `signal`, with what
+//! changed, and a refused one too.
+
+#[path = "support/cti_ws.rs"]
+mod cti_ws;
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cti_ws::*;
+use serde_json::{Value, json};
+use support::ivr::*;
+use support::*;
+
+const TEAMS: &str = r#"
+[teams.norte]
+name = "Equipe Norte"
+agents = ["1001"]
+queues = ["pericia"]
+
+[teams.sul]
+name = "Equipe Sul"
+agents = ["1002"]
+queues = ["pagamentos"]
+
+[[users]]
+name = "sup.norte"
+role = "supervisor"
+teams = ["norte"]
+password_hash = "HASH"
+
+[[users]]
+name = "ag1001"
+role = "agent"
+agent = "1001"
+password_hash = "HASH"
+
+[[users]]
+name = "ag1002"
+role = "agent"
+agent = "1002"
+password_hash = "HASH"
+"#;
+
+fn start(db: Db) -> Server {
+    Server::start_ivr_config(
+        db,
+        &IvrOptions::open_with(&["1001", "1002"]),
+        Prompts::Short,
+        4,
+        "",
+        &TEAMS.replace("HASH", ADMIN_HASH),
+    )
+}
+
+fn req(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    json: Option<&str>,
+) -> (u16, Value) {
+    let extra = format!("Cookie: {cookie}\r\n");
+    let (status, _, body) =
+        raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn login_as(server: &Server, user: &str) -> String {
+    login(server.http_port, user, ADMIN_PASSWORD)
+        .expect("HTTP reachable")
+        .unwrap_or_else(|| panic!("{user} cannot log in"))
+}
+
+fn field(list: &Value, name: &str) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x[name].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The audit log's entries as "actor action target | detail".
+fn audit(server: &Server, admin: &str) -> Vec<String> {
+    let (status, body) = req(server, "GET", "/api/audit?limit=1000", admin, None);
+    assert_eq!(status, 200, "{body}");
+    body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} | {}",
+                e["actor"].as_str().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+                e["target"].as_str().unwrap_or_default(),
+                e["detail"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
+    let server = start(db);
+    let port = server.http_port;
+    let origin = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sup = login_as(&server, "sup.norte");
+    let (status, me) = req(&server, "GET", "/api/me", &sup, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        me["teams"],
+        json!([{"team": "norte", "name": "Equipe Norte"}])
+    );
+    assert_eq!(me["queues"], json!(["pericia"]));
+
+    let mut board = rt.block_on(open(port, &sup, &origin));
+    let first = rt.block_on(cti_ws::start(&mut board));
+    assert_eq!(first["welcome"]["role"], "supervisor");
+    assert_eq!(field(&first["snapshot"]["agents"], "agent"), ["1001"]);
+    assert_eq!(field(&first["snapshot"]["queues"], "queue"), ["pericia"]);
+
+    // The other team's agent pauses first, then the team's: the supervisor's first agent
+    // event is the team's (events are delivered in bus order, so 1002's would come first).
+    let ana = login_as(&server, "ag1001");
+    let bruno = login_as(&server, "ag1002");
+    let mut desk_a = rt.block_on(open(port, &ana, &origin));
+    let mut desk_b = rt.block_on(open(port, &bruno, &origin));
+    rt.block_on(cti_ws::start(&mut desk_a));
+    rt.block_on(cti_ws::start(&mut desk_b));
+    let r = rt.block_on(command(
+        &mut desk_b,
+        "b-1",
+        "pause",
+        json!({"reason": "lunch"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        rt.block_on(next(&mut desk_b, "agent_state"))["state"],
+        "paused"
+    );
+    let r = rt.block_on(command(
+        &mut desk_a,
+        "a-1",
+        "pause",
+        json!({"reason": "lunch"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    let seen = rt.block_on(next(&mut board, "agent_state"));
+    assert_eq!(
+        (seen["agent"].as_str(), seen["state"].as_str()),
+        (Some("1001"), Some("paused"))
+    );
+    // And the other team's going ready reaches its own desktop, then the team's going
+    // ready reaches the supervisor with nothing of 1002 in between.
+    let r = rt.block_on(command(&mut desk_b, "b-2", "ready", json!({})));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        rt.block_on(next(&mut desk_b, "agent_state"))["state"],
+        "available"
+    );
+    let r = rt.block_on(command(&mut desk_a, "a-2", "ready", json!({})));
+    assert_eq!(r["ok"], true, "{r}");
+    let seen = rt.block_on(next(&mut board, "agent_state"));
+    assert_eq!(
+        (seen["agent"].as_str(), seen["state"].as_str()),
+        (Some("1001"), Some("available"))
+    );
+    for m in &board.read {
+        assert_ne!(m["agent"], "1002", "another team's event delivered: {m}");
+    }
+
+    // The API shows the same scope; the other team's agent is refused and audited.
+    let (_, agents) = req(&server, "GET", "/api/agents", &sup, None);
+    assert_eq!(field(&agents, "agent"), ["1001"]);
+    let (_, queues) = req(&server, "GET", "/api/queues", &sup, None);
+    assert_eq!(field(&queues, "queue"), ["pericia"]);
+    let (status, _) = req(&server, "GET", "/api/agents/1001/events", &sup, None);
+    assert_eq!(status, 200);
+    let (status, _) = req(&server, "GET", "/api/agents/1002/events", &sup, None);
+    assert_eq!(status, 403);
+    let (status, _) = req(
+        &server,
+        "GET",
+        "/api/reports/calls?from=2026-12-01&queue=pagamentos",
+        &sup,
+        None,
+    );
+    assert_eq!(status, 403, "another team's queue in the reports");
+    let admin = login_as(&server, ADMIN_USER);
+    let log = audit(&server, &admin);
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("sup.norte denied GET /api/agents/1002/events")),
+        "{log:#?}"
+    );
+
+    // A scope naming a team the config does not have is refused, by the API and the CLI.
+    let body = json!({"name": "x.y", "role": "supervisor", "teams": ["leste"],
+                      "password": "senha-x-y-1"});
+    let (status, answer) = req(
+        &server,
+        "POST",
+        "/api/users",
+        &admin,
+        Some(&body.to_string()),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("leste"),
+        "{answer}"
+    );
+    let body = json!({"name": "sup.sul", "role": "supervisor", "teams": ["sul"],
+                      "password": "senha-sup-sul"});
+    let (status, answer) = req(
+        &server,
+        "POST",
+        "/api/users",
+        &admin,
+        Some(&body.to_string()),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["teams"], json!(["sul"]));
+    let sul = login(port, "sup.sul", "senha-sup-sul")
+        .expect("HTTP")
+        .expect("logs in");
+    let (_, agents) = req(&server, "GET", "/api/agents", &sul, None);
+    assert_eq!(field(&agents, "agent"), ["1002"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args([
+            "user",
+            "add",
+            "z.z",
+            "--role",
+            "supervisor",
+            "--team",
+            "leste",
+            "--queue",
+            "geral",
+        ])
+        .arg("--config")
+        .arg(server.dir.path().join("atende.toml"))
+        .output()
+        .expect("atende runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("leste"), "{err}");
+    // `atende user scope` moves sup.sul to team norte: her session ends, and at her next
+    // login she sees norte's agent.
+    let out = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["user", "scope", "sup.sul", "--team", "norte", "--config"])
+        .arg(server.dir.path().join("atende.toml"))
+        .output()
+        .expect("atende runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _) = req(&server, "GET", "/api/agents", &sul, None);
+    assert_eq!(status, 401);
+    let sul = login(port, "sup.sul", "senha-sup-sul")
+        .expect("HTTP")
+        .expect("logs in");
+    let (_, agents) = req(&server, "GET", "/api/agents", &sul, None);
+    assert_eq!(field(&agents, "agent"), ["1001"]);
+}
+
+#[test]
+fn a_team_supervisor_sees_and_acts_on_the_team_only_sqlite() {
+    a_team_supervisor_sees_and_acts_on_the_team_only(Db::Sqlite);
+}
+
+#[test]
+fn a_team_supervisor_sees_and_acts_on_the_team_only_postgres() {
+    a_team_supervisor_sees_and_acts_on_the_team_only(Db::Postgres);
+}
+
+/// Waits for more than `seen` audit entries of SIGHUP reloads; the newest one.
+fn signal_entry(server: &Server, admin: &str, seen: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = req(server, "GET", "/api/audit?limit=1000", admin, None);
+        assert_eq!(status, 200, "{body}");
+        let mut found: Vec<(i64, String)> = body["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["actor"] == "signal" && e["target"] == "SIGHUP")
+            .map(|e| {
+                assert_eq!(e["action"], "config.reload");
+                let detail = e["detail"].as_str().unwrap_or_default().to_owned();
+                (e["id"].as_i64().expect("id"), detail)
+            })
+            .collect();
+        if found.len() > seen {
+            found.sort();
+            return found.pop().expect("an entry").1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no audited SIGHUP reload:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn sighup_reloads_are_audited(db: Db) {
+    let server = start(db);
+    let admin = login_as(&server, ADMIN_USER);
+    let path = server.dir.path().join("atende.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+
+    // A new team applied by SIGHUP: audited as the signal's, naming the team.
+    let with_team = format!(
+        "{config}\n[teams.leste]\nname = \"Equipe Leste\"\nagents = [\"1002\"]\nqueues = [\"geral\"]\n"
+    );
+    std::fs::write(&path, &with_team).expect("written");
+    server.signal("HUP");
+    let applied = signal_entry(&server, &admin, 0);
+    assert!(applied.contains("applied: teams added leste"), "{applied}");
+
+    // A team naming an unknown agent: `atende check-config` refuses it, and so does a
+    // SIGHUP reload, audited with why.
+    let broken = with_team.replace(
+        "agents = [\"1002\"]\nqueues = [\"geral\"]",
+        "agents = [\"9999\"]\nqueues = [\"geral\"]",
+    );
+    assert_ne!(broken, with_team);
+    std::fs::write(&path, &broken).expect("written");
+    let out = Command::new(env!("CARGO_BIN_EXE_atende"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("atende runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("teams.leste") && err.contains("9999"), "{err}");
+    server.signal("HUP");
+    let refused = signal_entry(&server, &admin, 1);
+    assert!(
+        refused.contains("refused:") && refused.contains("9999"),
+        "{refused}"
+    );
+    // The running config kept the team as it was.
+    let (_, agents) = req(&server, "GET", "/api/agents", &admin, None);
+    assert_eq!(field(&agents, "agent"), ["1001", "1002"]);
+}
+
+#[test]
+fn sighup_reloads_are_audited_sqlite() {
+    sighup_reloads_are_audited(Db::Sqlite);
+}
+
+#[test]
+fn sighup_reloads_are_audited_postgres() {
+    sighup_reloads_are_audited(Db::Postgres);
+}
