@@ -2,7 +2,8 @@
 //! with G.711 both ways and recorded.
 //!
 //! `cargo bench --bench load -- [--calls N] [--hold SECS] [--rate CPS] [--setup-rate CPS]
-//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--epoll]` reports atende's CPU per
+//! [--setup-secs S] [--setup-talk-ms MS] [--batch-ms MS] [--shared-ports] [--epoll]
+//! [--monitored N]` reports atende's CPU per
 //! concurrent call (share of one core; also per RTP packet received), RSS per call, RTP
 //! loss, recordings written and checked (duration, both channels audible), and the call
 //! set-up rate with short calls and the call records written. With `--cti-clients N`, N
@@ -10,6 +11,10 @@
 //! `cti_desktops`) and what they received is reported next to the call figures, so the
 //! figures with and without desktops can be compared. Under `cargo test` it runs a
 //! 4-call smoke version (with 3 desktops) so the harness itself stays working.
+//! `--monitored N` (default 0) then places N more bridged calls, measures them
+//! unmonitored, puts a listening supervisor on each (through the API; a sipp phone
+//! answers) and measures again: the CPU of a monitored call against an unmonitored one
+//! (issue 20's target: under 3×); the smoke covers one monitored call.
 
 #[path = "common/desktops.rs"]
 mod desktops;
@@ -36,6 +41,8 @@ struct Args {
     setup_talk_ms: u64,
     /// CTI desktops connected during the bridged run (0: none).
     cti_clients: u32,
+    /// Calls measured unmonitored, then with a listening supervisor each (0: no such run).
+    monitored: u32,
 }
 
 fn args() -> Args {
@@ -60,6 +67,7 @@ fn args() -> Args {
             shared_ports: argv.iter().any(|a| a == "--shared-ports"),
             io_uring: !argv.iter().any(|a| a == "--epoll"),
             cti_clients: get("--cti-clients", 0),
+            monitored: get("--monitored", 0),
         }
     } else {
         Args {
@@ -73,6 +81,7 @@ fn args() -> Args {
             shared_ports: false,
             io_uring: true,
             cti_clients: 3,
+            monitored: 1,
         }
     }
 }
@@ -459,6 +468,124 @@ fn main() {
         new.len()
     );
     assert_eq!(new.len() as u32, total, "no call record lost");
+
+    if a.monitored > 0 {
+        let hold_ms = u64::from(a.hold_secs.max(15)) * 1000;
+        monitored_run(server, a.monitored, hold_ms, a.rate);
+    }
+}
+
+/// The supervisor's phone (account 2001, no service rings it) and an admin user "sup" whose
+/// phone it is, added to the server's config (a restart reads it).
+const MONITOR_CONFIG: &str = r#"
+[[agents]]
+id = "2001"
+password = "pw2001"
+
+[[users]]
+name = "sup"
+role = "admin"
+agent = "2001"
+password_hash = "HASH"
+"#;
+
+/// `calls` bridged calls of `hold_ms`, measured for a window unmonitored, then each
+/// monitored (listen) by a supervisor whose phone sipp answers, measured again.
+fn monitored_run(server: Server, calls: u32, hold_ms: u64, rate: u32) {
+    let config = server.dir.path().join("atende.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&MONITOR_CONFIG.replace("HASH", ADMIN_HASH));
+    std::fs::write(&config, text).expect("config written");
+    let server = server.restart();
+    let pid = server.pid();
+    let (agent_port, sup_port) = (free_port(), free_port());
+    register_agent(&server, "1001", agent_port);
+    register_agent(&server, "2001", sup_port);
+    let agent = start_answering_agent(&server, agent_port, calls, 0);
+    let sup = start_answering_agent(&server, sup_port, calls, 0);
+    let (rate_s, calls_s) = (rate.min(calls).to_string(), calls.to_string());
+    let caller = start_caller(
+        &server,
+        2000,
+        hold_ms,
+        &["-r", &rate_s, "-l", &calls_s, "-m", &calls_s],
+    );
+    let ramp = Duration::from_secs_f64(f64::from(calls) / f64::from(rate.min(calls)) + 3.0);
+    std::thread::sleep(ramp);
+    let window = Duration::from_millis(hold_ms / 5);
+    let share = |what: &str| {
+        let (c0, t0) = (cpu_secs(pid), Instant::now());
+        std::thread::sleep(window);
+        let share = (cpu_secs(pid) - c0) / (Instant::now() - t0).as_secs_f64();
+        let active = server.metric("atende_active_calls").max(1.0);
+        println!(
+            "{what}: {active} calls, {:.4} % of a core per call",
+            share / active * 100.0
+        );
+        share / active
+    };
+    let plain = share("unmonitored");
+
+    let cookie = login(server.http_port, "sup", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("the supervisor logs in");
+    let live: Vec<String> = server
+        .api("/api/calls?limit=10000")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["ended_at_ms"].is_null())
+        .filter_map(|c| c["protocol"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(live.len() as u32, calls, "every call is live: {live:?}");
+    for p in &live {
+        let (status, _, body) = raw_request(
+            server.http_port,
+            "POST",
+            &format!("/api/calls/{p}/monitor"),
+            &format!("Cookie: {cookie}\r\n"),
+            Some(r#"{"mode":"listen"}"#),
+        )
+        .expect("API");
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    }
+    // Every supervisor leg answered and mixing before the second window.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let started = |p: &String| {
+        server.api(&format!("/api/calls/{p}"))["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "monitor_started"))
+    };
+    while !live.iter().all(started) {
+        assert!(Instant::now() < deadline, "every monitoring started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let monitored = share("monitored (listen)");
+    println!(
+        "a monitored call costs {:.2}× an unmonitored one (target: under 3×)",
+        monitored / plain.max(1e-9)
+    );
+    wait_calls_ok(caller, "callers", &server, calls);
+    wait_calls_ok(agent, "agent phone", &server, calls);
+    wait_calls_ok(sup, "supervisor phone", &server, calls);
+    // The log says each monitoring ended with its call (written just after it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ended = |p: &String| {
+        server.api(&format!("/api/calls/{p}"))["events"]
+            .as_array()
+            .is_some_and(|e| {
+                e.iter()
+                    .any(|e| e["kind"] == "monitor_ended" && e["detail"]["reason"] == "call_ended")
+            })
+    };
+    while !live.iter().all(ended) {
+        assert!(
+            Instant::now() < deadline,
+            "every monitoring ended with its call"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// CTI desktops during the bridged run: users made by the harness through the users API

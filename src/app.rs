@@ -304,6 +304,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth.sessions.accounts().audit().clone(),
         cancel.clone(),
     ));
+    exchange.set_phone_users(auth.sessions.clone());
     // The CTI websocket over the real users, ACD, live calls and store.
     let cti = crate::cti::Hub::start(
         Arc::new(crate::cti::live::Live {

@@ -65,7 +65,54 @@ pub enum CallCommand {
     },
     /// That supervisor stops monitoring (their phone's leg is hung up).
     StopMonitor { supervisor: String },
+    /// The supervisor's phone dialled the monitoring code (`*50<agent>`): that very call,
+    /// already negotiated, joins in `mode` (no second ring).
+    MonitorDialled {
+        supervisor: String,
+        phone: String,
+        mode: crate::events::MonitorMode,
+        leg: DialledLeg,
+    },
 }
+
+/// The media of a supervisor's call that dialled the monitoring code, handed to the call
+/// once (`take`). The dialog stays with the feature code's task; `ended` tells it the
+/// monitoring ended (with its reason), so it hangs up.
+#[derive(Clone)]
+pub struct DialledLeg(Arc<std::sync::Mutex<Option<DialledParts>>>);
+
+pub struct DialledParts {
+    pub socket: std::net::UdpSocket,
+    pub remote: std::net::SocketAddr,
+    pub negotiated: crate::sdp::Negotiated,
+    pub ended: oneshot::Sender<String>,
+}
+
+impl DialledLeg {
+    pub fn new(parts: DialledParts) -> DialledLeg {
+        DialledLeg(Arc::new(std::sync::Mutex::new(Some(parts))))
+    }
+
+    /// The parts, the first time only.
+    pub fn take(&self) -> Option<DialledParts> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for DialledLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DialledLeg")
+    }
+}
+
+/// One leg is equal only to itself.
+impl PartialEq for DialledLeg {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DialledLeg {}
 
 /// Why a command was not carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

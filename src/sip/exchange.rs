@@ -28,6 +28,9 @@ pub struct Exchange {
     pub sip_addr: SocketAddr,
     /// Internal calls whose answered leg an attended REFER may take (`handover`).
     pub handovers: crate::sip::handover::Handovers,
+    /// The users, read by the supervisors' monitoring code (`monitor_code`) to know who a
+    /// phone's account belongs to; set once the API's auth has started.
+    phone_users: std::sync::OnceLock<crate::users::Sessions>,
 }
 
 impl Exchange {
@@ -45,10 +48,21 @@ impl Exchange {
             dialog_router: crate::sip::dialog_router::DialogRouter::start(),
             sip_addr,
             handovers: Default::default(),
+            phone_users: Default::default(),
         });
         let edge: Weak<dyn Edge> = Arc::downgrade(&ex) as Weak<dyn Edge>;
         ex.floor.set_edge(edge);
         ex
+    }
+
+    /// Gives the monitoring code the users (once; a second call is ignored).
+    pub fn set_phone_users(&self, sessions: crate::users::Sessions) {
+        let _ = self.phone_users.set(sessions);
+    }
+
+    /// The users, once the API's auth has started.
+    pub fn phone_users(&self) -> Option<&crate::users::Sessions> {
+        self.phone_users.get()
     }
 
     /// The floor under this edge (what the API and the CTI hold).

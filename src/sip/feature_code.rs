@@ -177,21 +177,25 @@ fn pin_matches(expected: Option<&str>, given: &str) -> bool {
     expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(given.as_bytes())))
 }
 
-/// Serves a feature-code INVITE (the request-URI user passed `is_feature_code`).
-pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
-    let Some(source) = request::source(&tx) else {
+/// The account a feature code's INVITE authenticated as, and where it came from; `None`
+/// once the INVITE was answered (challenged with 407, or refused).
+pub(super) async fn phone_account(
+    ex: &Exchange,
+    tx: &mut Transaction,
+) -> Option<(std::net::SocketAddr, String)> {
+    let Some(source) = request::source(tx) else {
         let _ = tx.reply(StatusCode::BadRequest).await;
-        return;
+        return None;
     };
     let req = &tx.original;
     // Phones answer a 407 with Proxy-Authorization; a few send Authorization regardless.
     let auth = request::header(req, "Proxy-Authorization")
         .or_else(|| request::header(req, "Authorization"));
-    let account = match ex
+    match ex
         .registrar
         .authenticate(auth.as_deref(), "INVITE", source.ip())
     {
-        AuthOutcome::Authenticated(user) => user,
+        AuthOutcome::Authenticated(user) => Some((source, user)),
         AuthOutcome::Challenge { stale } => {
             let user = request::from_user(req);
             let headers =
@@ -203,25 +207,32 @@ pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
             if let Err(e) = r {
                 warn!(error = %e, "could not challenge a feature code");
             }
-            return;
+            None
         }
         AuthOutcome::Forbidden(why) => {
             info!(%source, why, "feature code refused");
             let _ = tx.reply(StatusCode::Forbidden).await;
-            return;
+            None
         }
         AuthOutcome::Blocked => {
             warn!(%source, "feature code from a blocked source");
             let _ = tx.reply(StatusCode::Forbidden).await;
-            return;
+            None
         }
+    }
+}
+
+/// Serves a feature-code INVITE (the request-URI user passed `is_feature_code`).
+pub(super) async fn serve(ex: Arc<Exchange>, mut tx: Transaction) {
+    let Some((source, account)) = phone_account(&ex, &mut tx).await else {
+        return;
     };
     let Some(acd) = ex.acd.clone() else {
         info!(%source, "feature code without an ACD configured");
         let _ = tx.reply(StatusCode::ServiceUnavailable).await;
         return;
     };
-    let user = request::request_user(req).unwrap_or_default();
+    let user = request::request_user(&tx.original).unwrap_or_default();
     let config = ex.config();
     let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
     let prompt = match parse(&user, &ids) {
@@ -307,7 +318,7 @@ fn seated(ex: &Exchange, account: &str) -> AgentId {
 }
 
 /// Answers, plays `prompt` to the phone and hangs up when it ends.
-async fn finish(ex: Arc<Exchange>, mut tx: Transaction, prompt: &str) {
+pub(super) async fn finish(ex: Arc<Exchange>, mut tx: Transaction, prompt: &str) {
     let req = &tx.original;
     let offer = request::sdp_body(req)
         .and_then(|b| sdp::parse(b).ok())

@@ -14,6 +14,7 @@ pub mod identity;
 mod ivr_driver;
 mod legs;
 pub mod location;
+pub mod monitor_code;
 pub mod q850;
 mod queued;
 pub mod registrar;

@@ -143,7 +143,9 @@ impl Sessions {
         self.inner.config.get().and_then(|s| (s.0)())
     }
 
-    fn principal_of(&self, a: &Account, session_hash: String) -> Principal {
+    /// Account `a`'s principal under the config in force; `session_hash` is empty for one
+    /// that came from no session (a supervisor's phone dialling a monitoring code).
+    pub fn principal_of(&self, a: &Account, session_hash: String) -> Principal {
         principal_of(a, session_hash, self.config().as_deref())
     }
 

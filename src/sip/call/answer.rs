@@ -104,6 +104,13 @@ pub(super) async fn answer(
         feature_code::serve(ex, tx).await;
         return None;
     }
+    // Nor is a supervisor's monitoring code: its call joins another call's mixer.
+    if request::request_user(&tx.original)
+        .is_some_and(|u| crate::sip::monitor_code::is_monitor_code(&u))
+    {
+        crate::sip::monitor_code::serve(ex, tx).await;
+        return None;
+    }
     ex.counters.offered.fetch_add(1, Ordering::Relaxed);
     let admitted = match admit(&ex, &tx) {
         Ok(a) => a,

@@ -135,6 +135,12 @@ impl CallActor {
                 phone,
                 mode,
             } => self.start_monitor(supervisor, phone, mode).await,
+            CallCommand::MonitorDialled {
+                supervisor,
+                phone,
+                mode,
+                leg,
+            } => self.attach_dialled(supervisor, phone, mode, leg).await,
             CallCommand::MonitorMode { supervisor, mode } => {
                 self.switch_monitor(&supervisor, mode, "api").await
             }

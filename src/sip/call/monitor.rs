@@ -46,6 +46,9 @@ struct Supervising {
     ringing: Vec<LegId>,
     /// The phone that answered.
     answered: Option<LegId>,
+    /// A phone that dialled the monitoring code: its call is the leg, owned by the
+    /// feature code's task, told here that the monitoring ended (so it hangs up).
+    dialled: Option<tokio::sync::oneshot::Sender<String>>,
 }
 
 /// The monitoring of one call: its supervisors and the agent they monitor. Kept for the
@@ -71,29 +74,7 @@ impl CallActor {
         phone: String,
         mode: MonitorMode,
     ) -> Result<(), CommandError> {
-        let Some(agent) = self.machine.bridged_agent().map(str::to_owned) else {
-            return Err(CommandError::NotInTalk);
-        };
-        if self.consult.is_some() {
-            return Err(CommandError::Invalid("a transfer is under way".into()));
-        }
-        if phone == agent {
-            return Err(CommandError::Invalid(
-                "the supervisor's phone is the agent's".into(),
-            ));
-        }
-        if let Some(m) = self.monitoring.as_deref() {
-            if m.supervisors.iter().any(|s| s.supervisor == supervisor) {
-                return Err(CommandError::Invalid(format!(
-                    "{supervisor} already monitors this call"
-                )));
-            }
-            if m.supervisors.len() >= MAX_SUPERVISORS {
-                return Err(CommandError::Invalid(format!(
-                    "the call has {MAX_SUPERVISORS} supervisors already"
-                )));
-            }
-        }
+        let agent = self.may_join(&supervisor, &phone)?;
         if self.ex.registrar.contacts(&phone).is_empty() {
             return Err(CommandError::Invalid(format!(
                 "phone {phone} is not registered"
@@ -106,26 +87,7 @@ impl CallActor {
         let local = socket
             .local_addr()
             .map_err(|_| CommandError::Invalid("no media port free".into()))?;
-        let m = self.monitoring.get_or_insert_with(|| {
-            Box::new(Monitoring {
-                agent: agent.clone(),
-                supervisors: Vec::new(),
-                next_key: 1,
-                track_open: false,
-                tracks: 0,
-            })
-        });
-        if m.supervisors.is_empty() {
-            m.agent = agent.clone();
-        }
-        let key = m.next_key;
-        m.next_key += 1;
-        let track = (!m.track_open).then(|| {
-            m.track_open = true;
-            m.tracks += 1;
-            let recording = self.ex.recording_path(&self.protocol);
-            self.ex.recordings.open(&track_path(&recording, m.tracks))
-        });
+        let (key, track) = self.supervisor_slot(&agent);
         self.media
             .send(MediaCommand::SupervisorLeg {
                 key,
@@ -154,9 +116,120 @@ impl CallActor {
                 mode,
                 ringing,
                 answered: None,
+                dialled: None,
             });
         }
         Ok(())
+    }
+
+    /// Attaches the call of a supervisor's phone that dialled the monitoring code
+    /// (`sip::monitor_code`): it is answered already, so it joins the mixer at once.
+    pub(super) async fn attach_dialled(
+        &mut self,
+        supervisor: String,
+        phone: String,
+        mode: MonitorMode,
+        leg: crate::floor::calls::DialledLeg,
+    ) -> Result<(), CommandError> {
+        let agent = self.may_join(&supervisor, &phone)?;
+        let Some(parts) = leg.take() else {
+            return Err(CommandError::Invalid(
+                "the phone's call was handed over".into(),
+            ));
+        };
+        let (key, track) = self.supervisor_slot(&agent);
+        self.media
+            .send(MediaCommand::SupervisorLeg {
+                key,
+                mode,
+                socket: parts.socket,
+                seed: rand::random(),
+                track,
+            })
+            .await;
+        self.media
+            .send(MediaCommand::SupervisorRemote {
+                key,
+                addr: parts.remote,
+                negotiated: parts.negotiated,
+            })
+            .await;
+        info!(protocol = %self.protocol, %supervisor, %phone, mode = mode.as_str(), "monitoring started from the phone's code");
+        let shown = self.shown(mode);
+        self.log.record(EventKind::MonitorStarted {
+            supervisor: supervisor.clone(),
+            phone: phone.clone(),
+            mode,
+            shown,
+        });
+        if let Some(m) = self.monitoring.as_deref_mut() {
+            m.supervisors.push(Supervising {
+                key,
+                supervisor,
+                phone,
+                mode,
+                ringing: Vec::new(),
+                answered: None,
+                dialled: Some(parts.ended),
+            });
+        }
+        Ok(())
+    }
+
+    /// What the call itself requires of a new supervisor; the agent monitored.
+    fn may_join(&self, supervisor: &str, phone: &str) -> Result<String, CommandError> {
+        let Some(agent) = self.machine.bridged_agent().map(str::to_owned) else {
+            return Err(CommandError::NotInTalk);
+        };
+        if self.consult.is_some() {
+            return Err(CommandError::Invalid("a transfer is under way".into()));
+        }
+        if phone == agent {
+            return Err(CommandError::Invalid(
+                "the supervisor's phone is the agent's".into(),
+            ));
+        }
+        if let Some(m) = self.monitoring.as_deref() {
+            if m.supervisors.iter().any(|s| s.supervisor == supervisor) {
+                return Err(CommandError::Invalid(format!(
+                    "{supervisor} already monitors this call"
+                )));
+            }
+            if m.supervisors.len() >= MAX_SUPERVISORS {
+                return Err(CommandError::Invalid(format!(
+                    "the call has {MAX_SUPERVISORS} supervisors already"
+                )));
+            }
+        }
+        Ok(agent)
+    }
+
+    /// A key for a new supervisor, and the supervisors' track if none is open yet.
+    fn supervisor_slot(
+        &mut self,
+        agent: &str,
+    ) -> (u32, Option<crate::media::recording::RecordingHandle>) {
+        let m = self.monitoring.get_or_insert_with(|| {
+            Box::new(Monitoring {
+                agent: agent.to_owned(),
+                supervisors: Vec::new(),
+                next_key: 1,
+                track_open: false,
+                tracks: 0,
+            })
+        });
+        if m.supervisors.is_empty() {
+            m.agent = agent.to_owned();
+        }
+        let key = m.next_key;
+        m.next_key += 1;
+        let track = (!m.track_open).then(|| {
+            m.track_open = true;
+            m.tracks += 1;
+            let recording = self.ex.recording_path(&self.protocol);
+            self.ex.recordings.open(&track_path(&recording, m.tracks))
+        });
+        (key, track)
     }
 
     /// Rings every registered contact of `phone`, offering media at `local`.
@@ -206,7 +279,7 @@ impl CallActor {
             return Ok(());
         }
         s.mode = mode;
-        let (key, answered) = (s.key, s.answered.is_some());
+        let (key, answered) = (s.key, s.answered.is_some() || s.dialled.is_some());
         self.media
             .send(MediaCommand::SupervisorMode { key, mode })
             .await;
@@ -252,7 +325,16 @@ impl CallActor {
         else {
             return false;
         };
-        let s = m.supervisors.remove(i);
+        let mut s = m.supervisors.remove(i);
+        // A dialled phone's task closes its end when the phone hung up, then asks to stop.
+        let reason = match s.dialled.take() {
+            Some(ended) if ended.is_closed() => "supervisor_hung_up",
+            Some(ended) => {
+                let _ = ended.send(reason.to_owned());
+                reason
+            }
+            None => reason,
+        };
         for leg in s.ringing.iter().copied().chain(s.answered) {
             let Some(l) = self.legs.get(&leg) else {
                 continue;

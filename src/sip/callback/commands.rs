@@ -81,7 +81,8 @@ impl Attempt {
             }
             CallCommand::Monitor { .. }
             | CallCommand::MonitorMode { .. }
-            | CallCommand::StopMonitor { .. } => {
+            | CallCommand::StopMonitor { .. }
+            | CallCommand::MonitorDialled { .. } => {
                 Err(CommandError::Unsupported("monitoring of an outside call"))
             }
         }
