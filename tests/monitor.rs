@@ -113,7 +113,7 @@ fn media_phone(server: &Server, account: &str, port: u16, peer: &RtpPeer, ms: u6
     );
     let own = dir.join(format!("agent_media_{account}.xml"));
     std::fs::rename(&sf, &own).unwrap();
-    sipp(&[
+    let child = sipp(&[
         "-sf".into(),
         own.display().to_string(),
         "-i".into(),
@@ -128,7 +128,9 @@ fn media_phone(server: &Server, account: &str, port: u16, peer: &RtpPeer, ms: u6
         "1".into(),
     ])
     .spawn()
-    .expect("phone sipp starts")
+    .expect("phone sipp starts");
+    wait_udp_bound(port);
+    child
 }
 
 /// What a party heard in a window: from `settle` s after now, for `secs` s.

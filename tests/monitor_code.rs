@@ -112,7 +112,7 @@ fn media_phone(server: &Server, port: u16, peer: &RtpPeer, ms: u64) -> Child {
             ("RTP_PORT", peer.port.to_string()),
         ],
     );
-    sipp(&[
+    let child = sipp(&[
         "-sf".into(),
         sf.display().to_string(),
         "-i".into(),
@@ -127,7 +127,9 @@ fn media_phone(server: &Server, port: u16, peer: &RtpPeer, ms: u64) -> Child {
         "1".into(),
     ])
     .spawn()
-    .expect("phone sipp starts")
+    .expect("phone sipp starts");
+    wait_udp_bound(port);
+    child
 }
 
 /// `account`'s phone dials `code` with its credentials; `vars` fill the scenario.

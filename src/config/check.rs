@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn users_are_checked() {
         let demo = Config::parse(DEMO).expect("demo");
-        assert_eq!(demo.users.len(), 10);
+        assert_eq!(demo.users.len(), 11);
         for (from, to, says) in [
             (
                 "agent = \"1001\"\npassword_hash",

@@ -118,6 +118,30 @@ pub fn free_port() -> u16 {
     reserve_block(1)
 }
 
+/// Waits (up to 5 s) until something — a sipp phone just spawned — holds UDP `port`
+/// (read from /proc/net/udp, never by binding it, which could take it from the phone), so
+/// a request atende sends it at once is not lost to an unbound port.
+pub fn wait_udp_bound(port: u16) {
+    let needle = format!(":{port:04X}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        let bound = ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| {
+                t.lines().skip(1).any(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|local| local.ends_with(&needle))
+                })
+            })
+        });
+        if bound {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("nothing bound UDP port {port} within 5 s");
+}
+
 /// An even RTP base port with `n` ports free after it.
 pub fn free_rtp_range(n: u16) -> u16 {
     reserve_block(n)
