@@ -51,8 +51,15 @@ async fn upgrade(
         (_, Some(origin)) => hub.origin_allowed(origin, host),
         (_, None) => true,
     };
-    ws.on_upgrade(move |socket| hub.serve(socket, credential, origin_ok))
+    // A desktop sends small commands: a 4 KiB read buffer (grown on demand for a larger
+    // frame) instead of tungstenite's 128 KiB, allocated up front for every connection,
+    // which was most of a connected desktop's memory.
+    ws.read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| hub.serve(socket, credential, origin_ok))
 }
+
+/// The websocket's initial read buffer per connection.
+const READ_BUFFER: usize = 4096;
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
