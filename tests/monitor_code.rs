@@ -5,7 +5,8 @@
 //! agent (404). Then phone 2001 (user "sup", scope pericia; 1500 Hz) dials `*501001`:
 //! that call is the monitoring (no second ring), the supervisor hears caller and agent
 //! and the agent hears only the caller (listen); the keypad's 2 switches to whisper (the
-//! agent hears the supervisor). A first such call hangs up by itself (`monitor_ended`
+//! agent hears the supervisor). A first such call switches to barge by SIP INFO (logged
+//! `via=keypad` like the RTP keys) and hangs up by itself (`monitor_ended`
 //! `supervisor_hung_up`); the second is hung up by atende when the call ends
 //! (`call_ended`). Every request and refusal is audited.
 //! SQLite and PostgreSQL.
@@ -245,6 +246,10 @@ fn monitored_from_the_phone(db: Db) {
         event(&events, "monitor_ended")["detail"]["reason"],
         "supervisor_hung_up"
     );
+    // Its keypad by SIP INFO (3: barge) is the keypad, as RTP events are.
+    let switched = event(&events, "monitor_mode_changed");
+    assert_eq!(switched["detail"]["mode"], "barge", "{switched}");
+    assert_eq!(switched["detail"]["via"], "keypad", "{switched}");
 
     // Again, to listen until the call ends.
     let sup_phone = dial(
@@ -285,9 +290,18 @@ fn monitored_from_the_phone(db: Db) {
     assert_eq!(started["detail"]["supervisor"], "sup", "{started}");
     assert_eq!(started["detail"]["phone"], "2001", "{started}");
     assert_eq!(started["detail"]["mode"], "listen", "{started}");
+    let switched: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["kind"] == "monitor_mode_changed")
+        .map(|e| {
+            let field = |f: &str| e["detail"][f].as_str().unwrap_or_default();
+            (field("mode"), field("via"))
+        })
+        .collect();
     assert_eq!(
-        event(&events, "monitor_mode_changed")["detail"]["mode"],
-        "whisper"
+        switched,
+        [("barge", "keypad"), ("whisper", "keypad")],
+        "SIP INFO on the first call, RTP events on the second"
     );
     let ended: Vec<&Value> = events
         .iter()

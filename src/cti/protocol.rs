@@ -57,9 +57,10 @@ pub enum ServerMessage {
     QueueStats(QueueStats),
     Figures(Figures),
     Registered(Registered),
-    /// A supervisor monitors the agent's call (issue 20): `mode` is `whisper` or `barge`
-    /// (`listen` only with `[cti] show_listen`), `null` when the monitoring ended. To the
-    /// monitored agent and the supervisors of the call's queue.
+    /// Supervisors monitor the agent's call (issue 20): `mode` is the strongest mode still
+    /// attached (barge > whisper > listen; to the agent `listen` only with `[cti]
+    /// show_listen`), `null` once none is. Several supervisors may attach: one leaving
+    /// leaves the others' mode. To the monitored agent and the supervisors of the queue.
     Monitoring(MonitoringBody),
 }
 
@@ -68,7 +69,7 @@ pub struct MonitoringBody {
     pub protocol: String,
     pub version: u64,
     pub agent: Option<String>,
-    /// `listen`, `whisper`, `barge`; absent once it ended.
+    /// `listen`, `whisper`, `barge`: the strongest attached; absent once none is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
