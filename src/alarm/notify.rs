@@ -163,7 +163,7 @@ async fn run(
     // Ids sent or given up here: a stored notice read back after it was queued is not
     // sent twice.
     let mut done: HashSet<i64> = HashSet::new();
-    let mut loaded = false;
+    let (mut loaded, mut load_warned) = (false, false);
     loop {
         if !loaded {
             match store.alarm_notices_pending(channel.name()).await {
@@ -186,9 +186,12 @@ async fn run(
                         queue.push_front(p);
                     }
                 }
-                Err(e) => {
-                    warn!(channel = channel.name(), error = %e, "alarm notices of before the restart not read yet")
+                // Said once: the database is down, which its own alarm tells.
+                Err(e) if !load_warned => {
+                    load_warned = true;
+                    warn!(channel = channel.name(), error = %e, "alarm notices of before the restart not read yet; tried again every 2 s")
                 }
+                Err(_) => {}
             }
         }
         let wait = match queue.front() {
