@@ -29,6 +29,7 @@ macro_rules! on_pool {
 }
 
 pub mod agent_log;
+pub mod alarm_notices;
 pub mod audit;
 pub mod closures;
 pub mod event;
