@@ -6,8 +6,12 @@
 //! other team's agent is refused with 403 and audited. A user naming an unknown team is
 //! refused by the API and the CLI; `atende check-config` refuses a team naming an unknown
 //! agent. A SIGHUP reload is written to the audit log by the actor `signal`, with what
-//! changed, and a refused one too.
+//! changed, and a refused one too. An agent's desktop shows as "group" figures their
+//! team's: a call answered by 1001 counts in 1001's group and not in 1002's (team "sul"),
+//! though 1002 serves the same queues.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
@@ -15,6 +19,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use answered::answered_call;
 use cti_ws::*;
 use serde_json::{Value, json};
 use support::ivr::*;
@@ -36,18 +41,6 @@ name = "sup.norte"
 role = "supervisor"
 teams = ["norte"]
 password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1002"
-role = "agent"
-agent = "1002"
-password_hash = "HASH"
 "#;
 
 fn start(db: Db) -> Server {
@@ -57,7 +50,11 @@ fn start(db: Db) -> Server {
         Prompts::Short,
         4,
         "",
-        &TEAMS.replace("HASH", ADMIN_HASH),
+        &format!(
+            "{}{}",
+            TEAMS.replace("HASH", ADMIN_HASH),
+            agent_users(&["1001", "1002"])
+        ),
     )
 }
 
@@ -72,12 +69,6 @@ fn req(
     let (status, _, body) =
         raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-fn login_as(server: &Server, user: &str) -> String {
-    login(server.http_port, user, ADMIN_PASSWORD)
-        .expect("HTTP reachable")
-        .unwrap_or_else(|| panic!("{user} cannot log in"))
 }
 
 fn field(list: &Value, name: &str) -> Vec<String> {
@@ -113,7 +104,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     let port = server.http_port;
     let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let sup = login_as(&server, "sup.norte");
+    let sup = session(&server, "sup.norte");
     let (status, me) = req(&server, "GET", "/api/me", &sup, None);
     assert_eq!(status, 200);
     assert_eq!(
@@ -130,30 +121,14 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
 
     // The other team's agent pauses first, then the team's: the supervisor's first agent
     // event is the team's (events are delivered in bus order, so 1002's would come first).
-    let ana = login_as(&server, "ag1001");
-    let bruno = login_as(&server, "ag1002");
-    let mut desk_a = rt.block_on(open(port, &ana, &origin));
-    let mut desk_b = rt.block_on(open(port, &bruno, &origin));
-    rt.block_on(cti_ws::start(&mut desk_a));
-    rt.block_on(cti_ws::start(&mut desk_b));
-    let r = rt.block_on(command(
-        &mut desk_b,
-        "b-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    let mut desk_a = desk(&rt, &server, "ag1001");
+    let mut desk_b = desk(&rt, &server, "ag1002");
+    accepted(&rt, &mut desk_b, "b-1", "pause", json!({"reason": "lunch"}));
     assert_eq!(
         rt.block_on(next(&mut desk_b, "agent_state"))["state"],
         "paused"
     );
-    let r = rt.block_on(command(
-        &mut desk_a,
-        "a-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_a, "a-1", "pause", json!({"reason": "lunch"}));
     let seen = rt.block_on(next(&mut board, "agent_state"));
     assert_eq!(
         (seen["agent"].as_str(), seen["state"].as_str()),
@@ -161,14 +136,12 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     );
     // And the other team's going ready reaches its own desktop, then the team's going
     // ready reaches the supervisor with nothing of 1002 in between.
-    let r = rt.block_on(command(&mut desk_b, "b-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_b, "b-2", "ready", json!({}));
     assert_eq!(
         rt.block_on(next(&mut desk_b, "agent_state"))["state"],
         "available"
     );
-    let r = rt.block_on(command(&mut desk_a, "a-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_a, "a-2", "ready", json!({}));
     let seen = rt.block_on(next(&mut board, "agent_state"));
     assert_eq!(
         (seen["agent"].as_str(), seen["state"].as_str()),
@@ -195,7 +168,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
         None,
     );
     assert_eq!(status, 403, "another team's queue in the reports");
-    let admin = login_as(&server, ADMIN_USER);
+    let admin = session(&server, ADMIN_USER);
     let log = audit(&server, &admin);
     assert!(
         log.iter()
@@ -319,7 +292,7 @@ fn signal_entry(server: &Server, admin: &str, seen: usize) -> String {
 
 fn sighup_reloads_are_audited(db: Db) {
     let server = start(db);
-    let admin = login_as(&server, ADMIN_USER);
+    let admin = session(&server, ADMIN_USER);
     let path = server.dir.path().join("atende.toml");
     let config = std::fs::read_to_string(&path).expect("config");
 
@@ -367,4 +340,48 @@ fn sighup_reloads_are_audited_sqlite() {
 #[test]
 fn sighup_reloads_are_audited_postgres() {
     sighup_reloads_are_audited(Db::Postgres);
+}
+
+fn an_agent_s_group_figures_are_the_team_s(db: Db) {
+    let server = start(db);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut ana = desk(&rt, &server, "ag1001");
+    let mut bruno = desk(&rt, &server, "ag1002");
+    // 1002 away, so the citizen's call rings at 1001; 1001 hangs up from the desktop.
+    accepted(&rt, &mut bruno, "b-1", "pause", json!({"reason": "lunch"}));
+    let call = answered_call(&server, &[("1001", 1000)]);
+    let phone = call.phones.into_iter().next().expect("1001's phone");
+    hang_up(
+        &rt,
+        &mut ana,
+        "a-1",
+        &call.protocol,
+        &server,
+        vec![(call.caller, "caller"), (phone, "1001's phone")],
+    );
+    let mine = figures_until(&rt, &mut ana, |f| {
+        f["own"]["answered"] == 1 && f["group"]["answered"] == 1
+    });
+    assert_eq!(mine["own"]["answered"], 1, "{mine}");
+    assert_eq!(
+        mine["group"]["answered"], 1,
+        "1001's team counts it: {mine}"
+    );
+    // Read after 1001's figures moved: the call is in the agent log by now.
+    let theirs = figures_until(&rt, &mut bruno, |f| f["group"]["answered"].is_u64());
+    assert_eq!(theirs["own"]["answered"], 0, "{theirs}");
+    assert_eq!(
+        theirs["group"]["answered"], 0,
+        "another team's call is not in 1002's group: {theirs}"
+    );
+}
+
+#[test]
+fn an_agent_s_group_figures_are_the_team_s_sqlite() {
+    an_agent_s_group_figures_are_the_team_s(Db::Sqlite);
+}
+
+#[test]
+fn an_agent_s_group_figures_are_the_team_s_postgres() {
+    an_agent_s_group_figures_are_the_team_s(Db::Postgres);
 }

@@ -338,11 +338,20 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         Ok(a) => a.map_or(p.user.clone(), |a| a.display_name),
         Err(_) => p.user.clone(),
     };
-    // The user's teams with the name users are shown (the key when the config has none).
+    // The user's teams with the name users are shown (the key when the config has none):
+    // those of their scope, then those their ACD agent is in (an agent's desktop shows
+    // its team, and its group figures are the team's).
     let config = auth.sessions.config();
-    let teams: Vec<serde_json::Value> = p
-        .teams
-        .iter()
+    let mut keys: Vec<&String> = p.teams.iter().collect();
+    if let (Some(c), Some(agent)) = (config.as_ref(), p.agent.as_deref()) {
+        for (key, t) in &c.teams {
+            if t.agents.iter().any(|a| a == agent) && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let teams: Vec<serde_json::Value> = keys
+        .into_iter()
         .map(|t| {
             let name = config
                 .as_ref()
