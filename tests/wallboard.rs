@@ -35,12 +35,6 @@ service_level_min_percent = 95
 name = "tv"
 role = "wallboard"
 password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
 "#;
 
 /// GET `path` with `cookie`: (status, JSON or null).
@@ -103,35 +97,12 @@ fn total(b: &Browser, key: &str) -> String {
 }
 
 fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
-    );
+    let server = cti_ws::server_with_desks(db, &["1001"], &EXTRA.replace("HASH", ADMIN_HASH));
     let port = server.http_port;
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let agent_cookie = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
-    let mut desk = rt.block_on(cti_ws::open(port, &agent_cookie, &base));
-    rt.block_on(cti_ws::start(&mut desk));
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "c-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    let mut desk = cti_ws::desk(&rt, &server, "ag1001");
+    cti_ws::accepted(&rt, &mut desk, "c-1", "pause", json!({"reason": "lunch"}));
 
     // The TV logs in at / and lands on the board.
     let mut b = Browser::start(test);
@@ -220,8 +191,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     );
 
     // The agent gets ready: the call rings, is answered, the board shows the talk.
-    let r = rt.block_on(cti_ws::command(&mut desk, "c-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    cti_ws::accepted(&rt, &mut desk, "c-2", "ready", json!({}));
     let answered = rt.block_on(cti_ws::next(&mut desk, "call_answered"));
     let protocol = answered["protocol"].as_str().expect("protocol").to_owned();
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Em atendimento");
@@ -233,15 +203,14 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("em-atendimento");
 
     // The agent ends the call: answered by agents and the agent's count follow.
-    let r = rt.block_on(cti_ws::command(
+    cti_ws::hang_up(
+        &rt,
         &mut desk,
         "c-3",
-        "hang_up",
-        json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "caller", &server);
-    wait_ok(phone, "agent phone", &server);
+        &protocol,
+        &server,
+        vec![(caller, "caller"), (phone, "agent phone")],
+    );
     b.wait_text("#totais [data-chave='human_answered'] dd", "1");
     b.wait_text("#atendentes tbody tr[data-agente='1001'] td.atendidas", "1");
     assert_eq!(
@@ -254,9 +223,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("atendida");
 
     // The TV may see the board and nothing else.
-    let tv = login(port, "tv", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("tv logs in");
+    let tv = cti_ws::session(&server, "tv");
     assert_eq!(get_as(port, &tv, "/api/wallboard").0, 200);
     for path in [
         "/api/reports/today",
