@@ -8,12 +8,15 @@
 //! is closed 4003 and a logged-out session too, an idle-expired one 4004 — on SQLite and
 //! PostgreSQL. Today's figures count the call (own and group).
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
 
 use std::time::Duration;
 
+use answered::{answering_phones, pericia_caller};
 use cti_ws::*;
 use serde_json::json;
 use support::ivr::*;
@@ -66,18 +69,9 @@ fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
     // 1002 stays away from the queue so the call rings at 1001.
     accepted(&rt, &mut other, "b-1", "pause", json!({"reason": "lunch"}));
 
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
     // 1 (perícia), 1 (agendar): queue "pericia"; the caller waits for our BYE.
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut desk, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
@@ -232,16 +226,7 @@ fn the_offer_pops_the_cpf_typed_in_the_ivr(db: Db) {
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut desk = desk(&rt, &server, "ag1001");
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
     // 5 (process status), the CPF, 1 (confirm), then 0 (a human): queue "geral".
     let caller = start_ivr_caller(
         &server,

@@ -9,9 +9,18 @@
 //! changed, and a refused one too. An agent's desktop shows as "group" figures their
 //! team's: a call answered by 1001 counts in 1001's group and not in 1002's (team "sul"),
 //! though 1002 serves the same queues.
+//!
+//! In a real headless Chromium: agent 1001's desktop shows "Equipe: Equipe Norte" next to
+//! the operator and titles its group figures "Equipe"; an admin's wallboard offers the
+//! teams next to the queues: picking "sul" shows 1002 only and the queue pagamentos only,
+//! kept in the URL; picking a queue clears the team. `/api/wallboard?team=` gives a team
+//! supervisor their own team only (another is refused 403 and audited), and a queue and a
+//! team at once get 400. Screenshots in `target/test-artifacts/team_pages_*`.
 
 #[path = "support/answered.rs"]
 mod answered;
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
@@ -20,6 +29,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use answered::answered_call;
+use browser::Browser;
 use cti_ws::*;
 use serde_json::{Value, json};
 use support::ivr::*;
@@ -384,4 +394,120 @@ fn an_agent_s_group_figures_are_the_team_s_sqlite() {
 #[test]
 fn an_agent_s_group_figures_are_the_team_s_postgres() {
     an_agent_s_group_figures_are_the_team_s(Db::Postgres);
+}
+
+/// Waits until the rows of `css` are `want` (keys joined by commas).
+fn wait_rows(b: &Browser, css: &str, key: &str, want: &str) {
+    b.wait_for(
+        &format!("{css} rows {want}"),
+        &format!(
+            "return [...document.querySelectorAll('{css} tbody tr')].map((r) => r.dataset.{key}).join(',') === '{want}';"
+        ),
+    );
+}
+
+/// Teams on the pages, in a real headless Chromium (see the top of the file).
+fn teams_on_the_pages(db: Db, test: &str) {
+    let server = start(db);
+    let port = server.http_port;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut b = Browser::start(test);
+    b.collect_page_errors();
+
+    // The agent's desktop names the team and titles the group figures by it.
+    b.goto(&format!("{base}/"));
+    b.fill("#usuario", "ag1001");
+    b.fill("#senha", ADMIN_PASSWORD);
+    b.click("#entrar");
+    b.wait_for(
+        "the desktop opens",
+        "return location.pathname === '/desktop/';",
+    );
+    b.wait_text("#equipe", "Equipe: Equipe Norte");
+    assert!(b.shown("#equipe"));
+    assert_eq!(b.text("#num-grupo-titulo"), "Equipe");
+    b.screenshot("mesa-com-equipe");
+
+    // The admin's wallboard: every team to pick, next to the queues.
+    b.log_in_as(ADMIN_USER, ADMIN_PASSWORD);
+    b.goto(&format!("{base}/painel/"));
+    wait_rows(&b, "#atendentes", "agente", "1001,1002");
+    assert!(b.shown("#equipe"), "the team filter is offered");
+    let options = b.eval(
+        "return [...document.querySelectorAll('#equipe option')].map((o) => o.value + '=' + o.textContent);",
+        vec![],
+    );
+    assert_eq!(
+        options,
+        serde_json::json!(["=Todas", "norte=Equipe Norte", "sul=Equipe Sul"])
+    );
+    b.select("#equipe", "sul");
+    wait_rows(&b, "#atendentes", "agente", "1002");
+    wait_rows(&b, "#filas", "fila", "pagamentos");
+    assert!(
+        b.eval("return location.search;", vec![])
+            .as_str()
+            .is_some_and(|s| s.contains("equipe=sul")),
+        "the team is kept in the URL"
+    );
+    b.screenshot("painel-equipe-sul");
+    // Opened again from the URL, the board shows the team.
+    b.goto(&format!("{base}/painel/?equipe=sul"));
+    wait_rows(&b, "#atendentes", "agente", "1002");
+    assert_eq!(
+        b.eval("return document.getElementById('equipe').value;", vec![]),
+        "sul"
+    );
+    // A queue instead: the team is cleared, the queue's agents are both.
+    b.select("#fila", "pagamentos");
+    wait_rows(&b, "#atendentes", "agente", "1001,1002");
+    wait_rows(&b, "#filas", "fila", "pagamentos");
+    assert_eq!(
+        b.eval("return document.getElementById('equipe').value;", vec![]),
+        ""
+    );
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
+
+    // The API: a team supervisor picks their own team only.
+    let sup = session(&server, "sup.norte");
+    let (status, board) = req(&server, "GET", "/api/wallboard", &sup, None);
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["teams"][0]["team"], "norte", "{board}");
+    assert_eq!(board["teams"].as_array().map(Vec::len), Some(1), "{board}");
+    let (status, board) = req(&server, "GET", "/api/wallboard?team=norte", &sup, None);
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["team"], "norte");
+    assert_eq!(board["agents"][0]["agent"], "1001", "{board}");
+    assert_eq!(board["agents"].as_array().map(Vec::len), Some(1), "{board}");
+    assert_eq!(
+        req(&server, "GET", "/api/wallboard?team=sul", &sup, None).0,
+        403
+    );
+    let audit = server.api("/api/audit?limit=100");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| {
+                e["actor"] == "sup.norte"
+                    && e["action"] == "denied"
+                    && e["target"] == "GET /api/wallboard?team=sul"
+            }),
+        "{audit}"
+    );
+    let (status, _) =
+        http_get(port, "/api/wallboard?team=norte&queue=pericia", true).expect("API reachable");
+    assert_eq!(status, 400, "a queue or a team, not both");
+}
+
+#[test]
+fn team_pages_sqlite() {
+    teams_on_the_pages(Db::Sqlite, "team_pages_sqlite");
+}
+
+#[test]
+fn team_pages_postgres() {
+    teams_on_the_pages(Db::Postgres, "team_pages_postgres");
 }

@@ -12,6 +12,8 @@
 //! parses. Screenshots in `target/test-artifacts/wallboard_*`.
 //! SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/browser.rs"]
 mod browser;
 #[path = "support/cti_ws.rs"]
@@ -21,9 +23,9 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use answered::{answering_phones, pericia_caller};
 use browser::Browser;
 use serde_json::{Value, json};
-use support::ivr::*;
 use support::*;
 
 const EXTRA: &str = r#"
@@ -135,17 +137,8 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("vazio");
 
     // A call waits in "pericia": shown, then red past 2 s; offered is counted live.
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
+    let caller = pericia_caller(&server);
     let waiting = b.wait_text("#espera tbody", "na fila");
     assert!(waiting.contains("pericia"), "{waiting}");
     b.wait_for(
@@ -285,14 +278,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     assert!(errors.is_empty(), "page errors: {errors:?}");
 
     // A supervisor's board has the floor's buttons: pause 1001 from its row.
-    let switched = b.eval_async(&format!(
-        "await fetch('/api/logout', {{method: 'POST', credentials: 'same-origin'}}); \
-         const r = await fetch('/api/login', {{method: 'POST', credentials: 'same-origin', \
-           headers: {{'Content-Type': 'application/json'}}, \
-           body: JSON.stringify({{user: '{ADMIN_USER}', password: '{ADMIN_PASSWORD}'}})}}); \
-         return r.status;"
-    ));
-    assert_eq!(switched, 204);
+    b.log_in_as(ADMIN_USER, ADMIN_PASSWORD);
     b.goto(&format!("{base}/painel/"));
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Disponível");
     b.eval(

@@ -193,6 +193,15 @@ pub fn desk(rt: &tokio::runtime::Runtime, server: &Server, user: &str) -> Ws {
     desk_with_start(rt, server, user).0
 }
 
+/// The protocol of the next call offered to the desktop (its `call_offered` pop).
+pub fn offered_protocol(rt: &tokio::runtime::Runtime, ws: &mut Ws) -> String {
+    let offered = rt.block_on(next(ws, "call_offered"));
+    offered["call"]["protocol"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an offer without a protocol: {offered}"))
+        .to_owned()
+}
+
 /// Sends `name` with `args` as command `id` and asserts it is accepted; the reply.
 pub fn accepted(
     rt: &tokio::runtime::Runtime,
