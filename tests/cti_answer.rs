@@ -35,11 +35,7 @@ fn the_desktop_answers_the_ringing_phone(db: Db) {
     register_agent(&server, "1002", bruno_port);
     let by_hand = start_answering_agent(&server, bruno_port, 1, 3000);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut bruno, "call_offered"));
-    let first = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let first = offered_protocol(&rt, &mut bruno);
     let r = rt.block_on(command(&mut bruno, "b-1", "answer", json!({})));
     assert_eq!(r["error"]["code"], "unavailable", "{r}");
     let answered = rt.block_on(next(&mut bruno, "call_answered"));
@@ -62,11 +58,7 @@ fn the_desktop_answers_the_ringing_phone(db: Db) {
     register_agent(&server, "1001", ana_port);
     let remote = start_agent(&server, "agent_notify_talk.xml", ana_port, 1, &[]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let second = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let second = offered_protocol(&rt, &mut ana);
     // The phone has rung (180) by the time the pop arrives only if the INVITE went
     // first: ask until the phone's early dialog is there.
     let mut r = serde_json::Value::Null;
@@ -125,11 +117,7 @@ fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
     register_agent(&server, "1001", port);
     let phone = start_agent(&server, "agent_call_info.xml", port, 1, &[]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     let r = rt.block_on(command(&mut ana, "a-1", "answer", json!({})));
     assert!(
         r["ok"] == false,

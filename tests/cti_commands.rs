@@ -76,11 +76,7 @@ fn attended_transfer_from_the_desktop(db: Db, complete: bool) {
     let mut bruno = desk(&rt, &server, "ag1002");
     let phones = answering_phones(&server, &[("1001", 1000), ("1002", 1500)]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("a protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     rt.block_on(next(&mut ana, "call_answered"));
     std::thread::sleep(Duration::from_millis(1000));
 
@@ -230,11 +226,7 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     register_agent(&server, "1001", agent_port);
     let phone = start_answering_agent(&server, agent_port, 2, 500);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("a protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     rt.block_on(next(&mut ana, "call_answered"));
     let r = rt.block_on(command(
         &mut ana,
