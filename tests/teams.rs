@@ -15,7 +15,8 @@
 //! teams next to the queues: picking "sul" shows 1002 only and the queue pagamentos only,
 //! kept in the URL; picking a queue clears the team. `/api/wallboard?team=` gives a team
 //! supervisor their own team only (another is refused 403 and audited), and a queue and a
-//! team at once get 400. Screenshots in `target/test-artifacts/team_pages_*`.
+//! team at once get 400; the summed reports take `?team=` the same way. Screenshots in
+//! `target/test-artifacts/team_pages_*`.
 
 #[path = "support/answered.rs"]
 mod answered;
@@ -178,7 +179,30 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
         None,
     );
     assert_eq!(status, 403, "another team's queue in the reports");
+    // A team in the summed reports: the sum of its queues, one's own team only.
+    let (status, today) = req(&server, "GET", "/api/reports/today?team=norte", &sup, None);
+    assert_eq!(
+        (status, &today["queue"]),
+        (200, &json!("pericia")),
+        "{today}"
+    );
+    let (status, _) = req(&server, "GET", "/api/reports/today?team=sul", &sup, None);
+    assert_eq!(status, 403, "another team in the reports");
+    let (status, _) = req(
+        &server,
+        "GET",
+        "/api/reports/calls?from=2026-12-01&team=norte",
+        &sup,
+        None,
+    );
+    assert_eq!(status, 400, "the call list has no team filter");
     let admin = session(&server, ADMIN_USER);
+    let (status, today) = req(&server, "GET", "/api/reports/today?team=sul", &admin, None);
+    assert_eq!(
+        (status, &today["queue"]),
+        (200, &json!("pagamentos")),
+        "{today}"
+    );
     let log = audit(&server, &admin);
     assert!(
         log.iter()

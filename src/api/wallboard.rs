@@ -213,10 +213,8 @@ async fn wallboard(
         .collect();
     let all = matches!(who.role, Role::Admin | Role::Auditor)
         || (who.role == Role::Wallboard && who.queues.is_empty());
-    let teams: Vec<TeamChoice> = config
-        .teams
-        .iter()
-        .filter(|(key, _)| (all && who.teams.is_empty()) || who.teams.contains(key))
+    let teams: Vec<TeamChoice> = super::reports::team_filter(&who, &config)
+        .into_iter()
         .map(|(key, t)| TeamChoice {
             team: key.clone(),
             name: t.name.clone(),
