@@ -12,6 +12,8 @@
 //! parses. Screenshots in `target/test-artifacts/wallboard_*`.
 //! SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/browser.rs"]
 mod browser;
 #[path = "support/cti_ws.rs"]
@@ -21,9 +23,9 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use answered::{answering_phones, pericia_caller};
 use browser::Browser;
 use serde_json::{Value, json};
-use support::ivr::*;
 use support::*;
 
 const EXTRA: &str = r#"
@@ -34,12 +36,6 @@ service_level_min_percent = 95
 [[users]]
 name = "tv"
 role = "wallboard"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
 password_hash = "HASH"
 "#;
 
@@ -103,35 +99,12 @@ fn total(b: &Browser, key: &str) -> String {
 }
 
 fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
-    );
+    let server = cti_ws::server_with_desks(db, &["1001"], &EXTRA.replace("HASH", ADMIN_HASH));
     let port = server.http_port;
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let agent_cookie = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
-    let mut desk = rt.block_on(cti_ws::open(port, &agent_cookie, &base));
-    rt.block_on(cti_ws::start(&mut desk));
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "c-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    let mut desk = cti_ws::desk(&rt, &server, "ag1001");
+    cti_ws::accepted(&rt, &mut desk, "c-1", "pause", json!({"reason": "lunch"}));
 
     // The TV logs in at / and lands on the board.
     let mut b = Browser::start(test);
@@ -164,17 +137,8 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("vazio");
 
     // A call waits in "pericia": shown, then red past 2 s; offered is counted live.
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
+    let caller = pericia_caller(&server);
     let waiting = b.wait_text("#espera tbody", "na fila");
     assert!(waiting.contains("pericia"), "{waiting}");
     b.wait_for(
@@ -220,8 +184,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     );
 
     // The agent gets ready: the call rings, is answered, the board shows the talk.
-    let r = rt.block_on(cti_ws::command(&mut desk, "c-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    cti_ws::accepted(&rt, &mut desk, "c-2", "ready", json!({}));
     let answered = rt.block_on(cti_ws::next(&mut desk, "call_answered"));
     let protocol = answered["protocol"].as_str().expect("protocol").to_owned();
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Em atendimento");
@@ -233,15 +196,14 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("em-atendimento");
 
     // The agent ends the call: answered by agents and the agent's count follow.
-    let r = rt.block_on(cti_ws::command(
+    cti_ws::hang_up(
+        &rt,
         &mut desk,
         "c-3",
-        "hang_up",
-        json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "caller", &server);
-    wait_ok(phone, "agent phone", &server);
+        &protocol,
+        &server,
+        vec![(caller, "caller"), (phone, "agent phone")],
+    );
     b.wait_text("#totais [data-chave='human_answered'] dd", "1");
     b.wait_text("#atendentes tbody tr[data-agente='1001'] td.atendidas", "1");
     assert_eq!(
@@ -254,9 +216,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("atendida");
 
     // The TV may see the board and nothing else.
-    let tv = login(port, "tv", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("tv logs in");
+    let tv = cti_ws::session(&server, "tv");
     assert_eq!(get_as(port, &tv, "/api/wallboard").0, 200);
     for path in [
         "/api/reports/today",
@@ -318,14 +278,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     assert!(errors.is_empty(), "page errors: {errors:?}");
 
     // A supervisor's board has the floor's buttons: pause 1001 from its row.
-    let switched = b.eval_async(&format!(
-        "await fetch('/api/logout', {{method: 'POST', credentials: 'same-origin'}}); \
-         const r = await fetch('/api/login', {{method: 'POST', credentials: 'same-origin', \
-           headers: {{'Content-Type': 'application/json'}}, \
-           body: JSON.stringify({{user: '{ADMIN_USER}', password: '{ADMIN_PASSWORD}'}})}}); \
-         return r.status;"
-    ));
-    assert_eq!(switched, 204);
+    b.log_in_as(ADMIN_USER, ADMIN_PASSWORD);
     b.goto(&format!("{base}/painel/"));
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Disponível");
     b.eval(

@@ -4,7 +4,8 @@
 // reports' stored figures: they survive a restart). /api/wallboard is read again when the
 // CTI says a call was answered or ended (at most every 2 s) and once a minute; times in
 // state tick every second from the server's timestamps. `?tv=1` is the TV mode (no
-// controls, full window); `?fila=ID` shows one queue. Supervisors and admins get the
+// controls, full window); `?fila=ID` shows one queue, `?equipe=KEY` one team (its
+// queues and its own agents; /api/wallboard lists the teams one may pick). Supervisors and admins get the
 // floor controls (force pause / ready / logout, take a waiting call to an agent, close or
 // reopen a queue, its priority); a wallboard user and an auditor only look.
 
@@ -21,6 +22,7 @@ window.atendeCti = cti; // for the browser tests
 /** The last /api/wallboard answer. */
 let board = null;
 let fila = params.get('fila') || '';
+let equipe = fila ? '' : params.get('equipe') || '';
 let me = null;
 let podeAgir = false;
 
@@ -58,7 +60,14 @@ function celula(tr, texto, classe) {
 
 // ---- what is shown -------------------------------------------------------------------
 
+/** The team picked, as /api/wallboard lists it (null: none, or not known yet). */
+function equipeEscolhida() {
+  return equipe ? (board?.teams ?? []).find((t) => t.team === equipe) ?? null : null;
+}
+
 function naFila(queues) {
+  const t = equipeEscolhida();
+  if (equipe) return !!t && Array.isArray(queues) && queues.some((q) => t.queues.includes(q));
   return !fila || (Array.isArray(queues) && queues.includes(fila));
 }
 
@@ -142,6 +151,12 @@ function renderFiguras() {
     for (const q of board.queues) sel.appendChild(new Option(q, q));
     sel.value = fila;
   }
+  const eq = $('equipe');
+  if (eq.options.length === 1 && board.teams?.length) {
+    for (const t of board.teams) eq.appendChild(new Option(t.name, t.team));
+    eq.value = equipe;
+    $('rotulo-equipe').hidden = false;
+  }
 }
 
 function botao(texto, acao) {
@@ -195,7 +210,8 @@ function agentesVisiveis() {
   const out = [];
   for (const a of cti.state.agents.values()) {
     const conf = nomes.get(a.agent);
-    if (!naFila(a.queues?.length ? a.queues : conf?.queues)) continue;
+    // A team shows its own agents, whatever queues they serve.
+    if (equipe ? !equipeEscolhida()?.agents.includes(a.agent) : !naFila(a.queues?.length ? a.queues : conf?.queues)) continue;
     out.push({ ...conf, ...a, name: conf?.name ?? '' });
   }
   return out.sort((x, y) => String(x.name || x.agent).localeCompare(String(y.name || y.agent)));
@@ -351,7 +367,7 @@ async function buscar() {
   buscando = true;
   ultima = Date.now();
   try {
-    const q = fila ? `?queue=${encodeURIComponent(fila)}` : '';
+    const q = fila ? `?queue=${encodeURIComponent(fila)}` : equipe ? `?team=${encodeURIComponent(equipe)}` : '';
     const r = await fetch(`/api/wallboard${q}`, { credentials: 'same-origin' });
     if (r.status === 401) { location.assign('/'); return; }
     if (!r.ok) { aviso(`Não foi possível ler os números de hoje (erro ${r.status}).`); return; }
@@ -400,14 +416,21 @@ function telaCheia() {
 }
 
 $('btn-tela-cheia').addEventListener('click', telaCheia);
-$('fila').addEventListener('change', () => {
-  fila = $('fila').value;
+/** Shows one queue or one team (picking one clears the other), kept in the URL. */
+function filtrar(novaFila, novaEquipe) {
+  fila = novaFila;
+  equipe = novaFila ? '' : novaEquipe;
+  $('fila').value = fila;
+  $('equipe').value = equipe;
   const u = new URL(location.href);
   if (fila) u.searchParams.set('fila', fila); else u.searchParams.delete('fila');
+  if (equipe) u.searchParams.set('equipe', equipe); else u.searchParams.delete('equipe');
   history.replaceState(null, '', u);
   buscar();
   render();
-});
+}
+$('fila').addEventListener('change', () => filtrar($('fila').value, ''));
+$('equipe').addEventListener('change', () => filtrar('', $('equipe').value));
 $('btn-sair').addEventListener('click', async () => {
   cti.stop();
   try { await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' }); } catch { /* leaving anyway */ }
