@@ -342,9 +342,15 @@ impl AcdActor {
             } => {
                 let id = agent.clone();
                 match forced.zip(forced_state(&command)) {
-                    Some((by, state)) => self.forced.insert(id.clone(), (state, by)),
-                    None => self.forced.remove(&id),
-                };
+                    Some((by, state)) => {
+                        self.forced.insert(id.clone(), (state, by));
+                    }
+                    // Ending wrap-up leads to the forced state; anything else replaces it.
+                    None if command == AgentCommand::EndWrapUp => {}
+                    None => {
+                        self.forced.remove(&id);
+                    }
+                }
                 let r = match command {
                     AgentCommand::Login { agent, ready } => self.login(&agent, ready),
                     AgentCommand::LoginTo {
