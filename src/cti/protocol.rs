@@ -300,6 +300,19 @@ pub struct QueueStats {
     pub oldest_since_ms: Option<i64>,
     pub staffed: usize,
     pub available: usize,
+    /// Taking callers now (its schedule, and no supervisor closed it).
+    #[serde(default = "open_default")]
+    pub open: bool,
+    /// Closed by a supervisor until one reopens it (outlives restarts).
+    #[serde(default)]
+    pub closed_by_hand: bool,
+    /// The priority a supervisor gave every caller of the queue; `null`: their own.
+    #[serde(default)]
+    pub priority: Option<u8>,
+}
+
+fn open_default() -> bool {
+    true
 }
 
 /// Today's figures; the keys are documented in `docs/cti.md`.

@@ -139,6 +139,9 @@ fn queue_stats(q: &QueueChange) -> QueueStats {
         oldest_since_ms: q.oldest_since_ms,
         staffed: q.staffed,
         available: q.available,
+        open: q.open,
+        closed_by_hand: q.closed_by_hand,
+        priority: q.priority,
     }
 }
 

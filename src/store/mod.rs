@@ -40,6 +40,7 @@ pub mod privacy;
 pub mod protocol;
 pub mod quality;
 pub mod query;
+pub mod queue_overrides;
 pub mod recovery;
 pub mod registration;
 pub mod reports;

@@ -7,7 +7,9 @@
 // controls, full window); `?fila=ID` shows one queue, `?equipe=KEY` one team (its
 // queues and its own agents; /api/wallboard lists the teams one may pick). Supervisors and admins get the
 // floor controls (force pause / ready / logout, take a waiting call to an agent, close or
-// reopen a queue, its priority); a wallboard user and an auditor only look.
+// reopen a queue, give or lift its priority: a queue closed by hand or given a priority
+// says so under its name, until a supervisor lifts it); a wallboard user and an auditor
+// only look.
 
 import { Cti } from '/desktop/cti.js';
 import { CONEXAO, ESTADOS, duracao, hora } from '/desktop/format.js';
@@ -268,7 +270,19 @@ function renderFilas() {
     if (!naFila([q.queue])) continue;
     const tr = document.createElement('tr');
     tr.dataset.fila = q.queue;
-    celula(tr, q.queue);
+    // The name, and under it what a supervisor changed (it lasts until one lifts it).
+    const nome = celula(tr, q.queue, 'nome');
+    const marcas = [];
+    if (q.closed_by_hand) marcas.push(['fechada pelo supervisor', 'fechada']);
+    else if (q.open === false) marcas.push(['fechada (horário)', 'fechada']);
+    if (q.priority !== null && q.priority !== undefined) marcas.push([`prioridade ${q.priority}`, 'prioridade']);
+    for (const [texto, classe] of marcas) {
+      const m = document.createElement('span');
+      m.className = `marca-fila ${classe}`;
+      m.textContent = texto;
+      nome.append(document.createElement('br'), m);
+    }
+    tr.classList.toggle('fechada', q.open === false);
     celula(tr, String(q.waiting ?? 0), 'num');
     const espera = q.oldest_since_ms ? cti.since(q.oldest_since_ms) : null;
     celula(tr, espera === null ? '—' : duracao(espera), espera !== null && espera > limite ? 'num alerta' : 'num');
@@ -278,10 +292,12 @@ function renderFilas() {
     if (podeAgir) {
       const span = document.createElement('span');
       span.className = 'acoes-linha';
+      // Only what applies now: one of close / reopen, one of priority / lift it.
       span.append(
-        botao('Fechar', () => fila_(q.queue, 'close')),
-        botao('Abrir', () => fila_(q.queue, 'open')),
-        botao('Prioridade', () => prioridade(q.queue)),
+        q.closed_by_hand ? botao('Abrir', () => fila_(q.queue, 'open')) : botao('Fechar', () => fila_(q.queue, 'close')),
+        q.priority !== null && q.priority !== undefined
+          ? botao('Prioridade normal', () => fila_(q.queue, 'lift_priority'))
+          : botao('Prioridade', () => prioridade(q.queue)),
       );
       acoes.appendChild(span);
     }
@@ -344,7 +360,8 @@ async function puxar(protocolo, agente) {
 async function fila_(q, acao) {
   const por = motivo('Por quê? (fica no registro de auditoria)');
   if (por === null) return;
-  if (await postar(`/api/floor/queues/${encodeURIComponent(q)}/${acao}`, { why: por })) aviso(acao === 'close' ? 'Fila fechada.' : 'Fila aberta.');
+  const feito = { close: 'Fila fechada.', open: 'Fila aberta.', lift_priority: 'Prioridade normal.' };
+  if (await postar(`/api/floor/queues/${encodeURIComponent(q)}/${acao}`, { why: por })) aviso(feito[acao] ?? 'Feito.');
 }
 
 async function prioridade(q) {
