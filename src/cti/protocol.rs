@@ -227,6 +227,11 @@ pub struct Call {
     pub did: String,
     /// When the call reached atende.
     pub since_ms: i64,
+    /// Supervisors monitoring the call: the mode the last `monitoring` event would have
+    /// told you (the strongest attached; to the agent `listen` only with `[cti]
+    /// show_listen`), so a desktop that reconnects shows the badge; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

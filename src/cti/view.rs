@@ -609,6 +609,7 @@ impl View {
                 caller: c.caller.clone(),
                 did: c.did.clone(),
                 since_ms: c.since_ms,
+                monitoring: monitors::seen_by(c, who).map(|m| m.as_str().to_owned()),
             })
             .collect();
         calls.sort_by(|a, b| a.protocol.cmp(&b.protocol));

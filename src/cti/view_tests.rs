@@ -465,9 +465,24 @@ fn with_two_supervisors_one_leaving_leaves_the_others_mode() {
     };
     let mode = |m: &str| Some(m.to_owned());
     use crate::events::MonitorMode::{Barge, Listen, Whisper};
+    // A desktop connecting after an event sees in its snapshot what the events it was
+    // told so far leave it with.
+    let seen = |view: &View, who: &Principal| -> Option<String> {
+        let snapshot = view.snapshot(who);
+        let [c] = snapshot.calls.as_slice() else {
+            panic!("one call: {snapshot:?}")
+        };
+        c.monitoring.clone()
+    };
+    let (mut agent_last, mut sup_last) = (None, None);
     let mut apply = |seq, kind| {
         let out = view.apply(&call(seq, kind), None);
-        (told(&out, &agent), told(&out, &sup))
+        let told = (told(&out, &agent), told(&out, &sup));
+        agent_last = told.0.last().cloned().unwrap_or(agent_last.take());
+        sup_last = told.1.last().cloned().unwrap_or(sup_last.take());
+        assert_eq!(seen(&view, &agent), agent_last, "the agent's snapshot");
+        assert_eq!(seen(&view, &sup), sup_last, "the supervisor's snapshot");
+        told
     };
     let started = |supervisor: &str, mode, shown| EventKind::MonitorStarted {
         supervisor: supervisor.into(),

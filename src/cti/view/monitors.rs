@@ -3,14 +3,17 @@
 //! attached (barge > whisper > listen), never just the last event's: one supervisor
 //! leaving does not clear the agent's badge while another remains. The agent is told
 //! only of modes shown to them (listen only with `[cti] show_listen`, as each event's
-//! `shown` says); the call's supervisors are told of every mode.
+//! `shown` says); the call's supervisors are told of every mode. A snapshot's call says
+//! the same mode as the last event would have (`seen_by`), so a reconnected desktop
+//! keeps its badge.
 //!
 //! Pure; a handful of entries per call at most (the mixer's seats).
 
 use crate::events::MonitorMode;
 
-use super::{Addressed, Audience, LiveCall};
+use super::{Addressed, Audience, LiveCall, visible};
 use crate::cti::protocol::{MonitoringBody, ServerMessage};
+use crate::users::Principal;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct Monitors(Vec<Seat>);
@@ -106,6 +109,28 @@ pub(super) fn monitoring(
         message: body(all),
     });
     out
+}
+
+/// The mode `who` sees on `call` in a snapshot: what the last `monitoring` event they
+/// were addressed by says (`monitoring` above): the supervisors' view when it reaches
+/// them, else the agent's, else nothing.
+pub(super) fn seen_by(call: &LiveCall, who: &Principal) -> Option<MonitorMode> {
+    let (all, shown) = (call.monitors.strongest(), call.monitors.shown());
+    let supervisors = Audience::Call {
+        agent: call.agent.clone().filter(|_| shown == all),
+        queue: call.queue.clone(),
+    };
+    let agent = Audience::Call {
+        agent: call.agent.clone(),
+        queue: None,
+    };
+    if visible(who, &supervisors) {
+        all
+    } else if visible(who, &agent) {
+        shown
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
