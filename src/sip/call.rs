@@ -177,7 +177,7 @@ enum Wake {
     Fetch(Box<FetchResult>),
     Notice(Box<AcdNotice>),
     /// A command from the floor's registry of live calls.
-    Command(crate::floor::calls::Command),
+    Command(crate::floor::calls::Queued),
     /// A citizen's call asks this internal call for its answered leg.
     Handover(crate::sip::handover::HandoverRequest),
     Timeout,
@@ -278,7 +278,7 @@ impl CallActor {
                 }
             }
             Wake::Notice(n) => self.on_notice(*n).await,
-            Wake::Command(c) => self.on_command(c).await,
+            Wake::Command(c) => self.on_command(*c).await,
             Wake::Handover(h) => self.on_handover(h).await,
             Wake::Drain => {
                 let cause = "server_shutdown".to_owned();

@@ -225,7 +225,7 @@ impl Attempt {
         mut outcomes: mpsc::Receiver<Outcome>,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut notices: NoticeReceiver,
-        mut commands: mpsc::Receiver<crate::floor::calls::Command>,
+        mut commands: mpsc::Receiver<crate::floor::calls::Queued>,
     ) {
         let mut stopping = false;
         loop {
@@ -260,7 +260,7 @@ impl Attempt {
                     }
                     MediaEvent::Dtmf { .. } | MediaEvent::SupervisorDigit { .. } => {}
                 },
-                Some(c) = commands.recv() => self.on_command(c).await,
+                Some(c) = commands.recv() => self.on_command(*c).await,
                 Some(n) = notices.recv() => {
                     if let AcdNotice::CancelOffer { .. } = *n {
                         self.machine.handle(Instant::now(), Input::OfferWithdrawn);

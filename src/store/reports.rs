@@ -431,20 +431,26 @@ impl Store {
 
     /// A page of the per-call list, oldest first, by key set `(arrived_ms, protocol)`.
     pub async fn fact_page(&self, f: &FactFilter) -> Result<Vec<CallFact>, StoreError> {
-        let (after_ms, after_p) = f.after.clone().unwrap_or((i64::MIN, String::new()));
+        // The page starts after the key, and never before the period: `(from_ms, "")`
+        // precedes every call of the period (a protocol is never empty).
+        let start = (f.from_ms, String::new());
+        let (after_ms, after_p) = f.after.clone().filter(|a| *a > start).unwrap_or(start);
         let scope = f.scope.as_ref().map(|s| s.join("\u{1f}"));
         let rows: Vec<String> = on_pool!(self, pool => {
+            // One lower bound, the key's: `arrived_ms >= $1` seeks the index there in
+            // SQLite, the row comparison in PostgreSQL (which only filtered on
+            // `a > x OR (a = x AND p > y)`, re-reading the period up to the key for every
+            // page: 122 s for a month of 591,780 calls). So a page costs its own rows.
             sqlx::query_scalar(
                 "SELECT fact FROM call_facts WHERE arrived_ms >= $1 AND arrived_ms < $2 \
-                 AND (arrived_ms > $3 OR (arrived_ms = $3 AND protocol > $4)) \
-                 AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR queue = $6) \
-                 AND ($7 IS NULL OR protocol IN (SELECT protocol FROM report_call_agents \
-                      WHERE agent = $7)) \
-                 ORDER BY arrived_ms, protocol LIMIT $8",
+                 AND (arrived_ms, protocol) > ($1, $3) \
+                 AND ($4 IS NULL OR outcome = $4) AND ($5 IS NULL OR queue = $5) \
+                 AND ($6 IS NULL OR EXISTS (SELECT 1 FROM report_call_agents a \
+                      WHERE a.protocol = call_facts.protocol AND a.agent = $6)) \
+                 ORDER BY arrived_ms, protocol LIMIT $7",
             )
-            .bind(f.from_ms)
-            .bind(f.to_ms)
             .bind(after_ms)
+            .bind(f.to_ms)
             .bind(&after_p)
             .bind(&f.outcome)
             .bind(&f.queue)
