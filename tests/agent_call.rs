@@ -5,10 +5,13 @@
 //! both agents on a call while it lasts and available after. Dialling an agent who cannot
 //! take it (logged out) is answered 486 and logged. SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 mod support;
 
 use std::time::Duration;
 
+use answered::answering_phones;
 use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
@@ -86,16 +89,7 @@ fn agent_calls_agent(db: Db) {
             .find(|v| v.agent == agent)
             .map(|v| v.state)
     };
-    let port = free_port();
-    register_agent(&server, "1002", port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        port,
-        1,
-        1500,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let phone = answering_phones(&server, &[("1002", 1500)]).remove(0);
     let caller = dial(&server, "agent_dials.xml", "1001", "1002", 4000);
     let (protocol, _) = wait_for_event(&server, "bridged");
     assert_eq!(

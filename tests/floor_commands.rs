@@ -5,36 +5,17 @@
 //! the caller (440 Hz) on the left throughout, the first agent's 1000 Hz then the second
 //! agent's 1500 Hz on the right. SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 mod support;
 
 use std::time::Duration;
 
+use answered::{pericia_caller, wait_for_nth};
 use atende::floor::calls::{CallCommand, CommandError, TransferTarget};
 use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
-
-/// The newest call's events once `kind` appears `n` times.
-fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_json::Value>) {
-    for _ in 0..150 {
-        let calls = server.api("/api/calls");
-        if let Some(p) = calls
-            .as_array()
-            .and_then(|a| a.last())
-            .and_then(|c| c["protocol"].as_str())
-        {
-            let events = server.api(&format!("/api/calls/{p}"))["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if events.iter().filter(|e| e["kind"] == kind).count() >= n {
-                return (p.to_owned(), events);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no {n} × {kind} in the newest call");
-}
 
 /// Where the blind transfer sends the caller: straight to the other agent; back to the
 /// queue, whose only available agent is then the other one (the first is in a long
@@ -95,7 +76,7 @@ fn commands_reach_the_call_and_keep_one_recording(db: Db, via: Via) {
         ));
     }
     // 1 (perícia), 1 (agendar): queue "pericia"; then wait (up to 40 s) for our BYE.
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, events) = wait_for_nth(&server, "bridged", 1);
     let first = event(&events, "bridged")["detail"]["agent"]
         .as_str()

@@ -117,13 +117,9 @@ fn a_supervisor_controls_the_floor(db: Db) {
         &EXTRA.replace("HASH", ADMIN_HASH),
     );
     let port = server.http_port;
-    let sup = login(port, "sup", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("sup");
-    let other = login(port, "sup-beneficios", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("sup-beneficios");
-    let tv = login(port, "tv", ADMIN_PASSWORD).expect("API").expect("tv");
+    let sup = cti_ws::session(&server, "sup");
+    let other = cti_ws::session(&server, "sup-beneficios");
+    let tv = cti_ws::session(&server, "tv");
 
     // Force a pause: a reason and a why are needed; the reason must be configured.
     let pause = "/api/floor/agents/1001/pause";
@@ -528,9 +524,7 @@ fn a_supervisor_controls_the_floor(db: Db) {
     );
 
     // Lifted, they stay lifted across the next restart.
-    let sup = login(port, "sup", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("sup");
+    let sup = cti_ws::session(&server, "sup");
     let (s, _) = post(
         port,
         &sup,

@@ -8,36 +8,17 @@
 //! log shows transfer_started, then transferred (not blind) or transfer_failed.
 //! SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 mod support;
 
 use std::time::Duration;
 
+use answered::{pericia_caller, wait_for_nth};
 use atende::floor::calls::{CallCommand, CommandError, TransferTarget};
 use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
-
-/// The newest call's events once `kind` appears `n` times.
-fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_json::Value>) {
-    for _ in 0..200 {
-        let calls = server.api("/api/calls");
-        if let Some(p) = calls
-            .as_array()
-            .and_then(|a| a.last())
-            .and_then(|c| c["protocol"].as_str())
-        {
-            let events = server.api(&format!("/api/calls/{p}"))["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if events.iter().filter(|e| e["kind"] == kind).count() >= n {
-                return (p.to_owned(), events);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no {n} × {kind} in the newest call");
-}
 
 fn tone(samples: &[i16], freq: u32) -> bool {
     rms(samples) > 500.0 && (crossings_per_sec(samples) - 2.0 * freq as f64).abs() < 150.0
@@ -100,7 +81,7 @@ fn attended(db: Db, end: End) {
             &[("ANSWER_AFTER_MS", "500".into())],
         ));
     }
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, _) = wait_for_nth(&server, "bridged", 1);
     let command = |c: CallCommand| running.block_on(calls.command(&protocol, c));
     std::thread::sleep(Duration::from_millis(2000));

@@ -6,6 +6,8 @@
 //! channel — hears the hold music (500 Hz). After completion the caller and 1002 hear each
 //! other; after cancellation the caller and 1001 again. SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/rtp_peer.rs"]
 mod rtp_peer;
 mod support;
@@ -13,6 +15,7 @@ mod support;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use answered::pericia_caller;
 use atende::floor::calls::{CallCommand, CommandError, TransferTarget};
 use rtp_peer::RtpPeer;
 use support::in_process::set_in_process;
@@ -103,7 +106,7 @@ fn consult(db: Db, complete: bool) {
         register_agent(&server, agent, port);
         phones.push(start_media_phone(&server, agent, port, peer));
     }
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, _) = wait_for_event(&server, "bridged");
     let command = |c: CallCommand| running.block_on(calls.command(&protocol, c));
 

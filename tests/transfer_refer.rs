@@ -8,36 +8,17 @@
 //! sees them on a call (no queue offers them another), and available after it. SQLite
 //! and PostgreSQL. The CTI's DTMF towards the caller is taken while bridged.
 
+#[path = "support/answered.rs"]
+mod answered;
 mod support;
 
 use std::time::Duration;
 
+use answered::{pericia_caller, wait_for_nth};
 use atende::floor::calls::{CallCommand, CommandError};
 use support::in_process::set_in_process;
 use support::ivr::*;
 use support::*;
-
-/// The newest call's events once `kind` appears `n` times.
-fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_json::Value>) {
-    for _ in 0..200 {
-        let calls = server.api("/api/calls");
-        if let Some(p) = calls
-            .as_array()
-            .and_then(|a| a.last())
-            .and_then(|c| c["protocol"].as_str())
-        {
-            let events = server.api(&format!("/api/calls/{p}"))["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if events.iter().filter(|e| e["kind"] == kind).count() >= n {
-                return (p.to_owned(), events);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no {n} × {kind} in the newest call");
-}
 
 fn tone(samples: &[i16], freq: u32) -> bool {
     rms(samples) > 500.0 && (crossings_per_sec(samples) - 2.0 * freq as f64).abs() < 150.0
@@ -93,7 +74,7 @@ fn phone_refers(db: Db, known: bool) {
             &[("ANSWER_AFTER_MS", "500".into())],
         )
     });
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, _) = wait_for_nth(&server, "bridged", 1);
     // The CTI's keypad towards the caller (RFC 4733 on the caller's stream; the caller
     // offered telephone-event): digits are taken, anything else is refused.

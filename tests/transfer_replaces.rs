@@ -8,12 +8,15 @@
 //! right. A REFER whose Replaces names no dialog of ours, or the consultation's Call-ID
 //! with other tags, gets 481 first, and the call goes on. The ACD sees 1002 on the citizen's call. SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 mod support;
 
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
+use answered::pericia_caller;
 use atende::floor::calls::CallCommand;
 use support::in_process::set_in_process;
 use support::ivr::*;
@@ -229,7 +232,7 @@ fn replaces(db: Db) {
         ],
         &[],
     );
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, _) = wait_for_event(&server, "bridged");
     let dialog1 = written(&out1, "1001's phone");
     std::thread::sleep(Duration::from_millis(1500));
@@ -387,7 +390,7 @@ fn others_call(db: Db) {
         &[("ANSWER_AFTER_MS", "300".into()), ("AUDIO", audio.clone())],
         &[],
     );
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let (protocol, _) = wait_for_event(&server, "bridged");
     let dialog1 = written(&out1, "1001's phone");
     let out2 = dir.join("dialog2.txt");

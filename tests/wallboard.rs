@@ -97,86 +97,6 @@ fn scrape(server: &Server) -> HashMap<String, f64> {
     series
 }
 
-/// Sizes the browser so the page gets `w`×`h` CSS pixels. `support/browser.rs` (kept by
-/// another part of the suite) has no resize, so this speaks W3C WebDriver to the same
-/// chromedriver: its log, kept next to the screenshots, names its port and the session.
-/// The window's frame (what Chromium keeps above the page) is measured and added.
-fn set_viewport(b: &Browser, test: &str, w: i64, h: i64) {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/test-artifacts")
-        .join(test);
-    // The last attempt's log is the session's (the browser stops at the first success).
-    let log = (1..=3)
-        .rev()
-        .find_map(|n| std::fs::read_to_string(dir.join(format!("chromedriver-{n}.log"))).ok())
-        .expect("chromedriver log");
-    let port: u16 = log
-        .split("on port ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect("chromedriver's port in its log");
-    let session = log
-        .lines()
-        .find(|l| l.contains("InitSession"))
-        .and_then(|l| l.split('[').nth(3))
-        .and_then(|r| r.split(']').next())
-        .expect("the session in chromedriver's log")
-        .to_owned();
-    let frame = b.eval(
-        "return [outerWidth - innerWidth, outerHeight - innerHeight];",
-        vec![],
-    );
-    let (fw, fh) = (
-        frame[0].as_i64().unwrap_or(0),
-        frame[1].as_i64().unwrap_or(0),
-    );
-    let body = json!({"width": w + fw, "height": h + fh}).to_string();
-    let answer = webdriver_post(port, &format!("/session/{session}/window/rect"), &body);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    b.wait_for(
-        &format!("a {w}x{h} viewport"),
-        &format!("return innerWidth === {w} && innerHeight === {h};"),
-    );
-}
-
-/// One POST to chromedriver, read up to its `Content-Length` (it keeps the connection
-/// open, so reading to the end would wait for the timeout); the whole answer as text.
-fn webdriver_post(port: u16, path: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("chromedriver");
-    s.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("request");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = s.read(&mut buf).expect("chromedriver answers");
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).to_string();
-        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if rest.len() >= length {
-                return text;
-            }
-        }
-        assert!(n > 0, "chromedriver closed mid-answer: {text}");
-    }
-}
-
 /// What of the board does not fit its width: panels that scroll sideways, the page
 /// scrolling sideways, and floor buttons not wholly inside the viewport and their panel.
 const FITS: &str = r#"
@@ -420,7 +340,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     // Every panel fits a 1280×720 TV and a 1920×1080 one: no sideways scroll, and every
     // floor button (queues, agents) inside the viewport.
     for (w, h) in [(1280, 720), (1920, 1080)] {
-        set_viewport(&b, test, w, h);
+        b.set_viewport(w, h);
         let fit = b.eval(FITS, vec![]);
         assert_eq!(fit["viewport"], json!([w, h]));
         assert_eq!(

@@ -37,9 +37,10 @@ pub fn pericia_caller(server: &Server) -> Child {
     start_ivr_caller(server, &[(800, "1"), (500, "1")], 40_000, true)
 }
 
-/// The newest call's protocol and events once `kind` appears `n` times in its log.
+/// The newest call's protocol and events once `kind` appears `n` times in its log (20 s
+/// at most).
 pub fn wait_for_nth(server: &Server, kind: &str, n: usize) -> (String, Vec<serde_json::Value>) {
-    for _ in 0..150 {
+    for _ in 0..200 {
         let calls = server.api("/api/calls");
         if let Some(p) = calls
             .as_array()

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -90,11 +92,7 @@ impl Browser {
         self.client.as_ref().expect("browser open")
     }
 
-    fn run<T, F: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>>(
-        &self,
-        what: &str,
-        f: F,
-    ) -> T {
+    fn run<T, F: std::future::Future<Output = Result<T, CmdError>>>(&self, what: &str, f: F) -> T {
         match self
             .rt
             .block_on(async { tokio::time::timeout(WAIT, f).await })
@@ -142,26 +140,16 @@ impl Browser {
     }
 
     pub fn click(&self, css: &str) {
-        let c = self.c();
-        self.run(&format!("click {css}"), async {
-            c.wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(css))
-                .await?
-                .click()
-                .await
-        });
+        self.on_element(
+            &format!("click {css}"),
+            css,
+            |e| async move { e.click().await },
+        );
     }
 
     /// Replaces the text of an input.
     pub fn fill(&self, css: &str, text: &str) {
-        let c = self.c();
-        self.run(&format!("fill {css}"), async {
-            let e = c
-                .wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(css))
-                .await?;
+        self.on_element(&format!("fill {css}"), css, |e| async move {
             e.clear().await?;
             e.send_keys(text).await
         });
@@ -169,27 +157,43 @@ impl Browser {
 
     /// Picks the `<option>` of a `<select>` by value.
     pub fn select(&self, css: &str, value: &str) {
-        let c = self.c();
-        self.run(&format!("select {value} in {css}"), async {
-            let e = c
-                .wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(css))
-                .await?;
+        self.on_element(&format!("select {value} in {css}"), css, |e| async move {
             e.select_by_value(value).await
         });
     }
 
     /// The visible text of the first element matching `css`.
     pub fn text(&self, css: &str) -> String {
+        self.on_element(
+            &format!("text of {css}"),
+            css,
+            |e| async move { e.text().await },
+        )
+    }
+
+    /// Waits for the first element matching `css` and does `act` on it. A page that
+    /// re-renders (the wallboard redraws its rows on every change) may replace the element
+    /// between the find and the act: a stale element is looked up again, within `WAIT`.
+    fn on_element<T, F, Fut>(&self, what: &str, css: &str, act: F) -> T
+    where
+        F: Fn(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CmdError>>,
+    {
         let c = self.c();
-        self.run(&format!("text of {css}"), async {
-            c.wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(css))
-                .await?
-                .text()
-                .await
+        self.run(what, async {
+            loop {
+                let e = c
+                    .wait()
+                    .at_most(WAIT)
+                    .for_element(Locator::Css(css))
+                    .await?;
+                match act(e).await {
+                    Err(err) if err.is_stale_element_reference() => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    done => return done,
+                }
+            }
         })
     }
 
@@ -246,6 +250,25 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Sizes the window so the page gets `w`×`h` CSS pixels (WebDriver "Set Window Rect"),
+    /// and waits until the page sees that size. The window's frame (what Chromium keeps
+    /// around the page) is measured first and added.
+    pub fn set_viewport(&self, w: u32, h: u32) {
+        let frame = self.eval(
+            "return [outerWidth - innerWidth, outerHeight - innerHeight];",
+            vec![],
+        );
+        let extra = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or(0)).unwrap_or(0);
+        self.run(
+            &format!("resize to {w}x{h}"),
+            self.c().set_window_size(w + extra(0), h + extra(1)),
+        );
+        self.wait_for(
+            &format!("a {w}x{h} viewport"),
+            &format!("return innerWidth === {w} && innerHeight === {h};"),
+        );
     }
 
     /// Runs a function body in the page with `arguments`; its return value.
