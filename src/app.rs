@@ -322,6 +322,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             store: store.clone(),
             sessions: auth.sessions.clone(),
             agent_log: agent_log.clone(),
+            day: Default::default(),
         }),
         &floor.bus,
         crate::cti::HubSettings::new(&config.cti, config.http.allowed_origins.clone()),

@@ -15,6 +15,9 @@ use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode,
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Sessions' verdicts by session (`Principal::session`), from `Backend::revalidate_many`.
+pub type Verdicts = std::collections::HashMap<String, Result<Principal, AuthError>>;
+
 /// How a websocket proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -155,6 +158,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The principal of a session still valid now (role and scope may have changed).
     fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>>;
+
+    /// Every session of `sessions` as it stands now, checked together: the hub asks once
+    /// per heartbeat for all connected desktops, so a server with a database answers with
+    /// one read, not one per desktop. A verdict per session it could check; `None` when it
+    /// could check none (database unavailable: the desktops are kept and checked again at
+    /// the next heartbeat). The default asks `revalidate` for each in turn, which is right
+    /// for a backend without a database (tests, benches).
+    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
+        Box::pin(async move {
+            let mut verdicts = Verdicts::with_capacity(sessions.len());
+            for session in sessions {
+                let verdict = self.revalidate(session.clone()).await;
+                verdicts.insert(session, verdict);
+            }
+            Some(verdicts)
+        })
+    }
 
     fn agent_command(
         &self,

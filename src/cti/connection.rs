@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use futures_util::stream::{SplitStream, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
@@ -17,7 +17,7 @@ use crate::bus::AgentState;
 use crate::users::Principal;
 
 use super::backend::{AgentCommand, CommandError, Outcome, Registration};
-use super::hub::{Control, Entry, Fanout, Hub, Plan, RESERVED, REVALIDATE_WAIT, now_ms};
+use super::hub::{Control, Entry, Fanout, Hub, Plan, RESERVED, now_ms};
 use super::protocol::{
     Command, Entity, ErrorCode, Figures, Registered, ReplyError, ResyncReason, ServerMessage,
     Welcome,
@@ -40,28 +40,55 @@ struct Attached {
 
 impl Attached {
     fn new(socket: WebSocket, queue: usize) -> Attached {
-        let (mut sink, inbound) = socket.split();
-        let (out, mut rx) = mpsc::channel::<Message>(queue + RESERVED);
-        tokio::spawn(async move {
-            while let Some(message) = rx.recv().await {
-                let closing = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || closing {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
+        let (sink, inbound) = socket.split();
+        let (out, rx) = mpsc::channel::<Message>(queue + RESERVED);
+        tokio::spawn(write_frames(sink, rx));
         Attached { out, inbound }
     }
 }
 
+/// Frames written together at most (count, and bytes of text): what queued while the
+/// socket was busy goes out in one write and one flush, and the websocket's write buffer
+/// stays small.
+const WRITE_BATCH: usize = 64;
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
+
+/// The socket's writer: waits for a frame, takes whatever else is already queued (up to a
+/// batch) and flushes them with one write.
+async fn write_frames(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
+    'socket: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let (mut count, mut bytes) = (0, 0);
+        let mut closing = false;
+        while let Some(message) = next.take() {
+            closing = matches!(message, Message::Close(_));
+            count += 1;
+            bytes += match &message {
+                Message::Text(t) => t.len(),
+                _ => 0,
+            };
+            if sink.feed(message).await.is_err() {
+                break 'socket;
+            }
+            if !closing && count < WRITE_BATCH && bytes < WRITE_BATCH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
 /// Results of commands run in their own tasks: (id, entity, what to reply, registration).
-type Finished = (
+/// Boxed, as the figures below: a channel allocates 32 slots up front, per connection.
+type Finished = Box<(
     String,
     Option<Entity>,
     Result<Outcome, CommandError>,
     Option<Registration>,
-);
+)>;
 
 pub(super) struct Connection {
     hub: Arc<Hub>,
@@ -74,7 +101,7 @@ pub(super) struct Connection {
     skip_until: u64,
     results: mpsc::Sender<Finished>,
     /// Fresh figures fetched after `Fanout::Figures` come back here.
-    figures: mpsc::Sender<Option<Figures>>,
+    figures: mpsc::Sender<Option<Box<Figures>>>,
     /// A figures fetch is running; `figures_owed`: another is due when it ends.
     figures_running: bool,
     figures_owed: bool,
@@ -95,7 +122,7 @@ impl Connection {
             registry.conns.insert(
                 id.clone(),
                 Entry {
-                    user: principal.user.clone(),
+                    principal: principal.clone(),
                     control: control_tx,
                 },
             );
@@ -149,8 +176,12 @@ impl Connection {
         if let Some(text) = first {
             ended = conn.on_text(&text).await;
         }
-        let mut heartbeat =
-            tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+        // The first heartbeat at a random point of the first period, so desktops that
+        // connected together (a server restart, a shift start) do not beat in step.
+        let phase = settings
+            .heartbeat
+            .mul_f64(0.5 + rand::random::<f64>() / 2.0);
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + phase, settings.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let far = Duration::from_secs(86_400 * 365);
         let mut grace_at = Instant::now() + far;
@@ -192,13 +223,14 @@ impl Connection {
                 Some(figures) = fetched.recv() => {
                     conn.figures_running = false;
                     if let Some(figures) = figures {
-                        conn.send_must(ServerMessage::Figures(figures)).await;
+                        conn.send_must(ServerMessage::Figures(*figures)).await;
                     }
                     if std::mem::take(&mut conn.figures_owed) {
                         conn.fetch_figures();
                     }
                 }
-                Some((cid, entity, result, registration)) = finished.recv() => {
+                Some(done) = finished.recv() => {
+                    let (cid, entity, result, registration) = *done;
                     conn.finish(cid, entity, result, registration).await;
                 }
                 Some(control) = control.recv() => match control {
@@ -209,7 +241,13 @@ impl Connection {
                         }
                         ended = true;
                     }
-                    Control::Attach { socket, last_seq, principal } => {
+                    Control::Attach(attach) => {
+                        let super::hub::Attach { socket, last_seq, principal } = *attach;
+                        // The resume may come with another session of the same user: the
+                        // session check follows that one from now on.
+                        if let Some(e) = hub.registry().conns.get_mut(&id) {
+                            e.principal = principal.clone();
+                        }
                         conn.principal = principal;
                         conn.attached = Some(Attached::new(socket, settings.outgoing_queue));
                         conn.overflowed = false;
@@ -218,10 +256,16 @@ impl Connection {
                         info!(user = %conn.principal.user, connection = %id, "CTI desktop resumed");
                         conn.resume(last_seq).await;
                     }
+                    Control::Principal(principal) => conn.principal = *principal,
+                    // A detached connection keeps its timers (the disconnect pause): a
+                    // resume needs a valid credential anyway.
+                    Control::SessionEnded(e) if !detached => {
+                        conn.session_ended(e).await;
+                        ended = true;
+                    }
+                    Control::SessionEnded(_) => {}
                 },
-                _ = heartbeat.tick(), if !detached => {
-                    ended = conn.heartbeat().await;
-                }
+                _ = heartbeat.tick(), if !detached => conn.heartbeat().await,
                 _ = tokio::time::sleep_until(grace_at), if detached && grace_pending => {
                     grace_pending = false;
                     conn.grace_expired();
@@ -312,7 +356,9 @@ impl Connection {
                 }
                 Plan::Floor(order, why) => (backend.floor_command(who, order, why).await, None),
             };
-            let _ = results.send((id, entity, result, registration)).await;
+            let _ = results
+                .send(Box::new((id, entity, result, registration)))
+                .await;
         });
     }
 
@@ -357,6 +403,7 @@ impl Connection {
                 seq,
                 audience,
                 message,
+                body,
             } => {
                 if *seq <= self.skip_until || !visible(&self.principal, audience) {
                     return;
@@ -371,7 +418,7 @@ impl Connection {
                     self.overflowed = true;
                     return;
                 }
-                let frame = self.session.push(message.clone(), now_ms());
+                let frame = self.session.push_shared(message, body, now_ms());
                 self.write_must(frame).await;
             }
         }
@@ -395,18 +442,15 @@ impl Connection {
                 .await
                 .ok()
                 .flatten();
-            let _ = out.send(figures).await;
+            let _ = out.send(figures.map(Box::new)).await;
         });
     }
 
     /// Writes a numbered frame (a reply, resync or snapshot must not be lost: it may wait
     /// for room). Detached, the frame stays in the resume buffer only.
-    async fn write_must(&mut self, frame: Arc<str>) {
+    async fn write_must(&mut self, frame: String) {
         if let Some(a) = &self.attached
-            && a.out
-                .send(Message::Text(frame.as_ref().into()))
-                .await
-                .is_err()
+            && a.out.send(Message::Text(frame.into())).await.is_err()
         {
             self.attached = None;
         }
@@ -450,28 +494,24 @@ impl Connection {
         }
     }
 
-    /// Re-checks the session and sends a heartbeat; true when the session is gone.
-    async fn heartbeat(&mut self) -> bool {
-        let check = self.hub.backend.revalidate(self.principal.session.clone());
-        match tokio::time::timeout(REVALIDATE_WAIT, check).await {
-            Ok(Ok(principal)) => self.principal = principal,
-            Ok(Err(e)) => {
-                info!(user = %self.principal.user, error = %e, "CTI session ended");
-                if let Some(a) = self.attached.take() {
-                    let _ = a
-                        .out
-                        .send(close_message(close::SESSION_EXPIRED, "sessão expirada"))
-                        .await;
-                }
-                return true;
-            }
-            Err(_) => warn!("session check timed out; CTI connection kept"),
-        }
+    /// Sends a heartbeat (the session is checked by the hub for every desktop at once:
+    /// `session_check`).
+    async fn heartbeat(&mut self) {
         self.send_must(ServerMessage::Heartbeat {
             server_time_ms: now_ms(),
         })
         .await;
-        false
+    }
+
+    /// The hub's session check found the session revoked or expired: closed 4004.
+    async fn session_ended(&mut self, e: super::backend::AuthError) {
+        info!(user = %self.principal.user, error = %e, "CTI session ended");
+        if let Some(a) = self.attached.take() {
+            let _ = a
+                .out
+                .send(close_message(close::SESSION_EXPIRED, "sessão expirada"))
+                .await;
+        }
     }
 
     /// The desktop stayed away past the grace time: an available agent is paused.

@@ -33,8 +33,6 @@ pub const HELLO_WAIT: Duration = Duration::from_secs(1);
 pub const SCREEN_POP_WAIT: Duration = Duration::from_millis(500);
 /// How long a snapshot waits for the figures.
 const FIGURES_WAIT: Duration = Duration::from_millis(500);
-/// How long a session re-check may take before the heartbeat goes on without it.
-pub(super) const REVALIDATE_WAIT: Duration = Duration::from_secs(5);
 /// Hub events a connection may fall behind before it is told `Lagged`.
 const FANOUT_CAPACITY: usize = 4096;
 /// Slots of the outgoing queue kept for replies and the resync (events never use them).
@@ -76,6 +74,8 @@ pub(super) enum Fanout {
         seq: u64,
         audience: Audience,
         message: ServerMessage,
+        /// `message` serialized once for every connection (`session::push_shared`).
+        body: super::session::Body,
     },
     Resync {
         seq: u64,
@@ -102,18 +102,27 @@ pub(super) struct Registry {
 }
 
 pub(super) struct Entry {
-    pub(super) user: String,
+    /// Who the connection serves, as of its last session check (or resume).
+    pub(super) principal: Principal,
     pub(super) control: mpsc::Sender<Control>,
 }
 
-#[allow(clippy::large_enum_variant)] // one message per resume or takeover
+/// What the hub tells one connection. Small (the large parts boxed): a tokio channel
+/// allocates a block of 32 slots when it is made, and every connection has one of these.
 pub(super) enum Control {
-    Attach {
-        socket: WebSocket,
-        last_seq: u64,
-        principal: Principal,
-    },
+    Attach(Box<Attach>),
     Kick,
+    /// The session check found the user's role or scope changed.
+    Principal(Box<Principal>),
+    /// The session check found the session revoked or expired.
+    SessionEnded(AuthError),
+}
+
+/// A resumed desktop's socket for a connection kept since its drop.
+pub(super) struct Attach {
+    pub(super) socket: WebSocket,
+    pub(super) last_seq: u64,
+    pub(super) principal: Principal,
 }
 
 pub struct Hub {
@@ -156,6 +165,7 @@ impl Hub {
             registry: Mutex::new(Registry::default()),
         });
         tokio::spawn(hub.clone().run(rx));
+        tokio::spawn(super::session_check::check(Arc::downgrade(&hub)));
         hub
     }
 
@@ -209,6 +219,7 @@ impl Hub {
             let item = Fanout::Event {
                 seq: shared.seq,
                 audience: addressed.audience,
+                body: super::session::body(&addressed.message),
                 message: addressed.message,
             };
             // No connection is not an error.
@@ -294,19 +305,19 @@ impl Hub {
                 registry
                     .conns
                     .get(&connection)
-                    .filter(|c| c.user == principal.user)
+                    .filter(|c| c.principal.user == principal.user)
                     .map(|c| c.control.clone())
             };
             if let Some(control) = control {
-                let attach = Control::Attach {
+                let attach = Control::Attach(Box::new(Attach {
                     socket,
                     last_seq,
                     principal: principal.clone(),
-                };
+                }));
                 match control.send(attach).await {
                     Ok(()) => return,
                     // The connection ended meanwhile: start afresh with the socket.
-                    Err(mpsc::error::SendError(Control::Attach { socket: s, .. })) => socket = s,
+                    Err(mpsc::error::SendError(Control::Attach(a))) => socket = a.socket,
                     Err(_) => return,
                 }
             }

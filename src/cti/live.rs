@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::backend::{
     AgentCommand, AuthError, Backend, BoxFuture, CallCommand, CommandError, Credential,
-    InitialState, Outcome, PopRequest, Registration, ScreenPop,
+    InitialState, Outcome, PopRequest, Registration, ScreenPop, Verdicts,
 };
 use super::protocol::{ErrorCode, Figures, HistoryEntry, NextState, TransferMode, TransferTarget};
 use crate::acd::{AgentId, CallId, SystemPause};
@@ -43,6 +43,25 @@ pub struct Live {
     pub sessions: Sessions,
     /// The ACD's agent log: the figures are read after what it queued is written.
     pub agent_log: Option<crate::store::agent_log::AgentLog>,
+    /// The day's agent log as last read for the figures (`Default` to start).
+    pub day: DayRead,
+}
+
+/// The day's agent-log rows, read once for all the desktops that want figures at about the
+/// same time: an agent's call ending moves the figures of every desktop that sees the
+/// agent, and 1,000 desktops reading the day each would be 1,000 reads in step. A caller
+/// takes the last read if it began after the caller asked (so it includes what moved the
+/// figures), else makes the next one; callers wait for each other, so a burst of any size
+/// costs at most two reads.
+#[derive(Default)]
+pub struct DayRead {
+    last: tokio::sync::Mutex<Option<LastRead>>,
+}
+
+struct LastRead {
+    began: std::time::Instant,
+    from_ms: i64,
+    rows: Arc<Vec<crate::store::agent_log::AgentEvent>>,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> CommandError {
@@ -409,6 +428,41 @@ impl Live {
         }
     }
 
+    /// Today's agent-log rows from `from` (local midnight) on, shared (`DayRead`).
+    async fn day_rows(&self, from: i64) -> Option<Arc<Vec<crate::store::agent_log::AgentEvent>>> {
+        let asked = std::time::Instant::now();
+        let mut last = self.day.last.lock().await;
+        if let Some(l) = last.as_ref()
+            && l.began >= asked
+            && l.from_ms == from
+        {
+            return Some(l.rows.clone());
+        }
+        let began = std::time::Instant::now();
+        // The agent change that moved the figures was queued to the agent log before it
+        // was published: read after it is written, or a call's end would show the
+        // figures from before it (bounded: a database down must not hold the desktop).
+        if let Some(log) = &self.agent_log
+            && tokio::time::timeout(FLUSH_WAIT, log.flush()).await.is_err()
+        {
+            info!("CTI figures: the agent log is behind; figures may lag");
+        }
+        let to = jiff::Timestamp::now().as_millisecond() + 1;
+        let rows = match self.store.agent_events(None, from, to, FIGURES_ROWS).await {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                warn!(error = %e, "CTI figures: the agent log is unreadable");
+                return None;
+            }
+        };
+        *last = Some(LastRead {
+            began,
+            from_ms: from,
+            rows: rows.clone(),
+        });
+        Some(rows)
+    }
+
     async fn today(&self, who: &Principal) -> Option<Figures> {
         // "Today" in the server's configured time zone (the floor's working day).
         let config = self.floor.config();
@@ -419,22 +473,7 @@ impl Live {
             .date()
             .to_datetime(jiff::civil::Time::midnight());
         let from = tz.to_timestamp(midnight).ok()?.as_millisecond();
-        let to = now.as_millisecond() + 1;
-        // The agent change that moved the figures was queued to the agent log before it
-        // was published: read after it is written, or a call's end would show the
-        // figures from before it (bounded: a database down must not hold the desktop).
-        if let Some(log) = &self.agent_log
-            && tokio::time::timeout(FLUSH_WAIT, log.flush()).await.is_err()
-        {
-            info!("CTI figures: the agent log is behind; figures may lag");
-        }
-        let rows = match self.store.agent_events(None, from, to, FIGURES_ROWS).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "CTI figures: the agent log is unreadable");
-                return None;
-            }
-        };
+        let rows = self.day_rows(from).await?;
         // The group: for an agent in a team (`[teams]`), the agents of their teams; for
         // one in no team, agents sharing a queue the user sees or one of the agent's own;
         // for a supervisor, the agents of their scope (a team's only).
@@ -475,7 +514,7 @@ impl Live {
         };
         let mut own = Tally::default();
         let mut group = Tally::default();
-        for e in &rows {
+        for e in rows.iter() {
             let mine = who.agent.as_deref() == Some(e.agent.as_str());
             for (t, yes) in [(&mut own, mine), (&mut group, in_group(&e.agent))] {
                 if !yes {
@@ -621,10 +660,35 @@ impl Backend for Live {
                     // A database blip is not a logout: outlast the hub's wait so the
                     // connection is kept and checked again at the next heartbeat.
                     warn!(error = %e, "CTI session check: database unavailable");
-                    tokio::time::sleep(super::hub::REVALIDATE_WAIT * 2).await;
+                    tokio::time::sleep(super::session_check::REVALIDATE_WAIT * 2).await;
                     Err(AuthError::Bad)
                 }
                 Err(e) => Err(auth_error(e)),
+            }
+        })
+    }
+
+    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
+        Box::pin(async move {
+            match self.sessions.still_valid_many(&sessions).await {
+                Ok(verdicts) => {
+                    let config = self.floor.config();
+                    Some(
+                        verdicts
+                            .into_iter()
+                            .map(|(session, v)| {
+                                let v = v.map(|p| with_agent_queues(p, &config));
+                                (session, v.map_err(auth_error))
+                            })
+                            .collect(),
+                    )
+                }
+                Err(e) => {
+                    // A database blip is not a logout: the desktops are kept and checked
+                    // again at the next heartbeat.
+                    warn!(error = %e, "CTI session check: database unavailable");
+                    None
+                }
             }
         })
     }

@@ -6,6 +6,8 @@
 //! - `view`: what the hub knows from the bus, the events it makes, who sees what (pure).
 //! - `hub`: the bus reader, the fan-out, authentication and command checks (IO).
 //! - `connection`: one connection's task (IO).
+//! - `session_check`: every connected desktop's login session checked together, once per
+//!   heartbeat (one database read for all).
 //! - `backend`: the one trait through which the CTI authenticates and acts on the server.
 //! - `live`: the server's `Backend` (users, ACD, live calls, store).
 //! - `ws`: the axum endpoint (credential, Origin).
@@ -21,6 +23,7 @@ pub mod live;
 mod live_callback;
 pub mod protocol;
 pub mod session;
+mod session_check;
 pub mod view;
 mod ws;
 

@@ -4,15 +4,26 @@
 //! messages up to the protocol-error close.
 //!
 //! Inputs are client text, server messages to send and the current time (ms); outputs are
-//! frames (already serialized, shared with the resume buffer) and actions for the shell.
-//! Bounded: the buffer by count and age, remembered command ids by count.
+//! frames (already serialized) and actions for the shell.
+//!
+//! A frame is `{"v":1,"seq":N,` spliced before the message's own JSON (less its `{`): the
+//! hub serializes each event once for every desktop (`Body`), a connection adds only its
+//! `seq`, and its resume buffer keeps the shared body, not a copy (`push_shared`). A
+//! message that must differ per connection (an event marked with this connection's
+//! command id, a reply) gets a body of its own.
+//!
+//! Bounded: the buffer by count, bytes and age, remembered command ids by count. A
+//! snapshot is not kept for replay (it is the largest message and the one a client can
+//! always have afresh): a resume from before the last snapshot gets a new one instead
+//! (`resync_required`, `resume_expired`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write;
 use std::sync::Arc;
 
 use super::protocol::{
     ClientMessage, Command, CommandParseError, Entity, ErrorCode, ProtocolError, ProtocolErrorCode,
-    Reply, ReplyError, ServerFrame, ServerMessage, VERSION,
+    Reply, ReplyError, ServerMessage, VERSION,
 };
 
 /// Websocket close codes of the protocol.
@@ -36,7 +47,7 @@ const REMEMBERED_CAUSES: usize = 64;
 /// What the shell does after a client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Send(Arc<str>),
+    Send(String),
     Close(u16),
     /// Check and run the command; answer with `finish_command`.
     Run {
@@ -47,18 +58,54 @@ pub enum Action {
     Snapshot,
 }
 
+/// A message's JSON (`{"type":…}`), serialized once and shared by every connection that
+/// sends it.
+pub type Body = Arc<str>;
+
+/// The JSON of `message`, for `push_shared`.
+pub fn body(message: &ServerMessage) -> Body {
+    // Serializing plain data with string keys cannot fail.
+    serde_json::to_string(message).unwrap_or_default().into()
+}
+
+/// The frame text of `body` sent as `seq`: the envelope's fields first, as `ServerFrame`
+/// serializes them.
+pub fn frame(seq: u64, body: &str) -> String {
+    let fields = body.strip_prefix('{').unwrap_or(body);
+    let mut text = String::with_capacity(fields.len() + 32);
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{{\"v\":{VERSION},\"seq\":{seq},");
+    text.push_str(fields);
+    text
+}
+
+/// Bytes of frames (as a replay would send them) a connection keeps for resume at most;
+/// older ones are dropped first. Shared bodies cost the buffer only a pointer each, but
+/// count here in full: this bounds what a replay may write.
+pub const RESUME_BYTES: usize = 2 << 20;
+
+/// One message kept for resume; its `seq` follows from its place in the buffer.
 #[derive(Debug)]
 struct Sent {
-    seq: u64,
     at_ms: i64,
-    text: Arc<str>,
+    /// `None` for a snapshot (not kept: a replay through it is a resync).
+    body: Option<Body>,
+}
+
+impl Sent {
+    fn bytes(&self) -> usize {
+        self.body.as_ref().map_or(0, |b| b.len() + 24)
+    }
 }
 
 #[derive(Debug)]
 pub struct Session {
     id: String,
     next_seq: u64,
+    /// Consecutive messages, the last one `next_seq - 1`.
     buffer: VecDeque<Sent>,
+    /// Frame bytes in `buffer`.
+    buffer_bytes: usize,
     buffer_cap: usize,
     window_ms: i64,
     ids: HashSet<String>,
@@ -76,6 +123,7 @@ impl Session {
             id,
             next_seq: 1,
             buffer: VecDeque::new(),
+            buffer_bytes: 0,
             buffer_cap: buffer_cap.max(1),
             window_ms,
             ids: HashSet::new(),
@@ -96,40 +144,69 @@ impl Session {
     }
 
     /// Numbers `message`, marks it with its causing command, and keeps it for resume.
-    pub fn push(&mut self, mut message: ServerMessage, now_ms: i64) -> Arc<str> {
-        if let Some((entity, version)) = message.entity() {
-            if let Some(id) = self.inflight.get(&entity) {
-                message.set_command_id(id);
-            } else if let Some(pos) = self
-                .caused
-                .iter()
-                .position(|(e, v, _)| *e == entity && version <= *v)
-            {
-                let id = self.caused[pos].2.clone();
-                message.set_command_id(&id);
-                if version == self.caused[pos].1 {
-                    self.caused.remove(pos);
-                }
-            }
+    pub fn push(&mut self, mut message: ServerMessage, now_ms: i64) -> String {
+        if let Some(id) = self.cause(&message) {
+            message.set_command_id(&id);
         }
-        let frame = ServerFrame {
-            v: VERSION,
-            seq: self.next_seq,
-            message,
-        };
+        let keep = !matches!(message, ServerMessage::Snapshot(_));
+        let body = body(&message);
+        self.keep(body, keep, now_ms)
+    }
+
+    /// `push` for an event the hub serialized once for every connection (`body` is
+    /// `message`'s JSON): the shared body is sent and kept unless this connection must
+    /// mark it with its own command id.
+    pub fn push_shared(&mut self, message: &ServerMessage, body: &Body, now_ms: i64) -> String {
+        // Most connections ran no command: no need to look at the message.
+        let busy = !self.inflight.is_empty() || !self.caused.is_empty();
+        if busy && let Some(id) = self.cause(message) {
+            let mut message = message.clone();
+            message.set_command_id(&id);
+            let own = self::body(&message);
+            return self.keep(own, true, now_ms);
+        }
+        self.keep(body.clone(), true, now_ms)
+    }
+
+    /// The id of the command that caused `message`, if this connection ran one.
+    fn cause(&mut self, message: &ServerMessage) -> Option<String> {
+        let (entity, version) = message.entity()?;
+        if let Some(id) = self.inflight.get(&entity) {
+            return Some(id.clone());
+        }
+        let pos = self
+            .caused
+            .iter()
+            .position(|(e, v, _)| *e == entity && version <= *v)?;
+        let id = self.caused[pos].2.clone();
+        if version == self.caused[pos].1 {
+            self.caused.remove(pos);
+        }
+        Some(id)
+    }
+
+    /// Numbers `body`, keeps it for resume (unless `keep` is false) and returns its frame.
+    fn keep(&mut self, body: Body, keep: bool, now_ms: i64) -> String {
+        let seq = self.next_seq;
         self.next_seq += 1;
-        // Serializing plain data with string keys cannot fail.
-        let text: Arc<str> = serde_json::to_string(&frame).unwrap_or_default().into();
-        self.buffer.push_back(Sent {
-            seq: frame.seq,
+        let text = frame(seq, &body);
+        let sent = Sent {
             at_ms: now_ms,
-            text: text.clone(),
-        });
-        while self.buffer.len() > self.buffer_cap {
-            self.buffer.pop_front();
+            body: keep.then_some(body),
+        };
+        self.buffer_bytes += sent.bytes();
+        self.buffer.push_back(sent);
+        while self.buffer.len() > self.buffer_cap || self.buffer_bytes > RESUME_BYTES {
+            self.pop_oldest();
         }
         self.expire(now_ms);
         text
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(old) = self.buffer.pop_front() {
+            self.buffer_bytes -= old.bytes();
+        }
     }
 
     fn expire(&mut self, now_ms: i64) {
@@ -138,13 +215,13 @@ impl Session {
             .front()
             .is_some_and(|s| s.at_ms < now_ms - self.window_ms)
         {
-            self.buffer.pop_front();
+            self.pop_oldest();
         }
     }
 
     /// The frames after `last_seq`, or `None` when some of them are no longer kept (or
     /// `last_seq` was never sent).
-    pub fn replay_after(&mut self, last_seq: u64, now_ms: i64) -> Option<Vec<Arc<str>>> {
+    pub fn replay_after(&mut self, last_seq: u64, now_ms: i64) -> Option<Vec<String>> {
         self.expire(now_ms);
         let first = last_seq.checked_add(1)?;
         if first > self.next_seq {
@@ -153,16 +230,18 @@ impl Session {
         if first == self.next_seq {
             return Some(vec![]);
         }
-        if self.buffer.front().is_none_or(|s| s.seq > first) {
+        // The buffer holds seqs `oldest..next_seq`.
+        let oldest = self.next_seq - self.buffer.len() as u64;
+        if first < oldest {
             return None;
         }
-        Some(
-            self.buffer
-                .iter()
-                .filter(|s| s.seq >= first)
-                .map(|s| s.text.clone())
-                .collect(),
-        )
+        let skip = (first - oldest) as usize;
+        self.buffer
+            .iter()
+            .skip(skip)
+            .zip(first..)
+            .map(|(s, seq)| s.body.as_deref().map(|b| frame(seq, b)))
+            .collect()
     }
 
     /// Reads one client text frame.
@@ -300,7 +379,7 @@ impl Session {
         entity: Option<Entity>,
         result: Result<Option<u64>, ReplyError>,
         now_ms: i64,
-    ) -> Arc<str> {
+    ) -> String {
         if let Some(entity) = entity {
             if self.inflight.get(&entity).is_some_and(|i| i == id) {
                 self.inflight.remove(&entity);
@@ -315,7 +394,7 @@ impl Session {
         self.reply(id, result.map(|_| ()), now_ms)
     }
 
-    fn reply(&mut self, id: &str, result: Result<(), ReplyError>, now_ms: i64) -> Arc<str> {
+    fn reply(&mut self, id: &str, result: Result<(), ReplyError>, now_ms: i64) -> String {
         let (ok, error) = match result {
             Ok(()) => (true, None),
             Err(e) => (false, Some(e)),

@@ -5,7 +5,7 @@ fn frame(text: &str) -> serde_json::Value {
     serde_json::from_str(text).expect("json")
 }
 
-fn heartbeat(s: &mut Session, now: i64) -> Arc<str> {
+fn heartbeat(s: &mut Session, now: i64) -> String {
     s.push(
         ServerMessage::Heartbeat {
             server_time_ms: now,
@@ -110,4 +110,102 @@ fn replay_gives_what_followed_or_nothing_when_it_is_gone() {
         s.replay_after(3, 120_000).is_none(),
         "older than the window"
     );
+}
+
+fn agent_state(agent: &str, version: u64) -> ServerMessage {
+    ServerMessage::AgentState(crate::cti::protocol::AgentStateBody {
+        agent: agent.into(),
+        version,
+        state: crate::cti::protocol::AgentState::Available,
+        reason: Some("almoço \"longo\"".into()),
+        since_ms: 1_000,
+        queues: vec!["sac".into(), "geral".into()],
+        call: None,
+        next_state: None,
+        command_id: None,
+    })
+}
+
+#[test]
+fn a_spliced_frame_is_what_serde_writes_for_the_envelope() {
+    let messages = [
+        agent_state("1001", 7),
+        ServerMessage::Heartbeat { server_time_ms: 5 },
+        ServerMessage::ResyncRequired {
+            reason: ResyncReason::Lagged,
+        },
+        ServerMessage::Resumed { replayed: 0 },
+    ];
+    for (i, message) in messages.into_iter().enumerate() {
+        let seq = 10u64.pow(i as u32) + 3;
+        let expected = serde_json::to_string(&crate::cti::protocol::ServerFrame {
+            v: VERSION,
+            seq,
+            message: message.clone(),
+        })
+        .expect("serializes");
+        assert_eq!(super::frame(seq, &body(&message)), expected);
+    }
+}
+
+#[test]
+fn a_shared_event_is_numbered_per_connection_and_marked_only_where_a_command_caused_it() {
+    let message = agent_state("1001", 3);
+    let shared = body(&message);
+    let mut quiet = Session::new("a".into(), 10, 60_000);
+    let mut busy = Session::new("b".into(), 10, 60_000);
+    heartbeat(&mut busy, 0);
+    busy.begin_command("p1", Some(Entity::Agent("1001".into())));
+    let a = frame(&quiet.push_shared(&message, &shared, 0));
+    let b = frame(&busy.push_shared(&message, &shared, 0));
+    assert_eq!((a["seq"].clone(), b["seq"].clone()), (1.into(), 2.into()));
+    assert!(a.get("command_id").is_none());
+    assert_eq!(b["command_id"], "p1");
+    assert_eq!(a["reason"], "almoço \"longo\"");
+    // The replay re-numbers the kept body with its own seq.
+    let replay = quiet.replay_after(0, 0).expect("kept");
+    assert_eq!(frame(&replay[0]), a);
+    let replay = busy.replay_after(1, 0).expect("kept");
+    assert_eq!(frame(&replay[0]), b);
+}
+
+#[test]
+fn a_resume_from_before_the_snapshot_is_a_resync_after_it_a_replay() {
+    let mut s = Session::new("c".into(), 100, 60_000);
+    heartbeat(&mut s, 0);
+    let snapshot = s.push(
+        ServerMessage::Snapshot(crate::cti::protocol::Snapshot {
+            as_of_seq: 2,
+            agent: None,
+            agents: vec![],
+            calls: vec![],
+            queues: vec![],
+            figures: None,
+        }),
+        0,
+    );
+    assert_eq!(frame(&snapshot)["type"], "snapshot");
+    heartbeat(&mut s, 0);
+    assert!(s.replay_after(1, 0).is_none(), "the snapshot is not kept");
+    assert_eq!(s.replay_after(2, 0).map(|r| r.len()), Some(1));
+}
+
+#[test]
+fn the_resume_buffer_is_bounded_by_bytes_too() {
+    let mut s = Session::new("c".into(), usize::MAX, 60_000);
+    let big = ServerMessage::Error(crate::cti::protocol::ProtocolError {
+        code: crate::cti::protocol::ProtocolErrorCode::Malformed,
+        message: "x".repeat(100_000),
+        id: None,
+    });
+    let shared = body(&big);
+    let n = RESUME_BYTES / 100_000 + 5;
+    for _ in 0..n {
+        s.push_shared(&big, &shared, 0);
+    }
+    let last = n as u64;
+    assert!(s.replay_after(0, 0).is_none(), "the first are gone");
+    let kept = s.replay_after(last - 10, 0).expect("the last are kept");
+    assert_eq!(kept.len(), 10);
+    assert!(s.buffer_bytes <= RESUME_BYTES);
 }

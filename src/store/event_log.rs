@@ -16,6 +16,10 @@
 //! is committed — or, if the database is still down after one more try, is in the journal
 //! (synced), so shutdown never hangs on a dead database and never drops events.
 //!
+//! The writer has a database connection of its own (`Store::own_pool`), outside the pool
+//! every reader shares: a storm of reads (a thousand desktops, a report) can make a page
+//! wait, never a call's log.
+//!
 //! Limits: replaying a large journal holds up new events meanwhile (they queue in the
 //! channel, and spill again if it fills); a journal that cannot be written either (disk
 //! full) is the one case events are lost, each counted in `lost` and logged with its JSON.
@@ -135,7 +139,8 @@ impl EventLog {
         let (tx, rx) = mpsc::channel(cfg.channel_capacity.max(1));
         let (health_tx, health) = watch::channel(true);
         let writer = Writer {
-            store,
+            // One connection: the writer runs one transaction at a time.
+            store: store.own_pool(1),
             rx,
             stats: stats.clone(),
             spill: spill.clone(),

@@ -141,6 +141,27 @@ impl Store {
         Ok(Store { db })
     }
 
+    /// The same database on a pool of its own of `connections`, opened on first use, with
+    /// the same options (SQLite's WAL and busy timeout, PostgreSQL's URL): for a writer no
+    /// reader may starve (the event writer). Closing `self` does not close it.
+    pub(crate) fn own_pool(&self, connections: u32) -> Store {
+        let db = match &self.db {
+            Db::Sqlite(pool) => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(connections.max(1))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections.max(1))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+        };
+        Store { db }
+    }
+
     /// The greatest protocol stored, to seed `ProtocolAllocator` at start-up.
     pub async fn last_protocol(&self) -> Result<Option<Protocol>, StoreError> {
         // MAX() walks the primary key; it finds the latest day, because the date is a

@@ -119,7 +119,7 @@ pub async fn password_matches(password: String, phc: String) -> bool {
 /// name costs the same time as a wrong password.
 const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$qBVSijpv2sC7AoIzO4d1eQ$qX6phnoYKh/YjWAPz31SgsVFdvCUABnk/8RYeM7/PEo";
 
-fn to_account(r: &UserRow) -> Account {
+pub(super) fn to_account(r: &UserRow) -> Account {
     Account {
         name: r.name.clone(),
         display_name: r.display_name.clone(),

@@ -242,6 +242,49 @@ impl Sessions {
         self.by_hash(p.session.clone()).await
     }
 
+    /// Whether each of the sessions `hashes` is still open, checked together: one read of
+    /// the sessions and their accounts, and one write of the idle clock for those due
+    /// (the rule of `by_hash`), however many there are. For the CTI hub, which checks every
+    /// connected desktop once per heartbeat. A session absent from the answer's map was
+    /// not asked for; `Err` only when the database did not answer.
+    pub async fn still_valid_many(
+        &self,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Result<Principal, AuthError>>, StoreError> {
+        let store = self.inner.accounts.store();
+        let rows = store.sessions_with_users(hashes).await?;
+        let now = now_ms();
+        let s = self.inner.settings;
+        let idle_ms = s.idle.as_millis() as i64;
+        let max_ms = s.max.as_millis() as i64;
+        let config = self.config();
+        let mut out: HashMap<String, Result<Principal, AuthError>> = hashes
+            .iter()
+            .map(|h| (h.clone(), Err(AuthError::Bad)))
+            .collect();
+        let mut due = Vec::new();
+        for (hash, session, user) in rows {
+            let verdict =
+                if now - session.last_seen_ms > idle_ms || now - session.created_at_ms > max_ms {
+                    // Left for the sweep to delete: expiry is checked at every use anyway.
+                    Err(AuthError::Expired)
+                } else {
+                    let account = super::accounts::to_account(&user);
+                    if account.disabled {
+                        Err(AuthError::Bad)
+                    } else {
+                        if now - session.last_seen_ms > (idle_ms / 4).min(30_000) {
+                            due.push(hash.clone());
+                        }
+                        Ok(principal_of(&account, hash.clone(), config.as_deref()))
+                    }
+                };
+            out.insert(hash, verdict);
+        }
+        store.touch_sessions(&due, now).await?;
+        Ok(out)
+    }
+
     async fn by_hash(&self, hash: String) -> Result<Principal, AuthError> {
         let store = self.inner.accounts.store();
         let row = store.session(&hash).await?.ok_or(AuthError::Bad)?;
@@ -395,6 +438,34 @@ mod tests {
             s.login("ana", "errada-errada", ip).await,
             Err(LoginError::Refused)
         ));
+    }
+
+    #[tokio::test]
+    async fn sessions_checked_together_tell_the_open_from_the_ended() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = sessions(dir.path()).await;
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            open.push(s.login("ana", "senha-da-ana", ip).await.expect("login").1);
+        }
+        s.logout(&open[1]).await.expect("logout");
+        let asked: Vec<String> = open.iter().map(|p| p.session.clone()).collect();
+        let verdicts = s.still_valid_many(&asked).await.expect("read");
+        assert_eq!(verdicts.len(), 3);
+        assert_eq!(
+            verdicts[&asked[0]].as_ref().map(|p| p.agent.clone()).ok(),
+            Some(Some("1001".into()))
+        );
+        assert!(matches!(verdicts[&asked[1]], Err(AuthError::Bad)));
+        assert!(verdicts[&asked[2]].is_ok());
+        s.accounts()
+            .store()
+            .touch_sessions(&asked[2..], 0)
+            .await
+            .expect("aged");
+        let verdicts = s.still_valid_many(&asked[2..]).await.expect("read");
+        assert!(matches!(verdicts[&asked[2]], Err(AuthError::Expired)));
     }
 
     #[test]
