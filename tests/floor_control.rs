@@ -319,6 +319,31 @@ fn a_supervisor_controls_the_floor(db: Db) {
     assert_eq!(r["ok"], true, "{r}");
     let r = rt.block_on(cti_ws::command(
         &mut desk,
+        "s-3p",
+        "queue_control",
+        json!({"queue": "geral", "action": "priority", "priority": 9, "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(queue(&server, "geral")["priority"], 9);
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-3l",
+        "queue_control",
+        json!({"queue": "geral", "action": "lift_priority", "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(queue(&server, "geral")["priority"].is_null());
+    // Back to the priority given over the API above (the restart below checks it).
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
+        "s-3b",
+        "queue_control",
+        json!({"queue": "geral", "action": "priority", "priority": 7, "why": "pela CTI"}),
+    ));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(queue(&server, "geral")["priority"], 7);
+    let r = rt.block_on(cti_ws::command(
+        &mut desk,
         "s-4",
         "assign_call",
         json!({"protocol": "20000101-999999", "agent": "1002", "why": "pela CTI"}),

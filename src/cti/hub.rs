@@ -539,6 +539,7 @@ fn floor_plan(who: &Principal, command: &Command) -> Option<Result<Plan, ReplyEr
                 (QueueAction::Close, _) => QueueOrder::Close,
                 (QueueAction::Open, _) => QueueOrder::Open,
                 (QueueAction::Priority, Some(p)) => QueueOrder::Priority(*p),
+                (QueueAction::LiftPriority, _) => QueueOrder::LiftPriority,
                 (QueueAction::Priority, None) => {
                     return Some(Err(refuse(ErrorCode::BadArgs, "informe a prioridade")));
                 }

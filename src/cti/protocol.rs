@@ -440,7 +440,7 @@ pub enum Command {
         agent: String,
         why: String,
     },
-    /// A supervisor closes a queue, gives it back to its schedule, or sets its priority.
+    /// A supervisor closes a queue, gives it back to its schedule, sets its priority or lifts it.
     QueueControl {
         queue: String,
         action: QueueAction,
@@ -457,6 +457,8 @@ pub enum QueueAction {
     Close,
     Open,
     Priority,
+    /// Callers who join from now on keep their own priority again.
+    LiftPriority,
 }
 
 /// Every command name, for telling an unknown command from bad arguments.
