@@ -188,6 +188,8 @@ impl Backend for BenchBackend {
                 oldest_since_ms: None,
                 staffed: self.agents / self.queues,
                 available: self.agents / self.queues,
+                closed_by_hand: false,
+                priority: None,
             })
             .collect();
         Box::pin(async move { InitialState { agents, queues } })

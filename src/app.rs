@@ -203,6 +203,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 Vec::new()
             }
         };
+        // A queue a supervisor closed by hand stays closed (and a priority given stays).
+        let queue_overrides = match store.queue_overrides().await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "queue overrides before the restart could not be read; queues follow the config");
+                Vec::new()
+            }
+        };
         Some(crate::floor::acd::spawn(
             config.engine_config(),
             &config.agents,
@@ -213,6 +221,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 saver: Some(crate::floor::callback_store::spawn_saver(store.clone())),
                 restored,
                 agent_states,
+                queue_overrides,
+                override_saver: Some(crate::floor::acd::overrides::spawn_saver(store.clone())),
             },
         )?)
     };

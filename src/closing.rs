@@ -7,8 +7,11 @@
 //! compared (after a rebuild, and by the hourly closing task, which sees late events): any
 //! difference becomes a new numbered revision with who, why and when, written to the audit
 //! log; every revision is kept and listed. The month report and the contract panel read the
-//! newest revision. Limits: a supervisor's sum of several queues is not frozen (each queue
-//! is); a month that has not ended cannot be closed.
+//! newest revision. A supervisor's sum of several queues is read from the same revision:
+//! the frozen queues' counters summed day by day and every index recomputed from the sums
+//! (`frozen_sum`), so it never changes silently either. Limits: a queue configured after
+//! the close has no frozen figures (its sum is then read live); a month that has not ended
+//! cannot be closed.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,8 @@ use crate::config::Config;
 use crate::contract::Kpis;
 use crate::quality::Month;
 use crate::quality::score::summary;
+use crate::reports::report::{HourTma, Report, Row};
+use crate::reports::{Kpis as ReportKpis, Mean, SlotStats};
 use crate::store::closures::MonthRevision;
 use crate::store::reports_read::{self, Queues, ReadError, ReportContext};
 use crate::store::{Store, StoreError};
@@ -288,6 +293,80 @@ pub async fn frozen(
     Ok(Some((content, revisions)))
 }
 
+/// A frozen report read back as typed, keeping the definitions' version it was frozen
+/// with (which the config's reader would replace by the current one).
+pub fn typed_report(mut report: Value) -> Option<Report> {
+    let version = report
+        .get_mut("definitions")
+        .and_then(|d| d.as_object_mut())
+        .and_then(|d| d.remove("version"));
+    let mut r: Report = serde_json::from_value(report)
+        .map_err(|e| warn!(error = %e, "reports: a frozen month does not read back"))
+        .ok()?;
+    if let Some(Value::String(v)) = version {
+        r.definitions.version = v;
+    }
+    Some(r)
+}
+
+/// The month report of several queues from a frozen copy (`content` as `frozen` gives
+/// it): the queues' frozen day rows summed by date (counts add, maxima take the larger),
+/// every index recomputed from the summed counts with the frozen definitions — never an
+/// average of the queues' percentages — and TMA per hour from the summed totals and
+/// counts. `None` when a queue has no frozen figures (not configured when the month was
+/// closed) or a copy does not read back.
+pub fn frozen_sum(content: &Value, queues: &[String]) -> Option<Report> {
+    let mut parts = Vec::with_capacity(queues.len());
+    for q in queues {
+        parts.push(typed_report(content.get("queues")?.get(q)?.clone())?);
+    }
+    let first = parts.first()?;
+    let (definitions, period) = (first.definitions.clone(), first.period.clone());
+    let mut days: BTreeMap<String, SlotStats> = BTreeMap::new();
+    let mut hours: BTreeMap<i8, (i64, u64)> = BTreeMap::new();
+    for part in &parts {
+        for row in &part.rows {
+            days.entry(row.date.clone()).or_default().merge(&row.stats);
+        }
+        for h in &part.tma_by_hour {
+            let sum = hours.entry(h.hour).or_default();
+            sum.0 += h.tma.total_ms;
+            sum.1 += h.tma.count;
+        }
+    }
+    let row = |label: String, date: String, stats: SlotStats| Row {
+        kpis: ReportKpis::from_stats(&stats, &definitions),
+        label,
+        date,
+        index: None,
+        start_ms: None,
+        stats,
+    };
+    let mut total = SlotStats::default();
+    let rows: Vec<Row> = days
+        .into_iter()
+        .map(|(date, stats)| {
+            total.merge(&stats);
+            row(date.clone(), date, stats)
+        })
+        .collect();
+    Some(Report {
+        provisional: total.in_progress > 0,
+        total: row("total".into(), String::new(), total),
+        tma_by_hour: hours
+            .into_iter()
+            .map(|(hour, (total_ms, count))| HourTma {
+                hour,
+                tma: Mean::of(total_ms, count),
+            })
+            .collect(),
+        queue: queues.join(","),
+        rows,
+        period,
+        definitions,
+    })
+}
+
 /// The `closed` block a frozen figure is served with: when, by whom, the hash, and every
 /// revision; `label` is what users read (pt-BR).
 pub fn closed_block(revisions: &[MonthRevision], zone: &str) -> Value {
@@ -490,6 +569,117 @@ mod tests {
             "{logged:?}"
         );
         assert!(audit.verify().await.expect("verify").ok);
+    }
+
+    both_backends!(
+        a_supervisors_several_queues_read_the_frozen_month,
+        several_queues_frozen
+    );
+    async fn several_queues_frozen(db: TestDb) {
+        use crate::events::Party;
+        use crate::reports::golden_tests::{Fixture, abandoned, acd_answered, bridged, hung};
+        use crate::store::reports_read::Queues;
+
+        let config = Config::parse(include_str!("../config/atende.toml")).expect("shipped");
+        let store = db.store.clone();
+        let p = Projector::new(
+            store.clone(),
+            &Definitions::default(),
+            Slotter::named("America/Sao_Paulo").expect("tz"),
+        );
+        // (protocol, queue, local start, answered after ms or abandoned after 40 s).
+        let answered = |n: u32, q: &str, at: &str, wait: i64| {
+            let mut f = Fixture::queued(&format!("20261207-{n:06}"), local(at), q);
+            let pr = f.protocol.clone();
+            f.at(wait, acd_answered(&pr, "1001", q, wait as u64))
+                .at(wait, bridged("1001"))
+                .at(wait + 60_000, hung(Party::Caller));
+            f
+        };
+        let mut gone = Fixture::queued("20261207-000002", local("10:05:00"), "geral");
+        gone.at(40_000, abandoned("20261207-000002", "geral", 40_000))
+            .at(40_000, hung(Party::Caller));
+        let calls = [
+            // geral: 1 of 2 within 30 s (50 %); pericia: 2 of 3 (66.7 %).
+            answered(1, "geral", "10:00:00", 10_000),
+            gone,
+            answered(3, "pericia", "11:00:00", 40_000),
+            answered(4, "pericia", "11:10:00", 5_000),
+            answered(5, "pericia", "11:20:00", 20_000),
+        ];
+        let write = |fx: &Fixture| {
+            fx.log
+                .iter()
+                .map(|e| CallEvent {
+                    protocol: fx.protocol.parse().expect("protocol"),
+                    seq: e.seq,
+                    at_ms: e.at_ms,
+                    kind: e.kind.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let events: Vec<CallEvent> = calls.iter().flat_map(write).collect();
+        store.write_batch(&events).await.expect("events");
+        p.catch_up().await.expect("projected");
+        let january = local("12:00:00") + 40 * 86_400_000;
+        let audit = Audit::new(store.clone());
+        close(
+            &config,
+            &store,
+            &audit,
+            "2026-12",
+            "ana",
+            "fechamento",
+            january,
+        )
+        .await
+        .expect("closed");
+
+        let scope = vec!["geral".to_owned(), "pericia".to_owned()];
+        let cx = ReportContext::for_config(&config).expect("context");
+        let (from, to) = reports_read::month_bounds("2026-12").expect("bounds");
+        let live = |store: Store| {
+            let (cx, scope) = (cx.clone(), scope.clone());
+            let (from, to) = (from.clone(), to.clone());
+            async move {
+                reports_read::period_report(&store, &cx, &from, &to, &Queues::Only(scope))
+                    .await
+                    .expect("live")
+            }
+        };
+        let (content, _) = frozen(&store, "2026-12")
+            .await
+            .expect("read")
+            .expect("closed");
+        let summed = frozen_sum(&content, &scope).expect("both queues frozen");
+        assert_eq!(
+            summed,
+            live(store.clone()).await,
+            "the frozen sum is the live sum of the day it was frozen"
+        );
+        let ns = &summed.total.kpis.ns;
+        // 3 of 5 from the summed counts (60 %), not the mean of 50 % and 66.7 %.
+        assert_eq!((ns.numerator, ns.denominator), (3, 5));
+        assert_eq!(ns.percent, Some(60.0));
+        assert_eq!(summed.total.stats.offered, 5);
+        assert_eq!(summed.queue, "geral,pericia");
+        assert_eq!(summed.tma_by_hour.len(), 2, "10 h and 11 h");
+        assert_eq!(summed.total.kpis.tma.count, 4);
+
+        // A late call into the closed month, not re-checked yet: the supervisor still reads
+        // the frozen figures (live would say 3 of 6).
+        let late = answered(6, "pericia", "12:00:00", 50_000);
+        store.write_batch(&write(&late)).await.expect("late");
+        p.catch_up().await.expect("projected");
+        assert_eq!(live(store.clone()).await.total.kpis.ns.denominator, 6);
+        let (content, _) = frozen(&store, "2026-12")
+            .await
+            .expect("read")
+            .expect("closed");
+        let again = frozen_sum(&content, &scope).expect("frozen");
+        assert_eq!(again, summed);
+        // A queue not configured when the month closed has no frozen figures.
+        assert!(frozen_sum(&content, &["geral".to_owned(), "nova".to_owned()]).is_none());
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //! - disk low: a threshold above the real free space raises it; a reload that lowers the
 //!   threshold clears it (both databases);
 //! - database unreachable: the PostgreSQL link is cut, then restored;
-//! - a recording that failed: the recordings directory cannot be written and a call comes.
+//! - a recording that failed: the recordings directory cannot be written and a call comes;
+//! - a notice pending when the server stops: the webhook receiver is down at the raise,
+//!   atende restarts, the receiver comes up: it gets the raise exactly once (both
+//!   databases);
+//! - the last hour's service level: real sipp calls abandon the queue past the threshold;
+//!   one call is under `service_level_min_calls`, the second raises it (both databases).
 
 mod support;
 
@@ -68,8 +73,16 @@ fn start_hooks() -> Hooks {
     start_hooks_failing(0)
 }
 
-fn start_hooks_failing(mut fail_first: usize) -> Hooks {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+fn start_hooks_failing(fail_first: usize) -> Hooks {
+    serve_hooks(TcpListener::bind("127.0.0.1:0").unwrap(), fail_first)
+}
+
+/// The receiver on a given port (chosen while it was still down).
+fn start_hooks_on(port: u16) -> Hooks {
+    serve_hooks(TcpListener::bind(("127.0.0.1", port)).unwrap(), 0)
+}
+
+fn serve_hooks(listener: TcpListener, mut fail_first: usize) -> Hooks {
     let url = format!("http://{}/alarme", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let kept = bodies.clone();
@@ -448,6 +461,153 @@ fn a_failed_recording_raises_its_alarm() {
     assert_eq!(status, 400);
 }
 
+fn a_notice_pending_at_a_restart_is_sent_once_after_it(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match db {
+        Db::Sqlite => sqlite_url(dir.path()),
+        Db::Postgres => atende::testkit::pg::fresh_pg_database(),
+    };
+    // The receiver's port, with nothing listening on it yet: every attempt is refused.
+    let port = support::free_port();
+    let alarms = format!(
+        "\n[alarms]\ncheck_secs = 1\ndisk_min_free_mb = 100000000\n\
+         webhook_url = \"http://127.0.0.1:{port}/alarme\"\n"
+    );
+    let server = start_server(&url, dir, &alarms);
+    wait_for("a failed attempt of the disk_low raise", &server, || {
+        server.log().contains("alarm notice failed; retrying")
+    });
+    assert_eq!(gauge(&server, "disk_low"), 1.0);
+
+    // atende stops with the raise unsent; the receiver comes up while it starts again.
+    let server = server.restart();
+    let hooks = start_hooks_on(port);
+    wait_for("the raise after the restart", &server, || {
+        hooks.states("disk_low") == ["raised"]
+    });
+    assert!(
+        server
+            .log()
+            .contains("alarm notices from before the restart queued"),
+        "{}",
+        server.log()
+    );
+    // Several more checks and retry periods: nothing is sent again.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(hooks.states("disk_low"), ["raised"]);
+    assert_eq!(hooks.bodies.lock().unwrap().len(), 1, "{:?}", hooks.bodies);
+    let raise = hooks.bodies.lock().unwrap()[0].clone();
+    assert_eq!(raise["label"], "Pouco espaço em disco para as gravações");
+    assert!(
+        raise["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mínimo 100000000 MB"),
+        "{raise}"
+    );
+    assert_eq!(gauge(&server, "disk_low"), 1.0);
+    assert_eq!(server.metric("atende_alarm_notices_failed_total"), 0.0);
+}
+
+#[test]
+fn a_notice_pending_at_a_restart_is_sent_once_after_it_sqlite() {
+    a_notice_pending_at_a_restart_is_sent_once_after_it(Db::Sqlite);
+}
+
+#[test]
+fn a_notice_pending_at_a_restart_is_sent_once_after_it_postgres() {
+    a_notice_pending_at_a_restart_is_sent_once_after_it(Db::Postgres);
+}
+
+/// The names of the alarms `/api/alarms` lists as raised.
+fn raised_alarms(server: &Server) -> Vec<String> {
+    server.api("/api/alarms")["alarms"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|a| a["raised"] == true)
+                .filter_map(|a| a["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn the_service_level_alarm_follows_real_calls(db: Db) {
+    use support::ivr::{IvrOptions, Prompts};
+    let hooks = start_hooks();
+    // "Within" is 1 s here, so a caller who gives up after a few seconds in the queue
+    // counts against NS; two calls are enough to judge the hour.
+    let extra = format!(
+        "[reports]\nthreshold_ms = 1000\n\n[alarms]\ncheck_secs = 1\ndisk_min_free_mb = 0\n\
+         service_level_min_calls = 2\nwebhook_url = \"{}\"\n",
+        hooks.url
+    );
+    // Nobody logged in: callers wait in queue "geral" and hang up.
+    let server = Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            auto_login: false,
+            ..IvrOptions::open_with(&["1001"])
+        },
+        Prompts::Short,
+        10,
+        "",
+        &extra,
+    );
+    let abandon = |n: usize| {
+        let caller = support::ivr::start_ivr_caller(&server, &[(800, "0")], 4000, false);
+        support::wait_ok(caller, "caller", &server);
+        wait_for("the abandon in today's report", &server, || {
+            support::http_get(server.http_port, "/api/reports/today", true)
+                .ok()
+                .and_then(|(_, b)| serde_json::from_slice::<Value>(&b).ok())
+                .is_some_and(|r| r["total"]["stats"]["queue_abandon_beyond"] == n)
+        });
+    };
+    abandon(1);
+    // One call is under the minimum: NS says nothing yet, over several checks.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hooks.states("service_level"), Vec::<String>::new());
+    assert_eq!(gauge(&server, "service_level"), 0.0);
+
+    abandon(2);
+    wait_for("the service_level raise", &server, || {
+        hooks.states("service_level") == ["raised"]
+    });
+    assert_eq!(gauge(&server, "service_level"), 1.0);
+    let body = hooks
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["alarm"] == "service_level")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        body["label"],
+        "Nível de serviço da última hora abaixo da meta"
+    );
+    let detail = body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("NS 0,0 % (0 de 2)") && detail.contains("meta 90,0 %"),
+        "{detail}"
+    );
+    assert_eq!(raised_alarms(&server), ["service_level"]);
+    // Raised once: more checks send nothing more.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hooks.states("service_level"), ["raised"]);
+}
+
+#[test]
+fn the_service_level_alarm_follows_real_calls_sqlite() {
+    the_service_level_alarm_follows_real_calls(Db::Sqlite);
+}
+
+#[test]
+fn the_service_level_alarm_follows_real_calls_postgres() {
+    the_service_level_alarm_follows_real_calls(Db::Postgres);
+}
+
 /// `atende check-config` with `[alarms]` that could not work: each refused with its reason.
 #[test]
 fn unusable_alarm_settings_are_refused_by_check_config() {
@@ -475,6 +635,10 @@ fn unusable_alarm_settings_are_refused_by_check_config() {
         (
             "disk_min_free_mb = 10",
             "give email = true or a webhook_url",
+        ),
+        (
+            "webhook_url = \"http://127.0.0.1:9/x\"\nservice_level_min_calls = 0",
+            "alarms.service_level_min_calls must be 1 to 100000",
         ),
     ] {
         std::fs::write(&config, format!("{base}\n[alarms]\n{alarms}\n")).unwrap();

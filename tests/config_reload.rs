@@ -2,7 +2,8 @@
 //! applied by `POST /api/config/reload`, `atende reload` and SIGHUP. New agents and routes
 //! take calls at once; a broken file or a restart-only change is refused whole and the
 //! old config keeps working; a call in progress survives the removal of its agent, who is
-//! logged out once it ends.
+//! logged out once it ends. The API's reloads are in the audit log under the admin's
+//! name with the status and, like SIGHUP's, what changed or every problem.
 
 mod support;
 
@@ -36,6 +37,22 @@ fn post_reload(server: &Server) -> (u16, serde_json::Value) {
         )
     });
     (status, json)
+}
+
+/// The detail of the newest audited `POST /api/config/reload` (by the test admin).
+fn last_reload_audit(server: &Server) -> String {
+    let audit = server.api("/api/audit?limit=1000");
+    audit["entries"]
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .filter(|e| e["action"] == "config.reload" && e["target"] == "POST /api/config/reload")
+        .max_by_key(|e| e["id"].as_i64())
+        .map(|e| {
+            assert_eq!(e["actor"], ADMIN_USER, "{e}");
+            e["detail"].as_str().unwrap_or_default().to_owned()
+        })
+        .expect("the API reload is audited")
 }
 
 fn cli_reload(server: &Server) -> std::process::Output {
@@ -108,6 +125,15 @@ fn a_new_agent_and_route_take_calls_after_a_reload(db: Db) {
     assert_eq!(names(&changes["agents"]["added"]), ["2002"]);
     assert_eq!(names(&changes["routes"]["added"]), [NEW_DID]);
     assert_eq!(names(&changes["services"]["added"]), ["novo"]);
+    let audited = last_reload_audit(&server);
+    assert!(
+        audited.starts_with("status=200 applied: ")
+            && audited.contains("agents added 2002")
+            && audited.contains(&format!("routes added {NEW_DID}"))
+            && audited.contains("services added novo"),
+        "{audited}"
+    );
+    assert!(!audited.contains("pw2002"), "no secret in the audit log");
     assert_eq!(server.metric("atende_config_reloads_total"), 1.0);
     assert_eq!(server.metric("atende_config_last_reload_ok"), 1.0);
     assert!(
@@ -157,6 +183,11 @@ fn a_broken_config_is_refused_whole_and_the_old_one_keeps_working() {
         problems.contains("agent \"2002\" needs a secret"),
         "{problems}"
     );
+    let audited = last_reload_audit(&server);
+    assert!(audited.starts_with("status=422 refused: "), "{audited}");
+    for p in names(&body["problems"]) {
+        assert!(audited.contains(&p), "{p} not in the audit log: {audited}");
+    }
     // The secret check stops the file before the restart-only comparison; fix it and see
     // the restart-only setting named.
     write_config(

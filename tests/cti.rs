@@ -196,6 +196,8 @@ impl Backend for Fake {
                     oldest_since_ms: None,
                     staffed: 2,
                     available: 2,
+                    closed_by_hand: false,
+                    priority: None,
                 }],
             }
         })

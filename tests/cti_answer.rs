@@ -18,106 +18,47 @@ mod support;
 use answered::pericia_caller;
 use cti_ws::*;
 use serde_json::json;
-use support::ivr::*;
 use support::*;
 
 /// Follows the last `[[agents]]` entry (1001's) in the generated config.
-const EXTRA: &str = r#"auto_answer = "notify-talk"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1002"
-role = "agent"
-agent = "1002"
-password_hash = "HASH"
-"#;
-
-fn desk(rt: &tokio::runtime::Runtime, server: &Server, user: &str) -> Ws {
-    let port = server.http_port;
-    let cookie = login(port, user, ADMIN_PASSWORD)
-        .expect("API")
-        .unwrap_or_else(|| panic!("{user} logs in"));
-    let mut ws = rt.block_on(open(port, &cookie, &format!("http://127.0.0.1:{port}")));
-    rt.block_on(start(&mut ws));
-    ws
-}
+const NOTIFY_TALK: &str = "auto_answer = \"notify-talk\"\n";
 
 fn the_desktop_answers_the_ringing_phone(db: Db) {
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1002", "1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
-    );
+    let server = server_with_desks(db, &["1002", "1001"], NOTIFY_TALK);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
     let mut bruno = desk(&rt, &server, "ag1002");
 
     // First call: 1001 away, it rings at 1002, whose phone has no remote answer.
-    let r = rt.block_on(command(
-        &mut ana,
-        "a-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut ana, "a-1", "pause", json!({"reason": "lunch"}));
     let bruno_port = free_port();
     register_agent(&server, "1002", bruno_port);
     let by_hand = start_answering_agent(&server, bruno_port, 1, 3000);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut bruno, "call_offered"));
-    let first = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let first = offered_protocol(&rt, &mut bruno);
     let r = rt.block_on(command(&mut bruno, "b-1", "answer", json!({})));
     assert_eq!(r["error"]["code"], "unavailable", "{r}");
     let answered = rt.block_on(next(&mut bruno, "call_answered"));
     assert_eq!(answered["protocol"], first.as_str());
-    let r = rt.block_on(command(
+    hang_up(
+        &rt,
         &mut bruno,
         "b-2",
-        "hang_up",
-        json!({"protocol": first}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "first caller", &server);
-    wait_ok(by_hand, "1002's phone", &server);
+        &first,
+        &server,
+        vec![(caller, "first caller"), (by_hand, "1002's phone")],
+    );
 
     // Second call: 1002 away, 1001 ready; nothing rings yet, so `answer` is refused.
-    let r = rt.block_on(command(
-        &mut bruno,
-        "b-3",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    let r = rt.block_on(command(&mut ana, "a-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut bruno, "b-3", "pause", json!({"reason": "lunch"}));
+    accepted(&rt, &mut ana, "a-2", "ready", json!({}));
     let r = rt.block_on(command(&mut ana, "a-3", "answer", json!({})));
     assert_eq!(r["error"]["code"], "invalid_state", "{r}");
     let ana_port = free_port();
     register_agent(&server, "1001", ana_port);
     let remote = start_agent(&server, "agent_notify_talk.xml", ana_port, 1, &[]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let second = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let second = offered_protocol(&rt, &mut ana);
     // The phone has rung (180) by the time the pop arrives only if the INVITE went
     // first: ask until the phone's early dialog is there.
     let mut r = serde_json::Value::Null;
@@ -132,15 +73,17 @@ fn the_desktop_answers_the_ringing_phone(db: Db) {
     let answered = rt.block_on(next(&mut ana, "call_answered"));
     assert_eq!(answered["protocol"], second.as_str());
     assert_eq!(answered["agent"], "1001");
-    let r = rt.block_on(command(
+    hang_up(
+        &rt,
         &mut ana,
         "a-5",
-        "hang_up",
-        json!({"protocol": second}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "second caller", &server);
-    wait_ok(remote, "1001's phone (answered on Event: talk)", &server);
+        &second,
+        &server,
+        vec![
+            (caller, "second caller"),
+            (remote, "1001's phone (answered on Event: talk)"),
+        ],
+    );
 
     // The call's log: offered to 1001, answered by 1001.
     let detail = server.api(&format!("/api/calls/{second}"));
@@ -163,21 +106,10 @@ fn the_desktop_answers_the_ringing_phone_postgres() {
 }
 
 fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
-    let server = Server::start_ivr_config(
+    let server = server_with_desks(
         db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA[..EXTRA.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
-            .replace("notify-talk", "call-info")
-            .replace("HASH", ADMIN_HASH),
+        &["1001"],
+        &NOTIFY_TALK.replace("notify-talk", "call-info"),
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
@@ -185,11 +117,7 @@ fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
     register_agent(&server, "1001", port);
     let phone = start_agent(&server, "agent_call_info.xml", port, 1, &[]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     let r = rt.block_on(command(&mut ana, "a-1", "answer", json!({})));
     assert!(
         r["ok"] == false,
@@ -198,15 +126,17 @@ fn an_offer_asks_the_phone_to_answer_by_itself(db: Db) {
     let answered = rt.block_on(next(&mut ana, "call_answered"));
     assert_eq!(answered["protocol"], protocol.as_str());
     assert_eq!(answered["agent"], "1001");
-    let r = rt.block_on(command(
+    hang_up(
+        &rt,
         &mut ana,
         "a-2",
-        "hang_up",
-        json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "caller", &server);
-    wait_ok(phone, "1001's phone (Call-Info: answer-after=0)", &server);
+        &protocol,
+        &server,
+        vec![
+            (caller, "caller"),
+            (phone, "1001's phone (Call-Info: answer-after=0)"),
+        ],
+    );
 }
 
 #[test]

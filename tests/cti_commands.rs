@@ -26,20 +26,6 @@ use serde_json::{Value, json};
 use support::ivr::*;
 use support::*;
 
-const USERS: &str = r#"
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1002"
-role = "agent"
-agent = "1002"
-password_hash = "HASH"
-"#;
-
 /// 1002 serves only "geral", so a "pericia" call rings at 1001 alone.
 const AGENT_1002: &str = "[[agents]]\nid = \"1002\"\npassword = \"pw1002\"\npin = \"1234\"\nqueues = [\"geral\"]\nauto_login = true\n";
 
@@ -50,14 +36,26 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn desk(rt: &tokio::runtime::Runtime, server: &Server, user: &str) -> Ws {
-    let port = server.http_port;
-    let cookie = login(port, user, ADMIN_PASSWORD)
-        .expect("API")
-        .unwrap_or_else(|| panic!("{user} logs in"));
-    let mut ws = rt.block_on(open(port, &cookie, &format!("http://127.0.0.1:{port}")));
-    rt.block_on(start(&mut ws));
-    ws
+/// Agent 1001 (logged in at start or not), rung 10 s, its user ag1001, and
+/// `[outbound]` through a sipp gateway at `gateway`.
+fn outbound_server(db: Db, gateway: u16, auto_login: bool) -> Server {
+    Server::start_ivr_config(
+        db,
+        &IvrOptions {
+            hours: Hours::Open,
+            agents: &["1001"],
+            auto_login,
+            ring_timeout_secs: 10,
+            http_port: None,
+        },
+        Prompts::Short,
+        10,
+        "",
+        &format!(
+            "[outbound]\ngateway = \"127.0.0.1:{gateway}\"\ncaller_id = \"08000000000\"\nring_timeout_secs = 10\n{}",
+            agent_users(&["1001"])
+        ),
+    )
 }
 
 fn call_events(server: &Server, protocol: &str) -> Vec<Value> {
@@ -68,40 +66,27 @@ fn call_events(server: &Server, protocol: &str) -> Vec<Value> {
 }
 
 fn attended_transfer_from_the_desktop(db: Db, complete: bool) {
-    let server = Server::start_ivr_config(
+    let server = server_with_desks(
         db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &format!("{AGENT_1002}{}", USERS.replace("HASH", ADMIN_HASH)),
+        &["1001"],
+        &format!("{AGENT_1002}{}", agent_users(&["1002"])),
     );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
     let mut bruno = desk(&rt, &server, "ag1002");
     let phones = answering_phones(&server, &[("1001", 1000), ("1002", 1500)]);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("a protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     rt.block_on(next(&mut ana, "call_answered"));
     std::thread::sleep(Duration::from_millis(1000));
 
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "t-1",
         "transfer",
         json!({"protocol": protocol, "to": {"agent": "1002"}, "mode": "attended"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     // The consultation's callee sees the caller's pop and where it comes from.
     let pop = rt.block_on(next(&mut bruno, "call_offered"));
     assert_eq!(pop["call"]["protocol"], protocol.as_str(), "{pop}");
@@ -144,23 +129,23 @@ fn attended_transfer_from_the_desktop(db: Db, complete: bool) {
             "{r}"
         );
         std::thread::sleep(Duration::from_millis(1000));
-        let r = rt.block_on(command(
+        accepted(
+            &rt,
             &mut bruno,
             "b-2",
             "hang_up",
             json!({"protocol": protocol}),
-        ));
-        assert_eq!(r["ok"], true, "{r}");
+        );
         rt.block_on(next(&mut bruno, "call_ended"));
     } else {
         std::thread::sleep(Duration::from_millis(2000));
-        let r = rt.block_on(command(
+        accepted(
+            &rt,
             &mut ana,
             "t-2",
             "cancel_transfer",
             json!({"protocol": protocol}),
-        ));
-        assert_eq!(r["ok"], true, "{r}");
+        );
         let missed = rt.block_on(next(&mut bruno, "call_missed"));
         assert_eq!(missed["reason"], "cancelled", "{missed}");
         std::thread::sleep(Duration::from_millis(1000));
@@ -212,25 +197,7 @@ fn attended_transfer_cancelled_postgres() {
 
 fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     let gateway = free_port();
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: false,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &format!(
-            "[outbound]\ngateway = \"127.0.0.1:{gateway}\"\ncaller_id = \"08000000000\"\nring_timeout_secs = 10\n{}",
-            // Only ag1001 (1002 is not configured here).
-            USERS[..USERS.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
-                .replace("HASH", ADMIN_HASH)
-        ),
-    );
+    let server = outbound_server(db, gateway, false);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
 
@@ -243,28 +210,23 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     ));
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["error"]["code"], "bad_args", "{r}");
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "l-2",
         "login",
         json!({"queues": ["pericia"]}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     let state = rt.block_on(next(&mut ana, "agent_state"));
     assert_eq!(state["queues"], json!(["pericia"]), "{state}");
-    let r = rt.block_on(command(&mut ana, "l-3", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut ana, "l-3", "ready", json!({}));
 
     // The call, then (on the same phone) the callback.
     let agent_port = free_port();
     register_agent(&server, "1001", agent_port);
     let phone = start_answering_agent(&server, agent_port, 2, 500);
     let caller = pericia_caller(&server);
-    let offered = rt.block_on(next(&mut ana, "call_offered"));
-    let protocol = offered["call"]["protocol"]
-        .as_str()
-        .expect("a protocol")
-        .to_owned();
+    let protocol = offered_protocol(&rt, &mut ana);
     rt.block_on(next(&mut ana, "call_answered"));
     let r = rt.block_on(command(
         &mut ana,
@@ -275,13 +237,13 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["error"]["code"], "invalid_state", "during the call: {r}");
     std::thread::sleep(Duration::from_millis(1000));
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "h-1",
         "hang_up",
         json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     rt.block_on(next(&mut ana, "call_ended"));
     wait_ok(caller, "caller", &server);
 
@@ -315,13 +277,13 @@ fn login_to_some_queues_and_schedule_a_callback(db: Db) {
         ],
     );
     let at = now_ms() + 4_000;
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "s-4",
         "schedule_callback",
         json!({"protocol": protocol, "at_ms": at, "number": "61999990000"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     wait_ok(citizen, "citizen called back", &server);
     wait_ok(phone, "agent phone (the call, then the callback)", &server);
 
@@ -378,24 +340,7 @@ fn login_to_some_queues_and_schedule_a_callback_postgres() {
 /// meanwhile.
 fn an_agent_calls_an_outside_number(db: Db) {
     let gateway = free_port();
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 10,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &format!(
-            "[outbound]\ngateway = \"127.0.0.1:{gateway}\"\ncaller_id = \"08000000000\"\nring_timeout_secs = 10\n{}",
-            USERS[..USERS.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
-                .replace("HASH", ADMIN_HASH)
-        ),
-    );
+    let server = outbound_server(db, gateway, true);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut ana = desk(&rt, &server, "ag1001");
     let agent_port = free_port();
@@ -411,13 +356,13 @@ fn an_agent_calls_an_outside_number(db: Db) {
     );
     let r = rt.block_on(command(&mut ana, "o-1", "call", json!({"number": "6199x"})));
     assert_eq!(r["error"]["code"], "bad_args", "{r}");
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "o-2",
         "call",
         json!({"number": "61999990000"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     let busy = rt.block_on(next(&mut ana, "agent_state"));
     assert_eq!(busy["state"], "on_call", "{busy}");
     // Busy: a second call is refused.
@@ -451,29 +396,17 @@ fn an_agent_calls_an_outside_number(db: Db) {
     assert_eq!(held["protocol"], shown.as_str(), "{held}");
     let r = rt.block_on(command(&mut ana, "o-4", "hold", json!({"protocol": shown})));
     assert_eq!(r["error"]["code"], "invalid_state", "already held: {r}");
-    let r = rt.block_on(command(
-        &mut ana,
-        "o-5",
-        "resume",
-        json!({"protocol": shown}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut ana, "o-5", "resume", json!({"protocol": shown}));
     let resumed = rt.block_on(next(&mut ana, "call_resumed"));
     assert_eq!(resumed["protocol"], shown.as_str(), "{resumed}");
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut ana,
         "o-6",
         "dtmf",
         json!({"protocol": shown, "digits": "1#"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    let r = rt.block_on(command(
-        &mut ana,
-        "o-7",
-        "hang_up",
-        json!({"protocol": shown}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
+    accepted(&rt, &mut ana, "o-7", "hang_up", json!({"protocol": shown}));
     let ended = rt.block_on(next(&mut ana, "call_ended"));
     assert_eq!(ended["protocol"], shown.as_str(), "{ended}");
     wait_ok(citizen, "the number called", &server);

@@ -8,62 +8,34 @@
 //! is closed 4003 and a logged-out session too, an idle-expired one 4004 — on SQLite and
 //! PostgreSQL. Today's figures count the call (own and group).
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
 
 use std::time::Duration;
 
+use answered::{answering_phones, pericia_caller};
 use cti_ws::*;
-use futures_util::SinkExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::ivr::*;
 use support::*;
-use tokio_tungstenite::tungstenite::Message;
 
-const DESK: &str = r#"
+const DISPOSITIONS: &str = r#"
 [[dispositions]]
 code = "informacao"
 label = "Informação prestada"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1002"
-role = "agent"
-agent = "1002"
-password_hash = "HASH"
 "#;
 
 fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001", "1002"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &DESK.replace("HASH", ADMIN_HASH),
-    );
+    let server = server_with_desks(db, &["1001", "1002"], DISPOSITIONS);
     let port = server.http_port;
     let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 
-    let ana = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
-    let bruno = login(port, "ag1002", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1002 logs in");
+    let ana = session(&server, "ag1001");
+    let bruno = session(&server, "ag1002");
     let mut desk = rt.block_on(open(port, &ana, &origin));
     let mut other = rt.block_on(open(port, &bruno, &origin));
     let first = rt.block_on(start(&mut desk));
@@ -86,42 +58,20 @@ fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
     ));
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["error"]["code"], "bad_args");
-    let r = rt.block_on(command(
-        &mut desk,
-        "c-2",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk, "c-2", "pause", json!({"reason": "lunch"}));
     let paused = rt.block_on(next(&mut desk, "agent_state"));
     assert_eq!(paused["state"], "paused");
     assert_eq!(paused["reason"], "lunch");
-    let r = rt.block_on(command(&mut desk, "c-3", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk, "c-3", "ready", json!({}));
     let ready = rt.block_on(next(&mut desk, "agent_state"));
     assert_eq!(ready["state"], "available");
 
     // 1002 stays away from the queue so the call rings at 1001.
-    let r = rt.block_on(command(
-        &mut other,
-        "b-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut other, "b-1", "pause", json!({"reason": "lunch"}));
 
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
     // 1 (perícia), 1 (agendar): queue "pericia"; the caller waits for our BYE.
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let caller = pericia_caller(&server);
     let offered = rt.block_on(next(&mut desk, "call_offered"));
     let protocol = offered["call"]["protocol"]
         .as_str()
@@ -144,25 +94,25 @@ fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
     assert_eq!(r["error"]["code"], "not_found");
 
     // The agent ends the call from the desktop.
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut desk,
         "c-5",
         "hang_up",
         json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     let ended = rt.block_on(next(&mut desk, "call_ended"));
     assert_eq!(ended["protocol"], protocol.as_str());
     wait_ok(caller, "caller", &server);
     wait_ok(phone, "agent phone", &server);
 
-    let r = rt.block_on(command(
+    accepted(
+        &rt,
         &mut desk,
         "c-4",
         "register",
         json!({"protocol": protocol, "code": "informacao", "note": "orientado"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    );
     let registered = rt.block_on(next(&mut desk, "registered"));
     assert_eq!(registered["protocol"], protocol.as_str());
     assert_eq!(registered["code"], "informacao");
@@ -174,19 +124,7 @@ fn an_agent_desktop_follows_and_registers_a_call(db: Db) {
     assert_eq!(stored["detail"]["note"], "orientado");
 
     // Today's figures count the call (the agent log is written in batches: ask again).
-    let mut figures = Value::Null;
-    for _ in 0..20 {
-        desk.socket
-            .send(Message::Text(
-                json!({"v":1,"type":"snapshot_request"}).to_string().into(),
-            ))
-            .await_sent(&rt);
-        figures = rt.block_on(next(&mut desk, "snapshot"))["figures"].clone();
-        if figures["own"]["answered"] == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let figures = figures_until(&rt, &mut desk, |f| f["own"]["answered"] == 1);
     assert_eq!(figures["own"]["answered"], 1, "{figures}");
     assert!(figures["own"]["talk_ms"].as_i64() > Some(0), "{figures}");
     assert!(figures["own"]["aht_ms"].as_i64() > Some(0), "{figures}");
@@ -239,15 +177,12 @@ fn an_expired_session_is_closed_4004(db: Db) {
         "[http]\nsession_idle_secs = 1\n",
         1,
     );
-    let users = "[[users]]\nname = \"ag1001\"\nrole = \"agent\"\nagent = \"1001\"\npassword_hash = \"HASH\"\n";
-    std::fs::write(&path, config + &users.replace("HASH", ADMIN_HASH)).expect("config written");
+    std::fs::write(&path, config + &agent_users(&["1001"])).expect("config written");
     let server = server.restart();
     let port = server.http_port;
     let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ana = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
+    let ana = session(&server, "ag1001");
     // Fresh: it opens.
     let mut desk = rt.block_on(open(port, &ana, &origin));
     let first = rt.block_on(start(&mut desk));
@@ -286,28 +221,12 @@ fn the_offer_pops_the_cpf_typed_in_the_ivr(db: Db) {
         Prompts::Short,
         10,
         "screen_pop_fields = [\"cpf\"]",
-        // Only ag1001: the call can ring nowhere else.
-        &DESK[..DESK.find("[[users]]\nname = \"ag1002\"").expect("ag1002")]
-            .replace("HASH", ADMIN_HASH),
+        // Only 1001: the call can ring nowhere else.
+        &format!("{DISPOSITIONS}{}", agent_users(&["1001"])),
     );
-    let port = server.http_port;
-    let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ana = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
-    let mut desk = rt.block_on(open(port, &ana, &origin));
-    rt.block_on(start(&mut desk));
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
+    let mut desk = desk(&rt, &server, "ag1001");
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
     // 5 (process status), the CPF, 1 (confirm), then 0 (a human): queue "geral".
     let caller = start_ivr_caller(
         &server,
@@ -322,15 +241,14 @@ fn the_offer_pops_the_cpf_typed_in_the_ivr(db: Db) {
         .expect("a protocol")
         .to_owned();
     rt.block_on(next(&mut desk, "call_answered"));
-    let r = rt.block_on(command(
+    hang_up(
+        &rt,
         &mut desk,
         "c-1",
-        "hang_up",
-        json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "caller", &server);
-    wait_ok(phone, "agent phone", &server);
+        &protocol,
+        &server,
+        vec![(caller, "caller"), (phone, "agent phone")],
+    );
 }
 
 #[test]

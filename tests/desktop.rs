@@ -134,10 +134,11 @@ r.sentAfterGap = ws.sent.map((x) => x.type);
 r.waitingAfterGap = cti.state.queues.get('pericia').waiting;
 srv({ seq: 10, type: 'snapshot', as_of_seq: 10, agent: agent(5, 'ringing', { call: '20261207-000001' }),
   agents: [], calls: [{ protocol: '20261207-000001', version: 1, state: 'ringing', agent: '1001',
-  queue: 'pericia', caller: 'restrito', did: '08000000000', since_ms: S() - 12000 }],
+  queue: 'pericia', caller: 'restrito', did: '08000000000', since_ms: S() - 12000, monitoring: 'whisper' }],
   queues: [{ queue: 'pericia', version: 3, waiting: 1, oldest_since_ms: S(), staffed: 3, available: 0 }], figures: null });
 r.waitingAfterSnapshot = cti.state.queues.get('pericia').waiting;
 r.popKeepsScreenPop = cti.state.calls.get('20261207-000001').ivr?.cpf ?? null;
+r.badgeFromSnapshot = cti.state.monitoring;
 
 ws.onclose({ code: 1006, reason: '' });
 r.afterDrop = cti.connection;
@@ -253,6 +254,11 @@ fn cti_module_follows_the_protocol() {
     );
     assert_eq!(r["waitingAfterSnapshot"], 1);
     assert_eq!(r["popKeepsScreenPop"], "12345678909");
+    // A supervisor whispering when the snapshot is taken: the badge comes with it.
+    assert_eq!(
+        r["badgeFromSnapshot"],
+        json!({"protocol": "20261207-000001", "mode": "whisper"})
+    );
     assert_eq!(r["afterDrop"], "reconectando");
     assert_eq!(r["socketsAfterBackoff"], 2, "reconnects after the backoff");
     assert_eq!(

@@ -6,10 +6,14 @@
 //! Closing pericia sends the next caller where the queue sends callers after hours
 //! (`routed`, reason `closed`); reopening gives the queue back to its schedule. A queue's
 //! priority changes; 1001 is forced ready, then logged out. Every command is in the
-//! audit log with who and why, the state changes in the agent log; a supervisor out of
-//! scope and the TV's wallboard user are refused (403, audited). The same over the CTI
+//! audit log with who and why, the state changes in the agent log (a forced one with who
+//! forced it and why, also in the agent production report); a supervisor out of scope and
+//! the TV's wallboard user are refused (403, audited). The same over the CTI
 //! (`force_state`, `queue_control`, `assign_call`; `not_allowed` out of scope or for the
-//! TV). SQLite and PostgreSQL.
+//! TV). Last, pericia is closed again with geral's priority still given, atende restarts:
+//! both overrides are in force (`/api/queues`, and a caller to pericia is routed as
+//! closed); reopened and lifted, they stay so across the next restart.
+//! SQLite and PostgreSQL.
 
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
@@ -364,12 +368,71 @@ fn a_supervisor_controls_the_floor(db: Db) {
             .ends_with(&["available".into(), "logged_out".into()])
             .then_some(e)
     });
-    assert!(
-        log.as_array()
-            .expect("events")
-            .iter()
-            .any(|e| e["to_state"] == "paused" && e["reason"] == "lunch"),
+    // The forced changes say who forced them and why, on the agent log's own rows.
+    let rows = log.as_array().cloned().expect("events");
+    let paused = rows
+        .iter()
+        .find(|e| e["to_state"] == "paused" && e["reason"] == "lunch")
+        .unwrap_or_else(|| panic!("the forced pause is logged: {log}"));
+    assert_eq!(paused["forced_by"], "sup", "{paused}");
+    assert_eq!(paused["forced_why"], "reunião de equipe");
+    assert_eq!(
+        paused["forced"],
+        "pausa (lunch) forçada por sup: reunião de equipe"
+    );
+    let n = rows.len();
+    assert_eq!(
+        rows[n - 2]["forced"],
+        "disponível forçado por sup: fim da reunião",
         "{log}"
+    );
+    assert_eq!(
+        rows[n - 1]["forced"],
+        "logout forçado por sup: fim do turno"
+    );
+    assert!(
+        rows.iter()
+            .filter(|e| e["forced_by"].is_null())
+            .all(|e| e.get("forced").is_none()),
+        "a change nobody forced says nothing of it: {log}"
+    );
+
+    // The agent production report lists them; the forced pause counts as pause.
+    let date = server.api("/api/reports/today")["period"]["from"]
+        .as_str()
+        .expect("today")
+        .to_owned();
+    let report = until("the forced pause in the agent report", || {
+        let r = server.api(&format!(
+            "/api/reports/agents?from={date}&to={date}&agent=1001"
+        ));
+        let row = r["rows"]
+            .as_array()?
+            .iter()
+            .find(|x| x["date"] == date.as_str())?
+            .clone();
+        (row["pause_by_reason"]["lunch"].as_i64() > Some(0)).then_some(row)
+    });
+    let forced = report["forced"].as_array().cloned().expect("forced");
+    assert_eq!(
+        forced,
+        vec![
+            json!("pausa (lunch) forçada por sup: reunião de equipe"),
+            json!("disponível forçado por sup: fim da reunião"),
+            json!("logout forçado por sup: fim do turno"),
+        ],
+        "{report}"
+    );
+    assert!(report["pause_ms"].as_i64() >= report["pause_by_reason"]["lunch"].as_i64());
+    let table = server.api(&format!(
+        "/api/reports/agents?from={date}&to={date}&agent=1001&format=table"
+    ));
+    assert!(
+        table.to_string().contains("Mudanças forçadas")
+            && table
+                .to_string()
+                .contains("pausa (lunch) forçada por sup: reunião de equipe"),
+        "{table}"
     );
     let audit = server.api("/api/audit?limit=200");
     let entries = audit["entries"].as_array().cloned().expect("entries");
@@ -410,6 +473,104 @@ fn a_supervisor_controls_the_floor(db: Db) {
             .any(|e| e["actor"] == "tv" && e["action"] == "denied"),
         "the TV's attempt is audited"
     );
+
+    // Overrides outlive a restart: pericia closed by hand, geral at priority 7 (given
+    // above, never lifted).
+    let (s, _) = post(
+        port,
+        &sup,
+        "/api/floor/queues/pericia/close",
+        json!({"why": "queda do sistema, de novo"}),
+    );
+    assert_eq!(s, 204);
+    let q = queue(&server, "pericia");
+    assert_eq!(
+        (&q["open"], &q["closed_by_hand"]),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(queue(&server, "geral")["priority"], 7);
+    let before = server.api("/api/calls").as_array().map_or(0, Vec::len);
+    let server = server.restart();
+    let q = queue(&server, "pericia");
+    assert_eq!(
+        (&q["open"], &q["closed_by_hand"], &q["priority"]),
+        (&json!(false), &json!(true), &Value::Null),
+        "{q}"
+    );
+    let g = queue(&server, "geral");
+    assert_eq!(
+        (&g["open"], &g["closed_by_hand"], &g["priority"]),
+        (&json!(true), &json!(false), &json!(7)),
+        "{g}"
+    );
+    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 20_000, true);
+    let events = until("the restarted closed queue routes the caller", || {
+        let calls = server.api("/api/calls");
+        let calls = calls.as_array()?;
+        if calls.len() <= before {
+            return None;
+        }
+        let (_, events) = newest_call(&server)?;
+        acd_kinds(&events)
+            .contains(&"routed".to_owned())
+            .then(|| json!(events))
+    });
+    let events = events.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        acd_event(&events, "routed")["reason"],
+        "closed",
+        "{events:?}"
+    );
+    wait_ok(
+        caller,
+        "caller of the queue closed before the restart",
+        &server,
+    );
+
+    // Lifted, they stay lifted across the next restart.
+    let sup = login(port, "sup", ADMIN_PASSWORD)
+        .expect("API")
+        .expect("sup");
+    let (s, _) = post(
+        port,
+        &sup,
+        "/api/floor/queues/pericia/open",
+        json!({"why": "sistema de volta"}),
+    );
+    assert_eq!(s, 204);
+    let (s, b) = post(
+        port,
+        &sup,
+        "/api/floor/queues/geral/lift_priority",
+        json!({"why": "fim do mutirão"}),
+    );
+    assert_eq!(s, 204, "{b}");
+    let normal = |server: &Server| {
+        for name in ["pericia", "geral"] {
+            let q = queue(server, name);
+            assert_eq!(
+                (&q["open"], &q["closed_by_hand"], &q["priority"]),
+                (&json!(true), &json!(false), &Value::Null),
+                "{q}"
+            );
+        }
+    };
+    normal(&server);
+    let audit = server.api("/api/audit?limit=50");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| {
+                e["actor"] == "sup"
+                    && e["target"] == "queue geral lift_priority"
+                    && e["detail"] == "why: fim do mutirão"
+            }),
+        "{audit}"
+    );
+    let server = server.restart();
+    normal(&server);
 }
 
 #[test]

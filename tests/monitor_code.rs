@@ -5,7 +5,8 @@
 //! agent (404). Then phone 2001 (user "sup", scope pericia; 1500 Hz) dials `*501001`:
 //! that call is the monitoring (no second ring), the supervisor hears caller and agent
 //! and the agent hears only the caller (listen); the keypad's 2 switches to whisper (the
-//! agent hears the supervisor). A first such call hangs up by itself (`monitor_ended`
+//! agent hears the supervisor). A first such call switches to barge by SIP INFO (logged
+//! `via=keypad` like the RTP keys) and hangs up by itself (`monitor_ended`
 //! `supervisor_hung_up`); the second is hung up by atende when the call ends
 //! (`call_ended`). Every request and refusal is audited.
 //! SQLite and PostgreSQL.
@@ -20,74 +21,12 @@ use std::time::Duration;
 use atende::floor::calls::CallCommand;
 use rtp_peer::RtpPeer;
 use serde_json::Value;
-use support::in_process::set_in_process;
-use support::ivr::*;
+use support::ivr::start_ivr_caller;
+use support::monitor::*;
 use support::*;
 
-const CALLER: u32 = 440;
-const AGENT: u32 = 1000;
-const SUPERVISOR: u32 = 1500;
-
-/// Two supervisors' phones (accounts no queue logs in), and an agent user.
-const EXTRA: &str = r#"
-[[agents]]
-id = "2001"
-password = "pw2001"
-pin = "1234"
-queues = ["geral"]
-auto_login = false
-
-[[agents]]
-id = "2002"
-password = "pw2002"
-pin = "1234"
-queues = ["geral"]
-auto_login = false
-
-[[users]]
-name = "sup"
-role = "supervisor"
-agent = "2001"
-queues = ["pericia"]
-password_hash = "HASH"
-
-[[users]]
-name = "far"
-role = "supervisor"
-agent = "2002"
-queues = ["geral"]
-password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-"#;
-
-/// The amplitude of `freq` in `samples` (Goertzel).
-fn amplitude(samples: &[i16], freq: u32) -> f64 {
-    let n = samples.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let w = 2.0 * std::f64::consts::PI * freq as f64 / 8000.0;
-    let c = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s = x as f64 + c * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    let power = s1 * s1 + s2 * s2 - c * s1 * s2;
-    2.0 * power.max(0.0).sqrt() / n as f64
-}
-
 fn tones(samples: &[i16]) -> Vec<u32> {
-    [CALLER, AGENT, SUPERVISOR]
-        .into_iter()
-        .filter(|f| amplitude(samples, *f) > 600.0)
-        .collect()
+    tones_among(samples, &[CALLER, AGENT, SUPERVISOR])
 }
 
 /// What `agent` and `sup` heard over 1.5 s, after `settle` s.
@@ -100,36 +39,6 @@ fn heard(agent: &RtpPeer, sup: &RtpPeer, settle: f64) -> (Vec<u32>, Vec<u32>) {
         tones(&agent.heard_between(from, to)),
         tones(&sup.heard_between(from, to)),
     )
-}
-
-/// A phone answering after `ms` whose media is `peer` (the agent's).
-fn media_phone(server: &Server, port: u16, peer: &RtpPeer, ms: u64) -> Child {
-    let sf = scenario(
-        server.dir.path(),
-        "agent_media.xml",
-        &[
-            ("ANSWER_AFTER_MS", ms.to_string()),
-            ("RTP_PORT", peer.port.to_string()),
-        ],
-    );
-    let child = sipp(&[
-        "-sf".into(),
-        sf.display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        port.to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        free_rtp_range(4).to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
-    .spawn()
-    .expect("phone sipp starts");
-    wait_udp_bound(port);
-    child
 }
 
 /// `account`'s phone dials `code` with its credentials; `vars` fill the scenario.
@@ -179,46 +88,12 @@ fn refused(server: &Server, account: &str, code: &str, status: u16) -> Output {
     )
 }
 
-fn events_of(server: &Server, protocol: &str) -> Vec<Value> {
-    server.api(&format!("/api/calls/{protocol}"))["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn wait_events(server: &Server, protocol: &str, kind: &str, count: usize) -> Vec<Value> {
-    for _ in 0..100 {
-        let events = events_of(server, protocol);
-        if events.iter().filter(|e| e["kind"] == kind).count() >= count {
-            return events;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{kind} x{count} never logged for {protocol}");
-}
-
 fn monitored_from_the_phone(db: Db) {
-    set_in_process(true);
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
-    );
+    let server = server(db, "");
     let running = server.in_process.as_ref().expect("in process");
     let calls = running.floor.calls.clone();
     let (agent, sup) = (RtpPeer::start(AGENT), RtpPeer::start(SUPERVISOR));
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let agent_phone = media_phone(&server, agent_port, &agent, 500);
+    let agent_phone = agent_phone(&server, agent.port);
     let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 60_000, true);
     let (protocol, _) = wait_for_event(&server, "bridged");
 
@@ -245,6 +120,10 @@ fn monitored_from_the_phone(db: Db) {
         event(&events, "monitor_ended")["detail"]["reason"],
         "supervisor_hung_up"
     );
+    // Its keypad by SIP INFO (3: barge) is the keypad, as RTP events are.
+    let switched = event(&events, "monitor_mode_changed");
+    assert_eq!(switched["detail"]["mode"], "barge", "{switched}");
+    assert_eq!(switched["detail"]["via"], "keypad", "{switched}");
 
     // Again, to listen until the call ends.
     let sup_phone = dial(
@@ -285,9 +164,18 @@ fn monitored_from_the_phone(db: Db) {
     assert_eq!(started["detail"]["supervisor"], "sup", "{started}");
     assert_eq!(started["detail"]["phone"], "2001", "{started}");
     assert_eq!(started["detail"]["mode"], "listen", "{started}");
+    let switched: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["kind"] == "monitor_mode_changed")
+        .map(|e| {
+            let field = |f: &str| e["detail"][f].as_str().unwrap_or_default();
+            (field("mode"), field("via"))
+        })
+        .collect();
     assert_eq!(
-        event(&events, "monitor_mode_changed")["detail"]["mode"],
-        "whisper"
+        switched,
+        [("barge", "keypad"), ("whisper", "keypad")],
+        "SIP INFO on the first call, RTP events on the second"
     );
     let ended: Vec<&Value> = events
         .iter()
@@ -297,20 +185,7 @@ fn monitored_from_the_phone(db: Db) {
     assert_eq!(ended, ["supervisor_hung_up", "call_ended"]);
 
     // Audited: the three refusals and the supervisor's start.
-    let admin = login(server.http_port, ADMIN_USER, ADMIN_PASSWORD)
-        .expect("API")
-        .expect("admin logs in");
-    let (status, _, body) = raw_request(
-        server.http_port,
-        "GET",
-        "/api/audit?limit=1000",
-        &format!("Cookie: {admin}\r\n"),
-        None,
-    )
-    .expect("API");
-    assert_eq!(status, 200);
-    let audit: Value = serde_json::from_slice(&body).expect("JSON");
-    let entries = audit["entries"].as_array().expect("entries");
+    let entries = audit(&server);
     let reason = |actor: &str| -> Vec<String> {
         entries
             .iter()

@@ -690,6 +690,81 @@ fn closing_a_month_postgres() {
     closing_a_month(Db::Postgres);
 }
 
+/// A supervisor of two queues asks for a closed month: the answer is the frozen copy (the
+/// queues' frozen figures summed), with the same "fechado em …, hash …" block and line as
+/// the whole month's, not a live sum.
+fn a_supervisors_several_queues_get_the_closed_month(db: Db) {
+    let server = Server::start_ivr(db, &IvrOptions::open_with(&["1001"]));
+    let sup = serde_json::json!({"name": "sup2", "role": "supervisor",
+        "queues": ["geral", "pericia"], "password": "senha-sup-2"});
+    let (status, body) = http_request(
+        server.http_port,
+        "POST",
+        "/api/users",
+        true,
+        Some(&sup.to_string()),
+    )
+    .expect("add user");
+    assert!(
+        (200..300).contains(&status),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let as_sup = |path: &str| {
+        let cookie = login(server.http_port, "sup2", "senha-sup-2")
+            .expect("login")
+            .expect("logged in");
+        let (status, _, body) = raw_request(
+            server.http_port,
+            "GET",
+            path,
+            &format!("Cookie: {cookie}\r\n"),
+            None,
+        )
+        .expect("request");
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<serde_json::Value>(&body).expect("json")
+    };
+    let open = as_sup("/api/reports/month?month=2026-11");
+    assert!(open.get("closed").is_none(), "open: live figures: {open}");
+    assert_eq!(open["queue"], "geral,pericia");
+
+    let body = serde_json::json!({"month": "2026-11", "reason": "fechamento"}).to_string();
+    let (status, closed) = http_request(
+        server.http_port,
+        "POST",
+        "/api/reports/close",
+        true,
+        Some(&body),
+    )
+    .expect("close");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&closed));
+    let whole = server.api("/api/reports/month?month=2026-11");
+    let label = whole["closed"]["label"].as_str().expect("closed label");
+
+    let month = as_sup("/api/reports/month?month=2026-11");
+    assert_eq!(month["closed"]["label"], label, "{month}");
+    assert_eq!(month["queue"], "geral,pericia");
+    assert_eq!(month["total"]["stats"]["offered"], 0);
+    let table = as_sup("/api/reports/month?month=2026-11&format=table");
+    assert!(
+        table["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|l| l.as_str() == Some(label))),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_supervisors_several_queues_get_the_closed_month_sqlite() {
+    a_supervisors_several_queues_get_the_closed_month(Db::Sqlite);
+}
+
+#[test]
+fn a_supervisors_several_queues_get_the_closed_month_postgres() {
+    a_supervisors_several_queues_get_the_closed_month(Db::Postgres);
+}
+
 /// Calls in the test's own log: 1 250 calls of November 2026 written through the event
 /// log's public writer into the server's database (half refused before answer, half
 /// abandoned in the IVR), then `atende reports rebuild` projects them. Returns the

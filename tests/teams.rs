@@ -6,8 +6,22 @@
 //! other team's agent is refused with 403 and audited. A user naming an unknown team is
 //! refused by the API and the CLI; `atende check-config` refuses a team naming an unknown
 //! agent. A SIGHUP reload is written to the audit log by the actor `signal`, with what
-//! changed, and a refused one too.
+//! changed, and a refused one too. An agent's desktop shows as "group" figures their
+//! team's: a call answered by 1001 counts in 1001's group and not in 1002's (team "sul"),
+//! though 1002 serves the same queues.
+//!
+//! In a real headless Chromium: agent 1001's desktop shows "Equipe: Equipe Norte" next to
+//! the operator and titles its group figures "Equipe"; an admin's wallboard offers the
+//! teams next to the queues: picking "sul" shows 1002 only and the queue pagamentos only,
+//! kept in the URL; picking a queue clears the team. `/api/wallboard?team=` gives a team
+//! supervisor their own team only (another is refused 403 and audited), and a queue and a
+//! team at once get 400; the summed reports take `?team=` the same way. Screenshots in
+//! `target/test-artifacts/team_pages_*`.
 
+#[path = "support/answered.rs"]
+mod answered;
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/cti_ws.rs"]
 mod cti_ws;
 mod support;
@@ -15,6 +29,8 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use answered::answered_call;
+use browser::Browser;
 use cti_ws::*;
 use serde_json::{Value, json};
 use support::ivr::*;
@@ -36,18 +52,6 @@ name = "sup.norte"
 role = "supervisor"
 teams = ["norte"]
 password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1002"
-role = "agent"
-agent = "1002"
-password_hash = "HASH"
 "#;
 
 fn start(db: Db) -> Server {
@@ -57,7 +61,11 @@ fn start(db: Db) -> Server {
         Prompts::Short,
         4,
         "",
-        &TEAMS.replace("HASH", ADMIN_HASH),
+        &format!(
+            "{}{}",
+            TEAMS.replace("HASH", ADMIN_HASH),
+            agent_users(&["1001", "1002"])
+        ),
     )
 }
 
@@ -72,12 +80,6 @@ fn req(
     let (status, _, body) =
         raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-fn login_as(server: &Server, user: &str) -> String {
-    login(server.http_port, user, ADMIN_PASSWORD)
-        .expect("HTTP reachable")
-        .unwrap_or_else(|| panic!("{user} cannot log in"))
 }
 
 fn field(list: &Value, name: &str) -> Vec<String> {
@@ -113,7 +115,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     let port = server.http_port;
     let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let sup = login_as(&server, "sup.norte");
+    let sup = session(&server, "sup.norte");
     let (status, me) = req(&server, "GET", "/api/me", &sup, None);
     assert_eq!(status, 200);
     assert_eq!(
@@ -130,30 +132,14 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
 
     // The other team's agent pauses first, then the team's: the supervisor's first agent
     // event is the team's (events are delivered in bus order, so 1002's would come first).
-    let ana = login_as(&server, "ag1001");
-    let bruno = login_as(&server, "ag1002");
-    let mut desk_a = rt.block_on(open(port, &ana, &origin));
-    let mut desk_b = rt.block_on(open(port, &bruno, &origin));
-    rt.block_on(cti_ws::start(&mut desk_a));
-    rt.block_on(cti_ws::start(&mut desk_b));
-    let r = rt.block_on(command(
-        &mut desk_b,
-        "b-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    let mut desk_a = desk(&rt, &server, "ag1001");
+    let mut desk_b = desk(&rt, &server, "ag1002");
+    accepted(&rt, &mut desk_b, "b-1", "pause", json!({"reason": "lunch"}));
     assert_eq!(
         rt.block_on(next(&mut desk_b, "agent_state"))["state"],
         "paused"
     );
-    let r = rt.block_on(command(
-        &mut desk_a,
-        "a-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_a, "a-1", "pause", json!({"reason": "lunch"}));
     let seen = rt.block_on(next(&mut board, "agent_state"));
     assert_eq!(
         (seen["agent"].as_str(), seen["state"].as_str()),
@@ -161,14 +147,12 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     );
     // And the other team's going ready reaches its own desktop, then the team's going
     // ready reaches the supervisor with nothing of 1002 in between.
-    let r = rt.block_on(command(&mut desk_b, "b-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_b, "b-2", "ready", json!({}));
     assert_eq!(
         rt.block_on(next(&mut desk_b, "agent_state"))["state"],
         "available"
     );
-    let r = rt.block_on(command(&mut desk_a, "a-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    accepted(&rt, &mut desk_a, "a-2", "ready", json!({}));
     let seen = rt.block_on(next(&mut board, "agent_state"));
     assert_eq!(
         (seen["agent"].as_str(), seen["state"].as_str()),
@@ -195,7 +179,30 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
         None,
     );
     assert_eq!(status, 403, "another team's queue in the reports");
-    let admin = login_as(&server, ADMIN_USER);
+    // A team in the summed reports: the sum of its queues, one's own team only.
+    let (status, today) = req(&server, "GET", "/api/reports/today?team=norte", &sup, None);
+    assert_eq!(
+        (status, &today["queue"]),
+        (200, &json!("pericia")),
+        "{today}"
+    );
+    let (status, _) = req(&server, "GET", "/api/reports/today?team=sul", &sup, None);
+    assert_eq!(status, 403, "another team in the reports");
+    let (status, _) = req(
+        &server,
+        "GET",
+        "/api/reports/calls?from=2026-12-01&team=norte",
+        &sup,
+        None,
+    );
+    assert_eq!(status, 400, "the call list has no team filter");
+    let admin = session(&server, ADMIN_USER);
+    let (status, today) = req(&server, "GET", "/api/reports/today?team=sul", &admin, None);
+    assert_eq!(
+        (status, &today["queue"]),
+        (200, &json!("pagamentos")),
+        "{today}"
+    );
     let log = audit(&server, &admin);
     assert!(
         log.iter()
@@ -319,7 +326,7 @@ fn signal_entry(server: &Server, admin: &str, seen: usize) -> String {
 
 fn sighup_reloads_are_audited(db: Db) {
     let server = start(db);
-    let admin = login_as(&server, ADMIN_USER);
+    let admin = session(&server, ADMIN_USER);
     let path = server.dir.path().join("atende.toml");
     let config = std::fs::read_to_string(&path).expect("config");
 
@@ -367,4 +374,164 @@ fn sighup_reloads_are_audited_sqlite() {
 #[test]
 fn sighup_reloads_are_audited_postgres() {
     sighup_reloads_are_audited(Db::Postgres);
+}
+
+fn an_agent_s_group_figures_are_the_team_s(db: Db) {
+    let server = start(db);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut ana = desk(&rt, &server, "ag1001");
+    let mut bruno = desk(&rt, &server, "ag1002");
+    // 1002 away, so the citizen's call rings at 1001; 1001 hangs up from the desktop.
+    accepted(&rt, &mut bruno, "b-1", "pause", json!({"reason": "lunch"}));
+    let call = answered_call(&server, &[("1001", 1000)]);
+    let phone = call.phones.into_iter().next().expect("1001's phone");
+    hang_up(
+        &rt,
+        &mut ana,
+        "a-1",
+        &call.protocol,
+        &server,
+        vec![(call.caller, "caller"), (phone, "1001's phone")],
+    );
+    let mine = figures_until(&rt, &mut ana, |f| {
+        f["own"]["answered"] == 1 && f["group"]["answered"] == 1
+    });
+    assert_eq!(mine["own"]["answered"], 1, "{mine}");
+    assert_eq!(
+        mine["group"]["answered"], 1,
+        "1001's team counts it: {mine}"
+    );
+    // Read after 1001's figures moved: the call is in the agent log by now.
+    let theirs = figures_until(&rt, &mut bruno, |f| f["group"]["answered"].is_u64());
+    assert_eq!(theirs["own"]["answered"], 0, "{theirs}");
+    assert_eq!(
+        theirs["group"]["answered"], 0,
+        "another team's call is not in 1002's group: {theirs}"
+    );
+}
+
+#[test]
+fn an_agent_s_group_figures_are_the_team_s_sqlite() {
+    an_agent_s_group_figures_are_the_team_s(Db::Sqlite);
+}
+
+#[test]
+fn an_agent_s_group_figures_are_the_team_s_postgres() {
+    an_agent_s_group_figures_are_the_team_s(Db::Postgres);
+}
+
+/// Waits until the rows of `css` are `want` (keys joined by commas).
+fn wait_rows(b: &Browser, css: &str, key: &str, want: &str) {
+    b.wait_for(
+        &format!("{css} rows {want}"),
+        &format!(
+            "return [...document.querySelectorAll('{css} tbody tr')].map((r) => r.dataset.{key}).join(',') === '{want}';"
+        ),
+    );
+}
+
+/// Teams on the pages, in a real headless Chromium (see the top of the file).
+fn teams_on_the_pages(db: Db, test: &str) {
+    let server = start(db);
+    let port = server.http_port;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut b = Browser::start(test);
+    b.collect_page_errors();
+
+    // The agent's desktop names the team and titles the group figures by it.
+    b.goto(&format!("{base}/"));
+    b.fill("#usuario", "ag1001");
+    b.fill("#senha", ADMIN_PASSWORD);
+    b.click("#entrar");
+    b.wait_for(
+        "the desktop opens",
+        "return location.pathname === '/desktop/';",
+    );
+    b.wait_text("#equipe", "Equipe: Equipe Norte");
+    assert!(b.shown("#equipe"));
+    assert_eq!(b.text("#num-grupo-titulo"), "Equipe");
+    b.screenshot("mesa-com-equipe");
+
+    // The admin's wallboard: every team to pick, next to the queues.
+    b.log_in_as(ADMIN_USER, ADMIN_PASSWORD);
+    b.goto(&format!("{base}/painel/"));
+    wait_rows(&b, "#atendentes", "agente", "1001,1002");
+    assert!(b.shown("#equipe"), "the team filter is offered");
+    let options = b.eval(
+        "return [...document.querySelectorAll('#equipe option')].map((o) => o.value + '=' + o.textContent);",
+        vec![],
+    );
+    assert_eq!(
+        options,
+        serde_json::json!(["=Todas", "norte=Equipe Norte", "sul=Equipe Sul"])
+    );
+    b.select("#equipe", "sul");
+    wait_rows(&b, "#atendentes", "agente", "1002");
+    wait_rows(&b, "#filas", "fila", "pagamentos");
+    assert!(
+        b.eval("return location.search;", vec![])
+            .as_str()
+            .is_some_and(|s| s.contains("equipe=sul")),
+        "the team is kept in the URL"
+    );
+    b.screenshot("painel-equipe-sul");
+    // Opened again from the URL, the board shows the team.
+    b.goto(&format!("{base}/painel/?equipe=sul"));
+    wait_rows(&b, "#atendentes", "agente", "1002");
+    assert_eq!(
+        b.eval("return document.getElementById('equipe').value;", vec![]),
+        "sul"
+    );
+    // A queue instead: the team is cleared, the queue's agents are both.
+    b.select("#fila", "pagamentos");
+    wait_rows(&b, "#atendentes", "agente", "1001,1002");
+    wait_rows(&b, "#filas", "fila", "pagamentos");
+    assert_eq!(
+        b.eval("return document.getElementById('equipe').value;", vec![]),
+        ""
+    );
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
+
+    // The API: a team supervisor picks their own team only.
+    let sup = session(&server, "sup.norte");
+    let (status, board) = req(&server, "GET", "/api/wallboard", &sup, None);
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["teams"][0]["team"], "norte", "{board}");
+    assert_eq!(board["teams"].as_array().map(Vec::len), Some(1), "{board}");
+    let (status, board) = req(&server, "GET", "/api/wallboard?team=norte", &sup, None);
+    assert_eq!(status, 200, "{board}");
+    assert_eq!(board["team"], "norte");
+    assert_eq!(board["agents"][0]["agent"], "1001", "{board}");
+    assert_eq!(board["agents"].as_array().map(Vec::len), Some(1), "{board}");
+    assert_eq!(
+        req(&server, "GET", "/api/wallboard?team=sul", &sup, None).0,
+        403
+    );
+    let audit = server.api("/api/audit?limit=100");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| {
+                e["actor"] == "sup.norte"
+                    && e["action"] == "denied"
+                    && e["target"] == "GET /api/wallboard?team=sul"
+            }),
+        "{audit}"
+    );
+    let (status, _) =
+        http_get(port, "/api/wallboard?team=norte&queue=pericia", true).expect("API reachable");
+    assert_eq!(status, 400, "a queue or a team, not both");
+}
+
+#[test]
+fn team_pages_sqlite() {
+    teams_on_the_pages(Db::Sqlite, "team_pages_sqlite");
+}
+
+#[test]
+fn team_pages_postgres() {
+    teams_on_the_pages(Db::Postgres, "team_pages_postgres");
 }

@@ -9,9 +9,14 @@
 //! board and nothing else: reports, call records and floor commands are refused (403, or
 //! `not_allowed` over the CTI); an admin's board pauses an agent with its row's button. `/metrics` shows the queue's waiting caller and longest
 //! wait, agents by state and today's service level, in the Prometheus text format that
-//! parses. Screenshots in `target/test-artifacts/wallboard_*`.
+//! parses. An admin closes a queue from the board: it shows "fechada pelo supervisor"
+//! with "Abrir"; at 1280×720 and 1920×1080 no panel scrolls sideways and every floor
+//! button is inside the viewport; reopened from the board.
+//! Screenshots in `target/test-artifacts/wallboard_*` (`NN-painel-1280x720.png` …).
 //! SQLite and PostgreSQL.
 
+#[path = "support/answered.rs"]
+mod answered;
 #[path = "support/browser.rs"]
 mod browser;
 #[path = "support/cti_ws.rs"]
@@ -21,9 +26,9 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use answered::{answering_phones, pericia_caller};
 use browser::Browser;
 use serde_json::{Value, json};
-use support::ivr::*;
 use support::*;
 
 const EXTRA: &str = r#"
@@ -34,12 +39,6 @@ service_level_min_percent = 95
 [[users]]
 name = "tv"
 role = "wallboard"
-password_hash = "HASH"
-
-[[users]]
-name = "ag1001"
-role = "agent"
-agent = "1001"
 password_hash = "HASH"
 "#;
 
@@ -98,40 +97,118 @@ fn scrape(server: &Server) -> HashMap<String, f64> {
     series
 }
 
+/// Sizes the browser so the page gets `w`×`h` CSS pixels. `support/browser.rs` (kept by
+/// another part of the suite) has no resize, so this speaks W3C WebDriver to the same
+/// chromedriver: its log, kept next to the screenshots, names its port and the session.
+/// The window's frame (what Chromium keeps above the page) is measured and added.
+fn set_viewport(b: &Browser, test: &str, w: i64, h: i64) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-artifacts")
+        .join(test);
+    // The last attempt's log is the session's (the browser stops at the first success).
+    let log = (1..=3)
+        .rev()
+        .find_map(|n| std::fs::read_to_string(dir.join(format!("chromedriver-{n}.log"))).ok())
+        .expect("chromedriver log");
+    let port: u16 = log
+        .split("on port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("chromedriver's port in its log");
+    let session = log
+        .lines()
+        .find(|l| l.contains("InitSession"))
+        .and_then(|l| l.split('[').nth(3))
+        .and_then(|r| r.split(']').next())
+        .expect("the session in chromedriver's log")
+        .to_owned();
+    let frame = b.eval(
+        "return [outerWidth - innerWidth, outerHeight - innerHeight];",
+        vec![],
+    );
+    let (fw, fh) = (
+        frame[0].as_i64().unwrap_or(0),
+        frame[1].as_i64().unwrap_or(0),
+    );
+    let body = json!({"width": w + fw, "height": h + fh}).to_string();
+    let answer = webdriver_post(port, &format!("/session/{session}/window/rect"), &body);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    b.wait_for(
+        &format!("a {w}x{h} viewport"),
+        &format!("return innerWidth === {w} && innerHeight === {h};"),
+    );
+}
+
+/// One POST to chromedriver, read up to its `Content-Length` (it keeps the connection
+/// open, so reading to the end would wait for the timeout); the whole answer as text.
+fn webdriver_post(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("chromedriver");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("chromedriver answers");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if rest.len() >= length {
+                return text;
+            }
+        }
+        assert!(n > 0, "chromedriver closed mid-answer: {text}");
+    }
+}
+
+/// What of the board does not fit its width: panels that scroll sideways, the page
+/// scrolling sideways, and floor buttons not wholly inside the viewport and their panel.
+const FITS: &str = r#"
+const vw = document.documentElement.clientWidth;
+const out = { viewport: [innerWidth, innerHeight], page: document.documentElement.scrollWidth - vw,
+  panels: [], outside: [], buttons: 0 };
+for (const p of document.querySelectorAll('.bloco')) {
+  if (p.scrollWidth > p.clientWidth) out.panels.push(`${p.getAttribute('aria-label')}: ${p.scrollWidth} > ${p.clientWidth}`);
+}
+for (const btn of document.querySelectorAll('.controle-sup button')) {
+  if (!btn.getClientRects().length) continue;
+  out.buttons += 1;
+  const r = btn.getBoundingClientRect();
+  const box = btn.closest('.bloco').getBoundingClientRect();
+  if (r.left < Math.max(0, box.left) || r.right > Math.min(vw, box.right)) {
+    out.outside.push(`${btn.textContent} ${Math.round(r.left)}-${Math.round(r.right)} of ${vw}`);
+  }
+}
+return out;
+"#;
+
 fn total(b: &Browser, key: &str) -> String {
     b.text(&format!("#totais [data-chave='{key}'] dd"))
 }
 
 fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
-    let server = Server::start_ivr_config(
-        db,
-        &IvrOptions {
-            hours: Hours::Open,
-            agents: &["1001"],
-            auto_login: true,
-            ring_timeout_secs: 20,
-            http_port: None,
-        },
-        Prompts::Short,
-        10,
-        "",
-        &EXTRA.replace("HASH", ADMIN_HASH),
-    );
+    let server = cti_ws::server_with_desks(db, &["1001"], &EXTRA.replace("HASH", ADMIN_HASH));
     let port = server.http_port;
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let agent_cookie = login(port, "ag1001", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("ag1001 logs in");
-    let mut desk = rt.block_on(cti_ws::open(port, &agent_cookie, &base));
-    rt.block_on(cti_ws::start(&mut desk));
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "c-1",
-        "pause",
-        json!({"reason": "lunch"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
+    let mut desk = cti_ws::desk(&rt, &server, "ag1001");
+    cti_ws::accepted(&rt, &mut desk, "c-1", "pause", json!({"reason": "lunch"}));
 
     // The TV logs in at / and lands on the board.
     let mut b = Browser::start(test);
@@ -164,17 +241,8 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("vazio");
 
     // A call waits in "pericia": shown, then red past 2 s; offered is counted live.
-    let agent_port = free_port();
-    register_agent(&server, "1001", agent_port);
-    let phone = start_phone(
-        &server,
-        "agent.xml",
-        agent_port,
-        1,
-        1000,
-        &[("ANSWER_AFTER_MS", "500".into())],
-    );
-    let caller = start_ivr_caller(&server, &[(800, "1"), (500, "1")], 40_000, true);
+    let phone = answering_phones(&server, &[("1001", 1000)]).remove(0);
+    let caller = pericia_caller(&server);
     let waiting = b.wait_text("#espera tbody", "na fila");
     assert!(waiting.contains("pericia"), "{waiting}");
     b.wait_for(
@@ -220,8 +288,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     );
 
     // The agent gets ready: the call rings, is answered, the board shows the talk.
-    let r = rt.block_on(cti_ws::command(&mut desk, "c-2", "ready", json!({})));
-    assert_eq!(r["ok"], true, "{r}");
+    cti_ws::accepted(&rt, &mut desk, "c-2", "ready", json!({}));
     let answered = rt.block_on(cti_ws::next(&mut desk, "call_answered"));
     let protocol = answered["protocol"].as_str().expect("protocol").to_owned();
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Em atendimento");
@@ -233,15 +300,14 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("em-atendimento");
 
     // The agent ends the call: answered by agents and the agent's count follow.
-    let r = rt.block_on(cti_ws::command(
+    cti_ws::hang_up(
+        &rt,
         &mut desk,
         "c-3",
-        "hang_up",
-        json!({"protocol": protocol}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    wait_ok(caller, "caller", &server);
-    wait_ok(phone, "agent phone", &server);
+        &protocol,
+        &server,
+        vec![(caller, "caller"), (phone, "agent phone")],
+    );
     b.wait_text("#totais [data-chave='human_answered'] dd", "1");
     b.wait_text("#atendentes tbody tr[data-agente='1001'] td.atendidas", "1");
     assert_eq!(
@@ -254,9 +320,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     b.screenshot("atendida");
 
     // The TV may see the board and nothing else.
-    let tv = login(port, "tv", ADMIN_PASSWORD)
-        .expect("API")
-        .expect("tv logs in");
+    let tv = cti_ws::session(&server, "tv");
     assert_eq!(get_as(port, &tv, "/api/wallboard").0, 200);
     for path in [
         "/api/reports/today",
@@ -318,14 +382,7 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
     assert!(errors.is_empty(), "page errors: {errors:?}");
 
     // A supervisor's board has the floor's buttons: pause 1001 from its row.
-    let switched = b.eval_async(&format!(
-        "await fetch('/api/logout', {{method: 'POST', credentials: 'same-origin'}}); \
-         const r = await fetch('/api/login', {{method: 'POST', credentials: 'same-origin', \
-           headers: {{'Content-Type': 'application/json'}}, \
-           body: JSON.stringify({{user: '{ADMIN_USER}', password: '{ADMIN_PASSWORD}'}})}}); \
-         return r.status;"
-    ));
-    assert_eq!(switched, 204);
+    b.log_in_as(ADMIN_USER, ADMIN_PASSWORD);
     b.goto(&format!("{base}/painel/"));
     b.wait_text("#atendentes tbody tr[data-agente='1001']", "Disponível");
     b.eval(
@@ -346,6 +403,46 @@ fn the_wallboard_follows_a_call_live(db: Db, test: &str) {
                 && e["detail"] == "reason: lunch; why: pausa pedida no painel"),
         "{audit}"
     );
+
+    // A queue closed by hand says so on the board, with the button that reopens it.
+    let pericia = "#filas tbody tr[data-fila='pericia']";
+    b.click(&format!("{pericia} button"));
+    b.wait_text(pericia, "fechada pelo supervisor");
+    assert!(b.text(pericia).contains("Abrir"), "{}", b.text(pericia));
+    assert_eq!(
+        server.api("/api/queues").as_array().and_then(|q| q
+            .iter()
+            .find(|q| q["queue"] == "pericia")
+            .map(|q| q["closed_by_hand"].clone())),
+        Some(json!(true))
+    );
+
+    // Every panel fits a 1280×720 TV and a 1920×1080 one: no sideways scroll, and every
+    // floor button (queues, agents) inside the viewport.
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        set_viewport(&b, test, w, h);
+        let fit = b.eval(FITS, vec![]);
+        assert_eq!(fit["viewport"], json!([w, h]));
+        assert_eq!(
+            fit["page"], 0,
+            "the page scrolls sideways at {w}x{h}: {fit}"
+        );
+        assert_eq!(fit["panels"], json!([]), "at {w}x{h}: {fit}");
+        assert_eq!(fit["outside"], json!([]), "at {w}x{h}: {fit}");
+        assert!(
+            fit["buttons"].as_u64() >= Some(7),
+            "5 queues' and 1001's buttons at least: {fit}"
+        );
+        b.screenshot(&format!("painel-{w}x{h}"));
+    }
+    b.click(&format!("{pericia} button"));
+    b.wait_for(
+        "pericia reopened",
+        "const r = document.querySelector(\"#filas tr[data-fila='pericia']\"); \
+         return r && !r.innerText.includes('fechada') && r.innerText.includes('Fechar');",
+    );
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
 }
 
 #[test]

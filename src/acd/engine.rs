@@ -31,6 +31,10 @@ pub struct QueueStatus {
     pub staffed: usize,
     pub available: usize,
     pub aht_secs: f64,
+    /// Closed by a supervisor on top of its schedule (`open` is then false).
+    pub closed_by_hand: bool,
+    /// The priority a supervisor gave every caller of the queue.
+    pub priority: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -212,6 +216,8 @@ impl Engine {
             staffed: q.staffed,
             available: q.available.len(),
             aht_secs: q.aht.secs,
+            closed_by_hand: q.closed_by_hand,
+            priority: q.priority,
         })
     }
 

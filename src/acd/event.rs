@@ -220,10 +220,11 @@ pub enum Input {
         queue: QueueId,
         closed: bool,
     },
-    /// A supervisor sets the priority of every caller waiting in or joining a queue.
+    /// A supervisor sets the priority of every caller waiting in or joining a queue
+    /// (`None`: lifts it, callers who join from now on keep their own).
     SetQueuePriority {
         queue: QueueId,
-        priority: u8,
+        priority: Option<u8>,
     },
 }
 

@@ -10,10 +10,12 @@
 //!   hours).
 //! - `set_priority` gives every caller waiting in the queue, and every one who joins it
 //!   later, that priority instead of their own: agents who serve several queues take the
-//!   higher-priority queue's callers first.
+//!   higher-priority queue's callers first. Lifting it (`None`) lets callers who join from
+//!   then on keep their own; those already waiting keep the one they were given.
 //!
-//! A hand close and a priority survive a config reload (the queue keeps its place) but not
-//! a restart: the engine starts from the config.
+//! A hand close and a priority survive a config reload (the queue keeps its place). The
+//! engine keeps no state across a restart: the ACD actor saves the overrides
+//! (`queue_status`'s `closed_by_hand`, `priority`) and feeds them back at start.
 
 use super::AcdError;
 use super::call::CallState;
@@ -51,9 +53,16 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn set_priority(&mut self, queue: &QueueId, priority: u8) -> Result<(), AcdError> {
+    pub(super) fn set_priority(
+        &mut self,
+        queue: &QueueId,
+        priority: Option<u8>,
+    ) -> Result<(), AcdError> {
         let qi = self.queue_idx(queue)?;
-        self.queues[qi as usize].priority = Some(priority);
+        self.queues[qi as usize].priority = priority;
+        let Some(priority) = priority else {
+            return Ok(());
+        };
         let waiting: Vec<CallIdx> = self.queues[qi as usize]
             .buckets
             .iter()
@@ -166,13 +175,46 @@ mod tests {
         h.call("new", "b", 0, &[]);
         h.ok(Input::SetQueuePriority {
             queue: "b".into(),
-            priority: 9,
+            priority: Some(9),
         });
+        let b = h.engine.queue_status(&"b".into()).expect("b");
+        assert_eq!((b.priority, b.closed_by_hand), (Some(9), false));
         h.ok(Input::AgentReady { agent: "x".into() });
         assert_eq!(
             h.offers(),
             vec![("new".to_owned(), "x".to_owned())],
             "b's caller first although a's waited longer"
+        );
+    }
+
+    #[test]
+    fn a_lifted_priority_lets_new_callers_keep_their_own() {
+        let mut h = Harness::new(vec![QueueConfig::new("a"), QueueConfig::new("b")]);
+        h.login("x", &[("a", 1), ("b", 1)], &[]);
+        h.ok(Input::AgentPause {
+            agent: "x".into(),
+            reason: "lunch".into(),
+        });
+        h.ok(Input::SetQueuePriority {
+            queue: "b".into(),
+            priority: Some(9),
+        });
+        h.ok(Input::SetQueuePriority {
+            queue: "b".into(),
+            priority: None,
+        });
+        assert_eq!(
+            h.engine.queue_status(&"b".into()).expect("b").priority,
+            None
+        );
+        h.call("old", "a", 0, &[]);
+        h.advance(5);
+        h.call("new", "b", 0, &[]);
+        h.ok(Input::AgentReady { agent: "x".into() });
+        assert_eq!(
+            h.offers(),
+            vec![("old".to_owned(), "x".to_owned())],
+            "the longest wait first again"
         );
     }
 }

@@ -6,10 +6,11 @@
 //!
 //! - `rules`: pure — observations and the time in, raise/clear out (tested next to it).
 //! - `watch`: the actor that gathers observations, stores the state, runs on-demand checks.
-//! - `notify`: the e-mail and webhook queues, retried with backoff.
+//! - `notify`: the e-mail and webhook queues, stored until sent, retried with backoff.
 //!
-//! Limits: one instance per alarm (not per queue or per day); notices not yet sent when
-//! the server stops are lost (the state is not: a restart does not raise again).
+//! Limits: one instance per alarm (not per queue or per day); a notice of a moment the
+//! database did not answer is kept in memory only (lost if the server stops before it is
+//! sent). A restart does not raise again (the state is stored) and sends what was pending.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

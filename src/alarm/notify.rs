@@ -1,11 +1,17 @@
 //! Sending a raise or a clear: by e-mail to `[mail]`'s recipients and by webhook (HTTP POST
 //! of JSON), each on its own queue so a slow SMTP server does not hold a webhook back, and
-//! each in order (a clear never overtakes its raise). A failed attempt is retried with a
-//! doubling wait; after the last one the notice is given up with an ERROR line and
-//! `atende_alarm_notices_failed_total`. The settings are read from the running config at
-//! each notice, so a reload applies to the next one. Limits: queued notices live in memory
-//! (a restart drops those not yet sent; the alarm's state itself is stored).
+//! each in order (a clear never overtakes its raise). Each notice is stored
+//! (`alarm_notices`) when the alarm changes and marked after each attempt, so a notice not
+//! yet sent when the server stops is sent after the restart, once. A failed attempt is
+//! retried with a doubling wait; after the last one the notice is given up with an ERROR
+//! line and `atende_alarm_notices_failed_total`. The settings are read from the running
+//! config at each attempt, so a reload applies to the next one.
+//!
+//! Limits: a notice of a moment the database did not answer (the `database_down` raise)
+//! is kept in memory only and is lost if the server stops before sending it; a notice sent
+//! just before a stop whose mark could not be written is sent again after the restart.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,20 +19,25 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use super::rules::Transition;
+use super::rules::{AlarmId, Transition};
 use crate::floor::Floor;
+use crate::store::Store;
+use crate::store::alarm_notices::{NewNotice, NoticeState, StoredNotice};
 
 /// Attempts per notice and channel (the first and the retries).
 const ATTEMPTS: u32 = 6;
 /// Wait before the first retry; doubles after each.
 const FIRST_WAIT: Duration = Duration::from_secs(2);
+/// The longest wait between two attempts.
+const LONGEST_WAIT: Duration = Duration::from_secs(300);
 /// One webhook request's time limit.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The two queues.
 pub(super) struct Notifier {
-    mail: mpsc::UnboundedSender<Transition>,
-    webhook: mpsc::UnboundedSender<Transition>,
+    store: Store,
+    mail: mpsc::UnboundedSender<Pending>,
+    webhook: mpsc::UnboundedSender<Pending>,
 }
 
 #[derive(Clone, Copy)]
@@ -44,57 +55,227 @@ impl Channel {
     }
 }
 
-impl Notifier {
-    pub(super) fn start(floor: Arc<Floor>) -> Notifier {
-        let (mail, mail_rx) = mpsc::unbounded_channel();
-        let (webhook, webhook_rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(floor.clone(), Channel::Mail, mail_rx));
-        tokio::spawn(run(floor, Channel::Webhook, webhook_rx));
-        Notifier { mail, webhook }
-    }
+/// A notice waiting for its turn on one channel.
+struct Pending {
+    /// Its row; `None` when the database did not answer (kept in memory only).
+    id: Option<i64>,
+    t: Transition,
+    /// Attempts made so far (also before a restart).
+    attempts: u32,
+    next_attempt_at_ms: i64,
+}
 
-    pub(super) fn send(&self, t: &Transition) {
-        // A closed queue means the task ended with the runtime: nothing left to send to.
-        let _ = self.mail.send(t.clone());
-        let _ = self.webhook.send(t.clone());
+impl Pending {
+    fn stored(n: StoredNotice) -> Option<Pending> {
+        let Some(alarm) = AlarmId::from_name(&n.alarm) else {
+            warn!(
+                alarm = n.alarm,
+                id = n.id,
+                "alarm notice of an unknown alarm; skipped"
+            );
+            return None;
+        };
+        Some(Pending {
+            id: Some(n.id),
+            t: Transition {
+                alarm,
+                raised: n.raised,
+                at_ms: n.at_ms,
+                detail: n.detail,
+            },
+            attempts: u32::try_from(n.attempts).unwrap_or(0),
+            next_attempt_at_ms: n.next_attempt_at_ms,
+        })
     }
 }
 
-async fn run(floor: Arc<Floor>, channel: Channel, mut rx: mpsc::UnboundedReceiver<Transition>) {
+impl Notifier {
+    pub(super) fn start(floor: Arc<Floor>, store: Store) -> Notifier {
+        let (mail, mail_rx) = mpsc::unbounded_channel();
+        let (webhook, webhook_rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(floor.clone(), store.clone(), Channel::Mail, mail_rx));
+        tokio::spawn(run(floor, store.clone(), Channel::Webhook, webhook_rx));
+        Notifier {
+            store,
+            mail,
+            webhook,
+        }
+    }
+
+    /// Stores the notice for each channel, then queues it.
+    pub(super) async fn send(&self, t: &Transition) {
+        let now = now_ms();
+        for (channel, queue) in [
+            (Channel::Mail, &self.mail),
+            (Channel::Webhook, &self.webhook),
+        ] {
+            let notice = NewNotice {
+                channel: channel.name(),
+                alarm: t.alarm.name(),
+                raised: t.raised,
+                at_ms: t.at_ms,
+                detail: &t.detail,
+            };
+            let id = match self.store.alarm_notice_add(&notice, now).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    warn!(alarm = t.alarm.name(), channel = channel.name(), error = %e, "alarm notice not stored; kept in memory until sent");
+                    None
+                }
+            };
+            // A closed queue means the task ended with the runtime: nothing left to send to.
+            let _ = queue.send(Pending {
+                id,
+                t: t.clone(),
+                attempts: 0,
+                next_attempt_at_ms: now,
+            });
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The wait after `attempts` failed attempts.
+fn backoff(attempts: u32) -> Duration {
+    FIRST_WAIT
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(LONGEST_WAIT)
+}
+
+/// One channel's queue: the notices stored before a restart first, then the new ones, in
+/// order; the head is retried until sent or given up.
+async fn run(
+    floor: Arc<Floor>,
+    store: Store,
+    channel: Channel,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+) {
     // reqwest is built without a TLS provider of its own (as the IVR's client).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(WEBHOOK_TIMEOUT)
         .build()
         .ok();
-    while let Some(t) = rx.recv().await {
-        let mut wait = FIRST_WAIT;
-        for attempt in 1..=ATTEMPTS {
-            let result = match channel {
-                Channel::Mail => mail(&floor, &t).await,
-                Channel::Webhook => webhook(&floor, client.as_ref(), &t).await,
-            };
-            match result {
-                Ok(false) => break,
-                Ok(true) => {
+    let mut queue: VecDeque<Pending> = VecDeque::new();
+    // Ids sent or given up here: a stored notice read back after it was queued is not
+    // sent twice.
+    let mut done: HashSet<i64> = HashSet::new();
+    let (mut loaded, mut load_warned) = (false, false);
+    loop {
+        if !loaded {
+            match store.alarm_notices_pending(channel.name()).await {
+                Ok(rows) => {
+                    loaded = true;
+                    let queued: HashSet<i64> = queue.iter().filter_map(|p| p.id).collect();
+                    let earlier: Vec<Pending> = rows
+                        .into_iter()
+                        .filter(|n| !queued.contains(&n.id) && !done.contains(&n.id))
+                        .filter_map(Pending::stored)
+                        .collect();
+                    if !earlier.is_empty() {
+                        info!(
+                            channel = channel.name(),
+                            count = earlier.len(),
+                            "alarm notices from before the restart queued"
+                        );
+                    }
+                    for p in earlier.into_iter().rev() {
+                        queue.push_front(p);
+                    }
+                }
+                // Said once: the database is down, which its own alarm tells.
+                Err(e) if !load_warned => {
+                    load_warned = true;
+                    warn!(channel = channel.name(), error = %e, "alarm notices of before the restart not read yet; tried again every 2 s")
+                }
+                Err(_) => {}
+            }
+        }
+        let wait = match queue.front() {
+            Some(p) => Some(Duration::from_millis(
+                u64::try_from(p.next_attempt_at_ms - now_ms()).unwrap_or(0),
+            )),
+            // The stored notices are read again once the database answers.
+            None if !loaded => Some(FIRST_WAIT),
+            None => None,
+        };
+        let sleep = async {
+            match wait {
+                Some(w) => tokio::time::sleep(w).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            next = rx.recv() => {
+                let Some(p) = next else { return };
+                let known = p.id.is_some_and(|id| done.contains(&id) || queue.iter().any(|q| q.id == Some(id)));
+                if !known {
+                    queue.push_back(p);
+                }
+                continue;
+            }
+            () = sleep => {}
+        }
+        let Some(p) = queue.front_mut() else { continue };
+        if p.next_attempt_at_ms > now_ms() {
+            continue;
+        }
+        let result = match channel {
+            Channel::Mail => mail(&floor, &p.t).await,
+            Channel::Webhook => webhook(&floor, client.as_ref(), &p.t).await,
+        };
+        p.attempts += 1;
+        let (state, error) = match result {
+            Ok(sent) => {
+                if sent {
                     info!(
-                        alarm = t.alarm.name(),
-                        raised = t.raised,
+                        alarm = p.t.alarm.name(),
+                        raised = p.t.raised,
                         channel = channel.name(),
                         "alarm notice sent"
                     );
-                    break;
                 }
-                Err(e) if attempt < ATTEMPTS => {
-                    warn!(alarm = t.alarm.name(), channel = channel.name(), attempt, error = %e, "alarm notice failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(300));
-                }
-                Err(e) => {
-                    super::NOTICES_FAILED_TOTAL.fetch_add(1, Ordering::Relaxed);
-                    error!(alarm = t.alarm.name(), raised = t.raised, channel = channel.name(), error = %e, "alarm notice given up after the last retry");
-                }
+                (
+                    if sent {
+                        NoticeState::Sent
+                    } else {
+                        NoticeState::Skipped
+                    },
+                    None,
+                )
             }
+            Err(e) if p.attempts < ATTEMPTS => {
+                warn!(alarm = p.t.alarm.name(), channel = channel.name(), attempt = p.attempts, error = %e, "alarm notice failed; retrying");
+                p.next_attempt_at_ms = now_ms()
+                    + i64::try_from(backoff(p.attempts).as_millis()).unwrap_or(i64::MAX / 2);
+                (
+                    NoticeState::Pending {
+                        next_attempt_at_ms: p.next_attempt_at_ms,
+                    },
+                    Some(e),
+                )
+            }
+            Err(e) => {
+                super::NOTICES_FAILED_TOTAL.fetch_add(1, Ordering::Relaxed);
+                error!(alarm = p.t.alarm.name(), raised = p.t.raised, channel = channel.name(), error = %e, "alarm notice given up after the last retry");
+                (NoticeState::Failed, Some(e))
+            }
+        };
+        if let Some(id) = p.id
+            && let Err(e) = store
+                .alarm_notice_set(id, state, p.attempts, error.as_deref(), now_ms())
+                .await
+        {
+            warn!(alarm = p.t.alarm.name(), channel = channel.name(), error = %e, "alarm notice's state not stored");
+        }
+        if !matches!(state, NoticeState::Pending { .. }) {
+            if let Some(id) = p.id {
+                done.insert(id);
+            }
+            queue.pop_front();
         }
     }
 }

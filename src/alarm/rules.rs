@@ -90,12 +90,13 @@ pub enum Observation {
         answered: u64,
         recorded: u64,
     },
-    /// NS of the last hour (numerator, denominator) and the target, in thousandths of a
-    /// percent.
+    /// NS of the last hour (numerator, denominator), the target in thousandths of a
+    /// percent, and the fewest calls NS is judged on (`[alarms] service_level_min_calls`).
     ServiceLevel {
         numerator: u64,
         denominator: u64,
         target_milli: i64,
+        min_calls: u64,
     },
     Database {
         up: bool,
@@ -111,8 +112,6 @@ pub enum Observation {
 pub const RECORDING_QUIET_MS: i64 = 10 * 60 * 1000;
 /// NS must be this many thousandths of a percent over target to clear (2 points).
 pub const SERVICE_LEVEL_CLEAR_MARGIN_MILLI: i64 = 2_000;
-/// Fewer calls than this in the hour: NS says nothing yet.
-pub const SERVICE_LEVEL_MIN_CALLS: u64 = 10;
 /// Free space must be the threshold plus this share (in %) to clear.
 pub const DISK_CLEAR_MARGIN_PERCENT: u64 = 10;
 
@@ -253,13 +252,15 @@ impl Alarms {
                 numerator,
                 denominator,
                 target_milli,
+                min_calls,
             } => {
                 let detail = format!(
                     "última hora: NS {} ({numerator} de {denominator}), meta {}",
                     percent(*numerator, *denominator),
                     milli_percent(*target_milli)
                 );
-                if *denominator < SERVICE_LEVEL_MIN_CALLS {
+                // Fewer calls than this in the hour: NS says nothing yet.
+                if *denominator < *min_calls {
                     return (AlarmId::ServiceLevel, Verdict::Neutral, detail);
                 }
                 // Exact: numerator × 100 000 vs border × denominator (thousandths of %).

@@ -3,7 +3,8 @@
 //! service level, and once a day (after 00:30 local, when the day's late events are in)
 //! whether yesterday's answered calls all have a sealed recording. It feeds what it sees
 //! to the pure `rules`, publishes the state for `/metrics`, stores it (so a restart neither
-//! raises nor clears twice) and hands transitions to `notify`.
+//! raises nor clears twice) and hands transitions to `notify`, which stores their notices
+//! until sent.
 //!
 //! It owns the `Alarms` state; the API asks it for an on-demand recordings check by
 //! message. Checks read the config of the moment, so a reload applies at the next one.
@@ -19,6 +20,7 @@ use tracing::{error, info, warn};
 use super::notify::Notifier;
 use super::rules::{AlarmId, Alarms, Observation, Transition};
 use crate::config::Config;
+use crate::config::alarms::DEFAULT_SERVICE_LEVEL_MIN_CALLS;
 use crate::floor::Floor;
 use crate::reports::{Kpis, Outcome, SlotStats};
 use crate::store::reports::{ALL_QUEUES, FactFilter};
@@ -58,7 +60,7 @@ async fn run(
     let raised = load_raised(&store).await;
     let mut alarms = Alarms::new(&raised);
     super::publish(&alarms);
-    let notifier = Notifier::start(floor.clone());
+    let notifier = Notifier::start(floor.clone(), store.clone());
     let mut unsaved = false;
     loop {
         let config = floor.config();
@@ -67,7 +69,7 @@ async fn run(
         for o in observe(&floor, &store, &config, now).await {
             transitions.extend(alarms.observe(&o, now));
         }
-        apply(&alarms, &transitions, &notifier, &mut unsaved);
+        apply(&alarms, &transitions, &notifier, &mut unsaved).await;
         if unsaved {
             unsaved = !save_raised(&store, &alarms, now).await;
         }
@@ -86,7 +88,7 @@ async fn run(
                     };
                     if let Ok(o) = &seen {
                         let t: Vec<Transition> = alarms.observe(o, now_ms()).into_iter().collect();
-                        apply(&alarms, &t, &notifier, &mut unsaved);
+                        apply(&alarms, &t, &notifier, &mut unsaved).await;
                     }
                     let _ = reply.send(seen);
                 }
@@ -95,14 +97,21 @@ async fn run(
     }
 }
 
-fn apply(alarms: &Alarms, transitions: &[Transition], notifier: &Notifier, unsaved: &mut bool) {
+/// Logs and publishes `transitions` and stores their notices (before the state: after a
+/// stop between the two, a notice may be sent twice but is never lost).
+async fn apply(
+    alarms: &Alarms,
+    transitions: &[Transition],
+    notifier: &Notifier,
+    unsaved: &mut bool,
+) {
     for t in transitions {
         if t.raised {
             error!(alarm = t.alarm.name(), detail = %t.detail, "alarm raised");
         } else {
             info!(alarm = t.alarm.name(), detail = %t.detail, "alarm cleared");
         }
-        notifier.send(t);
+        notifier.send(t).await;
         *unsaved = true;
     }
     super::publish(alarms);
@@ -191,6 +200,12 @@ async fn last_hour_ns(
         numerator: ns.numerator,
         denominator: ns.denominator,
         target_milli,
+        min_calls: config
+            .alarms
+            .as_ref()
+            .map_or(DEFAULT_SERVICE_LEVEL_MIN_CALLS, |a| {
+                a.service_level_min_calls
+            }),
     }))
 }
 

@@ -1,6 +1,7 @@
 //! `/api/agents…` and `/api/queues`: what the wallboard shows (every agent's state and
 //! time in it, each queue's waiting calls and staffing) from the ACD actor, and an
-//! agent's stored state changes over a period (login, pauses with reasons, calls).
+//! agent's stored state changes over a period (login, pauses with reasons, calls; a
+//! change a supervisor forced says by whom and why).
 //! A supervisor sees the queues of their scope, their teams' agents and the agents
 //! configured in their own queues.
 
@@ -79,6 +80,16 @@ async fn queues(
     Ok(Json(queues))
 }
 
+/// A row of an agent's history: the stored change, and for a change a supervisor forced
+/// how the pages say it ("pausa (lanche) forçada por sup: reunião").
+#[derive(Debug, Serialize)]
+struct HistoryRow {
+    #[serde(flatten)]
+    event: crate::store::agent_log::AgentEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forced: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Period {
     /// Milliseconds since the Unix epoch; `from` inclusive, `to` exclusive.
@@ -115,5 +126,12 @@ async fn agent_events(
             warn!(error = %e, "reading agent events failed");
             ApiError::Database
         })?;
-    Ok(Json(events))
+    let rows: Vec<HistoryRow> = events
+        .into_iter()
+        .map(|event| HistoryRow {
+            forced: event.forced_label(),
+            event,
+        })
+        .collect();
+    Ok(Json(rows))
 }

@@ -141,6 +141,12 @@ pub fn require<S: Clone + Send + Sync + 'static>(
     ))
 }
 
+/// What a handler under `audited` adds to its audit entry after the status (put in the
+/// response's extensions): a config reload's list of changes or every problem of a
+/// refused one, as SIGHUP's entries have. Names only, never secrets.
+#[derive(Clone, Debug)]
+pub struct AuditNote(pub String);
+
 /// `routes` with every change (any method but GET/HEAD) written to the audit log with
 /// its outcome: config and IVR reloads, the emergency switch, prompt uploads.
 pub fn audited<S: Clone + Send + Sync + 'static>(routes: Router<S>, auth: &Auth) -> Router<S> {
@@ -163,15 +169,15 @@ async fn audit_change(State(auth): State<Auth>, req: Request, next: Next) -> Res
         t if t.ends_with("/ivr/reload") => "ivr.reload",
         _ => "api.change",
     };
+    let mut detail = format!("status={}", resp.status().as_u16());
+    if let Some(AuditNote(note)) = resp.extensions().get::<AuditNote>() {
+        detail.push(' ');
+        detail.push_str(note);
+    }
     auth.sessions
         .accounts()
         .audit()
-        .record(
-            &user,
-            action,
-            &target,
-            &format!("status={}", resp.status().as_u16()),
-        )
+        .record(&user, action, &target, &detail)
         .await;
     resp
 }
@@ -332,11 +338,20 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         Ok(a) => a.map_or(p.user.clone(), |a| a.display_name),
         Err(_) => p.user.clone(),
     };
-    // The user's teams with the name users are shown (the key when the config has none).
+    // The user's teams with the name users are shown (the key when the config has none):
+    // those of their scope, then those their ACD agent is in (an agent's desktop shows
+    // its team, and its group figures are the team's).
     let config = auth.sessions.config();
-    let teams: Vec<serde_json::Value> = p
-        .teams
-        .iter()
+    let mut keys: Vec<&String> = p.teams.iter().collect();
+    if let (Some(c), Some(agent)) = (config.as_ref(), p.agent.as_deref()) {
+        for (key, t) in &c.teams {
+            if t.agents.iter().any(|a| a == agent) && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let teams: Vec<serde_json::Value> = keys
+        .into_iter()
         .map(|t| {
             let name = config
                 .as_ref()

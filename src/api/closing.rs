@@ -20,7 +20,6 @@ use tracing::warn;
 use super::reports::{download, report_header};
 use super::{ApiError, ApiState};
 use crate::closing::{self, CloseError};
-use crate::reports::report::Report;
 use crate::reports::table::report_table;
 use crate::store::reports_read::{Queues, ReportContext};
 use crate::users::{Principal, Role};
@@ -108,8 +107,9 @@ async fn closures(
     })))
 }
 
-/// The frozen month report of `queues` when `month` is closed (`None`: open, or a sum of
-/// several queues, which is not frozen), shaped as asked.
+/// The frozen month report of `queues` when `month` is closed (`None`: open, or one of
+/// the queues was configured after the close), shaped as asked. A sum of several queues
+/// is summed from their frozen figures (`closing::frozen_sum`).
 pub(super) async fn frozen_month(
     state: &ApiState,
     cx: &ReportContext,
@@ -130,7 +130,9 @@ pub(super) async fn frozen_month(
         Queues::Only(list) if list.len() == 1 => {
             content.get("queues").and_then(|q| q.get(&list[0])).cloned()
         }
-        Queues::Only(_) => None,
+        Queues::Only(list) => {
+            closing::frozen_sum(&content, list).and_then(|r| serde_json::to_value(r).ok())
+        }
     };
     let Some(mut report) = report else {
         return Ok(None);
@@ -145,7 +147,7 @@ pub(super) async fn frozen_month(
             Json(report).into_response()
         }
         other => {
-            let r = typed(report).ok_or(ApiError::Database)?;
+            let r = closing::typed_report(report).ok_or(ApiError::Database)?;
             let mut table = report_table(&r, title);
             table.notes.push(label.clone());
             match other {
@@ -158,22 +160,6 @@ pub(super) async fn frozen_month(
             }
         }
     }))
-}
-
-/// A frozen report read back as typed, keeping the definitions' version it was frozen
-/// with (which the config's reader would replace by the current one).
-fn typed(mut report: Value) -> Option<Report> {
-    let version = report
-        .get_mut("definitions")
-        .and_then(|d| d.as_object_mut())
-        .and_then(|d| d.remove("version"));
-    let mut r: Report = serde_json::from_value(report)
-        .map_err(|e| warn!(error = %e, "reports: a frozen month does not read back"))
-        .ok()?;
-    if let Some(Value::String(v)) = version {
-        r.definitions.version = v;
-    }
-    Some(r)
 }
 
 /// The frozen contract panel of `month` and its `closed` block; `None` while the month

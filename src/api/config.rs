@@ -2,7 +2,8 @@
 //!
 //! 200 `{"changes": …}` when applied; 422 `{"error", "problems": [...]}` when refused (the
 //! running config stays); 409 `{"error"}` when another reload runs or the server has no
-//! file to read.
+//! file to read. The audit entry (`auth::audited`) carries the change list or every
+//! problem, as a SIGHUP reload's does (`reload::audit_detail`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::ApiState;
+use super::auth::AuditNote;
 use crate::reload::{self, ReloadError};
 
 pub fn router() -> Router<ApiState> {
@@ -18,7 +20,9 @@ pub fn router() -> Router<ApiState> {
 }
 
 async fn reload_config(State(state): State<ApiState>) -> Response {
-    match reload::reload(&state.exchange).await {
+    let result = reload::reload(&state.exchange).await;
+    let note = AuditNote(reload::audit_detail(&result));
+    let mut resp = match result {
         Ok(changes) => Json(serde_json::json!({ "changes": changes })).into_response(),
         Err(ReloadError::Refused(problems)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -33,5 +37,7 @@ async fn reload_config(State(state): State<ApiState>) -> Response {
             Json(serde_json::json!({ "error": e.to_string() })),
         )
             .into_response(),
-    }
+    };
+    resp.extensions_mut().insert(note);
+    resp
 }

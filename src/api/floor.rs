@@ -7,7 +7,9 @@
 //!   (refused unless the agent is available).
 //! - `queues/{queue}/close` `{why}`, `…/open` `{why}`: close a queue on top of its schedule
 //!   (new callers go where the queue sends them after hours), or give it back to its
-//!   schedule; `…/priority` `{priority, why}` (0–255, higher first).
+//!   schedule; `…/priority` `{priority, why}` (0–255, higher first), `…/lift_priority`
+//!   `{why}` (callers who join from then on keep their own). Both kinds of override are
+//!   kept in the database and outlive a restart until lifted (`floor::overrides`).
 //!
 //! Answers: 204 done; 400 bad input (`why` missing: 1–500 characters); 403 outside the
 //! scope (audited as denied); 404 unknown agent, call or queue; 409 refused by the ACD
@@ -108,6 +110,7 @@ async fn queue(
         ("priority", None) => {
             return answer(StatusCode::BAD_REQUEST, "priority (0-255) is required");
         }
+        ("lift_priority", _) => QueueOrder::LiftPriority,
         _ => return answer(StatusCode::NOT_FOUND, "unknown action"),
     };
     run(

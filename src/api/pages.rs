@@ -107,6 +107,11 @@ const PAGES: &[Page] = &[
         body: include_str!("../../web/relatorios/formato.js"),
     },
     Page {
+        path: "/relatorios/secoes.js",
+        content_type: JS,
+        body: include_str!("../../web/relatorios/secoes.js"),
+    },
+    Page {
         path: "/relatorios/relatorios.css",
         content_type: CSS,
         body: include_str!("../../web/relatorios/relatorios.css"),

@@ -1,9 +1,11 @@
 //! `/api/reports…`: the contract's reports as JSON, read-only (`store::reports_read`).
 //!
-//! - `GET /api/reports/day?date=YYYY-MM-DD[&queue=]` — the day in 30-minute intervals.
-//! - `GET /api/reports/month?month=YYYY-MM[&queue=]` — the month by day.
-//! - `GET /api/reports/period?from=&to=[&queue=]` — any period up to a year, by day.
-//! - `GET /api/reports/today[?queue=]` — today's figures (the wallboard's), same code.
+//! - `GET /api/reports/day?date=YYYY-MM-DD[&queue=|&team=]` — the day in 30-minute intervals.
+//! - `GET /api/reports/month?month=YYYY-MM[&queue=|&team=]` — the month by day.
+//! - `GET /api/reports/period?from=&to=[&queue=|&team=]` — any period up to a year, by day.
+//! - `GET /api/reports/today[?queue=|?team=]` — today's figures (the wallboard's), same code.
+//!   A team (`[teams.KEY]`) sums its queues; one may pick one's own teams (every team
+//!   when one sees every queue), as on the wallboard (`team_filter`).
 //! - `GET /api/reports/calls?from=&to=[&outcome=&queue=&agent=&after=&limit=]` — the
 //!   per-call list, key-set paged (`next` → `after`); as a file, unpaged (`calls_export`).
 //! - `GET /api/reports/agents?from=&to=[&agent=]` — agent production per day, with totals.
@@ -55,6 +57,8 @@ struct Params {
     from: Option<String>,
     to: Option<String>,
     queue: Option<String>,
+    /// A team (`[teams.KEY]`): the sum of its queues.
+    team: Option<String>,
     outcome: Option<String>,
     agent: Option<String>,
     after: Option<String>,
@@ -191,9 +195,37 @@ fn read_error(e: ReadError) -> ApiError {
     }
 }
 
-/// The queues `who` may sum: a named queue in their scope, or all they see.
-fn queues(who: &Principal, queue: Option<&str>) -> Result<Queues, ApiError> {
-    match (queue, who.role) {
+/// The teams `who` may pick in a filter: a scoped user's own, every team for an admin or
+/// auditor (or wallboard) who sees every queue. Key and team, in key order.
+pub(super) fn team_filter<'c>(
+    who: &Principal,
+    config: &'c crate::config::Config,
+) -> Vec<(&'c String, &'c crate::config::teams::TeamConfig)> {
+    let every = (matches!(who.role, Role::Admin | Role::Auditor)
+        || (who.role == Role::Wallboard && who.queues.is_empty()))
+        && who.teams.is_empty();
+    config
+        .teams
+        .iter()
+        .filter(|(key, _)| every || who.teams.contains(key))
+        .collect()
+}
+
+/// The queues `who` may sum: a named queue in their scope, a team of theirs (its queues),
+/// or all they see.
+fn queues(state: &ApiState, who: &Principal, p: &Params) -> Result<Queues, ApiError> {
+    if let Some(team) = p.team.as_deref() {
+        if p.queue.is_some() {
+            return Err(ApiError::BadRequest("a queue or a team, not both"));
+        }
+        let config = state.exchange.config();
+        return team_filter(who, &config)
+            .into_iter()
+            .find(|(key, _)| key.as_str() == team)
+            .map(|(_, t)| Queues::Only(t.queues.clone()))
+            .ok_or(ApiError::Forbidden);
+    }
+    match (p.queue.as_deref(), who.role) {
         (Some(q), _) if who.sees_queue(q) => Ok(Queues::Only(vec![q.to_owned()])),
         (Some(_), _) => Err(ApiError::Forbidden),
         (None, Role::Admin | Role::Auditor) => Ok(Queues::All),
@@ -212,7 +244,7 @@ async fn day(
 ) -> Result<impl IntoResponse, ApiError> {
     let cx = context(&state)?;
     let date = need(&p.date, "date is required (YYYY-MM-DD)")?;
-    let q = queues(&who, p.queue.as_deref())?;
+    let q = queues(&state, &who, &p)?;
     let shape = p.shape()?;
     let r = reports_read::day_report(&state.store, &cx, date, &q)
         .await
@@ -230,7 +262,7 @@ async fn month(
     let month = need(&p.month, "month is required (YYYY-MM)")?;
     let (from, to) =
         reports_read::month_bounds(month).map_err(|_| ApiError::BadRequest("month is YYYY-MM"))?;
-    let q = queues(&who, p.queue.as_deref())?;
+    let q = queues(&state, &who, &p)?;
     let shape = p.shape()?;
     let stem = format!("relatorio-mensal-{month}");
     // A closed month is served from its frozen copy, never recomputed.
@@ -252,7 +284,7 @@ async fn period(
     let cx = context(&state)?;
     let from = need(&p.from, "from is required (YYYY-MM-DD)")?;
     let to = need(&p.to, "to is required (YYYY-MM-DD)")?;
-    let q = queues(&who, p.queue.as_deref())?;
+    let q = queues(&state, &who, &p)?;
     let shape = p.shape()?;
     let r = reports_read::period_report(&state.store, &cx, from, to, &q)
         .await
@@ -267,7 +299,7 @@ async fn today(
     Query(p): Query<Params>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cx = context(&state)?;
-    let q = queues(&who, p.queue.as_deref())?;
+    let q = queues(&state, &who, &p)?;
     let now = jiff::Timestamp::now().as_millisecond();
     let r = reports_read::today(&state.store, &cx, now, &q)
         .await
@@ -281,6 +313,10 @@ async fn calls(
     Query(p): Query<Params>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cx = context(&state)?;
+    if p.team.is_some() {
+        // Refused rather than ignored: a list that looks filtered but is not.
+        return Err(ApiError::BadRequest("team filters the summed reports only"));
+    }
     let from = need(&p.from, "from is required (YYYY-MM-DD)")?;
     let to = p.to.as_deref().unwrap_or(from);
     let outcome = match p.outcome.as_deref() {
@@ -339,6 +375,10 @@ async fn agents(
     Query(p): Query<Params>,
 ) -> Result<impl IntoResponse, ApiError> {
     let cx = context(&state)?;
+    if p.team.is_some() {
+        // Refused rather than ignored: a list that looks filtered but is not.
+        return Err(ApiError::BadRequest("team filters the summed reports only"));
+    }
     let from = need(&p.from, "from is required (YYYY-MM-DD)")?;
     let to = p.to.as_deref().unwrap_or(from);
     let mut r = reports_read::agent_report(&state.store, &cx, from, to, p.agent.as_deref())

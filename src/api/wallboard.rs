@@ -1,4 +1,4 @@
-//! `GET /api/wallboard[?queue=]`: what the live wallboard (`web/painel`) shows that the CTI
+//! `GET /api/wallboard[?queue=|?team=]`: what the live wallboard (`web/painel`) shows that the CTI
 //! does not carry — today's counters and service level (today and "now"), each agent's
 //! production today, the abandoned and lost callers not yet called back, the thresholds of
 //! `[wallboard]` and the formulas in force. Read-only.
@@ -9,6 +9,9 @@
 //! from their counters. Who may see what: admins and auditors every queue; supervisors
 //! and wallboards their queues (a wallboard listing none, every queue); caller numbers
 //! are masked to their last four digits for everyone but admins and auditors.
+//! A team (`?team=KEY`, `[teams.KEY]`) is its queues' counters and callers and its own
+//! agents; the teams one may pick are a scoped user's own, every team for those who see
+//! every queue.
 //! The callback list reads at most `MAX_CALLS` of today's calls (the oldest first).
 
 use axum::extract::{Query, State};
@@ -38,6 +41,16 @@ pub fn router() -> Router<ApiState> {
 #[derive(Debug, Deserialize)]
 struct Params {
     queue: Option<String>,
+    team: Option<String>,
+}
+
+/// A team the user may filter on: what pages show, its agents and queues.
+#[derive(Debug, Serialize)]
+struct TeamChoice {
+    team: String,
+    name: String,
+    agents: Vec<String>,
+    queues: Vec<String>,
 }
 
 /// Counters and indices of a span.
@@ -83,6 +96,10 @@ struct Board {
     queue: Option<String>,
     /// The queues the user may filter on.
     queues: Vec<String>,
+    /// The team shown (`None`: no team filter).
+    team: Option<String>,
+    /// The teams the user may filter on.
+    teams: Vec<TeamChoice>,
     settings: WallboardSettings,
     today: Figures,
     now: Figures,
@@ -196,15 +213,39 @@ async fn wallboard(
         .collect();
     let all = matches!(who.role, Role::Admin | Role::Auditor)
         || (who.role == Role::Wallboard && who.queues.is_empty());
-    let queues = match p.queue.as_deref() {
-        Some(q) if who.sees_queue(q) => Queues::Only(vec![q.to_owned()]),
-        Some(q) => {
+    let teams: Vec<TeamChoice> = super::reports::team_filter(&who, &config)
+        .into_iter()
+        .map(|(key, t)| TeamChoice {
+            team: key.clone(),
+            name: t.name.clone(),
+            agents: t.agents.clone(),
+            queues: t.queues.clone(),
+        })
+        .collect();
+    let team = match p.team.as_deref() {
+        None => None,
+        Some(_) if p.queue.is_some() => {
+            return Err(ApiError::BadRequest("a queue or a team, not both"));
+        }
+        Some(t) => match teams.iter().find(|c| c.team == t) {
+            Some(c) => Some(c),
+            None => {
+                let target = format!("GET /api/wallboard?team={t}");
+                super::auth::record_denied(&state.auth, &who, &target, "team out of scope").await;
+                return Err(ApiError::Forbidden);
+            }
+        },
+    };
+    let queues = match (p.queue.as_deref(), team) {
+        (_, Some(t)) => Queues::Only(t.queues.clone()),
+        (Some(q), None) if who.sees_queue(q) => Queues::Only(vec![q.to_owned()]),
+        (Some(q), None) => {
             let target = format!("GET /api/wallboard?queue={q}");
             super::auth::record_denied(&state.auth, &who, &target, "queue out of scope").await;
             return Err(ApiError::Forbidden);
         }
-        None if all => Queues::All,
-        None => Queues::Only(visible.clone()),
+        (None, None) if all => Queues::All,
+        (None, None) => Queues::Only(visible.clone()),
     };
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let report = reports_read::today(&state.store, &cx, now_ms, &queues)
@@ -222,9 +263,11 @@ async fn wallboard(
         recent.merge(&row.stats);
     }
 
-    let shown = |queues_of: &[String]| match &queues {
-        Queues::All => true,
-        Queues::Only(q) => queues_of.iter().any(|a| q.contains(a)),
+    // A team shows its own agents; otherwise the agents configured in the queues shown.
+    let shown = |agent: &str, queues_of: &[String]| match (&queues, team) {
+        (_, Some(t)) => t.agents.iter().any(|a| a == agent),
+        (Queues::All, None) => true,
+        (Queues::Only(q), None) => queues_of.iter().any(|a| q.contains(a)),
     };
     let production = reports_read::agent_report(&state.store, &cx, &date, &date, None)
         .await
@@ -233,7 +276,7 @@ async fn wallboard(
     let agents = config
         .agents
         .iter()
-        .filter(|a| !a.queues.is_empty() && shown(&a.queues))
+        .filter(|a| !a.queues.is_empty() && shown(&a.id, &a.queues))
         .map(|a| {
             let row = production
                 .rows
@@ -282,6 +325,7 @@ async fn wallboard(
         timezone: report.period.timezone.clone(),
         queue: p.queue.clone(),
         queues: visible,
+        team: team.map(|t| t.team.clone()),
         settings: config.wallboard.clone(),
         today: figures(day_start, now_ms, report.total.stats.clone(), &cx),
         now: figures(now_from, now_ms, recent, &cx),
@@ -290,6 +334,7 @@ async fn wallboard(
         notes: definition_notes(&cx.definitions),
         formulas: formulas(&cx),
         date,
+        teams,
     }))
 }
 

@@ -67,6 +67,10 @@ pub struct QueueChange {
     pub oldest_since_ms: Option<i64>,
     pub staffed: usize,
     pub available: usize,
+    /// Closed by a supervisor on top of its schedule (until one reopens it).
+    pub closed_by_hand: bool,
+    /// The priority a supervisor gave every caller of the queue.
+    pub priority: Option<u8>,
 }
 
 /// One change. A call's change is an entry of its event log: its `seq` is its version.

@@ -28,125 +28,27 @@
 //! `SurveyStarted` (talk ends there), and the shell's survey has the caller until it
 //! releases the call or the caller hangs up (`EndSurvey` first, so the survey's last
 //! entry comes before the hang-up).
+//!
+//! Here: the states, the dispatch of inputs and the timers. What goes in and out is
+//! `messages`; offers and ringing legs, `ringing`; hold, transfers and the survey hand-off,
+//! `bridged`. Like this file, they import nothing from the shells.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::events::{EventKind, Party};
 
+mod bridged;
+mod messages;
+mod ringing;
+
+pub use messages::{Action, Input};
+
 /// An outbound leg towards one agent contact, numbered by the actor.
 pub type LegId = u32;
 
 /// How long to wait before ringing again when nobody could be rung.
 pub const RING_RETRY: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// The caller's leg is answered and its media runs.
-    Answered,
-    PromptFinished,
-    /// The actor started ringing these legs (zero when no agent phone is registered).
-    RingStarted {
-        legs: Vec<(LegId, String, String)>,
-    },
-    AgentAnswered {
-        leg: LegId,
-    },
-    AgentFailed {
-        leg: LegId,
-        sip_status: u16,
-        reason: String,
-    },
-    CallerHungUp,
-    /// The caller hung up giving a cause (a gateway's Q.850 `Reason`).
-    CallerCleared {
-        cause: String,
-    },
-    AgentHungUp {
-        leg: LegId,
-    },
-    Hold {
-        by: Party,
-        on: bool,
-    },
-    Dtmf {
-        digit: char,
-        via: &'static str,
-    },
-    RtpTimeout {
-        party: Party,
-    },
-    /// Routed calls: ring this agent's phones (`ring_timeout`: give up after it; `None`
-    /// when the ACD keeps the time itself).
-    Offer {
-        agent: String,
-        ring_timeout: Option<Duration>,
-    },
-    /// Routed calls: stop ringing this agent (the ACD withdrew the offer).
-    CancelOffer {
-        agent: String,
-    },
-    /// The shell ends the call (IVR served it, a queue hung it up).
-    Release {
-        cause: String,
-    },
-    /// A blind transfer while bridged: the agent's leg is hung up and the call goes back
-    /// to `Routing` (the shell then queues it or rings the target); `to` is logged.
-    TransferAway {
-        to: String,
-    },
-    /// An attended transfer completes: the consulted agent's answered leg takes the
-    /// bridged agent's place (whose leg is hung up); `to` is logged, not blind.
-    TransferTo {
-        leg: LegId,
-        agent: String,
-        to: String,
-    },
-    /// While bridged: the agent sends the caller to the call's survey (their leg is hung
-    /// up). Ignored without a survey (`set_survey`).
-    ToSurvey,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Append to the call's event log.
-    Log(EventKind),
-    PlayWelcome,
-    PlayHoldMusic,
-    /// Ring every registered phone of the service's agents not already ringing.
-    RingAgents,
-    CancelLeg(LegId),
-    Bridge(LegId),
-    Unbridge,
-    /// Stop/resume sending media to a party that holds (sendonly/inactive).
-    Sending {
-        to: Party,
-        enabled: bool,
-    },
-    HangUpAgent(LegId),
-    HangUpCaller,
-    /// Finalize the recording and release media.
-    FinishMedia,
-    /// Routed calls: ring every registered phone of this agent.
-    RingAgent(String),
-    /// Routed calls: the offered agent answered (the call is bridged).
-    OfferAnswered {
-        agent: String,
-    },
-    /// Routed calls: the offer failed; `rejected` when the phone declined (4xx/6xx other
-    /// than a timeout), otherwise not answered. The call is back in `Routing`.
-    OfferFailed {
-        agent: String,
-        rejected: bool,
-    },
-    /// The caller is put to survey `survey` about `agent` (already logged).
-    StartSurvey {
-        survey: String,
-        agent: String,
-    },
-    /// The call ends while the survey has the caller: it records where it stopped.
-    EndSurvey,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -310,85 +212,10 @@ impl CallMachine {
             Input::Offer {
                 agent,
                 ring_timeout,
-            } => {
-                let taking =
-                    self.state == State::Routing || (self.state == State::Ringing && self.routed);
-                if !taking || self.offers.iter().any(|o| o.agent == agent) {
-                    return;
-                }
-                self.state = State::Ringing;
-                self.offers.push(Offer {
-                    agent: agent.clone(),
-                    rejected: false,
-                    starting: true,
-                });
-                if let Some(t) = ring_timeout {
-                    self.set_timer(Timer::RingTimeout, now + t);
-                }
-                self.emit(Action::RingAgent(agent));
-            }
-            Input::CancelOffer { agent } => {
-                if self.state == State::Ringing && self.routed {
-                    self.offers.retain(|o| o.agent != agent);
-                    let (cancel, keep) = std::mem::take(&mut self.ringing)
-                        .into_iter()
-                        .partition(|(_, a)| *a == agent);
-                    self.ringing = keep;
-                    for (leg, _) in cancel {
-                        self.emit(Action::CancelLeg(leg));
-                    }
-                    if self.offers.is_empty() {
-                        self.clear_timer(Timer::RingTimeout);
-                        self.state = State::Routing;
-                    }
-                }
-            }
-            Input::TransferAway { to } => {
-                let State::Bridged { leg, agent } = &self.state else {
-                    return;
-                };
-                let (leg, from) = (*leg, agent.clone());
-                self.emit(Action::Unbridge);
-                // Whoever takes the caller next must be sent to, held or not before.
-                self.emit(Action::Sending {
-                    to: Party::Agent,
-                    enabled: true,
-                });
-                self.emit(Action::HangUpAgent(leg));
-                self.emit(Action::Log(EventKind::Transferred {
-                    from,
-                    to,
-                    blind: true,
-                }));
-                self.offers.clear();
-                self.routed = true;
-                self.state = State::Routing;
-            }
-            Input::TransferTo { leg, agent, to } => {
-                let State::Bridged {
-                    leg: old,
-                    agent: from,
-                } = &self.state
-                else {
-                    return;
-                };
-                let (old, from) = (*old, from.clone());
-                self.emit(Action::HangUpAgent(old));
-                self.emit(Action::Log(EventKind::Transferred {
-                    from,
-                    to,
-                    blind: false,
-                }));
-                self.emit(Action::Sending {
-                    to: Party::Agent,
-                    enabled: true,
-                });
-                self.emit(Action::Bridge(leg));
-                self.emit(Action::Log(EventKind::Bridged {
-                    agent: agent.clone(),
-                }));
-                self.state = State::Bridged { leg, agent };
-            }
+            } => self.offer(now, agent, ring_timeout),
+            Input::CancelOffer { agent } => self.cancel_offer(agent),
+            Input::TransferAway { to } => self.transfer_away(to),
+            Input::TransferTo { leg, agent, to } => self.transfer_to(leg, agent, to),
             Input::Release { cause } => {
                 self.emit(Action::HangUpCaller);
                 self.end(Party::System, &cause, None);
@@ -400,46 +227,13 @@ impl CallMachine {
                 self.set_timer(Timer::RingTimeout, now + self.ring_timeout);
             }
             Input::PromptFinished => {}
-            Input::RingStarted { legs } => {
-                for (leg, agent, contact) in legs {
-                    self.emit(Action::Log(EventKind::Ringing {
-                        agent: agent.clone(),
-                        contact,
-                    }));
-                    self.ringing.push((leg, agent));
-                }
-                // The shell answers each `RingAgent` in order: this is the oldest one's.
-                if let Some(o) = self.offers.iter_mut().find(|o| o.starting) {
-                    o.starting = false;
-                    let agent = o.agent.clone();
-                    self.offer_done_if_silent(&agent);
-                }
-                self.retry_if_idle(now);
-            }
+            Input::RingStarted { legs } => self.ring_started(now, legs),
             Input::AgentAnswered { leg } => self.agent_answered(leg),
             Input::AgentFailed {
                 leg,
                 sip_status,
                 reason,
-            } => {
-                if let Some(i) = self.ringing.iter().position(|(l, _)| *l == leg) {
-                    let (_, agent) = self.ringing.remove(i);
-                    self.emit(Action::Log(EventKind::AgentFailed {
-                        agent: agent.clone(),
-                        sip_status,
-                        reason,
-                    }));
-                    if let Some(o) = self.offers.iter_mut().find(|o| o.agent == agent)
-                        && !matches!(sip_status, 408 | 480 | 487)
-                    {
-                        o.rejected = true;
-                    }
-                    self.offer_done_if_silent(&agent);
-                }
-                if self.state == State::Ringing {
-                    self.retry_if_idle(now);
-                }
-            }
+            } => self.agent_failed(now, leg, sip_status, reason),
             Input::CallerHungUp => self.end(Party::Caller, "normal_clearing", None),
             Input::CallerCleared { cause } => self.end(Party::Caller, &cause, None),
             Input::AgentHungUp { leg } => match &self.state {
@@ -502,120 +296,6 @@ impl CallMachine {
                 _ => {}
             }
         }
-    }
-
-    /// Routed calls: an offer whose legs all ended (or that got none) failed; the call
-    /// goes back to `Routing` once no offer is left.
-    fn offer_done_if_silent(&mut self, agent: &str) {
-        if !self.routed || self.state != State::Ringing || self.is_ringing(agent) {
-            return;
-        }
-        let Some(i) = self
-            .offers
-            .iter()
-            .position(|o| o.agent == agent && !o.starting)
-        else {
-            return;
-        };
-        let o = self.offers.remove(i);
-        self.emit(Action::OfferFailed {
-            agent: o.agent,
-            rejected: o.rejected,
-        });
-        if self.offers.is_empty() {
-            self.clear_timer(Timer::RingTimeout);
-            self.state = State::Routing;
-        }
-    }
-
-    fn retry_if_idle(&mut self, now: Instant) {
-        if self.routed {
-            return;
-        }
-        if self.state == State::Ringing && self.ringing.is_empty() {
-            self.set_timer(Timer::RingRetry, now + RING_RETRY);
-        }
-    }
-
-    fn agent_answered(&mut self, leg: LegId) {
-        if self.state != State::Ringing {
-            self.emit(Action::HangUpAgent(leg));
-            return;
-        }
-        let Some(i) = self.ringing.iter().position(|(l, _)| *l == leg) else {
-            self.emit(Action::HangUpAgent(leg));
-            return;
-        };
-        let (_, agent) = self.ringing.remove(i);
-        for (other, _) in std::mem::take(&mut self.ringing) {
-            self.emit(Action::CancelLeg(other));
-        }
-        self.clear_timer(Timer::RingTimeout);
-        self.clear_timer(Timer::RingRetry);
-        self.emit(Action::Log(EventKind::AgentAnswered {
-            agent: agent.clone(),
-        }));
-        self.emit(Action::Bridge(leg));
-        self.emit(Action::Log(EventKind::Bridged {
-            agent: agent.clone(),
-        }));
-        // The other offers end with the ACD's own cancels (it learns the winner).
-        if self.offers.iter().any(|o| o.agent == agent) {
-            self.offers.clear();
-            self.emit(Action::OfferAnswered {
-                agent: agent.clone(),
-            });
-        }
-        self.state = State::Bridged { leg, agent };
-    }
-
-    fn hold(&mut self, by: Party, on: bool) {
-        self.emit(Action::Log(if on {
-            EventKind::Held { by }
-        } else {
-            EventKind::Resumed { by }
-        }));
-        match by {
-            Party::Agent if matches!(self.state, State::Bridged { .. }) => {
-                if on {
-                    self.emit(Action::Unbridge);
-                    self.emit(Action::Sending {
-                        to: Party::Agent,
-                        enabled: false,
-                    });
-                    self.emit(Action::PlayHoldMusic);
-                } else if let State::Bridged { leg, .. } = self.state {
-                    self.emit(Action::Sending {
-                        to: Party::Agent,
-                        enabled: true,
-                    });
-                    self.emit(Action::Bridge(leg));
-                }
-            }
-            Party::Caller => self.emit(Action::Sending {
-                to: Party::Caller,
-                enabled: !on,
-            }),
-            _ => {}
-        }
-    }
-
-    /// From `Bridged`: the agent's part ends, the survey takes the caller.
-    fn put_to_survey(&mut self, hang_up_agent: bool) {
-        let (State::Bridged { leg, agent }, Some(survey)) = (&self.state, &self.survey) else {
-            return;
-        };
-        let (leg, agent, survey) = (*leg, agent.clone(), survey.clone());
-        self.emit(Action::Unbridge);
-        if hang_up_agent {
-            self.emit(Action::HangUpAgent(leg));
-        }
-        self.emit(Action::Log(EventKind::SurveyStarted {
-            survey: survey.clone(),
-            agent: Some(agent.clone()),
-        }));
-        self.emit(Action::StartSurvey { survey, agent });
-        self.state = State::Survey;
     }
 
     fn end(&mut self, by: Party, cause: &str, sip_status: Option<u16>) {

@@ -14,6 +14,8 @@ pub enum AlarmsInvalid {
     Webhook(String),
     #[error("alarms: give email = true or a webhook_url (or remove [alarms])")]
     Nowhere,
+    #[error("alarms.service_level_min_calls must be 1 to 100000, not {0}")]
+    MinCalls(u64),
 }
 
 /// `[alarms]`.
@@ -32,7 +34,14 @@ pub struct AlarmSettings {
     pub email: bool,
     /// POST each raise and clear as JSON here (retried with backoff).
     pub webhook_url: Option<String>,
+    /// The service-level alarm judges the last hour only when it holds at least this many
+    /// calls in NS's denominator (fewer say nothing either way).
+    #[serde(default = "default_service_level_min_calls")]
+    pub service_level_min_calls: u64,
 }
+
+/// `service_level_min_calls` when not given.
+pub const DEFAULT_SERVICE_LEVEL_MIN_CALLS: u64 = 10;
 
 fn default_check_secs() -> u64 {
     30
@@ -40,11 +49,17 @@ fn default_check_secs() -> u64 {
 fn default_disk_min_free_mb() -> u64 {
     2048
 }
+fn default_service_level_min_calls() -> u64 {
+    DEFAULT_SERVICE_LEVEL_MIN_CALLS
+}
 
 impl AlarmSettings {
     pub fn check(&self, has_mail: bool) -> Result<(), AlarmsInvalid> {
         if !(1..=3600).contains(&self.check_secs) {
             return Err(AlarmsInvalid::CheckSecs(self.check_secs));
+        }
+        if !(1..=100_000).contains(&self.service_level_min_calls) {
+            return Err(AlarmsInvalid::MinCalls(self.service_level_min_calls));
         }
         if self.email && !has_mail {
             return Err(AlarmsInvalid::EmailWithoutMail);
@@ -75,6 +90,11 @@ mod tests {
     fn defaults_and_refusals() {
         let a = parse("email = true");
         assert_eq!((a.check_secs, a.disk_min_free_mb), (30, 2048));
+        assert_eq!(a.service_level_min_calls, 10);
+        assert_eq!(
+            parse("email = true\nservice_level_min_calls = 0").check(true),
+            Err(AlarmsInvalid::MinCalls(0))
+        );
         assert_eq!(a.check(true), Ok(()));
         assert_eq!(a.check(false), Err(AlarmsInvalid::EmailWithoutMail));
         assert_eq!(parse("").check(true), Err(AlarmsInvalid::Nowhere));

@@ -435,8 +435,21 @@ impl Live {
                 return None;
             }
         };
-        // The group: for an agent, agents sharing a queue the user sees or one of the
-        // agent's own; for a supervisor, the agents of their scope (a team's only).
+        // The group: for an agent in a team (`[teams]`), the agents of their teams; for
+        // one in no team, agents sharing a queue the user sees or one of the agent's own;
+        // for a supervisor, the agents of their scope (a team's only).
+        let team_mates: Vec<&str> = who
+            .agent
+            .as_deref()
+            .map(|me| {
+                config
+                    .teams
+                    .values()
+                    .filter(|t| t.agents.iter().any(|a| a == me))
+                    .flat_map(|t| t.agents.iter().map(String::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
         let own_queues: Vec<&str> = who
             .agent
             .as_deref()
@@ -451,6 +464,9 @@ impl Live {
                 .is_some_and(|a| {
                     if who.role != Role::Agent {
                         return who.sees_agent(&a.id, &a.queues);
+                    }
+                    if !team_mates.is_empty() {
+                        return team_mates.contains(&a.id.as_str());
                     }
                     a.queues
                         .iter()

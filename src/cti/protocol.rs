@@ -57,9 +57,10 @@ pub enum ServerMessage {
     QueueStats(QueueStats),
     Figures(Figures),
     Registered(Registered),
-    /// A supervisor monitors the agent's call (issue 20): `mode` is `whisper` or `barge`
-    /// (`listen` only with `[cti] show_listen`), `null` when the monitoring ended. To the
-    /// monitored agent and the supervisors of the call's queue.
+    /// Supervisors monitor the agent's call (issue 20): `mode` is the strongest mode still
+    /// attached (barge > whisper > listen; to the agent `listen` only with `[cti]
+    /// show_listen`), `null` once none is. Several supervisors may attach: one leaving
+    /// leaves the others' mode. To the monitored agent and the supervisors of the queue.
     Monitoring(MonitoringBody),
 }
 
@@ -68,7 +69,7 @@ pub struct MonitoringBody {
     pub protocol: String,
     pub version: u64,
     pub agent: Option<String>,
-    /// `listen`, `whisper`, `barge`; absent once it ended.
+    /// `listen`, `whisper`, `barge`: the strongest attached; absent once none is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
@@ -226,6 +227,11 @@ pub struct Call {
     pub did: String,
     /// When the call reached atende.
     pub since_ms: i64,
+    /// Supervisors monitoring the call: the mode the last `monitoring` event would have
+    /// told you (the strongest attached; to the agent `listen` only with `[cti]
+    /// show_listen`), so a desktop that reconnects shows the badge; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -299,6 +305,19 @@ pub struct QueueStats {
     pub oldest_since_ms: Option<i64>,
     pub staffed: usize,
     pub available: usize,
+    /// Taking callers now (its schedule, and no supervisor closed it).
+    #[serde(default = "open_default")]
+    pub open: bool,
+    /// Closed by a supervisor until one reopens it (outlives restarts).
+    #[serde(default)]
+    pub closed_by_hand: bool,
+    /// The priority a supervisor gave every caller of the queue; `null`: their own.
+    #[serde(default)]
+    pub priority: Option<u8>,
+}
+
+fn open_default() -> bool {
+    true
 }
 
 /// Today's figures; the keys are documented in `docs/cti.md`.

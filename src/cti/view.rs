@@ -13,9 +13,12 @@ use crate::events::{EventKind, Party};
 use crate::users::{Principal, Role};
 
 use super::backend::{InitialState, PopRequest, ScreenPop};
+use monitors::{Monitors, monitoring};
+
+mod monitors;
 use super::protocol::{
-    AgentStateBody, Call, CallEnded, CallMissed, CallState, CallUpdate, MissReason, MonitoringBody,
-    OfferedCall, QueueStats, ServerMessage, Snapshot, TransferMode, TransferOrigin, WrapUp,
+    AgentStateBody, Call, CallEnded, CallMissed, CallState, CallUpdate, MissReason, OfferedCall,
+    QueueStats, ServerMessage, Snapshot, TransferMode, TransferOrigin, WrapUp,
 };
 
 /// Ended calls remembered per agent for `register`.
@@ -66,6 +69,8 @@ struct LiveCall {
     waited_ms: Option<u64>,
     /// The last transfer, shown on the next offer.
     transfer: Option<TransferOrigin>,
+    /// The supervisors monitoring the call (issue 20).
+    monitors: Monitors,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +139,9 @@ fn queue_stats(q: &QueueChange) -> QueueStats {
         oldest_since_ms: q.oldest_since_ms,
         staffed: q.staffed,
         available: q.available,
+        open: q.open,
+        closed_by_hand: q.closed_by_hand,
+        priority: q.priority,
     }
 }
 
@@ -324,6 +332,7 @@ impl View {
                     pop: None,
                     waited_ms: None,
                     transfer: None,
+                    monitors: Monitors::default(),
                 },
             );
             return vec![];
@@ -488,33 +497,27 @@ impl View {
             EventKind::AgentAnswered { agent } | EventKind::Bridged { agent } => {
                 out.extend(answered(call, agent, update(call, None, None)));
             }
-            EventKind::MonitorStarted { mode, shown, .. }
-            | EventKind::MonitorModeChanged { mode, shown, .. } => {
-                // Not shown (listen without `show_listen`): the supervisors of the queue
-                // see it, the agent does not.
-                let agent = call.agent.clone().filter(|_| *shown);
-                out.push(Addressed {
-                    audience: Audience::Call {
-                        agent: agent.clone(),
-                        queue: call.queue.clone(),
-                    },
-                    message: ServerMessage::Monitoring(MonitoringBody {
-                        protocol: protocol.clone(),
-                        version,
-                        agent: call.agent.clone(),
-                        mode: Some(mode.as_str().to_owned()),
-                    }),
-                });
+            EventKind::MonitorStarted {
+                supervisor,
+                mode,
+                shown,
+                ..
             }
-            EventKind::MonitorEnded { .. } => out.push(Addressed {
-                audience: audience(call),
-                message: ServerMessage::Monitoring(MonitoringBody {
-                    protocol: protocol.clone(),
-                    version,
-                    agent: call.agent.clone(),
-                    mode: None,
-                }),
-            }),
+            | EventKind::MonitorModeChanged {
+                supervisor,
+                mode,
+                shown,
+                ..
+            } => {
+                let before = call.monitors.shown();
+                call.monitors.set(supervisor, *mode, *shown);
+                out.extend(monitoring(call, &protocol, version, before));
+            }
+            EventKind::MonitorEnded { supervisor, .. } => {
+                let before = call.monitors.shown();
+                call.monitors.remove(supervisor);
+                out.extend(monitoring(call, &protocol, version, before));
+            }
             EventKind::Held { by } => {
                 call.state = CallState::Held;
                 out.push(Addressed {
@@ -606,6 +609,7 @@ impl View {
                 caller: c.caller.clone(),
                 did: c.did.clone(),
                 since_ms: c.since_ms,
+                monitoring: monitors::seen_by(c, who).map(|m| m.as_str().to_owned()),
             })
             .collect();
         calls.sort_by(|a, b| a.protocol.cmp(&b.protocol));

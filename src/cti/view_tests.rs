@@ -434,3 +434,95 @@ fn the_agent_is_told_of_whisper_and_barge_and_of_listen_only_when_shown() {
     );
     assert_eq!(monitoring(&out), (None, true, true));
 }
+
+#[test]
+fn with_two_supervisors_one_leaving_leaves_the_others_mode() {
+    let mut view = View::default();
+    view.apply(&offered(false), None);
+    view.apply(
+        &acd(
+            1,
+            AcdEvent::Offered {
+                call: CallId("20261207-000001".into()),
+                agent: AgentId("1001".into()),
+                queue: QueueId("sac".into()),
+                waited_ms: 0,
+            },
+        ),
+        None,
+    );
+    let agent = principal(Role::Agent, Some("1001"), &["sac"]);
+    let sup = principal(Role::Supervisor, None, &["sac"]);
+    // What each desktop is told, in order: the agent's badge, the supervisors' view.
+    let told = |out: &[Addressed], who: &Principal| -> Vec<Option<String>> {
+        out.iter()
+            .filter(|a| visible(who, &a.audience))
+            .map(|a| match &a.message {
+                ServerMessage::Monitoring(m) => m.mode.clone(),
+                other => panic!("monitoring: {other:?}"),
+            })
+            .collect()
+    };
+    let mode = |m: &str| Some(m.to_owned());
+    use crate::events::MonitorMode::{Barge, Listen, Whisper};
+    // A desktop connecting after an event sees in its snapshot what the events it was
+    // told so far leave it with.
+    let seen = |view: &View, who: &Principal| -> Option<String> {
+        let snapshot = view.snapshot(who);
+        let [c] = snapshot.calls.as_slice() else {
+            panic!("one call: {snapshot:?}")
+        };
+        c.monitoring.clone()
+    };
+    let (mut agent_last, mut sup_last) = (None, None);
+    let mut apply = |seq, kind| {
+        let out = view.apply(&call(seq, kind), None);
+        let told = (told(&out, &agent), told(&out, &sup));
+        agent_last = told.0.last().cloned().unwrap_or(agent_last.take());
+        sup_last = told.1.last().cloned().unwrap_or(sup_last.take());
+        assert_eq!(seen(&view, &agent), agent_last, "the agent's snapshot");
+        assert_eq!(seen(&view, &sup), sup_last, "the supervisor's snapshot");
+        told
+    };
+    let started = |supervisor: &str, mode, shown| EventKind::MonitorStarted {
+        supervisor: supervisor.into(),
+        phone: "2001".into(),
+        mode,
+        shown,
+    };
+    let switched = |supervisor: &str, mode, shown| EventKind::MonitorModeChanged {
+        supervisor: supervisor.into(),
+        mode,
+        via: "api".into(),
+        shown,
+    };
+    let ended = |supervisor: &str| EventKind::MonitorEnded {
+        supervisor: supervisor.into(),
+        reason: "stopped".into(),
+    };
+    assert_eq!(
+        apply(2, started("ana", Whisper, true)),
+        (vec![mode("whisper")], vec![mode("whisper")])
+    );
+    // Bia's listen is not shown: the agent still sees Ana's whisper.
+    assert_eq!(
+        apply(3, started("bia", Listen, false)),
+        (vec![mode("whisper")], vec![mode("whisper")])
+    );
+    assert_eq!(
+        apply(4, switched("bia", Barge, true)),
+        (vec![mode("barge")], vec![mode("barge")])
+    );
+    // Bia leaves: Ana still whispers, the badge stays.
+    assert_eq!(
+        apply(5, ended("bia")),
+        (vec![mode("whisper")], vec![mode("whisper")])
+    );
+    // Ana only listens (not shown): the agent's badge goes, the supervisors see listen.
+    assert_eq!(
+        apply(6, switched("ana", Listen, false)),
+        (vec![None], vec![mode("listen")])
+    );
+    // The agent was shown nothing: its end is the supervisors' news only.
+    assert_eq!(apply(7, ended("ana")), (vec![], vec![None]));
+}

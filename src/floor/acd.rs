@@ -34,13 +34,14 @@ mod callbacks;
 mod commands_tests;
 mod messages;
 mod outbound;
+pub mod overrides;
 mod published;
 mod reload;
 pub use callbacks::CallbackJob;
 use callbacks::StartedCallback;
 pub use messages::{
     AcdHandle, AcdNotice, AcdRequest, AcdSnapshot, AcdStatus, AgentCommand, AgentView,
-    FloorCommand, NoticeReceiver, NoticeSender, OfferContext,
+    FloorCommand, ForcedBy, NoticeReceiver, NoticeSender, OfferContext,
 };
 
 /// The pause reason the phone's `*47` sets; the ACD actor always accepts it.
@@ -93,6 +94,10 @@ pub struct AcdShell {
     pub restored: Option<(CallbackSnapshot, Vec<(CallId, CallLog)>)>,
     /// Each agent's last logged state (agent, state, pause reason) before a restart.
     pub agent_states: Vec<(String, String, Option<String>)>,
+    /// Queue overrides saved before a restart (`overrides`).
+    pub queue_overrides: Vec<crate::store::queue_overrides::QueueOverride>,
+    /// Takes the set of queue overrides whenever it changes (`overrides::spawn_saver`).
+    pub override_saver: Option<watch::Sender<Vec<crate::store::queue_overrides::QueueOverride>>>,
 }
 
 struct AcdActor {
@@ -115,6 +120,11 @@ struct AcdActor {
     versions: published::Versions,
     /// Agents' outside calls (the CTI's `call`) and whose they are.
     outbound: HashMap<CallId, AgentId>,
+    /// A supervisor's forced change not yet made (an agent on a call is paused when the
+    /// call ends): the agent log state it leads to, and who forced it. The agent's own
+    /// next command drops it.
+    forced: HashMap<AgentId, (&'static str, ForcedBy)>,
+    override_saver: Option<watch::Sender<Vec<crate::store::queue_overrides::QueueOverride>>>,
 }
 
 /// Starts the ACD actor with the configured queues; agents with `auto_login` are logged
@@ -148,7 +158,10 @@ pub fn spawn(
         bus: callbacks.bus,
         versions: Default::default(),
         outbound: HashMap::new(),
+        forced: HashMap::new(),
+        override_saver: callbacks.override_saver,
     };
+    actor.restore_overrides(callbacks.queue_overrides);
     if let Some((snapshot, logs)) = callbacks.restored {
         let now = actor.now();
         match actor.engine.restore_callbacks(now, snapshot) {
@@ -324,8 +337,20 @@ impl AcdActor {
             AcdRequest::Agent {
                 agent,
                 command,
+                forced,
                 reply,
             } => {
+                let id = agent.clone();
+                match forced.zip(forced_state(&command)) {
+                    Some((by, state)) => {
+                        self.forced.insert(id.clone(), (state, by));
+                    }
+                    // Ending wrap-up leads to the forced state; anything else replaces it.
+                    None if command == AgentCommand::EndWrapUp => {}
+                    None => {
+                        self.forced.remove(&id);
+                    }
+                }
                 let r = match command {
                     AgentCommand::Login { agent, ready } => self.login(&agent, ready),
                     AgentCommand::LoginTo {
@@ -354,6 +379,9 @@ impl AcdActor {
                         self.input(Input::SystemPause { agent, reason })
                     }
                 };
+                if r.is_err() {
+                    self.forced.remove(&id);
+                }
                 // The outputs go out before the reply, so the desktop sees the change first.
                 self.dispatch();
                 let _ = reply.send(r.map_err(|e| e.to_string()));
@@ -417,6 +445,7 @@ impl AcdActor {
                     }
                 };
                 let r = self.input(input);
+                self.save_overrides();
                 // The offer (or the closing) goes out before the reply.
                 self.dispatch();
                 let _ = reply.send(r);
@@ -440,6 +469,8 @@ impl AcdActor {
                 reply,
             } => {
                 let _ = reply.send(self.reconfigure(config, &agents));
+                // A queue removed from the config takes its overrides with it.
+                self.save_overrides();
                 return;
             }
         };
@@ -489,7 +520,7 @@ impl AcdActor {
     }
 
     fn store_agent_change(
-        &self,
+        &mut self,
         agent: &AgentId,
         from: &AgentStatus,
         to: &AgentStatus,
@@ -499,6 +530,11 @@ impl AcdActor {
             return;
         };
         let (to_state, reason, call) = status_parts(to);
+        let forced = match self.forced.get(agent) {
+            Some((state, _)) if *state == to_state => self.forced.remove(agent).map(|(_, f)| f),
+            _ => None,
+        };
+        let (forced_by, forced_why) = forced.map(|f| (f.user, f.why)).unzip();
         log.record(AgentEvent {
             agent: agent.to_string(),
             at_ms: jiff::Timestamp::now().as_millisecond(),
@@ -507,6 +543,8 @@ impl AcdActor {
             reason,
             call,
             in_previous_ms: i64::try_from(in_previous_ms).unwrap_or(i64::MAX),
+            forced_by,
+            forced_why,
         });
     }
 
@@ -646,6 +684,16 @@ pub fn status_parts(s: &AgentStatus) -> (&'static str, Option<String>, Option<St
         AgentStatus::OnCall { call } => ("on_call", None, Some(call.to_string())),
         AgentStatus::WrapUp => ("wrap_up", None, None),
         AgentStatus::Paused { reason } => ("paused", Some(reason.clone()), None),
+    }
+}
+
+/// The state a supervisor may force with `command`, as the agent log names it.
+fn forced_state(command: &AgentCommand) -> Option<&'static str> {
+    match command {
+        AgentCommand::Pause { .. } => Some("paused"),
+        AgentCommand::Ready => Some("available"),
+        AgentCommand::Logout => Some("logged_out"),
+        _ => None,
     }
 }
 

@@ -70,6 +70,10 @@ pub enum CallCommand {
     },
     /// That supervisor stops monitoring (their phone's leg is hung up).
     StopMonitor { supervisor: String },
+    /// A key pressed on that supervisor's phone and received out of the call's media (SIP
+    /// INFO on a call that dialled the monitoring code): the keypad as on a rung phone
+    /// (1, 2, 3 switch mode, `#` stops), logged `via=keypad`.
+    MonitorKey { supervisor: String, key: char },
     /// The supervisor's phone dialled the monitoring code (`*50<agent>`): that very call,
     /// already negotiated, joins in `mode` (no second ring).
     MonitorDialled {

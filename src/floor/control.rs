@@ -1,7 +1,8 @@
 //! Control of the floor by a supervisor (in scope) or an admin, shared by
 //! `POST /api/floor/…` and the CTI's supervisor commands: who may, the ACD command, and
 //! the audit entry (action `floor`, with the target and the reason given; a refusal by
-//! the ACD is audited too, a refusal of scope as `denied`).
+//! the ACD is audited too, a refusal of scope as `denied`). A forced state change is also
+//! on the agent log's row, with who forced it and why.
 //!
 //! A supervisor acts on agents configured in a queue of their scope, on calls waiting in
 //! such a queue and on those queues; an admin on everything; nobody else.
@@ -9,7 +10,7 @@
 use tracing::warn;
 
 use super::Floor;
-use super::acd::{AgentCommand, FloorCommand};
+use super::acd::{AgentCommand, FloorCommand, ForcedBy};
 use crate::acd::{AcdError, AgentId, CallId, QueueId};
 use crate::audit::Audit;
 use crate::users::{Principal, Role};
@@ -28,6 +29,8 @@ pub enum QueueOrder {
     Close,
     Open,
     Priority(u8),
+    /// Callers who join from now on keep their own priority.
+    LiftPriority,
 }
 
 /// One order, with the reason the supervisor gave (one line, 1–500 characters).
@@ -114,7 +117,14 @@ pub async fn run(
                     ForcedState::Available => (AgentCommand::Ready, format!("why: {why}")),
                     ForcedState::LoggedOut => (AgentCommand::Logout, format!("why: {why}")),
                 };
-                let r = match acd.agent(AgentId::new(agent.as_str()), command).await {
+                let by = ForcedBy {
+                    user: who.user.clone(),
+                    why: why.clone(),
+                };
+                let r = match acd
+                    .agent_forced(AgentId::new(agent.as_str()), command, by)
+                    .await
+                {
                     Err(e) if e == "the ACD is not running" => None,
                     r => Some(r),
                 };
@@ -164,9 +174,16 @@ pub async fn run(
                     QueueOrder::Priority(p) => (
                         FloorCommand::SetPriority {
                             queue: id,
-                            priority: *p,
+                            priority: Some(*p),
                         },
                         format!("priority: {p}; why: {why}"),
+                    ),
+                    QueueOrder::LiftPriority => (
+                        FloorCommand::SetPriority {
+                            queue: id,
+                            priority: None,
+                        },
+                        format!("why: {why}"),
                     ),
                 };
                 (true, detail, acd_result(acd.floor(command).await)?)
@@ -221,6 +238,7 @@ pub fn target(order: &Order) -> String {
                 QueueOrder::Close => "close",
                 QueueOrder::Open => "open",
                 QueueOrder::Priority(_) => "priority",
+                QueueOrder::LiftPriority => "lift_priority",
             };
             format!("queue {queue} {action}")
         }

@@ -389,16 +389,13 @@ async fn attach(
                 // The keypad by SIP INFO, as the call's own supervisor legs take it.
                 DialogState::Info(_, req, h) => {
                     let _ = h.reply(StatusCode::OK).await;
-                    let command = match info_digit(&req.body) {
-                        Some('#') => Some(stop()),
-                        Some(d) => MonitorMode::from_digit(d).map(|mode| CallCommand::MonitorMode {
+                    // The call reads the key as it reads its own legs' keys (`via=keypad`).
+                    if let Some(key) = info_digit(&req.body) {
+                        let key = CallCommand::MonitorKey {
                             supervisor: supervisor.clone(),
-                            mode,
-                        }),
-                        None => None,
-                    };
-                    if let Some(c) = command {
-                        let _ = ex.calls.command(&protocol, c).await;
+                            key,
+                        };
+                        let _ = ex.calls.command(&protocol, key).await;
                     }
                 }
                 DialogState::Options(_, _, h) => {

@@ -1,6 +1,7 @@
 //! Agents' state changes in SQL (`agent_events`): every login, ring, call, wrap-up,
 //! pause (with its reason) and logout, with the time spent in the state left. Agent
-//! production reports and the time-in-state figures are computed from it.
+//! production reports and the time-in-state figures are computed from it. A change a
+//! supervisor forced carries who forced it and why (`forced_by`, `forced_why`).
 //!
 //! One writer task takes entries from a bounded channel and inserts them in batches (one
 //! transaction each). While the database is down it keeps what it could not write, up to
@@ -38,6 +39,58 @@ pub struct AgentEvent {
     /// The call (protocol) of a `ringing` or `on_call` state.
     pub call: Option<String>,
     pub in_previous_ms: i64,
+    /// The user who forced this change (control of the floor); `None` when the agent or
+    /// the system changed state.
+    pub forced_by: Option<String>,
+    /// The why that user gave.
+    pub forced_why: Option<String>,
+}
+
+impl AgentEvent {
+    /// How the agent's history and the production report name a forced change, in
+    /// Brazilian Portuguese ("pausa forçada por sup: reunião"); `None` when not forced.
+    pub fn forced_label(&self) -> Option<String> {
+        Some(forced_label(
+            &self.to_state,
+            self.reason.as_deref(),
+            self.forced_by.as_deref()?,
+            self.forced_why.as_deref().unwrap_or(""),
+        ))
+    }
+}
+
+/// "pausa forçada por sup: reunião", "disponível forçado por …", "logout forçado por …".
+pub fn forced_label(to_state: &str, reason: Option<&str>, by: &str, why: &str) -> String {
+    let what = match (to_state, reason) {
+        ("paused", Some(r)) => format!("pausa ({r}) forçada"),
+        ("paused", None) => "pausa forçada".to_owned(),
+        ("available", _) => "disponível forçado".to_owned(),
+        ("logged_out", _) => "logout forçado".to_owned(),
+        (other, _) => format!("{other} forçado"),
+    };
+    format!("{what} por {by}: {why}")
+}
+
+/// A forced change as the production report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ForcedChange {
+    pub agent: String,
+    pub at_ms: i64,
+    pub to_state: String,
+    pub reason: Option<String>,
+    pub forced_by: String,
+    pub forced_why: Option<String>,
+}
+
+impl ForcedChange {
+    pub fn label(&self) -> String {
+        forced_label(
+            &self.to_state,
+            self.reason.as_deref(),
+            &self.forced_by,
+            self.forced_why.as_deref().unwrap_or(""),
+        )
+    }
 }
 
 impl Store {
@@ -47,7 +100,8 @@ impl Store {
             for e in events {
                 sqlx::query(
                     "INSERT INTO agent_events (agent, at_ms, from_state, to_state, reason, call, \
-                     in_previous_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     in_previous_ms, forced_by, forced_why) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9)",
                 )
                 .bind(&e.agent)
                 .bind(e.at_ms)
@@ -56,6 +110,8 @@ impl Store {
                 .bind(&e.reason)
                 .bind(&e.call)
                 .bind(e.in_previous_ms)
+                .bind(&e.forced_by)
+                .bind(&e.forced_why)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -98,14 +154,37 @@ impl Store {
     ) -> Result<Vec<AgentEvent>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT agent, at_ms, from_state, to_state, reason, call, in_previous_ms \
-                 FROM agent_events WHERE ($1 IS NULL OR agent = $1) AND at_ms >= $2 \
+                "SELECT agent, at_ms, from_state, to_state, reason, call, in_previous_ms, \
+                 forced_by, forced_why FROM agent_events WHERE ($1 IS NULL OR agent = $1) AND at_ms >= $2 \
                  AND at_ms < $3 ORDER BY at_ms, id LIMIT $4",
             )
             .bind(agent)
             .bind(from_ms)
             .bind(to_ms)
             .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// The forced changes in `[from_ms, to_ms)`, of one agent or all, oldest first (the
+    /// partial index `agent_events_forced_at` keeps this off the bulk of the log).
+    pub async fn forced_changes(
+        &self,
+        agent: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<ForcedChange>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT agent, at_ms, to_state, reason, forced_by, forced_why FROM agent_events \
+                 WHERE forced_by IS NOT NULL AND at_ms >= $1 AND at_ms < $2 \
+                 AND ($3 IS NULL OR agent = $3) ORDER BY at_ms, id",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(agent)
             .fetch_all(pool)
             .await?
         });
@@ -228,6 +307,8 @@ mod tests {
             reason: reason.map(Into::into),
             call: None,
             in_previous_ms: 1000,
+            forced_by: None,
+            forced_why: None,
         }
     }
 
@@ -275,5 +356,53 @@ mod tests {
             .expect("query");
         assert_eq!(window.len(), 1);
         assert_eq!(log.lost(), 0);
+    }
+
+    both_backends!(a_forced_change_keeps_who_and_why, forced);
+    async fn forced(db: TestDb) {
+        let log = AgentLog::spawn(db.store.clone());
+        log.record(ev("1001", 10, "available", None));
+        log.record(AgentEvent {
+            forced_by: Some("sup".into()),
+            forced_why: Some("reunião".into()),
+            ..ev("1001", 20, "paused", Some("lunch"))
+        });
+        log.record(ev("1002", 30, "paused", Some("lunch")));
+        log.flush().await;
+        let all = db
+            .store
+            .agent_events(None, 0, i64::MAX, 100)
+            .await
+            .expect("query");
+        let labels: Vec<Option<String>> = all.iter().map(AgentEvent::forced_label).collect();
+        assert_eq!(
+            labels,
+            vec![
+                None,
+                Some("pausa (lunch) forçada por sup: reunião".into()),
+                None
+            ]
+        );
+        let forced = db
+            .store
+            .forced_changes(None, 0, i64::MAX)
+            .await
+            .expect("query");
+        assert_eq!(forced.len(), 1);
+        assert_eq!((forced[0].agent.as_str(), forced[0].at_ms), ("1001", 20));
+        assert!(
+            db.store
+                .forced_changes(Some("1002"), 0, i64::MAX)
+                .await
+                .expect("q")
+                .is_empty()
+        );
+        assert!(
+            db.store
+                .forced_changes(None, 21, i64::MAX)
+                .await
+                .expect("q")
+                .is_empty()
+        );
     }
 }

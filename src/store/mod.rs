@@ -29,6 +29,7 @@ macro_rules! on_pool {
 }
 
 pub mod agent_log;
+pub mod alarm_notices;
 pub mod audit;
 pub mod closures;
 pub mod event;
@@ -39,6 +40,7 @@ pub mod privacy;
 pub mod protocol;
 pub mod quality;
 pub mod query;
+pub mod queue_overrides;
 pub mod recovery;
 pub mod registration;
 pub mod reports;

@@ -404,6 +404,8 @@ mod tests {
             reason: None,
             call: call.map(str::to_owned),
             in_previous_ms: 0,
+            forced_by: None,
+            forced_why: None,
         };
         s.write_agent_events(&[
             state(1_020, "ringing", "on_call", Some(p.as_str())),

@@ -349,6 +349,8 @@ pub(crate) mod tests {
             reason: reason.map(Into::into),
             call: call.map(Into::into),
             in_previous_ms: 0,
+            forced_by: None,
+            forced_why: None,
         }
     }
 

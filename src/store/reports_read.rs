@@ -370,6 +370,9 @@ pub struct AgentProduction {
     pub after_call_ms: i64,
     pub first_login_ms: Option<i64>,
     pub last_logout_ms: Option<i64>,
+    /// The state changes a supervisor forced, oldest first ("pausa (lanche) forçada por
+    /// sup: reunião"); their time counts as any other (a forced pause is pause).
+    pub forced: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -426,6 +429,16 @@ pub async fn agent_report(
         }
         rows.insert((a, date), r);
     }
+    if let (Some((start, _)), Some((_, end))) =
+        (cx.slotter.day_bounds_ms(from), cx.slotter.day_bounds_ms(to))
+    {
+        for f in store.forced_changes(agent, start, end).await? {
+            let date = cx.slotter.date(f.at_ms);
+            let mut r = entry(&mut rows, &f.agent, &date);
+            r.forced.push(f.label());
+            rows.insert((f.agent.clone(), date), r);
+        }
+    }
     let mut out = Vec::new();
     let mut total: Option<AgentProduction> = None;
     for ((a, date), mut r) in rows {
@@ -450,6 +463,7 @@ pub async fn agent_report(
         for (k, v) in &r.pause_by_reason {
             *t.pause_by_reason.entry(k.clone()).or_default() += v;
         }
+        t.forced.extend(r.forced.iter().cloned());
         t.first_login_ms = t.first_login_ms.or(r.first_login_ms);
         t.last_logout_ms = r.last_logout_ms.or(t.last_logout_ms);
         t.talk_mean_s = (t.calls > 0).then(|| t.talk_ms as f64 / 1000.0 / t.calls as f64);
@@ -540,6 +554,7 @@ pub fn agents_table(r: &AgentReport) -> Table {
             ("pause", "Pausa total", Duration),
             ("pause_by_reason", "Pausas por motivo", Text),
             ("after_call", "Pós-atendimento", Duration),
+            ("forced", "Mudanças forçadas", Text),
         ],
     );
     let ms = |v: Option<i64>| {
@@ -572,6 +587,7 @@ pub fn agents_table(r: &AgentReport) -> Table {
                         .join("; "),
                 ),
                 Cell::DurationMs(a.after_call_ms),
+                Cell::Text(a.forced.join("; ")),
             ]
         })
         .collect();

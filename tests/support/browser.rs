@@ -262,6 +262,19 @@ impl Browser {
         self.run("async script", self.c().execute_async(&js, vec![]))
     }
 
+    /// Logs the page's session out and `user` in (the page's own fetches, cookie and
+    /// all), asserting the login is accepted; the page stays where it is.
+    pub fn log_in_as(&self, user: &str, password: &str) {
+        let status = self.eval_async(&format!(
+            "await fetch('/api/logout', {{method: 'POST', credentials: 'same-origin'}}); \
+             const r = await fetch('/api/login', {{method: 'POST', credentials: 'same-origin', \
+               headers: {{'Content-Type': 'application/json'}}, \
+               body: JSON.stringify({{user: {user:?}, password: {password:?}}})}}); \
+             return r.status;"
+        ));
+        assert_eq!(status, 204, "{user} logs in from the page");
+    }
+
     /// Saves a PNG of the page as `NN-<name>.png` in this test's artifact folder.
     pub fn screenshot(&mut self, name: &str) -> PathBuf {
         self.shots += 1;

@@ -6,6 +6,7 @@
 
 pub mod in_process;
 pub mod ivr;
+pub mod monitor;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -513,6 +513,15 @@ cti.addEventListener('closed', (ev) => {
   if (ev.detail.code !== 4009) setTimeout(() => location.assign('/'), 4000);
 });
 
+/** The operator's teams next to their name; the "group" figures are then the team's. */
+function mostrarEquipes(equipes) {
+  const nomes = (Array.isArray(equipes) ? equipes : []).map((t) => t.name || t.team);
+  const el = $('equipe');
+  el.textContent = nomes.length ? `${nomes.length > 1 ? 'Equipes' : 'Equipe'}: ${nomes.join(', ')}` : '';
+  el.hidden = nomes.length === 0;
+  if (nomes.length) $('num-grupo-titulo').textContent = nomes.length > 1 ? 'Equipes' : 'Equipe';
+}
+
 async function iniciar() {
   let me;
   try {
@@ -527,6 +536,7 @@ async function iniciar() {
   }
   aviso('', true);
   $('operador').textContent = me.display_name || me.user || '';
+  mostrarEquipes(me.teams);
   renderTudo();
   carregarListas().then(renderTudo);
   cti.start();

@@ -452,6 +452,11 @@ export class Cti extends EventTarget {
       // Keep the screen-pop data of a call we already had: the snapshot lists calls only.
       const had = old.calls.get(c.protocol);
       this.state.calls.set(c.protocol, { ...(had ?? {}), ...c });
+      // A supervisor already monitoring this agent's call: the badge without waiting for
+      // the next `monitoring` event.
+      if (c.monitoring && c.agent && c.agent === this.state.agentId) {
+        this.state.monitoring = { protocol: c.protocol, mode: c.monitoring };
+      }
     }
     for (const q of msg.queues ?? []) this.state.queues.set(q.queue, q);
     if (msg.figures) this.state.figures = msg.figures;

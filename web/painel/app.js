@@ -4,9 +4,12 @@
 // reports' stored figures: they survive a restart). /api/wallboard is read again when the
 // CTI says a call was answered or ended (at most every 2 s) and once a minute; times in
 // state tick every second from the server's timestamps. `?tv=1` is the TV mode (no
-// controls, full window); `?fila=ID` shows one queue. Supervisors and admins get the
+// controls, full window); `?fila=ID` shows one queue, `?equipe=KEY` one team (its
+// queues and its own agents; /api/wallboard lists the teams one may pick). Supervisors and admins get the
 // floor controls (force pause / ready / logout, take a waiting call to an agent, close or
-// reopen a queue, its priority); a wallboard user and an auditor only look.
+// reopen a queue, give or lift its priority: a queue closed by hand or given a priority
+// says so under its name, until a supervisor lifts it); a wallboard user and an auditor
+// only look.
 
 import { Cti } from '/desktop/cti.js';
 import { CONEXAO, ESTADOS, duracao, hora } from '/desktop/format.js';
@@ -21,6 +24,7 @@ window.atendeCti = cti; // for the browser tests
 /** The last /api/wallboard answer. */
 let board = null;
 let fila = params.get('fila') || '';
+let equipe = fila ? '' : params.get('equipe') || '';
 let me = null;
 let podeAgir = false;
 
@@ -58,7 +62,14 @@ function celula(tr, texto, classe) {
 
 // ---- what is shown -------------------------------------------------------------------
 
+/** The team picked, as /api/wallboard lists it (null: none, or not known yet). */
+function equipeEscolhida() {
+  return equipe ? (board?.teams ?? []).find((t) => t.team === equipe) ?? null : null;
+}
+
 function naFila(queues) {
+  const t = equipeEscolhida();
+  if (equipe) return !!t && Array.isArray(queues) && queues.some((q) => t.queues.includes(q));
   return !fila || (Array.isArray(queues) && queues.includes(fila));
 }
 
@@ -142,6 +153,12 @@ function renderFiguras() {
     for (const q of board.queues) sel.appendChild(new Option(q, q));
     sel.value = fila;
   }
+  const eq = $('equipe');
+  if (eq.options.length === 1 && board.teams?.length) {
+    for (const t of board.teams) eq.appendChild(new Option(t.name, t.team));
+    eq.value = equipe;
+    $('rotulo-equipe').hidden = false;
+  }
 }
 
 function botao(texto, acao) {
@@ -195,7 +212,8 @@ function agentesVisiveis() {
   const out = [];
   for (const a of cti.state.agents.values()) {
     const conf = nomes.get(a.agent);
-    if (!naFila(a.queues?.length ? a.queues : conf?.queues)) continue;
+    // A team shows its own agents, whatever queues they serve.
+    if (equipe ? !equipeEscolhida()?.agents.includes(a.agent) : !naFila(a.queues?.length ? a.queues : conf?.queues)) continue;
     out.push({ ...conf, ...a, name: conf?.name ?? '' });
   }
   return out.sort((x, y) => String(x.name || x.agent).localeCompare(String(y.name || y.agent)));
@@ -252,7 +270,19 @@ function renderFilas() {
     if (!naFila([q.queue])) continue;
     const tr = document.createElement('tr');
     tr.dataset.fila = q.queue;
-    celula(tr, q.queue);
+    // The name, and under it what a supervisor changed (it lasts until one lifts it).
+    const nome = celula(tr, q.queue, 'nome');
+    const marcas = [];
+    if (q.closed_by_hand) marcas.push(['fechada pelo supervisor', 'fechada']);
+    else if (q.open === false) marcas.push(['fechada (horário)', 'fechada']);
+    if (q.priority !== null && q.priority !== undefined) marcas.push([`prioridade ${q.priority}`, 'prioridade']);
+    for (const [texto, classe] of marcas) {
+      const m = document.createElement('span');
+      m.className = `marca-fila ${classe}`;
+      m.textContent = texto;
+      nome.append(document.createElement('br'), m);
+    }
+    tr.classList.toggle('fechada', q.open === false);
     celula(tr, String(q.waiting ?? 0), 'num');
     const espera = q.oldest_since_ms ? cti.since(q.oldest_since_ms) : null;
     celula(tr, espera === null ? '—' : duracao(espera), espera !== null && espera > limite ? 'num alerta' : 'num');
@@ -262,10 +292,12 @@ function renderFilas() {
     if (podeAgir) {
       const span = document.createElement('span');
       span.className = 'acoes-linha';
+      // Only what applies now: one of close / reopen, one of priority / lift it.
       span.append(
-        botao('Fechar', () => fila_(q.queue, 'close')),
-        botao('Abrir', () => fila_(q.queue, 'open')),
-        botao('Prioridade', () => prioridade(q.queue)),
+        q.closed_by_hand ? botao('Abrir', () => fila_(q.queue, 'open')) : botao('Fechar', () => fila_(q.queue, 'close')),
+        q.priority !== null && q.priority !== undefined
+          ? botao('Prioridade normal', () => fila_(q.queue, 'lift_priority'))
+          : botao('Prioridade', () => prioridade(q.queue)),
       );
       acoes.appendChild(span);
     }
@@ -328,7 +360,8 @@ async function puxar(protocolo, agente) {
 async function fila_(q, acao) {
   const por = motivo('Por quê? (fica no registro de auditoria)');
   if (por === null) return;
-  if (await postar(`/api/floor/queues/${encodeURIComponent(q)}/${acao}`, { why: por })) aviso(acao === 'close' ? 'Fila fechada.' : 'Fila aberta.');
+  const feito = { close: 'Fila fechada.', open: 'Fila aberta.', lift_priority: 'Prioridade normal.' };
+  if (await postar(`/api/floor/queues/${encodeURIComponent(q)}/${acao}`, { why: por })) aviso(feito[acao] ?? 'Feito.');
 }
 
 async function prioridade(q) {
@@ -351,7 +384,7 @@ async function buscar() {
   buscando = true;
   ultima = Date.now();
   try {
-    const q = fila ? `?queue=${encodeURIComponent(fila)}` : '';
+    const q = fila ? `?queue=${encodeURIComponent(fila)}` : equipe ? `?team=${encodeURIComponent(equipe)}` : '';
     const r = await fetch(`/api/wallboard${q}`, { credentials: 'same-origin' });
     if (r.status === 401) { location.assign('/'); return; }
     if (!r.ok) { aviso(`Não foi possível ler os números de hoje (erro ${r.status}).`); return; }
@@ -400,14 +433,21 @@ function telaCheia() {
 }
 
 $('btn-tela-cheia').addEventListener('click', telaCheia);
-$('fila').addEventListener('change', () => {
-  fila = $('fila').value;
+/** Shows one queue or one team (picking one clears the other), kept in the URL. */
+function filtrar(novaFila, novaEquipe) {
+  fila = novaFila;
+  equipe = novaFila ? '' : novaEquipe;
+  $('fila').value = fila;
+  $('equipe').value = equipe;
   const u = new URL(location.href);
   if (fila) u.searchParams.set('fila', fila); else u.searchParams.delete('fila');
+  if (equipe) u.searchParams.set('equipe', equipe); else u.searchParams.delete('equipe');
   history.replaceState(null, '', u);
   buscar();
   render();
-});
+}
+$('fila').addEventListener('change', () => filtrar($('fila').value, ''));
+$('equipe').addEventListener('change', () => filtrar('', $('equipe').value));
 $('btn-sair').addEventListener('click', async () => {
   cti.stop();
   try { await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' }); } catch { /* leaving anyway */ }

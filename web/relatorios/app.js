@@ -6,6 +6,7 @@
 // The definitions in force are printed under each report, as the API gives them.
 
 import { VAZIO, celula, data, duracao, numero, pontosBase, reais } from './formato.js';
+import { montarRelatorios } from './secoes.js';
 
 const $ = (id) => document.getElementById(id);
 const FORMATOS = [['xlsx', 'XLSX'], ['ods', 'ODS'], ['csv', 'CSV']];
@@ -305,6 +306,7 @@ function hojeLocal() {
 }
 
 async function iniciar() {
+  montarRelatorios(document);
   const eu = await api('/api/me');
   if (!eu) return;
   $('operador').textContent = eu.display_name ?? eu.user;

@@ -66,6 +66,7 @@ fn service_level_is_judged_exactly_with_a_clearing_margin_and_a_minimum_of_calls
         numerator: n,
         denominator: d,
         target_milli: 90_000,
+        min_calls: 10,
     };
     // Below target but too few calls to say anything.
     assert_eq!(a.observe(&ns(1, 9), 0), None);

@@ -48,6 +48,7 @@ async fn last_hour(db: TestDb) {
             numerator: 5,
             denominator: 11,
             target_milli: 90_000,
+            min_calls: 10,
         }
     );
     let mut alarms = Alarms::new(&[]);

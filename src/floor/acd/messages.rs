@@ -68,8 +68,18 @@ pub enum FloorCommand {
     Assign { call: CallId, agent: AgentId },
     /// Close the queue on top of its schedule, or give it back to its schedule.
     SetClosed { queue: QueueId, closed: bool },
-    /// The priority of every caller waiting in or joining the queue.
-    SetPriority { queue: QueueId, priority: u8 },
+    /// The priority of every caller waiting in or joining the queue (`None`: lifted).
+    SetPriority {
+        queue: QueueId,
+        priority: Option<u8>,
+    },
+}
+
+/// Who forced an agent's state change, and why (control of the floor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForcedBy {
+    pub user: String,
+    pub why: String,
 }
 
 /// An agent's own command (feature code or start-up).
@@ -198,6 +208,8 @@ pub enum AcdRequest {
     Agent {
         agent: AgentId,
         command: AgentCommand,
+        /// Set when a supervisor forces the change: the agent log's row says who and why.
+        forced: Option<ForcedBy>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// The caller and IVR variables of a call the engine holds (`None`: not there).
@@ -392,11 +404,32 @@ impl AcdHandle {
 
     /// Runs an agent command and waits for the engine's verdict.
     pub async fn agent(&self, agent: AgentId, command: AgentCommand) -> Result<(), String> {
+        self.agent_as(agent, command, None).await
+    }
+
+    /// `command` forced by a supervisor: the state change it makes (now, or when the
+    /// agent's call ends) is logged with who and why.
+    pub async fn agent_forced(
+        &self,
+        agent: AgentId,
+        command: AgentCommand,
+        by: ForcedBy,
+    ) -> Result<(), String> {
+        self.agent_as(agent, command, Some(by)).await
+    }
+
+    async fn agent_as(
+        &self,
+        agent: AgentId,
+        command: AgentCommand,
+        forced: Option<ForcedBy>,
+    ) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         if !self
             .send(AcdRequest::Agent {
                 agent,
                 command,
+                forced,
                 reply,
             })
             .await

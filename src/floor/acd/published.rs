@@ -1,8 +1,9 @@
 //! The ACD actor's side of the bus: every agent state change is published as the whole
 //! `AgentChange` with that agent's next version, and every change of a queue's figures
-//! (waiting, oldest, staffed, available, open) as a `QueueChange` with that queue's next
-//! version. Queue figures are compared after each batch of engine outputs, so a change
-//! is published once, however many inputs led to it; nothing polls.
+//! (waiting, oldest, staffed, available, open, a supervisor's close and priority) as a
+//! `QueueChange` with that queue's next version. Queue figures are compared after each
+//! batch of engine outputs, so a change is published once, however many inputs led to
+//! it; nothing polls.
 
 use std::collections::HashMap;
 
@@ -139,6 +140,8 @@ impl AcdActor {
                     && l.waiting == s.waiting
                     && l.staffed == s.staffed
                     && l.available == s.available
+                    && l.closed_by_hand == s.closed_by_hand
+                    && l.priority == s.priority
                     && *tick == oldest
             });
             if unchanged {
@@ -155,6 +158,8 @@ impl AcdActor {
                 oldest_since_ms,
                 staffed: s.staffed,
                 available: s.available,
+                closed_by_hand: s.closed_by_hand,
+                priority: s.priority,
             };
             self.versions
                 .queues

@@ -9,7 +9,8 @@ use mio::net::UdpSocket;
 use mio::{Interest, Token};
 use tracing::warn;
 
-use super::{CONSULT_TOKEN, Worker, sync_keys};
+use super::port_legs::sync_keys;
+use super::{CONSULT_TOKEN, Worker};
 use crate::media::session::{Leg, LegSocket, LegState};
 
 impl Worker {

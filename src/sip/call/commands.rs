@@ -144,6 +144,7 @@ impl CallActor {
             CallCommand::MonitorMode { supervisor, mode } => {
                 self.switch_monitor(&supervisor, mode, "api").await
             }
+            CallCommand::MonitorKey { supervisor, key } => self.monitor_key(&supervisor, key).await,
             CallCommand::StopMonitor { supervisor } => {
                 if self.end_monitor(&supervisor, "stopped").await {
                     Ok(())

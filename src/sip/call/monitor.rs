@@ -296,7 +296,7 @@ impl CallActor {
         Ok(())
     }
 
-    /// A digit from supervisor `key`'s phone: 1, 2, 3 switch mode; `#` ends it.
+    /// A digit from supervisor `key`'s phone (its RTP events, or SIP INFO on a rung leg).
     pub(super) async fn monitor_digit(&mut self, key: u32, digit: char) {
         let Some(supervisor) = self
             .monitoring
@@ -306,10 +306,28 @@ impl CallActor {
         else {
             return;
         };
+        let _ = self.monitor_key(&supervisor, digit).await;
+    }
+
+    /// A key from `supervisor`'s phone, however it came (RTP event or SIP INFO): 1, 2, 3
+    /// switch mode, `#` ends the monitoring, others are ignored. Logged `via=keypad`.
+    pub(super) async fn monitor_key(
+        &mut self,
+        supervisor: &str,
+        digit: char,
+    ) -> Result<(), CommandError> {
         if let Some(mode) = MonitorMode::from_digit(digit) {
-            let _ = self.switch_monitor(&supervisor, mode, "keypad").await;
+            self.switch_monitor(supervisor, mode, "keypad").await
         } else if digit == '#' {
-            self.end_monitor(&supervisor, "stopped").await;
+            if self.end_monitor(supervisor, "stopped").await {
+                Ok(())
+            } else {
+                Err(CommandError::Invalid(format!(
+                    "{supervisor} does not monitor this call"
+                )))
+            }
+        } else {
+            Ok(())
         }
     }
 

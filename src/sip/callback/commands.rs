@@ -82,6 +82,7 @@ impl Attempt {
             CallCommand::Monitor { .. }
             | CallCommand::MonitorMode { .. }
             | CallCommand::StopMonitor { .. }
+            | CallCommand::MonitorKey { .. }
             | CallCommand::MonitorDialled { .. } => {
                 Err(CommandError::Unsupported("monitoring of an outside call"))
             }
