@@ -157,7 +157,7 @@ struct Row {
 const PAGE_SQL: &str = "SELECT e.protocol, e.seq, e.detail FROM call_events e \
      JOIN calls c ON c.protocol = e.protocol \
      WHERE e.kind = 'ivr' AND c.started_at_ms >= $1 AND c.started_at_ms < $2 \
-     AND (e.protocol > $3 OR (e.protocol = $3 AND e.seq > $4)) \
+     AND (e.protocol, e.seq) > ($3, $4) \
      ORDER BY e.protocol, e.seq LIMIT $5";
 
 impl Store {

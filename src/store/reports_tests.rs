@@ -1,0 +1,105 @@
+//! The per-call list as a supervisor pages it: the calls of other queues never shorten a
+//! page, so the list (and the export that reads it page by page) ends only after the
+//! supervisor's last call.
+
+use crate::reports::{Definitions, Outcome, Slotter, project};
+use crate::store::reports_read::{CallQuery, NumberView, ReportContext, call_page};
+use crate::store::testing::{TestDb, both_backends};
+
+/// 1 December 2026, 09:00 UTC.
+const NINE: i64 = 1_796_115_600_000;
+
+async fn store_fact(db: &TestDb, protocol: &str, arrived_ms: i64, queue: &str) {
+    let mut fact = project(protocol, &[], 0);
+    fact.arrived_ms = arrived_ms;
+    fact.queue = Some(queue.to_owned());
+    fact.outcome = Outcome::HumanAnswered;
+    let json = serde_json::to_string(&fact).expect("a fact serializes");
+    on_pool!(db.store, pool => {
+        sqlx::query(
+            "INSERT INTO call_facts (protocol, arrived_ms, slot_start_ms, local_date, queue, \
+             outcome, first_agent, fact) VALUES ($1, $2, $2, '2026-12-01', $3, $4, NULL, $5)",
+        )
+        .bind(protocol)
+        .bind(arrived_ms)
+        .bind(queue)
+        .bind(fact.outcome.as_str())
+        .bind(&json)
+        .execute(pool)
+        .await
+        .expect("fact stored");
+    });
+}
+
+both_backends!(a_supervisors_pages_reach_their_last_call, supervisors_pages);
+async fn supervisors_pages(db: TestDb) {
+    // Seven calls of another queue first, then the supervisor's calls between more of
+    // them: with pages of 2, the first pages hold none of the supervisor's calls.
+    let mut theirs = Vec::new();
+    for i in 0..22i64 {
+        let protocol = format!("2026120100{i:02}");
+        let queue = if i >= 7 && i % 3 == 0 {
+            "sac"
+        } else {
+            "ouvidoria"
+        };
+        store_fact(&db, &protocol, NINE + i * 60_000, queue).await;
+        if queue == "sac" {
+            theirs.push(protocol);
+        }
+    }
+    assert_eq!(theirs.len(), 5);
+    let cx = ReportContext {
+        definitions: Definitions::default(),
+        slotter: Slotter::named("UTC").expect("UTC"),
+    };
+    let mut q = CallQuery {
+        from: "2026-12-01".into(),
+        to: "2026-12-01".into(),
+        limit: 2,
+        ..CallQuery::default()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let page = call_page(
+            &db.store,
+            &cx,
+            &q,
+            Some(vec!["sac".to_owned()]),
+            NumberView::LastFour,
+        )
+        .await
+        .expect("a page");
+        seen.extend(page.calls.iter().map(|c| c.protocol.clone()));
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, theirs,
+        "the supervisor's list has every call of their queue"
+    );
+
+    // The whole floor (no scope) still pages through all 22 calls.
+    q.after = None;
+    let mut all = 0;
+    for _ in 0..30 {
+        let page = call_page(&db.store, &cx, &q, None, NumberView::Full)
+            .await
+            .expect("a page");
+        all += page.calls.len();
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(all, 22);
+
+    // A supervisor of no queue sees no call.
+    q.after = None;
+    let none = call_page(&db.store, &cx, &q, Some(Vec::new()), NumberView::LastFour)
+        .await
+        .expect("a page");
+    assert!(none.calls.is_empty() && none.next.is_none());
+}
