@@ -797,17 +797,19 @@ mod cti_desktops {
             });
             let c = counts.clone();
             let on_frame: desktops::OnFrame = Arc::new(move |i, text| {
-                if text.contains("\"type\":\"heartbeat\"") {
-                    return;
-                }
-                if text.contains("\"type\":\"resync_required\"") {
-                    c.resyncs.fetch_add(1, Ordering::Relaxed);
-                }
+                // A heartbeat takes a `seq` too: note it before leaving it out of the
+                // events, or the next event would read as a gap.
                 if let Some(s) = seq(text) {
                     let last = c.last_seq[i].swap(s, Ordering::Relaxed);
                     if last != 0 && s != last + 1 {
                         c.gaps.fetch_add(1, Ordering::Relaxed);
                     }
+                }
+                if text.contains("\"type\":\"heartbeat\"") {
+                    return;
+                }
+                if text.contains("\"type\":\"resync_required\"") {
+                    c.resyncs.fetch_add(1, Ordering::Relaxed);
                 }
                 c.events[i].fetch_add(1, Ordering::Relaxed);
             });
