@@ -317,31 +317,28 @@ fn a_supervisor_controls_the_floor(db: Db) {
         json!({"queue": "geral", "action": "open", "why": "pela CTI"}),
     ));
     assert_eq!(r["ok"], true, "{r}");
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "s-3p",
-        "queue_control",
-        json!({"queue": "geral", "action": "priority", "priority": 9, "why": "pela CTI"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    assert_eq!(queue(&server, "geral")["priority"], 9);
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "s-3l",
-        "queue_control",
-        json!({"queue": "geral", "action": "lift_priority", "why": "pela CTI"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    assert!(queue(&server, "geral")["priority"].is_null());
-    // Back to the priority given over the API above (the restart below checks it).
-    let r = rt.block_on(cti_ws::command(
-        &mut desk,
-        "s-3b",
-        "queue_control",
-        json!({"queue": "geral", "action": "priority", "priority": 7, "why": "pela CTI"}),
-    ));
-    assert_eq!(r["ok"], true, "{r}");
-    assert_eq!(queue(&server, "geral")["priority"], 7);
+    // Priority over the CTI: given, lifted, and back to the 7 given over the API above
+    // (the restart below checks it).
+    for (id, order, priority) in [
+        (
+            "s-3p",
+            json!({"action": "priority", "priority": 9}),
+            json!(9),
+        ),
+        ("s-3l", json!({"action": "lift_priority"}), Value::Null),
+        (
+            "s-3b",
+            json!({"action": "priority", "priority": 7}),
+            json!(7),
+        ),
+    ] {
+        let mut args = order;
+        args["queue"] = json!("geral");
+        args["why"] = json!("pela CTI");
+        let r = rt.block_on(cti_ws::command(&mut desk, id, "queue_control", args));
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(queue(&server, "geral")["priority"], priority);
+    }
     let r = rt.block_on(cti_ws::command(
         &mut desk,
         "s-4",
