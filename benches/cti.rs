@@ -12,6 +12,12 @@
 //! change the latency from publish to the LAST desktop receiving it is measured (wall
 //! clock, same machine, both processes) and reported as p50/p99/max. Target: p99 < 20 ms.
 //!
+//! `--floor` measures the machine instead of atende: the same desktops (same client
+//! process, same handshake) are served by a bare websocket accept, and each change is one
+//! prebuilt frame written straight to every socket by two plain threads (one per core):
+//! what the kernel's loopback TCP and the client cost alone. atende's latency over this
+//! floor is the hub's own share.
+//!
 //! Under `cargo test --benches` it runs a 20-client smoke so the harness keeps working.
 //! Limits: loopback only; the client process shares the machine's cores with the server,
 //! so its CPU (reported separately) weighs on the latency too.
@@ -41,6 +47,7 @@ use tokio::sync::Notify;
 const AGENT_BASE: u64 = 5000;
 
 struct Args {
+    floor: bool,
     clients: usize,
     changes: usize,
     interval_ms: u64,
@@ -59,6 +66,7 @@ fn args(argv: &[String]) -> Args {
     let bench = argv.iter().any(|a| a == "--bench");
     let (clients, changes) = if bench { (10_000, 200) } else { (20, 5) };
     Args {
+        floor: argv.iter().any(|a| a == "--floor"),
         clients: get("--clients", clients).max(1),
         changes: get("--changes", changes).max(1),
         interval_ms: get("--interval-ms", 20) as u64,
@@ -232,7 +240,34 @@ fn change_index(text: &str, agents: usize) -> Option<usize> {
     Some(version * agents + agent)
 }
 
+/// Where the bench publishes its changes: atende's bus, or the floor's bare writers.
+enum Publisher {
+    Hub(Bus),
+    Floor(floor::Writers),
+}
+
+impl Publisher {
+    fn publish(&self, i: usize, a: &Args) {
+        match self {
+            Publisher::Hub(bus) => bus.publish(change(i, a.agents, a.queues)),
+            Publisher::Floor(writers) => writers.publish(i, a.agents, a.queues),
+        }
+    }
+}
+
 async fn server(a: Args) {
+    let (publisher, addr) = if a.floor {
+        let (writers, addr) = floor::serve().await;
+        (Publisher::Floor(writers), addr)
+    } else {
+        let (bus, addr) = serve_hub(&a).await;
+        (Publisher::Hub(bus), addr)
+    };
+    measure(a, publisher, addr).await;
+}
+
+/// The real hub and its websocket endpoint on 127.0.0.1.
+async fn serve_hub(a: &Args) -> (Bus, SocketAddr) {
     let bus = Bus::new(None);
     let backend = Arc::new(BenchBackend {
         agents: a.agents,
@@ -252,7 +287,10 @@ async fn server(a: Args) {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
+    (bus, addr)
+}
 
+async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
     let rss_before = rss_kb();
     let cpu_before = cpu_secs();
     let desktops::ClientProcess {
@@ -273,8 +311,17 @@ async fn server(a: Args) {
     ]);
 
     println!(
-        "CTI bench: {} desktops (supervisors of all {} queues), {} agents, {} changes {} ms apart",
-        a.clients, a.queues, a.agents, a.changes, a.interval_ms
+        "CTI bench{}: {} desktops (supervisors of all {} queues), {} agents, {} changes {} ms apart",
+        if a.floor {
+            " (FLOOR: bare sockets, not atende)"
+        } else {
+            ""
+        },
+        a.clients,
+        a.queues,
+        a.agents,
+        a.changes,
+        a.interval_ms
     );
     let started = Instant::now();
     let ready = lines.recv().await.expect("client process reports");
@@ -296,7 +343,7 @@ async fn server(a: Args) {
     for i in 0..a.changes {
         tick.tick().await;
         published.push(wall_ns());
-        bus.publish(change(i, a.agents, a.queues));
+        publisher.publish(i, &a);
     }
     let _ = writeln!(to_child, "published");
 
@@ -442,4 +489,113 @@ async fn clients(addr: SocketAddr, a: Args) {
     let _ = out.flush();
     // Closing 10,000 sockets one by one is not part of the measurement.
     std::process::exit(0);
+}
+
+/// The floor: a bare websocket accept and two writer threads, no hub.
+mod floor {
+    use std::io::Write;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex, OnceLock, mpsc};
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// The sockets accepted so far, handed to the writer threads at the first change.
+    pub struct Writers {
+        accepted: Arc<Mutex<Vec<std::net::TcpStream>>>,
+        threads: OnceLock<Vec<mpsc::Sender<Arc<Vec<u8>>>>>,
+    }
+
+    /// Accepts desktops: the websocket handshake, their `hello`, a `snapshot` frame; then
+    /// the plain TCP stream is kept for the writers.
+    pub async fn serve() -> (Writers, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let keep = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let keep = keep.clone();
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    let _hello = ws.next().await;
+                    let snapshot = Message::Text(r#"{"v":1,"seq":1,"type":"snapshot"}"#.into());
+                    if ws.send(snapshot).await.is_err() {
+                        return;
+                    }
+                    let Ok(std) = ws.into_inner().into_std() else {
+                        return;
+                    };
+                    let _ = std.set_nonblocking(false);
+                    keep.lock().unwrap_or_else(|e| e.into_inner()).push(std);
+                });
+            }
+        });
+        let writers = Writers {
+            accepted,
+            threads: OnceLock::new(),
+        };
+        (writers, addr)
+    }
+
+    impl Writers {
+        /// Writes change `i`'s frame (an `agent_state` the size of atende's) to every
+        /// socket, half of them from each thread.
+        pub fn publish(&self, i: usize, agents: usize, queues: usize) {
+            let threads = self.threads.get_or_init(|| self.start());
+            let agent = super::AGENT_BASE + (i % agents) as u64;
+            let version = (i / agents) as u64 + 2;
+            let body = format!(
+                r#"{{"v":1,"seq":{},"type":"agent_state","agent":"{agent}","version":{version},"state":"paused","reason":"almoço","call":null,"since_ms":1000,"queues":["{}"],"next_state":null}}"#,
+                i + 2,
+                super::queue_name(i % agents % queues)
+            );
+            let frame = Arc::new(ws_text_frame(body.as_bytes()));
+            for t in threads {
+                let _ = t.send(frame.clone());
+            }
+        }
+
+        fn start(&self) -> Vec<mpsc::Sender<Arc<Vec<u8>>>> {
+            let mut all =
+                std::mem::take(&mut *self.accepted.lock().unwrap_or_else(|e| e.into_inner()));
+            let half = all.split_off(all.len() / 2);
+            [all, half]
+                .into_iter()
+                .map(|mut sockets| {
+                    let (tx, rx) = mpsc::channel::<Arc<Vec<u8>>>();
+                    std::thread::spawn(move || {
+                        while let Ok(frame) = rx.recv() {
+                            for s in &mut sockets {
+                                let _ = s.write_all(&frame);
+                            }
+                        }
+                    });
+                    tx
+                })
+                .collect()
+        }
+    }
+
+    /// A server's (unmasked) websocket text frame.
+    fn ws_text_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x81];
+        match payload.len() {
+            n if n < 126 => frame.push(n as u8),
+            n if n <= u16::MAX as usize => {
+                frame.push(126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
 }

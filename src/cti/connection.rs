@@ -1,15 +1,14 @@
 //! One CTI connection's task: owns the protocol `Session`, the socket while one is
-//! attached (a writer task behind a bounded queue), and the timers of a detached
+//! attached (written and read from this task: `socket`), and the timers of a detached
 //! connection (the disconnect grace, the resume window). It filters the hub's fan-out by
 //! what its user may see, runs commands in their own tasks and replies when they finish.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
-use futures_util::stream::{SplitSink, SplitStream, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use axum::extract::ws::{Message, WebSocket};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
@@ -23,63 +22,18 @@ use super::protocol::{
     Welcome,
 };
 use super::session::{Action, Session, close};
+use super::socket::{Io, Socket};
 use super::view::visible;
 
 /// How long a figures refresh waits for more changes before reading: with one read at a
 /// time per connection, a busy floor costs a supervisor's desktop at most about one read
 /// of the day's agent log per second.
 const FIGURES_SETTLE: Duration = Duration::from_secs(1);
+/// Fan-out batches already waiting that one wake-up takes at most (then the socket is
+/// written and the other branches get their turn).
+const COALESCE: usize = 64;
 /// How long a figures refresh may take before it is given up (the next change retries).
 const FIGURES_FETCH_WAIT: Duration = Duration::from_secs(5);
-
-/// The socket side of a connection while one is attached.
-struct Attached {
-    out: mpsc::Sender<Message>,
-    inbound: SplitStream<WebSocket>,
-}
-
-impl Attached {
-    fn new(socket: WebSocket, queue: usize) -> Attached {
-        let (sink, inbound) = socket.split();
-        let (out, rx) = mpsc::channel::<Message>(queue + RESERVED);
-        tokio::spawn(write_frames(sink, rx));
-        Attached { out, inbound }
-    }
-}
-
-/// Frames written together at most (count, and bytes of text): what queued while the
-/// socket was busy goes out in one write and one flush, and the websocket's write buffer
-/// stays small.
-const WRITE_BATCH: usize = 64;
-const WRITE_BATCH_BYTES: usize = 16 * 1024;
-
-/// The socket's writer: waits for a frame, takes whatever else is already queued (up to a
-/// batch) and flushes them with one write.
-async fn write_frames(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
-    'socket: while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let (mut count, mut bytes) = (0, 0);
-        let mut closing = false;
-        while let Some(message) = next.take() {
-            closing = matches!(message, Message::Close(_));
-            count += 1;
-            bytes += match &message {
-                Message::Text(t) => t.len(),
-                _ => 0,
-            };
-            if sink.feed(message).await.is_err() {
-                break 'socket;
-            }
-            if !closing && count < WRITE_BATCH && bytes < WRITE_BATCH_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        if sink.flush().await.is_err() || closing {
-            break;
-        }
-    }
-    let _ = sink.close().await;
-}
 
 /// Results of commands run in their own tasks: (id, entity, what to reply, registration).
 /// Boxed, as the figures below: a channel allocates 32 slots up front, per connection.
@@ -94,7 +48,9 @@ pub(super) struct Connection {
     hub: Arc<Hub>,
     principal: Principal,
     session: Session,
-    attached: Option<Attached>,
+    attached: Option<Socket>,
+    /// Frames the socket may hold queued: past this, events are dropped and a resync owed.
+    queue_limit: usize,
     /// Events dropped for a full queue: a resync is owed once it drains.
     overflowed: bool,
     /// Fan-out items up to this seq are already in the last snapshot.
@@ -146,7 +102,8 @@ impl Connection {
                 settings.resume_buffer,
                 settings.resume_window.as_millis() as i64,
             ),
-            attached: Some(Attached::new(socket, settings.outgoing_queue)),
+            attached: Some(Socket::new(socket)),
+            queue_limit: settings.outgoing_queue,
             hub: hub.clone(),
             principal,
             overflowed: false,
@@ -166,7 +123,7 @@ impl Connection {
             role: conn.principal.role.into(),
             agent: conn.principal.agent.clone(),
         });
-        conn.send_must(welcome).await;
+        conn.send_must(welcome);
         if resume_failed {
             conn.resync(ResyncReason::ResumeExpired).await;
         } else {
@@ -187,22 +144,30 @@ impl Connection {
         let mut grace_at = Instant::now() + far;
         let mut window_at = Instant::now() + far;
         let mut grace_pending = false;
+        // Replies may queue past the events' limit (they are never dropped); reading stops
+        // there, so a desktop that sends commands but never reads cannot grow the queue.
+        let read_below = settings.outgoing_queue + RESERVED;
+        let room_at = settings.outgoing_queue / 2;
         while !ended {
             let detached = conn.attached.is_none();
-            let room = conn
-                .attached
-                .as_ref()
-                .filter(|_| conn.overflowed)
-                .map(|a| a.out.clone());
+            let overflowed = conn.overflowed;
+            let io = std::future::poll_fn(|cx| match conn.attached.as_mut() {
+                Some(socket) => socket.poll_io(cx, read_below, overflowed.then_some(room_at)),
+                None => std::task::Poll::Pending,
+            });
             tokio::select! {
-                frame = next_frame(&mut conn.attached) => match frame {
-                    Some(Ok(Message::Text(text))) => ended = conn.on_text(&text).await,
-                    Some(Ok(Message::Binary(_))) => {
+                io = io => match io {
+                    Io::Read(Some(Ok(Message::Text(text)))) => ended = conn.on_text(&text).await,
+                    Io::Read(Some(Ok(Message::Binary(_)))) => {
                         let actions = conn.session.on_client_binary(now_ms());
                         ended = conn.act(actions).await;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    Io::Read(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                    Io::Room => {
+                        conn.overflowed = false;
+                        conn.resync(ResyncReason::Lagged).await;
+                    }
+                    Io::Read(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) | Io::WriteFailed => {
                         conn.attached = None;
                         conn.overflowed = false;
                         let now = Instant::now();
@@ -212,18 +177,44 @@ impl Connection {
                         info!(user = %conn.principal.user, connection = %id, "CTI desktop disconnected; connection kept for resume");
                     }
                 },
-                item = fanout.recv() => match item {
-                    Ok(item) => conn.deliver(&item).await,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        debug!(connection = %id, missed = n, "CTI connection lagged");
-                        conn.resync(ResyncReason::Lagged).await;
+                batch = fanout.recv() => {
+                    // Whatever else is already waiting goes out with this batch, in one
+                    // write: a burst of changes costs a desktop one wake-up and one flush.
+                    let mut next = Some(batch);
+                    let mut taken = 0;
+                    while let Some(batch) = next.take() {
+                        match batch {
+                            Ok(batch) => {
+                                for item in batch.iter() {
+                                    match item {
+                                        // Alone in its batch (the hub lagged on the bus).
+                                        Fanout::Resync { seq } if *seq > conn.skip_until => {
+                                            conn.resync(ResyncReason::Lagged).await;
+                                        }
+                                        _ => conn.deliver(item),
+                                    }
+                                }
+                            }
+                            Err(RecvError::Lagged(n)) => {
+                                debug!(connection = %id, missed = n, "CTI connection lagged");
+                                conn.resync(ResyncReason::Lagged).await;
+                            }
+                            Err(RecvError::Closed) => ended = true,
+                        }
+                        taken += 1;
+                        if !ended && taken < COALESCE {
+                            next = match fanout.try_recv() {
+                                Ok(batch) => Some(Ok(batch)),
+                                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                                Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+                            };
+                        }
                     }
-                    Err(broadcast::error::RecvError::Closed) => ended = true,
-                },
+                }
                 Some(figures) = fetched.recv() => {
                     conn.figures_running = false;
                     if let Some(figures) = figures {
-                        conn.send_must(ServerMessage::Figures(*figures)).await;
+                        conn.send_must(ServerMessage::Figures(*figures));
                     }
                     if std::mem::take(&mut conn.figures_owed) {
                         conn.fetch_figures();
@@ -236,8 +227,8 @@ impl Connection {
                 Some(control) = control.recv() => match control {
                     Control::Kick => {
                         info!(user = %conn.principal.user, connection = %id, "CTI desktop replaced by another one for the same agent");
-                        if let Some(a) = conn.attached.take() {
-                            let _ = a.out.send(close_message(close::OPENED_ELSEWHERE, "aberto em outro lugar")).await;
+                        if let Some(socket) = conn.attached.take() {
+                            socket.close(close::OPENED_ELSEWHERE, "aberto em outro lugar");
                         }
                         ended = true;
                     }
@@ -249,7 +240,7 @@ impl Connection {
                             e.principal = principal.clone();
                         }
                         conn.principal = principal;
-                        conn.attached = Some(Attached::new(socket, settings.outgoing_queue));
+                        conn.attached = Some(Socket::new(socket));
                         conn.overflowed = false;
                         grace_pending = false;
                         window_at = Instant::now() + far;
@@ -260,12 +251,12 @@ impl Connection {
                     // A detached connection keeps its timers (the disconnect pause): a
                     // resume needs a valid credential anyway.
                     Control::SessionEnded(e) if !detached => {
-                        conn.session_ended(e).await;
+                        conn.session_ended(e);
                         ended = true;
                     }
                     Control::SessionEnded(_) => {}
                 },
-                _ = heartbeat.tick(), if !detached => conn.heartbeat().await,
+                _ = heartbeat.tick(), if !detached => conn.heartbeat(),
                 _ = tokio::time::sleep_until(grace_at), if detached && grace_pending => {
                     grace_pending = false;
                     conn.grace_expired();
@@ -273,10 +264,6 @@ impl Connection {
                 _ = tokio::time::sleep_until(window_at), if detached && !grace_pending => {
                     debug!(connection = %id, "CTI connection not resumed in time; forgotten");
                     ended = true;
-                }
-                _ = wait_room(room, settings.outgoing_queue / 2 + 1) => {
-                    conn.overflowed = false;
-                    conn.resync(ResyncReason::Lagged).await;
                 }
             }
         }
@@ -298,11 +285,11 @@ impl Connection {
     async fn act(&mut self, actions: Vec<Action>) -> bool {
         for action in actions {
             match action {
-                Action::Send(frame) => self.write_must(frame).await,
+                Action::Send(frame) => self.write_must(frame),
                 Action::Close(code) => {
                     warn!(user = %self.principal.user, "CTI connection closed after repeated malformed messages");
-                    if let Some(a) = self.attached.take() {
-                        let _ = a.out.send(close_message(code, "erro de protocolo")).await;
+                    if let Some(socket) = self.attached.take() {
+                        socket.close(code, "erro de protocolo");
                     }
                     return true;
                 }
@@ -339,7 +326,7 @@ impl Connection {
                     tokio::spawn(async move { backend.refused(who, target, why.into()).await });
                 }
                 let frame = self.session.finish_command(&id, None, Err(error), now_ms());
-                return self.write_must(frame).await;
+                return self.write_must(frame);
             }
         };
         let entity = plan.entity();
@@ -375,25 +362,22 @@ impl Connection {
             message: e.message,
         });
         let frame = self.session.finish_command(&id, entity, result, now_ms());
-        self.write_must(frame).await;
+        self.write_must(frame);
         if let (true, Some(r)) = (ok, registration) {
             self.send_must(ServerMessage::Registered(Registered {
                 protocol: r.protocol,
                 code: r.code,
                 note: r.note,
                 command_id: id,
-            }))
-            .await;
+            }));
         }
     }
 
-    /// One fan-out item: filtered by what the user may see now, numbered and written.
-    async fn deliver(&mut self, item: &Fanout) {
+    /// One fan-out item: filtered by what the user may see now, numbered and queued (the
+    /// socket writes a batch's frames with one flush when the task next polls it).
+    fn deliver(&mut self, item: &Fanout) {
         match item {
-            Fanout::Resync { seq } if *seq > self.skip_until => {
-                self.resync(ResyncReason::Lagged).await
-            }
-            Fanout::Resync { .. } => {}
+            Fanout::Resync { .. } => {} // handled by the caller: it awaits a snapshot
             Fanout::Figures { seq, audience } => {
                 if *seq > self.skip_until && visible(&self.principal, audience) {
                     self.fetch_figures();
@@ -411,15 +395,15 @@ impl Connection {
                 if self.overflowed {
                     return; // covered by the snapshot the resync brings
                 }
-                if let Some(a) = &self.attached
-                    && a.out.capacity() <= RESERVED
+                if let Some(socket) = &self.attached
+                    && socket.queued() >= self.queue_limit
                 {
                     debug!(connection = %self.session.id(), "CTI socket too slow; resync owed");
                     self.overflowed = true;
                     return;
                 }
                 let frame = self.session.push_shared(message, body, now_ms());
-                self.write_must(frame).await;
+                self.write_must(frame);
             }
         }
     }
@@ -446,34 +430,31 @@ impl Connection {
         });
     }
 
-    /// Writes a numbered frame (a reply, resync or snapshot must not be lost: it may wait
-    /// for room). Detached, the frame stays in the resume buffer only.
-    async fn write_must(&mut self, frame: String) {
-        if let Some(a) = &self.attached
-            && a.out.send(Message::Text(frame.into())).await.is_err()
-        {
-            self.attached = None;
+    /// Queues a numbered frame (a reply, resync or snapshot is never dropped). Detached,
+    /// the frame stays in the resume buffer only.
+    fn write_must(&mut self, frame: String) {
+        if let Some(socket) = &mut self.attached {
+            socket.queue(Message::Text(frame.into()));
         }
     }
 
-    async fn send_must(&mut self, message: ServerMessage) {
+    fn send_must(&mut self, message: ServerMessage) {
         let frame = self.session.push(message, now_ms());
-        self.write_must(frame).await;
+        self.write_must(frame);
     }
 
     async fn send_snapshot(&mut self) {
         let (mut snapshot, as_of) = self.hub.snapshot(&self.principal).await;
         snapshot.as_of_seq = self.session.next_seq();
         self.skip_until = as_of;
-        self.send_must(ServerMessage::Snapshot(snapshot)).await;
+        self.send_must(ServerMessage::Snapshot(snapshot));
     }
 
     async fn resync(&mut self, reason: ResyncReason) {
         if self.overflowed && self.attached.is_some() {
             return; // the resync goes out once the queue drains
         }
-        self.send_must(ServerMessage::ResyncRequired { reason })
-            .await;
+        self.send_must(ServerMessage::ResyncRequired { reason });
         self.send_snapshot().await;
     }
 
@@ -484,10 +465,9 @@ impl Connection {
             Some(frames) => {
                 self.send_must(ServerMessage::Resumed {
                     replayed: frames.len() as u64,
-                })
-                .await;
+                });
                 for frame in frames {
-                    self.write_must(frame).await;
+                    self.write_must(frame);
                 }
             }
             None => self.resync(ResyncReason::ResumeExpired).await,
@@ -496,21 +476,17 @@ impl Connection {
 
     /// Sends a heartbeat (the session is checked by the hub for every desktop at once:
     /// `session_check`).
-    async fn heartbeat(&mut self) {
+    fn heartbeat(&mut self) {
         self.send_must(ServerMessage::Heartbeat {
             server_time_ms: now_ms(),
-        })
-        .await;
+        });
     }
 
     /// The hub's session check found the session revoked or expired: closed 4004.
-    async fn session_ended(&mut self, e: super::backend::AuthError) {
+    fn session_ended(&mut self, e: super::backend::AuthError) {
         info!(user = %self.principal.user, error = %e, "CTI session ended");
-        if let Some(a) = self.attached.take() {
-            let _ = a
-                .out
-                .send(close_message(close::SESSION_EXPIRED, "sessão expirada"))
-                .await;
+        if let Some(socket) = self.attached.take() {
+            socket.close(close::SESSION_EXPIRED, "sessão expirada");
         }
     }
 
@@ -541,29 +517,5 @@ impl Connection {
                 warn!(%agent, error = %e, "could not pause the disconnected agent");
             }
         });
-    }
-}
-
-fn close_message(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
-}
-
-async fn next_frame(attached: &mut Option<Attached>) -> Option<Result<Message, axum::Error>> {
-    match attached {
-        Some(a) => a.inbound.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves once `out` has `room` free slots (never, without a queue to watch).
-async fn wait_room(out: Option<mpsc::Sender<Message>>, room: usize) {
-    match out {
-        Some(out) => {
-            let _ = out.reserve_many(room).await;
-        }
-        None => std::future::pending().await,
     }
 }

@@ -1,5 +1,7 @@
 //! The CTI hub: one task reads the bus, keeps the `View` and fans its events out (a
-//! `broadcast` of its own); one task per connection numbers, filters and writes them.
+//! `broadcast` of its own, one item per bus change holding all that change's events, so a
+//! connection wakes once and writes them with one flush); one task per connection
+//! numbers, filters and writes them.
 //!
 //! Nothing here ever waits on a reader: the bus and the hub's fan-out are `broadcast`
 //! channels (a reader that falls behind is told `Lagged`), and a connection writes through
@@ -33,7 +35,8 @@ pub const HELLO_WAIT: Duration = Duration::from_secs(1);
 pub const SCREEN_POP_WAIT: Duration = Duration::from_millis(500);
 /// How long a snapshot waits for the figures.
 const FIGURES_WAIT: Duration = Duration::from_millis(500);
-/// Hub events a connection may fall behind before it is told `Lagged`.
+/// Hub fan-out batches (one per bus change) a connection may fall behind before it is
+/// told `Lagged`.
 const FANOUT_CAPACITY: usize = 4096;
 /// Slots of the outgoing queue kept for replies and the resync (events never use them).
 pub(super) const RESERVED: usize = 8;
@@ -88,6 +91,9 @@ pub(super) enum Fanout {
     },
 }
 
+/// What one bus change (or a lag) fans out, in order: one wake-up per connection.
+pub(super) type Batch = Arc<Vec<Fanout>>;
+
 pub(super) struct Shared {
     pub(super) view: View,
     /// Numbers fan-out items, so a snapshot can say which ones it already contains.
@@ -129,7 +135,7 @@ pub struct Hub {
     pub(super) backend: Arc<dyn Backend>,
     pub(super) settings: HubSettings,
     shared: Mutex<Shared>,
-    pub(super) fanout: broadcast::Sender<Arc<Fanout>>,
+    pub(super) fanout: broadcast::Sender<Batch>,
     registry: Mutex<Registry>,
 }
 
@@ -195,7 +201,7 @@ impl Hub {
                     shared.view.refresh(initial);
                     shared.seq += 1;
                     let seq = shared.seq;
-                    let _ = self.fanout.send(Arc::new(Fanout::Resync { seq }));
+                    let _ = self.fanout.send(Arc::new(vec![Fanout::Resync { seq }]));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
@@ -214,23 +220,24 @@ impl Hub {
         };
         let mut shared = self.shared();
         let figures = figures_moved(&shared.view, &published.change);
+        let mut batch = Vec::new();
         for addressed in shared.view.apply(&published.change, pop) {
             shared.seq += 1;
-            let item = Fanout::Event {
+            batch.push(Fanout::Event {
                 seq: shared.seq,
                 audience: addressed.audience,
                 body: super::session::body(&addressed.message),
                 message: addressed.message,
-            };
-            // No connection is not an error.
-            let _ = self.fanout.send(Arc::new(item));
+            });
         }
         if let Some(audience) = figures {
             shared.seq += 1;
             let seq = shared.seq;
-            let _ = self
-                .fanout
-                .send(Arc::new(Fanout::Figures { seq, audience }));
+            batch.push(Fanout::Figures { seq, audience });
+        }
+        if !batch.is_empty() {
+            // No connection is not an error.
+            let _ = self.fanout.send(Arc::new(batch));
         }
     }
 

@@ -24,6 +24,7 @@ mod live_callback;
 pub mod protocol;
 pub mod session;
 mod session_check;
+mod socket;
 pub mod view;
 mod ws;
 
