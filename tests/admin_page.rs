@@ -10,7 +10,8 @@
 //! - `/relatorios/`: with team "norte" picked, the day report's total is the team's
 //!   (`/api/reports/day?team=norte`: the call answered by 1001), team "sul" shows none,
 //!   the downloads carry the team and the printed header names it.
-//! - `/painel/`: an agent paused with reason `break` shows its label, "Intervalo".
+//! - `/painel/`: an agent paused with reason `break` shows its label, "Intervalo"; a
+//!   forced pause offers the labels and takes "intervalo" typed for `break`.
 //!
 //! Screenshots in `target/test-artifacts/admin_page_*` and `team_reports_*`.
 
@@ -524,6 +525,14 @@ fn team_reports_and_pause_labels(db: Db, test: &str) {
             .contains("break"),
         "the code stays out"
     );
+    // A supervisor's forced pause offers the labels and takes one typed as its code.
+    b.eval(
+        "window.prompt = (q) => q.startsWith('Motivo da pausa: Intervalo (break), Lanche (lunch)') ? 'intervalo' : \
+           q.startsWith('Motivo') ? 'não listou os rótulos' : 'reunião de equipe'; return true;",
+        vec![],
+    );
+    b.click("#atendentes tr[data-agente='1001'] button");
+    b.wait_text("#atendentes tr[data-agente='1001'] td.pausa", "Intervalo");
     b.screenshot("painel-pausa");
     let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:?}");

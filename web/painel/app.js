@@ -340,9 +340,12 @@ function motivo(pergunta) {
 async function forcar(agente, acao) {
   const corpo = {};
   if (acao === 'pause') {
-    const r = motivo('Motivo da pausa (um dos motivos configurados):');
+    // The configured reasons by label; the label or the code typed is sent as the code.
+    const lista = board?.pause_reasons ?? [];
+    const opcoes = lista.map((p) => `${p.label} (${p.code})`).join(', ');
+    const r = motivo(opcoes ? `Motivo da pausa: ${opcoes}` : 'Motivo da pausa (um dos motivos configurados):');
     if (r === null) return;
-    corpo.reason = r;
+    corpo.reason = lista.find((p) => p.code === r || p.label.toLowerCase() === r.toLowerCase())?.code ?? r;
   }
   const por = motivo('Por quê? (fica no registro de auditoria)');
   if (por === null) return;
