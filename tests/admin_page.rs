@@ -1,12 +1,15 @@
 //! End to end, on SQLite and PostgreSQL, in a real headless Chromium at 1280 px:
 //!
-//! - `/admin/`: an admin adds a supervisor of team "norte" in the page (a too short
-//!   password first: refused in Portuguese), the new user logs in and, not being an admin,
-//!   sees "sem permissão" on the page; the admin sees their last login, disables them and
-//!   their login is refused. An auditor opens the page on the audit log (no users' forms,
-//!   and the API refuses them a change, audited), sees the add and the disable, filters
-//!   by kind and by user, and reads that the hash chain verifies. The audit API pages by
-//!   id (`next`, `before`) and filters by action, user and period.
+//! - `/admin/`: linked from the login page, which it sends one back to without a session
+//!   (`?volta=/admin/`, then the page again after the login). An admin adds a supervisor
+//!   of team "norte" in the page (a too short password first: refused in Portuguese); she
+//!   logs in and, not an admin, sees "sem permissão" on the page. The admin sees her last
+//!   login, adds team "sul" to her scope, resets her password (only the new one works),
+//!   disables her (login refused, session ended), enables and disables her again, and has
+//!   no "Desativar" on their own row. An auditor opens the page on the audit log (no
+//!   users' forms; the API refuses them the users, audited), sees her account's story,
+//!   filters by kind, user and day, and reads that the hash chain verifies. The audit
+//!   API pages by id (`next`, `before`) and filters by action, user and period.
 //! - `/relatorios/`: with team "norte" picked, the day report's total is the team's
 //!   (`/api/reports/day?team=norte`: the call answered by 1001), team "sul" shows none,
 //!   the downloads carry the team and the printed header names it.
@@ -121,8 +124,19 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         ),
         "Administração"
     );
-    log_in_on_the_page(&b, &base, ADMIN_USER, ADMIN_PASSWORD);
-    b.goto(&format!("{base}/admin/"));
+    // Opened with no session, the page sends one to log in and back.
+    b.click(".atalhos a[href='/admin/']");
+    b.wait_for(
+        "back at the login",
+        "return location.pathname === '/' && location.search === '?volta=/admin/';",
+    );
+    b.fill("#usuario", ADMIN_USER);
+    b.fill("#senha", ADMIN_PASSWORD);
+    b.click("#entrar");
+    b.wait_for(
+        "the admin page after the login",
+        "return location.pathname === '/admin/';",
+    );
     b.wait_for(
         "the users listed",
         "return document.querySelector('#tabela-usuarios tr[data-usuario=\"auditor.ana\"]') !== null;",

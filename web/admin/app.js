@@ -97,7 +97,7 @@ async function api(caminho, metodo = 'GET', corpo = undefined) {
     return null;
   }
   if (r.status === 401) {
-    location.assign('/');
+    location.assign('/?volta=/admin/');
     return null;
   }
   let json = null;
