@@ -2,7 +2,8 @@
 //!
 //! - `/admin/`: linked from the login page, which it sends one back to without a session
 //!   (`?volta=/admin/`, then the page again after the login). An admin adds a supervisor
-//!   of team "norte" in the page (a too short password first: refused in Portuguese); she
+//!   of team "norte" in the page (a too short password, then an unknown queue first:
+//!   refused in Portuguese, and the API refuses an unknown agent the same way); she
 //!   logs in and, not an admin, sees "sem permissão" on the page. The admin sees her last
 //!   login, adds team "sul" to her scope, resets her password (only the new one works),
 //!   disables her (login refused, session ended), enables and disables her again, and has
@@ -160,6 +161,14 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     b.fill("#form-usuario input[name=password]", "curta");
     b.click("#btn-salvar");
     b.wait_text("#aviso", "A senha precisa ter pelo menos 8 caracteres.");
+    b.fill("#form-usuario input[name=queues]", "pericia, nao-existe");
+    b.fill("#form-usuario input[name=password]", MARIA_PASSWORD);
+    b.click("#btn-salvar");
+    b.wait_text("#aviso", "Fila desconhecida na configuração: nao-existe.");
+    b.eval(
+        "document.querySelector('#form-usuario input[name=queues]').value = ''; return true;",
+        vec![],
+    );
     b.fill("#form-usuario input[name=password]", MARIA_PASSWORD);
     b.screenshot("novo-usuario");
     b.click("#btn-salvar");
@@ -333,6 +342,15 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     let auditor = login(port, "auditor.ana", ADMIN_PASSWORD)
         .expect("API")
         .expect("auditor logs in");
+    let admin = session(&server, ADMIN_USER);
+    let (status, body) = req(
+        &server,
+        "PATCH",
+        &format!("/api/users/{MARIA}"),
+        &admin,
+        Some(r#"{"agent": "9999"}"#),
+    );
+    assert_eq!(status, 422, "an agent the config lacks: {body}");
     let (status, _) = req(
         &server,
         "PATCH",

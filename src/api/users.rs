@@ -98,12 +98,44 @@ fn unknown_teams(auth: &Auth, teams: &[String]) -> Option<Response> {
     })
 }
 
+/// A 422 naming an agent or queues the config in force does not have (a typo in the
+/// admin page would link a user to nobody). A config listing no agents (or no queues)
+/// checks none: the scope is then only names, as the CLI writes them.
+fn unknown_scope(auth: &Auth, agent: Option<&str>, queues: &[String]) -> Option<Response> {
+    let config = auth.sessions.config()?;
+    if let Some(a) = agent.filter(|a| !a.is_empty())
+        && !config.agents.is_empty()
+        && !config.agents.iter().any(|x| x.id == a)
+    {
+        return Some(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("agent not in the config's [[agents]]: {a}"),
+        ));
+    }
+    let unknown: Vec<&str> = queues
+        .iter()
+        .filter(|q| !config.queues.is_empty() && !config.queues.iter().any(|x| x.id.as_str() == *q))
+        .map(String::as_str)
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "queue(s) not in the config's [[queues]]: {}",
+                unknown.join(", ")
+            ),
+        )
+    })
+}
+
 async fn add_user(
     State(auth): State<Auth>,
     Extension(p): Extension<Principal>,
     Json(new): Json<NewAccount>,
 ) -> Response {
-    if let Some(refused) = unknown_teams(&auth, &new.teams) {
+    if let Some(refused) = unknown_teams(&auth, &new.teams)
+        .or_else(|| unknown_scope(&auth, new.agent.as_deref(), &new.queues))
+    {
         return refused;
     }
     match auth.sessions.accounts().add(&p.user, new).await {
@@ -118,7 +150,15 @@ async fn change_user(
     Path(name): Path<String>,
     Json(change): Json<AccountChange>,
 ) -> Response {
-    if let Some(refused) = unknown_teams(&auth, change.teams.as_deref().unwrap_or_default()) {
+    if let Some(refused) = unknown_teams(&auth, change.teams.as_deref().unwrap_or_default())
+        .or_else(|| {
+            unknown_scope(
+                &auth,
+                change.agent.as_deref(),
+                change.queues.as_deref().unwrap_or_default(),
+            )
+        })
+    {
         return refused;
     }
     match auth

@@ -76,6 +76,12 @@ export function mensagem(status, erro = '') {
   if (/^team\(s\) not in the config/.test(e)) {
     return `Equipe desconhecida na configuração: ${e.split(':').slice(1).join(':').trim()}.`;
   }
+  if (/^agent not in the config/.test(e)) {
+    return `Atendente ACD desconhecido na configuração: ${e.split(':').slice(1).join(':').trim()}.`;
+  }
+  if (/^queue\(s\) not in the config/.test(e)) {
+    return `Fila desconhecida na configuração: ${e.split(':').slice(1).join(':').trim()}.`;
+  }
   if (/cannot hash/.test(e)) return 'Não foi possível gravar a senha. Tente de novo.';
   if (/from_ms is after to_ms/.test(e)) return 'O início do período é depois do fim.';
   if (status === 400 || status === 422) return 'Dados inválidos: confira os campos e tente de novo.';
