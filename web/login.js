@@ -1,5 +1,6 @@
 // The login page: sends the user and password to POST /api/login (the server answers with
-// the session cookie) and opens the desktop (a wallboard user: the wallboard). Every failure is told in Portuguese; the
+// the session cookie) and opens the page asked for (`?volta=`), else the desktop (a
+// wallboard user: the wallboard). Every failure is told in Portuguese; the
 // password never leaves this form except in that one request.
 
 const form = document.getElementById('form-login');
@@ -8,9 +9,17 @@ const botao = document.getElementById('entrar');
 const DESTINO = '/desktop/';
 const PAINEL = '/painel/';
 
-/** Where a logged-in user goes: a wallboard (TV) user to the board, everyone else to the
- * desktop. */
+/** The page asked for (`?volta=/admin/`: a page that found no session sends one here),
+ * if it is one of atende's pages; null otherwise (never another site). */
+function pedido() {
+  const v = new URLSearchParams(location.search).get('volta');
+  return v && /^\/(desktop|painel|relatorios|qualidade|admin)\/$/.test(v) ? v : null;
+}
+
+/** Where a logged-in user goes: the page asked for, a wallboard (TV) user to the board,
+ * everyone else to the desktop. */
 async function destino() {
+  if (pedido()) return pedido();
   try {
     const r = await fetch('/api/me', { credentials: 'same-origin' });
     if (r.ok && (await r.json()).role === 'wallboard') return PAINEL;
@@ -70,6 +79,6 @@ form.addEventListener('submit', async (ev) => {
 // Already logged in (a session cookie that still works): straight to the desktop.
 fetch('/api/me', { credentials: 'same-origin' })
   .then(async (r) => {
-    if (r.ok) location.replace((await r.json()).role === 'wallboard' ? PAINEL : DESTINO);
+    if (r.ok) location.replace(pedido() ?? ((await r.json()).role === 'wallboard' ? PAINEL : DESTINO));
   })
   .catch(() => {});

@@ -1,26 +1,25 @@
 //! Who is calling the API, and may they: the login/logout/me/ticket routes, the session
 //! layer every other `/api` route sits behind (`authenticate`), the per-router role
-//! check (`require`, every refusal a 403 written to the audit log), and the admin's
-//! `/api/users` and the auditor's `/api/audit`.
+//! check (`require`, every refusal a 403 written to the audit log). The admin's
+//! `/api/users` and the audit log are `super::users`.
 //!
 //! The session travels only in the `atende_session` cookie (HttpOnly, SameSite=Strict,
 //! Secure under HTTPS); no token is accepted in a header or URL.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, OriginalUri, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use tracing::warn;
 
-use crate::audit::Verified;
-use crate::users::accounts::{AccountChange, AccountError};
+use crate::users::accounts::AccountError;
 use crate::users::sessions::{COOKIE, from_cookie_header};
-use crate::users::{AuthError, LoginError, NewAccount, Principal, Role, Sessions};
+use crate::users::{AuthError, LoginError, Principal, Role, Sessions};
 
 /// What the auth routes and layers need. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -67,7 +66,7 @@ impl Auth {
 /// Largest login body read.
 const MAX_LOGIN_BODY: usize = 8 * 1024;
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -103,22 +102,6 @@ pub fn session_routes<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S>
         .route("/me", get(me))
         .route("/cti/ticket", post(ticket))
         .with_state(auth)
-}
-
-/// `/users…` (admins) and `/audit` (admins and auditors), with their role checks.
-pub fn admin_routes<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
-    let users = Router::new()
-        .route("/users", get(list_users).post(add_user))
-        .route("/users/{name}", patch(change_user))
-        .with_state(auth.clone());
-    let audit = Router::new()
-        .route("/audit", get(audit_log))
-        .with_state(auth.clone());
-    require(users, &auth, &[Role::Admin]).merge(require(
-        audit,
-        &auth,
-        &[Role::Admin, Role::Auditor],
-    ))
 }
 
 /// `routes` behind the session cookie: the `Principal` is in the request's extensions.
@@ -360,6 +343,13 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
             serde_json::json!({ "team": t, "name": name })
         })
         .collect();
+    // The teams the user may pick in the reports' and the wallboard's filters.
+    let choices: Vec<serde_json::Value> = config.as_ref().map_or_else(Vec::new, |c| {
+        super::reports::team_filter(&p, c)
+            .into_iter()
+            .map(|(key, t)| serde_json::json!({ "team": key, "name": t.name }))
+            .collect()
+    });
     Json(serde_json::json!({
         "user": p.user,
         "display_name": display,
@@ -367,6 +357,7 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
         "agent": p.agent,
         "queues": p.queues,
         "teams": teams,
+        "team_choices": choices,
         "agents": p.agents,
     }))
     .into_response()
@@ -374,97 +365,4 @@ async fn me(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Res
 
 async fn ticket(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Response {
     Json(serde_json::json!({ "ticket": auth.sessions.ticket(&p) })).into_response()
-}
-
-fn account_error(e: AccountError) -> Response {
-    match e {
-        AccountError::Store(s) => {
-            warn!(error = %s, "users: database unavailable");
-            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
-        AccountError::Hash => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot hash the password",
-        ),
-        AccountError::NoSuchUser(_) => error(StatusCode::NOT_FOUND, &e.to_string()),
-        AccountError::Exists(_) => error(StatusCode::CONFLICT, &e.to_string()),
-        _ => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-    }
-}
-
-async fn list_users(State(auth): State<Auth>) -> Response {
-    match auth.sessions.accounts().list().await {
-        Ok(list) => Json(list).into_response(),
-        Err(e) => account_error(e),
-    }
-}
-
-/// A 422 naming the teams the config in force does not have, if any.
-fn unknown_teams(auth: &Auth, teams: &[String]) -> Option<Response> {
-    let config = auth.sessions.config()?;
-    let unknown = config.unknown_teams(teams);
-    (!unknown.is_empty()).then(|| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!(
-                "team(s) not in the config's [teams]: {}",
-                unknown.join(", ")
-            ),
-        )
-    })
-}
-
-async fn add_user(
-    State(auth): State<Auth>,
-    Extension(p): Extension<Principal>,
-    Json(new): Json<NewAccount>,
-) -> Response {
-    if let Some(refused) = unknown_teams(&auth, &new.teams) {
-        return refused;
-    }
-    match auth.sessions.accounts().add(&p.user, new).await {
-        Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
-        Err(e) => account_error(e),
-    }
-}
-
-async fn change_user(
-    State(auth): State<Auth>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-    Json(change): Json<AccountChange>,
-) -> Response {
-    if let Some(refused) = unknown_teams(&auth, change.teams.as_deref().unwrap_or_default()) {
-        return refused;
-    }
-    match auth
-        .sessions
-        .accounts()
-        .change(&p.user, &name, change)
-        .await
-    {
-        Ok(a) => Json(a).into_response(),
-        Err(e) => account_error(e),
-    }
-}
-
-#[derive(Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-}
-
-async fn audit_log(State(auth): State<Auth>, Query(q): Query<AuditQuery>) -> Response {
-    let audit = auth.sessions.accounts().audit();
-    let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
-    let (entries, verified): (_, Result<Verified, _>) =
-        (audit.latest(limit).await, audit.verify().await);
-    match (entries, verified) {
-        (Ok(entries), Ok(verify)) => {
-            Json(serde_json::json!({ "entries": entries, "verify": verify })).into_response()
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            warn!(error = %e, "audit: database unavailable");
-            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
-    }
 }

@@ -9,10 +9,10 @@
 //! - `ivr`: `/api/ivr…` — running flows, reload, emergency announcement, statistics.
 //! - `prompts`: `/api/prompts…` — the prompt library: list, upload, delete.
 //! - `config`: `/api/config/reload` — apply the config file again without a restart.
-//! - `pages`: `/` (login) and `/desktop/` — the bundled agent desktop, open (no data).
+//! - `pages`: `/` (login), `/desktop/` and the other bundled pages, open (no data).
 //! - `with_cti` adds `/api/cti`, the CTI websocket (`crate::cti`), outside the token guard.
-//! - `auth`: `/api/login`, `/api/logout`, `/api/me`, `/api/cti/ticket`, `/api/users…`,
-//!   `/api/audit`, and the session and role layers.
+//! - `auth`: `/api/login`, `/api/logout`, `/api/me`, `/api/cti/ticket`, and the session
+//!   and role layers; `users`: `/api/users…` (admins) and `/api/audit` (admins, auditors).
 //! - `registrations`: `/api/calls/{protocol}/registrations` (an agent registers a call),
 //!   `/api/dispositions`, `/api/pause_reasons` — what the desktop offers.
 //! - `screen_pop`: `/api/calls/{protocol}/screen_pop` — a call's pop rebuilt from its log.
@@ -75,6 +75,7 @@ mod screen_pop;
 pub mod serve;
 #[cfg(test)]
 mod testing;
+mod users;
 mod wallboard;
 
 #[derive(Clone)]
@@ -240,7 +241,7 @@ pub fn router(state: ApiState) -> Router {
             &[Role::Admin, Role::Auditor, Role::Supervisor],
         ))
         .merge(auth::session_routes(auth.clone()))
-        .merge(auth::admin_routes(auth.clone()));
+        .merge(users::routes(auth.clone()));
     Router::new()
         .merge(health::router())
         .merge(pages::router())

@@ -1,6 +1,6 @@
 //! The bundled web pages: the login page at `/`, the agent desktop at `/desktop/`,
-//! quality monitoring at `/qualidade/`, the contract's reports at `/relatorios/` and the
-//! live wallboard at `/painel/`.
+//! quality monitoring at `/qualidade/`, the contract's reports at `/relatorios/`, the
+//! live wallboard at `/painel/` and users and the audit log at `/admin/`.
 //!
 //! The files live in `web/` and are compiled into the binary (`include_str!`), so the
 //! README's one command runs the desktop with no build step and no files to install.
@@ -131,6 +131,21 @@ const PAGES: &[Page] = &[
         content_type: CSS,
         body: include_str!("../../web/painel/painel.css"),
     },
+    Page {
+        path: "/admin/",
+        content_type: HTML,
+        body: include_str!("../../web/admin/index.html"),
+    },
+    Page {
+        path: "/admin/app.js",
+        content_type: JS,
+        body: include_str!("../../web/admin/app.js"),
+    },
+    Page {
+        path: "/admin/admin.css",
+        content_type: CSS,
+        body: include_str!("../../web/admin/admin.css"),
+    },
 ];
 
 /// The pages' routes; merge into the server's router (outside the `/api` guard).
@@ -148,7 +163,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/relatorios",
             get(|| async { Redirect::permanent("/relatorios/") }),
         )
-        .route("/painel", get(|| async { Redirect::permanent("/painel/") }));
+        .route("/painel", get(|| async { Redirect::permanent("/painel/") }))
+        .route("/admin", get(|| async { Redirect::permanent("/admin/") }));
     for (i, page) in PAGES.iter().enumerate() {
         r = r.route(page.path, get(move |headers: HeaderMap| serve(i, headers)));
     }
@@ -255,6 +271,8 @@ mod tests {
             ("/style.css", CSS),
             ("/relatorios/", HTML),
             ("/relatorios/formato.js", JS),
+            ("/admin/", HTML),
+            ("/admin/app.js", JS),
         ] {
             let r = get(path, &[]).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");

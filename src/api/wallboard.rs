@@ -101,6 +101,8 @@ struct Board {
     /// The teams the user may filter on.
     teams: Vec<TeamChoice>,
     settings: WallboardSettings,
+    /// The configured pause reasons: the board shows a paused agent's label, not the code.
+    pause_reasons: Vec<crate::config::PauseReason>,
     today: Figures,
     now: Figures,
     agents: Vec<AgentToday>,
@@ -327,6 +329,7 @@ async fn wallboard(
         queues: visible,
         team: team.map(|t| t.team.clone()),
         settings: config.wallboard.clone(),
+        pause_reasons: config.acd.pause_reasons(),
         today: figures(day_start, now_ms, report.total.stats.clone(), &cx),
         now: figures(now_from, now_ms, recent, &cx),
         agents,

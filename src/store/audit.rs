@@ -97,3 +97,67 @@ impl Store {
         Ok(rows.into_iter().map(decode).collect())
     }
 }
+
+/// Which entries a page of the audit log holds: every field narrows, an empty or absent
+/// one does not.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact action (`login`, `user.add`, `denied`…); empty: any.
+    pub action: String,
+    /// Exact actor or target (a user is either who did it or whom it was done to);
+    /// empty: anyone.
+    pub user: String,
+    /// Entries at or after this instant (UTC ms).
+    pub from_ms: Option<i64>,
+    /// Entries before this instant (UTC ms).
+    pub to_ms: Option<i64>,
+    /// Entries older than this id (the next page of a newest-first listing).
+    pub before: Option<i64>,
+}
+
+impl Store {
+    /// The newest `limit` entries that pass `f`, newest first.
+    pub async fn audit_page(
+        &self,
+        f: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        // Sentinels rather than `$n IS NULL`: PostgreSQL must know every parameter's type.
+        let rows: Vec<Raw> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, at_ms, actor, action, target, detail, prev_hash, hash \
+                 FROM audit_log \
+                 WHERE ($1 = '' OR action = $1) \
+                   AND ($2 = '' OR actor = $2 OR target = $2) \
+                   AND at_ms >= $3 AND at_ms < $4 AND id < $5 \
+                 ORDER BY id DESC LIMIT $6",
+            )
+            .bind(&f.action)
+            .bind(&f.user)
+            .bind(f.from_ms.unwrap_or(i64::MIN))
+            .bind(f.to_ms.unwrap_or(i64::MAX))
+            .bind(f.before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(decode).collect())
+    }
+
+    /// Each actor's newest entry with `action` (UTC ms): with `login`, every user's last
+    /// login.
+    pub async fn audit_last_by_actor(
+        &self,
+        action: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT actor, MAX(at_ms) FROM audit_log WHERE action = $1 GROUP BY actor",
+            )
+            .bind(action)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}

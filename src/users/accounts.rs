@@ -270,6 +270,8 @@ impl Accounts {
         }
         let action = if after.disabled && !before.disabled {
             "user.disable"
+        } else if before.disabled && !after.disabled {
+            "user.enable"
         } else if after.role != before.role {
             "user.role"
         } else {

@@ -3,7 +3,7 @@
 // tick once a second from server timestamps corrected for the clock skew.
 
 import { Cti } from './cti.js';
-import { CONEXAO, ESTADOS, PERDAS, PROXIMOS, duracao, hora, opcoes, percentual } from './format.js';
+import { CONEXAO, ESTADOS, PERDAS, PROXIMOS, duracao, hora, opcoes, percentual, rotuloPausa } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const cti = new Cti({
@@ -113,7 +113,7 @@ function renderEstado() {
   if (cti.state.user === null) nome = '—';
   else if (cti.state.agentId === null) nome = 'Sem operador vinculado';
   $('estado-nome').textContent = nome;
-  $('estado-motivo').textContent = a?.reason ? `(${rotulo(pauseReasons, a.reason)})` : '';
+  $('estado-motivo').textContent = a?.reason ? `(${rotuloPausa(pauseReasons, a.reason)})` : '';
   const prox = $('estado-proximo');
   prox.hidden = !a?.next_state;
   prox.textContent = a?.next_state ? `Depois: ${PROXIMOS[a.next_state] ?? a.next_state}` : '';

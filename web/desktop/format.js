@@ -23,6 +23,18 @@ export const PERDAS = {
   cancelled: 'cancelada',
 };
 
+/** The pauses the server itself puts an agent in (no configured label). */
+export const PAUSAS_SISTEMA = {
+  no_answer: 'Não atendeu',
+  disconnected: 'Desconectado',
+};
+
+/** A pause reason's label: the configured one (`reasons`, as /api/pause_reasons lists
+ * them), a system pause's, or the code itself when neither knows it. */
+export function rotuloPausa(reasons, code) {
+  return (reasons ?? []).find((r) => r.code === code)?.label ?? PAUSAS_SISTEMA[code] ?? code;
+}
+
 export const CONEXAO = {
   conectado: 'Conectado',
   conectando: 'Conectando…',

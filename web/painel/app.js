@@ -12,7 +12,7 @@
 // only look.
 
 import { Cti } from '/desktop/cti.js';
-import { CONEXAO, ESTADOS, duracao, hora } from '/desktop/format.js';
+import { CONEXAO, ESTADOS, duracao, hora, rotuloPausa } from '/desktop/format.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -245,7 +245,7 @@ function renderAgentes() {
     const chamada = a.call ? cti.state.calls.get(a.call) : null;
     celula(tr, a.call ?? '—');
     celula(tr, chamada?.since_ms && a.state === 'on_call' ? duracao(cti.since(chamada.answered_ms ?? a.since_ms)) : '—', 'num');
-    celula(tr, a.state === 'paused' ? `${a.reason ?? ''} · ${duracao(cti.since(a.since_ms))}` : '—');
+    celula(tr, a.state === 'paused' ? `${a.reason ? rotuloPausa(board?.pause_reasons, a.reason) : ''} · ${duracao(cti.since(a.since_ms))}` : '—', 'pausa');
     const acoes = celula(tr, '', 'controle-sup');
     if (podeAgir && a.state !== 'logged_out') {
       const span2 = document.createElement('span');
@@ -340,9 +340,12 @@ function motivo(pergunta) {
 async function forcar(agente, acao) {
   const corpo = {};
   if (acao === 'pause') {
-    const r = motivo('Motivo da pausa (um dos motivos configurados):');
+    // The configured reasons by label; the label or the code typed is sent as the code.
+    const lista = board?.pause_reasons ?? [];
+    const opcoes = lista.map((p) => `${p.label} (${p.code})`).join(', ');
+    const r = motivo(opcoes ? `Motivo da pausa: ${opcoes}` : 'Motivo da pausa (um dos motivos configurados):');
     if (r === null) return;
-    corpo.reason = r;
+    corpo.reason = lista.find((p) => p.code === r || p.label.toLowerCase() === r.toLowerCase())?.code ?? r;
   }
   const por = motivo('Por quê? (fica no registro de auditoria)');
   if (por === null) return;

@@ -3,7 +3,9 @@
 // and quality monitoring. Every figure comes from `/api/reports/…`
 // (`format=table`: typed cells, so the page formats without knowing what a KPI is) and
 // `/api/contract/{month}`; the downloads are the same URLs with `format=xlsx|ods|csv`.
-// The definitions in force are printed under each report, as the API gives them.
+// The definitions in force are printed under each report, as the API gives them. The day
+// and the month take a team (`?team=`, the teams /api/me says one may pick), sent with the
+// downloads too and named in the printed header with the other filters.
 
 import { VAZIO, celula, data, duracao, numero, pontosBase, reais } from './formato.js';
 import { montarRelatorios } from './secoes.js';
@@ -112,6 +114,35 @@ function tabela(el, t) {
     body.append(r);
   }
   el.replaceChildren(head, body);
+}
+
+/** The report's printed header: its name and the filters of `form` as they read. */
+function cabecalho(secao, form) {
+  const partes = [secao.getAttribute('aria-label')];
+  const rotulos = { date: 'Data', from: 'De', to: 'Até', queue: 'Fila', agent: 'Atendente' };
+  for (const campo of form.elements) {
+    const v = String(campo.value ?? '').trim();
+    if (!campo.name || !v || campo.type === 'hidden') continue;
+    if (campo.name === 'month') partes.push(`Mês: ${v.slice(5, 7)}/${v.slice(0, 4)}`);
+    else if (campo.name === 'team') partes.push(`Equipe: ${campo.selectedOptions[0]?.textContent ?? v}`);
+    else if (campo.name === 'outcome') partes.push(`Resultado: ${campo.selectedOptions[0]?.textContent ?? v}`);
+    else if (rotulos[campo.name]) partes.push(`${rotulos[campo.name]}: ${campo.type === 'date' ? data(v) : v}`);
+  }
+  const fila = form.elements.namedItem('queue');
+  if (fila && !fila.value.trim() && !form.elements.namedItem('team')?.value) partes.push('Todas as filas');
+  secao.querySelector('.cabecalho').textContent = partes.join(' — ');
+}
+
+/** Fills every report's team picker with the teams one may pick (hidden when none); a
+ * team and a queue exclude each other (the API takes one or the other). */
+function equipes(escolhas) {
+  for (const sel of document.querySelectorAll('select[name=team]')) {
+    sel.append(...escolhas.map((t) => new Option(t.name, t.team)));
+    sel.closest('label').hidden = escolhas.length === 0;
+    const fila = sel.form.elements.namedItem('queue');
+    sel.addEventListener('change', () => { if (sel.value && fila) fila.value = ''; });
+    fila?.addEventListener('input', () => { if (fila.value) sel.value = ''; });
+  }
 }
 
 async function dia(form) {
@@ -317,8 +348,14 @@ async function iniciar() {
   const filas = new Set(eu.queues ?? []);
   const lista = $('filas');
   lista.replaceChildren(...[...filas].map((f) => Object.assign(document.createElement('option'), { value: f })));
+  equipes(eu.team_choices ?? []);
 
   const params = new URL(location.href).searchParams;
+  // A team picked in the URL (`?equipe=KEY`, as on the wallboard) if one may pick it.
+  const equipe = params.get('equipe');
+  if (equipe && (eu.team_choices ?? []).some((t) => t.team === equipe)) {
+    for (const sel of document.querySelectorAll('select[name=team]')) sel.value = equipe;
+  }
   const hoje = params.get('data') ?? hojeLocal();
   const mesAtual = params.get('mes') ?? hoje.slice(0, 7);
   for (const f of document.querySelectorAll('input[type=date]')) {
@@ -334,7 +371,7 @@ async function iniciar() {
     const form = $(id).querySelector('form');
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      carregar(form);
+      ver(id, carregar, form);
     });
   }
   $('chamadas').querySelector('.mais').addEventListener('click', () => {
@@ -343,12 +380,18 @@ async function iniciar() {
   for (const b of document.querySelectorAll('.abas button')) {
     b.addEventListener('click', () => {
       abrir(b.dataset.aba);
-      CARREGAR[b.dataset.aba]($(b.dataset.aba).querySelector('form'));
+      ver(b.dataset.aba, CARREGAR[b.dataset.aba], $(b.dataset.aba).querySelector('form'));
     });
   }
   const aba = CARREGAR[params.get('aba')] ? params.get('aba') : 'dia';
   abrir(aba);
-  await CARREGAR[aba]($(aba).querySelector('form'));
+  await ver(aba, CARREGAR[aba], $(aba).querySelector('form'));
+}
+
+/** Loads a report after writing its printed header. */
+function ver(id, carregar, form) {
+  cabecalho($(id), form);
+  return carregar(form);
 }
 
 $('btn-sair').addEventListener('click', async () => {
