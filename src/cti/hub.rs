@@ -4,9 +4,9 @@
 //! numbers, filters and writes them.
 //!
 //! Nothing here ever waits on a reader: the bus and the hub's fan-out are `broadcast`
-//! channels (a reader that falls behind is told `Lagged`), and a connection writes through
-//! a bounded queue it only `try_send`s events into; a slow socket gets `resync_required`
-//! and a fresh snapshot once it has drained. A connection outlives its socket for the
+//! channels (a reader that falls behind is told `Lagged`), and a connection queues events
+//! for its socket only up to a limit (`socket`); a slow socket gets `resync_required` and a
+//! fresh snapshot once its queue has drained. A connection outlives its socket for the
 //! resume window (its events keep being numbered into the resume buffer), and a dropped
 //! desktop's available agent is paused with reason `disconnected` after the grace time.
 
@@ -38,7 +38,8 @@ const FIGURES_WAIT: Duration = Duration::from_millis(500);
 /// Hub fan-out batches (one per bus change) a connection may fall behind before it is
 /// told `Lagged`.
 const FANOUT_CAPACITY: usize = 4096;
-/// Slots of the outgoing queue kept for replies and the resync (events never use them).
+/// Frames past the events' limit a socket's queue may hold for replies and the resync
+/// before the connection stops reading commands.
 pub(super) const RESERVED: usize = 8;
 
 /// The hub's knobs (from `[cti]` and `[http] allowed_origins`; tests shrink them).
