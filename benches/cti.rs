@@ -36,7 +36,7 @@ use desktops::{cpu_secs, raise_nofile, rss_kb, wall_ns};
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
     AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
-    Outcome, PopRequest, Registration, ScreenPop,
+    Outcome, PopRequest, Registration, ScreenPop, Verdicts,
 };
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, CtiSettings, Hub, HubSettings};
@@ -148,8 +148,18 @@ impl Backend for BenchBackend {
         Box::pin(async move { self.supervisor(&t) })
     }
 
-    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>> {
-        Box::pin(async move { self.supervisor(&session) })
+    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
+        Box::pin(async move {
+            Some(
+                sessions
+                    .into_iter()
+                    .map(|session| {
+                        let verdict = self.supervisor(&session);
+                        (session, verdict)
+                    })
+                    .collect(),
+            )
+        })
     }
 
     fn agent_command(

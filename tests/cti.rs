@@ -11,7 +11,7 @@ use std::time::Duration;
 use atende::bus::{AgentChange, AgentState, Bus, Change, QueueChange};
 use atende::cti::backend::{
     AgentCommand, AuthError, BoxFuture, CallCommand, CommandError, Credential, InitialState,
-    Outcome, PopRequest, Registration, ScreenPop,
+    Outcome, PopRequest, Registration, ScreenPop, Verdicts,
 };
 use atende::cti::protocol::{ErrorCode, Figures};
 use atende::cti::{Backend, Hub, HubSettings};
@@ -95,12 +95,22 @@ impl Backend for Fake {
         })
     }
 
-    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>> {
+    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
         Box::pin(async move {
-            if self.expired.lock().expect("lock").contains(&session) {
-                return Err(AuthError::Expired);
-            }
-            user(session.trim_start_matches("s-")).ok_or(AuthError::Bad)
+            let expired = self.expired.lock().expect("lock").clone();
+            Some(
+                sessions
+                    .into_iter()
+                    .map(|session| {
+                        let verdict = if expired.contains(&session) {
+                            Err(AuthError::Expired)
+                        } else {
+                            user(session.trim_start_matches("s-")).ok_or(AuthError::Bad)
+                        };
+                        (session, verdict)
+                    })
+                    .collect(),
+            )
         })
     }
 

@@ -156,25 +156,12 @@ pub struct InitialState {
 pub trait Backend: Send + Sync + 'static {
     fn authenticate(&self, credential: Credential) -> BoxFuture<'_, Result<Principal, AuthError>>;
 
-    /// The principal of a session still valid now (role and scope may have changed).
-    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>>;
-
-    /// Every session of `sessions` as it stands now, checked together: the hub asks once
-    /// per heartbeat for all connected desktops, so a server with a database answers with
-    /// one read, not one per desktop. A verdict per session it could check; `None` when it
-    /// could check none (database unavailable: the desktops are kept and checked again at
-    /// the next heartbeat). The default asks `revalidate` for each in turn, which is right
-    /// for a backend without a database (tests, benches).
-    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
-        Box::pin(async move {
-            let mut verdicts = Verdicts::with_capacity(sessions.len());
-            for session in sessions {
-                let verdict = self.revalidate(session.clone()).await;
-                verdicts.insert(session, verdict);
-            }
-            Some(verdicts)
-        })
-    }
+    /// Every session of `sessions` as it stands now (role and scope may have changed),
+    /// checked together: the hub asks once per heartbeat for all connected desktops, so a
+    /// server with a database answers with one read, not one per desktop. A verdict per
+    /// session it could check; `None` when it could check none (database unavailable: the
+    /// desktops are kept and checked again at the next heartbeat).
+    fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>>;
 
     fn agent_command(
         &self,

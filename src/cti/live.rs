@@ -643,31 +643,6 @@ impl Backend for Live {
         })
     }
 
-    fn revalidate(&self, session: String) -> BoxFuture<'_, Result<Principal, AuthError>> {
-        Box::pin(async move {
-            let p = Principal {
-                user: String::new(),
-                role: Role::Auditor,
-                agent: None,
-                queues: Vec::new(),
-                agents: Vec::new(),
-                teams: Vec::new(),
-                session,
-            };
-            match self.sessions.still_valid(&p).await {
-                Ok(p) => Ok(with_agent_queues(p, &self.floor.config())),
-                Err(crate::users::AuthError::Store(e)) => {
-                    // A database blip is not a logout: outlast the hub's wait so the
-                    // connection is kept and checked again at the next heartbeat.
-                    warn!(error = %e, "CTI session check: database unavailable");
-                    tokio::time::sleep(super::session_check::REVALIDATE_WAIT * 2).await;
-                    Err(AuthError::Bad)
-                }
-                Err(e) => Err(auth_error(e)),
-            }
-        })
-    }
-
     fn revalidate_many(&self, sessions: Vec<String>) -> BoxFuture<'_, Option<Verdicts>> {
         Box::pin(async move {
             match self.sessions.still_valid_many(&sessions).await {
