@@ -21,6 +21,7 @@ mod connection;
 pub mod hub;
 pub mod live;
 mod live_callback;
+mod live_figures;
 pub mod protocol;
 pub mod session;
 mod session_check;
