@@ -36,10 +36,7 @@ struct LastRead {
 
 impl Live {
     /// Today's agent-log rows from `from` (local midnight) on, shared (`DayRead`).
-    async fn day_rows(
-        &self,
-        from: i64,
-    ) -> Option<Arc<Vec<crate::store::agent_log::AgentEvent>>> {
+    async fn day_rows(&self, from: i64) -> Option<Arc<Vec<crate::store::agent_log::AgentEvent>>> {
         let asked = std::time::Instant::now();
         let mut last = self.day.last.lock().await;
         if let Some(l) = last.as_ref()

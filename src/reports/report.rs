@@ -23,7 +23,7 @@ pub struct Period {
 /// One row: an interval or a day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
-    /// `09:30-03:00` for an interval, `2026-12-07` for a day, `total` for the total.
+    /// `09:30–10:00` for an interval, `2026-12-07` for a day, `total` for the total.
     pub label: String,
     pub date: String,
     /// The interval's index in its day (intervals only).
@@ -190,7 +190,7 @@ mod tests {
         let d = Definitions::default();
         let r = by_interval(&slots, period.clone(), "*", &sp, &d);
         assert_eq!(r.rows.len(), 2);
-        assert_eq!(r.rows[0].label, "09:00-03:00");
+        assert_eq!(r.rows[0].label, "09:00–09:30");
         assert_eq!(r.total.kpis.ns.percent, Some(25.0));
         assert_eq!(r.tma_by_hour.len(), 1);
         assert_eq!(r.tma_by_hour[0].tma.seconds, Some(100.0));

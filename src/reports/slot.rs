@@ -82,16 +82,26 @@ impl Slotter {
         Some((start, self.day_start_ms(&next)?))
     }
 
-    /// The local clock time an interval starts, with its offset (`08:30-03:00`), so the
-    /// two 01:00s of a fall-back day are told apart.
+    /// The local clock times an interval spans (`08:30–09:00`), as a reader of the report
+    /// expects them. On a day whose clocks went back, the hour that happened twice gets
+    /// its offset (`23:30–00:00 (-02:00)` and then `(-03:00)`), so its two intervals are
+    /// told apart.
     pub fn label(&self, start_ms: i64) -> String {
-        match Timestamp::from_millisecond(start_ms) {
-            Ok(ts) => ts
-                .to_zoned_datetime(self.tz.clone())
-                .strftime("%H:%M%:z")
-                .to_string(),
-            Err(_) => String::new(),
+        let Ok(ts) = Timestamp::from_millisecond(start_ms) else {
+            return String::new();
+        };
+        let zoned = ts.to_zoned_datetime(self.tz.clone());
+        let start = zoned.time();
+        let end = start.wrapping_add(jiff::Span::new().minutes(SLOT_MS / 60_000));
+        let mut label = format!("{}–{}", start.strftime("%H:%M"), end.strftime("%H:%M"));
+        if self
+            .tz
+            .to_ambiguous_timestamp(zoned.datetime())
+            .is_ambiguous()
+        {
+            label.push_str(&format!(" ({})", zoned.strftime("%:z")));
         }
+        label
     }
 
     /// The local hour (0–23) of an instant, for the per-hour TMA.
@@ -135,7 +145,7 @@ mod tests {
         // 2026-12-07 09:29:59.999 local = 12:29:59.999Z (−03:00, no DST since 2019).
         let k = s.slot(ms("2026-12-07T12:29:59.999Z"));
         assert_eq!((k.date.as_str(), k.index), ("2026-12-07", 18));
-        assert_eq!(s.label(k.start_ms), "09:00-03:00");
+        assert_eq!(s.label(k.start_ms), "09:00–09:30");
         let k = s.slot(ms("2026-12-07T12:30:00Z"));
         assert_eq!((k.date.as_str(), k.index), ("2026-12-07", 19));
         // 23:59:59 local on the 7th is 02:59:59Z on the 8th: still the 7th, last interval.
@@ -153,13 +163,14 @@ mod tests {
         // 2018-11-04: clocks jumped from 00:00 to 01:00; the day starts at 01:00 (−02:00).
         let (a, b) = s.day_bounds_ms("2018-11-04").expect("bounds");
         assert_eq!((b - a) / SLOT_MS, 46);
-        assert_eq!(s.label(a), "01:00-02:00");
+        assert_eq!(s.label(a), "01:00–01:30");
         // 2019-02-16: 23:00–23:59 happened twice; 50 intervals, two labelled 23:00.
         let (a, b) = s.day_bounds_ms("2019-02-16").expect("bounds");
         assert_eq!((b - a) / SLOT_MS, 50);
         let last = s.slot(b - 1);
         assert_eq!((last.date.as_str(), last.index), ("2019-02-16", 49));
-        assert_eq!(s.label(last.start_ms), "23:30-03:00");
-        assert_eq!(s.label(last.start_ms - 2 * SLOT_MS), "23:30-02:00");
+        assert_eq!(s.label(last.start_ms), "23:30–00:00 (-03:00)");
+        assert_eq!(s.label(last.start_ms - 2 * SLOT_MS), "23:30–00:00 (-02:00)");
+        assert_eq!(s.label(last.start_ms - 4 * SLOT_MS), "22:30–23:00");
     }
 }
