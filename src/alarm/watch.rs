@@ -247,7 +247,10 @@ pub(super) async fn recordings_of_day(
     let (mut answered, mut recorded) = (0u64, 0u64);
     loop {
         let page = store.fact_page(&filter).await?;
-        for f in &page {
+        // An answered call whose record cannot be read (logged where it was read) cannot
+        // show its recording: it counts as answered without one, so the day is alarmed.
+        answered += page.unreadable.len() as u64;
+        for f in &page.facts {
             answered += 1;
             let sealed = match (&f.recording, f.recording_failed) {
                 (Some(path), false) => tokio::fs::try_exists(path).await.unwrap_or(false),
@@ -255,11 +258,9 @@ pub(super) async fn recordings_of_day(
             };
             recorded += u64::from(sealed);
         }
-        match page.last() {
-            Some(last) if page.len() as i64 == filter.limit => {
-                filter.after = Some((last.arrived_ms, last.protocol.clone()));
-            }
-            _ => break,
+        match page.next(filter.limit) {
+            Some(last) => filter.after = Some(last),
+            None => break,
         }
     }
     Ok(Observation::RecordingsChecked {

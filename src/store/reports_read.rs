@@ -226,9 +226,27 @@ pub struct CallPage {
     pub definitions: Definitions,
     pub period: Period,
     pub calls: Vec<CallRow>,
-    /// Pass as `after` for the next page; `None` on the last page.
+    /// Calls of this page whose stored record could not be read (logged with their
+    /// protocol): listed, never dropped silently, and shown in the table and the files as a
+    /// row marked `UNREADABLE_LABEL`.
+    pub unreadable: Vec<UnreadableCall>,
+    /// Pass as `after` for the next page; `None` on the last page. Set from the rows read,
+    /// so an unreadable row never makes a full page look like the last one.
     pub next: Option<String>,
 }
+
+/// A call in the list whose stored record could not be parsed: what the key says of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnreadableCall {
+    pub protocol: String,
+    pub arrived_ms: i64,
+    pub date: String,
+    /// Local arrival time, `HH:MM:SS`.
+    pub time: String,
+}
+
+/// The outcome column of an unreadable call's row in the table and the files.
+pub const UNREADABLE_LABEL: &str = "registro ilegível (dados omitidos)";
 
 fn mask(number: &str, restricted: bool, view: NumberView) -> String {
     if restricted {
@@ -244,15 +262,20 @@ fn mask(number: &str, restricted: bool, view: NumberView) -> String {
     }
 }
 
-fn call_row(f: CallFact, slotter: &Slotter, view: NumberView) -> CallRow {
-    let date = slotter.date(f.arrived_ms);
-    let time = jiff::Timestamp::from_millisecond(f.arrived_ms)
+/// The local date and `HH:MM:SS` of an instant.
+fn local_date_time(ms: i64, slotter: &Slotter) -> (String, String) {
+    let time = jiff::Timestamp::from_millisecond(ms)
         .map(|t| {
             t.to_zoned_datetime(slotter.time_zone().clone())
                 .strftime("%H:%M:%S")
                 .to_string()
         })
         .unwrap_or_default();
+    (slotter.date(ms), time)
+}
+
+fn call_row(f: CallFact, slotter: &Slotter, view: NumberView) -> CallRow {
+    let (date, time) = local_date_time(f.arrived_ms, slotter);
     CallRow {
         weekday: Slotter::weekday_pt(&date).to_owned(),
         agent: f.first_agent().map(str::to_owned),
@@ -322,7 +345,7 @@ pub async fn call_page(
         None => None,
     };
     let limit = q.limit.clamp(1, 1000);
-    let facts = store
+    let page = store
         .fact_page(&FactFilter {
             from_ms,
             to_ms,
@@ -334,19 +357,27 @@ pub async fn call_page(
             limit,
         })
         .await?;
-    let next = (facts.len() as i64 == limit)
-        .then(|| {
-            facts
-                .last()
-                .map(|f| format!("{}:{}", f.arrived_ms, f.protocol))
-        })
-        .flatten();
+    let next = page.next(limit).map(|(ms, p)| format!("{ms}:{p}"));
     Ok(CallPage {
         definitions: cx.definitions.clone(),
         period: cx.period(&q.from, &q.to),
-        calls: facts
+        calls: page
+            .facts
             .into_iter()
             .map(|f| call_row(f, &cx.slotter, view))
+            .collect(),
+        unreadable: page
+            .unreadable
+            .into_iter()
+            .map(|(arrived_ms, protocol)| {
+                let (date, time) = local_date_time(arrived_ms, &cx.slotter);
+                UnreadableCall {
+                    protocol,
+                    arrived_ms,
+                    date,
+                    time,
+                }
+            })
             .collect(),
         next,
     })
@@ -502,11 +533,11 @@ pub fn calls_table(page: &CallPage) -> Table {
         ],
     );
     let text = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Empty);
-    t.rows = page
+    let mut rows: Vec<(i64, &str, Vec<Cell>)> = page
         .calls
         .iter()
         .map(|c| {
-            vec![
+            let cells = vec![
                 Cell::Date(c.date.clone()),
                 Cell::Time(c.time.clone()),
                 Cell::Text(c.weekday.clone()),
@@ -525,10 +556,34 @@ pub fn calls_table(page: &CallPage) -> Table {
                     .unwrap_or(Cell::Empty),
                 Cell::Text(if c.registered { "sim" } else { "não" }.to_owned()),
                 text(&c.recording),
-            ]
+            ];
+            (c.arrived_ms, c.protocol.as_str(), cells)
         })
         .collect();
+    // An unreadable call keeps its place in the list: its key's date, time and protocol,
+    // the marker in the outcome column, nothing else (nothing else is known).
+    for u in &page.unreadable {
+        let mut cells = vec![Cell::Empty; t.columns.len()];
+        for (key, cell) in [
+            ("date", Cell::Date(u.date.clone())),
+            ("time", Cell::Time(u.time.clone())),
+            (
+                "weekday",
+                Cell::Text(Slotter::weekday_pt(&u.date).to_owned()),
+            ),
+            ("protocol", Cell::Text(u.protocol.clone())),
+            ("outcome", Cell::Text(UNREADABLE_LABEL.to_owned())),
+        ] {
+            if let Some(i) = t.columns.iter().position(|c| c.key == key) {
+                cells[i] = cell;
+            }
+        }
+        rows.push((u.arrived_ms, u.protocol.as_str(), cells));
+    }
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    t.rows = rows.into_iter().map(|(_, _, cells)| cells).collect();
     t.notes = definition_notes(&page.definitions);
+
     t.notes.push(format!(
         "Período: {} a {}",
         page.period.from, page.period.to
