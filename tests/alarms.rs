@@ -4,7 +4,9 @@
 //!
 //! - disk low: a threshold above the real free space raises it; a reload that lowers the
 //!   threshold clears it (both databases);
-//! - database unreachable: the PostgreSQL link is cut, then restored;
+//! - database unreachable: the PostgreSQL link is cut, then restored; the raise, sent while
+//!   it was down, is written to `alarm_notices` once it answers (before its clear), and a
+//!   restart sends neither again;
 //! - a recording that failed: the recordings directory cannot be written and a call comes;
 //! - a notice pending when the server stops: the webhook receiver is down at the raise,
 //!   atende restarts, the receiver comes up: it gets the raise exactly once (both
@@ -333,6 +335,27 @@ fn disk_low_is_raised_once_and_cleared_by_a_reload_postgres() {
     disk_low_is_raised_once_and_cleared_by_a_reload(Db::Postgres);
 }
 
+/// The `database_down` notices stored, per channel in id order: `(channel, state, status)`.
+fn database_down_rows(rt: &tokio::runtime::Runtime, db_url: &str) -> Vec<(String, String, String)> {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db_url).await.expect("postgres");
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT channel, raised, state FROM alarm_notices WHERE alarm = 'database_down' \
+             ORDER BY channel, id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("alarm_notices read");
+        pool.close().await;
+        rows.into_iter()
+            .map(|(channel, raised, state)| {
+                let what = if raised == 1 { "raised" } else { "cleared" };
+                (channel, what.to_owned(), state)
+            })
+            .collect()
+    })
+}
+
 #[test]
 fn an_unreachable_database_is_raised_once_and_cleared_once() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -340,9 +363,8 @@ fn an_unreachable_database_is_raised_once_and_cleared_once() {
         .enable_all()
         .build()
         .unwrap();
-    let mut link = rt.block_on(atende::testkit::pg::Link::start(
-        &atende::testkit::pg::fresh_pg_database(),
-    ));
+    let db_url = atende::testkit::pg::fresh_pg_database();
+    let mut link = rt.block_on(atende::testkit::pg::Link::start(&db_url));
     let dir = tempfile::tempdir().unwrap();
     let smtp = start_smtp(dir.path());
     let hooks = start_hooks();
@@ -370,6 +392,32 @@ fn an_unreachable_database_is_raised_once_and_cleared_once() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(hooks.states("database_down"), ["raised", "cleared"]);
     assert_eq!(mail_subjects(&smtp, "database_down").len(), 2);
+
+    // The raise, sent while the database did not answer, was written once it answered
+    // again: before its clear, as sent.
+    let sent = |channel: &str, what: &str| (channel.to_owned(), what.to_owned(), "sent".to_owned());
+    assert_eq!(
+        database_down_rows(&rt, &db_url),
+        [
+            sent("mail", "raised"),
+            sent("mail", "cleared"),
+            sent("webhook", "raised"),
+            sent("webhook", "cleared"),
+        ]
+    );
+    assert!(
+        server
+            .log()
+            .contains("alarm notices of a database outage written"),
+        "{}",
+        server.log()
+    );
+    // A restart sends neither again.
+    let server = server.restart();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(hooks.states("database_down"), ["raised", "cleared"]);
+    assert_eq!(mail_subjects(&smtp, "database_down").len(), 2);
+    assert_eq!(gauge(&server, "database_down"), 0.0);
 }
 
 #[test]

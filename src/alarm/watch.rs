@@ -4,7 +4,7 @@
 //! whether yesterday's answered calls all have a sealed recording. It feeds what it sees
 //! to the pure `rules`, publishes the state for `/metrics`, stores it (so a restart neither
 //! raises nor clears twice) and hands transitions to `notify`, which stores their notices
-//! until sent.
+//! until sent (and prunes the old sent ones, at start and daily).
 //!
 //! It owns the `Alarms` state; the API asks it for an on-demand recordings check by
 //! message. Checks read the config of the moment, so a reload applies at the next one.
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::notify::Notifier;
+use super::notify::{Notifier, Pruner};
 use super::rules::{AlarmId, Alarms, Observation, Transition};
 use crate::config::Config;
 use crate::config::alarms::DEFAULT_SERVICE_LEVEL_MIN_CALLS;
@@ -61,10 +61,12 @@ async fn run(
     let mut alarms = Alarms::new(&raised);
     super::publish(&alarms);
     let notifier = Notifier::start(floor.clone(), store.clone());
+    let mut pruner = Pruner::default();
     let mut unsaved = false;
     loop {
         let config = floor.config();
         let now = now_ms();
+        pruner.run_if_due(&store, now).await;
         let mut transitions = Vec::new();
         for o in observe(&floor, &store, &config, now).await {
             transitions.extend(alarms.observe(&o, now));
