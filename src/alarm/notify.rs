@@ -567,16 +567,7 @@ mod tests {
     use crate::store::testing::{TestDb, both_backends};
 
     async fn sent_notice(store: &Store, updated_ms: i64) {
-        let n = NewNotice {
-            channel: "webhook",
-            alarm: "disk_low",
-            raised: true,
-            at_ms: updated_ms,
-            detail: "x",
-            state: NoticeState::Sent,
-            attempts: 1,
-            last_error: None,
-        };
+        let n = NewNotice::test_row(NoticeState::Sent);
         store
             .alarm_notice_add(&n, updated_ms)
             .await

@@ -168,6 +168,23 @@ impl Store {
 }
 
 #[cfg(test)]
+impl NewNotice<'static> {
+    /// A webhook `disk_low` raise in `state`, tried once (tests).
+    pub(crate) fn test_row(state: NoticeState) -> NewNotice<'static> {
+        NewNotice {
+            channel: "webhook",
+            alarm: "disk_low",
+            raised: true,
+            at_ms: 0,
+            detail: "x",
+            state,
+            attempts: 1,
+            last_error: None,
+        }
+    }
+}
+
+#[cfg(test)]
 impl Store {
     /// Every notice's state, in id order (tests).
     pub(crate) async fn alarm_notice_states(&self) -> Vec<String> {
@@ -207,16 +224,7 @@ mod tests {
             (NoticeState::Sent, now - DAY_MS),
         ];
         for (state, at) in rows {
-            let n = NewNotice {
-                channel: "webhook",
-                alarm: "disk_low",
-                raised: true,
-                at_ms: at,
-                detail: "x",
-                state,
-                attempts: 1,
-                last_error: None,
-            };
+            let n = NewNotice::test_row(state);
             db.store.alarm_notice_add(&n, at).await.expect("stored");
         }
         let deleted = db

@@ -35,6 +35,21 @@ async fn store_fact(db: &TestDb, protocol: &str, arrived_ms: i64, queue: &str) {
     });
 }
 
+/// The reports' context in UTC and the query of 1 December 2026 in pages of 2.
+fn day_in_pages_of_two() -> (ReportContext, CallQuery) {
+    let cx = ReportContext {
+        definitions: Definitions::default(),
+        slotter: Slotter::named("UTC").expect("UTC"),
+    };
+    let q = CallQuery {
+        from: "2026-12-01".into(),
+        to: "2026-12-01".into(),
+        limit: 2,
+        ..CallQuery::default()
+    };
+    (cx, q)
+}
+
 both_backends!(a_supervisors_pages_reach_their_last_call, supervisors_pages);
 async fn supervisors_pages(db: TestDb) {
     // Seven calls of another queue first, then the supervisor's calls between more of
@@ -53,16 +68,7 @@ async fn supervisors_pages(db: TestDb) {
         }
     }
     assert_eq!(theirs.len(), 5);
-    let cx = ReportContext {
-        definitions: Definitions::default(),
-        slotter: Slotter::named("UTC").expect("UTC"),
-    };
-    let mut q = CallQuery {
-        from: "2026-12-01".into(),
-        to: "2026-12-01".into(),
-        limit: 2,
-        ..CallQuery::default()
-    };
+    let (cx, mut q) = day_in_pages_of_two();
     let mut seen = Vec::new();
     for _ in 0..30 {
         let page = call_page(
@@ -124,16 +130,7 @@ async fn unreadable_row(db: TestDb) {
             .await
             .expect("fact damaged");
     });
-    let cx = ReportContext {
-        definitions: Definitions::default(),
-        slotter: Slotter::named("UTC").expect("UTC"),
-    };
-    let mut q = CallQuery {
-        from: "2026-12-01".into(),
-        to: "2026-12-01".into(),
-        limit: 2,
-        ..CallQuery::default()
-    };
+    let (cx, mut q) = day_in_pages_of_two();
     let first = call_page(&db.store, &cx, &q, None, NumberView::Full)
         .await
         .expect("a page");
