@@ -769,40 +769,10 @@ fn a_supervisors_several_queues_get_the_closed_month_postgres() {
 /// log's public writer into the server's database (half refused before answer, half
 /// abandoned in the IVR), then `atende reports rebuild` projects them. Returns the
 /// protocols.
-/// The server's database URL, from its config.
-fn database_url(server: &Server) -> String {
-    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("database url")
-        .to_owned()
-}
-
-/// Overwrites one call's stored record with a half-written JSON (a damaged row).
-fn damage_call_record(server: &Server, protocol: &str) {
-    let url = database_url(server);
-    let sql = "UPDATE call_facts SET fact = '{\"protocol\": \"2026' WHERE protocol = $1";
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let changed = rt.block_on(async {
-        if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            let done = sqlx::query(sql).bind(protocol).execute(&pool).await;
-            done.expect("record damaged").rows_affected()
-        } else {
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let done = sqlx::query(sql).bind(protocol).execute(&pool).await;
-            done.expect("record damaged").rows_affected()
-        }
-    });
-    assert_eq!(changed, 1, "{protocol}'s record is there to damage");
-}
-
 fn a_month_of_logged_calls(server: &Server, calls: u32) -> Vec<String> {
     use atende::events::{EventKind, Party};
     use atende::store::event::CallEvent;
-    let url = database_url(server);
+    let url = support::records::database_url(server);
     let spill = server.dir.path().join("test-spill.jsonl");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let protocols = rt.block_on(async {
@@ -979,7 +949,7 @@ fn the_call_list_downloads_unpaged(db: Db) {
     // The last call of the first 1000-row page gets a damaged record: the page is still
     // full, so the list and the file go on past it, and its row says it is unreadable.
     let damaged = &protocols[999];
-    damage_call_record(&server, damaged);
+    support::records::damage_call_record(&server, damaged);
     let page = server.api("/api/reports/calls?from=2026-11-01&to=2026-11-30&limit=1000");
     assert_eq!(page["calls"].as_array().map(Vec::len), Some(999));
     assert_eq!(
