@@ -357,15 +357,22 @@ fn database_down_rows(rt: &tokio::runtime::Runtime, db_url: &str) -> Vec<(String
     })
 }
 
-#[test]
-fn an_unreachable_database_is_raised_once_and_cleared_once() {
+/// A fresh PostgreSQL database, its URL, and a link to it that the test can cut (with the
+/// runtime the link runs on).
+fn database_behind_a_link() -> (tokio::runtime::Runtime, String, atende::testkit::pg::Link) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let db_url = atende::testkit::pg::fresh_pg_database();
-    let mut link = rt.block_on(atende::testkit::pg::Link::start(&db_url));
+    let link = rt.block_on(atende::testkit::pg::Link::start(&db_url));
+    (rt, db_url, link)
+}
+
+#[test]
+fn an_unreachable_database_is_raised_once_and_cleared_once() {
+    let (rt, db_url, mut link) = database_behind_a_link();
     let dir = tempfile::tempdir().unwrap();
     let smtp = start_smtp(dir.path());
     let hooks = start_hooks();
@@ -426,13 +433,7 @@ fn an_unreachable_database_is_raised_once_and_cleared_once() {
 /// restart keeps it, and the receiver gets raise and clear once each, in order.
 #[test]
 fn a_notice_of_a_database_outage_is_written_when_it_answers_and_survives_a_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let db_url = atende::testkit::pg::fresh_pg_database();
-    let mut link = rt.block_on(atende::testkit::pg::Link::start(&db_url));
+    let (rt, db_url, mut link) = database_behind_a_link();
     // The mail channel is off here (its rows are `skipped`): the webhook's rows.
     let webhook_rows = |rt: &tokio::runtime::Runtime| -> Vec<(String, String, String)> {
         database_down_rows(rt, &db_url)
