@@ -260,19 +260,20 @@ impl Outbox {
                 self.write_unwritten().await;
             }
             let now = now_ms();
-            let mut wake: Option<i64> = match (&self.in_flight, self.queue.front()) {
+            // The head's next attempt (unless one runs), the unwritten notices' next write,
+            // and, until the stored notices are read, the next try at reading them.
+            let head = match (&self.in_flight, self.queue.front()) {
                 (None, Some(p)) => Some(p.next_attempt_at_ms),
                 _ => None,
             };
-            if self.unwritten() {
-                wake = Some(wake.map_or(self.write_again_at_ms, |w| w.min(self.write_again_at_ms)));
-            }
-            // The stored notices are read again once the database answers.
-            if !loaded {
-                wake = Some(wake.map_or(now + millis(FIRST_WAIT), |w| {
-                    w.min(now + millis(FIRST_WAIT))
-                }));
-            }
+            let wake = [
+                head,
+                self.unwritten().then_some(self.write_again_at_ms),
+                (!loaded).then_some(now + millis(FIRST_WAIT)),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match wake {
                     Some(at) => {
