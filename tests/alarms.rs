@@ -4,7 +4,10 @@
 //!
 //! - disk low: a threshold above the real free space raises it; a reload that lowers the
 //!   threshold clears it (both databases);
-//! - database unreachable: the PostgreSQL link is cut, then restored;
+//! - database unreachable: the PostgreSQL link is cut, then restored; the raise, sent while
+//!   it was down, is written to `alarm_notices` once it answers (before its clear), and a
+//!   restart sends neither again; with the webhook down too, the raise is written (pending)
+//!   once the database answers, survives a restart, and is sent once after it;
 //! - a recording that failed: the recordings directory cannot be written and a call comes;
 //! - a notice pending when the server stops: the webhook receiver is down at the raise,
 //!   atende restarts, the receiver comes up: it gets the raise exactly once (both
@@ -333,16 +336,43 @@ fn disk_low_is_raised_once_and_cleared_by_a_reload_postgres() {
     disk_low_is_raised_once_and_cleared_by_a_reload(Db::Postgres);
 }
 
-#[test]
-fn an_unreachable_database_is_raised_once_and_cleared_once() {
+/// The `database_down` notices stored, per channel in id order: `(channel, state, status)`.
+fn database_down_rows(rt: &tokio::runtime::Runtime, db_url: &str) -> Vec<(String, String, String)> {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db_url).await.expect("postgres");
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT channel, raised, state FROM alarm_notices WHERE alarm = 'database_down' \
+             ORDER BY channel, id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("alarm_notices read");
+        pool.close().await;
+        rows.into_iter()
+            .map(|(channel, raised, state)| {
+                let what = if raised == 1 { "raised" } else { "cleared" };
+                (channel, what.to_owned(), state)
+            })
+            .collect()
+    })
+}
+
+/// A fresh PostgreSQL database, its URL, and a link to it that the test can cut (with the
+/// runtime the link runs on).
+fn database_behind_a_link() -> (tokio::runtime::Runtime, String, atende::testkit::pg::Link) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let mut link = rt.block_on(atende::testkit::pg::Link::start(
-        &atende::testkit::pg::fresh_pg_database(),
-    ));
+    let db_url = atende::testkit::pg::fresh_pg_database();
+    let link = rt.block_on(atende::testkit::pg::Link::start(&db_url));
+    (rt, db_url, link)
+}
+
+#[test]
+fn an_unreachable_database_is_raised_once_and_cleared_once() {
+    let (rt, db_url, mut link) = database_behind_a_link();
     let dir = tempfile::tempdir().unwrap();
     let smtp = start_smtp(dir.path());
     let hooks = start_hooks();
@@ -370,6 +400,84 @@ fn an_unreachable_database_is_raised_once_and_cleared_once() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(hooks.states("database_down"), ["raised", "cleared"]);
     assert_eq!(mail_subjects(&smtp, "database_down").len(), 2);
+
+    // The raise, sent while the database did not answer, was written once it answered
+    // again: before its clear, as sent.
+    let sent = |channel: &str, what: &str| (channel.to_owned(), what.to_owned(), "sent".to_owned());
+    assert_eq!(
+        database_down_rows(&rt, &db_url),
+        [
+            sent("mail", "raised"),
+            sent("mail", "cleared"),
+            sent("webhook", "raised"),
+            sent("webhook", "cleared"),
+        ]
+    );
+    assert!(
+        server
+            .log()
+            .contains("alarm notices of a database outage written"),
+        "{}",
+        server.log()
+    );
+    // A restart sends neither again.
+    let server = server.restart();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(hooks.states("database_down"), ["raised", "cleared"]);
+    assert_eq!(mail_subjects(&smtp, "database_down").len(), 2);
+    assert_eq!(gauge(&server, "database_down"), 0.0);
+}
+
+/// The webhook receiver is down through a database outage: the raise cannot be sent nor
+/// stored. Once the database answers it is written (pending, before its clear), so a
+/// restart keeps it, and the receiver gets raise and clear once each, in order.
+#[test]
+fn a_notice_of_a_database_outage_is_written_when_it_answers_and_survives_a_restart() {
+    let (rt, db_url, mut link) = database_behind_a_link();
+    // The mail channel is off here (its rows are `skipped`): the webhook's rows.
+    let webhook_rows = |rt: &tokio::runtime::Runtime| -> Vec<(String, String, String)> {
+        database_down_rows(rt, &db_url)
+            .into_iter()
+            .filter(|r| r.0 == "webhook")
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the receiver's port yet: every attempt is refused.
+    let port = support::free_port();
+    let alarms = format!(
+        "\n[alarms]\ncheck_secs = 1\ndisk_min_free_mb = 0\n\
+         webhook_url = \"http://127.0.0.1:{port}/alarme\"\n"
+    );
+    let server = start_server(link.url(), dir, &alarms);
+    std::thread::sleep(Duration::from_secs(3));
+    rt.block_on(async { link.cut() });
+    wait_for("the raise kept in memory", &server, || {
+        server.log().contains("alarm notice not stored")
+            && server.log().contains("alarm notice failed; retrying")
+    });
+    assert_eq!(gauge(&server, "database_down"), 1.0);
+
+    rt.block_on(link.restore());
+    wait_for("the raise and the clear written", &server, || {
+        server
+            .log()
+            .contains("alarm notices of a database outage written")
+            && webhook_rows(&rt).len() == 2
+    });
+    let pending = |what: &str| ("webhook".to_owned(), what.to_owned(), "pending".to_owned());
+    assert_eq!(webhook_rows(&rt), [pending("raised"), pending("cleared")]);
+
+    // atende restarts before either is sent; the receiver comes up.
+    let server = server.restart();
+    let hooks = start_hooks_on(port);
+    wait_for("both sent after the restart", &server, || {
+        hooks.states("database_down") == ["raised", "cleared"]
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(hooks.states("database_down"), ["raised", "cleared"]);
+    let sent = |what: &str| ("webhook".to_owned(), what.to_owned(), "sent".to_owned());
+    assert_eq!(webhook_rows(&rt), [sent("raised"), sent("cleared")]);
+    assert_eq!(server.metric("atende_alarm_notices_failed_total"), 0.0);
 }
 
 #[test]

@@ -233,6 +233,22 @@ fn the_report_pages_show_the_apis_figures(db: Db, test: &str) {
         Some(format!("/api/reports/calls?from={date}&format=csv").as_str()),
         "a download is the whole list"
     );
+    // The second call's stored record is damaged: the list does not end before it, and
+    // says which call could not be read.
+    let damaged = calls[1]["protocol"].as_str().expect("protocol");
+    support::records::damage_call_record(&server, damaged);
+    b.click("button[data-aba=chamadas]");
+    b.wait_for(
+        "the list read again",
+        "return document.querySelector('#chamadas .contagem').textContent === '1 chamada listada' \
+         ? true : null;",
+    );
+    assert!(b.shown("#chamadas .mais"), "a second page");
+    b.click("#chamadas .mais");
+    b.wait_text(
+        "#chamadas .contagem",
+        &format!("1 com registro ilegível: {damaged}"),
+    );
     b.screenshot("chamadas");
 
     // Agent production.

@@ -772,13 +772,7 @@ fn a_supervisors_several_queues_get_the_closed_month_postgres() {
 fn a_month_of_logged_calls(server: &Server, calls: u32) -> Vec<String> {
     use atende::events::{EventKind, Party};
     use atende::store::event::CallEvent;
-    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
-    let url = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("database url")
-        .to_owned();
+    let url = support::records::database_url(server);
     let spill = server.dir.path().join("test-spill.jsonl");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let protocols = rt.block_on(async {
@@ -885,7 +879,8 @@ fn protocols_in(python: &std::path::Path, file: &std::path::Path) -> Vec<String>
 
 /// The per-call list downloads whole, unpaged: 1 250 calls (more than the API's largest
 /// page) in one XLSX and one CSV, every protocol once, read by openpyxl, Python's csv
-/// and LibreOffice.
+/// and LibreOffice; then with a damaged record at the end of the first page, the CSV
+/// still holds every call, the damaged one marked unreadable.
 fn the_call_list_downloads_unpaged(db: Db) {
     let server = Server::start(db, &["1001"]);
     let protocols = a_month_of_logged_calls(&server, 1250);
@@ -950,6 +945,51 @@ fn the_call_list_downloads_unpaged(db: Db) {
             );
         }
     }
+
+    // The last call of the first 1000-row page gets a damaged record: the page is still
+    // full, so the list and the file go on past it, and its row says it is unreadable.
+    let damaged = &protocols[999];
+    support::records::damage_call_record(&server, damaged);
+    let page = server.api("/api/reports/calls?from=2026-11-01&to=2026-11-30&limit=1000");
+    assert_eq!(page["calls"].as_array().map(Vec::len), Some(999));
+    assert_eq!(
+        page["unreadable"][0]["protocol"],
+        damaged.as_str(),
+        "{}",
+        page["unreadable"]
+    );
+    assert!(
+        page["next"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(damaged.as_str()))
+    );
+    let (status, head, body) = raw_request(
+        server.http_port,
+        "GET",
+        "/api/reports/calls?from=2026-11-01&to=2026-11-30&format=csv",
+        &format!("Cookie: {cookie}\r\n"),
+        None,
+    )
+    .expect("download");
+    assert_eq!(status, 200, "{head}");
+    let file = dir.join("lista-danificada.csv");
+    std::fs::write(&file, &body).expect("file");
+    assert_eq!(protocols_in(&python, &file), protocols);
+    let text = String::from_utf8_lossy(&body);
+    let marked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("registro ilegível (dados omitidos)"))
+        .collect();
+    assert!(
+        marked.len() == 1 && marked[0].contains(damaged.as_str()),
+        "{marked:?}"
+    );
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("unreadable call fact") && l.contains(damaged.as_str())),
+        "{log}"
+    );
 }
 
 #[test]

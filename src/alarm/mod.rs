@@ -9,8 +9,10 @@
 //! - `notify`: the e-mail and webhook queues, stored until sent, retried with backoff.
 //!
 //! Limits: one instance per alarm (not per queue or per day); a notice of a moment the
-//! database did not answer is kept in memory only (lost if the server stops before it is
-//! sent). A restart does not raise again (the state is stored) and sends what was pending.
+//! database did not answer is sent from memory and written once the database answers
+//! again: if the server stops before that, it is lost unless already sent. A restart does
+//! not raise again (the state is stored) and sends what was pending. Sent notices are kept
+//! `store::alarm_notices::RETENTION_DAYS` (90) days.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! whether yesterday's answered calls all have a sealed recording. It feeds what it sees
 //! to the pure `rules`, publishes the state for `/metrics`, stores it (so a restart neither
 //! raises nor clears twice) and hands transitions to `notify`, which stores their notices
-//! until sent.
+//! until sent (and prunes the old sent ones, at start and daily).
 //!
 //! It owns the `Alarms` state; the API asks it for an on-demand recordings check by
 //! message. Checks read the config of the moment, so a reload applies at the next one.
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::notify::Notifier;
+use super::notify::{Notifier, Pruner};
 use super::rules::{AlarmId, Alarms, Observation, Transition};
 use crate::config::Config;
 use crate::config::alarms::DEFAULT_SERVICE_LEVEL_MIN_CALLS;
@@ -61,10 +61,12 @@ async fn run(
     let mut alarms = Alarms::new(&raised);
     super::publish(&alarms);
     let notifier = Notifier::start(floor.clone(), store.clone());
+    let mut pruner = Pruner::default();
     let mut unsaved = false;
     loop {
         let config = floor.config();
         let now = now_ms();
+        pruner.run_if_due(&store, now).await;
         let mut transitions = Vec::new();
         for o in observe(&floor, &store, &config, now).await {
             transitions.extend(alarms.observe(&o, now));
@@ -247,7 +249,10 @@ pub(super) async fn recordings_of_day(
     let (mut answered, mut recorded) = (0u64, 0u64);
     loop {
         let page = store.fact_page(&filter).await?;
-        for f in &page {
+        // An answered call whose record cannot be read (logged where it was read) cannot
+        // show its recording: it counts as answered without one, so the day is alarmed.
+        answered += page.unreadable.len() as u64;
+        for f in &page.facts {
             answered += 1;
             let sealed = match (&f.recording, f.recording_failed) {
                 (Some(path), false) => tokio::fs::try_exists(path).await.unwrap_or(false),
@@ -255,11 +260,9 @@ pub(super) async fn recordings_of_day(
             };
             recorded += u64::from(sealed);
         }
-        match page.last() {
-            Some(last) if page.len() as i64 == filter.limit => {
-                filter.after = Some((last.arrived_ms, last.protocol.clone()));
-            }
-            _ => break,
+        match page.next(filter.limit) {
+            Some(last) => filter.after = Some(last),
+            None => break,
         }
     }
     Ok(Observation::RecordingsChecked {

@@ -4,7 +4,9 @@
 //! the streaming writers (`crate::export`) on a blocking thread, so a month's list
 //! (≈ 300 k rows) downloads in bounded memory: at most one page and the channel's rows are
 //! held at a time. The file is written to a private temporary path, opened, unlinked, and
-//! streamed; a database failure midway answers 503, never a short file.
+//! streamed; a database failure midway answers 503, never a short file. A call whose stored
+//! record cannot be parsed keeps its row, marked `reports_read::UNREADABLE_LABEL`, and the
+//! pages go on past it (their end is counted on the rows read).
 
 use axum::body::Body;
 use axum::http::header;
@@ -61,6 +63,7 @@ pub(super) async fn download_all(
     // The reader: this page, then the next ones, into the channel.
     let reader = async move {
         let mut next = first.next.clone();
+        let mut unreadable = first.unreadable.len();
         for row in rows {
             tx.send(row).await.map_err(|_| "the file writer stopped")?;
         }
@@ -73,10 +76,18 @@ pub(super) async fn download_all(
                     "reading failed"
                 })?;
             next = page.next.clone();
+            unreadable += page.unreadable.len();
             let (_, rows) = from_table(&reports_read::calls_table(&page), header.clone(), "");
             for row in rows {
                 tx.send(row).await.map_err(|_| "the file writer stopped")?;
             }
+        }
+        if unreadable > 0 {
+            // Each is logged with its protocol where it was read; this says the file has them.
+            warn!(
+                unreadable,
+                "reports: per-call download holds calls whose record is unreadable (marked in their rows)"
+            );
         }
         Ok::<(), &'static str>(())
     };

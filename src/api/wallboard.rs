@@ -333,7 +333,7 @@ async fn wallboard(
         today: figures(day_start, now_ms, report.total.stats.clone(), &cx),
         now: figures(now_from, now_ms, recent, &cx),
         agents,
-        not_called_back: not_called_back(&facts, full_numbers),
+        not_called_back: not_called_back(&facts.facts, full_numbers),
         notes: definition_notes(&cx.definitions),
         formulas: formulas(&cx),
         date,

@@ -44,6 +44,7 @@ pub mod queue_overrides;
 pub mod recovery;
 pub mod registration;
 pub mod reports;
+pub mod reports_calls;
 pub mod reports_live;
 pub mod reports_more;
 mod reports_pass;

@@ -27,6 +27,29 @@ pub struct FactFilter {
     pub limit: i64,
 }
 
+/// A page of call facts as read: the rows whose stored fact parsed, the ones that did not
+/// (never dropped silently: the list shows them as unreadable), and the key of the last
+/// row read, from which the next page starts whether or not that row parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FactPage {
+    pub facts: Vec<CallFact>,
+    /// `(arrived_ms, protocol)` of the rows whose fact could not be parsed, in list order.
+    pub unreadable: Vec<(i64, String)>,
+    /// Rows read, parsed or not (a page of fewer than the limit is the last).
+    pub read: i64,
+    /// The key of the last row read.
+    pub last: Option<(i64, String)>,
+}
+
+impl FactPage {
+    /// The key the next page starts after; `None` when this page was the last (it read
+    /// fewer rows than `limit`). Counted on the rows read, not parsed: an unreadable row
+    /// must not make a full page look like the end of the list.
+    pub fn next(&self, limit: i64) -> Option<(i64, String)> {
+        (self.read >= limit).then(|| self.last.clone()).flatten()
+    }
+}
+
 /// One agent's production on one local day, read from the projection.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct AgentDayRow {
@@ -430,7 +453,7 @@ impl Store {
     }
 
     /// A page of the per-call list, oldest first, by key set `(arrived_ms, protocol)`.
-    pub async fn fact_page(&self, f: &FactFilter) -> Result<Vec<CallFact>, StoreError> {
+    pub async fn fact_page(&self, f: &FactFilter) -> Result<FactPage, StoreError> {
         // The page starts after the key, and never before the period: `(from_ms, "")`
         // precedes every call of the period (a protocol is never empty).
         let start = (f.from_ms, String::new());
@@ -439,7 +462,7 @@ impl Store {
         // so that a page is full whenever more calls follow: a page thinned after reading
         // would look like the last one and end the supervisor's list or export early.
         let scope: &[String] = match &f.scope {
-            Some(queues) if queues.is_empty() => return Ok(Vec::new()),
+            Some(queues) if queues.is_empty() => return Ok(FactPage::default()),
             Some(queues) => queues,
             None => &[],
         };
@@ -454,15 +477,16 @@ impl Store {
         // `a > x OR (a = x AND p > y)`, re-reading the period up to the key for every
         // page: 122 s for a month of 591,780 calls). So a page costs its own rows.
         let sql = format!(
-            "SELECT fact FROM call_facts WHERE arrived_ms >= $1 AND arrived_ms < $2 \
+            "SELECT arrived_ms, protocol, fact FROM call_facts \
+             WHERE arrived_ms >= $1 AND arrived_ms < $2 \
              AND (arrived_ms, protocol) > ($1, $3) \
              AND ($4 IS NULL OR outcome = $4) AND ($5 IS NULL OR queue = $5) \
              AND ($6 IS NULL OR EXISTS (SELECT 1 FROM report_call_agents a \
                   WHERE a.protocol = call_facts.protocol AND a.agent = $6)) \
              {in_scope}ORDER BY arrived_ms, protocol LIMIT $7"
         );
-        let rows: Vec<String> = on_pool!(self, pool => {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+        let rows: Vec<(i64, String, String)> = on_pool!(self, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(after_ms)
                 .bind(f.to_ms)
                 .bind(&after_p)
@@ -475,7 +499,21 @@ impl Store {
             }
             q.fetch_all(pool).await?
         });
-        Ok(parse_facts(rows))
+        let mut page = FactPage {
+            read: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+            last: rows.last().map(|(ms, p, _)| (*ms, p.clone())),
+            ..FactPage::default()
+        };
+        for (arrived_ms, protocol, json) in rows {
+            match serde_json::from_str(&json) {
+                Ok(fact) => page.facts.push(fact),
+                Err(e) => {
+                    warn!(protocol, error = %e, "reports: unreadable call fact; listed as unreadable");
+                    page.unreadable.push((arrived_ms, protocol));
+                }
+            }
+        }
+        Ok(page)
     }
 
     /// Calls answered and talk per agent per local day in `[from_date, to_date]`.

@@ -1,21 +1,23 @@
-//! Reading the reports: the day in intervals, any period by day, the per-call list, agent
-//! production, and today's figures for the wallboard — all from the projection, with the
-//! same code, so the live figures and the reports cannot disagree. Typed results for the
-//! JSON API and the exports (`src/export`); the caller decides who may see what (queue
-//! scope, masking of caller numbers) and passes it in.
+//! Reading the reports: the day in intervals, any period by day, the per-call list (in
+//! `reports_calls`, re-exported here), agent production, and today's figures for the
+//! wallboard — all from the projection, with the same code, so the live figures and the
+//! reports cannot disagree. Typed results for the JSON API and the exports (`src/export`);
+//! the caller decides who may see what (queue scope, masking of caller numbers) and
+//! passes it in.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::reports::{ALL_QUEUES, AgentDayRow, FactFilter};
+use super::reports::{ALL_QUEUES, AgentDayRow};
+pub use super::reports_calls::{
+    CallPage, CallQuery, CallRow, NumberView, UNREADABLE_LABEL, UnreadableCall, call_page,
+    calls_table,
+};
 use super::{Store, StoreError};
 use crate::reports::report::{Period, Report, SlotRow, by_day, by_interval};
 use crate::reports::table::{Cell, Table, definition_notes};
-use crate::reports::{CallFact, Definitions, Outcome, SlotStats, Slotter};
-
-/// How a restricted caller's number is shown (as everywhere else in atende).
-const RESTRICTED: &str = "restrito";
+use crate::reports::{Definitions, SlotStats, Slotter};
 
 /// Longest period a report covers (tender: any period up to a year).
 pub const MAX_DAYS: i64 = 366;
@@ -56,7 +58,7 @@ impl ReportContext {
         })
     }
 
-    fn period(&self, from: &str, to: &str) -> Period {
+    pub(super) fn period(&self, from: &str, to: &str) -> Period {
         Period {
             from: from.to_owned(),
             to: to.to_owned(),
@@ -179,177 +181,6 @@ pub async fn today(
 ) -> Result<Report, ReadError> {
     let date = cx.slotter.date(now_ms);
     day_report(store, cx, &date, queues).await
-}
-
-/// How a caller's number is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumberView {
-    /// As stored (admin, auditor).
-    Full,
-    /// The last four digits only (supervisors).
-    LastFour,
-}
-
-/// One line of the per-call list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallRow {
-    pub protocol: String,
-    pub date: String,
-    /// Local arrival time, `HH:MM:SS`.
-    pub time: String,
-    pub weekday: String,
-    pub arrived_ms: i64,
-    pub agent: Option<String>,
-    pub agents: Vec<String>,
-    pub caller: String,
-    pub queue: Option<String>,
-    pub ivr_ms: i64,
-    pub wait_ms: i64,
-    pub talk_ms: i64,
-    pub hold_ms: i64,
-    pub after_call_ms: i64,
-    pub total_ms: i64,
-    pub outcome: Outcome,
-    pub outcome_label: String,
-    pub subcode: Option<String>,
-    pub transfers: u32,
-    pub survey_score: Option<u8>,
-    pub registered: bool,
-    pub hangup_by: Option<String>,
-    /// `/api/calls/{protocol}/recording` when there is one (served by role, audited).
-    pub recording: Option<String>,
-}
-
-/// A page of the per-call list and the key of the next one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallPage {
-    pub definitions: Definitions,
-    pub period: Period,
-    pub calls: Vec<CallRow>,
-    /// Pass as `after` for the next page; `None` on the last page.
-    pub next: Option<String>,
-}
-
-fn mask(number: &str, restricted: bool, view: NumberView) -> String {
-    if restricted {
-        return RESTRICTED.to_owned();
-    }
-    match view {
-        NumberView::Full => number.to_owned(),
-        NumberView::LastFour => {
-            let n = number.chars().count();
-            let tail: String = number.chars().skip(n.saturating_sub(4)).collect();
-            format!("{}{tail}", "•".repeat(n.saturating_sub(4)))
-        }
-    }
-}
-
-fn call_row(f: CallFact, slotter: &Slotter, view: NumberView) -> CallRow {
-    let date = slotter.date(f.arrived_ms);
-    let time = jiff::Timestamp::from_millisecond(f.arrived_ms)
-        .map(|t| {
-            t.to_zoned_datetime(slotter.time_zone().clone())
-                .strftime("%H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default();
-    CallRow {
-        weekday: Slotter::weekday_pt(&date).to_owned(),
-        agent: f.first_agent().map(str::to_owned),
-        agents: f.agents.iter().map(|a| a.agent.clone()).collect(),
-        caller: mask(&f.a_number, f.restricted, view),
-        after_call_ms: f.acw_ms,
-        total_ms: f.total_ms(),
-        outcome_label: f.outcome.label_pt().to_owned(),
-        recording: f
-            .recording
-            .as_ref()
-            .filter(|_| !f.recording_failed)
-            .map(|_| format!("/api/calls/{}/recording", f.protocol)),
-        date,
-        time,
-        protocol: f.protocol,
-        arrived_ms: f.arrived_ms,
-        queue: f.queue,
-        ivr_ms: f.ivr_ms,
-        wait_ms: f.wait_ms,
-        talk_ms: f.talk_ms,
-        hold_ms: f.hold_ms,
-        outcome: f.outcome,
-        subcode: f.subcode,
-        transfers: f.transfers,
-        survey_score: f.survey_score,
-        registered: f.registered,
-        hangup_by: f.hangup_by,
-    }
-}
-
-/// Filters of the per-call list (local days, inclusive).
-#[derive(Debug, Clone, Default)]
-pub struct CallQuery {
-    pub from: String,
-    pub to: String,
-    pub outcome: Option<Outcome>,
-    pub queue: Option<String>,
-    pub agent: Option<String>,
-    /// `arrived_ms:protocol` from the previous page.
-    pub after: Option<String>,
-    pub limit: i64,
-}
-
-/// A page of the per-call list, oldest first.
-pub async fn call_page(
-    store: &Store,
-    cx: &ReportContext,
-    q: &CallQuery,
-    scope: Option<Vec<String>>,
-    view: NumberView,
-) -> Result<CallPage, ReadError> {
-    check_period(&q.from, &q.to)?;
-    let from_ms = cx
-        .slotter
-        .day_start_ms(&q.from)
-        .ok_or(PeriodError::BadDate)?;
-    let (_, to_ms) = cx
-        .slotter
-        .day_bounds_ms(&q.to)
-        .ok_or(PeriodError::BadDate)?;
-    let after = match &q.after {
-        Some(a) => {
-            let (ms, p) = a.split_once(':').ok_or(PeriodError::BadDate)?;
-            Some((ms.parse().map_err(|_| PeriodError::BadDate)?, p.to_owned()))
-        }
-        None => None,
-    };
-    let limit = q.limit.clamp(1, 1000);
-    let facts = store
-        .fact_page(&FactFilter {
-            from_ms,
-            to_ms,
-            outcome: q.outcome.map(|o| o.as_str().to_owned()),
-            queue: q.queue.clone(),
-            agent: q.agent.clone(),
-            scope,
-            after,
-            limit,
-        })
-        .await?;
-    let next = (facts.len() as i64 == limit)
-        .then(|| {
-            facts
-                .last()
-                .map(|f| format!("{}:{}", f.arrived_ms, f.protocol))
-        })
-        .flatten();
-    Ok(CallPage {
-        definitions: cx.definitions.clone(),
-        period: cx.period(&q.from, &q.to),
-        calls: facts
-            .into_iter()
-            .map(|f| call_row(f, &cx.slotter, view))
-            .collect(),
-        next,
-    })
 }
 
 /// One agent's production on one day (or, with `date` = `total`, the period).
@@ -475,65 +306,6 @@ pub async fn agent_report(
         period: cx.period(from, to),
         rows: out,
     })
-}
-
-/// The per-call list as a typed table (for the exports), with the definitions as notes.
-pub fn calls_table(page: &CallPage) -> Table {
-    use crate::reports::table::Kind::*;
-    let mut t = Table::new(
-        "Lista de chamadas",
-        &[
-            ("date", "Data", Date),
-            ("time", "Hora", Time),
-            ("weekday", "Dia da semana", Text),
-            ("protocol", "Protocolo", Text),
-            ("agent", "Atendente", Text),
-            ("caller", "Número do chamador", Text),
-            ("queue", "Fila", Text),
-            ("ivr", "Tempo de URA", Duration),
-            ("wait", "Tempo de fila", Duration),
-            ("talk", "Tempo de conversa", Duration),
-            ("after_call", "Pós-atendimento", Duration),
-            ("total", "Tempo total", Duration),
-            ("outcome", "Resultado", Text),
-            ("survey", "Nota da pesquisa", Count),
-            ("registered", "Registrada", Text),
-            ("recording", "Gravação", Text),
-        ],
-    );
-    let text = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Empty);
-    t.rows = page
-        .calls
-        .iter()
-        .map(|c| {
-            vec![
-                Cell::Date(c.date.clone()),
-                Cell::Time(c.time.clone()),
-                Cell::Text(c.weekday.clone()),
-                Cell::Text(c.protocol.clone()),
-                text(&c.agent),
-                Cell::Text(c.caller.clone()),
-                text(&c.queue),
-                Cell::DurationMs(c.ivr_ms),
-                Cell::DurationMs(c.wait_ms),
-                Cell::DurationMs(c.talk_ms),
-                Cell::DurationMs(c.after_call_ms),
-                Cell::DurationMs(c.total_ms),
-                Cell::Text(c.outcome_label.clone()),
-                c.survey_score
-                    .map(|s| Cell::Count(u64::from(s)))
-                    .unwrap_or(Cell::Empty),
-                Cell::Text(if c.registered { "sim" } else { "não" }.to_owned()),
-                text(&c.recording),
-            ]
-        })
-        .collect();
-    t.notes = definition_notes(&page.definitions);
-    t.notes.push(format!(
-        "Período: {} a {}",
-        page.period.from, page.period.to
-    ));
-    t
 }
 
 /// Agent production as a typed table (pauses by reason in one text column).

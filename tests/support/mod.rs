@@ -7,6 +7,7 @@
 pub mod in_process;
 pub mod ivr;
 pub mod monitor;
+pub mod records;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

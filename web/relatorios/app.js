@@ -249,6 +249,7 @@ async function chamadas(form, mais = false) {
   if (!mais) {
     estado.consulta = consulta(form);
     estado.proximo = null;
+    estado.ilegiveis = [];
     corpo.replaceChildren();
     // A download is the whole list, not one page of it.
     const tudo = new URLSearchParams(estado.consulta);
@@ -260,12 +261,17 @@ async function chamadas(form, mais = false) {
   const p = await api(`/api/reports/calls?${q}`);
   if (!p) return;
   corpo.append(...p.calls.map(linhaChamada));
+  // Calls whose stored record cannot be read: not in the table, but never hidden.
+  (estado.ilegiveis ??= []).push(...(p.unreadable ?? []).map((u) => u.protocol));
   estado.proximo = p.next ?? null;
   secao.querySelector('.mais').hidden = !estado.proximo;
   const n = corpo.children.length;
-  secao.querySelector('.contagem').textContent = n === 1
+  const ilegiveis = estado.ilegiveis.length
+    ? `; ${numero(estado.ilegiveis.length)} com registro ilegível: ${estado.ilegiveis.join(', ')}`
+    : '';
+  secao.querySelector('.contagem').textContent = (n === 1
     ? '1 chamada listada'
-    : `${numero(n)} chamadas listadas${estado.proximo ? ' (há mais)' : ''}`;
+    : `${numero(n)} chamadas listadas${estado.proximo ? ' (há mais)' : ''}`) + ilegiveis;
   definicoes(secao, [
     ...(p.period ? [`Período: ${p.period.from} a ${p.period.to}`] : []),
     ...notasDefinicoes(p.definitions),
