@@ -7,7 +7,9 @@
 //! transaction each). While the database is down it keeps what it could not write, up to
 //! `MAX_PENDING`, and retries every second; beyond that the oldest entries are dropped
 //! with an error line and counted (`lost`), never silently. Rates are a few entries per
-//! call, far below the call event log's, so no spill journal here.
+//! call, far below the call event log's, so no spill journal here. Like the event writer,
+//! it has a database connection of its own (`Store::own_pool`): a burst of report or
+//! figure reads on the shared pool cannot hold back an agent's state change.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -210,7 +212,8 @@ impl AgentLog {
     pub fn spawn(store: Store) -> AgentLog {
         let (tx, rx) = mpsc::channel(4096);
         let lost = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_loop(store, rx, lost.clone()));
+        // One connection: the writer runs one transaction at a time.
+        tokio::spawn(write_loop(store.own_pool(1), rx, lost.clone()));
         AgentLog { tx, lost }
     }
 
