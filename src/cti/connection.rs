@@ -214,7 +214,12 @@ impl Connection {
                 Some(figures) = fetched.recv() => {
                     conn.figures_running = false;
                     if let Some(figures) = figures {
-                        conn.send_must(ServerMessage::Figures(*figures));
+                        if conn.socket_full() {
+                            // The resync's snapshot brings them once the socket drains.
+                            conn.overflowed = true;
+                        } else {
+                            conn.send_must(ServerMessage::Figures(*figures));
+                        }
                     }
                     if std::mem::take(&mut conn.figures_owed) {
                         conn.fetch_figures();
@@ -395,9 +400,7 @@ impl Connection {
                 if self.overflowed {
                     return; // covered by the snapshot the resync brings
                 }
-                if let Some(socket) = &self.attached
-                    && socket.queued() >= self.queue_limit
-                {
+                if self.socket_full() {
                     debug!(connection = %self.session.id(), "CTI socket too slow; resync owed");
                     self.overflowed = true;
                     return;
@@ -474,9 +477,20 @@ impl Connection {
         }
     }
 
+    /// Whether the socket's queue is at the events' limit: a desktop that does not read.
+    fn socket_full(&self) -> bool {
+        self.attached
+            .as_ref()
+            .is_some_and(|s| s.queued() >= self.queue_limit)
+    }
+
     /// Sends a heartbeat (the session is checked by the hub for every desktop at once:
-    /// `session_check`).
+    /// `session_check`); none to a desktop that does not read, or a stuck one's queue
+    /// would grow by one every period.
     fn heartbeat(&mut self) {
+        if self.socket_full() {
+            return;
+        }
         self.send_must(ServerMessage::Heartbeat {
             server_time_ms: now_ms(),
         });
