@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
@@ -27,6 +27,7 @@ use super::protocol::{
     Command, Entity, ErrorCode, NextState, QueueAction, ReplyError, ResumeFrom, ServerMessage,
 };
 use super::session::close;
+use super::socket::Socket;
 use super::view::{Audience, View};
 
 /// How long the server waits for a `hello` before treating a connection as fresh.
@@ -267,11 +268,11 @@ impl Hub {
     ) {
         let Some(credential) = credential else {
             info!("CTI connection without a credential refused");
-            return close_socket(socket, close::NO_CREDENTIAL, "sem credencial").await;
+            return Socket::new(socket).close(close::NO_CREDENTIAL, "sem credencial");
         };
         if !origin_ok {
             warn!("CTI connection from a foreign origin refused");
-            return close_socket(socket, close::BAD_CREDENTIAL, "origem não permitida").await;
+            return Socket::new(socket).close(close::BAD_CREDENTIAL, "origem não permitida");
         }
         let principal = match self.backend.authenticate(credential).await {
             Ok(p) => p,
@@ -282,7 +283,7 @@ impl Hub {
                     AuthError::Expired => (close::SESSION_EXPIRED, "sessão expirada"),
                 };
                 info!(error = %e, "CTI connection refused");
-                return close_socket(socket, code, text).await;
+                return Socket::new(socket).close(code, text);
             }
         };
         // The first message may be a hello asking to resume; anything else is kept and
@@ -604,13 +605,4 @@ fn figures_moved(view: &View, change: &Change) -> Option<Audience> {
         agent: a.agent.clone(),
         queues: a.queues.clone(),
     })
-}
-
-pub(super) async fn close_socket(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
 }
