@@ -72,19 +72,6 @@ fn start(db: Db) -> Server {
     )
 }
 
-fn req(
-    server: &Server,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    json: Option<&str>,
-) -> (u16, Value) {
-    let extra = format!("Cookie: {cookie}\r\n");
-    let (status, _, body) =
-        raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 /// The page's rows of `table` as the `data-<key>` of each, joined by commas.
 fn rows(b: &Browser, table: &str, key: &str) -> String {
     b.eval(
@@ -193,7 +180,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     let maria_cookie = login(port, MARIA, MARIA_PASSWORD)
         .expect("API")
         .expect("the new user logs in");
-    let (status, me) = req(&server, "GET", "/api/me", &maria_cookie, None);
+    let (status, me) = request_as(&server, "GET", "/api/me", &maria_cookie, None);
     assert_eq!((status, me["role"].as_str()), (200, Some("supervisor")));
     b.log_in_as(MARIA, MARIA_PASSWORD);
     b.goto(&format!("{base}/admin/"));
@@ -254,7 +241,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         "a disabled user cannot log in"
     );
     assert_eq!(
-        req(&server, "GET", "/api/me", &maria_cookie, None).0,
+        request_as(&server, "GET", "/api/me", &maria_cookie, None).0,
         401,
         "her open session ended"
     );
@@ -343,7 +330,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         .expect("API")
         .expect("auditor logs in");
     let admin = session(&server, ADMIN_USER);
-    let (status, body) = req(
+    let (status, body) = request_as(
         &server,
         "PATCH",
         &format!("/api/users/{MARIA}"),
@@ -351,7 +338,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         Some(r#"{"agent": "9999"}"#),
     );
     assert_eq!(status, 422, "an agent the config lacks: {body}");
-    let (status, _) = req(
+    let (status, _) = request_as(
         &server,
         "PATCH",
         &format!("/api/users/{MARIA}"),
@@ -360,13 +347,13 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     );
     assert_eq!(status, 403, "an auditor changes no user");
     assert_eq!(
-        req(&server, "GET", "/api/users", &auditor, None).0,
+        request_as(&server, "GET", "/api/users", &auditor, None).0,
         403,
         "nor lists them"
     );
 
     // The audit API: filters and pages.
-    let (status, page) = req(
+    let (status, page) = request_as(
         &server,
         "GET",
         "/api/audit?action=denied&user=auditor.ana",
@@ -383,7 +370,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     );
     assert!(entries.iter().all(|e| e["action"] == "denied"), "{page}");
     assert_eq!(page["verify"]["ok"], true, "{page}");
-    let (_, first) = req(&server, "GET", "/api/audit?limit=2", &auditor, None);
+    let (_, first) = request_as(&server, "GET", "/api/audit?limit=2", &auditor, None);
     let next = first["next"].as_i64().expect("a next page");
     let ids: Vec<i64> = first["entries"]
         .as_array()
@@ -393,7 +380,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         .collect();
     assert_eq!(ids.len(), 2);
     assert_eq!(next, ids[1]);
-    let (_, second) = req(
+    let (_, second) = request_as(
         &server,
         "GET",
         &format!("/api/audit?limit=2&before={next}"),
@@ -402,7 +389,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     );
     let older = second["entries"][0]["id"].as_i64().expect("older entry");
     assert!(older < next, "{second}");
-    let (_, future) = req(
+    let (_, future) = request_as(
         &server,
         "GET",
         "/api/audit?from_ms=32503680000000",
@@ -412,7 +399,7 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     assert_eq!(future["entries"], json!([]), "{future}");
     assert_eq!(future["next"], Value::Null, "{future}");
     assert_eq!(
-        req(
+        request_as(
             &server,
             "GET",
             "/api/audit?from_ms=2&to_ms=1",

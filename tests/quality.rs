@@ -13,24 +13,6 @@ use browser::Browser;
 use serde_json::Value;
 use support::*;
 
-fn req(
-    server: &Server,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    json: Option<&str>,
-) -> (u16, Value) {
-    let (status, _, body) = raw_request(
-        server.http_port,
-        method,
-        path,
-        &format!("Cookie: {cookie}\r\n"),
-        json,
-    )
-    .expect("HTTP reachable");
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 fn login_as(server: &Server, user: &str, password: &str) -> String {
     login(server.http_port, user, password)
         .expect("HTTP reachable")
@@ -38,7 +20,7 @@ fn login_as(server: &Server, user: &str, password: &str) -> String {
 }
 
 fn audit_has(server: &Server, cookie: &str, actor: &str, action: &str, target: &str) -> bool {
-    let (status, audit) = req(server, "GET", "/api/audit?limit=1000", cookie, None);
+    let (status, audit) = request_as(server, "GET", "/api/audit?limit=1000", cookie, None);
     assert_eq!(status, 200);
     audit["entries"]
         .as_array()
@@ -87,7 +69,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         r#"{"name":"ag","role":"agent","agent":"1001","password":"senha-ag-1"}"#,
         r#"{"name":"sup","role":"supervisor","queues":["geral"],"password":"senha-sup-1"}"#,
     ] {
-        let (status, body) = req(&server, "POST", "/api/users", &adm, Some(user));
+        let (status, body) = request_as(&server, "POST", "/api/users", &adm, Some(user));
         assert_eq!(status, 201, "{body}");
     }
     let aud = login_as(&server, "aud", "senha-aud-1");
@@ -98,23 +80,23 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     let sample_path = format!("{month_path}/sample");
 
     // Agents may not see quality monitoring; auditors may not draw.
-    assert_eq!(req(&server, "GET", &month_path, &ag, None).0, 403);
-    assert_eq!(req(&server, "POST", &sample_path, &aud, None).0, 403);
-    let (status, view) = req(&server, "GET", &month_path, &aud, None);
+    assert_eq!(request_as(&server, "GET", &month_path, &ag, None).0, 403);
+    assert_eq!(request_as(&server, "POST", &sample_path, &aud, None).0, 403);
+    let (status, view) = request_as(&server, "GET", &month_path, &aud, None);
     assert_eq!(status, 200);
     assert_eq!(view["sample"], Value::Null);
     assert_eq!(view["min_talk_secs"], 1);
 
     // The draw: the one call, its seed and filters kept; never twice.
-    let (status, run) = req(&server, "POST", &sample_path, &adm, None);
+    let (status, run) = request_as(&server, "POST", &sample_path, &adm, None);
     assert_eq!(status, 201, "{run}");
     assert_eq!(run["candidates"], 1);
     assert_eq!(run["per_agent"], 2);
     assert_eq!(run["min_talk_ms"], 1000);
     assert_eq!(run["seed"].as_str().map(str::len), Some(64));
-    let (status, again) = req(&server, "POST", &sample_path, &sup, None);
+    let (status, again) = request_as(&server, "POST", &sample_path, &sup, None);
     assert_eq!(status, 409, "{again}");
-    let (_, view) = req(&server, "GET", &month_path, &adm, None);
+    let (_, view) = request_as(&server, "GET", &month_path, &adm, None);
     assert_eq!(view["sample"]["seed"], run["seed"]);
     let calls = view["calls"].as_array().expect("calls");
     assert_eq!(calls.len(), 1);
@@ -123,12 +105,12 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     assert_eq!(view["imq"]["value"], "—");
 
     // The call came through no queue: out of the supervisor's scope.
-    let (_, sup_view) = req(&server, "GET", &month_path, &sup, None);
+    let (_, sup_view) = request_as(&server, "GET", &month_path, &sup, None);
     assert_eq!(sup_view["calls"], serde_json::json!([]));
     let grades = r#"{"cortesia":100,"registro":50,"resposta":75,"duracao":0}"#;
     let body = format!(r#"{{"month":"{month}","protocol":"{protocol}","grades":{grades}}}"#);
     assert_eq!(
-        req(
+        request_as(
             &server,
             "POST",
             "/api/quality/evaluations",
@@ -139,7 +121,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         403
     );
     assert_eq!(
-        req(
+        request_as(
             &server,
             "POST",
             "/api/quality/evaluations",
@@ -153,7 +135,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     let bad = format!(
         r#"{{"month":"{month}","protocol":"{protocol}","grades":{{"cortesia":101,"registro":0,"resposta":0,"duracao":0}}}}"#
     );
-    let (status, err) = req(
+    let (status, err) = request_as(
         &server,
         "POST",
         "/api/quality/evaluations",
@@ -170,7 +152,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     match browser_test {
         Some(test) => evaluate_in_the_page(&server, test, &month, &protocol),
         None => {
-            let (status, r) = req(
+            let (status, r) = request_as(
                 &server,
                 "POST",
                 "/api/quality/evaluations",
@@ -180,7 +162,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
             assert_eq!(status, 201, "{r}");
         }
     }
-    let (_, view) = req(&server, "GET", &month_path, &adm, None);
+    let (_, view) = request_as(&server, "GET", &month_path, &adm, None);
     // 20×100 + 20×50 + 40×75 + 20×0 = 6000 hundredths → 60,00 %: the 1 % band.
     assert_eq!(view["calls"][0]["score"], 6000);
     assert_eq!(view["imq"]["value"], "60,00 %");
@@ -202,7 +184,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     assert!(audit_has(&server, &adm, "admin", "quality.draw", &month));
 
     // The same evaluator again: refused; a correction needs a note and is linked.
-    let (status, _) = req(
+    let (status, _) = request_as(
         &server,
         "POST",
         "/api/quality/evaluations",
@@ -216,7 +198,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         )
     };
     assert_eq!(
-        req(
+        request_as(
             &server,
             "POST",
             "/api/quality/evaluations",
@@ -226,7 +208,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         .0,
         400
     );
-    let (status, fixed) = req(
+    let (status, fixed) = request_as(
         &server,
         "POST",
         "/api/quality/evaluations",
@@ -238,7 +220,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     // 2000 + 2000 + 4000 + 1000 = 9000 → 90,00 %: target met.
     assert_eq!(fixed["score"], 9000);
     assert_eq!(
-        req(
+        request_as(
             &server,
             "POST",
             "/api/quality/evaluations",
@@ -249,7 +231,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         409,
         "a revised evaluation is not revised twice"
     );
-    let (_, view) = req(&server, "GET", &month_path, &aud, None);
+    let (_, view) = request_as(&server, "GET", &month_path, &aud, None);
     assert_eq!(view["imq"]["value"], "90,00 %");
     assert_eq!(view["imq_row"]["met"], true);
     let evals = view["calls"][0]["evaluations"].as_array().expect("evals");
@@ -264,7 +246,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     ));
 
     // The contract panel carries the month's IMQ.
-    let (status, panel) = req(
+    let (status, panel) = request_as(
         &server,
         "GET",
         &format!("/api/contract/{month}"),
@@ -285,12 +267,12 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     // The month's results as a report (and its file): the current evaluation, the agent's
     // score and the IMQ; the revised evaluation is kept in the JSON, not counted.
     let path = format!("/api/reports/quality?month={month}");
-    let (status, results) = req(&server, "GET", &path, &aud, None);
+    let (status, results) = request_as(&server, "GET", &path, &aud, None);
     assert_eq!(status, 200, "{results}");
     assert_eq!(results["evaluations"].as_array().map(Vec::len), Some(2));
     assert_eq!(results["summary"]["imq"]["numerator"], 9000);
     assert_eq!(results["summary"]["imq"]["denominator"], 1);
-    let (_, table) = req(&server, "GET", &format!("{path}&format=table"), &aud, None);
+    let (_, table) = request_as(&server, "GET", &format!("{path}&format=table"), &aud, None);
     let rows = table["rows"].as_array().expect("rows");
     assert_eq!(
         rows.len(),
@@ -321,20 +303,20 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
         {"key":"cortesia","label":"Cortesia","weight":30},
         {"key":"resposta","label":"Resposta correta","weight":70}]}"#;
     assert_eq!(
-        req(&server, "POST", "/api/quality/forms", &sup, Some(form)).0,
+        request_as(&server, "POST", "/api/quality/forms", &sup, Some(form)).0,
         403
     );
-    let (status, created) = req(&server, "POST", "/api/quality/forms", &adm, Some(form));
+    let (status, created) = request_as(&server, "POST", "/api/quality/forms", &adm, Some(form));
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["version"], 2);
     let bad_form = form.replace("70}", "60}");
-    let (status, err) = req(&server, "POST", "/api/quality/forms", &adm, Some(&bad_form));
+    let (status, err) = request_as(&server, "POST", "/api/quality/forms", &adm, Some(&bad_form));
     assert_eq!(status, 400);
     assert!(
         err["error"].as_str().unwrap_or("").contains("sum to 90"),
         "{err}"
     );
-    let (_, forms) = req(&server, "GET", "/api/quality/forms", &aud, None);
+    let (_, forms) = request_as(&server, "GET", "/api/quality/forms", &aud, None);
     let versions: Vec<(String, i64)> = forms
         .as_array()
         .expect("forms")
@@ -349,7 +331,7 @@ fn quality_end_to_end(db: Db, browser_test: Option<&str>) {
     assert_eq!(versions, [("imq".to_owned(), 1), ("imq".to_owned(), 2)]);
     assert!(audit_has(&server, &adm, "admin", "quality.form", "imq"));
     assert_eq!(
-        req(&server, "GET", &format!("/api/contract/{month}"), &ag, None).0,
+        request_as(&server, "GET", &format!("/api/contract/{month}"), &ag, None).0,
         403
     );
 }

@@ -69,19 +69,6 @@ fn start(db: Db) -> Server {
     )
 }
 
-fn req(
-    server: &Server,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    json: Option<&str>,
-) -> (u16, Value) {
-    let extra = format!("Cookie: {cookie}\r\n");
-    let (status, _, body) =
-        raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
 fn field(list: &Value, name: &str) -> Vec<String> {
     list.as_array()
         .expect("a list")
@@ -92,7 +79,7 @@ fn field(list: &Value, name: &str) -> Vec<String> {
 
 /// The audit log's entries as "actor action target | detail".
 fn audit(server: &Server, admin: &str) -> Vec<String> {
-    let (status, body) = req(server, "GET", "/api/audit?limit=1000", admin, None);
+    let (status, body) = request_as(server, "GET", "/api/audit?limit=1000", admin, None);
     assert_eq!(status, 200, "{body}");
     body["entries"]
         .as_array()
@@ -116,7 +103,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     let origin = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let sup = session(&server, "sup.norte");
-    let (status, me) = req(&server, "GET", "/api/me", &sup, None);
+    let (status, me) = request_as(&server, "GET", "/api/me", &sup, None);
     assert_eq!(status, 200);
     assert_eq!(
         me["teams"],
@@ -163,15 +150,15 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     }
 
     // The API shows the same scope; the other team's agent is refused and audited.
-    let (_, agents) = req(&server, "GET", "/api/agents", &sup, None);
+    let (_, agents) = request_as(&server, "GET", "/api/agents", &sup, None);
     assert_eq!(field(&agents, "agent"), ["1001"]);
-    let (_, queues) = req(&server, "GET", "/api/queues", &sup, None);
+    let (_, queues) = request_as(&server, "GET", "/api/queues", &sup, None);
     assert_eq!(field(&queues, "queue"), ["pericia"]);
-    let (status, _) = req(&server, "GET", "/api/agents/1001/events", &sup, None);
+    let (status, _) = request_as(&server, "GET", "/api/agents/1001/events", &sup, None);
     assert_eq!(status, 200);
-    let (status, _) = req(&server, "GET", "/api/agents/1002/events", &sup, None);
+    let (status, _) = request_as(&server, "GET", "/api/agents/1002/events", &sup, None);
     assert_eq!(status, 403);
-    let (status, _) = req(
+    let (status, _) = request_as(
         &server,
         "GET",
         "/api/reports/calls?from=2026-12-01&queue=pagamentos",
@@ -180,15 +167,15 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     );
     assert_eq!(status, 403, "another team's queue in the reports");
     // A team in the summed reports: the sum of its queues, one's own team only.
-    let (status, today) = req(&server, "GET", "/api/reports/today?team=norte", &sup, None);
+    let (status, today) = request_as(&server, "GET", "/api/reports/today?team=norte", &sup, None);
     assert_eq!(
         (status, &today["queue"]),
         (200, &json!("pericia")),
         "{today}"
     );
-    let (status, _) = req(&server, "GET", "/api/reports/today?team=sul", &sup, None);
+    let (status, _) = request_as(&server, "GET", "/api/reports/today?team=sul", &sup, None);
     assert_eq!(status, 403, "another team in the reports");
-    let (status, _) = req(
+    let (status, _) = request_as(
         &server,
         "GET",
         "/api/reports/calls?from=2026-12-01&team=norte",
@@ -197,7 +184,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     );
     assert_eq!(status, 400, "the call list has no team filter");
     let admin = session(&server, ADMIN_USER);
-    let (status, today) = req(&server, "GET", "/api/reports/today?team=sul", &admin, None);
+    let (status, today) = request_as(&server, "GET", "/api/reports/today?team=sul", &admin, None);
     assert_eq!(
         (status, &today["queue"]),
         (200, &json!("pagamentos")),
@@ -213,7 +200,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     // A scope naming a team the config does not have is refused, by the API and the CLI.
     let body = json!({"name": "x.y", "role": "supervisor", "teams": ["leste"],
                       "password": "senha-x-y-1"});
-    let (status, answer) = req(
+    let (status, answer) = request_as(
         &server,
         "POST",
         "/api/users",
@@ -230,7 +217,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     );
     let body = json!({"name": "sup.sul", "role": "supervisor", "teams": ["sul"],
                       "password": "senha-sup-sul"});
-    let (status, answer) = req(
+    let (status, answer) = request_as(
         &server,
         "POST",
         "/api/users",
@@ -242,7 +229,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
     let sul = login(port, "sup.sul", "senha-sup-sul")
         .expect("HTTP")
         .expect("logs in");
-    let (_, agents) = req(&server, "GET", "/api/agents", &sul, None);
+    let (_, agents) = request_as(&server, "GET", "/api/agents", &sul, None);
     assert_eq!(field(&agents, "agent"), ["1002"]);
     let out = Command::new(env!("CARGO_BIN_EXE_atende"))
         .args([
@@ -275,12 +262,12 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only(db: Db) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (status, _) = req(&server, "GET", "/api/agents", &sul, None);
+    let (status, _) = request_as(&server, "GET", "/api/agents", &sul, None);
     assert_eq!(status, 401);
     let sul = login(port, "sup.sul", "senha-sup-sul")
         .expect("HTTP")
         .expect("logs in");
-    let (_, agents) = req(&server, "GET", "/api/agents", &sul, None);
+    let (_, agents) = request_as(&server, "GET", "/api/agents", &sul, None);
     assert_eq!(field(&agents, "agent"), ["1001"]);
 }
 
@@ -298,7 +285,7 @@ fn a_team_supervisor_sees_and_acts_on_the_team_only_postgres() {
 fn signal_entry(server: &Server, admin: &str, seen: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, body) = req(server, "GET", "/api/audit?limit=1000", admin, None);
+        let (status, body) = request_as(server, "GET", "/api/audit?limit=1000", admin, None);
         assert_eq!(status, 200, "{body}");
         let mut found: Vec<(i64, String)> = body["entries"]
             .as_array()
@@ -362,7 +349,7 @@ fn sighup_reloads_are_audited(db: Db) {
         "{refused}"
     );
     // The running config kept the team as it was.
-    let (_, agents) = req(&server, "GET", "/api/agents", &admin, None);
+    let (_, agents) = request_as(&server, "GET", "/api/agents", &admin, None);
     assert_eq!(field(&agents, "agent"), ["1001", "1002"]);
 }
 
@@ -495,17 +482,17 @@ fn teams_on_the_pages(db: Db, test: &str) {
 
     // The API: a team supervisor picks their own team only.
     let sup = session(&server, "sup.norte");
-    let (status, board) = req(&server, "GET", "/api/wallboard", &sup, None);
+    let (status, board) = request_as(&server, "GET", "/api/wallboard", &sup, None);
     assert_eq!(status, 200, "{board}");
     assert_eq!(board["teams"][0]["team"], "norte", "{board}");
     assert_eq!(board["teams"].as_array().map(Vec::len), Some(1), "{board}");
-    let (status, board) = req(&server, "GET", "/api/wallboard?team=norte", &sup, None);
+    let (status, board) = request_as(&server, "GET", "/api/wallboard?team=norte", &sup, None);
     assert_eq!(status, 200, "{board}");
     assert_eq!(board["team"], "norte");
     assert_eq!(board["agents"][0]["agent"], "1001", "{board}");
     assert_eq!(board["agents"].as_array().map(Vec::len), Some(1), "{board}");
     assert_eq!(
-        req(&server, "GET", "/api/wallboard?team=sul", &sup, None).0,
+        request_as(&server, "GET", "/api/wallboard?team=sul", &sup, None).0,
         403
     );
     let audit = server.api("/api/audit?limit=100");

@@ -506,6 +506,24 @@ pub fn login(port: u16, user: &str, password: &str) -> std::io::Result<Option<St
         .find_map(|(_, v)| v.trim().split(';').next().map(str::to_owned)))
 }
 
+/// An API request with a session cookie: the status and the JSON body (`Null` when the
+/// body is not JSON).
+pub fn request_as(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    json: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let extra = format!("Cookie: {cookie}\r\n");
+    let (status, _, body) =
+        raw_request(server.http_port, method, path, &extra, json).expect("HTTP reachable");
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// One HTTP/1.1 request with `extra` header lines: (status, head, body).
 pub fn raw_request(
     port: u16,
