@@ -23,6 +23,7 @@ use crate::users::{Principal, Role};
 
 use super::CtiSettings;
 use super::backend::{AgentCommand, AuthError, Backend, CallCommand, Credential, Registration};
+use super::connection::Inbox;
 use super::protocol::{
     Command, Entity, ErrorCode, NextState, QueueAction, ReplyError, ResumeFrom, ServerMessage,
 };
@@ -112,7 +113,8 @@ pub(super) struct Registry {
 pub(super) struct Entry {
     /// Who the connection serves, as of its last session check (or resume).
     pub(super) principal: Principal,
-    pub(super) control: mpsc::Sender<Control>,
+    /// The connection's inbox (`Control` orders arrive `.into()` it).
+    pub(super) control: mpsc::Sender<super::connection::Inbox>,
 }
 
 /// What the hub tells one connection. Small (the large parts boxed): a tokio channel
@@ -323,10 +325,12 @@ impl Hub {
                     last_seq,
                     principal: principal.clone(),
                 }));
-                match control.send(attach).await {
+                match control.send(attach.into()).await {
                     Ok(()) => return,
                     // The connection ended meanwhile: start afresh with the socket.
-                    Err(mpsc::error::SendError(Control::Attach(a))) => socket = a.socket,
+                    Err(mpsc::error::SendError(Inbox::Control(Control::Attach(a)))) => {
+                        socket = a.socket
+                    }
                     Err(_) => return,
                 }
             }

@@ -88,7 +88,7 @@ async fn check_once(hub: &Hub) {
                 // Remembered only once told, so a full control queue is retried next time.
                 if entry
                     .control
-                    .try_send(Control::Principal(Box::new(p.clone())))
+                    .try_send(Control::Principal(Box::new(p.clone())).into())
                     .is_ok()
                 {
                     entry.principal = p.clone();
@@ -96,7 +96,11 @@ async fn check_once(hub: &Hub) {
                 }
             }
             Err(e) => {
-                if entry.control.try_send(Control::SessionEnded(*e)).is_ok() {
+                if entry
+                    .control
+                    .try_send(Control::SessionEnded(*e).into())
+                    .is_ok()
+                {
                     ended += 1;
                 } else {
                     debug!(connection = %id, "CTI connection busy; session end retried next heartbeat");
