@@ -383,6 +383,8 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
         }
     }
     let cpu_fanout = cpu_secs() - cpu_connected;
+    // What a connection holds once events flowed (its resume buffer keeps them).
+    let rss_after = rss_kb();
     let _ = child.wait();
 
     let mut ms: Vec<f64> = last
@@ -412,11 +414,26 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
         "server RSS: {rss_before} KiB before, {rss_connected} KiB connected → {per_conn_kb:.1} KiB per connection"
     );
     println!(
+        "server RSS after the {} changes: {rss_after} KiB → {:.1} KiB per connection",
+        a.changes,
+        rss_after.saturating_sub(rss_before) as f64 / ok.max(1) as f64
+    );
+    println!(
         "server CPU: {:.2} s for the connects, {cpu_fanout:.2} s for the fan-out ({:.1} µs per delivered frame)",
         cpu_connected - cpu_before,
         cpu_fanout * 1e6 / (ms.len() * ok).max(1) as f64
     );
     println!("client process (not the server): CPU {client_cpu:.2} s, RSS {client_rss} KiB");
+    if a.floor {
+        // What no hub can beat on this machine: the kernel's own cost of the writes.
+        let per_frame_us = cpu_fanout * 1e6 / (ms.len() * ok).max(1) as f64;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu_ms = per_frame_us * ok as f64 / 1e3;
+        println!(
+            "floor: bare writes cost {per_frame_us:.1} µs of CPU per frame, so one change to {ok} desktops is {cpu_ms:.1} ms of CPU: at least {:.1} ms on this machine's {cores} cores before any desktop reads",
+            cpu_ms / cores as f64
+        );
+    }
     let verdict = pct(0.99) < 20.0 && undelivered == 0 && failed == 0;
     println!("verdict: {}", if verdict { "PASS" } else { "FAIL" });
     if !argv_has_bench() {

@@ -200,6 +200,12 @@ impl Session {
             self.pop_oldest();
         }
         self.expire(now_ms);
+        // A burst's room is given back once it has expired (the buffer grows by doubling
+        // and would otherwise keep its largest size while the connection lives).
+        let capacity = self.buffer.capacity();
+        if capacity > 64 && self.buffer.len() < capacity / 4 {
+            self.buffer.shrink_to(self.buffer.len() * 2);
+        }
         text
     }
 

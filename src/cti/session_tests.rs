@@ -209,3 +209,19 @@ fn the_resume_buffer_is_bounded_by_bytes_too() {
     assert_eq!(kept.len(), 10);
     assert!(s.buffer_bytes <= RESUME_BYTES);
 }
+
+#[test]
+fn a_burst_gives_its_room_back_once_it_expires() {
+    let mut s = Session::new("c".into(), usize::MAX, 1_000);
+    let message = ServerMessage::Heartbeat { server_time_ms: 1 };
+    let shared = body(&message);
+    for _ in 0..4_000 {
+        s.push_shared(&message, &shared, 0);
+    }
+    assert!(s.buffer.capacity() >= 4_000);
+    // Past the window the burst expires: the room goes with it, the new message stays.
+    s.push_shared(&message, &shared, 2_000);
+    assert_eq!(s.buffer.len(), 1);
+    assert!(s.buffer.capacity() < 64, "capacity {}", s.buffer.capacity());
+    assert_eq!(s.replay_after(4_000, 2_000).map(|f| f.len()), Some(1));
+}
