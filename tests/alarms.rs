@@ -16,8 +16,8 @@
 //!   one call is under `service_level_min_calls`, the second raises it (both databases);
 //! - the audit log's hash chain: an entry changed in the database is not seen by `GET
 //!   /api/audit` (the kept result), `POST /api/audit/verify` finds it and raises
-//!   `audit_chain_broken` once; a second verification does not send it again (both
-//!   databases).
+//!   `audit_chain_broken` once; a second verification and a restart do not send it
+//!   again; put back, the next verification clears it (both databases).
 
 mod support;
 
@@ -740,6 +740,20 @@ fn tamper(url: &str, sql: &str) {
     });
 }
 
+/// `POST /api/audit/verify`'s result.
+fn verify_chain(server: &Server, cookie: &str) -> Value {
+    let (status, v) = support::request_as(server, "POST", "/api/audit/verify", cookie, None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The audit log's newest entries and the kept verification, as `GET /api/audit` gives.
+fn audit_page(server: &Server, cookie: &str) -> Value {
+    let (status, v) = support::request_as(server, "GET", "/api/audit?limit=1000", cookie, None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
 fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let hooks = start_hooks();
@@ -759,37 +773,34 @@ fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
     )
     .unwrap()
     .expect("admin logs in");
-    let verify = |cookie: &str| {
-        let (status, v) = support::request_as(&server, "POST", "/api/audit/verify", cookie, None);
-        assert_eq!(status, 200, "{v}");
-        v
-    };
-    let kept = |cookie: &str| {
-        let (status, v) = support::request_as(&server, "GET", "/api/audit?limit=5", cookie, None);
-        assert_eq!(status, 200, "{v}");
-        v["verify"].clone()
-    };
+    let kept = |server: &Server| audit_page(server, &admin)["verify"].clone();
     // The start-up walk ends in the background; then one on demand, intact.
-    wait_for("the start-up walk", &server, || !kept(&admin).is_null());
-    let ok = verify(&admin);
+    wait_for("the start-up walk", &server, || !kept(&server).is_null());
+    let ok = verify_chain(&server, &admin);
     assert_eq!(
         (ok["ok"].as_bool(), ok["broken_at"].is_null()),
         (Some(true), true),
         "{ok}"
     );
-    assert_eq!(kept(&admin), ok);
+    assert_eq!(kept(&server), ok);
+    let original = audit_page(&server, &admin)["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["id"] == 1))
+        .and_then(|e| e["detail"].as_str())
+        .expect("entry 1")
+        .replace('\'', "''");
 
     tamper(
         &url,
         "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 1",
     );
     // The GET does not walk: still intact, with the old check time.
-    assert_eq!(kept(&admin), ok);
-    let broken = verify(&admin);
+    assert_eq!(kept(&server), ok);
+    let broken = verify_chain(&server, &admin);
     assert_eq!(broken["ok"], false, "{broken}");
     assert_eq!(broken["broken_at"], 1, "{broken}");
     assert!(broken["checked_at_ms"].as_i64() >= ok["checked_at_ms"].as_i64());
-    assert_eq!(kept(&admin), broken);
+    assert_eq!(kept(&server), broken);
     wait_for("the audit_chain_broken raise", &server, || {
         hooks.states("audit_chain_broken") == ["raised"]
     });
@@ -808,11 +819,27 @@ fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
         "the id only: {raise}"
     );
 
-    // Found broken again: not raised again.
-    assert_eq!(verify(&admin)["broken_at"], 1);
+    // Found broken again, on demand and by the start-up walk after a restart: not raised
+    // again.
+    assert_eq!(verify_chain(&server, &admin)["broken_at"], 1);
+    let server = server.restart();
+    wait_for("the start-up walk after the restart", &server, || {
+        kept(&server)["broken_at"] == 1
+    });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(hooks.states("audit_chain_broken"), ["raised"]);
     assert!(raised_alarms(&server).contains(&"audit_chain_broken".to_owned()));
+
+    // Put back: the next walk finds the chain intact and clears the alarm, once.
+    tamper(
+        &url,
+        &format!("UPDATE audit_log SET detail = '{original}' WHERE id = 1"),
+    );
+    assert_eq!(verify_chain(&server, &admin)["ok"], true);
+    wait_for("the audit_chain_broken clear", &server, || {
+        hooks.states("audit_chain_broken") == ["raised", "cleared"]
+    });
+    assert_eq!(gauge(&server, "audit_chain_broken"), 0.0);
 }
 
 #[test]
