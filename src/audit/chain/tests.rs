@@ -1,3 +1,6 @@
+//! The audit chain's walks: the incremental step from a checkpoint, what it cannot see
+//! (a change before the checkpoint: only a full walk finds it), and the kept verification.
+
 use super::*;
 use crate::audit::Audit;
 use crate::store::testing::sqlite_db;
