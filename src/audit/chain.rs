@@ -27,6 +27,8 @@ use crate::store::{Store, StoreError};
 
 /// How often the kept verification is refreshed (incrementally) after the start-up walk.
 pub const CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// After a walk the database did not answer, the next one is this soon (not an hour away).
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(60);
 /// Rows read per query of a walk.
 const PAGE: i64 = 1000;
 
@@ -233,7 +235,12 @@ async fn run(
                 }
             }
         };
-        next_periodic = tokio::time::Instant::now() + CHECK_EVERY;
+        let wait = if result.is_ok() {
+            CHECK_EVERY
+        } else {
+            RETRY_AFTER_ERROR
+        };
+        next_periodic = tokio::time::Instant::now() + wait;
         match &result {
             Ok(c) => {
                 if c.ok {
@@ -255,7 +262,7 @@ async fn run(
                 *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
                 report(c);
             }
-            // The database did not answer: the kept result stays; tried again next time.
+            // The database did not answer: the kept result stays; tried again in a minute.
             Err(e) => warn!(error = %e, "audit chain not verified"),
         }
         for r in joined {
