@@ -300,6 +300,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Alarms follow the running config ([alarms] may come and go with a reload).
     crate::alarm::spawn(floor.clone(), store.clone(), cancel.clone());
     let auth = api::Auth::start(store.clone(), &config.http, &config.users).await?;
+    // The audit chain: walked in the background (start-up does not wait), kept, refreshed;
+    // each result goes to the alarms (`audit_chain_broken`).
+    auth.sessions.accounts().audit().watch_chain(
+        |c| {
+            crate::alarm::observe(crate::alarm::Observation::AuditChain {
+                rows: c.rows,
+                broken_at: c.broken_at,
+            })
+        },
+        cancel.clone(),
+    );
     // Users' teams resolve against the config in force (a reload may change them).
     let in_force = Arc::downgrade(&floor);
     auth.sessions

@@ -9,8 +9,10 @@
 //!   disables her (login refused, session ended), enables and disables her again, and has
 //!   no "Desativar" on their own row. An auditor opens the page on the audit log (no
 //!   users' forms; the API refuses them the users, audited), sees her account's story,
-//!   filters by kind, user and day, and reads that the hash chain verifies. The audit
-//!   API pages by id (`next`, `before`) and filters by action, user and period.
+//!   filters by kind, user and day, and reads the kept verification of the hash chain
+//!   ("Cadeia verificada em … íntegra"). The audit API pages by id (`next`, `before`)
+//!   and filters by action, user and period. An entry then changed in the database:
+//!   "Verificar agora" shows the chain "violada a partir do registro 2".
 //! - `/relatorios/`: with team "norte" picked, the day report's total is the team's
 //!   (`/api/reports/day?team=norte`: the call answered by 1001), team "sul" shows none,
 //!   the downloads carry the team and the printed header names it.
@@ -261,7 +263,8 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         "return document.querySelectorAll('#tabela-auditoria tbody tr').length > 0;",
     );
     assert!(b.shown("#auditoria"));
-    b.wait_text("#cadeia", "Cadeia de hashes íntegra");
+    let cadeia = b.wait_text("#cadeia", "íntegra");
+    assert!(cadeia.starts_with("Cadeia verificada em "), "{cadeia}");
     let none = b.eval(
         "return [document.getElementById('form-usuario'), document.getElementById('btn-novo'), \
          document.querySelector('#tabela-usuarios button')].every((e) => e === null);",
@@ -409,6 +412,47 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
         .0,
         400
     );
+
+    // Someone with database access changes entry 2: the page shows the kept result until
+    // the auditor asks for a walk, which finds it.
+    b.goto(&format!("{base}/admin/?aba=auditoria"));
+    let before = b.wait_text("#cadeia", "íntegra");
+    tamper(
+        &server,
+        "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 2",
+    );
+    b.click("#btn-verificar");
+    let after = b.wait_text("#cadeia", "violada a partir do registro 2");
+    assert!(
+        after.starts_with("Cadeia verificada em "),
+        "{before} / {after}"
+    );
+    b.wait_text("#tabela-auditoria", "Verificação da cadeia de auditoria");
+    b.screenshot("auditoria-violada");
+    let errors = b.page_errors();
+    assert!(errors.is_empty(), "page errors: {errors:?}");
+}
+
+/// Runs `sql` on the server's database, as someone with database access would.
+fn tamper(server: &Server, sql: &str) {
+    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
+    let url = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("database url")
+        .to_owned();
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+        }
+    });
 }
 
 #[test]

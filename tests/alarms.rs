@@ -13,7 +13,11 @@
 //!   atende restarts, the receiver comes up: it gets the raise exactly once (both
 //!   databases);
 //! - the last hour's service level: real sipp calls abandon the queue past the threshold;
-//!   one call is under `service_level_min_calls`, the second raises it (both databases).
+//!   one call is under `service_level_min_calls`, the second raises it (both databases);
+//! - the audit log's hash chain: an entry changed in the database is not seen by `GET
+//!   /api/audit` (the kept result), `POST /api/audit/verify` finds it and raises
+//!   `audit_chain_broken` once; a second verification and a restart do not send it
+//!   again; put back, the next verification clears it (both databases).
 
 mod support;
 
@@ -717,6 +721,137 @@ fn the_service_level_alarm_follows_real_calls_postgres() {
 }
 
 /// `atende check-config` with `[alarms]` that could not work: each refused with its reason.
+/// Runs `sql` on the database at `url`, as someone with database access would.
+fn tamper(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let sql = sqlx::AssertSqlSafe(sql);
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+        }
+    });
+}
+
+/// `POST /api/audit/verify`'s result.
+fn verify_chain(server: &Server, cookie: &str) -> Value {
+    let (status, v) = support::request_as(server, "POST", "/api/audit/verify", cookie, None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The audit log's newest entries and the kept verification, as `GET /api/audit` gives.
+fn audit_page(server: &Server, cookie: &str) -> Value {
+    let (status, v) = support::request_as(server, "GET", "/api/audit?limit=1000", cookie, None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = start_hooks();
+    let url = match db {
+        Db::Sqlite => sqlite_url(dir.path()),
+        Db::Postgres => atende::testkit::pg::fresh_pg_database(),
+    };
+    let extra = format!(
+        "\n[alarms]\ncheck_secs = 1\ndisk_min_free_mb = 0\nwebhook_url = \"{}\"\n",
+        hooks.url
+    );
+    let server = start_server(&url, dir, &extra);
+    let admin = support::login(
+        server.http_port,
+        support::ADMIN_USER,
+        support::ADMIN_PASSWORD,
+    )
+    .unwrap()
+    .expect("admin logs in");
+    let kept = |server: &Server| audit_page(server, &admin)["verify"].clone();
+    // The start-up walk ends in the background; then one on demand, intact.
+    wait_for("the start-up walk", &server, || !kept(&server).is_null());
+    let ok = verify_chain(&server, &admin);
+    assert_eq!(
+        (ok["ok"].as_bool(), ok["broken_at"].is_null()),
+        (Some(true), true),
+        "{ok}"
+    );
+    assert_eq!(kept(&server), ok);
+    let original = audit_page(&server, &admin)["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["id"] == 1))
+        .and_then(|e| e["detail"].as_str())
+        .expect("entry 1")
+        .replace('\'', "''");
+
+    tamper(
+        &url,
+        "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 1",
+    );
+    // The GET does not walk: still intact, with the old check time.
+    assert_eq!(kept(&server), ok);
+    let broken = verify_chain(&server, &admin);
+    assert_eq!(broken["ok"], false, "{broken}");
+    assert_eq!(broken["broken_at"], 1, "{broken}");
+    assert!(broken["checked_at_ms"].as_i64() >= ok["checked_at_ms"].as_i64());
+    assert_eq!(kept(&server), broken);
+    wait_for("the audit_chain_broken raise", &server, || {
+        hooks.states("audit_chain_broken") == ["raised"]
+    });
+    assert!(raised_alarms(&server).contains(&"audit_chain_broken".to_owned()));
+    assert_eq!(gauge(&server, "audit_chain_broken"), 1.0);
+    let raise = hooks
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["alarm"] == "audit_chain_broken")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        raise["detail"], "cadeia de hashes rompida a partir do registro 1",
+        "the id only: {raise}"
+    );
+
+    // Found broken again, on demand and by the start-up walk after a restart: not raised
+    // again.
+    assert_eq!(verify_chain(&server, &admin)["broken_at"], 1);
+    let server = server.restart();
+    wait_for("the start-up walk after the restart", &server, || {
+        kept(&server)["broken_at"] == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hooks.states("audit_chain_broken"), ["raised"]);
+    assert!(raised_alarms(&server).contains(&"audit_chain_broken".to_owned()));
+
+    // Put back: the next walk finds the chain intact and clears the alarm, once.
+    tamper(
+        &url,
+        &format!("UPDATE audit_log SET detail = '{original}' WHERE id = 1"),
+    );
+    assert_eq!(verify_chain(&server, &admin)["ok"], true);
+    wait_for("the audit_chain_broken clear", &server, || {
+        hooks.states("audit_chain_broken") == ["raised", "cleared"]
+    });
+    assert_eq!(gauge(&server, "audit_chain_broken"), 0.0);
+}
+
+#[test]
+fn a_changed_audit_entry_is_found_on_demand_and_raised_once_sqlite() {
+    a_changed_audit_entry_is_found_on_demand_and_raised_once(Db::Sqlite);
+}
+
+#[test]
+fn a_changed_audit_entry_is_found_on_demand_and_raised_once_postgres() {
+    a_changed_audit_entry_is_found_on_demand_and_raised_once(Db::Postgres);
+}
+
 #[test]
 fn unusable_alarm_settings_are_refused_by_check_config() {
     let dir = tempfile::tempdir().unwrap();

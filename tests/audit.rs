@@ -1,6 +1,8 @@
 //! End to end, on SQLite and PostgreSQL: a call's recording is served only to the roles
 //! allowed to hear it, every play and download is in the audit log, and the log's hash
-//! chain shows a changed or deleted entry (`atende audit verify`, `GET /api/audit`).
+//! chain shows a changed or deleted entry (`atende audit verify`, `POST
+//! /api/audit/verify`); `GET /api/audit` answers the kept verification without walking.
+//! (The `audit_chain_broken` alarm a broken walk raises is in tests/alarms.rs.)
 
 mod support;
 
@@ -76,6 +78,12 @@ fn tamper(server: &Server, sql: &str) {
     });
 }
 
+/// `POST /api/audit/verify`: the status and the result.
+fn verify_now(server: &Server, cookie: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = req(server, "POST", "/api/audit/verify", cookie, None);
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
 fn verify_cli(server: &Server) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_atende"))
         .args(["audit", "verify", "--config"])
@@ -140,8 +148,22 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
         serde_json::json!([])
     );
 
+    // Only admins and auditors may verify: the others' refusals are audited.
+    assert_eq!(verify_now(&server, &ag).0, 403);
+    assert_eq!(verify_now(&server, &sup).0, 403);
+    let (status, kept) = verify_now(&server, &aud);
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["ok"], true, "{kept}");
+    assert_eq!(kept["full"], true, "{kept}");
+    assert!(kept["rows"].as_u64().unwrap_or(0) > 5, "{kept}");
     let log = audit(&server, &aud);
-    assert_eq!(log["verify"]["ok"], true, "{}", log["verify"]);
+    assert_eq!(log["verify"], kept, "the GET answers the kept result");
+    assert!(has(&log, "aud", "audit.verify", "audit_log"), "{log}");
+    assert!(has(&log, "ag", "denied", "POST /api/audit/verify"), "{log}");
+    assert!(
+        has(&log, "sup", "denied", "POST /api/audit/verify"),
+        "{log}"
+    );
     assert!(has(&log, "admin", "recording.download", &protocol), "{log}");
     assert!(has(&log, "aud", "recording.play", &protocol), "{log}");
     let target = format!("GET /api/calls/{protocol}/recording");
@@ -173,9 +195,18 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(err.contains("BROKEN at entry 3"), "{err}");
+    // The GET does not walk: it still says what the last walk found, when it found it.
     let log = audit(&server, &aud);
-    assert_eq!(log["verify"]["ok"], false);
-    assert_eq!(log["verify"]["broken_at"], 3);
+    assert_eq!(log["verify"], kept);
+    let (status, broken) = verify_now(&server, &adm);
+    assert_eq!(status, 200);
+    assert_eq!(broken["ok"], false, "{broken}");
+    assert_eq!(broken["broken_at"], 3, "{broken}");
+    assert!(
+        broken["checked_at_ms"].as_i64() >= kept["checked_at_ms"].as_i64(),
+        "{broken}"
+    );
+    assert_eq!(audit(&server, &aud)["verify"], broken);
 
     // Put back, the chain holds again; an entry deleted from the middle is found at the
     // entry after it.
@@ -183,11 +214,11 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
         &server,
         &format!("UPDATE audit_log SET detail = '{original}' WHERE id = 3"),
     );
-    assert_eq!(audit(&server, &aud)["verify"]["ok"], true);
+    assert_eq!(verify_now(&server, &aud).1["ok"], true);
     tamper(&server, "DELETE FROM audit_log WHERE id = 5");
-    let log = audit(&server, &aud);
-    assert_eq!(log["verify"]["ok"], false);
-    assert_eq!(log["verify"]["broken_at"], 6);
+    let (_, v) = verify_now(&server, &aud);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["broken_at"], 6);
     let out = verify_cli(&server);
     assert!(!out.status.success());
 }

@@ -1,6 +1,7 @@
 //! Alarms: a failed recording, a day whose recordings do not match its answered calls,
 //! the last hour's service level under the contract's target, the database unreachable,
-//! and low disk space on the recordings' filesystem. Each is raised once and cleared once
+//! low disk space on the recordings' filesystem, and a broken audit hash chain (observed
+//! by `crate::audit::chain`, handed in by `observe`). Each is raised once and cleared once
 //! (hysteresis where a value hovers), sent by e-mail and webhook, and shown on `/metrics`
 //! as `atende_alarm{name="…"} 0|1`.
 //!
@@ -32,10 +33,10 @@ use crate::store::Store;
 pub static NOTICES_FAILED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 /// The state `/metrics` shows, in `AlarmId::ALL`'s order (one server per process).
-static RAISED: [AtomicBool; 5] = [const { AtomicBool::new(false) }; 5];
+static RAISED: [AtomicBool; 6] = [const { AtomicBool::new(false) }; 6];
 /// The running actor, for on-demand checks (the last started: a test may run servers one
 /// after another in one process).
-static ACTOR: Mutex<Option<mpsc::Sender<watch::CheckRequest>>> = Mutex::new(None);
+static ACTOR: Mutex<Option<mpsc::Sender<watch::Request>>> = Mutex::new(None);
 
 fn publish(alarms: &Alarms) {
     for (i, id) in AlarmId::ALL.iter().enumerate() {
@@ -44,7 +45,7 @@ fn publish(alarms: &Alarms) {
 }
 
 /// Every alarm's name and whether it is raised now, for `/metrics`.
-pub fn gauges() -> [(&'static str, bool); 5] {
+pub fn gauges() -> [(&'static str, bool); 6] {
     AlarmId::ALL.map(|id| {
         let i = AlarmId::ALL.iter().position(|a| *a == id).unwrap_or(0);
         (id.name(), RAISED[i].load(Ordering::Relaxed))
@@ -74,10 +75,25 @@ pub async fn check_recordings(date: &str) -> Result<Observation, CheckError> {
         .ok_or(CheckError::NotRunning)?;
     let (tx, rx) = oneshot::channel();
     actor
-        .send((date.to_owned(), tx))
+        .send(watch::Request::Recordings(date.to_owned(), tx))
         .await
         .map_err(|_| CheckError::NotRunning)?;
     rx.await
         .map_err(|_| CheckError::NotRunning)?
         .map_err(CheckError::Failed)
+}
+
+/// Hands an observation made elsewhere (the audit chain's walks) to the alarm actor: the
+/// alarm follows it (raised once, cleared once). Not waiting: when the actor is not
+/// running or its queue is full, the observation is dropped with a log line (the next
+/// walk's observation comes).
+pub fn observe(o: Observation) {
+    let actor = ACTOR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(actor) = actor else {
+        tracing::warn!(?o, "alarms are not running; observation dropped");
+        return;
+    };
+    if let Err(e) = actor.try_send(watch::Request::Observe(o)) {
+        tracing::warn!(error = %e, "alarms: observation dropped");
+    }
 }

@@ -24,15 +24,18 @@ pub enum AlarmId {
     DatabaseDown,
     /// Free space on the recordings' filesystem under the threshold.
     DiskLow,
+    /// The audit log's hash chain does not verify (an entry changed or deleted).
+    AuditChainBroken,
 }
 
 impl AlarmId {
-    pub const ALL: [AlarmId; 5] = [
+    pub const ALL: [AlarmId; 6] = [
         AlarmId::RecordingFailed,
         AlarmId::RecordingsMismatch,
         AlarmId::ServiceLevel,
         AlarmId::DatabaseDown,
         AlarmId::DiskLow,
+        AlarmId::AuditChainBroken,
     ];
 
     /// The name on `/metrics`, in webhooks and in the stored state.
@@ -43,6 +46,7 @@ impl AlarmId {
             AlarmId::ServiceLevel => "service_level",
             AlarmId::DatabaseDown => "database_down",
             AlarmId::DiskLow => "disk_low",
+            AlarmId::AuditChainBroken => "audit_chain_broken",
         }
     }
 
@@ -60,6 +64,7 @@ impl AlarmId {
             AlarmId::ServiceLevel => "Nível de serviço da última hora abaixo da meta",
             AlarmId::DatabaseDown => "Banco de dados inacessível",
             AlarmId::DiskLow => "Pouco espaço em disco para as gravações",
+            AlarmId::AuditChainBroken => "Registro de auditoria violado (cadeia de hashes rompida)",
         }
     }
 
@@ -106,6 +111,12 @@ pub enum Observation {
         free_bytes: u64,
         min_free_bytes: u64,
     },
+    /// A walk of the audit log's hash chain: entries read, and the first that does not
+    /// chain (None: it holds).
+    AuditChain {
+        rows: u64,
+        broken_at: Option<i64>,
+    },
 }
 
 /// How long the recorder must go without a new failure before its alarm clears.
@@ -142,7 +153,7 @@ struct Slot {
 /// The state of every alarm.
 #[derive(Debug, Clone, Default)]
 pub struct Alarms {
-    slots: [Slot; 5],
+    slots: [Slot; 6],
     recording_total: u64,
     last_recording_failure_ms: Option<i64>,
 }
@@ -305,6 +316,19 @@ impl Alarms {
                 };
                 (AlarmId::DiskLow, v, detail)
             }
+            // The id only: the entry's content may name people.
+            Observation::AuditChain { rows, broken_at } => match broken_at {
+                Some(id) => (
+                    AlarmId::AuditChainBroken,
+                    Verdict::Bad,
+                    format!("cadeia de hashes rompida a partir do registro {id}"),
+                ),
+                None => (
+                    AlarmId::AuditChainBroken,
+                    Verdict::Good,
+                    format!("cadeia de hashes íntegra ({rows} registros verificados)"),
+                ),
+            },
         }
     }
 }

@@ -37,15 +37,21 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const DAY_CHECK_AFTER_MIN: i64 = 30;
 const MB: u64 = 1_048_576;
 
-/// A request for the recordings check of one day; answers what was seen.
-pub(super) type CheckRequest = (String, oneshot::Sender<Result<Observation, String>>);
+/// What the actor is asked by message.
+#[derive(Debug)]
+pub(super) enum Request {
+    /// The recordings check of one day; answers what was seen.
+    Recordings(String, oneshot::Sender<Result<Observation, String>>),
+    /// An observation made elsewhere (the audit chain's walks).
+    Observe(Observation),
+}
 
 /// Starts the actor; returns the sender on-demand checks go through.
 pub(super) fn spawn(
     floor: Arc<Floor>,
     store: Store,
     cancel: CancellationToken,
-) -> mpsc::Sender<CheckRequest> {
+) -> mpsc::Sender<Request> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(run(floor, store, rx, cancel));
     tx
@@ -54,7 +60,7 @@ pub(super) fn spawn(
 async fn run(
     floor: Arc<Floor>,
     store: Store,
-    mut requests: mpsc::Receiver<CheckRequest>,
+    mut requests: mpsc::Receiver<Request>,
     cancel: CancellationToken,
 ) {
     let raised = load_raised(&store).await;
@@ -82,19 +88,44 @@ async fn run(
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = &mut wake => break,
-                Some((date, reply)) = requests.recv() => {
-                    let cx = ReportContext::for_config(&config);
-                    let seen = match cx {
-                        Ok(cx) => recordings_of_day(&store, &cx, &date).await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
-                    };
-                    if let Ok(o) = &seen {
-                        let t: Vec<Transition> = alarms.observe(o, now_ms()).into_iter().collect();
-                        apply(&alarms, &t, &notifier, &mut unsaved).await;
-                    }
-                    let _ = reply.send(seen);
+                Some(request) = requests.recv() => {
+                    handle(request, &store, &config, &mut alarms, &notifier, &mut unsaved).await;
                 }
             }
+        }
+    }
+}
+
+/// Answers one request: an on-demand recordings check, or an observation made elsewhere
+/// (stored at once: a raise seen between two checks is not sent twice after a restart).
+async fn handle(
+    request: Request,
+    store: &Store,
+    config: &Config,
+    alarms: &mut Alarms,
+    notifier: &Notifier,
+    unsaved: &mut bool,
+) {
+    match request {
+        Request::Observe(o) => {
+            let t: Vec<Transition> = alarms.observe(&o, now_ms()).into_iter().collect();
+            apply(alarms, &t, notifier, unsaved).await;
+            if *unsaved {
+                *unsaved = !save_raised(store, alarms, now_ms()).await;
+            }
+        }
+        Request::Recordings(date, reply) => {
+            let seen = match ReportContext::for_config(config) {
+                Ok(cx) => recordings_of_day(store, &cx, &date)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Ok(o) = &seen {
+                let t: Vec<Transition> = alarms.observe(o, now_ms()).into_iter().collect();
+                apply(alarms, &t, notifier, unsaved).await;
+            }
+            let _ = reply.send(seen);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The admin's `/api/users` (list with each user's last login, add, change: role, scope,
 //! agent, password, disable and enable) and the audit log `/api/audit` for admins and
 //! auditors: the newest entries, narrowed by action, user and period, paged by id, with
-//! whether the whole hash chain verifies.
+//! the server's last verification of the hash chain (kept by `crate::audit::chain`, not
+//! walked per request); `POST /api/audit/verify` walks it in full now (audited).
 //!
 //! Every change is written to the audit log by `crate::users::Accounts`; a refused role
 //! is a 403 written there by `auth::require`. No answer carries a password hash.
@@ -11,13 +12,13 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use tracing::warn;
 
 use super::auth::{Auth, error, require};
-use crate::audit::Verified;
+use crate::audit::chain::ChainError;
 use crate::store::audit::AuditFilter;
 use crate::users::accounts::{AccountChange, AccountError};
 use crate::users::{NewAccount, Principal, Role};
@@ -30,6 +31,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
         .with_state(auth.clone());
     let audit = Router::new()
         .route("/audit", get(audit_log))
+        .route("/audit/verify", post(verify_chain))
         .with_state(auth.clone());
     require(users, &auth, &[Role::Admin]).merge(require(
         audit,
@@ -212,9 +214,10 @@ async fn audit_log(State(auth): State<Auth>, Query(q): Query<AuditQuery>) -> Res
         .store()
         .audit_page(&filter, limit + 1)
         .await;
-    let verified: Result<Verified, _> = audit.verify().await;
-    match (page, verified) {
-        (Ok(mut entries), Ok(verify)) => {
+    // The kept result (null until the start-up walk ended): never a walk per page.
+    let verify = audit.kept_check();
+    match page {
+        Ok(mut entries) => {
             let more = entries.len() as i64 > limit;
             entries.truncate(limit as usize);
             let next = if more {
@@ -225,9 +228,38 @@ async fn audit_log(State(auth): State<Auth>, Query(q): Query<AuditQuery>) -> Res
             Json(serde_json::json!({ "entries": entries, "verify": verify, "next": next }))
                 .into_response()
         }
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             warn!(error = %e, "audit: database unavailable");
             error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Walks the whole chain now (or joins the walk running) and answers its result, which
+/// becomes the kept one; the request is itself audited (`audit.verify`, with the result).
+async fn verify_chain(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Response {
+    let audit = auth.sessions.accounts().audit();
+    match audit.verify_now().await {
+        Ok(check) => {
+            let detail = match check.broken_at {
+                None => format!("ok: {} registros", check.rows),
+                Some(id) => format!("rompida no registro {id}"),
+            };
+            audit
+                .record(&p.user, "audit.verify", "audit_log", &detail)
+                .await;
+            Json(check).into_response()
+        }
+        Err(e) => {
+            warn!(error = %e, "audit: chain not verified");
+            audit
+                .record(&p.user, "audit.verify", "audit_log", "falhou")
+                .await;
+            match e {
+                ChainError::Store(_) | ChainError::NotRunning => {
+                    error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+                }
+            }
         }
     }
 }

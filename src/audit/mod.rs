@@ -1,12 +1,13 @@
 //! The audit log: who did what to what, append-only and hash-chained, so a changed or
-//! deleted row is found by `verify` (and `atende audit verify`, `GET /api/audit`).
+//! deleted row is found by `verify` (and `atende audit verify`, `POST /api/audit/verify`);
+//! `chain` keeps the server's last verification (`GET /api/audit`) and refreshes it.
 //!
 //! Each entry's hash is sha256 over the previous entry's hash and the entry's content;
 //! the first entry chains from `GENESIS`. Limits: deleting the newest rows (a truncated
 //! tail) leaves a valid chain; keep copies of the head elsewhere if that matters.
 //! Writing an entry is a database statement: never called on a call's media path.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,10 @@ use tracing::error;
 
 use crate::store::audit::{AuditRow, NewAudit};
 use crate::store::{Store, StoreError};
+
+pub mod chain;
+
+use self::chain::{ChainCheck, ChainError, ChainWatch};
 
 /// What the first entry chains from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -28,6 +33,8 @@ pub struct Audit {
     store: Store,
     /// Serialises this process's appends (read head, append) so they chain in order.
     order: Arc<Mutex<()>>,
+    /// The server's kept verification, once started (`watch_chain`); none in CLI commands.
+    chain: Arc<OnceLock<ChainWatch>>,
 }
 
 /// What `verify` found.
@@ -71,6 +78,7 @@ impl Audit {
         Audit {
             store,
             order: Arc::new(Mutex::new(())),
+            chain: Arc::new(OnceLock::new()),
         }
     }
 
@@ -122,6 +130,35 @@ impl Audit {
         verify(&self.store).await
     }
 
+    /// Starts the kept verification (a full walk now, in the background, then every
+    /// `chain::CHECK_EVERY`); each result also goes to `report`. Once per server: a second
+    /// call keeps the first.
+    pub fn watch_chain(
+        &self,
+        report: impl Fn(&ChainCheck) + Send + 'static,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        self.chain
+            .get_or_init(|| ChainWatch::spawn(self.store.clone(), report, cancel));
+    }
+
+    /// The last kept verification; None before the first walk ended (or when not watched).
+    pub fn kept_check(&self) -> Option<ChainCheck> {
+        self.chain.get().and_then(ChainWatch::last)
+    }
+
+    /// A full walk now (joining one already running), kept as the last result. Without
+    /// a kept verification (not a server) the walk is done here and kept nowhere.
+    pub async fn verify_now(&self) -> Result<ChainCheck, ChainError> {
+        match self.chain.get() {
+            Some(watch) => watch.verify_now().await,
+            None => chain::timed_walk(self.store.clone(), chain::Checkpoint::genesis())
+                .await
+                .0
+                .map_err(ChainError::Store),
+        }
+    }
+
     /// The newest `limit` entries, newest first.
     pub async fn latest(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         self.store.audit_latest(limit).await
@@ -130,33 +167,7 @@ impl Audit {
 
 /// Checks that every entry's hash is its content chained to the previous entry's hash.
 pub async fn verify(store: &Store) -> Result<Verified, StoreError> {
-    const PAGE: i64 = 1000;
-    let mut prev = GENESIS.to_owned();
-    let mut after = 0;
-    let mut rows = 0;
-    loop {
-        let page = store.audit_rows(after, PAGE).await?;
-        if page.is_empty() {
-            return Ok(Verified {
-                rows,
-                ok: true,
-                broken_at: None,
-            });
-        }
-        for r in &page {
-            rows += 1;
-            let expect = chain_hash(&prev, r.at_ms, &r.actor, &r.action, &r.target, &r.detail);
-            if r.prev_hash != prev || r.hash != expect {
-                return Ok(Verified {
-                    rows,
-                    ok: false,
-                    broken_at: Some(r.id),
-                });
-            }
-            prev = r.hash.clone();
-            after = r.id;
-        }
-    }
+    Ok(chain::walk(store, chain::Checkpoint::genesis()).await?.0)
 }
 
 #[cfg(test)]

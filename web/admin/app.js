@@ -1,6 +1,7 @@
 // The administration page: users (GET/POST /api/users, PATCH /api/users/{name}) for
 // admins, and the audit log (GET /api/audit: filters by action, user and period, paged
-// by id, with whether the hash chain verifies) for admins and auditors. Every refusal of
+// by id, with the server's last verification of the hash chain; "Verificar agora" is
+// POST /api/audit/verify) for admins and auditors. Every refusal of
 // the API is told in Portuguese; no password or hash is ever shown (the API sends none).
 // The server checks every role: what this page hides is for clarity, not for safety.
 
@@ -31,6 +32,7 @@ const ACOES = {
   'monitor.refused': 'Monitoria recusada',
   'quality.draw': 'Amostra de monitoria sorteada',
   'quality.form': 'Avaliação de monitoria registrada',
+  'audit.verify': 'Verificação da cadeia de auditoria',
 };
 const PAGINA_AUDITORIA = 50;
 
@@ -295,13 +297,44 @@ function linhaAuditoria(e) {
   return tr;
 }
 
+/** "07/12/2026 18:20" (local time). */
+function diaHoraMinuto(ms) {
+  return new Date(ms).toLocaleString('pt-BR', {
+    day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  }).replace(',', '');
+}
+
+/** The server's kept verification of the chain (null: not walked yet since it started). */
 function mostrarCadeia(v) {
   const el = $('cadeia');
-  if (!v) { el.textContent = ''; return; }
+  if (!v) {
+    delete el.dataset.ok;
+    el.textContent = 'Cadeia de hashes ainda não verificada desde o início do servidor.';
+    return;
+  }
   el.dataset.ok = String(v.ok);
+  const quando = `Cadeia verificada em ${diaHoraMinuto(v.checked_at_ms)}`;
   el.textContent = v.ok
-    ? `Cadeia de hashes íntegra: ${v.rows.toLocaleString('pt-BR')} registros verificados.`
-    : `Cadeia de hashes ROMPIDA no registro nº ${v.broken_at}: o registro foi alterado ou um anterior foi apagado.`;
+    ? `${quando} — ${v.rows.toLocaleString('pt-BR')} ${v.rows === 1 ? 'registro' : 'registros'}, íntegra.`
+    : `${quando} — violada a partir do registro ${v.broken_at}: o registro foi alterado ou um anterior foi apagado.`;
+}
+
+/** "Verificar agora": a full walk on the server; its result, then the log (which lists it). */
+async function verificarAgora() {
+  const b = $('btn-verificar');
+  b.disabled = true;
+  b.textContent = 'Verificando…';
+  try {
+    const r = await api('/api/audit/verify', 'POST');
+    if (!r) return;
+    mostrarCadeia(r);
+    if (r.ok) sucesso('Cadeia de auditoria verificada: íntegra.');
+    else aviso(`Cadeia de auditoria violada a partir do registro ${r.broken_at}.`);
+    await carregarAuditoria();
+  } finally {
+    b.disabled = false;
+    b.textContent = 'Verificar agora';
+  }
 }
 
 async function carregarAuditoria(mais = false) {
@@ -385,6 +418,7 @@ async function iniciar() {
   }
   $('form-auditoria').addEventListener('submit', (ev) => { ev.preventDefault(); carregarAuditoria(); });
   $('btn-mais-auditoria').addEventListener('click', () => carregarAuditoria(true));
+  $('btn-verificar').addEventListener('click', verificarAgora);
   if (admin) {
     $('btn-novo').addEventListener('click', () => abrirFicha(null));
     $('btn-cancelar').addEventListener('click', () => { $('form-usuario').hidden = true; });

@@ -114,3 +114,21 @@ fn names_round_trip() {
         assert_eq!(AlarmId::from_name(id.name()), Some(id));
     }
 }
+
+#[test]
+fn a_broken_audit_chain_raises_once_with_the_id_and_clears_when_it_holds() {
+    let walk = |broken_at| Observation::AuditChain {
+        rows: 12,
+        broken_at,
+    };
+    let mut a = Alarms::new(&[]);
+    assert_eq!(a.observe(&walk(None), 0), None);
+    let t = a.observe(&walk(Some(7)), 1).expect("raised");
+    assert!(t.raised && t.alarm == AlarmId::AuditChainBroken);
+    assert!(t.detail.contains("registro 7"), "{}", t.detail);
+    // Every later walk that finds it still broken: nothing more.
+    assert_eq!(a.observe(&walk(Some(7)), 2), None);
+    assert_eq!(a.observe(&walk(Some(7)), 3), None);
+    let t = a.observe(&walk(None), 4).expect("cleared");
+    assert!(!t.raised);
+}
