@@ -6,10 +6,7 @@
 //! held at a time. The file is written to a private temporary path, opened, unlinked, and
 //! streamed; a database failure midway answers 503, never a short file. A call whose stored
 //! record cannot be parsed keeps its row, marked `reports_read::UNREADABLE_LABEL`, and the
-//! pages go on past it (their end is counted on the rows read); the header says how many
-//! ("3 registros ilegíveis"). The header is written before the rows, so a list longer than
-//! one page is read twice: first only to count those (a damaged record is rare, but a
-//! reader of the file must not have to scan 300 k rows to learn of it).
+//! pages go on past it (their end is counted on the rows read).
 
 use axum::body::Body;
 use axum::http::header;
@@ -45,13 +42,8 @@ pub(super) async fn download_all(
     let first = reports_read::call_page(store, cx, &query, scope.clone(), view)
         .await
         .map_err(read_error)?;
-    let unreadable = count_unreadable(store, cx, &query, &first, scope.clone(), view).await?;
     let table = reports_read::calls_table(&first);
-    let mut top = header.clone();
-    if let Some(line) = unreadable_line(unreadable) {
-        top.notes.push(line);
-    }
-    let (report, rows) = from_table(&table, top, &table.title);
+    let (report, rows) = from_table(&table, header.clone(), &table.title);
     let path = std::env::temp_dir().join(format!(
         "atende-calls-{}-{}.{}",
         std::process::id(),
@@ -126,39 +118,6 @@ pub(super) async fn download_all(
         .into_response())
 }
 
-/// The unreadable calls of the whole list: those of `first`, and of the pages after it.
-async fn count_unreadable(
-    store: &Store,
-    cx: &ReportContext,
-    query: &CallQuery,
-    first: &reports_read::CallPage,
-    scope: Option<Vec<String>>,
-    view: NumberView,
-) -> Result<usize, ApiError> {
-    let mut count = first.unreadable.len();
-    let mut next = first.next.clone();
-    let mut query = query.clone();
-    while let Some(after) = next.take() {
-        query.after = Some(after);
-        let page = reports_read::call_page(store, cx, &query, scope.clone(), view)
-            .await
-            .map_err(read_error)?;
-        count += page.unreadable.len();
-        next = page.next;
-    }
-    Ok(count)
-}
-
-/// The header line telling how many rows are marked unreadable (none when none are).
-fn unreadable_line(n: usize) -> Option<(String, String)> {
-    let text = match n {
-        0 => return None,
-        1 => "1 registro ilegível".to_owned(),
-        n => format!("{n} registros ilegíveis"),
-    };
-    Some(("Atenção".to_owned(), text))
-}
-
 fn read_error(e: ReadError) -> ApiError {
     match e {
         ReadError::Period(_) => ApiError::BadRequest("bad period (YYYY-MM-DD, ≤ 366 days)"),
@@ -166,20 +125,5 @@ fn read_error(e: ReadError) -> ApiError {
             warn!(error = %e, "reports: reading the per-call list failed");
             ApiError::Database
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unreadable_line;
-
-    #[test]
-    fn the_header_counts_unreadable_rows_only_when_there_are_some() {
-        assert_eq!(unreadable_line(0), None);
-        let (label, one) = unreadable_line(1).expect("a line");
-        assert_eq!(label, "Atenção");
-        assert_eq!(one, "1 registro ilegível");
-        let (_, many) = unreadable_line(1234).expect("a line");
-        assert_eq!(many, "1234 registros ilegíveis");
     }
 }
