@@ -316,6 +316,73 @@ fn failed_logins_are_limited_and_idle_sessions_expire_postgres() {
     failed_logins_are_limited_and_idle_sessions_expire(Db::Postgres);
 }
 
+/// The server process's peak resident memory so far (KiB).
+fn peak_kib(server: &Server) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("the server's /proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM")
+}
+
+/// A shift logging in at once: every login succeeds, in turn, and the server's memory
+/// stays bounded (each password check takes 19 MiB; unbounded, 40 at once took the server
+/// from ~50 MB to ~830 MB).
+fn a_burst_of_logins_is_served_in_turn(db: Db) {
+    let server = Server::start(db, &["1001"]);
+    let before = peak_kib(&server);
+    let right = serde_json::json!({ "user": ADMIN_USER, "password": ADMIN_PASSWORD }).to_string();
+    // A few unknown names among them (one try each: under the failed-login limits).
+    let wrong: Vec<String> = (0..10)
+        .map(|i| {
+            serde_json::json!({ "user": format!("ninguem{i}"), "password": "errada-123" })
+                .to_string()
+        })
+        .collect();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..40)
+            .map(|i| {
+                let body = if i % 4 == 3 { &wrong[i / 4] } else { &right };
+                let server = &server;
+                s.spawn(move || req(server, "POST", "/api/login", None, Some(body)).0)
+            })
+            .collect();
+        logins
+            .into_iter()
+            .map(|t| t.join().expect("login thread"))
+            .collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        30,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    let hashers = (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1);
+    let grown_mib = peak_kib(&server).saturating_sub(before) / 1024;
+    assert!(
+        grown_mib <= 19 * hashers as u64 + 64,
+        "the server's peak memory grew by {grown_mib} MiB for {hashers} password hasher(s)"
+    );
+    // Still serving: a login after the burst.
+    login_as(&server, ADMIN_USER, ADMIN_PASSWORD);
+}
+
+#[test]
+fn a_burst_of_logins_is_served_in_turn_sqlite() {
+    a_burst_of_logins_is_served_in_turn(Db::Sqlite);
+}
+
+#[test]
+fn a_burst_of_logins_is_served_in_turn_postgres() {
+    a_burst_of_logins_is_served_in_turn(Db::Postgres);
+}
+
 /// `atende user ARGS --config <server's>` with `stdin` as its input.
 fn user_cli(server: &Server, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     atende_cli(server, "user", args, stdin)

@@ -42,6 +42,9 @@ export function motivo(status, retryAfter) {
       : 'Muitas tentativas. Aguarde um pouco e tente de novo.';
   }
   if (status === 400) return 'Informe usuário e senha.';
+  if (status === 503 && retryAfter) {
+    return 'Muitos acessos ao mesmo tempo. Tente de novo em alguns segundos.';
+  }
   return `Não foi possível entrar (erro ${status}). Tente de novo.`;
 }
 

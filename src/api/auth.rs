@@ -301,8 +301,20 @@ async fn login(State(auth): State<Auth>, req: Request) -> Response {
             warn!(error = %e, "login: database unavailable");
             error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
+        Err(LoginError::Busy) => {
+            warn!(%source, "login refused: too many logins waiting for a password check");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, BUSY_RETRY_SECS.to_string())],
+                Json(serde_json::json!({ "error": "too many logins at once; try again in a few seconds" })),
+            )
+                .into_response()
+        }
     }
 }
+
+/// What a login refused for a full line of password checks is told to wait.
+const BUSY_RETRY_SECS: u64 = 5;
 
 async fn logout(State(auth): State<Auth>, Extension(p): Extension<Principal>) -> Response {
     if let Err(e) = auth.sessions.logout(&p).await {

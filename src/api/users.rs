@@ -50,6 +50,7 @@ fn account_error(e: AccountError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             "cannot hash the password",
         ),
+        AccountError::Busy => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         AccountError::NoSuchUser(_) => error(StatusCode::NOT_FOUND, &e.to_string()),
         AccountError::Exists(_) => error(StatusCode::CONFLICT, &e.to_string()),
         _ => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),

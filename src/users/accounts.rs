@@ -1,11 +1,9 @@
 //! Accounts in the database: add, change, disable, list, check a password; seeding from
 //! the config's `[[users]]` (only names absent from the database, so a password changed
 //! later is never reset by a restart). Passwords are argon2id PHC strings, hashed and
-//! checked on the blocking pool (tens of milliseconds of CPU each).
+//! checked by `super::password` (a bounded number at a time).
 //! Every change is written to the audit log with the actor who made it.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
@@ -33,6 +31,9 @@ pub enum AccountError {
     BadHash(String),
     #[error("cannot hash the password")]
     Hash,
+    /// Too many password checks wait already (`super::password::MAX_WAITING`).
+    #[error("too many logins at once; try again in a few seconds")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -89,30 +90,19 @@ pub fn check_name(name: &str) -> Result<(), AccountError> {
     }
 }
 
-/// Hashes `password` into a PHC string (argon2id, default parameters, random salt).
+/// Hashes `password` into a PHC string (argon2id, default parameters, random salt), once
+/// a hasher is free (`super::password`).
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(AccountError::ShortPassword);
     }
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| AccountError::Hash)?
-    .map_err(|_| AccountError::Hash)
+    super::password::hash(password).await
 }
 
-/// Whether `password` matches `phc` (false for a malformed hash).
-pub async fn password_matches(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), phc.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+/// Whether `password` matches `phc` (false for a malformed hash); `Busy` when too many
+/// checks wait already.
+pub async fn password_matches(password: String, phc: String) -> Result<bool, AccountError> {
+    super::password::matches(password, phc).await
 }
 
 /// A hash of a password nobody has, checked when the user does not exist so that a wrong
@@ -178,7 +168,7 @@ impl Accounts {
         let phc = row
             .as_ref()
             .map_or(DECOY.to_owned(), |r| r.password_hash.clone());
-        let matches = password_matches(password.to_owned(), phc).await;
+        let matches = password_matches(password.to_owned(), phc).await?;
         Ok(row
             .as_ref()
             .map(to_account)
@@ -326,8 +316,16 @@ mod tests {
     async fn a_password_hashes_to_a_phc_string_that_checks() {
         let phc = hash_password("segredo-123".into()).await.expect("hash");
         assert!(is_argon2_phc(&phc), "{phc}");
-        assert!(password_matches("segredo-123".into(), phc.clone()).await);
-        assert!(!password_matches("segredo-124".into(), phc).await);
+        assert!(
+            password_matches("segredo-123".into(), phc.clone())
+                .await
+                .expect("check")
+        );
+        assert!(
+            !password_matches("segredo-124".into(), phc)
+                .await
+                .expect("check")
+        );
         assert!(is_argon2_phc(DECOY));
         assert!(matches!(
             hash_password("curta".into()).await,

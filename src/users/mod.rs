@@ -11,6 +11,7 @@ use serde::Serialize;
 pub mod accounts;
 pub mod cli;
 pub mod limit;
+pub mod password;
 pub mod sessions;
 
 pub use accounts::{Account, AccountError, Accounts, NewAccount};

@@ -46,6 +46,10 @@ pub enum LoginError {
     Limited(Duration),
     #[error("database unavailable")]
     Store(#[from] StoreError),
+    /// Too many logins wait for a password check: refused at once, not counted as a
+    /// failure.
+    #[error("too many logins at once")]
+    Busy,
 }
 
 /// `[http] session_idle_secs` and `session_max_secs`.
@@ -182,6 +186,7 @@ impl Sessions {
             .await
             .map_err(|e| match e {
                 super::AccountError::Store(s) => LoginError::Store(s),
+                super::AccountError::Busy => LoginError::Busy,
                 _ => LoginError::Refused,
             })?;
         let Some(account) = account else {
