@@ -12,6 +12,11 @@
 //! change the latency from publish to the LAST desktop receiving it is measured (wall
 //! clock, same machine, both processes) and reported as p50/p99/max. Target: p99 < 20 ms.
 //!
+//! `--supervisors S` makes a floor as a contact center has it instead of the worst case:
+//! S supervisors, each of one queue, and one desktop per agent (`clients - S` agents, each
+//! desktop seeing its own agent), so a change reaches its agent's desktop and the
+//! supervisors of the agent's queue; the latency is to the last desktop it reaches.
+//!
 //! `--floor` measures the machine instead of atende: the same desktops (same client
 //! process, same handshake) are served by a bare websocket accept, and each change is one
 //! prebuilt frame written straight to every socket by two plain threads (one per core):
@@ -53,6 +58,25 @@ struct Args {
     interval_ms: u64,
     agents: usize,
     queues: usize,
+    /// `--supervisors S`: a floor as a contact center has it (S supervisors, each of one
+    /// queue, and one agent desktop per agent, `clients - S` of them, each seeing its own
+    /// state); without it every desktop is a supervisor of every queue (the worst case).
+    supervisors: Option<usize>,
+}
+
+impl Args {
+    /// The desktops change `i` reaches: every one in the worst case; on a mixed floor the
+    /// agent's own desktop and the supervisors of the agent's queue.
+    fn recipients(&self, i: usize) -> usize {
+        let Some(supervisors) = self.supervisors else {
+            return self.clients;
+        };
+        let queue = (i % self.agents) % self.queues;
+        let of_queue = (0..supervisors)
+            .filter(|s| s % self.queues == queue)
+            .count();
+        of_queue + 1
+    }
 }
 
 fn args(argv: &[String]) -> Args {
@@ -65,13 +89,29 @@ fn args(argv: &[String]) -> Args {
     };
     let bench = argv.iter().any(|a| a == "--bench");
     let (clients, changes) = if bench { (10_000, 200) } else { (20, 5) };
+    let clients = get("--clients", clients).max(1);
+    let supervisors = argv
+        .iter()
+        .any(|a| a == "--supervisors")
+        .then(|| get("--supervisors", 0).min(clients - 1));
+    let floor = argv.iter().any(|a| a == "--floor");
+    assert!(
+        !(floor && supervisors.is_some()),
+        "--floor writes every change to every desktop: it has no mixed floor"
+    );
     Args {
-        floor: argv.iter().any(|a| a == "--floor"),
-        clients: get("--clients", clients).max(1),
+        floor,
+        clients,
         changes: get("--changes", changes).max(1),
         interval_ms: get("--interval-ms", 20) as u64,
-        agents: get("--agents", 100).max(1),
+        // One agent per agent desktop on a mixed floor (a second desktop for the same
+        // agent would replace the first).
+        agents: match supervisors {
+            Some(s) => clients - s,
+            None => get("--agents", 100).max(1),
+        },
         queues: get("--queues", 10).max(1),
+        supervisors,
     }
 }
 
@@ -115,22 +155,42 @@ fn agent_change(agent: u64, version: u64, queue: String, paused: bool) -> AgentC
     }
 }
 
-/// Authenticates any `u<i>` ticket as a supervisor of every queue; acts on nothing.
+/// Authenticates any `u<i>` ticket: as a supervisor of every queue, or on a mixed floor
+/// (`--supervisors S`) `u0..uS` as supervisors of queue `i % queues` and the others as
+/// agent `AGENT_BASE + i - S`'s own desktop; acts on nothing.
 struct BenchBackend {
     agents: usize,
     queues: usize,
+    supervisors: Option<usize>,
 }
 
 impl BenchBackend {
     fn supervisor(&self, token: &str) -> Result<Principal, AuthError> {
-        if !token.starts_with('u') {
-            return Err(AuthError::Bad);
-        }
+        let i: usize = token
+            .strip_prefix('u')
+            .and_then(|n| n.parse().ok())
+            .ok_or(AuthError::Bad)?;
+        let (role, agent, queues) = match self.supervisors {
+            None => (
+                Role::Supervisor,
+                None,
+                (0..self.queues).map(queue_name).collect(),
+            ),
+            Some(s) if i < s => (Role::Supervisor, None, vec![queue_name(i % self.queues)]),
+            Some(s) => {
+                let agent = i - s;
+                (
+                    Role::Agent,
+                    Some((AGENT_BASE + agent as u64).to_string()),
+                    vec![queue_name(agent % self.queues)],
+                )
+            }
+        };
         Ok(Principal {
             user: token.to_owned(),
-            role: Role::Supervisor,
-            agent: None,
-            queues: (0..self.queues).map(queue_name).collect(),
+            role,
+            agent,
+            queues,
             agents: Vec::new(),
             teams: Vec::new(),
             session: token.to_owned(),
@@ -282,6 +342,7 @@ async fn serve_hub(a: &Args) -> (Bus, SocketAddr) {
     let backend = Arc::new(BenchBackend {
         agents: a.agents,
         queues: a.queues,
+        supervisors: a.supervisors,
     });
     let hub = Hub::start(
         backend,
@@ -307,28 +368,46 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
         mut child,
         stdin: mut to_child,
         mut lines,
-    } = desktops::spawn_client_process(&[
-        "--client-process".to_owned(),
-        addr.to_string(),
-        "--clients".into(),
-        a.clients.to_string(),
-        "--changes".into(),
-        a.changes.to_string(),
-        "--interval-ms".into(),
-        a.interval_ms.to_string(),
-        "--agents".into(),
-        a.agents.to_string(),
-    ]);
+    } = desktops::spawn_client_process(
+        &[
+            "--client-process".to_owned(),
+            addr.to_string(),
+            "--clients".into(),
+            a.clients.to_string(),
+            "--changes".into(),
+            a.changes.to_string(),
+            "--interval-ms".into(),
+            a.interval_ms.to_string(),
+            "--agents".into(),
+            a.agents.to_string(),
+            "--queues".into(),
+            a.queues.to_string(),
+        ]
+        .into_iter()
+        .chain(
+            a.supervisors
+                .into_iter()
+                .flat_map(|s| ["--supervisors".to_owned(), s.to_string()]),
+        )
+        .collect::<Vec<_>>(),
+    );
 
+    let who = match a.supervisors {
+        None => format!("supervisors of all {} queues", a.queues),
+        Some(s) => format!(
+            "{s} supervisors of one of {} queues each and {} agents' own desktops: a change reaches its agent and its queue's supervisors",
+            a.queues,
+            a.clients - s
+        ),
+    };
     println!(
-        "CTI bench{}: {} desktops (supervisors of all {} queues), {} agents, {} changes {} ms apart",
+        "CTI bench{}: {} desktops ({who}), {} agents, {} changes {} ms apart",
         if a.floor {
             " (FLOOR: bare sockets, not atende)"
         } else {
             ""
         },
         a.clients,
-        a.queues,
         a.agents,
         a.changes,
         a.interval_ms
@@ -370,7 +449,7 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
                 ) else {
                     continue;
                 };
-                if i < a.changes && count == ok && ok > 0 {
+                if i < a.changes && count == a.recipients(i) && ok == a.clients {
                     last[i] = Some(ns);
                 }
             }
@@ -402,10 +481,17 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
     let per_conn_kb = rss_connected.saturating_sub(rss_before) as f64 / ok.max(1) as f64;
     println!("--- CTI fan-out summary ---");
     println!("desktops connected with snapshot: {ok} (failed {failed}) in {connect_secs:.1} s");
+    // Frames delivered: each complete change to each desktop it reaches.
+    let frames: usize = (0..a.changes)
+        .filter(|i| last[*i].is_some())
+        .map(|i| a.recipients(i))
+        .sum();
     println!(
-        "publish → last desktop (ms, over {} changes): p50 {:.2}  p99 {:.2}  max {:.2}  (target p99 < 20)",
+        "publish → last desktop it reaches (ms, over {} changes to {} desktops each on average): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  (target p99 < 20)",
         ms.len(),
+        frames / ms.len().max(1),
         pct(0.50),
+        pct(0.90),
         pct(0.99),
         ms.last().copied().unwrap_or(f64::NAN)
     );
@@ -421,12 +507,12 @@ async fn measure(a: Args, publisher: Publisher, addr: SocketAddr) {
     println!(
         "server CPU: {:.2} s for the connects, {cpu_fanout:.2} s for the fan-out ({:.1} µs per delivered frame)",
         cpu_connected - cpu_before,
-        cpu_fanout * 1e6 / (ms.len() * ok).max(1) as f64
+        cpu_fanout * 1e6 / frames.max(1) as f64
     );
     println!("client process (not the server): CPU {client_cpu:.2} s, RSS {client_rss} KiB");
     if a.floor {
         // What no hub can beat on this machine: the kernel's own cost of the writes.
-        let per_frame_us = cpu_fanout * 1e6 / (ms.len() * ok).max(1) as f64;
+        let per_frame_us = cpu_fanout * 1e6 / frames.max(1) as f64;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpu_ms = per_frame_us * ok as f64 / 1e3;
         println!(
@@ -452,7 +538,8 @@ struct Tally {
     count: Vec<AtomicU32>,
     last_ns: Vec<AtomicU64>,
     complete: AtomicU32,
-    clients: u32,
+    /// How many desktops each change reaches (`Args::recipients`).
+    expect: Vec<u32>,
     all: Notify,
 }
 
@@ -462,7 +549,7 @@ impl Tally {
             return;
         };
         last.fetch_max(wall_ns(), Ordering::Relaxed);
-        if count.fetch_add(1, Ordering::AcqRel) + 1 == self.clients
+        if Some(&(count.fetch_add(1, Ordering::AcqRel) + 1)) == self.expect.get(i)
             && self.complete.fetch_add(1, Ordering::AcqRel) + 1 == self.count.len() as u32
         {
             self.all.notify_one();
@@ -490,7 +577,8 @@ async fn clients(addr: SocketAddr, a: Args) {
         count: (0..a.changes).map(|_| AtomicU32::new(0)).collect(),
         last_ns: (0..a.changes).map(|_| AtomicU64::new(0)).collect(),
         complete: AtomicU32::new(0),
-        clients: ok as u32,
+        // Every desktop must connect for the counts to be right (the summary checks).
+        expect: (0..a.changes).map(|i| a.recipients(i) as u32).collect(),
         all: Notify::new(),
     });
     let _ = tally_cell.set(tally.clone());

@@ -4,10 +4,10 @@
 //! what its user may see, runs commands in their own tasks and replies when they finish.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -16,7 +16,7 @@ use crate::bus::AgentState;
 use crate::users::Principal;
 
 use super::backend::{AgentCommand, CommandError, Outcome, Registration};
-use super::hub::{Control, Entry, Fanout, Hub, Plan, RESERVED, now_ms};
+use super::hub::{Control, Entry, FANOUT_CAPACITY, Fanout, Hub, Plan, RESERVED, now_ms};
 use super::protocol::{
     Command, Entity, ErrorCode, Figures, Registered, ReplyError, ResyncReason, ServerMessage,
     Welcome,
@@ -93,6 +93,9 @@ impl Connection {
     ) {
         let id = format!("{:032x}", rand::random::<u128>());
         let (inbox_tx, mut inbox) = mpsc::channel(INBOX);
+        // In the registry before the snapshot is taken, so nothing falls between them.
+        let (fanout_tx, mut fanout) = mpsc::channel(FANOUT_CAPACITY);
+        let lagged = Arc::new(AtomicBool::new(false));
         let kicked = {
             let mut registry = hub.registry();
             registry.conns.insert(
@@ -100,6 +103,8 @@ impl Connection {
                 Entry {
                     principal: principal.clone(),
                     control: inbox_tx.clone(),
+                    fanout: fanout_tx,
+                    lagged: lagged.clone(),
                 },
             );
             principal
@@ -111,8 +116,6 @@ impl Connection {
         if let Some(old) = kicked {
             let _ = old.try_send(Control::Kick.into());
         }
-        // Subscribe before the snapshot so nothing falls between them.
-        let mut fanout = hub.fanout.subscribe();
         let settings = hub.settings.clone();
         let mut conn = Connection {
             session: Session::new(
@@ -202,37 +205,30 @@ impl Connection {
                         info!(user = %conn.principal.user, connection = %id, "CTI desktop disconnected; connection kept for resume");
                     }
                 },
-                batch = fanout.recv() => {
+                Some(batch) = fanout.recv() => {
+                    // A batch was dropped for a full fan-out: the snapshot covers it (and
+                    // the batches still queued up to its seq are skipped).
+                    if lagged.swap(false, Ordering::AcqRel) {
+                        debug!(connection = %id, "CTI connection lagged");
+                        conn.resync(ResyncReason::Lagged).await;
+                    }
                     // Whatever else is already waiting goes out with this batch, in one
                     // write: a burst of changes costs a desktop one wake-up and one flush.
                     let mut next = Some(batch);
                     let mut taken = 0;
                     while let Some(batch) = next.take() {
-                        match batch {
-                            Ok(batch) => {
-                                for item in batch.iter() {
-                                    match item {
-                                        // Alone in its batch (the hub lagged on the bus).
-                                        Fanout::Resync { seq } if *seq > conn.skip_until => {
-                                            conn.resync(ResyncReason::Lagged).await;
-                                        }
-                                        _ => conn.deliver(item),
-                                    }
+                        for item in batch.iter() {
+                            match item {
+                                // Alone in its batch (the hub lagged on the bus).
+                                Fanout::Resync { seq } if *seq > conn.skip_until => {
+                                    conn.resync(ResyncReason::Lagged).await;
                                 }
+                                _ => conn.deliver(item),
                             }
-                            Err(RecvError::Lagged(n)) => {
-                                debug!(connection = %id, missed = n, "CTI connection lagged");
-                                conn.resync(ResyncReason::Lagged).await;
-                            }
-                            Err(RecvError::Closed) => ended = true,
                         }
                         taken += 1;
-                        if !ended && taken < COALESCE {
-                            next = match fanout.try_recv() {
-                                Ok(batch) => Some(Ok(batch)),
-                                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                                Err(TryRecvError::Empty | TryRecvError::Closed) => None,
-                            };
+                        if taken < COALESCE {
+                            next = fanout.try_recv().ok();
                         }
                     }
                 }

@@ -1,16 +1,19 @@
-//! The CTI hub: one task reads the bus, keeps the `View` and fans its events out (a
-//! `broadcast` of its own, one item per bus change holding all that change's events, so a
-//! connection wakes once and writes them with one flush); one task per connection
-//! numbers, filters and writes them.
+//! The CTI hub: one task reads the bus, keeps the `View` and fans its events out (one
+//! batch per bus change holding all that change's events, sent only to the connections
+//! whose user may see one of them, so a connection wakes once per change that concerns it
+//! and writes it with one flush); one task per connection numbers, filters again and
+//! writes them.
 //!
-//! Nothing here ever waits on a reader: the bus and the hub's fan-out are `broadcast`
-//! channels (a reader that falls behind is told `Lagged`), and a connection queues events
-//! for its socket only up to a limit (`socket`); a slow socket gets `resync_required` and a
-//! fresh snapshot once its queue has drained. A connection outlives its socket for the
+//! Nothing here ever waits on a reader: the bus is a `broadcast` (a hub that falls behind
+//! is told `Lagged` and resyncs everyone), a connection whose fan-out channel is full is
+//! marked to resync, and a connection queues events for its socket only up to a limit
+//! (`socket`); a slow socket gets `resync_required` and a fresh snapshot once its queue
+//! has drained. A connection outlives its socket for the
 //! resume window (its events keep being numbered into the resume buffer), and a dropped
 //! desktop's available agent is paused with reason `disconnected` after the grace time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,8 +41,8 @@ pub const SCREEN_POP_WAIT: Duration = Duration::from_millis(500);
 /// How long a snapshot waits for the figures.
 const FIGURES_WAIT: Duration = Duration::from_millis(500);
 /// Hub fan-out batches (one per bus change) a connection may fall behind before it is
-/// told `Lagged`.
-const FANOUT_CAPACITY: usize = 4096;
+/// resynced.
+pub(super) const FANOUT_CAPACITY: usize = 4096;
 /// Frames past the events' limit a socket's queue may hold for replies and the resync
 /// before the connection stops reading commands.
 pub(super) const RESERVED: usize = 8;
@@ -94,8 +97,22 @@ pub(super) enum Fanout {
     },
 }
 
-/// What one bus change (or a lag) fans out, in order: one wake-up per connection.
+/// What one bus change (or a lag) fans out, in order: one wake-up per connection it
+/// reaches.
 pub(super) type Batch = Arc<Vec<Fanout>>;
+
+impl Fanout {
+    /// Whether `who` may see this item (a hub resync reaches everyone). The connection
+    /// checks again with its own principal when it delivers.
+    fn reaches(&self, who: &Principal) -> bool {
+        match self {
+            Fanout::Event { audience, .. } | Fanout::Figures { audience, .. } => {
+                super::view::visible(who, audience)
+            }
+            Fanout::Resync { .. } => true,
+        }
+    }
+}
 
 pub(super) struct Shared {
     pub(super) view: View,
@@ -111,8 +128,14 @@ pub(super) struct Registry {
 }
 
 pub(super) struct Entry {
-    /// Who the connection serves, as of its last session check (or resume).
+    /// Who the connection serves, as of its last session check (or resume): the fan-out
+    /// sends it the batches this user may see.
     pub(super) principal: Principal,
+    /// The connection's fan-out: each batch with an item it may see, in order.
+    pub(super) fanout: mpsc::Sender<Batch>,
+    /// Set when a batch found `fanout` full (the connection's task fell that far behind):
+    /// the connection resyncs.
+    pub(super) lagged: Arc<AtomicBool>,
     /// The connection's inbox (`Control` orders arrive `.into()` it).
     pub(super) control: mpsc::Sender<super::connection::Inbox>,
 }
@@ -139,7 +162,6 @@ pub struct Hub {
     pub(super) backend: Arc<dyn Backend>,
     pub(super) settings: HubSettings,
     shared: Mutex<Shared>,
-    pub(super) fanout: broadcast::Sender<Batch>,
     registry: Mutex<Registry>,
 }
 
@@ -163,7 +185,6 @@ impl Hub {
         // versions drop it if the state already has it).
         let rx = bus.subscribe();
         let initial = backend.initial_state().await;
-        let (fanout, _) = broadcast::channel(FANOUT_CAPACITY);
         let hub = Arc::new(Hub {
             backend,
             settings,
@@ -171,7 +192,6 @@ impl Hub {
                 view: View::new(initial),
                 seq: 0,
             }),
-            fanout,
             registry: Mutex::new(Registry::default()),
         });
         tokio::spawn(hub.clone().run(rx));
@@ -201,11 +221,13 @@ impl Hub {
                         "CTI hub fell behind the bus; every desktop resyncs"
                     );
                     let initial = self.backend.initial_state().await;
-                    let mut shared = self.shared();
-                    shared.view.refresh(initial);
-                    shared.seq += 1;
-                    let seq = shared.seq;
-                    let _ = self.fanout.send(Arc::new(vec![Fanout::Resync { seq }]));
+                    let seq = {
+                        let mut shared = self.shared();
+                        shared.view.refresh(initial);
+                        shared.seq += 1;
+                        shared.seq
+                    };
+                    self.route(Arc::new(vec![Fanout::Resync { seq }]));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
@@ -222,9 +244,9 @@ impl Hub {
             }
             None => None,
         };
+        let mut batch = Vec::new();
         let mut shared = self.shared();
         let figures = figures_moved(&shared.view, &published.change);
-        let mut batch = Vec::new();
         for addressed in shared.view.apply(&published.change, pop) {
             shared.seq += 1;
             batch.push(Fanout::Event {
@@ -239,9 +261,32 @@ impl Hub {
             let seq = shared.seq;
             batch.push(Fanout::Figures { seq, audience });
         }
+        drop(shared);
         if !batch.is_empty() {
-            // No connection is not an error.
-            let _ = self.fanout.send(Arc::new(batch));
+            self.route(Arc::new(batch));
+        }
+    }
+
+    /// Sends `batch` to each connection that may see any of its items, and to no other:
+    /// a change of one agent wakes that agent's desktop and its supervisors', not every
+    /// desktop (a wake-up per desktop and change was most of the fan-out's cost on a floor
+    /// where each change concerns few). A connection whose fan-out is full is marked to
+    /// resync instead: the hub never waits on one.
+    ///
+    /// Called by the hub task only, in seq order; a connection is in the registry before
+    /// it takes its snapshot, so a batch newer than the snapshot always reaches it.
+    fn route(&self, batch: Batch) {
+        let registry = self.registry();
+        for entry in registry.conns.values() {
+            if !batch.iter().any(|item| item.reaches(&entry.principal)) {
+                continue;
+            }
+            match entry.fanout.try_send(batch.clone()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    entry.lagged.store(true, Ordering::Release);
+                }
+            }
         }
     }
 
