@@ -16,7 +16,8 @@ use crate::bus::AgentState;
 use crate::users::Principal;
 
 use super::backend::{AgentCommand, CommandError, Outcome, Registration};
-use super::hub::{Control, Entry, FANOUT_CAPACITY, Fanout, Hub, Plan, RESERVED, now_ms};
+use super::hub::{Control, Entry, FANOUT_CAPACITY, Fanout, Hub, RESERVED, now_ms};
+use super::plan::Plan;
 use super::protocol::{
     Command, Entity, ErrorCode, Figures, Registered, ReplyError, ResyncReason, ServerMessage,
     Welcome,

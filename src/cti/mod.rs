@@ -4,7 +4,8 @@
 //! - `protocol`: the messages (serde) and their JSON Schema.
 //! - `session`: one connection's protocol state, sans-IO (seq, resume buffer, replies).
 //! - `view`: what the hub knows from the bus, the events it makes, who sees what (pure).
-//! - `hub`: the bus reader, the fan-out, authentication and command checks (IO).
+//! - `hub`: the bus reader, the fan-out, authentication (IO).
+//! - `plan`: a command checked against the user's rights and the live state (pure).
 //! - `connection`: one connection's task (IO).
 //! - `session_check`: every connected desktop's login session checked together, once per
 //!   heartbeat (one database read for all).
@@ -22,6 +23,7 @@ pub mod hub;
 pub mod live;
 mod live_callback;
 mod live_figures;
+mod plan;
 pub mod protocol;
 pub mod session;
 mod session_check;
