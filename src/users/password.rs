@@ -6,10 +6,11 @@
 //! server from 49 MB to 829 MB and every core, the media workers' too. Taken one at a time
 //! but still on the pool's threads, each thread's allocator kept its own 19 MiB (455 MB
 //! after the same burst). Here `hashers` long-lived threads (half the cores, at least one:
-//! the calls keep the rest) take the checks in order, each reusing its memory; past
-//! `MAX_WAITING` in line a request is refused at once (`AccountError::Busy`, a 503 the
-//! login page explains) instead of piling up.
+//! the calls keep the rest) take the checks in order and give each check's memory back;
+//! past `MAX_WAITING` in line a request is refused at once (`AccountError::Busy`, a 503
+//! the login page explains) instead of piling up.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
@@ -87,7 +88,12 @@ impl Gate {
                         };
                         match job {
                             Ok(job) => {
-                                job();
+                                // A job that panics answers nobody (its caller gets an
+                                // error) but must not take the hasher with it.
+                                let ran = std::panic::catch_unwind(AssertUnwindSafe(job));
+                                if ran.is_err() {
+                                    tracing::error!("a password check panicked");
+                                }
                                 give_back_memory();
                             }
                             Err(_) => return,
@@ -222,5 +228,14 @@ mod tests {
         // Both places given back: the line takes requests again.
         admitted(&gate, 0).await;
         assert_eq!(gate.run(|| 4).await.ok(), Some(4));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_panics_leaves_the_hasher_working() {
+        let gate = Gate::new(1, 4);
+        let panicked = gate.run(|| -> u8 { panic!("a bad check") }).await;
+        assert!(matches!(panicked, Err(AccountError::Hash)));
+        assert_eq!(gate.run(|| 5).await.ok(), Some(5));
+        admitted(&gate, 0).await;
     }
 }
