@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 struct Fake {
     bus: Bus,
+    /// Figures take this long (a slow database read), in ms.
+    figures_ms: std::sync::atomic::AtomicU64,
     versions: Mutex<HashMap<String, u64>>,
     expired: Mutex<Vec<String>>,
     commands: mpsc::UnboundedSender<(String, String)>,
@@ -215,6 +217,8 @@ impl Backend for Fake {
 
     fn figures(&self, _who: Principal) -> BoxFuture<'_, Option<Figures>> {
         Box::pin(async move {
+            let ms = self.figures_ms.load(std::sync::atomic::Ordering::Acquire);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             let mut f = Figures::default();
             f.targets.insert("aht_ms".into(), json!(481_000));
             Some(f)
@@ -235,6 +239,7 @@ fn settings() -> HubSettings {
         heartbeat: Duration::from_secs(3600),
         resume_buffer: 1000,
         outgoing_queue: 256,
+        fanout_queue: 4096,
         allowed_origins: vec!["http://desk.example:9000".into()],
     }
 }
@@ -244,6 +249,7 @@ async fn server(settings: HubSettings) -> Server {
     let (tx, commands) = mpsc::unbounded_channel();
     let fake = Arc::new(Fake {
         bus: bus.clone(),
+        figures_ms: std::sync::atomic::AtomicU64::new(0),
         versions: Mutex::new(HashMap::new()),
         expired: Mutex::new(vec![]),
         commands: tx,
@@ -806,6 +812,53 @@ async fn a_slow_desktop_gets_a_resync_and_snapshot_and_never_holds_the_bus() {
         }
     }
     assert!(resynced, "the slow desktop was told to resync");
+}
+
+/// A connection's task that falls behind the hub (here: busy with a snapshot whose figures
+/// read is slow) is not waited for: once its fan-out is full it is marked, and it resyncs
+/// with a snapshot of the latest state, never silently missing a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_falls_behind_the_hub_resyncs() {
+    let mut tight = settings();
+    tight.fanout_queue = 1;
+    let s = server(tight).await;
+    let (mut ws, _, _) = desktop(s.addr, "sup").await;
+    s.fake
+        .figures_ms
+        .store(300, std::sync::atomic::Ordering::Release);
+    // The desktop asks for a snapshot; while its connection waits for the figures, ana's
+    // agent changes ten times.
+    send(&mut ws, json!({"v": 1, "type": "snapshot_request"})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut last = 0;
+    for _ in 0..10 {
+        last = s.fake.set_agent("1001", AgentState::Paused, Some("almoço"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut seq = None;
+    let mut resynced = false;
+    loop {
+        let m = next(&mut ws).await;
+        if let (Some(prev), Some(now)) = (seq, m["seq"].as_u64()) {
+            assert_eq!(now, prev + 1, "gapless: {m}");
+        }
+        seq = m["seq"].as_u64();
+        if m["type"] == "resync_required" {
+            assert_eq!(m["reason"], "lagged", "{m}");
+            resynced = true;
+        }
+        let latest = match m["type"].as_str() {
+            Some("snapshot") => m["agents"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["agent"] == "1001"))
+                .and_then(|a| a["version"].as_u64()),
+            Some("agent_state") if m["agent"] == "1001" => m["version"].as_u64(),
+            _ => None,
+        };
+        if resynced && latest == Some(last) {
+            break;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

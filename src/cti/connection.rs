@@ -16,7 +16,7 @@ use crate::bus::AgentState;
 use crate::users::Principal;
 
 use super::backend::{AgentCommand, CommandError, Outcome, Registration};
-use super::hub::{Control, Entry, FANOUT_CAPACITY, Fanout, Hub, RESERVED, now_ms};
+use super::hub::{Control, Entry, Fanout, Hub, RESERVED, now_ms};
 use super::plan::Plan;
 use super::protocol::{
     Command, Entity, ErrorCode, Figures, Registered, ReplyError, ResyncReason, ServerMessage,
@@ -95,7 +95,7 @@ impl Connection {
         let id = format!("{:032x}", rand::random::<u128>());
         let (inbox_tx, mut inbox) = mpsc::channel(INBOX);
         // In the registry before the snapshot is taken, so nothing falls between them.
-        let (fanout_tx, mut fanout) = mpsc::channel(FANOUT_CAPACITY);
+        let (fanout_tx, mut fanout) = mpsc::channel(hub.settings.fanout_queue.max(1));
         let lagged = Arc::new(AtomicBool::new(false));
         let kicked = {
             let mut registry = hub.registry();

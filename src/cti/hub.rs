@@ -39,8 +39,8 @@ pub const SCREEN_POP_WAIT: Duration = Duration::from_millis(500);
 /// How long a snapshot waits for the figures.
 const FIGURES_WAIT: Duration = Duration::from_millis(500);
 /// Hub fan-out batches (one per bus change) a connection may fall behind before it is
-/// resynced.
-pub(super) const FANOUT_CAPACITY: usize = 4096;
+/// resynced (`HubSettings::fanout_queue`).
+const FANOUT_CAPACITY: usize = 4096;
 /// Frames past the events' limit a socket's queue may hold for replies and the resync
 /// before the connection stops reading commands.
 pub(super) const RESERVED: usize = 8;
@@ -55,6 +55,8 @@ pub struct HubSettings {
     pub resume_buffer: usize,
     /// Frames a connection may queue for a slow socket before it is resynced.
     pub outgoing_queue: usize,
+    /// Fan-out batches a connection's task may fall behind before it is resynced.
+    pub fanout_queue: usize,
     /// Origins other than the server's own a browser may open the CTI from.
     pub allowed_origins: Vec<String>,
 }
@@ -67,6 +69,7 @@ impl HubSettings {
             heartbeat: Duration::from_secs(super::HEARTBEAT_SECS),
             resume_buffer: super::RESUME_BUFFER,
             outgoing_queue: 256,
+            fanout_queue: FANOUT_CAPACITY,
             allowed_origins,
         }
     }
