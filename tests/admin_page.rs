@@ -417,8 +417,8 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     // the auditor asks for a walk, which finds it.
     b.goto(&format!("{base}/admin/?aba=auditoria"));
     let before = b.wait_text("#cadeia", "íntegra");
-    tamper(
-        &server,
+    support::records::run_sql(
+        &support::records::database_url(&server),
         "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 2",
     );
     b.click("#btn-verificar");
@@ -432,29 +432,6 @@ fn the_admin_page_manages_users_and_reads_the_audit_log(db: Db, test: &str) {
     let errors = b.page_errors();
     assert!(errors.is_empty(), "page errors: {errors:?}");
 }
-
-/// Runs `sql` on the server's database, as someone with database access would.
-fn tamper(server: &Server, sql: &str) {
-    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
-    let url = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("database url")
-        .to_owned();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async move {
-        if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
-        } else {
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
-        }
-    });
-}
-
 #[test]
 fn admin_page_sqlite() {
     the_admin_page_manages_users_and_reads_the_audit_log(Db::Sqlite, "admin_page_sqlite");

@@ -719,27 +719,6 @@ fn the_service_level_alarm_follows_real_calls_sqlite() {
 fn the_service_level_alarm_follows_real_calls_postgres() {
     the_service_level_alarm_follows_real_calls(Db::Postgres);
 }
-
-/// `atende check-config` with `[alarms]` that could not work: each refused with its reason.
-/// Runs `sql` on the database at `url`, as someone with database access would.
-fn tamper(url: &str, sql: &str) {
-    let (url, sql) = (url.to_owned(), sql.to_owned());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let sql = sqlx::AssertSqlSafe(sql);
-        if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
-        } else {
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
-        }
-    });
-}
-
 /// `POST /api/audit/verify`'s result.
 fn verify_chain(server: &Server, cookie: &str) -> Value {
     let (status, v) = support::request_as(server, "POST", "/api/audit/verify", cookie, None);
@@ -790,7 +769,7 @@ fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
         .expect("entry 1")
         .replace('\'', "''");
 
-    tamper(
+    support::records::run_sql(
         &url,
         "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 1",
     );
@@ -831,7 +810,7 @@ fn a_changed_audit_entry_is_found_on_demand_and_raised_once(db: Db) {
     assert!(raised_alarms(&server).contains(&"audit_chain_broken".to_owned()));
 
     // Put back: the next walk finds the chain intact and clears the alarm, once.
-    tamper(
+    support::records::run_sql(
         &url,
         &format!("UPDATE audit_log SET detail = '{original}' WHERE id = 1"),
     );

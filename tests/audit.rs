@@ -46,38 +46,6 @@ fn has(audit: &serde_json::Value, actor: &str, action: &str, target: &str) -> bo
         .iter()
         .any(|e| e["actor"] == actor && e["action"] == action && e["target"] == target)
 }
-
-/// Runs `sql` on the server's database, as someone with database access would.
-fn tamper(server: &Server, sql: &str) {
-    let config = std::fs::read_to_string(server.dir.path().join("atende.toml")).expect("config");
-    let url = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("database url")
-        .to_owned();
-    let sql = sql.to_owned();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        if url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .expect("tamper");
-        } else {
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .expect("tamper");
-        }
-    });
-}
-
 /// `POST /api/audit/verify`: the status and the result.
 fn verify_now(server: &Server, cookie: &str) -> (u16, serde_json::Value) {
     let (status, _, body) = req(server, "POST", "/api/audit/verify", cookie, None);
@@ -187,8 +155,8 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
         .and_then(|e| e["detail"].as_str())
         .expect("entry 3")
         .replace('\'', "''");
-    tamper(
-        &server,
+    support::records::run_sql(
+        &support::records::database_url(&server),
         "UPDATE audit_log SET detail = 'nada aconteceu' WHERE id = 3",
     );
     let out = verify_cli(&server);
@@ -210,12 +178,15 @@ fn recordings_are_gated_and_audited_and_tampering_shows(db: Db) {
 
     // Put back, the chain holds again; an entry deleted from the middle is found at the
     // entry after it.
-    tamper(
-        &server,
+    support::records::run_sql(
+        &support::records::database_url(&server),
         &format!("UPDATE audit_log SET detail = '{original}' WHERE id = 3"),
     );
     assert_eq!(verify_now(&server, &aud).1["ok"], true);
-    tamper(&server, "DELETE FROM audit_log WHERE id = 5");
+    support::records::run_sql(
+        &support::records::database_url(&server),
+        "DELETE FROM audit_log WHERE id = 5",
+    );
     let (_, v) = verify_now(&server, &aud);
     assert_eq!(v["ok"], false);
     assert_eq!(v["broken_at"], 6);

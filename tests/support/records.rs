@@ -1,5 +1,5 @@
-//! Stored records a test reaches into directly: the server's database URL, and a call's
-//! stored record damaged on purpose (what a half-written row looks like to the reports).
+//! Stored records a test reaches into directly: the server's database URL, plain SQL run
+//! behind the server's back, and a call's stored record damaged on purpose (what a half-written row looks like to the reports).
 
 use super::Server;
 
@@ -12,6 +12,25 @@ pub fn database_url(server: &Server) -> String {
         .and_then(|l| l.strip_suffix('"'))
         .expect("database url")
         .to_owned()
+}
+
+/// Runs `sql` on the database at `url`, as someone with database access would (a row
+/// changed or deleted behind the server's back).
+pub fn run_sql(url: &str, sql: &str) {
+    let (url, sql) = (url.to_owned(), sqlx::AssertSqlSafe(sql.to_owned()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        if url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("sql run");
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("sql run");
+        }
+    });
 }
 
 /// Overwrites one call's stored record with a half-written JSON (a damaged row).
